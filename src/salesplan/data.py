@@ -1,0 +1,213 @@
+"""`SalesData`: the validated tables of one company, its processes and the data cut.
+
+Examples
+--------
+>>> import pandas as pd
+>>> import salesplan as sp
+>>> data = sp.SalesData.from_frames(
+...     customers=pd.DataFrame({"customer_id": ["c1"]}),
+...     opportunities=pd.DataFrame({"opportunity_id": ["o1"], "customer_id": ["c1"],
+...                                 "process": ["acquisition"], "created_at": ["2025-01-02"]}),
+...     stage_events=pd.DataFrame({"opportunity_id": ["o1", "o1"], "stage": ["prospect_selected", "won"],
+...                                "entered_at": ["2025-01-02", "2025-02-01"]}))
+>>> data.opportunity_status()[["opportunity_id", "status", "stage"]].to_dict("records")
+[{'opportunity_id': 'o1', 'status': 'won', 'stage': 'won'}]
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from salesplan.errors import SchemaError
+from salesplan.process import DEFAULT_PROCESSES, SalesProcess
+from salesplan.schema import TABLES, validate
+
+__all__ = ["SalesData"]
+
+TABLE_ORDER = ("customers", "orders", "opportunities", "stage_events", "activities", "targets")
+
+
+@dataclass
+class SalesData:
+    """Validated canonical tables plus the sales processes they use.
+
+    Build it with :meth:`from_frames`, which validates every table and the links between them and raises one
+    :class:`~salesplan.SchemaError` listing every failure. Tables not given are ``None``.
+
+    Attributes
+    ----------
+    customers, orders, opportunities, stage_events, activities, targets : pandas.DataFrame or None
+    processes : dict of str to SalesProcess
+    as_of : pandas.Timestamp
+        The data cut: given, or the latest date found in the tables.
+    """
+
+    customers: pd.DataFrame | None = None
+    orders: pd.DataFrame | None = None
+    opportunities: pd.DataFrame | None = None
+    stage_events: pd.DataFrame | None = None
+    activities: pd.DataFrame | None = None
+    targets: pd.DataFrame | None = None
+    processes: dict[str, SalesProcess] = field(default_factory=lambda: dict(DEFAULT_PROCESSES))
+    as_of: pd.Timestamp | None = None
+
+    @classmethod
+    def from_frames(
+        cls,
+        *,
+        customers: Any = None,
+        orders: Any = None,
+        opportunities: Any = None,
+        stage_events: Any = None,
+        activities: Any = None,
+        targets: Any = None,
+        processes: Mapping[str, SalesProcess] | None = None,
+        columns: Mapping[str, Mapping[str, str]] | None = None,
+        as_of: Any = None,
+    ) -> SalesData:
+        """Validate the given tables and the links between them.
+
+        Parameters
+        ----------
+        customers, orders, opportunities, stage_events, activities, targets : DataFrame, optional
+            Raw tables in canonical shape (or mapped with ``columns``).
+        processes : mapping, optional
+            Sales processes by name; default the five defaults.
+        columns : mapping, optional
+            Per table, a ``{"their column": "canonical column"}`` mapping, e.g.
+            ``{"orders": {"Kunde": "customer_id"}}``.
+        as_of : date-like, optional
+            The data cut; dates after it are errors. Default: the latest date in the tables.
+
+        Raises
+        ------
+        SchemaError
+            One error with the failures of every table and every cross-table rule: orders, opportunities and
+            activities naming unknown customers (``known_customer``), stage events and activities naming unknown
+            opportunities, stages outside the opportunity's process, events before creation.
+        """
+        procs = dict(DEFAULT_PROCESSES if processes is None else processes)
+        raw = {"customers": customers, "orders": orders, "opportunities": opportunities,
+               "stage_events": stage_events, "activities": activities, "targets": targets}
+        columns = dict(columns or {})
+        unknown = set(columns) - set(TABLES)
+        if unknown:
+            raise SchemaError(f"columns= names unknown table(s) {sorted(unknown)}; tables are {list(TABLE_ORDER)}")
+        clean: dict[str, pd.DataFrame | None] = {}
+        failures: list[pd.DataFrame] = []
+        for name in TABLE_ORDER:
+            if raw[name] is None:
+                clean[name] = None
+                continue
+            frame = validate(raw[name], name, columns.get(name), as_of=as_of, processes=procs,
+                             opportunities=clean.get("opportunities"), raise_errors=False)
+            if "failure_cases" in frame.attrs:
+                failures.append(frame.attrs.pop("failure_cases"))
+            clean[name] = frame
+        failures.extend(_cross_checks(clean))
+        if failures:
+            raise SchemaError.from_cases(pd.concat(failures, ignore_index=True))
+        cut = pd.Timestamp(as_of) if as_of is not None else _latest_date(clean)
+        return cls(**clean, processes=procs, as_of=cut)
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables that are present, by name."""
+        return {n: getattr(self, n) for n in TABLE_ORDER if getattr(self, n) is not None}
+
+    def opportunity_status(self) -> pd.DataFrame:
+        """One row per opportunity: process, status (open / won / lost), current stage and when it closed.
+
+        The status is the outcome of the opportunity's latest stage event when that is an outcome; an
+        opportunity whose latest event is a working stage is open, even if it was closed before (reopened).
+        Opportunities without events are open in their process's first stage.
+        """
+        if self.opportunities is None:
+            raise SchemaError("opportunity_status needs the opportunities table")
+        opps = self.opportunities[["opportunity_id", "process", "created_at"]].copy()
+        if self.stage_events is None or self.stage_events.empty:
+            last = pd.DataFrame(columns=["opportunity_id", "stage", "entered_at"])
+        else:
+            ev = self.stage_events.sort_values(["opportunity_id", "entered_at"], kind="stable")
+            last = ev.groupby("opportunity_id", sort=False).tail(1)[["opportunity_id", "stage", "entered_at"]]
+        out = opps.merge(last, on="opportunity_id", how="left")
+        first = {n: p.stages[0] for n, p in self.processes.items()}
+        won = {n: p.won for n, p in self.processes.items()}
+        lost = {n: p.lost for n, p in self.processes.items()}
+        out["stage"] = out["stage"].fillna(out["process"].map(first))
+        is_won = out["stage"] == out["process"].map(won)
+        is_lost = out["stage"] == out["process"].map(lost)
+        out["status"] = "open"
+        out.loc[is_won, "status"] = "won"
+        out.loc[is_lost, "status"] = "lost"
+        out["closed_at"] = out["entered_at"].where(is_won | is_lost)
+        return out[["opportunity_id", "process", "created_at", "status", "stage", "closed_at"]]
+
+    def summary(self) -> pd.DataFrame:
+        """Per table: rows, columns and date range; used by ``repr`` and the demo."""
+        rows = []
+        for name, frame in self.tables.items():
+            dates = [c for c, k in TABLES[name].columns.items() if k == "date" and c in frame.columns]
+            lo = min((frame[c].min() for c in dates), default=pd.NaT)
+            hi = max((frame[c].max() for c in dates if c not in TABLES[name].future_ok), default=pd.NaT)
+            rows.append({"table": name, "rows": len(frame), "columns": frame.shape[1],
+                         "first_date": lo, "last_date": hi})
+        return pd.DataFrame(rows)
+
+    def status_counts(self) -> pd.DataFrame:
+        """Open / won / lost opportunities per process."""
+        status = self.opportunity_status()
+        table = pd.crosstab(status["process"], status["status"]).reindex(columns=["open", "won", "lost"],
+                                                                         fill_value=0)
+        table["total"] = table.sum(axis=1)
+        return table
+
+    def __repr__(self) -> str:
+        lines = [f"SalesData(as_of={self.as_of}, processes={list(self.processes)})"]
+        for row in self.summary().itertuples():
+            span = "" if pd.isna(row.first_date) else f"  {row.first_date:%Y-%m-%d} .. {row.last_date:%Y-%m-%d}"
+            lines.append(f"  {row.table:<13} {row.rows:>9,} rows{span}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        head = f"<p><b>SalesData</b> as of {html.escape(str(self.as_of))}; processes: " \
+               f"{html.escape(', '.join(self.processes))}</p>"
+        return head + self.summary().to_html(index=False, escape=True)
+
+
+def _latest_date(tables: Mapping[str, pd.DataFrame | None]) -> pd.Timestamp | None:
+    latest = []
+    for name, frame in tables.items():
+        if frame is None:
+            continue
+        for col, kind in TABLES[name].columns.items():
+            if kind == "date" and col in frame.columns and col not in TABLES[name].future_ok:
+                latest.append(frame[col].max())
+    latest = [t for t in latest if pd.notna(t)]
+    return max(latest) if latest else None
+
+
+def _cross_checks(tables: Mapping[str, pd.DataFrame | None]) -> list[pd.DataFrame]:
+    """Failures of the links between tables (customer references)."""
+    out = []
+    customers = tables.get("customers")
+    if customers is None:
+        return out
+    known = set(customers["customer_id"].dropna())
+    for name in ("orders", "opportunities", "activities"):
+        frame = tables.get(name)
+        if frame is None or "customer_id" not in frame.columns:
+            continue
+        bad = frame["customer_id"].notna() & ~frame["customer_id"].isin(known)
+        if bad.any():
+            key_col = "opportunity_id" if name == "opportunities" else None
+            keys = frame.loc[bad, key_col] if key_col else pd.Series([f"row {i}" for i in frame.index[bad]])
+            out.append(pd.DataFrame({"table": name, "column": "customer_id", "check": "known_customer",
+                                     "key": keys.astype(str).to_numpy(),
+                                     "value": frame.loc[bad, "customer_id"].astype(str).to_numpy()}))
+    return out
