@@ -4,7 +4,7 @@ Examples
 --------
 >>> from salesplan.datasets import load_example
 >>> data = load_example()
->>> data.status_counts().loc["acquisition", "total"] > 0
+>>> bool(data.status_counts().loc["acquisition", "total"] > 0)
 True
 """
 

@@ -25,8 +25,8 @@ Examples
 >>> data, truth = simulate(n_customers=60, years=1, seed=1)
 >>> sorted(data.tables)
 ['activities', 'customers', 'opportunities', 'orders', 'stage_events', 'targets']
->>> round(truth.stage_rates.query("process == 'retention' and segment == '*'")["rate"].iloc[0], 3)
-0.901
+>>> round(truth.rate("retention", "review_scheduled"), 3)
+0.906
 """
 
 from __future__ import annotations
