@@ -243,7 +243,10 @@ def simulate(
     rng = np.random.default_rng(seed)
     procs = dict(DEFAULT_PROCESSES if processes is None else processes)
     start_ts = pd.Timestamp(start)
-    as_of = start_ts + pd.DateOffset(days=int(round(365 * years)))
+    if float(years).is_integer():
+        as_of = start_ts + pd.DateOffset(years=int(years))
+    else:
+        as_of = start_ts + pd.DateOffset(days=int(round(365.25 * years)))
     weeks = (as_of - start_ts).days / 7
     n_prospects = n_customers // 2 if n_prospects is None else n_prospects
 
@@ -354,8 +357,6 @@ def _targets(procs: dict[str, SalesProcess], rates: pd.DataFrame, as_of: pd.Time
         win = rates.query("process == @name and segment == '*'")["rate"].prod()
         per_quarter = CREATION_PER_WEEK[name] * creation_scale * 13 * win
         for q in quarters:
-            if q.end_time < as_of - pd.DateOffset(years=1):
-                continue
             contracts = int(np.ceil(per_quarter * 1.1))
             rows.append((name, str(q), contracts, round(contracts * DEAL_SIZE[name], -2)))
     return pd.DataFrame(rows, columns=["process", "period", "contracts", "revenue"])
