@@ -6,19 +6,23 @@ ones, coerces types and checks every rule, collecting all failures before it rai
 whose ``failure_cases`` table lists each (table, column, check, key, value). The caller's frame is never changed.
 
 Type coercion
-    ids become strings (a float id ``12345.0`` becomes ``"12345"``); dates become ``datetime64[ns]``; amounts and
-    other numbers become float. Time-zone-aware dates are converted to UTC and stored naive, so every date column
-    of every table compares on one clock; a column mixing naive and aware values, or two columns of one table in
-    different zones, is a ``timezone`` failure.
+    ids become strings (a float id ``12345.0`` becomes ``"12345"``, surrounding blanks are stripped, an empty id
+    is missing); dates become ``datetime64[ns]``; amounts and other numbers become float; blank strings in date
+    and number columns count as missing. Time-zone-aware dates are converted to UTC and stored naive, so every
+    date column of every table compares on one clock. Aware values in different zones or offsets (summer and
+    winter time, say) are therefore fine. A ``timezone`` failure is a column mixing naive and aware values, or a
+    table with one column of aware timestamps and another of naive timestamps with a time of day: the naive ones
+    are on an unknown clock. Naive columns holding plain dates (all at midnight) mix with aware ones.
 
 Rules (the ``check`` names in ``failure_cases``)
-    ``required`` a required column is missing; ``mapping`` the ``columns=`` mapping names a column the frame lacks;
-    ``empty`` the table has no rows; ``not_null`` a required value is missing; ``unique`` a key repeats;
-    ``date`` a value is not a parseable date; ``timezone`` see above; ``not_in_future`` a date lies after
+    ``required`` a required column is missing; ``mapping`` the ``columns=`` mapping names a column the frame lacks
+    or gives two columns one name; ``empty`` the table has no rows; ``not_null`` a required value is missing;
+    ``unique`` a key repeats (missing keys are ``not_null`` only); ``date`` a value is not a parseable date;
+    ``timezone`` see above; ``not_in_future`` a date lies after
     ``as_of`` (planned dates such as ``expected_close`` and target periods are exempt); ``numeric`` a value is not
     a number; ``finite`` a number is infinite; ``non_negative`` a count, potential, hour or cost is negative;
-    ``integer`` a target number of contracts is not whole; ``return_sign`` an order line has a negative amount but
-    a positive quantity (returns carry both negative); ``period`` a target period is not a month, quarter or year;
+    ``integer`` a target number of contracts is not whole; ``return_sign`` an order line's amount and quantity
+    have opposite signs (returns carry both negative); ``period`` a target period is not a month, quarter or year;
     ``known_process`` a process name is not defined; ``known_opportunity`` a stage event or activity names an
     unknown opportunity; ``known_stage`` a stage is not a stage of that opportunity's process;
     ``after_created`` a stage event lies before the opportunity's creation.
@@ -42,6 +46,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,36 +167,38 @@ def to_pandas(frame: Any, table: str = "table") -> pd.DataFrame:
 def normalise_period(value: Any) -> str | None:
     """Normalise a target period to ``YYYY-MM``, ``YYYY-Qn`` or ``YYYY``; None when it is not one.
 
+    Accepts pandas Periods and the usual spellings (``2026Q1``, ``2026-q1``, ``Q1 2026``, ``2026-3``, ``2026``).
+    ``pd.Period(result)`` reads every result back.
+
     Examples
     --------
     >>> normalise_period("2026-q1"), normalise_period("2026-03"), normalise_period(2026), normalise_period("x")
     ('2026-Q1', '2026-03', '2026', None)
+    >>> normalise_period(pd.Period("2026Q2", freq="Q")), normalise_period("Q3 2026")
+    ('2026-Q2', '2026-Q3')
     """
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NaT or (isinstance(value, float) and not np.isfinite(value)):
         return None
-    if isinstance(value, pd.Period):
-        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     text = str(value).strip().upper().replace(" ", "")
-    for freq in ("Q", "M", "Y"):
-        try:
-            if freq == "Q" and "Q" not in text:
-                continue
-            if freq == "M" and not (len(text) in (6, 7) and text[:4].isdigit()):
-                continue
-            if freq == "Y" and not (len(text) == 4 and text.isdigit()):
-                continue
-            return str(pd.Period(text, freq=freq))
-        except (ValueError, TypeError):
-            continue
+    if match := re.fullmatch(r"(\d{4})-?Q([1-4])|Q([1-4])-?(\d{4})", text):
+        year = match.group(1) or match.group(4)
+        quarter = match.group(2) or match.group(3)
+        return f"{year}-Q{quarter}"
+    if (match := re.fullmatch(r"(\d{4})-(\d{1,2})", text)) and 1 <= int(match.group(2)) <= 12:
+        return f"{match.group(1)}-{int(match.group(2)):02d}"
+    if re.fullmatch(r"\d{4}", text):
+        return text
     return None
 
 
 class _Collector:
-    """Collects failures for one table."""
+    """Collects failures for one table; ``keys`` names each row in messages."""
 
-    def __init__(self, table: str, keys: pd.Series) -> None:
+    def __init__(self, table: str) -> None:
         self.table = table
-        self.keys = keys
+        self.keys: pd.Series | None = None
         self.rows: list[dict[str, Any]] = []
 
     def add(self, column: str, check: str, mask: pd.Series | None = None, values: pd.Series | None = None,
@@ -203,40 +210,42 @@ class _Collector:
         if not mask.any():
             return
         idx = mask[mask].index
+        keys = self.keys.loc[idx] if self.keys is not None else pd.Series([f"row {i}" for i in idx], index=idx)
         vals = values.loc[idx] if values is not None else pd.Series("", index=idx)
         self.rows.extend(
             {"table": self.table, "column": column, "check": check, "key": k, "value": _show(v)}
-            for k, v in zip(self.keys.loc[idx], vals, strict=True)
+            for k, v in zip(keys, vals, strict=True)
         )
 
 
 def _show(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+    if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return "missing"
     return str(value)[:60]
 
 
+def _blank_to_na(series: pd.Series) -> pd.Series:
+    """Strings that are empty or only blanks become missing (CSV and Excel exports are full of them)."""
+    if not (series.dtype == object or pd.api.types.is_string_dtype(series)):
+        return series
+    out = series.astype(object)
+    blank = out.map(lambda v: isinstance(v, str) and not v.strip())
+    return out.where(~blank, None) if blank.any() else series
+
+
 def _as_id(series: pd.Series) -> pd.Series:
-    """Ids as strings; integral floats lose their '.0'; missing stays missing (None)."""
-    out = series.copy()
-    if pd.api.types.is_float_dtype(series):
-        finite = series.notna() & np.isfinite(series.astype(float))
-        integral = finite & (series.astype(float) % 1 == 0)
-        text = series.astype(object)
-        text[integral] = series[integral].astype("int64").astype(str)
-        text[finite & ~integral] = series[finite & ~integral].astype(str)
-        out = text
-    elif pd.api.types.is_integer_dtype(series) or pd.api.types.is_bool_dtype(series):
-        out = series.astype(str).astype(object)
-        if series.isna().any():
-            out[series.isna()] = None
-    else:
-        out = series.astype(object)
-        notna = out.notna()
-        out[notna] = out[notna].map(lambda v: str(v).strip())
-        out[notna & (out == "")] = None
-    out = out.where(out.notna(), None)
-    return out.astype(object)
+    """Ids as strings; integral floats lose their '.0'; blanks and missing values become None."""
+    def one(v: Any) -> str | None:
+        if v is None or v is pd.NA or v is pd.NaT:
+            return None
+        if isinstance(v, float | np.floating):
+            if np.isnan(v):
+                return None
+            return str(int(v)) if float(v).is_integer() and abs(v) < 2**63 else str(v)
+        text = str(v).strip()
+        return text or None
+
+    return pd.Series([one(v) for v in series.to_numpy(dtype=object)], index=series.index, dtype=object)
 
 
 def _as_text(series: pd.Series) -> pd.Series:
@@ -246,47 +255,50 @@ def _as_text(series: pd.Series) -> pd.Series:
     return out.where(notna, None)
 
 
-def _as_date(series: pd.Series, column: str, col: _Collector) -> tuple[pd.Series, str | None]:
-    """Parse dates; returns naive UTC-or-local timestamps and the source time zone (None if naive)."""
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return series.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]"), str(series.dt.tz)
-    if pd.api.types.is_datetime64_dtype(series):
-        return series.astype("datetime64[ns]"), None
-    present = series.notna()
-    try:
-        parsed = pd.to_datetime(series, errors="coerce", format="mixed")
-    except (ValueError, TypeError) as exc:
-        # Mixed naive and aware values, or several offsets: parse per value to find which.
-        if "timezone" not in str(exc).lower() and "tz" not in str(exc).lower():
-            raise
-        stamps = series.map(lambda v: pd.to_datetime(v, errors="coerce"))
-        aware = stamps.map(lambda t: t is not pd.NaT and t is not None and getattr(t, "tzinfo", None) is not None)
-        zones = stamps[aware].map(lambda t: str(t.utcoffset()))
-        minority = aware if aware.sum() <= (~aware & present).sum() else (~aware & present)
-        if zones.nunique() > 1 and aware.all():
-            minority = aware & (zones.reindex(series.index) != zones.mode().iloc[0])
-        col.add(column, "timezone", minority, series)
-        utc = pd.to_datetime(series, errors="coerce", utc=True, format="mixed")
-        return utc.dt.tz_localize(None).astype("datetime64[ns]"), "mixed"
-    tz = None
+def _naive_utc(parsed: pd.Series) -> pd.Series:
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        tz = str(parsed.dt.tz)
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    elif parsed.dtype == object:  # several fixed offsets
-        parsed = pd.to_datetime(series, errors="coerce", utc=True, format="mixed").dt.tz_localize(None)
-        tz = "UTC"
-    col.add(column, "date", present & parsed.isna(), series)
-    return parsed.astype("datetime64[ns]"), tz
+    return parsed.astype("datetime64[ns]")
+
+
+def _as_date(series: pd.Series, column: str, col: _Collector) -> tuple[pd.Series, bool]:
+    """Parse dates to naive UTC timestamps; also return whether the source values were time-zone aware."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return _naive_utc(series), True
+    if pd.api.types.is_datetime64_dtype(series):
+        return series.astype("datetime64[ns]"), False
+    values = _blank_to_na(series)
+    present = values.notna()
+    try:
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+        mixed = parsed.dtype == object
+    except (ValueError, TypeError):  # pandas refuses naive and aware (or several offsets) in one column
+        mixed = True
+    aware = isinstance(parsed.dtype, pd.DatetimeTZDtype) if not mixed else False
+    if mixed:
+        # Which values carry a zone? Parse each distinct value once.
+        stamps = {v: pd.to_datetime(v, errors="coerce") for v in pd.unique(values[present])}
+        has_zone = values.map(lambda v: getattr(stamps.get(v), "tzinfo", None) is not None if pd.notna(v) else False)
+        no_zone = present & ~has_zone & values.map(lambda v: pd.notna(stamps.get(v)) if pd.notna(v) else False)
+        aware = bool(has_zone.any())
+        if has_zone.any() and no_zone.any():
+            minority = has_zone if has_zone.sum() <= no_zone.sum() else no_zone
+            col.add(column, "timezone", minority, values)
+        parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    parsed = _naive_utc(parsed)
+    col.add(column, "date", present & parsed.isna(), values)
+    return parsed, aware
 
 
 def _as_number(series: pd.Series, column: str, col: _Collector) -> pd.Series:
-    present = series.notna()
-    if pd.api.types.is_bool_dtype(series):
-        num = series.astype(float)
+    values = _blank_to_na(series)
+    present = values.notna()
+    if pd.api.types.is_bool_dtype(values):
+        num = values.astype(float)
     else:
-        num = pd.to_numeric(series, errors="coerce").astype(float)
-    col.add(column, "numeric", present & num.isna(), series)
-    col.add(column, "finite", np.isinf(num), series)
+        num = pd.to_numeric(values, errors="coerce").astype(float)
+    col.add(column, "numeric", present & num.isna(), values)
+    col.add(column, "finite", np.isinf(num), values)
     return num
 
 
@@ -323,7 +335,8 @@ def validate(
     Returns
     -------
     pandas.DataFrame
-        Canonical column names and types; ``orders`` gains a boolean ``is_return``.
+        Canonical column names and types; ``orders`` gains a boolean ``is_return``. Rows are renumbered from 0;
+        failure keys name a row by its table key (single-column keys) or as ``row <position>``.
 
     Raises
     ------
@@ -338,73 +351,76 @@ def validate(
     >>> try:
     ...     validate(bad, "opportunities")
     ... except SchemaError as err:
-    ...     print(sorted(err.failure_cases["check"]))
-    ['date', 'not_null', 'not_null', 'unique', 'unique']
+    ...     print(err.failure_cases[["column", "check", "key"]].to_string(index=False))
+            column    check key
+       customer_id not_null   a
+        created_at     date   a
+    opportunity_id   unique   a
+    opportunity_id   unique   a
     """
     if table not in TABLES:
         raise SchemaError(f"unknown table {table!r}; canonical tables are {sorted(TABLES)}")
     spec = TABLES[table]
     processes = dict(DEFAULT_PROCESSES if processes is None else processes)
-    df = to_pandas(frame, table)
-    original_columns = set(df.columns)
-    if columns:
-        df = df.rename(columns=dict(columns))
-    df = df.reset_index(drop=True)
-    # Row keys for messages: the table key where it is a single id column, else the row position.
-    keys = pd.Series([f"row {i}" for i in range(len(df))], index=df.index, dtype=object)
-    if len(spec.key) == 1 and spec.key[0] in df.columns:
-        keys = df[spec.key[0]].astype(str)
-    col = _Collector(table, keys)
+    df = to_pandas(frame, table).reset_index(drop=True)
+    col = _Collector(table)
 
-    for source, target in dict(columns or {}).items():
-        if source not in original_columns:
+    mapping = dict(columns or {})
+    for source, target in mapping.items():
+        if source not in df.columns:
             col.add(target, "mapping", key="-", value=f"columns= maps {source!r}, which the frame does not have")
+    if mapping:
+        df = df.rename(columns=mapping)
+    clashes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    for name in clashes:
+        col.add(name, "mapping", key="-", value="two columns have this name after mapping")
     missing = [c for c in spec.required if c not in df.columns]
     for c in missing:
         col.add(c, "required", key="-", value=f"missing column; frame has {list(df.columns)[:12]}")
     if len(df) == 0:
         col.add("*", "empty", key="-", value="table has no rows")
-    if missing or len(df) == 0:
+    if missing or clashes or len(df) == 0:
         return _finish(df, col, raise_errors)
 
     as_of_ts = None if as_of is None else pd.Timestamp(as_of)
     if as_of_ts is not None and as_of_ts.tzinfo is not None:
         as_of_ts = as_of_ts.tz_convert("UTC").tz_localize(None)
-    zones: dict[str, str] = {}
-    for name, kind in spec.columns.items():
-        if name not in df.columns:
-            continue
-        raw = df[name]
+    kinds = {name: kind for name, kind in spec.columns.items() if name in df.columns}
+    for name, kind in kinds.items():  # ids first: a single-column key names the rows in messages
         if kind == ID:
-            df[name] = _as_id(raw)
-        elif kind == TEXT:
+            df[name] = _as_id(df[name])
+    if len(spec.key) == 1:
+        key = df[spec.key[0]]
+        col.keys = key.where(key.notna(), pd.Series([f"row {i}" for i in df.index], index=df.index))
+    aware: dict[str, bool] = {}
+    for name, kind in kinds.items():
+        raw = df[name]
+        if kind == TEXT:
             df[name] = _as_text(raw)
         elif kind == DATE:
-            df[name], tz = _as_date(raw, name, col)
-            if tz is not None:
-                zones[name] = tz
+            df[name], aware[name] = _as_date(raw, name, col)
             if as_of_ts is not None and name not in spec.future_ok:
                 col.add(name, "not_in_future", df[name] > as_of_ts, raw)
-        else:
+        elif kind in (AMOUNT, NUMBER):
             df[name] = _as_number(raw, name, col)
         if name in spec.required:
-            missing_value = raw.isna() if kind in (DATE, AMOUNT, NUMBER) else df[name].isna()
+            missing_value = _blank_to_na(raw).isna() if kind in (DATE, AMOUNT, NUMBER) else df[name].isna()
             col.add(name, "not_null", missing_value, raw)
-    date_cols = [c for c, k in spec.columns.items() if k == DATE and c in df.columns]
-    naive = [c for c in date_cols if c not in zones]
-    if zones and (len(set(zones.values())) > 1 or naive):
-        detail = ", ".join(f"{c}={zones.get(c, 'naive')}" for c in date_cols)
-        col.add(",".join(date_cols), "timezone", key="-", value=f"date columns use different time zones: {detail}")
+    timed_naive = [c for c, a in aware.items() if not a and (df[c].dropna() != df[c].dropna().dt.normalize()).any()]
+    if any(aware.values()) and timed_naive:
+        detail = ", ".join(f"{c}={'aware' if a else 'naive'}" for c, a in aware.items())
+        col.add(",".join(aware), "timezone", key="-",
+                value=f"zone-aware and naive timestamps in one table: {detail}")
 
     for name in spec.non_negative:
         if name in df.columns:
             col.add(name, "non_negative", df[name] < 0, df[name])
-    if spec.key and table != "targets" and all(k in df.columns for k in spec.key):
-        dup = df.duplicated(list(spec.key), keep=False)
-        col.add(spec.key[0] if len(spec.key) == 1 else "+".join(spec.key), "unique", dup,
-                df[list(spec.key)].astype(str).agg("|".join, axis=1))
-
     _table_rules(table, df, col, processes, opportunities)
+    key_cols = [k for k in spec.key if k in df.columns]
+    if key_cols:
+        dup = df.duplicated(key_cols, keep=False) & df[key_cols[0]].notna()
+        shown = df[key_cols].apply(lambda c: c.map(_show)).agg("|".join, axis=1)
+        col.add("+".join(key_cols), "unique", dup, shown)
     return _finish(df, col, raise_errors)
 
 
@@ -413,30 +429,29 @@ def _table_rules(table: str, df: pd.DataFrame, col: _Collector, processes: dict[
     if table == "orders":
         df["is_return"] = (df["amount"] < 0).fillna(False).astype(bool)
         if "quantity" in df.columns:
-            col.add("amount", "return_sign", (df["amount"] < 0) & (df["quantity"] > 0), df["amount"])
-    if table in ("opportunities", "targets") or (table == "activities" and "process" in df.columns):
-        known = df["process"].notna() & ~df["process"].isin(list(processes))
-        col.add("process", "known_process", known, df["process"])
+            opposite = ((df["amount"] < 0) & (df["quantity"] > 0)) | ((df["amount"] > 0) & (df["quantity"] < 0))
+            col.add("amount", "return_sign", opposite,
+                    df["amount"].astype(str) + " with quantity " + df["quantity"].astype(str))
+    if "process" in df.columns and "process" in TABLES[table].columns:
+        unknown = df["process"].notna() & ~df["process"].isin(list(processes))
+        col.add("process", "known_process", unknown, df["process"])
     if table == "targets":
         periods = df["period"].map(normalise_period)
         col.add("period", "period", df["period"].notna() & periods.isna(), df["period"])
         df["period"] = periods.where(periods.notna(), df["period"])
         contracts = df["contracts"]
-        col.add("contracts", "integer", contracts.notna() & np.isfinite(contracts) & (contracts % 1 != 0), contracts)
-        key = [c for c in ("process", "period", "segment") if c in df.columns]
-        dup = df.duplicated(key, keep=False)
-        col.add("+".join(key), "unique", dup, df[key].astype(str).agg("|".join, axis=1))
+        col.add("contracts", "integer", np.isfinite(contracts) & (contracts % 1 != 0), contracts)
     if table in ("stage_events", "activities") and opportunities is not None and "opportunity_id" in df.columns:
-        opp = opportunities.set_index("opportunity_id")
-        has = df["opportunity_id"].notna()
-        known = df["opportunity_id"].isin(opp.index)
-        col.add("opportunity_id", "known_opportunity", has & ~known, df["opportunity_id"])
+        opp = opportunities.drop_duplicates("opportunity_id").set_index("opportunity_id")
+        known = df["opportunity_id"].notna() & df["opportunity_id"].isin(opp.index)
+        col.add("opportunity_id", "known_opportunity", df["opportunity_id"].notna() & ~known, df["opportunity_id"])
         if table == "stage_events":
             proc = df["opportunity_id"].map(opp["process"])
             allowed = {name: set(p.all_stages) for name, p in processes.items()}
-            ok = pd.Series([st in allowed.get(pr, set()) if isinstance(pr, str) else True
-                            for st, pr in zip(df["stage"], proc, strict=True)], index=df.index)
-            col.add("stage", "known_stage", known & proc.isin(list(processes)) & ~ok,
+            bad_stage = pd.Series([isinstance(st, str) and isinstance(pr, str) and pr in allowed
+                                   and st not in allowed[pr] for st, pr in zip(df["stage"], proc, strict=True)],
+                                  index=df.index, dtype=bool)
+            col.add("stage", "known_stage", known & bad_stage,
                     df["stage"].astype(str) + " (process " + proc.astype(str) + ")")
             created = df["opportunity_id"].map(opp["created_at"])
             col.add("entered_at", "after_created", known & (df["entered_at"] < created),

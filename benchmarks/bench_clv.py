@@ -1,0 +1,240 @@
+"""Benchmark: transaction summary + BG/NBD + Gamma-Gamma + CLV for 1M customers, salesplan vs peers.
+
+Usage::
+
+    nice .venv/bin/python benchmarks/bench_clv.py [--customers 1000000] [--skip-lifetimes] [--skip-pymc]
+
+Creates ``benchmarks/data/clv_<n>.parquet`` (synthetic BG/NBD + Gamma-Gamma orders, daily dates) once, then runs
+on that same file, one after another:
+
+* salesplan (this environment; Polars lazy scan through narwhals, fits on distinct patterns);
+* lifetimes 0.11.3 in ``benchmarks/_venv_lifetimes`` (numpy 1.26.4, pandas 2.1.4), via subprocess;
+* pymc-marketing in ``benchmarks/_venv_pymc`` (``rfm_summary`` and a MAP fit of ``BetaGeoModel``), via subprocess.
+
+Peers that are not installed are created with pip unless ``--no-install``; a peer that fails is reported, not fatal.
+Prints a table of times and ratios and the parameter agreement (max relative difference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+PEERS = {
+    "lifetimes": (HERE / "_venv_lifetimes", ["numpy==1.26.4", "pandas==2.1.4", "lifetimes==0.11.3", "pyarrow<16"]),
+    "pymc": (HERE / "_venv_pymc", ["pymc-marketing==0.19.2", "pyarrow"]),
+}
+
+
+def make_data(n: int, path: Path, seed: int = 42) -> None:
+    """BG/NBD purchases (per day) over 3 years, first purchases spread over the first 2 years."""
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2021-01-01")
+    horizon = 3 * 365
+    birth = rng.integers(0, 2 * 365, n)
+    lam = rng.gamma(0.9, 1 / 45.0, n)
+    p = rng.beta(0.6, 6.0, n)
+    nu = rng.gamma(4.0, 1 / 150.0, n)
+    ids, days = [np.arange(n)], [birth.astype(float)]
+    t = birth.astype(float)
+    active = np.ones(n, dtype=bool)
+    while active.any():
+        idx = np.flatnonzero(active)
+        nxt = t[idx] + rng.exponential(1 / lam[idx])
+        ok = nxt < horizon
+        won = idx[ok]
+        ids.append(won)
+        days.append(nxt[ok])
+        t[won] = nxt[ok]
+        active[idx[~ok]] = False
+        active[won] = rng.random(len(won)) >= p[won]
+    cid = np.concatenate(ids)
+    day = np.floor(np.concatenate(days)).astype("int64")
+    amount = np.round(rng.gamma(6.0, 1 / nu[cid]), 2)
+    frame = pd.DataFrame({"customer_id": cid, "date": start + day.astype("timedelta64[D]"), "amount": amount})
+    frame["date"] = frame["date"].astype("datetime64[us]")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+
+
+def run_salesplan(path: Path, as_of: str) -> dict:
+    import polars as pl
+
+    from salesplan.reduce.customers import customer_summary
+    from salesplan.segment.clv import BetaGeo, GammaGamma, customer_lifetime_value
+    from salesplan.segment.summary import summary_patterns
+
+    times = {}
+    t0 = time.perf_counter()
+    lf = pl.scan_parquet(path)
+    s = customer_summary(lf, as_of=as_of, date_col="date", product_col=None, margin_col=None)
+    times["summary"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pat = summary_patterns(s)
+    bg = BetaGeo().fit(pat["frequency"], pat["recency"], pat["T"], weights=pat["weight"])
+    times["bgnbd_fit"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    gpat = summary_patterns(s[s["frequency"] > 0], ("frequency", "monetary_value"))
+    gg = GammaGamma().fit(gpat["frequency"], gpat["monetary_value"], weights=gpat["weight"])
+    times["gg_fit"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    clv = customer_lifetime_value(bg, gg, s["frequency"], s["recency"], s["T"], s["monetary_value"], horizon=12,
+                                  step=30, discount_rate=0.01)
+    times["clv"] = time.perf_counter() - t0
+    return {"times": times, "params": {**bg.params_.to_dict(), **gg.params_.to_dict()},
+            "n_customers": len(s), "patterns": len(pat), "clv_sum": float(np.sum(clv)),
+            "clv_head": [float(v) for v in clv[:5]]}
+
+
+LIFETIMES = """
+import json, sys, time
+import pandas as pd
+from lifetimes import BetaGeoFitter, GammaGammaFitter
+from lifetimes.utils import summary_data_from_transaction_data
+path, as_of = sys.argv[1], sys.argv[2]
+df = pd.read_parquet(path)
+df["date"] = df["date"].astype("datetime64[ns]")
+times = {}
+t0 = time.perf_counter()
+s = summary_data_from_transaction_data(df, "customer_id", "date", "amount", observation_period_end=as_of, freq="D")
+times["summary"] = time.perf_counter() - t0
+t0 = time.perf_counter()
+bg = BetaGeoFitter().fit(s["frequency"], s["recency"], s["T"])
+times["bgnbd_fit"] = time.perf_counter() - t0
+r = s[s["frequency"] > 0]
+t0 = time.perf_counter()
+gg = GammaGammaFitter().fit(r["frequency"], r["monetary_value"])
+times["gg_fit"] = time.perf_counter() - t0
+bg.predict = bg.conditional_expected_number_of_purchases_up_to_time  # 0.11.3 lacks the alias its CLV calls
+t0 = time.perf_counter()
+clv = gg.customer_lifetime_value(bg, s["frequency"], s["recency"], s["T"], s["monetary_value"], time=12,
+                                 discount_rate=0.01, freq="D")
+times["clv"] = time.perf_counter() - t0
+print(json.dumps({"times": times, "params": {**bg.params_.to_dict(), **gg.params_.to_dict()},
+                  "n_customers": len(s), "clv_sum": float(clv.sum()), "clv_head": clv.head().tolist()}))
+"""
+
+PYMC = """
+import json, sys, time, warnings
+warnings.filterwarnings("ignore")
+import pandas as pd
+from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+from pymc_marketing.clv.utils import rfm_summary
+path, as_of = sys.argv[1], sys.argv[2]
+df = pd.read_parquet(path)
+df["date"] = df["date"].astype("datetime64[ns]")
+times = {}
+t0 = time.perf_counter()
+s = rfm_summary(df, "customer_id", "date", "amount", observation_period_end=as_of, time_unit="D")
+times["summary"] = time.perf_counter() - t0
+t0 = time.perf_counter()
+bg = BetaGeoModel(data=s[["customer_id", "frequency", "recency", "T"]])
+bg.fit(method="map")
+times["bgnbd_fit"] = time.perf_counter() - t0
+params = {k: float(bg.fit_result[k].values.ravel()[0]) for k in ("r", "alpha", "a", "b")}
+r = s[s["frequency"] > 0]
+try:
+    t0 = time.perf_counter()
+    gg = GammaGammaModel(data=r[["customer_id", "frequency", "monetary_value"]])
+    gg.fit(method="map")
+    times["gg_fit"] = time.perf_counter() - t0
+    params.update({k: float(gg.fit_result[k].values.ravel()[0]) for k in ("p", "q", "v")})
+except Exception as exc:  # report, do not fail
+    params["gg_error"] = repr(exc)[:200]
+print(json.dumps({"times": times, "params": params, "n_customers": len(s)}))
+"""
+
+
+def ensure_peer(name: str, install: bool) -> Path | None:
+    venv, pkgs = PEERS[name]
+    py = venv / "bin" / "python"
+    if py.exists():
+        return py
+    if not install:
+        return None
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", *pkgs], check=True, timeout=1800)
+    except (subprocess.SubprocessError, OSError) as exc:
+        print(f"  could not install {name}: {exc}")
+        return None
+    return py
+
+
+def run_peer(name: str, code: str, path: Path, as_of: str, install: bool) -> dict | None:
+    py = ensure_peer(name, install)
+    if py is None:
+        print(f"  {name}: not installed, skipped")
+        return None
+    script = DATA / f"_bench_{name}.py"
+    script.write_text(textwrap.dedent(code))
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(py), str(script), str(path), as_of], capture_output=True, text=True, timeout=3600)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        print(f"  {name} failed after {wall:.1f} s:\n{proc.stderr[-2000:]}")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--skip-lifetimes", action="store_true")
+    parser.add_argument("--skip-pymc", action="store_true")
+    parser.add_argument("--no-install", action="store_true")
+    args = parser.parse_args()
+    path = DATA / f"clv_{args.customers}.parquet"
+    if not path.exists():
+        t0 = time.perf_counter()
+        make_data(args.customers, path)
+        print(f"generated {path.name} in {time.perf_counter() - t0:.1f} s")
+    n_rows = pd.read_parquet(path, columns=["amount"]).shape[0]
+    as_of = "2023-12-31"
+    print(f"data: {args.customers:,} customers, {n_rows:,} transactions, daily periods, as_of {as_of}")
+    results = {"salesplan": run_salesplan(path, as_of)}
+    if not args.skip_lifetimes:
+        results["lifetimes"] = run_peer("lifetimes", LIFETIMES, path, as_of, not args.no_install)
+    if not args.skip_pymc:
+        results["pymc-marketing"] = run_peer("pymc", PYMC, path, as_of, not args.no_install)
+    steps = ["summary", "bgnbd_fit", "gg_fit", "clv"]
+    ours = results["salesplan"]
+    print(f"\nsalesplan: {ours['n_customers']:,} customers in {ours['patterns']:,} distinct (x, t_x, T) patterns")
+    header = f"{'tool':16s}" + "".join(f"{s:>11s}" for s in steps) + f"{'total':>11s}{'ratio':>9s}"
+    print(header)
+    base = sum(ours["times"].values())
+    for tool, res in results.items():
+        if res is None:
+            print(f"{tool:16s}  (not measured)")
+            continue
+        row = [res["times"].get(s, float("nan")) for s in steps]
+        total = float(np.nansum(row))
+        print(f"{tool:16s}" + "".join(f"{v:11.2f}" for v in row) + f"{total:11.2f}{total / base:8.1f}x")
+    print("\nparameters:")
+    for tool, res in results.items():
+        if res is None:
+            continue
+        params = {k: v for k, v in res["params"].items() if isinstance(v, float)}
+        rel = {k: abs(v / ours["params"][k] - 1) for k, v in params.items() if k in ours["params"]}
+        shown = ", ".join(f"{k}={v:.6g}" for k, v in params.items())
+        extra = f"  max rel diff vs salesplan {max(rel.values()):.2e}" if rel and tool != "salesplan" else ""
+        print(f"  {tool:16s} {shown}{extra}")
+        if "clv_sum" in res:
+            print(f"  {'':16s} CLV sum {res['clv_sum']:,.2f}; first five {np.round(res['clv_head'], 4).tolist()}")
+        if "gg_error" in res["params"]:
+            print(f"  {'':16s} Gamma-Gamma MAP failed: {res['params']['gg_error']}")
+    (DATA / "bench_clv_results.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Control: plan against actual, why contracts differ from plan, KPIs and pipeline movement.
+
+* :func:`plan_vs_actual`: entries, conversions, contracts, revenue and activities per process, period, stage.
+* :func:`variance` / :func:`decompose_gap`: the contract gap as volume + conversion + timing effects (exact sum),
+  with the conversion effect split over the stages.
+* :func:`kpis`: coverage against the coverage the measured conversion requires, velocity, win rates, cycle time,
+  activity attainment.
+* :func:`pipeline_movement`: new, advanced, pushed, slipped, won and lost between two dates, with values.
+
+Examples
+--------
+>>> from salesplan.control import decompose_gap
+>>> callable(decompose_gap)
+True
+"""
+
+from salesplan.control.actuals import actual_activities, actual_volumes
+from salesplan.control.kpis import KPI_COLUMNS, kpis
+from salesplan.control.movement import Movement, pipeline_movement, state_at
+from salesplan.control.plan_vs_actual import plan_vs_actual
+from salesplan.control.variance import VarianceResult, decompose_gap, variance
+
+__all__ = [
+    "plan_vs_actual",
+    "variance",
+    "decompose_gap",
+    "VarianceResult",
+    "kpis",
+    "KPI_COLUMNS",
+    "pipeline_movement",
+    "Movement",
+    "state_at",
+    "actual_volumes",
+    "actual_activities",
+]

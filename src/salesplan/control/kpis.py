@@ -1,0 +1,210 @@
+"""Sales-control KPIs per process and period.
+
+Per (process, period):
+
+``created``, ``won``, ``lost``
+    Opportunities created, won and lost in the period (by date).
+``snapshot_win_rate``
+    ``won / (won + lost)`` of the deals closed in the period.
+``cohort_win_rate``, ``cohort_open_share``
+    Of the opportunities created in the period, the share won by the data cut and the share still open (a
+    recent cohort's win rate is a lower bound until it closes).
+``cycle_days``
+    Median days from creation to win of the period's wins.
+``open_count``, ``open_value``
+    Pipeline open at the start of the period.
+``expected_wins``
+    Sum over the open deals of their stage's measured win rate (the funnel's ``win_rate`` when given, else the
+    share won among closed deals that passed through the stage before the period: no look-ahead).
+``coverage``, ``required_coverage``
+    ``coverage = open_count / target contracts``; ``required_coverage = open_count / expected_wins``, the coverage
+    the measured conversion of *this* pipeline needs to reach the target (instead of a fixed rule such as 3x).
+    ``coverage >= required_coverage`` exactly when the expected wins reach the target.
+``velocity``
+    Pipeline velocity (revenue per day): ``open_count * mean win rate * mean won deal size / mean cycle days``.
+``activities``, ``activities_planned``, ``activity_attainment``
+    Activities done, planned (from a Plan, basis ``expected``) and their ratio.
+
+Examples
+--------
+>>> from salesplan.datasets import load_example
+>>> k = kpis(load_example(), freq="Q")
+>>> row = k.query("process == 'retention' and period == '2025-Q2'").iloc[0]
+>>> bool(0 < row["snapshot_win_rate"] < 1), bool(row["coverage"] > 0)
+(True, True)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan.control.actuals import actual_activities, first_entries, period_labels
+from salesplan.control.movement import state_at
+from salesplan.errors import ConfigError, SchemaError
+
+__all__ = ["kpis", "KPI_COLUMNS"]
+
+logger = logging.getLogger(__name__)
+
+KPI_COLUMNS = ["process", "period", "created", "won", "lost", "snapshot_win_rate", "cohort_win_rate",
+               "cohort_open_share", "cycle_days", "open_count", "open_value", "expected_wins", "target",
+               "coverage", "required_coverage", "velocity", "activities", "activities_planned",
+               "activity_attainment"]
+
+
+def kpis(data: Any, *, freq: str = "M", funnel: Any = None, plan: Any = None, start: Any = None,
+         as_of: Any = None) -> pd.DataFrame:
+    """KPIs per process and period (see the module docstring for the definitions).
+
+    Parameters
+    ----------
+    data : SalesData
+        Needs opportunities and stage_events; targets (contracts) for coverage; activities for attainment.
+    freq : {"M", "Q", "Y"}
+        Period length.
+    funnel : Funnel, optional
+        Its ``win_rate`` (process-level rows) replaces the stage win rates measured on closed deals.
+    plan : Plan, optional
+        Planned activities for the attainment (``plan.activities``) and targets when ``data.targets`` is absent.
+    start : date-like, optional
+        First period to report (default: the first full period after the first opportunity).
+    as_of : date-like, optional
+        Data cut (default ``data.as_of``); the last period may be partial.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`KPI_COLUMNS`.
+
+    Raises
+    ------
+    ConfigError
+        ``freq`` not one of M/Q/Y, or ``start`` after the cut or before the data.
+    SchemaError
+        Missing opportunities or stage events.
+    """
+    if freq not in ("M", "Q", "Y"):
+        raise ConfigError(f"kpis: freq must be 'M', 'Q' or 'Y', got {freq!r}")
+    if data.opportunities is None or data.stage_events is None or data.opportunities.empty:
+        raise SchemaError("kpis needs the opportunities and stage_events tables")
+    cut = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data.as_of)
+    opps = data.opportunities[data.opportunities["created_at"] <= cut]
+    first_date = opps["created_at"].min()
+    t_start = pd.Timestamp(start) if start is not None else first_date
+    if t_start < first_date:
+        raise ConfigError(f"kpis: start {t_start.date()} is before the data (first opportunity {first_date.date()})")
+    if t_start >= cut:
+        raise ConfigError(f"kpis: start {t_start.date()} is not before the data cut {cut.date()}")
+    periods = pd.period_range(t_start.to_period(freq), (cut - pd.Timedelta(seconds=1)).to_period(freq), freq=freq)
+    if start is None and len(periods) > 1:
+        periods = periods[1:]  # the first period is partial: its pipeline starts empty
+    fe = first_entries(data)
+    fe = fe[fe["entered_at"] <= cut]
+    closes = fe[fe["is_won"] | fe["is_lost"]].sort_values("entered_at").drop_duplicates("opportunity_id")
+    closes = closes.merge(opps[["opportunity_id", "created_at"]], on="opportunity_id", how="left")
+    closes["period"] = period_labels(closes["entered_at"].dt.to_period(freq))
+    opp_period = period_labels(opps["created_at"].dt.to_period(freq))
+    amount = opps.set_index("opportunity_id")["amount"] if "amount" in opps.columns else None
+    targets = _targets(data, plan, freq)
+    acts = None
+    if data.activities is not None and len(data.activities):
+        acts = actual_activities(data, freq=freq, as_of=cut).groupby(["process", "period"])["count"].sum()
+    planned_acts = _planned_activities(plan)
+    funnel_win = _funnel_win(funnel)
+    rows = []
+    for per in periods:
+        label = period_labels(pd.Series([per])).iloc[0]
+        p_start = per.start_time
+        snap = state_at(data, p_start - pd.Timedelta(seconds=1)) if p_start > first_date else None
+        stage_win = funnel_win if funnel_win is not None else _measured_win_rates(data, fe, p_start)
+        for proc_name in data.processes:
+            if not (opps["process"] == proc_name).any():
+                continue
+            c = closes[(closes["process"] == proc_name) & (closes["period"] == label)]
+            won, lost = int(c["is_won"].sum()), int(c["is_lost"].sum())
+            cohort = opps[(opps["process"] == proc_name) & (opp_period == label)]
+            co_status = fe[fe["opportunity_id"].isin(cohort["opportunity_id"])]
+            co_won = co_status.loc[co_status["is_won"], "opportunity_id"].nunique()
+            co_closed = co_status.loc[co_status["is_won"] | co_status["is_lost"], "opportunity_id"].nunique()
+            wins = c[c["is_won"]]
+            cycle = (wins["entered_at"] - wins["created_at"]).dt.total_seconds() / 86400.0
+            if snap is not None:
+                open_now = snap[(snap["process"] == proc_name) & (snap["status"] == "open")]
+            else:
+                open_now = pd.DataFrame(columns=["opportunity_id", "stage"])
+            p_win = pd.Series([stage_win.get((proc_name, s), np.nan) for s in open_now["stage"]], dtype=float)
+            expected = float(p_win.sum()) if len(p_win) else 0.0
+            open_value = float(open_now["opportunity_id"].map(amount).sum()) if amount is not None else np.nan
+            target = targets.get((proc_name, label), np.nan)
+            n_open = len(open_now)
+            mean_size = float(wins["opportunity_id"].map(amount).mean()) if amount is not None and len(wins) else np.nan
+            mean_cycle = float(cycle.mean()) if len(cycle) else np.nan
+            velocity = n_open * (expected / n_open if n_open else 0.0) * mean_size / mean_cycle \
+                if mean_cycle and np.isfinite(mean_cycle) and mean_cycle > 0 else np.nan
+            n_act = float(acts.get((proc_name, label), 0.0)) if acts is not None else np.nan
+            n_plan = planned_acts.get((proc_name, label), np.nan)
+            rows.append({
+                "process": proc_name, "period": label, "created": len(cohort), "won": won, "lost": lost,
+                "snapshot_win_rate": won / (won + lost) if won + lost else np.nan,
+                "cohort_win_rate": co_won / len(cohort) if len(cohort) else np.nan,
+                "cohort_open_share": 1 - co_closed / len(cohort) if len(cohort) else np.nan,
+                "cycle_days": float(cycle.median()) if len(cycle) else np.nan,
+                "open_count": n_open, "open_value": open_value, "expected_wins": expected, "target": target,
+                "coverage": n_open / target if target and np.isfinite(target) and target > 0 else np.nan,
+                "required_coverage": n_open / expected if expected > 0 else np.nan,
+                "velocity": velocity, "activities": n_act, "activities_planned": n_plan,
+                "activity_attainment": n_act / n_plan if np.isfinite(n_plan) and n_plan > 0 else np.nan,
+            })
+    return pd.DataFrame(rows, columns=KPI_COLUMNS)
+
+
+def _targets(data: Any, plan: Any, freq: str) -> dict[tuple[str, str], float]:
+    t = data.targets if getattr(data, "targets", None) is not None else getattr(plan, "targets", None)
+    if t is None or len(t) == 0:
+        return {}
+    t = t.assign(period=period_labels(t["period"]))
+    out = {}
+    for (proc, per), val in t.groupby(["process", "period"])["contracts"].sum().items():
+        p = pd.Period(per)
+        if p.freqstr[0] == freq:
+            out[(proc, per)] = float(val)
+        elif freq == "M" and p.freqstr[0] in ("Q", "Y"):
+            months = pd.period_range(p.start_time, p.end_time, freq="M")
+            for mth in months:
+                out[(proc, str(mth))] = float(val) / len(months)
+    return out
+
+
+def _planned_activities(plan: Any) -> dict[tuple[str, str], float]:
+    if plan is None:
+        return {}
+    acts = plan.activities
+    a = acts.assign(period=period_labels(acts["period"]))
+    return {k: float(v) for k, v in a.groupby(["process", "period"])["expected"].sum().items()}
+
+
+def _funnel_win(funnel: Any) -> dict[tuple[str, str], float] | None:
+    if funnel is None:
+        return None
+    w = funnel.win_rate
+    by = list(getattr(funnel, "by", []) or [])
+    if by:
+        logger.info("kpis: the funnel is grouped by %s; using the mean win rate over groups", by)
+        w = w.groupby(["process", "stage"], as_index=False)["win_rate"].mean()
+    return {(p, s): float(r) for p, s, r in zip(w["process"], w["stage"], w["win_rate"], strict=True)}
+
+
+def _measured_win_rates(data: Any, fe: pd.DataFrame, before: pd.Timestamp) -> dict[tuple[str, str], float]:
+    """Share won among deals that entered each stage and closed before ``before`` (closed-only, no look-ahead)."""
+    closed = fe[(fe["is_won"] | fe["is_lost"]) & (fe["entered_at"] < before)]
+    won_ids = set(closed.loc[closed["is_won"], "opportunity_id"])
+    closed_ids = set(closed["opportunity_id"])
+    passed = fe[fe["opportunity_id"].isin(closed_ids) & ~fe["is_won"] & ~fe["is_lost"]]
+    out = {}
+    for (proc, stage), g in passed.groupby(["process", "stage"]):
+        out[(proc, stage)] = float(g["opportunity_id"].isin(won_ids).mean())
+    return out

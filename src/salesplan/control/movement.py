@@ -1,0 +1,187 @@
+"""Pipeline movement between two dates: what came in, what moved, what closed, with values.
+
+For each opportunity the state at a date is read from the stage events up to that date (its latest stage, open
+while that is a working stage). Between ``start`` and ``end``:
+
+Bridge (counts and values add up: ``open_at_start + new - won - lost = open_at_end``, reopened deals aside)
+    ``open_at_start``, ``new`` (created in ``(start, end]``), ``won`` and ``lost`` (closed in the window, from
+    the start pipeline or new), ``open_at_end``.
+Moves of the opportunities open at both dates (exclusive, first match wins)
+    ``advanced`` (later stage at ``end``), ``regressed`` (earlier stage), ``pushed`` (still in the same stage and
+    its expected close date moved later: needs ``close_dates`` history), ``slipped`` (same stage, expected to
+    close by ``end`` but still open), ``unchanged``.
+
+Examples
+--------
+>>> from salesplan.datasets import load_example
+>>> data = load_example()
+>>> mv = pipeline_movement(data, "2025-09-30", "2025-12-31")
+>>> t = mv.table.query("process == '(all)'").set_index("category")
+>>> int(t.loc["open_at_start", "count"] + t.loc["new", "count"] - t.loc["won", "count"]
+...     - t.loc["lost", "count"]) == int(t.loc["open_at_end", "count"])
+True
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan.errors import ConfigError, SchemaError
+
+__all__ = ["pipeline_movement", "Movement", "BRIDGE", "MOVES", "state_at"]
+
+logger = logging.getLogger(__name__)
+
+BRIDGE = ("open_at_start", "new", "won", "lost", "open_at_end")
+MOVES = ("advanced", "regressed", "pushed", "slipped", "unchanged")
+
+
+def state_at(data: Any, when: Any) -> pd.DataFrame:
+    """Each opportunity created by ``when``: ``opportunity_id, process, stage, stage_index, status`` at that date.
+
+    ``status`` is ``open``, ``won`` or ``lost``; opportunities without an event by then are open in the first
+    stage.
+    """
+    when = pd.Timestamp(when)
+    opps = data.opportunities
+    opps = opps[opps["created_at"] <= when][["opportunity_id", "process"]]
+    ev = data.stage_events
+    ev = ev[ev["entered_at"] <= when].sort_values(["opportunity_id", "entered_at"], kind="stable")
+    last = ev.groupby("opportunity_id", sort=False).tail(1)[["opportunity_id", "stage"]]
+    out = opps.merge(last, on="opportunity_id", how="left")
+    first = {n: p.stages[0] for n, p in data.processes.items()}
+    out["stage"] = out["stage"].fillna(out["process"].map(first))
+    status, index = [], []
+    for proc_name, stage in zip(out["process"], out["stage"], strict=True):
+        proc = data.processes.get(proc_name)
+        if proc is None:
+            status.append("unknown")
+            index.append(-1)
+            continue
+        status.append("won" if stage == proc.won else ("lost" if stage == proc.lost else "open"))
+        index.append(proc.index(stage) if stage in proc.all_stages else -1)
+    out["status"] = status
+    out["stage_index"] = index
+    return out
+
+
+@dataclass
+class Movement:
+    """Result of :func:`pipeline_movement`.
+
+    Attributes
+    ----------
+    start, end : Timestamp
+    table : DataFrame
+        ``process`` (``"(all)"`` for the total), ``category``, ``count``, ``value`` (sum of ``amount``).
+    deals : DataFrame
+        Per opportunity: ``process, stage_start, stage_end, status_start, status_end, amount, flow`` (bridge
+        category: new / won / lost / carried) and ``move`` (for deals open at both dates).
+    """
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    table: pd.DataFrame
+    deals: pd.DataFrame
+
+    def summary(self) -> pd.DataFrame:
+        """Counts and values per category (rows) and process (columns) as a wide table."""
+        return self.table.pivot_table(index="category", columns="process", values=["count", "value"],
+                                      sort=False, aggfunc="sum")
+
+    def _repr_html_(self) -> str:
+        return (f"<p><b>Pipeline movement</b> {html.escape(str(self.start.date()))} to "
+                f"{html.escape(str(self.end.date()))}</p>" + self.table[self.table["process"] == "(all)"].to_html(
+                    index=False, float_format="%.0f"))
+
+
+def pipeline_movement(data: Any, start: Any, end: Any, *, close_dates: pd.DataFrame | None = None) -> Movement:
+    """Classify the pipeline's movement between ``start`` and ``end`` (see the module docstring).
+
+    Parameters
+    ----------
+    data : SalesData
+        ``opportunities`` (``amount`` for values, ``expected_close`` for slipped deals) and ``stage_events``.
+    start, end : date-like
+        The two snapshot dates, ``start < end <= data.as_of``.
+    close_dates : DataFrame, optional
+        History of expected close dates: ``opportunity_id, recorded_at, expected_close``; enables ``pushed``.
+
+    Raises
+    ------
+    ConfigError
+        ``start`` not before ``end``, ``end`` after the data cut, or ``start`` before the first opportunity.
+    SchemaError
+        Missing tables or columns.
+    """
+    t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
+    if data.opportunities is None or data.stage_events is None:
+        raise SchemaError("pipeline_movement needs the opportunities and stage_events tables")
+    if t0 >= t1:
+        raise ConfigError(f"pipeline_movement: start {t0.date()} must be before end {t1.date()}")
+    if data.as_of is not None and t1 > pd.Timestamp(data.as_of):
+        raise ConfigError(f"pipeline_movement: end {t1.date()} is after the data cut {pd.Timestamp(data.as_of).date()}")
+    first = data.opportunities["created_at"].min()
+    if t0 < first:
+        raise ConfigError(f"pipeline_movement: start {t0.date()} is before the data (first opportunity "
+                          f"{first.date()})")
+    s0 = state_at(data, t0).set_index("opportunity_id")
+    s1 = state_at(data, t1).set_index("opportunity_id")
+    ids = s1.index[(s1["status"] == "open") | s1.index.isin(s0.index[s0["status"] == "open"]) |
+                   ~s1.index.isin(s0.index)]
+    d = pd.DataFrame(index=ids)
+    d["process"] = s1.loc[ids, "process"]
+    d["stage_start"] = s0["stage"].reindex(ids)
+    d["stage_end"] = s1.loc[ids, "stage"]
+    d["status_start"] = s0["status"].reindex(ids).fillna("not_created")
+    d["status_end"] = s1.loc[ids, "status"]
+    opp = data.opportunities.set_index("opportunity_id")
+    d["amount"] = opp["amount"].reindex(ids).to_numpy(dtype=float) if "amount" in opp.columns else np.nan
+    idx0, idx1 = s0["stage_index"].reindex(ids), s1.loc[ids, "stage_index"]
+    # only deals open at start or created in the window take part
+    d = d[d["status_start"].isin(["open", "not_created"])]
+    idx0, idx1 = idx0.loc[d.index], idx1.loc[d.index]
+    flow = np.select([d["status_end"] == "won", d["status_end"] == "lost", d["status_start"] == "not_created"],
+                     ["won", "lost", "new_open"], default="carried")
+    d["flow"] = flow
+    both = (d["status_start"] == "open") & (d["status_end"] == "open")
+    pushed = pd.Series(False, index=d.index)
+    if close_dates is not None:
+        need = {"opportunity_id", "recorded_at", "expected_close"}
+        if not need <= set(close_dates.columns):
+            raise SchemaError(f"close_dates: missing column(s) {sorted(need - set(close_dates.columns))}")
+        cd = close_dates.assign(recorded_at=pd.to_datetime(close_dates["recorded_at"]),
+                                expected_close=pd.to_datetime(close_dates["expected_close"]))
+        cd = cd.sort_values("recorded_at", kind="stable")
+        c0 = cd[cd["recorded_at"] <= t0].groupby("opportunity_id")["expected_close"].last()
+        c1 = cd[cd["recorded_at"] <= t1].groupby("opportunity_id")["expected_close"].last()
+        pushed = (c1.reindex(d.index) > c0.reindex(d.index)).fillna(False).astype(bool)
+    elif both.any():
+        logger.info("pipeline_movement: no close_dates history given, so no deal is classed as 'pushed'")
+    expected = opp["expected_close"].reindex(d.index) if "expected_close" in opp.columns else \
+        pd.Series(pd.NaT, index=d.index)
+    slipped = expected.notna() & (expected <= t1)
+    move = np.select([idx1 > idx0, idx1 < idx0, pushed, slipped], ["advanced", "regressed", "pushed", "slipped"],
+                     default="unchanged")
+    d["move"] = np.where(both, move, None)
+    rows = []
+    for proc, g in [*d.groupby("process"), ("(all)", d)]:
+        cats = {
+            "open_at_start": g["status_start"] == "open",
+            "new": g["status_start"] == "not_created",
+            "won": g["status_end"] == "won",
+            "lost": g["status_end"] == "lost",
+            "open_at_end": g["status_end"] == "open",
+        }
+        cats.update({m: g["move"] == m for m in MOVES})
+        for cat, mask in cats.items():
+            rows.append({"process": proc, "category": cat, "count": int(mask.sum()),
+                         "value": float(g.loc[mask, "amount"].sum())})
+    table = pd.DataFrame(rows)
+    return Movement(t0, t1, table, d.reset_index().rename(columns={"index": "opportunity_id"}))

@@ -1,0 +1,267 @@
+"""Backtest of the pipeline forecast on past snapshots: totals, calibration of deal probabilities, owner bias.
+
+At each origin the data are cut (only what was known then: opportunities created and events entered by the
+origin), a funnel is estimated on the cut, the pipeline is forecast for ``horizon`` days and compared with what
+the full data show happened.
+
+Reported
+    * totals per origin and process: forecast mean and ``level`` interval against the actual wins, beside the
+      naive (wins of the previous window of the same length) and seasonal-naive (same window a year earlier)
+      baselines; MAE of each and the interval coverage;
+    * calibration of the per-deal probabilities of winning within the horizon: Brier score (Brier 1950) against
+      the climatological reference (always forecasting the base rate), and a reliability curve (observed share
+      of wins per bin of forecast probability; DeGroot & Fienberg 1983);
+    * per-owner bias: forecast minus actual wins per owner (positive: the owner's deals are over-forecast).
+
+Examples
+--------
+>>> import pandas as pd
+>>> from salesplan.datasets import simulate
+>>> from salesplan.forecast.evaluation import cut_data
+>>> data, _ = simulate(n_customers=30, years=1, seed=2)
+>>> cut = cut_data(data, "2023-09-30")
+>>> bool(cut.stage_events["entered_at"].max() <= pd.Timestamp("2023-09-30")), str(cut.as_of.date())
+(True, '2023-09-30')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan.errors import ConfigError, SchemaError
+from salesplan.forecast.pipeline import open_pipeline, pipeline
+
+__all__ = ["cut_data", "pipeline_backtest", "PipelineBacktest", "reliability", "brier_score"]
+
+logger = logging.getLogger(__name__)
+
+_DATE_COLUMN = {"orders": "order_date", "opportunities": "created_at", "stage_events": "entered_at",
+                "activities": "date"}
+
+
+def cut_data(data: Any, as_of: Any) -> Any:
+    """A copy of ``data`` with only what was known at ``as_of`` (tables filtered by their date column).
+
+    Planned dates (``expected_close``) and targets are kept. The result is a :class:`~salesplan.SalesData`
+    with ``as_of`` set; ``data`` is not changed.
+    """
+    cut = pd.Timestamp(as_of)
+    first = data.opportunities["created_at"].min() if data.opportunities is not None else None
+    if first is not None and cut < first:
+        raise ConfigError(f"as_of {cut.date()} is before the data (first opportunity {first.date()})")
+    changes = {}
+    for name, col in _DATE_COLUMN.items():
+        frame = getattr(data, name)
+        if frame is not None:
+            changes[name] = frame[frame[col] <= cut].reset_index(drop=True)
+    return dataclasses.replace(data, **changes, as_of=cut)
+
+
+def brier_score(p: Any, y: Any) -> float:
+    """Mean squared difference between forecast probabilities and 0/1 outcomes.
+
+    Examples
+    --------
+    >>> brier_score([0.8, 0.2], [1, 0])
+    0.04
+    """
+    p, y = np.asarray(p, float), np.asarray(y, float)
+    if p.shape != y.shape or p.size == 0:
+        raise SchemaError("brier_score: p and y must be non-empty and of equal length")
+    return round(float(np.mean((p - y) ** 2)), 12)
+
+
+def reliability(p: Any, y: Any, bins: int | Sequence[float] = 10) -> pd.DataFrame:
+    """Reliability curve: per bin of forecast probability, ``n``, ``mean_forecast``, ``observed`` and a Wilson
+    95% interval ``observed_low``/``observed_high`` of the observed share.
+
+    Examples
+    --------
+    >>> r = reliability([0.1, 0.1, 0.9, 0.9], [0, 0, 1, 1], bins=[0, 0.5, 1])
+    >>> r[["n", "mean_forecast", "observed"]].to_dict("records")
+    [{'n': 2, 'mean_forecast': 0.1, 'observed': 0.0}, {'n': 2, 'mean_forecast': 0.9, 'observed': 1.0}]
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    p, y = np.asarray(p, float), np.asarray(y, float)
+    edges = np.linspace(0, 1, int(bins) + 1) if isinstance(bins, int) else np.asarray(bins, float)
+    idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
+    rows = []
+    for b in range(len(edges) - 1):
+        m = idx == b
+        if not m.any():
+            continue
+        obs = float(y[m].mean())
+        lo, hi = proportion_confint(int(round(y[m].sum())), int(m.sum()), alpha=0.05, method="wilson")
+        rows.append({"bin_low": edges[b], "bin_high": edges[b + 1], "n": int(m.sum()),
+                     "mean_forecast": round(float(p[m].mean()), 12), "observed": obs,
+                     "observed_low": float(lo), "observed_high": float(hi)})
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class PipelineBacktest:
+    """Result of :func:`pipeline_backtest`.
+
+    Attributes
+    ----------
+    totals : DataFrame
+        Per ``origin`` and ``process`` (``"(all)"`` for the sum): ``expected``, ``low``, ``high``, ``actual``,
+        ``covered``, ``naive``, ``seasonal_naive`` (NaN when the year-earlier window is before the data).
+    deals : DataFrame
+        Per origin and open deal: ``process, stage, owner, p_win, won`` (won within the horizon).
+    level, horizon_days : float
+    """
+
+    totals: pd.DataFrame
+    deals: pd.DataFrame
+    level: float
+    horizon_days: float
+
+    def summary(self) -> pd.DataFrame:
+        """MAE of the forecast and the baselines and the interval coverage, per process."""
+        t = self.totals
+        g = t.groupby("process")
+        out = pd.DataFrame({
+            "origins": g.size(),
+            "mae_forecast": g.apply(lambda d: float((d["expected"] - d["actual"]).abs().mean())),
+            "mae_naive": g.apply(lambda d: float((d["naive"] - d["actual"]).abs().mean())),
+            "mae_seasonal_naive": g.apply(lambda d: float((d["seasonal_naive"] - d["actual"]).abs().mean())),
+            "coverage": g["covered"].mean(),
+            "mean_expected": g["expected"].mean(),
+            "mean_actual": g["actual"].mean(),
+        })
+        out["level"] = self.level
+        return out
+
+    def brier(self) -> pd.Series:
+        """Brier score of the deal probabilities and of the climatological reference (the overall win share)."""
+        d = self.deals
+        if d.empty:
+            raise SchemaError("pipeline backtest: no open deals at any origin")
+        base = float(d["won"].mean())
+        bs = brier_score(d["p_win"], d["won"])
+        ref = brier_score(np.full(len(d), base), d["won"])
+        return pd.Series({"brier": bs, "reference": ref, "skill": 1 - bs / ref if ref > 0 else np.nan,
+                          "n": len(d), "base_rate": base})
+
+    def calibration(self, bins: int | Sequence[float] = 10) -> pd.DataFrame:
+        """Reliability curve of the deal probabilities (see :func:`reliability`)."""
+        return reliability(self.deals["p_win"], self.deals["won"], bins)
+
+    def by_stage(self) -> pd.DataFrame:
+        """Mean forecast probability against the observed share won, per process and stage."""
+        g = self.deals.groupby(["process", "stage"])
+        return pd.DataFrame({"n": g.size(), "mean_forecast": g["p_win"].mean(), "observed": g["won"].mean()})
+
+    def owner_bias(self) -> pd.DataFrame:
+        """Per owner: deals, forecast wins (sum of p), actual wins, ``bias = forecast - actual`` and ``ratio``."""
+        if "owner" not in self.deals.columns:
+            raise SchemaError("owner_bias: the opportunities have no 'owner' column")
+        g = self.deals.groupby("owner")
+        out = pd.DataFrame({"deals": g.size(), "forecast": g["p_win"].sum(), "actual": g["won"].sum()})
+        out["bias"] = out["forecast"] - out["actual"]
+        out["ratio"] = out["actual"] / out["forecast"].where(out["forecast"] > 0)
+        return out.sort_values("bias")
+
+    def _repr_html_(self) -> str:
+        return (f"<p><b>Pipeline backtest</b>: horizon {self.horizon_days:g} days, "
+                f"{html.escape(str(self.totals['origin'].nunique()))} origins</p>"
+                + self.summary().to_html(float_format="%.3f"))
+
+
+def _of(frame: pd.DataFrame, process: str | None) -> pd.DataFrame:
+    return frame if process is None else frame[frame["process"] == process]
+
+
+def _default_estimator(cut: Any) -> Any:
+    from salesplan.funnel import estimate
+
+    return estimate(cut)
+
+
+def pipeline_backtest(
+    data: Any,
+    origins: Sequence[Any] | None = None,
+    *,
+    horizon: float = 30,
+    n_origins: int = 6,
+    estimator: Callable[[Any], Any] | None = None,
+    n_draws: int = 1000,
+    level: float = 0.8,
+    seed: int = 0,
+) -> PipelineBacktest:
+    """Rolling-origin backtest of :func:`~salesplan.forecast.pipeline` (open-pipeline component).
+
+    Parameters
+    ----------
+    data : SalesData
+        The full history.
+    origins : sequence of dates, optional
+        Forecast origins; default ``n_origins`` origins ``horizon`` days apart, the last one ``horizon`` days
+        before the data cut.
+    horizon : float
+        Days ahead.
+    estimator : callable, optional
+        ``estimator(cut_data) -> Funnel``; default :func:`salesplan.funnel.estimate`.
+    n_draws, level, seed
+        Passed to the pipeline forecast.
+
+    Raises
+    ------
+    ConfigError
+        An origin before the data or whose horizon ends after the data cut.
+    """
+    if not horizon > 0:
+        raise ConfigError(f"horizon must be > 0 days, got {horizon}")
+    cut_all = pd.Timestamp(data.as_of)
+    h = pd.Timedelta(days=float(horizon))
+    if origins is None:
+        origins = [cut_all - h * (i + 1) for i in range(int(n_origins))][::-1]
+    origins = [pd.Timestamp(o) for o in origins]
+    late = [o for o in origins if o + h > cut_all]
+    if late:
+        raise ConfigError(f"origin(s) {[str(o.date()) for o in late]}: the horizon ends after the data cut "
+                          f"{cut_all.date()}, so the outcome is unknown")
+    estimator = estimator or _default_estimator
+    ev = data.stage_events.merge(data.opportunities[["opportunity_id", "process"]], on="opportunity_id")
+    won_flags = {n: p.won for n, p in data.processes.items()}
+    wins = ev[ev["stage"] == ev["process"].map(won_flags)]
+    totals, deal_frames = [], []
+    for i, origin in enumerate(origins):
+        cut = cut_data(data, origin)
+        funnel = estimator(cut)
+        fc = pipeline(cut, funnel, as_of=origin, horizon=float(horizon), include_new=False, n_draws=n_draws,
+                      level=level, seed=seed + i)
+        open_ids = open_pipeline(cut.stage_events, cut.opportunities, data.processes, origin)["opportunity_id"]
+        in_window = wins[(wins["entered_at"] > origin) & (wins["entered_at"] <= origin + h)]
+        from_open = in_window[in_window["opportunity_id"].isin(open_ids)]
+        prev = wins[(wins["entered_at"] > origin - h) & (wins["entered_at"] <= origin)]
+        year = origin - pd.DateOffset(years=1)
+        last_year = wins[(wins["entered_at"] > year) & (wins["entered_at"] <= year + h)]
+        has_year = year >= data.opportunities["created_at"].min()
+        for proc in [*fc.processes, None]:
+            lo, hi = fc.interval(level, component="pipeline", process=proc)
+            actual = len(_of(from_open, proc))
+            totals.append({"origin": origin, "process": proc or "(all)",
+                           "expected": float(fc._select("pipeline", proc, None).mean()), "low": lo, "high": hi,
+                           "actual": actual, "covered": bool(lo <= actual <= hi),
+                           "naive": float(len(_of(prev, proc))),
+                           "seasonal_naive": float(len(_of(last_year, proc))) if has_year else np.nan})
+        if not fc.deals.empty:
+            d = fc.deals[[c for c in ("opportunity_id", "process", "stage", "owner", "p_win", "days_in_stage")
+                          if c in fc.deals.columns]].copy()
+            d["won"] = d["opportunity_id"].isin(from_open["opportunity_id"]).astype(int)
+            d.insert(0, "origin", origin)
+            deal_frames.append(d)
+    deals = pd.concat(deal_frames, ignore_index=True) if deal_frames else pd.DataFrame(
+        columns=["origin", "opportunity_id", "process", "stage", "p_win", "won"])
+    return PipelineBacktest(pd.DataFrame(totals), deals, float(level), float(horizon))

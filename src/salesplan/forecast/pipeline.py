@@ -1,0 +1,602 @@
+"""Pipeline forecast: which open opportunities close as won within the horizon, with the full distribution.
+
+Model (a semi-Markov competing-risk model of each stage; see Kalbfleisch & Prentice 2002, ch. 8, and the mixture
+"cure" view of competing risks of Larson & Dinse 1985)
+    An opportunity in working stage ``k`` leaves it by advancing (probability ``r_k``, the funnel's stage rate) or
+    by being lost; the time spent in the stage depends on the way out: a log-normal fitted to the funnel's
+    quartiles of the days to advance, ``S_a``, and to loss, ``S_l``. An opportunity that has already spent ``t``
+    days in its stage advances with the updated probability
+
+    .. math:: P(\\text{advance} \\mid T > t) = \\frac{r_k S_a(t)}{r_k S_a(t) + (1 - r_k) S_l(t)}
+
+    (deals that stall lose probability when losses are slower than advances) and then needs the remaining
+    ``T_a - t`` days (``T_a`` drawn from the log-normal truncated at ``t``), followed by each later stage
+    (advance with ``r_j`` after a fresh ``T_a``). It is won within the horizon when every step advances and the
+    days add up to no more than the horizon.
+
+Uncertainty
+    The stage rates are uncertain: in each Monte Carlo draw every stage rate is drawn once from its effective
+    ``Beta(alpha, beta)`` (``Funnel.rates``) and shared by all opportunities, so the draws carry the correlation
+    that rate uncertainty induces (a plain Poisson-binomial would be too narrow). The distribution of the number
+    of wins (and of revenue) per process and period is the distribution over draws.
+
+New opportunities
+    Opportunities not yet created arrive as a Poisson process whose rate per process is drawn from the Gamma
+    posterior of the creations in the last ``creation_window`` days (Jeffreys prior); they enter the first stage
+    and follow the same model. They are reported as the separate component ``"new"``; the open pipeline is
+    ``"pipeline"``.
+
+Assumptions: the stage rates and durations of the funnel hold over the horizon; opportunities are independent given
+the rates; no reopening; creation has no seasonality over the horizon.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from salesplan import SalesProcess
+>>> from salesplan.forecast.pipeline import FunnelParameters, pipeline
+>>> proc = SalesProcess("p", ["lead", "offer"])
+>>> funnel = FunnelParameters.from_values({"p": proc}, rates={("p", "lead"): (0.5, 200), ("p", "offer"): (0.5, 200)},
+...                                       advance_days={("p", "lead"): 5, ("p", "offer"): 5})
+>>> ev = pd.DataFrame({"opportunity_id": ["a", "b"], "stage": ["offer", "offer"],
+...                    "entered_at": pd.to_datetime(["2025-01-01", "2025-01-01"])})
+>>> opps = pd.DataFrame({"opportunity_id": ["a", "b"], "process": "p", "amount": [100.0, 300.0],
+...                      "created_at": pd.to_datetime(["2024-12-01", "2024-12-01"])})
+>>> fc = pipeline(ev, funnel, opportunities=opps, as_of="2025-01-01", horizon=365, include_new=False, seed=1)
+>>> round(fc.expected, 1), fc.interval(0.8)
+(1.0, (0.0, 2.0))
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from salesplan.errors import ConfigError, SchemaError
+from salesplan.process import SalesProcess
+from salesplan.schema import normalise_period
+
+__all__ = ["pipeline", "PipelineForecast", "FunnelParameters", "open_pipeline"]
+
+logger = logging.getLogger(__name__)
+
+#: log-normal sigma used when a duration has a median but no quartiles
+DEFAULT_SIGMA = 0.8
+_Z75 = stats.norm.ppf(0.75)
+
+
+@dataclass
+class FunnelParameters:
+    """The parts of a funnel the pipeline forecast uses, per (process, group..., stage).
+
+    Built from a :class:`salesplan.funnel.Funnel` with :meth:`from_funnel` (what :func:`pipeline` does) or from
+    plain values with :meth:`from_values` (tests, what-if scenarios).
+
+    Attributes
+    ----------
+    processes : dict
+        Process name -> SalesProcess.
+    by : list of str
+        Group columns of the funnel (matched against the opportunities' columns).
+    rates : DataFrame
+        ``process, *by, stage, rate, alpha, beta``.
+    durations : DataFrame
+        ``process, *by, stage, outcome, mu, sigma``: log-normal parameters of the days to advance / loss.
+    as_of : Timestamp or None
+        Data cut of the funnel.
+    """
+
+    processes: dict[str, SalesProcess]
+    by: list[str]
+    rates: pd.DataFrame
+    durations: pd.DataFrame
+    as_of: pd.Timestamp | None = None
+
+    @classmethod
+    def from_funnel(cls, funnel: Any) -> FunnelParameters:
+        """Read ``processes``, ``by``, ``rates`` and ``durations`` of a Funnel (the interface in CONTRIBUTING)."""
+        if isinstance(funnel, FunnelParameters):
+            return funnel
+        for attr in ("processes", "rates", "durations"):
+            if not hasattr(funnel, attr):
+                raise ConfigError(f"pipeline: the funnel has no '{attr}'; pass a salesplan.funnel.Funnel")
+        by = list(getattr(funnel, "by", []) or [])
+        rates = funnel.rates
+        need = {"process", "stage", "rate", "alpha", "beta", *by}
+        if not need <= set(rates.columns):
+            raise ConfigError(f"pipeline: funnel.rates lacks columns {sorted(need - set(rates.columns))}")
+        durations = _lognormal_durations(funnel.durations, by)
+        as_of = getattr(funnel, "as_of", None)
+        return cls(dict(funnel.processes), by, rates[["process", *by, "stage", "rate", "alpha", "beta"]].copy(),
+                   durations, None if as_of is None else pd.Timestamp(as_of))
+
+    @classmethod
+    def from_values(cls, processes: Mapping[str, SalesProcess], rates: Mapping[tuple[str, str], tuple[float, float]],
+                    advance_days: Mapping[tuple[str, str], float], loss_days: Mapping[tuple[str, str], float] | None = None,
+                    sigma: float = DEFAULT_SIGMA) -> FunnelParameters:
+        """Parameters from plain values.
+
+        ``rates``: ``{(process, stage): (rate, n)}`` with the Beta ``(rate * n, (1 - rate) * n)``;
+        ``advance_days`` / ``loss_days``: median days (loss default: twice the advance median).
+        """
+        rrows, drows = [], []
+        for (proc, stage), (rate, n) in rates.items():
+            rrows.append({"process": proc, "stage": stage, "rate": rate, "alpha": rate * n, "beta": (1 - rate) * n})
+        for (proc, stage), days in advance_days.items():
+            loss = (loss_days or {}).get((proc, stage), 2 * days)
+            drows.append({"process": proc, "stage": stage, "outcome": "advance", "mu": np.log(days), "sigma": sigma})
+            drows.append({"process": proc, "stage": stage, "outcome": "loss", "mu": np.log(loss), "sigma": sigma})
+        return cls(dict(processes), [], pd.DataFrame(rrows), pd.DataFrame(drows))
+
+
+def _lognormal_durations(durations: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Log-normal (mu, sigma) per (process, groups, stage, outcome) from median and quartiles; fill gaps."""
+    need = {"process", "stage", "outcome", "median_days", *by}
+    if not need <= set(durations.columns):
+        raise ConfigError(f"pipeline: funnel.durations lacks columns {sorted(need - set(durations.columns))}")
+    d = durations.copy()
+    med = d["median_days"].astype(float).clip(lower=0.5)
+    q25 = d.get("q25_days", pd.Series(np.nan, index=d.index)).astype(float).clip(lower=0.25)
+    q75 = d.get("q75_days", pd.Series(np.nan, index=d.index)).astype(float)
+    sigma = (np.log(q75) - np.log(q25)) / (2 * _Z75)
+    sigma = sigma.where(np.isfinite(sigma) & (sigma > 0.05), DEFAULT_SIGMA)
+    d["mu"] = np.log(med)
+    d["sigma"] = sigma
+    return d[["process", *by, "stage", "outcome", "mu", "sigma"]]
+
+
+def open_pipeline(stage_events: pd.DataFrame, opportunities: pd.DataFrame, processes: Mapping[str, SalesProcess],
+                  as_of: Any) -> pd.DataFrame:
+    """The opportunities open at ``as_of``: current stage, stage index and days in stage.
+
+    Uses only events on or before ``as_of``; an opportunity is open when its latest event is a working stage
+    (or it has no event yet: first stage since creation). Opportunities created after ``as_of`` are ignored.
+
+    Examples
+    --------
+    >>> from salesplan.datasets import simulate
+    >>> data, _ = simulate(n_customers=30, years=1, seed=2)
+    >>> op = open_pipeline(data.stage_events, data.opportunities, data.processes, data.as_of)
+    >>> bool((op["days_in_stage"] >= 0).all()), int(op["opportunity_id"].duplicated().sum())
+    (True, 0)
+    """
+    cut = pd.Timestamp(as_of)
+    opps = opportunities[opportunities["created_at"] <= cut]
+    ev = stage_events[stage_events["entered_at"] <= cut]
+    ev = ev.sort_values(["opportunity_id", "entered_at"], kind="stable")
+    last = ev.groupby("opportunity_id", sort=False).tail(1)[["opportunity_id", "stage", "entered_at"]]
+    cols = [c for c in opps.columns if c not in ("stage", "entered_at")]
+    out = opps[cols].merge(last, on="opportunity_id", how="left")
+    unknown = sorted(set(out["process"]) - set(processes))
+    if unknown:
+        n_unknown = int(out["process"].isin(unknown).sum())
+        logger.warning("pipeline: %d opportunity(ies) of process(es) %s not covered by the funnel are left out",
+                       n_unknown, unknown)
+        out = out[~out["process"].isin(unknown)]
+    first = {n: p.stages[0] for n, p in processes.items()}
+    no_event = out["stage"].isna()
+    out.loc[no_event, "stage"] = out.loc[no_event, "process"].map(first)
+    out.loc[no_event, "entered_at"] = out.loc[no_event, "created_at"]
+    working = [st in processes[pr].stages for pr, st in zip(out["process"], out["stage"], strict=True)]
+    out = out[np.asarray(working, dtype=bool)].copy()
+    out["stage_index"] = [processes[pr].stages.index(st) for pr, st in zip(out["process"], out["stage"], strict=True)]
+    out["days_in_stage"] = (cut - out["entered_at"]).dt.total_seconds() / 86400.0
+    return out.reset_index(drop=True)
+
+
+@dataclass
+class PipelineForecast:
+    """Distribution of contracts (and revenue) won within the horizon, per process, period and component.
+
+    Attributes
+    ----------
+    as_of, end : Timestamp
+        Forecast window ``(as_of, end]``.
+    periods : list of str
+        Period labels covering the window.
+    deals : DataFrame
+        One row per open opportunity: ``opportunity_id, process, stage, days_in_stage, amount, p_advance_now``
+        (probability of leaving the current stage forward, given its age, at the mean rate), ``p_win``
+        (won within the horizon), ``p_win_by_period`` columns ``p_<period>``, ``expected_revenue``.
+    draws : dict
+        ``{component: array (n_draws, n_processes, n_periods)}`` of contract counts; ``revenue_draws`` the same
+        for revenue.
+    processes : list of str
+    creation : DataFrame
+        Per process the creation rate used for the ``"new"`` component (``per_day``, ``window_days``,
+        ``created``).
+    """
+
+    as_of: pd.Timestamp
+    end: pd.Timestamp
+    periods: list[str]
+    processes: list[str]
+    deals: pd.DataFrame
+    draws: dict[str, np.ndarray]
+    revenue_draws: dict[str, np.ndarray]
+    creation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level: float = 0.8
+
+    def _select(self, component: str, process: str | None, period: str | None, revenue: bool = False) -> np.ndarray:
+        source = self.revenue_draws if revenue else self.draws
+        if component == "total":
+            arr = sum(source.values())
+        elif component in source:
+            arr = source[component]
+        else:
+            raise ConfigError(f"component must be 'total' or one of {sorted(source)}, got {component!r}")
+        if process is not None:
+            if process not in self.processes:
+                raise ConfigError(f"process {process!r} not in the forecast; processes are {self.processes}")
+            arr = arr[:, [self.processes.index(process)], :]
+        if period is not None:
+            label = normalise_period(period)
+            if label not in self.periods:
+                raise ConfigError(f"period {period!r} not in the forecast window; periods are {self.periods}")
+            arr = arr[:, :, [self.periods.index(label)]]
+        return arr.sum(axis=(1, 2))
+
+    @property
+    def expected(self) -> float:
+        """Mean number of contracts won in the window, all processes and components."""
+        return float(self._select("total", None, None).mean())
+
+    def interval(self, level: float | None = None, *, component: str = "total", process: str | None = None,
+                 period: str | None = None, revenue: bool = False) -> tuple[float, float]:
+        """Central ``level`` interval (quantiles of the Monte Carlo distribution) of the total."""
+        level = self.level if level is None else level
+        if not 0 < level < 1:
+            raise ConfigError(f"level must lie in (0, 1), got {level}")
+        x = self._select(component, process, period, revenue)
+        lo, hi = np.quantile(x, [0.5 - level / 2, 0.5 + level / 2], method="inverted_cdf")
+        return float(lo), float(hi)
+
+    def distribution(self, *, component: str = "total", process: str | None = None,
+                     period: str | None = None) -> pd.Series:
+        """Probability of each number of contracts (the Monte Carlo pmf)."""
+        x = self._select(component, process, period).astype(int)
+        counts = np.bincount(x)
+        return pd.Series(counts / counts.sum(), name="probability").rename_axis("contracts")
+
+    def summary(self, level: float | None = None) -> pd.DataFrame:
+        """Per process, period and component: expected contracts and revenue with their ``level`` intervals."""
+        level = self.level if level is None else level
+        rows = []
+        comps = [*self.draws, "total"] if len(self.draws) > 1 else list(self.draws)
+        for comp in comps:
+            for proc in [*self.processes, None]:
+                for per in [*self.periods, None]:
+                    x = self._select(comp, proc, per)
+                    rv = self._select(comp, proc, per, revenue=True)
+                    qs = [0.5 - level / 2, 0.5 + level / 2]
+                    lo, hi = np.quantile(x, qs, method="inverted_cdf")
+                    rlo, rhi = np.quantile(rv, qs)
+                    rows.append({"component": comp, "process": proc or "(all)", "period": per or "(window)",
+                                 "contracts": float(x.mean()), "contracts_low": float(lo),
+                                 "contracts_high": float(hi), "revenue": float(rv.mean()),
+                                 "revenue_low": float(rlo), "revenue_high": float(rhi), "level": level})
+        return pd.DataFrame(rows)
+
+    def _repr_html_(self) -> str:
+        head = (f"<p><b>Pipeline forecast</b> {html.escape(str(self.as_of.date()))} to "
+                f"{html.escape(str(self.end.date()))}: {len(self.deals)} open opportunities</p>")
+        s = self.summary()
+        s = s[(s["period"] == "(window)")]
+        return head + s.to_html(index=False, float_format="%.1f")
+
+    def __repr__(self) -> str:
+        lo, hi = self.interval()
+        return (f"PipelineForecast({self.as_of.date()}..{self.end.date()}, expected={self.expected:.1f}, "
+                f"{self.level:.0%} interval=({lo:g}, {hi:g}), components={list(self.draws)})")
+
+
+def _horizon_end(as_of: pd.Timestamp, horizon: Any) -> pd.Timestamp:
+    if isinstance(horizon, int | float | np.integer | np.floating):
+        if not horizon > 0:
+            raise ConfigError(f"horizon must be > 0 days, got {horizon}")
+        return as_of + pd.Timedelta(days=float(horizon))
+    if isinstance(horizon, pd.Timedelta):
+        return as_of + horizon
+    if isinstance(horizon, str):
+        try:
+            return as_of + pd.Timedelta(horizon)
+        except ValueError:
+            pass
+        try:
+            return as_of + pd.tseries.frequencies.to_offset(horizon)
+        except ValueError as exc:
+            raise ConfigError(f"horizon {horizon!r}: use days, a Timedelta or an offset such as '3MS'") from exc
+    if isinstance(horizon, pd.DateOffset):
+        return as_of + horizon
+    raise ConfigError(f"horizon must be days, a Timedelta or a pandas offset, got {type(horizon).__name__}")
+
+
+def _period_edges(as_of: pd.Timestamp, end: pd.Timestamp, freq: str) -> tuple[list[str], np.ndarray]:
+    periods = pd.period_range(as_of.to_period(freq), end.to_period(freq), freq=freq)
+    labels = [normalise_period(p) for p in periods]
+    # edges in days since as_of between consecutive periods
+    starts = np.array([(p.start_time - as_of).total_seconds() / 86400.0 for p in periods[1:]])
+    return labels, starts
+
+
+def pipeline(
+    stage_events: Any,
+    funnel: Any,
+    *,
+    as_of: Any = None,
+    horizon: Any = 90,
+    opportunities: pd.DataFrame | None = None,
+    freq: str = "M",
+    n_draws: int = 2000,
+    include_new: bool = True,
+    creation_window: float = 365.0,
+    level: float = 0.8,
+    seed: int | None = 0,
+) -> PipelineForecast:
+    """Forecast the contracts won within ``horizon`` from the open pipeline at ``as_of`` (and new opportunities).
+
+    Parameters
+    ----------
+    stage_events : SalesData or DataFrame
+        A :class:`~salesplan.SalesData` (its ``stage_events`` and ``opportunities``) or the ``stage_events``
+        table; then ``opportunities`` is required.
+    funnel : Funnel or FunnelParameters
+        Stage rates with their Beta and durations (``salesplan.funnel.estimate``).
+    as_of : date-like, optional
+        Forecast origin (default ``data.as_of`` or the latest event). Only events up to it are used.
+    horizon : int, float, Timedelta, str or DateOffset
+        Window length: days (``90``), ``"30D"``, or an offset such as ``pd.DateOffset(months=3)``.
+    opportunities : DataFrame, optional
+        ``opportunity_id, process, created_at`` (and ``amount`` for revenue, the funnel's group columns).
+    freq : str
+        Period length of the per-period breakdown (``"M"``, ``"Q"``, ``"W"``).
+    n_draws : int
+        Monte Carlo draws (rates and outcomes); 2000 gives quantiles good to about +-1 contract.
+    include_new : bool
+        Add the ``"new"`` component (opportunities created during the window).
+    creation_window : float
+        Days before ``as_of`` whose creations estimate the creation rate.
+    level : float
+        Default interval level.
+    seed : int, optional
+        Random seed.
+
+    Returns
+    -------
+    PipelineForecast
+
+    Raises
+    ------
+    ConfigError
+        Bad horizon, ``as_of`` before the first stage event or opportunity (nothing to forecast from).
+    SchemaError
+        Missing tables or columns, no open opportunity and no creations.
+    """
+    params = FunnelParameters.from_funnel(funnel)
+    if hasattr(stage_events, "stage_events") and hasattr(stage_events, "opportunities"):
+        data = stage_events
+        events, opps = data.stage_events, data.opportunities if opportunities is None else opportunities
+        default_cut = getattr(data, "as_of", None)
+    else:
+        events, opps, default_cut = stage_events, opportunities, None
+    if events is None or opps is None:
+        raise SchemaError("pipeline: needs stage_events and opportunities (pass a SalesData or opportunities=)")
+    for name, frame, cols in (("stage_events", events, ["opportunity_id", "stage", "entered_at"]),
+                              ("opportunities", opps, ["opportunity_id", "process", "created_at"])):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise SchemaError(f"{name}: missing column(s) {missing} needed by the pipeline forecast")
+    if len(events) == 0 and len(opps) == 0:
+        raise SchemaError("pipeline: stage_events and opportunities are empty")
+    first_date = min(events["entered_at"].min() if len(events) else pd.Timestamp.max, opps["created_at"].min())
+    last_date = max(events["entered_at"].max() if len(events) else pd.Timestamp.min, opps["created_at"].max())
+    cut = pd.Timestamp(as_of) if as_of is not None else (pd.Timestamp(default_cut) if default_cut is not None
+                                                          else last_date)
+    if cut < first_date:
+        raise ConfigError(f"pipeline: as_of {cut.date()} is before the data (first event {first_date.date()}); "
+                          "there is no pipeline to forecast from")
+    if params.as_of is not None and params.as_of > cut:
+        logger.warning("pipeline: the funnel was estimated with data up to %s, after as_of %s; a backtest with it "
+                       "would see the future", params.as_of.date(), cut.date())
+    if not 0 < level < 1:
+        raise ConfigError(f"level must lie in (0, 1), got {level}")
+    if int(n_draws) < 100:
+        raise ConfigError(f"n_draws must be >= 100, got {n_draws}")
+    end = _horizon_end(cut, horizon)
+    h_days = (end - cut).total_seconds() / 86400.0
+    periods, edges = _period_edges(cut, end, freq)
+    rng = np.random.default_rng(seed)
+    open_deals = open_pipeline(events, opps, params.processes, cut)
+    for col in params.by:
+        if col not in open_deals.columns:
+            raise SchemaError(f"opportunities: the funnel is grouped by {params.by} but column {col!r} is missing")
+    procs = [p for p in params.processes if p in set(params.rates["process"])]
+    n_s, n_p, n_t = int(n_draws), len(procs), len(periods)
+    draws = {"pipeline": np.zeros((n_s, n_p, n_t), dtype=np.int32)}
+    rev = {"pipeline": np.zeros((n_s, n_p, n_t))}
+    if include_new:
+        draws["new"] = np.zeros((n_s, n_p, n_t), dtype=np.int32)
+        rev["new"] = np.zeros((n_s, n_p, n_t))
+    deal_rows, creation_rows = [], []
+    amount_all = opps["amount"] if "amount" in opps.columns else pd.Series(np.nan, index=opps.index)
+    for j, proc_name in enumerate(procs):
+        proc = params.processes[proc_name]
+        deals = open_deals[open_deals["process"] == proc_name]
+        groups = _group_keys(deals, params.by)
+        amounts = deals["amount"].to_numpy(dtype=float) if "amount" in deals.columns else np.full(len(deals), np.nan)
+        past = opps[(opps["process"] == proc_name) & (opps["created_at"] <= cut)]
+        fill_amount = float(np.nanmedian(amount_all[past.index])) if past.index.size and \
+            np.isfinite(amount_all[past.index]).any() else 0.0
+        if np.isnan(amounts).any():
+            logger.info("pipeline: %s: %d open opportunity(ies) without amount valued at the median %.0f",
+                        proc_name, int(np.isnan(amounts).sum()), fill_amount)
+            amounts = np.where(np.isnan(amounts), fill_amount, amounts)
+        for gkey, idx in groups.items():
+            table = _stage_table(params, proc, gkey)
+            r_draw = rng.beta(table["alpha"][None, :], table["beta"][None, :], size=(n_s, len(proc.stages)))
+            r_draw = np.where(table["fixed"][None, :], table["rate"][None, :], r_draw)
+            sub = deals.iloc[idx]
+            k = sub["stage_index"].to_numpy()
+            age = sub["days_in_stage"].to_numpy(dtype=float)
+            won_at, p_adv = _simulate(rng, r_draw, table, k, age, None)
+            wins = won_at <= h_days
+            p_win = wins.mean(axis=0)
+            bins = np.searchsorted(edges, won_at, side="left")
+            for t in range(n_t):
+                in_t = wins & (bins == t)
+                draws["pipeline"][:, j, t] += in_t.sum(axis=1).astype(np.int32)
+                rev["pipeline"][:, j, t] += in_t.astype(float) @ amounts[idx]
+            for row_i, (oid, stage, dd) in enumerate(zip(sub["opportunity_id"], sub["stage"], age, strict=True)):
+                rec = {"opportunity_id": oid, "process": proc_name, **dict(zip(params.by, gkey, strict=True)),
+                       "stage": stage, "days_in_stage": dd, "amount": amounts[idx][row_i],
+                       "p_advance_now": p_adv[row_i], "p_win": p_win[row_i],
+                       "expected_revenue": p_win[row_i] * amounts[idx][row_i]}
+                for t, label in enumerate(periods):
+                    rec[f"p_{label}"] = float((wins[:, row_i] & (bins[:, row_i] == t)).mean())
+                if "owner" in sub.columns:
+                    rec["owner"] = sub["owner"].iloc[row_i]
+                deal_rows.append(rec)
+        if include_new:
+            created = past[past["created_at"] > cut - pd.Timedelta(days=creation_window)]
+            window = min(creation_window, (cut - opps["created_at"].min()).total_seconds() / 86400.0)
+            window = max(window, 1.0)
+            n_created = len(created)
+            creation_rows.append({"process": proc_name, "created": n_created, "window_days": window,
+                                  "per_day": n_created / window})
+            gkey = next(iter(_group_keys(created, params.by))) if params.by and n_created else \
+                (tuple(params.rates.loc[params.rates["process"] == proc_name, params.by].iloc[0]) if params.by else ())
+            if params.by:
+                logger.info("pipeline: new opportunities of %s use the rates of group %s", proc_name, gkey)
+            table = _stage_table(params, proc, gkey)
+            r_draw = rng.beta(table["alpha"][None, :], table["beta"][None, :], size=(n_s, len(proc.stages)))
+            r_draw = np.where(table["fixed"][None, :], table["rate"][None, :], r_draw)
+            lam = rng.gamma(n_created + 0.5, 1.0 / window, size=n_s) * h_days
+            n_new = rng.poisson(lam)
+            total = int(n_new.sum())
+            if total:
+                owner_draw = np.repeat(np.arange(n_s), n_new)
+                start = rng.uniform(0, h_days, total)
+                won_at = _simulate_flat(rng, r_draw[owner_draw], table, start)
+                wins = won_at <= h_days
+                bins = np.searchsorted(edges, won_at, side="left")
+                amt = rng.choice(past["amount"].dropna().to_numpy(), total) if "amount" in past and \
+                    past["amount"].notna().any() else np.full(total, fill_amount)
+                for t in range(n_t):
+                    in_t = wins & (bins == t)
+                    draws["new"][:, j, t] += np.bincount(owner_draw[in_t], minlength=n_s).astype(np.int32)
+                    rev["new"][:, j, t] += np.bincount(owner_draw[in_t], weights=amt[in_t], minlength=n_s)
+    deals_df = pd.DataFrame(deal_rows)
+    if deals_df.empty and not include_new:
+        logger.warning("pipeline: no open opportunity at %s", cut.date())
+    return PipelineForecast(as_of=cut, end=end, periods=periods, processes=procs, deals=deals_df, draws=draws,
+                            revenue_draws=rev, creation=pd.DataFrame(creation_rows), level=level)
+
+
+def _group_keys(frame: pd.DataFrame, by: list[str]) -> dict[tuple, np.ndarray]:
+    if not by:
+        return {(): np.arange(len(frame))}
+    codes = frame[by].astype(object).where(frame[by].notna(), None)
+    out: dict[tuple, list[int]] = {}
+    for i, key in enumerate(map(tuple, codes.to_numpy())):
+        out.setdefault(key, []).append(i)
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _stage_table(params: FunnelParameters, proc: SalesProcess, gkey: tuple) -> dict[str, np.ndarray]:
+    """Rates (Beta) and log-normal durations per working stage of one process and group."""
+    r = params.rates[params.rates["process"] == proc.name]
+    d = params.durations[params.durations["process"] == proc.name]
+    for col, val in zip(params.by, gkey, strict=True):
+        r = r[r[col] == val]
+        d = d[d[col] == val]
+    if r.empty:
+        raise SchemaError(f"pipeline: the funnel has no rates for process {proc.name!r} group "
+                          f"{dict(zip(params.by, gkey, strict=True))}")
+    r = r.set_index("stage").reindex(list(proc.stages))
+    rate = r["rate"].to_numpy(dtype=float)
+    missing = np.isnan(rate)
+    if missing.any():
+        logger.warning("pipeline: %s: no rate for stage(s) %s; using 0 (no wins through them)", proc.name,
+                       list(np.array(proc.stages)[missing]))
+        rate = np.where(missing, 0.0, rate)
+    alpha, beta = r["alpha"].to_numpy(dtype=float), r["beta"].to_numpy(dtype=float)
+    fixed = ~(np.isfinite(alpha) & np.isfinite(beta) & (alpha > 0) & (beta > 0))
+    alpha = np.where(fixed, 1.0, alpha)
+    beta = np.where(fixed, 1.0, beta)
+    mus, sigmas = {}, {}
+    for outcome in ("advance", "loss"):
+        dd = d[d["outcome"] == outcome].set_index("stage").reindex(list(proc.stages))
+        mus[outcome] = dd["mu"].to_numpy(dtype=float)
+        sigmas[outcome] = dd["sigma"].to_numpy(dtype=float)
+    adv_mu = mus["advance"]
+    if np.isnan(adv_mu).all():
+        raise SchemaError(f"pipeline: the funnel has no advance durations for process {proc.name!r}")
+    fallback_mu = np.nanmedian(adv_mu)
+    if np.isnan(adv_mu).any():
+        logger.warning("pipeline: %s: no advance duration for stage(s) %s; using the process median", proc.name,
+                       list(np.array(proc.stages)[np.isnan(adv_mu)]))
+    mus["advance"] = np.where(np.isnan(adv_mu), fallback_mu, adv_mu)
+    sigmas["advance"] = np.where(np.isnan(sigmas["advance"]), DEFAULT_SIGMA, sigmas["advance"])
+    # an unknown loss duration carries no information about age: make it equal to the advance one
+    lost_nan = np.isnan(mus["loss"])
+    mus["loss"] = np.where(lost_nan, mus["advance"], mus["loss"])
+    sigmas["loss"] = np.where(lost_nan | np.isnan(sigmas["loss"]), sigmas["advance"], sigmas["loss"])
+    return {"rate": rate, "alpha": alpha, "beta": beta, "fixed": fixed, "mu_a": mus["advance"],
+            "sd_a": sigmas["advance"], "mu_l": mus["loss"], "sd_l": sigmas["loss"]}
+
+
+def _lognorm_sf(t: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        z = (np.log(np.maximum(t, 1e-12)) - mu) / sd
+    return stats.norm.sf(z)
+
+
+def _simulate(rng: np.random.Generator, r_draw: np.ndarray, table: dict[str, np.ndarray], k: np.ndarray,
+              age: np.ndarray, _unused: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Days from now to a win for deals at stage ``k`` aged ``age`` (inf when lost); shape (draws, deals)."""
+    n_s, n = r_draw.shape[0], len(k)
+    n_k = r_draw.shape[1]
+    if n == 0:
+        return np.zeros((n_s, 0)), np.zeros(0)
+    mu_a, sd_a = table["mu_a"][k], table["sd_a"][k]
+    s_a = _lognorm_sf(age, mu_a, sd_a)
+    s_l = _lognorm_sf(age, table["mu_l"][k], table["sd_l"][k])
+    r_now = r_draw[:, k]
+    num = r_now * s_a[None, :]
+    den = num + (1 - r_now) * s_l[None, :]
+    p_adv = np.where(den > 0, num / np.where(den > 0, den, 1), r_now)
+    alive = rng.random((n_s, n)) < p_adv
+    # remaining days in the current stage: log-normal truncated at the age (inverse-CDF sampling)
+    f_age = 1 - s_a
+    u = f_age[None, :] + (1 - f_age[None, :]) * rng.random((n_s, n))
+    u = np.clip(u, 1e-12, 1 - 1e-12)
+    total = np.exp(mu_a[None, :] + sd_a[None, :] * stats.norm.ppf(u)) - age[None, :]
+    total = np.maximum(total, 0.0)
+    for j in range(n_k):
+        later = k < j
+        if not later.any():
+            continue
+        adv = rng.random((n_s, n)) < r_draw[:, [j]]
+        alive &= adv | ~later[None, :]
+        dur = np.exp(table["mu_a"][j] + table["sd_a"][j] * rng.standard_normal((n_s, n)))
+        total += np.where(later[None, :], dur, 0.0)
+    p_adv_mean = (table["rate"][k] * s_a) / np.maximum(table["rate"][k] * s_a + (1 - table["rate"][k]) * s_l, 1e-300)
+    return np.where(alive, total, np.inf), p_adv_mean
+
+
+def _simulate_flat(rng: np.random.Generator, r_rows: np.ndarray, table: dict[str, np.ndarray],
+                   start: np.ndarray) -> np.ndarray:
+    """Days from now to a win for new opportunities created ``start`` days from now (one rate row each)."""
+    n, n_k = r_rows.shape
+    alive = np.ones(n, dtype=bool)
+    total = start.copy()
+    for j in range(n_k):
+        alive &= rng.random(n) < r_rows[:, j]
+        total += np.exp(table["mu_a"][j] + table["sd_a"][j] * rng.standard_normal(n))
+    return np.where(alive, total, np.inf)

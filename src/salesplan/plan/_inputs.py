@@ -1,0 +1,332 @@
+"""Normalise planning inputs: any funnel form to one rate table, and targets to the canonical targets table.
+
+A funnel may be a fitted ``salesplan.funnel.Funnel`` (used through the attributes of the interface contract
+only), a mapping ``{stage: rate}`` (one process, known rates), a mapping ``{process: {stage: rate}}``, or a
+DataFrame with ``stage`` and ``rate`` and/or ``alpha``/``beta`` (optional ``process`` and ``segment``).
+
+Examples
+--------
+>>> view = funnel_view({"lead": 0.5, "offer": 0.4}, process="demo")
+>>> view.win[["stage", "win_rate"]].round(2).to_dict("records")
+[{'stage': 'lead', 'win_rate': 0.2}, {'stage': 'offer', 'win_rate': 0.4}]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan.errors import PlanInputError, SchemaError
+from salesplan.process import DEFAULT_PROCESSES, SalesProcess
+from salesplan.schema import normalise_period, to_pandas, validate
+
+__all__ = ["FunnelView", "funnel_view", "normalise_targets", "ALL", "moment_match_win"]
+
+logger = logging.getLogger(__name__)
+
+#: Segment label of rows that are not split by segment.
+ALL = "all"
+
+RATE_COLUMNS = ["process", "segment", "stage", "next_stage", "rate", "alpha", "beta"]
+WIN_COLUMNS = ["process", "segment", "stage", "win_rate", "alpha", "beta"]
+
+
+@dataclass
+class FunnelView:
+    """The rates a plan needs, whatever form the funnel was given in.
+
+    Attributes
+    ----------
+    processes : dict of str to SalesProcess
+    rates : DataFrame
+        ``process, segment, stage, next_stage, rate, alpha, beta`` (alpha/beta NaN for a known rate).
+    win : DataFrame
+        ``process, segment, stage, win_rate, alpha, beta``: probability of winning from each stage.
+    segmented : bool
+        True when rates differ by segment.
+    source : object
+        The fitted Funnel, or None for mappings and tables.
+    """
+
+    processes: dict[str, SalesProcess]
+    rates: pd.DataFrame
+    win: pd.DataFrame
+    segmented: bool = False
+    source: Any = None
+    changed: set[str] = field(default_factory=set)
+
+    @property
+    def uncertain(self) -> bool:
+        """True when any win rate carries a Beta distribution."""
+        return bool(self.win["alpha"].notna().any())
+
+    def with_rate_change(self, changes: Mapping[Any, float]) -> FunnelView:
+        """A copy with stage rates shifted by ``changes`` (``{(process, stage): delta}`` or ``{stage: delta}``).
+
+        A Beta rate keeps its concentration ``alpha + beta`` (the same evidence) around the shifted mean.
+        """
+        rates = self.rates.copy()
+        touched: set[str] = set()
+        for key, delta in changes.items():
+            if isinstance(key, tuple):
+                proc, stage = key
+                mask = (rates["process"] == proc) & (rates["stage"] == stage)
+            else:
+                mask = rates["stage"] == key
+            if not mask.any():
+                raise PlanInputError(f"rate change names {key!r}, which is not a (process, stage) of the funnel")
+            new = rates.loc[mask, "rate"] + float(delta)
+            if ((new <= 0) | (new > 1)).any():
+                raise PlanInputError(f"rate change {key!r}: {float(delta):+g} moves a rate outside (0, 1]")
+            conc = rates.loc[mask, "alpha"] + rates.loc[mask, "beta"]
+            rates.loc[mask, "rate"] = new
+            rates.loc[mask, "alpha"] = new * conc
+            rates.loc[mask, "beta"] = (1 - new) * conc
+            touched.update(rates.loc[mask, "process"])
+        win = self.win[~self.win["process"].isin(touched)]
+        win = pd.concat([win, moment_match_win(rates[rates["process"].isin(touched)], self.processes)],
+                        ignore_index=True)
+        return FunnelView(self.processes, rates, win, self.segmented, self.source, self.changed | touched)
+
+
+def moment_match_win(rates: pd.DataFrame, processes: Mapping[str, SalesProcess]) -> pd.DataFrame:
+    """Win rate from each stage: product of the stage rates from it on, moment-matched to a Beta.
+
+    With independent ``r_j ~ Beta(a_j, b_j)``, ``E[prod] = prod a/(a+b)`` and
+    ``E[prod^2] = prod a(a+1)/((a+b)(a+b+1))``; a known rate contributes ``r`` and ``r^2``. The Beta with those
+    two moments is returned (alpha/beta NaN when every factor is known).
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"process": "p", "segment": "all", "stage": ["a", "b"], "next_stage": ["b", "won"],
+    ...                   "rate": [0.5, 0.5], "alpha": [5.0, 50.0], "beta": [5.0, 50.0]})
+    >>> w = moment_match_win(r, {"p": SalesProcess("p", ["a", "b"])})
+    >>> [round(float(v), 2) for v in w["win_rate"]], [round(float(v), 1) for v in w["alpha"]]
+    ([0.25, 0.5], [7.1, 50.0])
+    """
+    rows = []
+    for (proc, seg), group in rates.groupby(["process", "segment"], sort=False):
+        order = {s: i for i, s in enumerate(processes[proc].stages)} if proc in processes else {}
+        group = group.assign(_o=group["stage"].map(order)).sort_values("_o", kind="stable") if order else group
+        a, b, r = group["alpha"].to_numpy(float), group["beta"].to_numpy(float), group["rate"].to_numpy(float)
+        known = ~(np.isfinite(a) & np.isfinite(b))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m1 = np.where(known, r, a / (a + b))
+            m2 = np.where(known, r**2, a * (a + 1) / ((a + b) * (a + b + 1)))
+        p1 = np.cumprod(m1[::-1])[::-1]
+        p2 = np.cumprod(m2[::-1])[::-1]
+        var = np.maximum(p2 - p1**2, 0.0)
+        unc = np.cumsum((~known)[::-1])[::-1] > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            conc = np.where(unc & (var > 0), p1 * (1 - p1) / np.where(var > 0, var, 1) - 1, np.nan)
+        for stage, w, c in zip(group["stage"], p1, conc, strict=True):
+            rows.append((proc, seg, stage, float(w), w * c if np.isfinite(c) else np.nan,
+                         (1 - w) * c if np.isfinite(c) else np.nan))
+    return pd.DataFrame(rows, columns=WIN_COLUMNS)
+
+
+def _row_label(row: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={row[k]!r}" for k in ("process", "segment", "stage") if k in row)
+
+
+def _check_rates(rates: pd.DataFrame, table: str = "funnel rates") -> None:
+    a, b = rates["alpha"], rates["beta"]
+    has = a.notna() | b.notna()
+    badab = has & ~((a > 0) & (b >= 0))
+    if badab.any():
+        row = rates[badab].iloc[0]
+        raise PlanInputError(f"{table}: Beta parameters must be alpha > 0 and beta >= 0 at {_row_label(row)} "
+                             f"(alpha={row['alpha']!r}, beta={row['beta']!r})")
+    r = rates["rate"]
+    bad = ~((r > 0) & (r <= 1))
+    if bad.any():
+        rows = rates[bad].head(5)
+        labels = "; ".join(f"{_row_label(row)} rate={row['rate']!r}" for row in rows.to_dict("records"))
+        raise PlanInputError(
+            f"{table}: {int(bad.sum())} stage rate(s) outside (0, 1] (a rate of zero means no contract can be "
+            f"won, so no volume reaches the target): {labels}"
+        )
+
+
+def _stage_order(proc: str, stages: list[str], processes: Mapping[str, SalesProcess]) -> SalesProcess:
+    known = processes.get(proc)
+    if known is not None and set(stages) <= set(known.stages):
+        return known
+    if known is not None:
+        extra = sorted(set(stages) - set(known.stages))
+        raise PlanInputError(f"funnel: process {proc!r} names stage(s) {extra} that are not stages of the process "
+                             f"{list(known.stages)}")
+    return SalesProcess(proc, tuple(stages))
+
+
+def _from_mapping(funnel: Mapping[str, Any], process: str | None,
+                  processes: Mapping[str, SalesProcess]) -> FunnelView:
+    values = list(funnel.values())
+    if not values:
+        raise PlanInputError("funnel mapping is empty; give {stage: rate} or {process: {stage: rate}}")
+    if all(isinstance(v, Mapping) for v in values):
+        nested = {str(p): dict(v) for p, v in funnel.items()}
+    elif all(isinstance(v, Real) or v is None for v in values):
+        nested = {process or "process": dict(funnel)}
+    else:
+        raise PlanInputError("funnel mapping must be {stage: rate} or {process: {stage: rate}}")
+    rows = []
+    for proc, stages in nested.items():
+        rows.extend({"process": proc, "stage": str(s), "rate": np.nan if r is None else float(r)}
+                    for s, r in stages.items())
+    frame = pd.DataFrame(rows)
+    return _from_table(frame, processes, known=True)
+
+
+def _from_table(frame: pd.DataFrame, processes: Mapping[str, SalesProcess], known: bool = False,
+                process: str | None = None) -> FunnelView:
+    df = frame.copy()
+    if "stage" not in df.columns:
+        raise SchemaError("funnel table: missing column 'stage'", pd.DataFrame(
+            [{"table": "funnel", "column": "stage", "check": "required", "key": "-", "value": "missing column"}]))
+    if "rate" not in df.columns and not {"alpha", "beta"} <= set(df.columns):
+        raise SchemaError("funnel table: needs a 'rate' column or 'alpha' and 'beta' columns", pd.DataFrame(
+            [{"table": "funnel", "column": "rate", "check": "required", "key": "-", "value": "missing column"}]))
+    if "process" not in df.columns:
+        df["process"] = process or "process"
+    if "segment" not in df.columns:
+        df["segment"] = ALL
+    df["segment"] = df["segment"].fillna(ALL).astype(str)
+    for col in ("alpha", "beta"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float) if col in df.columns else np.nan
+    if "rate" not in df.columns:
+        df["rate"] = df["alpha"] / (df["alpha"] + df["beta"])
+    df["rate"] = pd.to_numeric(df["rate"], errors="coerce").astype(float)
+    procs: dict[str, SalesProcess] = {}
+    for proc, group in df.groupby("process", sort=False):
+        procs[str(proc)] = _stage_order(str(proc), list(dict.fromkeys(group["stage"])), processes)
+    # a process's stages must all have a rate; a stage missing in the middle breaks the product
+    for (proc, seg), group in df.groupby(["process", "segment"], sort=False):
+        missing = [s for s in procs[proc].stages if s not in set(group["stage"])]
+        if missing:
+            raise PlanInputError(f"funnel: process {proc!r}, segment {seg!r} has no rate for stage(s) {missing}")
+        dup = group["stage"][group["stage"].duplicated()]
+        if len(dup):
+            raise PlanInputError(f"funnel: process {proc!r}, segment {seg!r} repeats stage(s) {sorted(set(dup))}")
+    df["next_stage"] = [procs[p].next_stage(s) for p, s in zip(df["process"], df["stage"], strict=True)]
+    _check_rates(df)
+    rates = df[RATE_COLUMNS].reset_index(drop=True)
+    win = moment_match_win(rates, procs)
+    return FunnelView(procs, rates, win, segmented=bool((rates["segment"] != ALL).any()))
+
+
+def _from_funnel(funnel: Any) -> FunnelView:
+    by = list(getattr(funnel, "by", []) or [])
+    other = [c for c in by if c != "segment"]
+    if other:
+        raise PlanInputError(
+            f"the funnel is grouped by {by}; planning understands the group column 'segment' only. Estimate the "
+            f"funnel by=['segment'] or without groups for planning"
+        )
+    rates = funnel.rates.copy()
+    rates["segment"] = rates["segment"].astype(str) if "segment" in by else ALL
+    for col in ("alpha", "beta"):
+        if col not in rates.columns:
+            rates[col] = np.nan
+    _check_rates(rates, "Funnel.rates")
+    win = funnel.win_rate.copy()
+    win["segment"] = win["segment"].astype(str) if "segment" in by else ALL
+    for col in ("alpha", "beta"):
+        if col not in win.columns:
+            win[col] = np.nan
+    processes = dict(funnel.processes)
+    bad = ~((win["win_rate"] > 0) & (win["win_rate"] <= 1))
+    if bad.any():
+        row = win[bad].iloc[0]
+        raise PlanInputError(f"Funnel.win_rate: win rate {row['win_rate']!r} outside (0, 1] at {_row_label(row)}; "
+                             "no contract can be planned from a stage that is never won")
+    return FunnelView(processes, rates[RATE_COLUMNS].reset_index(drop=True),
+                      win[WIN_COLUMNS].reset_index(drop=True), segmented="segment" in by, source=funnel)
+
+
+def funnel_view(funnel: Any, *, process: str | None = None,
+                processes: Mapping[str, SalesProcess] | None = None) -> FunnelView:
+    """Turn any supported funnel form into a :class:`FunnelView`.
+
+    Parameters
+    ----------
+    funnel : Funnel, mapping or DataFrame
+        See the module docstring.
+    process : str, optional
+        Process name for a single-process mapping or table without a ``process`` column (default ``"process"``).
+    processes : mapping, optional
+        Process definitions for stage order and default activity ratios (default: the five defaults).
+
+    Examples
+    --------
+    >>> v = funnel_view({"acquisition": {"prospect_selected": 0.5, "contacted": 0.6, "qualified": 0.5,
+    ...                                  "offer": 0.6, "negotiation": 0.7}})
+    >>> round(float(v.win["win_rate"].iloc[0]), 4)
+    0.063
+    """
+    procs = dict(DEFAULT_PROCESSES if processes is None else processes)
+    if isinstance(funnel, FunnelView):
+        return funnel
+    if hasattr(funnel, "rates") and hasattr(funnel, "win_rate") and hasattr(funnel, "processes"):
+        return _from_funnel(funnel)
+    if isinstance(funnel, Mapping):
+        return _from_mapping(funnel, process, procs)
+    try:
+        frame = to_pandas(funnel, "funnel")
+    except SchemaError:
+        raise PlanInputError(
+            f"funnel must be a fitted Funnel, a mapping of stage -> rate or a DataFrame, got {type(funnel).__name__}"
+        ) from None
+    return _from_table(frame, procs, process=process)
+
+
+def normalise_targets(targets: Any, view: FunnelView, *, period: Any = None) -> pd.DataFrame:
+    """The canonical targets table (process, segment, period, contracts [, revenue]) checked against the funnel.
+
+    A single number is a target for the funnel's only process. Table problems raise
+    :class:`~salesplan.SchemaError` (via :func:`salesplan.validate`); a process or segment the funnel has no rates
+    for raises :class:`~salesplan.PlanInputError` naming the row.
+
+    Examples
+    --------
+    >>> v = funnel_view({"lead": 0.5})
+    >>> normalise_targets(3, v).to_dict("records")
+    [{'process': 'process', 'segment': 'all', 'period': 'total', 'contracts': 3}]
+    """
+    if isinstance(targets, Real) and not isinstance(targets, bool):
+        value = float(targets)
+        if not np.isfinite(value) or value < 0 or value % 1 != 0:
+            raise PlanInputError(f"target must be a whole number of contracts >= 0, got {targets!r}")
+        names = sorted(view.rates["process"].unique())
+        if len(names) != 1:
+            raise PlanInputError(f"a single-number target needs a one-process funnel; the funnel has {names}. "
+                                 "Give a targets table (process, period, contracts)")
+        segs = sorted(view.rates["segment"].unique())
+        if len(segs) != 1:
+            raise PlanInputError(f"a single-number target needs unsegmented rates; the funnel has segments {segs}")
+        label = "total" if period is None else (normalise_period(period) or str(period))
+        return pd.DataFrame({"process": names, "segment": segs, "period": [label], "contracts": [int(value)]})
+    known = {p: view.processes[p] for p in view.rates["process"].unique() if p in view.processes}
+    df = validate(targets, "targets", processes=known)
+    if "segment" not in df.columns:
+        df["segment"] = ALL
+    df["segment"] = df["segment"].fillna(ALL).astype(str)
+    df["contracts"] = df["contracts"].astype(np.int64)
+    keys = set(zip(view.win["process"], view.win["segment"], strict=True))
+    miss = [(i, p, s) for i, (p, s) in enumerate(zip(df["process"], df["segment"], strict=True))
+            if (p, s) not in keys]
+    if miss:
+        i, p, s = miss[0]
+        have = sorted({k[1] for k in keys if k[0] == p})
+        raise PlanInputError(
+            f"targets row {i} (process={p!r}, segment={s!r}, period={df['period'].iloc[i]!r}): the funnel has no "
+            f"rates for this segment of the process (segments with rates: {have}); {len(miss)} row(s) affected"
+        )
+    cols = ["process", "segment", "period", "contracts"] + (["revenue"] if "revenue" in df.columns else [])
+    return df[cols].reset_index(drop=True)

@@ -1,0 +1,114 @@
+"""Activities per stage entry (calls, visits, offers, ...) and the activity volumes a plan needs.
+
+Sources of the ratios, first found wins per (process, stage, kind):
+
+1. ``activity_ratios=`` given to :func:`~salesplan.plan.backward` (a table ``process, stage, kind, per_entry`` or a
+   mapping ``{process: {stage: {kind: per_entry}}}``);
+2. the fitted funnel's measured ``activity_ratios`` (when it was estimated with activities);
+3. the process definitions (``SalesProcess.activities``).
+
+Activities per plan row are ``sum over stages of entries(stage) * per_entry(stage, kind)``, for the expected and
+for the required (confidence) entries.
+
+Examples
+--------
+>>> from salesplan.plan._inputs import funnel_view
+>>> view = funnel_view({"lead": 0.5, "offer": 0.5}, process="p")
+>>> activity_ratio_table(view, {"p": {"lead": {"calls": 2}}}).to_dict("records")
+[{'process': 'p', 'stage': 'lead', 'kind': 'calls', 'per_entry': 2.0, 'source': 'given'}]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from salesplan.errors import PlanInputError
+from salesplan.plan._inputs import FunnelView
+from salesplan.schema import to_pandas
+
+__all__ = ["activity_ratio_table", "plan_activities"]
+
+logger = logging.getLogger(__name__)
+
+RATIO_COLUMNS = ["process", "stage", "kind", "per_entry", "source"]
+
+
+def _given(ratios: Any) -> pd.DataFrame:
+    if ratios is None:
+        return pd.DataFrame(columns=RATIO_COLUMNS)
+    if isinstance(ratios, Mapping):
+        rows = [(p, s, k, v) for p, stages in ratios.items() for s, kinds in dict(stages).items()
+                for k, v in dict(kinds).items()]
+        frame = pd.DataFrame(rows, columns=["process", "stage", "kind", "per_entry"])
+    else:
+        frame = to_pandas(ratios, "activity_ratios")
+        missing = {"process", "stage", "kind", "per_entry"} - set(frame.columns)
+        if missing:
+            raise PlanInputError(f"activity_ratios: missing column(s) {sorted(missing)}")
+    frame = frame[["process", "stage", "kind", "per_entry"]].copy()
+    frame["per_entry"] = pd.to_numeric(frame["per_entry"], errors="coerce").astype(float)
+    bad = ~(frame["per_entry"] >= 0)
+    if bad.any():
+        row = frame[bad].iloc[0]
+        raise PlanInputError(f"activity_ratios row {int(frame.index[bad][0])} (process={row['process']!r}, "
+                             f"stage={row['stage']!r}, kind={row['kind']!r}): per_entry must be a number >= 0, "
+                             f"got {row['per_entry']!r}")
+    frame["source"] = "given"
+    return frame
+
+
+def activity_ratio_table(view: FunnelView, activity_ratios: Any = None) -> pd.DataFrame:
+    """Activities per stage entry for every (process, stage, kind) of the funnel, with their source.
+
+    Examples
+    --------
+    >>> from salesplan.plan._inputs import funnel_view
+    >>> v = funnel_view({"retention": {"review_scheduled": 0.9, "review_held": 0.85, "renewal_offer": 0.8}})
+    >>> t = activity_ratio_table(v)
+    >>> t[t["stage"] == "renewal_offer"][["kind", "per_entry"]].to_dict("records")
+    [{'kind': 'offers', 'per_entry': 1.0}, {'kind': 'calls', 'per_entry': 0.5}]
+    """
+    parts = [_given(activity_ratios)]
+    measured = getattr(view.source, "activity_ratios", None) if view.source is not None else None
+    if isinstance(measured, pd.DataFrame) and not measured.empty:
+        m = measured[["process", "stage", "kind", "per_entry"]].copy()
+        m["source"] = "measured"
+        parts.append(m)
+    defaults = [(p.name, s, k, v, "process definition") for p in view.processes.values()
+                for s, kinds in p.activities.items() for k, v in kinds.items()]
+    parts.append(pd.DataFrame(defaults, columns=RATIO_COLUMNS))
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=RATIO_COLUMNS)
+    table = pd.concat(parts, ignore_index=True)
+    # the first source that names a (process, stage) wins for all kinds of that stage
+    first = table.groupby(["process", "stage"], sort=False)["source"].transform("first")
+    table = table[table["source"] == first].drop_duplicates(["process", "stage", "kind"], keep="first")
+    stages = set(zip(view.rates["process"], view.rates["stage"], strict=True))
+    keep = [(p, s) in stages for p, s in zip(table["process"], table["stage"], strict=True)]
+    return table[keep].reset_index(drop=True)
+
+
+def plan_activities(volumes: pd.DataFrame, ratios: pd.DataFrame, *, by_stage: bool = False) -> pd.DataFrame:
+    """Expected and required activities per (process, segment, period, kind) [and stage].
+
+    Examples
+    --------
+    >>> vol = pd.DataFrame({"process": "p", "segment": "all", "period": "2025Q1", "stage": ["a", "b"],
+    ...                     "expected_entries": [40.0, 20.0], "required_entries": [49, 26]})
+    >>> rat = pd.DataFrame({"process": "p", "stage": ["a", "b"], "kind": "calls", "per_entry": [2.0, 1.0]})
+    >>> plan_activities(vol, rat)[["kind", "expected", "required"]].to_dict("records")
+    [{'kind': 'calls', 'expected': 100.0, 'required': 124.0}]
+    """
+    keys = ["process", "segment", "period"] + (["stage"] if by_stage else []) + ["kind"]
+    merged = volumes.merge(ratios[["process", "stage", "kind", "per_entry"]], on=["process", "stage"], how="inner")
+    merged["expected"] = merged["expected_entries"] * merged["per_entry"]
+    merged["required"] = merged["required_entries"] * merged["per_entry"]
+    if merged.empty:
+        return pd.DataFrame(columns=[*keys, "expected", "required"])
+    out = merged.groupby(keys, sort=False, as_index=False)[["expected", "required"]].sum()
+    return out

@@ -1,0 +1,226 @@
+"""Work backward from a target of x contracts to the stage volumes, activities, timing, capacity and cost.
+
+:func:`backward` is the entry point; it returns a :class:`Plan`.
+
+Known rates against uncertain rates
+    With a mapping of stage -> rate the rates are taken as known and the entries needed follow the negative
+    binomial. With a fitted funnel (or a table with ``alpha``/``beta``) each rate carries its estimation
+    uncertainty, the win rate is a Beta distribution and the entries follow the beta-negative-binomial
+    predictive: the plan is larger, more so the less data stand behind a rate. Expected entries
+    (``contracts / win_rate``) are the same in both cases.
+
+Examples
+--------
+10 contracts, two stages at 50% and 40% (win rate 20%): 50 leads on average, 61 for 80% confidence when the rates
+are known. If the rates were estimated from 20 and 10 deals only, 80% confidence needs many more leads:
+
+>>> from salesplan.plan import backward
+>>> known = backward(10, {"lead": 0.5, "offer": 0.4})
+>>> known.volumes[["stage", "expected_entries", "required_entries", "method"]].to_dict("records")
+[{'stage': 'lead', 'expected_entries': 50.0, 'required_entries': 61, 'method': 'negative_binomial'},
+ {'stage': 'offer', 'expected_entries': 25.0, 'required_entries': 30, 'method': 'negative_binomial'}]
+>>> rates = pd.DataFrame({"stage": ["lead", "offer"], "alpha": [10.0, 4.0], "beta": [10.0, 6.0]})
+>>> uncertain = backward(10, rates)
+>>> uncertain.volumes[["stage", "expected_entries", "required_entries", "method"]].to_dict("records")
+[{'stage': 'lead', 'expected_entries': 50.0, 'required_entries': 83, 'method': 'beta_negative_binomial'},
+ {'stage': 'offer', 'expected_entries': 25.0, 'required_entries': 38, 'method': 'beta_negative_binomial'}]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan.plan._inputs import FunnelView, funnel_view, normalise_targets
+from salesplan.plan.activities import activity_ratio_table, plan_activities
+from salesplan.plan.capacity import CapacityReport, capacity_report
+from salesplan.plan.cost import plan_cost
+from salesplan.plan.schedule import time_phase
+from salesplan.plan.volumes import check_confidence, required_entries, win_probability
+
+__all__ = ["backward", "Plan", "VOLUME_COLUMNS"]
+
+logger = logging.getLogger(__name__)
+
+VOLUME_COLUMNS = ["process", "segment", "period", "stage", "contracts", "rate", "win_rate", "win_alpha",
+                  "win_beta", "expected_entries", "required_entries", "probability", "confidence", "method"]
+
+
+@dataclass
+class Plan:
+    """The result of :func:`backward`: stage volumes per target, activities, and methods for timing and capacity.
+
+    Attributes
+    ----------
+    targets : DataFrame
+        The normalised targets (process, segment, period, contracts [, revenue]).
+    volumes : DataFrame
+        Per (process, segment, period, stage): ``contracts``, ``rate`` (stage rate), ``win_rate`` (from this
+        stage), ``win_alpha``/``win_beta`` (its Beta, NaN when known), ``expected_entries``
+        (``contracts / win_rate``), ``required_entries`` (smallest n reaching the target with probability
+        ``confidence``), ``probability`` (the probability those entries actually give), ``confidence``,
+        ``method`` (``negative_binomial`` or ``beta_negative_binomial``).
+    activity_ratios : DataFrame
+        Activities per stage entry used (``process, stage, kind, per_entry, source``).
+    confidence : float
+    """
+
+    targets: pd.DataFrame
+    volumes: pd.DataFrame
+    activity_ratios: pd.DataFrame
+    confidence: float
+    view: FunnelView = field(repr=False)
+    durations: Mapping[str, Any] | None = field(default=None, repr=False)
+    _schedules: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    @property
+    def activities(self) -> pd.DataFrame:
+        """Expected and required activities per (process, segment, period, kind)."""
+        return plan_activities(self.volumes, self.activity_ratios)
+
+    @property
+    def stage_activities(self) -> pd.DataFrame:
+        """Activities per (process, segment, period, stage, kind)."""
+        return plan_activities(self.volumes, self.activity_ratios, by_stage=True)
+
+    def schedule(self, freq: str = "W", *, durations: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Entries and activities per calendar bucket so contracts land in their target period.
+
+        See :mod:`salesplan.plan.schedule` for the method. ``freq`` is ``"W"`` (weeks from Monday), ``"M"`` or
+        ``"Q"``; ``durations`` (days to advance per stage) overrides the funnel's timing.
+        """
+        if durations is None and freq in self._schedules:
+            return self._schedules[freq].copy()
+        out = time_phase(self.volumes, self.activity_ratios, self.view, freq,
+                         durations=durations if durations is not None else self.durations)
+        if durations is None:
+            self._schedules[freq] = out
+        return out.copy()
+
+    def capacity(self, teams: Any, hours: Any, *, freq: str = "M", basis: str = "required",
+                 raise_if_infeasible: bool = False) -> CapacityReport:
+        """Required against available hours per period and team (see :mod:`salesplan.plan.capacity`)."""
+        return capacity_report(self.schedule(freq), teams, hours, basis=basis,
+                               raise_if_infeasible=raise_if_infeasible)
+
+    def cost(self, unit_costs: Any, *, level: str = "kind") -> pd.DataFrame:
+        """Activity cost; ``level="kind"`` per (process, segment, period, kind), ``"process"`` per process.
+
+        At the process level the table has ``contracts``, ``expected_cost``, ``required_cost`` and the cost per
+        contract in both variants.
+        """
+        detail = plan_cost(self.activities, unit_costs)
+        if level == "kind":
+            return detail
+        if level != "process":
+            raise ValueError(f"level must be 'kind' or 'process', got {level!r}")
+        costs = detail.groupby("process")[["expected_cost", "required_cost"]].sum()
+        contracts = self.targets.groupby("process")["contracts"].sum()
+        out = pd.DataFrame({"contracts": contracts}).join(costs).fillna(0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["expected_cost_per_contract"] = out["expected_cost"] / out["contracts"]
+            out["required_cost_per_contract"] = out["required_cost"] / out["contracts"]
+        return out.reset_index()
+
+    def summary(self) -> pd.DataFrame:
+        """Per process and segment: contracts, entries into the first stage (expected and required), activities."""
+        first = self.volumes.groupby(["process", "segment", "period"], sort=False).head(1)
+        out = first.groupby(["process", "segment"], sort=False).agg(
+            first_stage=("stage", "first"), contracts=("contracts", "sum"),
+            expected_entries=("expected_entries", "sum"), required_entries=("required_entries", "sum"))
+        acts = self.activities
+        if not acts.empty:
+            wide = acts.pivot_table(index=["process", "segment"], columns="kind", values="required", aggfunc="sum")
+            out = out.join(wide.add_prefix("required_"))
+        return out.reset_index()
+
+    def _repr_html_(self) -> str:
+        head = (f"<p><b>Plan</b> at confidence {self.confidence:.0%}: {int(self.targets['contracts'].sum())} "
+                f"contracts in {len(self.targets)} target row(s)</p>")
+        return head + self.summary().to_html(index=False, escape=True)
+
+    def __repr__(self) -> str:
+        return (f"Plan(confidence={self.confidence}, targets={len(self.targets)}, "
+                f"contracts={int(self.targets['contracts'].sum())}, stages={len(self.volumes)})")
+
+
+def plan_volumes(targets: pd.DataFrame, view: FunnelView, confidence: float) -> pd.DataFrame:
+    """Stage volumes for normalised targets (vectorised over every target and stage)."""
+    stage_pos = {(p, s): i for p, proc in view.processes.items() for i, s in enumerate(proc.stages)}
+    win = view.win.merge(view.rates[["process", "segment", "stage", "rate"]], on=["process", "segment", "stage"],
+                         how="left")
+    win = win.rename(columns={"alpha": "win_alpha", "beta": "win_beta"})
+    tab = targets.reset_index().rename(columns={"index": "_row"})
+    vol = tab.merge(win, on=["process", "segment"], how="inner")
+    vol["_pos"] = [stage_pos.get((p, s), 0) for p, s in zip(vol["process"], vol["stage"], strict=True)]
+    vol = vol.sort_values(["_row", "_pos"], kind="stable").reset_index(drop=True)
+    x = vol["contracts"].to_numpy(float)
+    p = vol["win_rate"].to_numpy(float)
+    a = vol["win_alpha"].to_numpy(float)
+    b = vol["win_beta"].to_numpy(float)
+    vol["expected_entries"] = x / p
+    vol["required_entries"] = required_entries(x, p, confidence, alpha=a, beta=b)
+    vol["probability"] = win_probability(vol["required_entries"].to_numpy(), x, p, alpha=a, beta=b)
+    vol["confidence"] = confidence
+    uncertain = np.isfinite(a) & np.isfinite(b)
+    vol["method"] = np.where(uncertain, "beta_negative_binomial", "negative_binomial")
+    return vol[VOLUME_COLUMNS]
+
+
+def backward(targets: Any, funnel: Any, confidence: float = 0.8, *, process: str | None = None,
+             period: Any = None, activity_ratios: Any = None, durations: Mapping[str, Any] | None = None,
+             processes: Mapping[str, Any] | None = None) -> Plan:
+    """Plan backward from contract targets to the entries each stage needs.
+
+    Parameters
+    ----------
+    targets : int or DataFrame
+        Contracts for the funnel's single process, or the canonical targets table ``process, period, contracts``
+        (optional ``segment``, ``revenue``); see :func:`salesplan.plan.targets_from_revenue` for revenue targets.
+    funnel : Funnel, mapping or DataFrame
+        A fitted ``salesplan.funnel.Funnel``; ``{stage: rate}``; ``{process: {stage: rate}}``; or a table with
+        ``stage`` and ``rate`` and/or ``alpha``, ``beta`` (optional ``process``, ``segment``).
+    confidence : float
+        Probability, in (0, 1), of reaching each target row.
+    process : str, optional
+        Name of the process of a single-process mapping or table (default ``"process"``).
+    period : str, optional
+        Calendar period of a single-number target (needed for :meth:`Plan.schedule`).
+    activity_ratios : DataFrame or mapping, optional
+        Activities per stage entry; overrides measured and process-definition ratios.
+    durations : mapping, optional
+        Days to advance per stage (``{stage: days}`` or ``{process: {stage: days}}``) for the schedule.
+    processes : mapping, optional
+        Process definitions for mapping funnels (stage order, default activities); default the five defaults.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    PlanInputError
+        Confidence outside (0, 1); a rate of zero or outside (0, 1]; a target for a process or segment the
+        funnel does not cover; a negative or fractional single-number target.
+    SchemaError
+        The targets table breaks a rule (negative or fractional contracts, unknown process, bad period).
+
+    Notes
+    -----
+    Each stage's required entries answer "how many must enter this stage" on their own; they are quantiles, so
+    they do not multiply down exactly like the expected entries. Method and reference: see
+    :mod:`salesplan.plan.volumes`.
+    """
+    confidence = check_confidence(confidence)
+    view = funnel_view(funnel, process=process, processes=processes)
+    tab = normalise_targets(targets, view, period=period)
+    volumes = plan_volumes(tab, view, confidence)
+    ratios = activity_ratio_table(view, activity_ratios)
+    logger.info("planned %d target row(s), %d contracts, confidence %.2f", len(tab), int(tab["contracts"].sum()),
+                confidence)
+    return Plan(tab, volumes, ratios, confidence, view, durations)

@@ -1,0 +1,95 @@
+"""Planning charts: the reverse funnel, the activity plan over time, capacity against required hours.
+
+Every function takes ``ax=None`` (a new Figure without pyplot state is made when missing) and returns the Axes.
+
+Examples
+--------
+>>> from salesplan.plan import backward
+>>> plan = backward(10, {"lead": 0.5, "offer": 0.4})
+>>> ax = reverse_funnel(plan)
+>>> ax.get_xlabel()
+'entries needed'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan.plot._base import get_ax
+
+__all__ = ["reverse_funnel", "activity_plan", "capacity_chart"]
+
+
+def reverse_funnel(plan: Any, process: str | None = None, *, period: str | None = None, ax: Any = None) -> Any:
+    """Entries needed per stage of one process: expected (bar) and at the plan's confidence (marker).
+
+    Sums over the target periods (and segments) unless ``period`` picks one.
+    """
+    ax = get_ax(ax)
+    vol = plan.volumes
+    process = process or str(vol["process"].iloc[0])
+    sel = vol[vol["process"] == process]
+    if period is not None:
+        sel = sel[sel["period"] == period]
+    stages = list(dict.fromkeys(sel["stage"]))
+    agg = sel.groupby("stage")[["expected_entries", "required_entries", "contracts"]].sum().reindex(stages)
+    contracts = int(sel.groupby(["segment", "period"])["contracts"].first().sum())
+    y = np.arange(len(stages))[::-1]
+    ax.barh(y, agg["expected_entries"], color="#8fb3d9", label="expected entries")
+    ax.scatter(agg["required_entries"], y, color="#c0392b", marker="|", s=300, linewidths=2.5, zorder=3,
+               label=f"needed at {plan.confidence:.0%} confidence")
+    for yi, req in zip(y, agg["required_entries"], strict=True):
+        ax.annotate(f"{req:,.0f}", (req, yi), xytext=(6, -3), textcoords="offset points", fontsize=8)
+    ax.set_yticks(y, stages)
+    ax.set_xlabel("entries needed")
+    ax.set_ylabel("stage")
+    ax.set_title(f"{process}: {contracts:,} contracts" + (f" in {period}" if period else ""))
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def activity_plan(plan: Any, freq: str = "W", *, process: str | None = None, basis: str = "required",
+                  schedule: pd.DataFrame | None = None, ax: Any = None) -> Any:
+    """Stacked bars of the activities per calendar bucket (weeks by default), one colour per activity kind."""
+    ax = get_ax(ax, figsize=(9.0, 4.0))
+    sched = plan.schedule(freq) if schedule is None else schedule
+    acts = sched[sched["item"] != "entries"]
+    if process is not None:
+        acts = acts[acts["process"] == process]
+    wide = acts.pivot_table(index="start", columns="item", values=basis, aggfunc="sum").fillna(0.0).sort_index()
+    bottom = np.zeros(len(wide))
+    width = {"W": 6, "M": 25, "Q": 80, "D": 0.9}.get(freq, 6)
+    for kind in wide.columns:
+        ax.bar(wide.index, wide[kind], bottom=bottom, width=width, align="edge", label=str(kind))
+        bottom += wide[kind].to_numpy()
+    unit = {"W": "week", "M": "month", "Q": "quarter", "D": "day"}.get(freq, freq)
+    ax.set_ylabel(f"activities per {unit} ({basis})")
+    ax.set_xlabel("date")
+    ax.set_title("activity plan" + (f": {process}" if process else ""))
+    ax.tick_params(axis="x", labelrotation=30)
+    ax.legend(fontsize=8, ncols=min(4, max(1, len(wide.columns))))
+    return ax
+
+
+def capacity_chart(report: Any, team: str | None = None, *, ax: Any = None) -> Any:
+    """Required hours per period (bars, red where short) against available hours (line) for one team or all."""
+    ax = get_ax(ax, figsize=(9.0, 4.0))
+    tab = report.table if team is None else report.table[report.table["team"] == team]
+    agg = tab.groupby("start")[["required_hours", "available_hours"]].sum().sort_index()
+    short = agg["required_hours"] > agg["available_hours"] + 1e-9
+    x = np.arange(len(agg))
+    ax.bar(x, agg["required_hours"], color=np.where(short, "#c0392b", "#5d8aa8"), label="required hours")
+    ax.step(np.r_[x - 0.5, x[-1] + 0.5] if len(x) else x,
+            np.r_[agg["available_hours"].to_numpy(), agg["available_hours"].to_numpy()[-1:]] if len(x) else x,
+            where="post", color="black", label="available hours")
+    labels = [pd.Timestamp(t).strftime("%Y-%m-%d") for t in agg.index]
+    step = max(1, len(labels) // 12)
+    ax.set_xticks(x[::step], labels[::step], rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel(f"hours ({report.basis})")
+    ax.set_xlabel("period start")
+    ax.set_title("capacity" + (f": team {team}" if team else ": all teams"))
+    ax.legend(fontsize=8)
+    return ax

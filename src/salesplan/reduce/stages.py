@@ -1,0 +1,660 @@
+"""Reduce raw stage events to per-stage spells and weighted pattern counts, on any engine.
+
+This is the only code of the funnel that touches raw event rows. It is written once against narwhals, so the same
+function runs on pandas, Polars (eager or lazy), PyArrow or DuckDB relations, and it collects only small pandas
+summaries: counts per ``(process, groups..., stage, outcome, days)`` pattern with a ``weight`` column.
+
+The path rules (see :mod:`salesplan.funnel.paths` for the full statement) are applied here:
+
+* events after ``as_of`` are not yet known and are ignored (counted in ``issues``);
+* exact duplicate events (same opportunity, stage and time) count once;
+* only an opportunity's last event can close it; an earlier won/lost event followed by later events is void
+  (a reopened deal or a corrected outcome);
+* an opportunity has reached stage *k* once it has entered *k* or any later working stage, or won; the entry time
+  of *k* is the first time that happened (so a skipped stage is entered and left at the same moment, and a move
+  back does not undo an advance);
+* an opportunity's last reached working stage is where it is lost (if its last event is the lost outcome) or where
+  it is open (censored at ``as_of``);
+* opportunities without events (when ``opportunities`` is given) are open in the first stage since their creation.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from salesplan import SalesProcess
+>>> from salesplan.reduce.stages import reduce_stage_events
+>>> proc = SalesProcess("p", ["lead", "offer"])
+>>> ev = pd.DataFrame({"opportunity_id": ["a", "a", "a", "b", "b"],
+...                    "stage": ["lead", "offer", "won", "lead", "lost"],
+...                    "entered_at": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-10",
+...                                                  "2024-01-02", "2024-01-12"])})
+>>> red = reduce_stage_events(ev, proc, as_of="2024-02-01")
+>>> red.spells[["stage", "outcome", "days", "weight"]].to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+[{'stage': 'lead', 'outcome': 'advance', 'days': 2.0, 'weight': 1},
+ {'stage': 'lead', 'outcome': 'loss', 'days': 10.0, 'weight': 1},
+ {'stage': 'offer', 'outcome': 'advance', 'days': 7.0, 'weight': 1}]
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import narwhals as nw
+import pandas as pd
+
+from salesplan.errors import ConfigError, SchemaError
+from salesplan.process import SalesProcess
+
+__all__ = ["StageReduction", "reduce_stage_events", "reduce_activities", "reduce_snapshot", "normalise_processes",
+           "SPELL_COLUMNS"]
+
+logger = logging.getLogger(__name__)
+
+SPELL_COLUMNS = ["process", "stage_idx", "stage", "outcome", "days", "implied", "weight"]
+_OPP, _STAGE, _AT = "opportunity_id", "stage", "entered_at"
+
+
+@dataclass
+class StageReduction:
+    """Small weighted summaries of a stage-event log (all pandas).
+
+    Attributes
+    ----------
+    spells : DataFrame
+        ``process, <by...>, stage_idx, stage, outcome ('advance' / 'loss' / 'open'), days, implied, weight``:
+        per stage entered, how the stay ended and after how many days (``open`` = censored at ``as_of``);
+        ``implied`` marks entries implied by a later stage (skipped stages, zero days; move-back cases).
+    closes : DataFrame
+        ``process, <by...>, stage_idx, stage, final ('won' / 'lost' / 'open'), days, weight``: per stage entered,
+        the opportunity's final status and the days from entering the stage to closing (or to ``as_of``).
+    outcomes : DataFrame
+        ``process, <by...>, cohort, closed_period, final, weight``: opportunities by creation (first entry) period,
+        close period (missing when open) and final status.
+    issues : DataFrame
+        ``rule, rows, action``: what the path rules changed or dropped (see :mod:`salesplan.funnel.paths`).
+    opportunities : DataFrame or None
+        With ``keep_opportunities=True``: one row per opportunity, ``opportunity_id, process, <by...>, stage_idx,
+        stage, final, days_in_stage, entered_stage_at, first_entered_at`` (its furthest working stage).
+    as_of : Timestamp
+        The data cut used.
+    by : list of str
+        Group columns.
+    """
+
+    spells: pd.DataFrame
+    closes: pd.DataFrame
+    outcomes: pd.DataFrame
+    issues: pd.DataFrame
+    as_of: pd.Timestamp
+    by: list[str] = field(default_factory=list)
+    opportunities: pd.DataFrame | None = None
+
+
+def normalise_processes(process: SalesProcess | Mapping[str, SalesProcess]) -> dict[str, SalesProcess]:
+    """A ``{name: SalesProcess}`` dict from one process or a mapping of them.
+
+    Examples
+    --------
+    >>> from salesplan import SalesProcess
+    >>> sorted(normalise_processes(SalesProcess("x", ["a"])))
+    ['x']
+    """
+    if isinstance(process, SalesProcess):
+        return {process.name: process}
+    if isinstance(process, Mapping) and process and all(isinstance(p, SalesProcess) for p in process.values()):
+        return {str(k): v for k, v in process.items()}
+    raise ConfigError(f"process must be a SalesProcess or a non-empty mapping of name to SalesProcess, "
+                      f"got {type(process).__name__}")
+
+
+def _collect(frame: Any) -> pd.DataFrame:
+    """Collect to pandas with engine-independent dtypes (object strings, int64 counts, datetime64[ns])."""
+    if isinstance(frame, nw.LazyFrame):
+        frame = frame.collect()
+    out = frame.to_pandas()
+    for col in out.columns:
+        dtype = out[col].dtype
+        if isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
+        elif pd.api.types.is_datetime64_any_dtype(dtype):
+            out[col] = out[col].astype("datetime64[ns]")
+        elif pd.api.types.is_integer_dtype(dtype):
+            out[col] = out[col].astype("int64")
+    return out
+
+
+def _lazy(native: Any, table: str) -> nw.LazyFrame:
+    try:
+        frame = nw.from_native(native)
+    except TypeError as exc:
+        raise SchemaError(f"{table}: expected a DataFrame (pandas, Polars, PyArrow, DuckDB), "
+                          f"got {type(native).__name__}") from exc
+    return frame.lazy() if isinstance(frame, nw.DataFrame) else frame
+
+
+def _require(frame: nw.LazyFrame, table: str, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in frame.collect_schema().names()]
+    if missing:
+        cases = pd.DataFrame({"table": table, "column": missing, "check": "required", "key": "-", "value": ""})
+        raise SchemaError.from_cases(cases)
+
+
+def _as_datetime(frame: nw.LazyFrame, column: str, table: str) -> nw.LazyFrame:
+    dtype = frame.collect_schema()[column]
+    if dtype == nw.Datetime or dtype == nw.Date:
+        return frame.with_columns(nw.col(column).cast(nw.Datetime("us")))
+    if dtype == nw.String:
+        return frame.with_columns(nw.col(column).str.to_datetime().cast(nw.Datetime("us")))
+    raise SchemaError.from_cases([{"table": table, "column": column, "check": "date", "key": "-",
+                                   "value": f"dtype {dtype}"}])
+
+
+def _code_expr(processes: Mapping[str, SalesProcess], single: str | None) -> nw.Expr:
+    """Stage code: 0..n-1 working stages, n won, n+1 lost, null unknown."""
+    expr = None
+    for name, proc in processes.items():
+        for code, stage in enumerate(proc.all_stages):
+            cond = nw.col(_STAGE) == stage
+            if single is None:
+                cond = cond & (nw.col("process") == name)
+            expr = nw.when(cond).then(nw.lit(code)) if expr is None else expr.when(cond).then(nw.lit(code))
+    return expr.otherwise(None)
+
+
+def _proc_expr(processes: Mapping[str, SalesProcess], value: Any) -> nw.Expr:
+    """Per-row constant of each process (e.g. its number of working stages)."""
+    expr = None
+    for name, proc in processes.items():
+        val = value(proc)
+        cond = nw.col("process") == name
+        expr = nw.when(cond).then(nw.lit(val)) if expr is None else expr.when(cond).then(nw.lit(val))
+    return expr.otherwise(None)
+
+
+def _seconds(later: nw.Expr, earlier: nw.Expr) -> nw.Expr:
+    return (later - earlier).dt.total_seconds()
+
+
+def _days(later: nw.Expr, earlier: nw.Expr, resolution_hours: float) -> nw.Expr:
+    step = 3600.0 * resolution_hours
+    return (_seconds(later, earlier) // step) * (resolution_hours / 24.0)
+
+
+def reduce_stage_events(
+    stage_events: Any,
+    process: SalesProcess | Mapping[str, SalesProcess],
+    opportunities: Any = None,
+    *,
+    by: Sequence[str] | str | None = None,
+    customers: Any = None,
+    as_of: Any = None,
+    resolution_hours: float = 1.0,
+    cohort_freq: str = "1mo",
+    keep_opportunities: bool = False,
+) -> StageReduction:
+    """Reduce a stage-event log to weighted spell patterns (engine-agnostic, narwhals).
+
+    Parameters
+    ----------
+    stage_events : DataFrame-like
+        ``opportunity_id, stage, entered_at`` in pandas, Polars (eager or lazy), PyArrow or DuckDB.
+    process : SalesProcess or mapping of name to SalesProcess
+        With a mapping, ``opportunities`` must give each opportunity's ``process``.
+    opportunities : DataFrame-like, optional
+        ``opportunity_id`` plus ``process``, ``created_at`` and group columns; same engine as the events.
+        When given, opportunities without events are open in the first stage since ``created_at``, and events of
+        unknown opportunities are an error.
+    by : str or list of str, optional
+        Group columns of ``opportunities`` (or of ``customers``, joined on ``customer_id``). The name
+        ``"cohort"`` is the first-entry period (``cohort_freq``) and needs no column.
+    customers : DataFrame-like, optional
+        ``customer_id`` and attributes, for ``by`` columns that live on the customer.
+    as_of : date-like, optional
+        Data cut; events after it are ignored. Default: the latest event.
+    resolution_hours : float
+        Durations are floored to this many hours (default 1) so that patterns repeat; 24 gives whole days.
+    cohort_freq : str
+        Period of the ``cohort`` and ``closed_period`` columns (narwhals ``dt.truncate`` syntax, e.g. ``"1mo"``,
+        ``"3mo"``, ``"1y"``).
+    keep_opportunities : bool
+        Also return one row per opportunity (its furthest stage, status and days in that stage).
+
+    Returns
+    -------
+    StageReduction
+
+    Raises
+    ------
+    SchemaError
+        Missing columns, unknown stages (``known_stage``), events of unknown opportunities
+        (``known_opportunity``), events before the opportunity's creation (``after_created``), an opportunity
+        without a known process (``known_process``).
+    """
+    procs = normalise_processes(process)
+    by_cols = [by] if isinstance(by, str) else list(by or [])
+    built = _build_rows(stage_events, procs, opportunities, by_cols, customers, as_of, resolution_hours,
+                        cohort_freq)
+    rows, issues, as_of_ts = built["rows"], built["issues"], built["as_of"]
+    cust_cols, opp = built["cust_cols"], built["opp"]
+    if by_cols and cust_cols:
+        rows = rows.join(opp.select(_OPP, *cust_cols), on=_OPP, how="left")
+    keys = ["process", *by_cols, "code"]
+    spells = _collect(rows.group_by(*keys, "outcome", "days", "implied").agg(nw.len().alias("weight")))
+    closes = _collect(rows.group_by(*keys, "final", "close_days").agg(nw.len().alias("weight")))
+    first_rows = rows.filter(nw.col("code") == nw.col("code").min().over(_OPP)).with_columns(
+        closed_period=nw.when(nw.col("final") != "open").then(nw.col("closed_at").dt.truncate(cohort_freq))
+        .otherwise(None))
+    okeys = ["process", *[c for c in by_cols if c != "cohort"], "cohort", "closed_period", "final"]
+    outcomes = _collect(first_rows.group_by(*okeys).agg(nw.len().alias("weight")))
+    n_implied = int(spells.loc[spells["implied"].astype(bool), "weight"].sum())
+    issues["skipped or implied stage entry"] = (n_implied, "entered and advanced at the later stage's entry time "
+                                                           "(zero days; excluded from durations)")
+    per_opp = None
+    if keep_opportunities:
+        last = rows.filter(nw.col("code") == nw.col("code").max().over(_OPP))
+        extra = [c for c in cust_cols]
+        per_opp = _collect(last.select(_OPP, "process", *extra, "code", "final", "days", "t_entry",
+                                       "first_entered_at"))
+        per_opp = per_opp.rename(columns={"days": "days_in_stage", "t_entry": "entered_stage_at"})
+        per_opp = _add_stage_names(per_opp, procs).sort_values(_OPP, kind="stable").reset_index(drop=True)
+
+    spells = _finish(spells.rename(columns={"code": "stage_idx"}), procs, keys, ["outcome", "days", "implied"])
+    spells["implied"] = spells["implied"].astype(bool)
+    closes = _finish(closes.rename(columns={"code": "stage_idx", "close_days": "days"}), procs, keys,
+                     ["final", "days"])
+    outcomes = _normalise_dates(outcomes, ["cohort", "closed_period"])
+    outcomes["weight"] = outcomes["weight"].astype("int64")
+    outcomes = outcomes.sort_values(okeys, kind="stable", na_position="last").reset_index(drop=True)
+    if by_cols and "cohort" in by_cols:
+        spells = _normalise_dates(spells, ["cohort"])
+        closes = _normalise_dates(closes, ["cohort"])
+    issue_frame = pd.DataFrame([(k, v[0], v[1]) for k, v in issues.items()], columns=["rule", "rows", "action"])
+    for rule, n_rows, action in issue_frame.itertuples(index=False):
+        if n_rows and rule != "skipped or implied stage entry":
+            logger.warning("stage_events: %d row(s) hit the rule %r: %s", n_rows, rule, action)
+    return StageReduction(spells=spells, closes=closes, outcomes=outcomes, issues=issue_frame, as_of=as_of_ts,
+                          by=by_cols, opportunities=per_opp)
+
+
+def _normalise_dates(frame: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
+    for c in cols:
+        if c in frame.columns:
+            frame[c] = pd.to_datetime(frame[c]).astype("datetime64[ns]")
+    return frame
+
+
+def _add_stage_names(frame: pd.DataFrame, procs: Mapping[str, SalesProcess]) -> pd.DataFrame:
+    frame = frame.rename(columns={"code": "stage_idx"})
+    frame["stage_idx"] = frame["stage_idx"].astype("int64")
+    names = {(n, i): s for n, p in procs.items() for i, s in enumerate(p.stages)}
+    frame.insert(frame.columns.get_loc("stage_idx") + 1, "stage",
+                 [names[(p, i)] for p, i in zip(frame["process"], frame["stage_idx"], strict=True)])
+    return frame
+
+
+def _finish(frame: pd.DataFrame, procs: Mapping[str, SalesProcess], keys: Sequence[str],
+            rest: Sequence[str]) -> pd.DataFrame:
+    frame = frame.rename(columns={"code": "stage_idx"})
+    frame = _add_stage_names(frame, procs)
+    frame["days"] = frame["days"].astype(float)
+    frame["weight"] = frame["weight"].astype("int64")
+    order = [("stage_idx" if k == "code" else k) for k in keys] + list(rest)
+    frame = frame.sort_values(order, kind="stable").reset_index(drop=True)
+    cols = [("stage_idx" if k == "code" else k) for k in keys]
+    cols = cols[:-1] + ["stage_idx", "stage", *rest, "weight"]
+    return frame[cols]
+
+
+def _group_source(opp: nw.LazyFrame | None, customers: Any, cols: Sequence[str]) -> nw.LazyFrame:
+    if opp is None:
+        raise ConfigError(f"by={list(cols)} needs the opportunities table (group columns live there or on the "
+                          f"customer)")
+    have = opp.collect_schema().names()
+    missing = [c for c in cols if c not in have]
+    if not missing:
+        return opp
+    if customers is None:
+        raise SchemaError.from_cases([{"table": "opportunities", "column": c, "check": "required", "key": "-",
+                                       "value": "by= column not in opportunities (pass customers=?)"}
+                                      for c in missing])
+    cust = _lazy(customers, "customers")
+    _require(cust, "customers", ["customer_id", *missing])
+    _require(opp, "opportunities", ["customer_id"])
+    cust = cust.select("customer_id", *missing).with_columns(nw.col("customer_id").cast(nw.String))
+    return opp.with_columns(nw.col("customer_id").cast(nw.String)).join(cust, on="customer_id", how="left")
+
+
+def _check_links(ev: nw.LazyFrame, opp: nw.LazyFrame | None, procs: Mapping[str, SalesProcess],
+                 single: str | None) -> None:
+    if opp is None:
+        return
+    known = opp.select(nw.col(_OPP).alias("_known"))
+    missing = ev.join(known, left_on=_OPP, right_on="_known", how="anti")
+    bad = _collect(missing.select(_OPP, _STAGE).head(20))
+    if len(bad):
+        cases = pd.DataFrame({"table": "stage_events", "column": _OPP, "check": "known_opportunity",
+                              "key": bad[_OPP].astype(str), "value": bad[_STAGE].astype(str)})
+        raise SchemaError.from_cases(cases)
+    if single is None:
+        unknown = opp.filter(~nw.col("process").is_in(list(procs)) | nw.col("process").is_null())
+        bad = _collect(unknown.select(_OPP, "process").head(20))
+        if len(bad):
+            cases = pd.DataFrame({"table": "opportunities", "column": "process", "check": "known_process",
+                                  "key": bad[_OPP].astype(str), "value": bad["process"].astype(str)})
+            raise SchemaError.from_cases(cases)
+
+
+def as_datetime(value: Any) -> _dt.datetime:
+    """A python datetime from any date-like value (helper for literals in narwhals expressions).
+
+    Examples
+    --------
+    >>> as_datetime("2024-01-02").isoformat()
+    '2024-01-02T00:00:00'
+    """
+    return pd.Timestamp(value).to_pydatetime()
+
+
+def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities: Any, by_cols: list[str],
+                customers: Any, as_of: Any, resolution_hours: float, cohort_freq: str) -> dict[str, Any]:
+    """Lazy per-(opportunity, stage) spell rows plus what the path rules did (shared by the reductions)."""
+    if resolution_hours <= 0:
+        raise ConfigError(f"resolution_hours must be > 0, got {resolution_hours}")
+    ev = _lazy(stage_events, "stage_events")
+    _require(ev, "stage_events", [_OPP, _STAGE, _AT])
+    ev = _as_datetime(ev.select(_OPP, _STAGE, _AT), _AT, "stage_events")
+    ev = ev.with_columns(nw.col(_OPP).cast(nw.String), nw.col(_STAGE).cast(nw.String))
+
+    opp = opp_all = None
+    filtered = False
+    if opportunities is not None:
+        opp = _lazy(opportunities, "opportunities")
+        need = [_OPP] + (["process"] if len(procs) > 1 else [])
+        _require(opp, "opportunities", need)
+        opp = opp_all = opp.with_columns(nw.col(_OPP).cast(nw.String))
+        names = opp.collect_schema().names()
+        if "process" in names and len(procs) == 1:
+            only = next(iter(procs))
+            opp = opp.filter(nw.col("process") == only)
+            filtered = True
+        if "created_at" in names:
+            opp = _as_datetime(opp, "created_at", "opportunities")
+    elif len(procs) > 1:
+        raise ConfigError("several processes given: pass `opportunities` with a `process` column so that each "
+                          "event can be assigned to its process")
+    cust_cols = [c for c in by_cols if c != "cohort"]
+    if cust_cols:
+        opp = _group_source(opp, customers, cust_cols)
+
+    single = next(iter(procs)) if len(procs) == 1 else None
+    if as_of is None:
+        as_of_ts = pd.Timestamp(_collect(ev.select(nw.col(_AT).max())).iloc[0, 0])
+        if pd.isna(as_of_ts):
+            raise SchemaError.from_cases([{"table": "stage_events", "column": _AT, "check": "empty",
+                                           "key": "-", "value": "no events"}])
+    else:
+        as_of_ts = pd.Timestamp(as_of)
+    cut = as_of_ts.to_pydatetime()
+    issues: dict[str, tuple[int, str]] = {}
+
+    # --- attach process, check links ------------------------------------------------------------------
+    _check_links(ev, opp_all, procs, single)
+    if single is not None:
+        if filtered:  # events of other processes' opportunities are not part of this funnel
+            ev = ev.join(opp.select(_OPP), on=_OPP, how="inner")
+        ev = ev.with_columns(process=nw.lit(single))
+    else:
+        ev = ev.join(opp.select(_OPP, "process"), on=_OPP, how="left")
+    ev = ev.with_columns(code=_code_expr(procs, single), n=_proc_expr(procs, lambda p: len(p.stages)))
+    bad = _collect(ev.filter(nw.col("code").is_null()).select(_OPP, "process", _STAGE).head(20))
+    if len(bad):
+        n_bad = int(_collect(ev.filter(nw.col("code").is_null()).select(nw.len())).iloc[0, 0])
+        cases = pd.DataFrame({"table": "stage_events", "column": "stage", "check": "known_stage",
+                              "key": bad[_OPP].astype(str),
+                              "value": bad[_STAGE].astype(str) + " (process " + bad["process"].astype(str) + ")"})
+        raise SchemaError(SchemaError.from_cases(cases).args[0] + f"\n  ({n_bad} event(s) in total; stages of "
+                          + "; ".join(f"{k}: {list(p.all_stages)}" for k, p in procs.items()) + ")", cases)
+    if opp is not None and "created_at" in opp.collect_schema().names():
+        early = ev.join(opp.select(_OPP, "created_at"), on=_OPP, how="inner").filter(
+            nw.col(_AT) < nw.col("created_at"))
+        bad = _collect(early.select(_OPP, _STAGE, _AT, "created_at").head(20))
+        if len(bad):
+            cases = pd.DataFrame({"table": "stage_events", "column": _AT, "check": "after_created",
+                                  "key": bad[_OPP].astype(str),
+                                  "value": bad[_AT].astype(str) + " < created " + bad["created_at"].astype(str)})
+            raise SchemaError.from_cases(cases)
+
+    # --- cut, duplicates, void outcomes ----------------------------------------------------------------
+    counts = _collect(ev.select(
+        nw.len().alias("all"),
+        (nw.col(_AT) > nw.lit(cut)).sum().alias("after"),
+    ))
+    n_all, n_after = int(counts.iloc[0, 0]), int(counts.iloc[0, 1])
+    ev = ev.filter(nw.col(_AT) <= nw.lit(cut)).select(_OPP, "process", "code", "n", _AT)
+    ev = ev.unique([_OPP, "code", _AT])
+    ev = ev.with_columns(t_last=nw.col(_AT).max().over(_OPP))
+    ev = ev.with_columns(
+        final_code=nw.when(nw.col(_AT) == nw.col("t_last")).then(nw.col("code")).otherwise(None).max().over(_OPP))
+    ev = ev.with_columns(
+        final=nw.when(nw.col("final_code") == nw.col("n")).then(nw.lit("won"))
+        .when(nw.col("final_code") == nw.col("n") + 1).then(nw.lit("lost")).otherwise(nw.lit("open")),
+        closed_at=nw.when(nw.col("final_code") >= nw.col("n")).then(nw.col("t_last")).otherwise(nw.lit(cut)),
+        keep=(nw.col("code") < nw.col("n"))
+        | ((nw.col("code") == nw.col("n")) & (nw.col("final_code") == nw.col("n"))),
+        void=(nw.col("code") >= nw.col("n")) & ~((nw.col("code") == nw.col("final_code"))
+                                                 & (nw.col(_AT) == nw.col("t_last"))),
+    )
+    # running furthest stage in time order, to count moves back
+    ev = ev.with_columns(
+        prev_max=nw.when(nw.col("code") < nw.col("n")).then(nw.col("code")).otherwise(None)
+        .cum_max().over(_OPP, order_by=[_AT, "code"]))
+    stats = _collect(ev.select(
+        nw.len().alias("kept"),
+        nw.col("void").sum().alias("void"),
+        ((nw.col("code") < nw.col("n")) & (nw.col("code") < nw.col("prev_max"))).sum().alias("back"),
+    ))
+    n_kept = int(stats.iloc[0, 0])
+    issues["event after as_of"] = (n_after, "ignored (not yet known at the cut)")
+    issues["duplicate event"] = (n_all - n_after - n_kept, "counted once")
+    issues["void outcome (reopened)"] = (int(stats.iloc[0, 1]), "ignored: only the last event can close a deal")
+    issues["move back"] = (int(stats.iloc[0, 2]), "furthest stage kept; a move back does not undo an advance")
+
+    # --- first entry per (opportunity, stage), implied entries, spells ------------------------------------
+    firsts = (ev.filter(nw.col("keep"))
+              .group_by(_OPP, "process", "code", "n", "final", "closed_at")
+              .agg(nw.col(_AT).min().alias("t_first")))
+    firsts = firsts.with_columns(
+        t_entry=nw.col("t_first").cum_min(reverse=True).over(_OPP, order_by="code"),
+        prev_code=nw.col("code").shift(1).over(_OPP, order_by="code").fill_null(-1),
+    ).with_columns(
+        t_next=nw.col("t_entry").shift(-1).over(_OPP, order_by="code"),
+    )
+    actual = firsts.filter(nw.col("code") < nw.col("n")).with_columns(
+        implied=nw.col("t_first") > nw.col("t_entry"))
+    max_gap = max(len(p.stages) for p in procs.values())
+    gap_parts = []
+    for j in range(1, max_gap + 1):
+        part = firsts.filter(nw.col("code") - nw.col("prev_code") - 1 >= j).with_columns(
+            code=nw.col("prev_code") + j, t_next=nw.col("t_entry"), implied=nw.lit(True))
+        gap_parts.append(part)
+    cols = [_OPP, "process", "code", "n", "final", "closed_at", "t_entry", "t_next", "implied"]
+    rows = nw.concat([actual.select(cols)] + [g.select(cols) for g in gap_parts], how="vertical")
+
+    n_opps_ev = _collect(firsts.select(nw.col(_OPP).n_unique()))
+    n_with_events = int(n_opps_ev.iloc[0, 0])
+    if opp is not None and "created_at" in opp.collect_schema().names():
+        has_events = ev.select(_OPP).unique()
+        quiet = opp.join(has_events, on=_OPP, how="anti")
+        if single is not None:
+            quiet = quiet.with_columns(process=nw.lit(single))
+        late = quiet.filter(nw.col("created_at") > nw.lit(cut))
+        n_late = int(_collect(late.select(nw.len())).iloc[0, 0])
+        quiet = quiet.filter(nw.col("created_at") <= nw.lit(cut))
+        n_quiet = int(_collect(quiet.select(nw.len())).iloc[0, 0])
+        issues["opportunity without events"] = (n_quiet, "open in the first stage since created_at")
+        issues["opportunity created after as_of"] = (n_late, "ignored")
+        if n_quiet:
+            quiet_rows = quiet.select(
+                nw.col(_OPP), nw.col("process"), nw.lit(0).alias("code"),
+                _proc_expr(procs, lambda p: len(p.stages)).alias("n"), nw.lit("open").alias("final"),
+                nw.lit(cut).alias("closed_at"), nw.col("created_at").cast(nw.Datetime("us")).alias("t_entry"),
+                nw.col("created_at").cast(nw.Datetime("us")).alias("t_next"), nw.lit(False).alias("implied"),
+            ).with_columns(nw.col("t_next").cast(nw.Datetime("us")))
+            quiet_rows = quiet_rows.with_columns(t_next=nw.lit(None, dtype=nw.Datetime("us")))
+            rows = nw.concat([rows, quiet_rows.select(cols)], how="vertical")
+    elif opportunities is None:
+        issues["opportunity without events"] = (0, "not checked: no opportunities table")
+    if n_with_events == 0 and "opportunity without events" not in issues:
+        raise SchemaError.from_cases([{"table": "stage_events", "column": _STAGE, "check": "empty",
+                                       "key": "-", "value": f"no events on or before as_of {as_of_ts}"}])
+
+    rows = rows.with_columns(
+        code=nw.col("code").cast(nw.Int64),
+        outcome=nw.when(~nw.col("t_next").is_null()).then(nw.lit("advance"))
+        .when(nw.col("final") == "lost").then(nw.lit("loss")).otherwise(nw.lit("open")),
+    ).with_columns(
+        exit_at=nw.when(~nw.col("t_next").is_null()).then(nw.col("t_next")).otherwise(nw.col("closed_at")),
+        first_entered_at=nw.col("t_entry").min().over(_OPP),
+    )
+    rows = rows.with_columns(
+        days=_days(nw.col("exit_at"), nw.col("t_entry"), resolution_hours),
+        close_days=_days(nw.col("closed_at"), nw.col("t_entry"), resolution_hours),
+        cohort=nw.col("first_entered_at").dt.truncate(cohort_freq),
+    )
+    return {"rows": rows, "issues": issues, "as_of": as_of_ts, "cust_cols": cust_cols, "opp": opp}
+
+
+def reduce_activities(
+    activities: Any,
+    stage_events: Any,
+    process: SalesProcess | Mapping[str, SalesProcess],
+    opportunities: Any = None,
+    *,
+    as_of: Any = None,
+) -> dict[str, pd.DataFrame]:
+    """Attribute activities to the stage their opportunity was in on the activity's date (engine-agnostic).
+
+    A stage's stay runs from its entry (path rules as in :func:`reduce_stage_events`) to the entry of the next
+    stage reached, the loss, or ``as_of``; activities dated before the first event belong to the first stage;
+    activities after the deal closed, without an opportunity, or of unknown opportunities are not attributed
+    (counted in ``unattributed``).
+
+    Returns
+    -------
+    dict of DataFrame
+        ``counts``: ``process, stage_idx, kind, resolved, count, weight`` (stays with ``count >= 1`` activities of
+        the kind); ``entries``: ``process, stage_idx, resolved, weight`` (all stays actually entered; ``resolved``
+        = advanced or lost, not open); ``unattributed``: ``reason, rows``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from salesplan import SalesProcess
+    >>> proc = SalesProcess("p", ["lead", "offer"])
+    >>> ev = pd.DataFrame({"opportunity_id": ["a", "a", "a"], "stage": ["lead", "offer", "won"],
+    ...                    "entered_at": pd.to_datetime(["2024-01-01", "2024-01-05", "2024-01-09"])})
+    >>> acts = pd.DataFrame({"kind": ["calls", "calls", "visits"], "opportunity_id": ["a", "a", "a"],
+    ...                      "date": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-06"])})
+    >>> out = reduce_activities(acts, ev, proc)
+    >>> out["counts"][["stage_idx", "kind", "count", "weight"]].to_dict("records")
+    [{'stage_idx': 0, 'kind': 'calls', 'count': 2, 'weight': 1}, {'stage_idx': 1, 'kind': 'visits', 'count': 1, 'weight': 1}]
+    """
+    procs = normalise_processes(process)
+    built = _build_rows(stage_events, procs, opportunities, [], None, as_of, 1.0, "1mo")
+    rows, cut = built["rows"], built["as_of"].to_pydatetime()
+    stays = rows.filter(~nw.col("implied")).with_columns(
+        resolved=nw.col("outcome") != "open",
+        first_code=nw.col("code").min().over(_OPP),
+    ).select(_OPP, "process", "code", "t_entry", "exit_at", "outcome", "resolved", "first_code")
+    acts = _lazy(activities, "activities")
+    _require(acts, "activities", ["kind", "date", _OPP])
+    acts = _as_datetime(acts.select("kind", "date", _OPP), "date", "activities")
+    acts = acts.with_columns(nw.col(_OPP).cast(nw.String), nw.col("kind").cast(nw.String))
+    acts = acts.filter(nw.col("date") <= nw.lit(cut))
+    n_total = int(_collect(acts.select(nw.len())).iloc[0, 0])
+    n_no_opp = int(_collect(acts.select(nw.col(_OPP).is_null().sum())).iloc[0, 0])
+    joined = acts.filter(~nw.col(_OPP).is_null()).join(stays, on=_OPP, how="inner")
+    hit = joined.filter(
+        ((nw.col("date") >= nw.col("t_entry")) | (nw.col("code") == nw.col("first_code")))
+        & ((nw.col("date") < nw.col("exit_at")) | ((nw.col("outcome") == "open") & (nw.col("date") <= nw.col(
+            "exit_at")))))
+    per_stay = hit.group_by(_OPP, "process", "code", "kind", "resolved").agg(nw.len().alias("count"))
+    counts = _collect(per_stay.group_by("process", "code", "kind", "resolved", "count")
+                      .agg(nw.len().alias("weight")))
+    entries = _collect(stays.group_by("process", "code", "resolved").agg(nw.len().alias("weight")))
+    n_hit = int(counts["count"].mul(counts["weight"]).sum()) if len(counts) else 0
+    unattributed = pd.DataFrame({"reason": ["no opportunity_id", "unknown opportunity, other process or after "
+                                            "the deal closed"],
+                                 "rows": [n_no_opp, n_total - n_no_opp - n_hit]})
+    for reason, n_rows in unattributed.itertuples(index=False):
+        if n_rows:
+            logger.warning("activities: %d row(s) not attributed to a stage (%s)", n_rows, reason)
+    counts = counts.rename(columns={"code": "stage_idx"}).sort_values(
+        ["process", "stage_idx", "kind", "resolved", "count"], kind="stable")
+    entries = entries.rename(columns={"code": "stage_idx"}).sort_values(["process", "stage_idx", "resolved"],
+                                                                       kind="stable")
+    return {"counts": counts.reset_index(drop=True)[["process", "stage_idx", "kind", "resolved", "count", "weight"]],
+            "entries": entries.reset_index(drop=True), "unattributed": unattributed}
+
+
+def reduce_snapshot(
+    snapshot: Any,
+    *,
+    stage: str = "stage",
+    entered: str | None = None,
+    closed: str | None = None,
+    by: Sequence[str] | str | None = None,
+    as_of: Any = None,
+    won: str = "won",
+    lost: str = "lost",
+    resolution_hours: float = 24.0,
+) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """Reduce a current-stage snapshot (one row per deal, no history) to weighted patterns.
+
+    Returns ``(patterns, as_of)`` where ``patterns`` has ``<by...>, stage, final ('won'/'lost'/'open'), days,
+    weight``; ``days`` runs from ``entered`` to ``closed`` (closed deals) or to ``as_of`` (open deals) and is
+    NaN when ``entered`` is missing or not given.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> snap = pd.DataFrame({"deal_stage": ["Won", "Lost", "Engaging"], "engage_date": ["2024-01-01"] * 3,
+    ...                      "close_date": ["2024-01-11", "2024-01-21", None]})
+    >>> pat, cut = reduce_snapshot(snap, stage="deal_stage", entered="engage_date", closed="close_date",
+    ...                            won="Won", lost="Lost")
+    >>> pat[["stage", "final", "days"]].to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'stage': 'Engaging', 'final': 'open', 'days': 20.0}, {'stage': 'Lost', 'final': 'lost', 'days': 20.0},
+     {'stage': 'Won', 'final': 'won', 'days': 10.0}]
+    """
+    by_cols = [by] if isinstance(by, str) else list(by or [])
+    snap = _lazy(snapshot, "snapshot")
+    _require(snap, "snapshot", [stage, *by_cols, *[c for c in (entered, closed) if c]])
+    snap = snap.with_columns(nw.col(stage).cast(nw.String).alias("stage"))
+    for col in (entered, closed):
+        if col:
+            snap = _as_datetime(snap, col, "snapshot")
+    if as_of is None:
+        cands = [c for c in (closed, entered) if c]
+        if not cands:
+            as_of_ts = pd.NaT
+        else:
+            got = _collect(snap.select(*[nw.col(c).max().alias(c) for c in cands]))
+            as_of_ts = pd.Timestamp(got.max(axis=1).iloc[0])
+    else:
+        as_of_ts = pd.Timestamp(as_of)
+    final = (nw.when(nw.col("stage") == won).then(nw.lit("won")).when(nw.col("stage") == lost)
+             .then(nw.lit("lost")).otherwise(nw.lit("open")))
+    snap = snap.with_columns(final=final)
+    if entered and not pd.isna(as_of_ts):
+        cut = as_of_ts.to_pydatetime()
+        end = nw.when(nw.col("final") != "open").then(nw.col(closed) if closed else nw.lit(None)).otherwise(
+            nw.lit(cut))
+        snap = snap.with_columns(days=_days(end, nw.col(entered), resolution_hours))
+    else:
+        snap = snap.with_columns(days=nw.lit(None, dtype=nw.Float64))
+    out = _collect(snap.group_by(*by_cols, "stage", "final", "days").agg(nw.len().alias("weight")))
+    out["days"] = out["days"].astype(float)
+    return out.sort_values([*by_cols, "stage", "final", "days"], kind="stable").reset_index(drop=True), as_of_ts

@@ -1,0 +1,137 @@
+"""Assemble a :class:`~salesplan.report.model.Report` from validated data and a configuration.
+
+Every section runs in turn; a section that raises becomes a section holding only a warning. Warnings that the
+models log (``logging`` at WARNING under ``salesplan``) or issue (:class:`salesplan.DataQualityWarning`) while a
+section runs are collected into the data-quality table, so nothing that was dropped or repaired goes unseen.
+
+Examples
+--------
+>>> from salesplan.datasets import load_example
+>>> from salesplan.report import build_report, demo_config
+>>> report = build_report(load_example(), demo_config(sections=("overview",)))
+>>> report.sections[0].key, report.period
+('overview', '2025-12')
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pandas as pd
+
+import salesplan
+from salesplan.data import SalesData
+from salesplan.errors import ConfigError
+from salesplan.report.config import ReportConfig
+from salesplan.report.context import ReportContext
+from salesplan.report.model import DATA_QUALITY_COLUMNS, Report, Section, Table
+from salesplan.report.sections import SECTIONS
+
+__all__ = ["build_report", "Progress"]
+
+logger = logging.getLogger(__name__)
+
+#: ``progress(done, total, label)`` is called before each step and once at the end (done == total).
+Progress = Callable[[int, int, str], None]
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith("salesplan.report") and not record.name.startswith("salesplan.cli"):
+            self.records.append(record)
+
+
+@contextmanager
+def _capture() -> Iterator[tuple[_Collect, list[warnings.WarningMessage]]]:
+    handler = _Collect()
+    root = logging.getLogger("salesplan")
+    root.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", salesplan.DataQualityWarning)
+            yield handler, caught
+    finally:
+        root.removeHandler(handler)
+
+
+def build_report(data: SalesData, config: ReportConfig, progress: Progress | None = None) -> Report:
+    """Run every configured section on ``data`` and return the report content.
+
+    Parameters
+    ----------
+    data : SalesData
+        Validated tables (``salesplan.report.load_data(config)`` or ``salesplan.datasets.load_example()``).
+    config : ReportConfig
+        Options; ``report.sections`` limits the sections that run.
+    progress : callable, optional
+        ``progress(done, total, label)``; the CLI draws a bar with it when stderr is a terminal.
+
+    Returns
+    -------
+    Report
+        Sections in order, the key figures at the top and the data-quality table. Never raises for a failing
+        section (that becomes a warning); raises :class:`salesplan.ConfigError` only for configuration errors that
+        make the whole report meaningless (e.g. unknown processes named in the config).
+    """
+    ctx = ReportContext(data=data, config=config)
+    ctx.processes()  # configuration errors surface before any work
+    keys = [k for k in SECTIONS if config.report.sections is None or k in config.report.sections]
+    sections: list[Section] = []
+    for i, key in enumerate(keys):
+        if progress is not None:
+            progress(i, len(keys), key)
+        logger.info("section %s", key)
+        with _capture() as (handler, caught):
+            try:
+                out = SECTIONS[key](ctx)
+            except ConfigError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a failing section must not stop the report
+                logger.debug("section %s failed", key, exc_info=True)
+                out = Section(key, key.replace("_", " ").capitalize())
+                out.warn(f"section failed: {type(exc).__name__}: {exc}")
+        new = out if isinstance(out, list) else [out]
+        for record in handler.records:
+            ctx.add_quality(key, "warning", record.getMessage(), table=record.name.removeprefix("salesplan."))
+        for w in caught:
+            if issubclass(w.category, salesplan.DataQualityWarning):
+                ctx.add_quality(key, "warning", str(w.message))
+        for sec in new:
+            for message in sec.warnings:
+                severity = "missing" if "not available" in message else "error"
+                ctx.add_quality(sec.key, severity, message)
+        sections.extend(new)
+    if progress is not None:
+        progress(len(keys), len(keys), "done")
+
+    dq = pd.DataFrame(ctx.dq_rows, columns=DATA_QUALITY_COLUMNS)
+    dq = dq.drop_duplicates(ignore_index=True)
+    for sec in sections:
+        if sec.key == "data_quality":
+            sec.add_table(Table("data_quality", "Data-quality findings", dq,
+                                note="What was dropped, flagged or could not be computed, and why."))
+    return Report(
+        title=config.report.title,
+        subtitle=config.report.subtitle or (config.report.company or ""),
+        as_of=ctx.as_of,
+        period=str(ctx.period),
+        key_figures=list(ctx.top_figures),
+        sections=sections,
+        data_quality=dq,
+        meta={"version": salesplan.__version__, "seed": ctx.seed, "confidence": ctx.confidence,
+              "config": config.source, "period_label": ctx.period_label(),
+              "processes": ctx.processes()},
+        headline=ctx.cache.get("headline", {}),
+    )
+
+
+def headline_text(report: Report) -> list[str]:
+    """Key figures as ``label: value`` lines (what ``salesplan demo`` prints)."""
+    return [f"{f.label}: {f.text()}" + (f" [{f.note}]" if f.note else "") for f in report.key_figures]

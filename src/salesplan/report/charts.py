@@ -1,0 +1,121 @@
+"""Charts that only the control report draws (overview figures computed straight from the validated tables).
+
+The analytic charts (funnel, plan, forecast, control, segments) come from ``salesplan.plot.<topic>``; the charts
+here summarise the data themselves: pipeline status, contracts won per month, actual against target, activity
+and order volumes. Every function takes ``ax=None``, returns the Axes and never touches pyplot's global state.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from salesplan.report.charts import plot_status
+>>> counts = pd.DataFrame({"open": [2], "won": [3], "lost": [5]}, index=pd.Index(["acquisition"], name="process"))
+>>> ax = plot_status(counts)
+>>> ax.get_xlabel()
+'opportunities'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan.plot._base import get_ax
+
+__all__ = ["plot_status", "plot_monthly", "plot_actual_vs_target", "plot_stacked_monthly"]
+
+STATUS_COLOURS = {"open": "#8fb3d9", "won": "#2e7d32", "lost": "#c62828"}
+
+
+def plot_status(counts: pd.DataFrame, ax: Any = None) -> Any:
+    """Horizontal stacked bars of open / won / lost opportunities per process.
+
+    Parameters
+    ----------
+    counts : DataFrame
+        Index process, columns ``open``, ``won``, ``lost`` (as :meth:`salesplan.SalesData.status_counts`).
+    """
+    ax = get_ax(ax, figsize=(7.0, 3.2))
+    left = np.zeros(len(counts))
+    labels = [str(i) for i in counts.index]
+    for status in ("won", "lost", "open"):
+        values = counts[status].to_numpy(dtype=float) if status in counts else np.zeros(len(counts))
+        ax.barh(labels, values, left=left, color=STATUS_COLOURS[status], label=status)
+        left += values
+    ax.invert_yaxis()
+    ax.set_xlabel("opportunities")
+    ax.set_title("Opportunities by status and process")
+    ax.legend(loc="lower right", frameon=False, ncols=3)
+    return ax
+
+
+def plot_monthly(frame: pd.DataFrame, ylabel: str, title: str, ax: Any = None, kind: str = "line") -> Any:
+    """One line (or bar set) per column of a month-indexed frame.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Index of monthly ``pandas.Period`` or timestamps; one column per series.
+    """
+    ax = get_ax(ax, figsize=(7.0, 3.4))
+    x = _month_index(frame.index)
+    for column in frame.columns:
+        ax.plot(x, frame[column].to_numpy(dtype=float), marker="o", markersize=2.5, label=str(column))
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel("month")
+    ax.set_title(title)
+    if len(frame.columns) > 1:
+        ax.legend(frameon=False, fontsize="small", ncols=min(3, len(frame.columns)))
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_stacked_monthly(frame: pd.DataFrame, ylabel: str, title: str, ax: Any = None) -> Any:
+    """Stacked monthly bars, one colour per column."""
+    ax = get_ax(ax, figsize=(7.0, 3.4))
+    x = _month_index(frame.index)
+    bottom = np.zeros(len(frame))
+    width = 20.0
+    for column in frame.columns:
+        values = frame[column].to_numpy(dtype=float)
+        ax.bar(x, values, bottom=bottom, width=width, label=str(column))
+        bottom += values
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel("month")
+    ax.set_title(title)
+    ax.legend(frameon=False, fontsize="small", ncols=min(4, len(frame.columns)))
+    ax.grid(alpha=0.3, axis="y")
+    return ax
+
+
+def plot_actual_vs_target(table: pd.DataFrame, ax: Any = None) -> Any:
+    """Contracts won against target per process for one period.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``process``, ``actual``, ``target`` and optionally ``forecast_low`` / ``forecast_high`` (the
+        interval for the full period).
+    """
+    ax = get_ax(ax, figsize=(7.0, 3.4))
+    x = np.arange(len(table))
+    ax.bar(x - 0.2, table["target"].to_numpy(dtype=float), width=0.4, color="#b0bec5", label="target")
+    ax.bar(x + 0.2, table["actual"].to_numpy(dtype=float), width=0.4, color="#1565c0", label="won")
+    if {"forecast_low", "forecast_high"} <= set(table.columns):
+        lo = table["forecast_low"].to_numpy(dtype=float)
+        hi = table["forecast_high"].to_numpy(dtype=float)
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        ax.vlines(x[ok] + 0.2, lo[ok], hi[ok], color="#ef6c00", linewidth=2.5, label="forecast interval")
+    ax.set_xticks(x, [str(p) for p in table["process"]], rotation=15)
+    ax.set_ylabel("contracts")
+    ax.set_title("Contracts won against target")
+    ax.legend(frameon=False, fontsize="small")
+    ax.grid(alpha=0.3, axis="y")
+    return ax
+
+
+def _month_index(index: pd.Index) -> Any:
+    if isinstance(index, pd.PeriodIndex):
+        return index.to_timestamp()
+    return pd.DatetimeIndex(index)

@@ -1,0 +1,462 @@
+"""The report configuration: a documented TOML schema, strict validation and data loading.
+
+A configuration is a TOML file (read with :mod:`tomllib`; nothing in it is executed or unpickled). Paths are
+relative to the configuration file. Unknown keys, wrong types, out-of-range values and missing files raise
+:class:`salesplan.ConfigError` naming the file and the dotted key. ``salesplan init`` writes a commented example
+(:data:`EXAMPLE_CONFIG`).
+
+Schema
+------
+``[report]``
+    ``title`` (str), ``subtitle`` (str), ``company`` (str), ``as_of`` (date; default: the latest date in the data),
+    ``period`` (``"month"`` or ``"quarter"``; the reporting period that ends at ``as_of``), ``currency`` (str),
+    ``confidence`` (float in (0.5, 1); interval level used throughout), ``seed`` (int; every random step uses
+    it), ``formats`` (list of ``"html"``, ``"pdf"``, ``"xlsx"``, ``"json"``), ``sections`` (list of section keys
+    to include; default all), ``processes`` (list of process names to report; default all with data).
+``[data]``
+    One entry per canonical table (``customers``, ``orders``, ``opportunities``, ``stage_events``,
+    ``activities``, ``targets``): either a path string or a table with ``path`` (str), ``columns`` (table of
+    ``"their column" = "canonical column"``), ``sheet`` (str or int, Excel only), ``sep`` (str, CSV only),
+    ``encoding`` (str, CSV only). ``opportunities`` and ``stage_events`` are required.
+``[processes]``
+    ``file`` (str): a process TOML as written by :func:`salesplan.save_processes`; default the five defaults.
+``[segments]``
+    ``abc`` (list of two shares, e.g. ``[0.8, 0.95]``), ``lookback_months`` (int).
+``[funnel]``
+    ``by`` (list of group columns, e.g. ``["segment"]``), ``lookback_months`` (int; 0 = all history).
+``[plan]``
+    ``confidence`` (float; the probability of reaching the target the plan is sized for), ``horizon`` (int; periods
+    ahead to plan).
+``[forecast]``
+    ``horizon_months`` (int), ``backtest`` (bool).
+``[capacity]``
+    ``hours_per_rep`` (float; selling hours per rep and month), ``reps`` (table process -> int),
+    ``hours_per_activity`` (table kind -> float).
+``[costs]``
+    ``per_activity`` (table kind -> cost per activity), ``per_hour`` (float).
+
+Examples
+--------
+>>> from salesplan.report.config import parse_config
+>>> cfg = parse_config({"report": {"title": "Sales control", "period": "month"},
+...                     "data": {"opportunities": "opps.csv", "stage_events": "events.csv"}}, source="<doc>")
+>>> cfg.report.title, cfg.report.confidence, cfg.data["opportunities"].path.name
+('Sales control', 0.9, 'opps.csv')
+>>> parse_config({"report": {"titel": "x"}}, source="r.toml")
+Traceback (most recent call last):
+...
+salesplan.errors.ConfigError: r.toml: unknown key 'report.titel'; allowed keys in [report]: as_of, company, confidence, currency, formats, period, processes, sections, seed, subtitle, title
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from salesplan.data import TABLE_ORDER, SalesData
+from salesplan.errors import ConfigError, SalesplanError
+from salesplan.process import DEFAULT_PROCESSES, SalesProcess, load_processes
+
+__all__ = [
+    "ReportConfig",
+    "ReportOptions",
+    "TableSource",
+    "load_config",
+    "parse_config",
+    "load_data",
+    "demo_config",
+    "EXAMPLE_CONFIG",
+    "FORMATS",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("html", "pdf", "xlsx", "json")
+PERIODS = ("month", "quarter")
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """The ``[report]`` table."""
+
+    title: str = "Sales control report"
+    subtitle: str = ""
+    company: str = ""
+    as_of: pd.Timestamp | None = None
+    period: str = "month"
+    currency: str = "EUR"
+    confidence: float = 0.9
+    seed: int = 0
+    formats: tuple[str, ...] = FORMATS
+    sections: tuple[str, ...] | None = None
+    processes: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """Where one canonical table comes from."""
+
+    table: str
+    path: Path
+    columns: Mapping[str, str] = field(default_factory=dict)
+    sheet: str | int | None = None
+    sep: str | None = None
+    encoding: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """A validated report configuration (see the module docstring for the schema)."""
+
+    source: str = "<built-in>"
+    report: ReportOptions = field(default_factory=ReportOptions)
+    data: Mapping[str, TableSource] = field(default_factory=dict)
+    processes_file: Path | None = None
+    segments: Mapping[str, Any] = field(default_factory=dict)
+    funnel: Mapping[str, Any] = field(default_factory=dict)
+    plan: Mapping[str, Any] = field(default_factory=dict)
+    forecast: Mapping[str, Any] = field(default_factory=dict)
+    capacity: Mapping[str, Any] = field(default_factory=dict)
+    costs: Mapping[str, Any] = field(default_factory=dict)
+
+    def option(self, group: str, key: str) -> Any:
+        """The value of ``[group] key`` (its default when not set)."""
+        return getattr(self, group).get(key, _DEFAULTS[group][key])
+
+
+# ---------------------------------------------------------------------------------------------- schema
+# key -> (expected type(s), description). Types: "str", "int", "float", "bool", "date", "list[str]",
+# "list[float]", "table[str]", "table[int]", "table[float]", "str|int".
+_SCHEMA: dict[str, dict[str, str]] = {
+    "report": {"title": "str", "subtitle": "str", "company": "str", "as_of": "date", "period": "str",
+               "currency": "str", "confidence": "float", "seed": "int", "formats": "list[str]",
+               "sections": "list[str]", "processes": "list[str]"},
+    "processes": {"file": "str"},
+    "segments": {"abc": "list[float]", "lookback_months": "int"},
+    "funnel": {"by": "list[str]", "lookback_months": "int"},
+    "plan": {"confidence": "float", "horizon": "int"},
+    "forecast": {"horizon_months": "int", "backtest": "bool"},
+    "capacity": {"hours_per_rep": "float", "reps": "table[int]", "hours_per_activity": "table[float]"},
+    "costs": {"per_activity": "table[float]", "per_hour": "float"},
+}
+_TABLE_KEYS = {"path": "str", "columns": "table[str]", "sheet": "str|int", "sep": "str", "encoding": "str"}
+
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "segments": {"abc": [0.8, 0.95], "lookback_months": 12},
+    "funnel": {"by": [], "lookback_months": 0},
+    "plan": {"confidence": 0.8, "horizon": 1},
+    "forecast": {"horizon_months": 3, "backtest": True},
+    "capacity": {"hours_per_rep": 120.0, "reps": {}, "hours_per_activity": {"calls": 0.25, "visits": 2.0,
+                                                                              "offers": 3.0}},
+    "costs": {"per_activity": {"calls": 20.0, "visits": 150.0, "offers": 300.0}, "per_hour": 0.0},
+}
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "date":
+        return isinstance(value, dt.date | str)
+    if kind == "str|int":
+        return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+    if kind.startswith("list["):
+        inner = kind[5:-1]
+        return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
+    if kind.startswith("table["):
+        inner = kind[6:-1]
+        return isinstance(value, dict) and all(_type_ok(v, inner) for v in value.values())
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def _describe(value: Any) -> str:
+    shown = repr(value)
+    return f"{type(value).__name__} {shown[:60]}"
+
+
+def _check_table(raw: Mapping[str, Any], group: str, allowed: Mapping[str, str], source: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: [{group}] must be a table, got {_describe(raw)}")
+    out = {}
+    for key, value in raw.items():
+        if key not in allowed:
+            raise ConfigError(f"{source}: unknown key '{group}.{key}'; allowed keys in [{group}]: "
+                              f"{', '.join(sorted(allowed))}")
+        if not _type_ok(value, allowed[key]):
+            raise ConfigError(f"{source}: '{group}.{key}' must be {allowed[key]}, got {_describe(value)}")
+        out[key] = value
+    return out
+
+
+def _date(value: Any, key: str, source: str) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: '{key}' is not a date: {value!r} ({exc})") from None
+    if pd.isna(stamp):
+        raise ConfigError(f"{source}: '{key}' is not a date: {value!r}")
+    return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
+def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | None = None) -> ReportConfig:
+    """Validate a parsed TOML mapping and return a :class:`ReportConfig`.
+
+    Parameters
+    ----------
+    raw : mapping
+        The parsed TOML document.
+    source : str
+        Name used in error messages (the file name).
+    base : Path, optional
+        Folder that relative paths are resolved against (the config file's folder); default the current one.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``source`` and the dotted key for an unknown key, a wrong type or an out-of-range value.
+    """
+    base = Path(base) if base is not None else Path.cwd()
+    allowed_groups = set(_SCHEMA) | {"data"}
+    for group in raw:
+        if group not in allowed_groups:
+            raise ConfigError(f"{source}: unknown table [{group}]; allowed tables: {', '.join(sorted(allowed_groups))}")
+    groups = {g: _check_table(raw.get(g, {}), g, keys, source) for g, keys in _SCHEMA.items()}
+
+    rep = groups["report"]
+    confidence = float(rep.get("confidence", 0.9))
+    if not 0.5 <= confidence < 1:
+        raise ConfigError(f"{source}: 'report.confidence' must be in [0.5, 1), got {confidence}")
+    period = rep.get("period", "month")
+    if period not in PERIODS:
+        raise ConfigError(f"{source}: 'report.period' must be one of {list(PERIODS)}, got {period!r}")
+    formats = tuple(rep.get("formats", FORMATS))
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ConfigError(f"{source}: 'report.formats' must be a non-empty list of {list(FORMATS)}, got {list(formats)}")
+    sections = rep.get("sections")
+    if sections is not None:
+        from salesplan.report.sections import SECTION_KEYS
+
+        unknown = [s for s in sections if s not in SECTION_KEYS]
+        if unknown:
+            raise ConfigError(f"{source}: 'report.sections' names unknown section(s) {unknown}; "
+                              f"known: {list(SECTION_KEYS)}")
+    options = ReportOptions(
+        title=rep.get("title", ReportOptions.title), subtitle=rep.get("subtitle", ""),
+        company=rep.get("company", ""),
+        as_of=_date(rep["as_of"], "report.as_of", source) if "as_of" in rep else None,
+        period=period, currency=rep.get("currency", "EUR"), confidence=confidence, seed=int(rep.get("seed", 0)),
+        formats=formats, sections=tuple(sections) if sections is not None else None,
+        processes=tuple(rep["processes"]) if "processes" in rep else None,
+    )
+
+    data_raw = raw.get("data", {})
+    if not isinstance(data_raw, Mapping):
+        raise ConfigError(f"{source}: [data] must be a table, got {_describe(data_raw)}")
+    data: dict[str, TableSource] = {}
+    for table, spec in data_raw.items():
+        if table not in TABLE_ORDER:
+            raise ConfigError(f"{source}: unknown key 'data.{table}'; tables are {', '.join(TABLE_ORDER)}")
+        if isinstance(spec, str):
+            spec = {"path": spec}
+        entry = _check_table(spec, f"data.{table}", _TABLE_KEYS, source)
+        if "path" not in entry:
+            raise ConfigError(f"{source}: 'data.{table}.path' is required")
+        data[table] = TableSource(table=table, path=(base / entry["path"]), columns=dict(entry.get("columns", {})),
+                                  sheet=entry.get("sheet"), sep=entry.get("sep"), encoding=entry.get("encoding"))
+
+    for group, key in (("plan", "confidence"),):
+        if key in groups[group] and not 0.5 <= groups[group][key] < 1:
+            raise ConfigError(f"{source}: '{group}.{key}' must be in [0.5, 1), got {groups[group][key]}")
+    for group, key in (("segments", "lookback_months"), ("funnel", "lookback_months"), ("plan", "horizon"),
+                       ("forecast", "horizon_months")):
+        if key in groups[group] and groups[group][key] < 0:
+            raise ConfigError(f"{source}: '{group}.{key}' must be >= 0, got {groups[group][key]}")
+    if "horizon_months" in groups["forecast"] and not 1 <= groups["forecast"]["horizon_months"] <= 36:
+        raise ConfigError(f"{source}: 'forecast.horizon_months' must be in 1..36, "
+                          f"got {groups['forecast']['horizon_months']}")
+    if "abc" in groups["segments"]:
+        abc = groups["segments"]["abc"]
+        if len(abc) != 2 or not 0 < abc[0] < abc[1] < 1:
+            raise ConfigError(f"{source}: 'segments.abc' must be two increasing shares in (0, 1), got {abc}")
+    for group, key in (("capacity", "reps"), ("capacity", "hours_per_activity"), ("costs", "per_activity")):
+        for name, value in groups[group].get(key, {}).items():
+            if value < 0:
+                raise ConfigError(f"{source}: '{group}.{key}.{name}' must be >= 0, got {value}")
+    for group, key in (("capacity", "hours_per_rep"), ("costs", "per_hour")):
+        if key in groups[group] and groups[group][key] < 0:
+            raise ConfigError(f"{source}: '{group}.{key}' must be >= 0, got {groups[group][key]}")
+
+    proc_file = groups["processes"].get("file")
+    return ReportConfig(
+        source=source, report=options, data=data,
+        processes_file=(base / proc_file) if proc_file else None,
+        **{g: groups[g] for g in ("segments", "funnel", "plan", "forecast", "capacity", "costs")},
+    )
+
+
+def load_config(path: str | Path) -> ReportConfig:
+    """Read and validate a report configuration file.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing or not valid TOML (naming the line), or any key is unknown or ill-typed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text: {exc}") from None
+    cfg = parse_config(raw, source=str(path), base=path.resolve().parent)
+    missing = [t for t in ("opportunities", "stage_events") if t not in cfg.data]
+    if missing:
+        raise ConfigError(f"{path}: [data] must name the tables {missing} (e.g. data.{missing[0]} = \"file.csv\")")
+    return cfg
+
+
+def demo_config(**report: Any) -> ReportConfig:
+    """The built-in configuration of ``salesplan demo`` (data from :func:`salesplan.datasets.load_example`).
+
+    Examples
+    --------
+    >>> demo_config().report.title
+    'Sales control report — example company'
+    """
+    options = {"title": "Sales control report — example company", "company": "Example company (simulated)",
+               "seed": 20240, **report}
+    return ReportConfig(source="<demo>", report=ReportOptions(**options),
+                        capacity={"reps": {"acquisition": 3, "new_product": 2, "delivery_rate": 2,
+                                           "cross_selling": 2, "retention": 2}})
+
+
+def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
+    path = src.path
+    key = f"data.{src.table}.path"
+    if not path.is_file():
+        raise ConfigError(f"{cfg_source}: '{key}' names a file that does not exist: {path}")
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt", ".tsv", ".csv.gz"):
+            sep = src.sep if src.sep is not None else ("\t" if suffix == ".tsv" else ",")
+            return pd.read_csv(path, sep=sep, encoding=src.encoding or "utf-8", dtype=str, keep_default_na=True)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".xlsx", ".xlsm", ".xls"):
+            return pd.read_excel(path, sheet_name=src.sheet if src.sheet is not None else 0, dtype=str)
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ConfigError(f"{cfg_source}: '{key}': cannot read {path}: {exc}") from None
+    raise ConfigError(f"{cfg_source}: '{key}': unsupported file type {path.suffix!r} (csv, tsv, parquet, xlsx)")
+
+
+def load_processes_for(cfg: ReportConfig) -> dict[str, SalesProcess]:
+    """The sales processes named by ``[processes] file`` (default: the five defaults)."""
+    if cfg.processes_file is None:
+        return dict(DEFAULT_PROCESSES)
+    if not cfg.processes_file.is_file():
+        raise ConfigError(f"{cfg.source}: 'processes.file' names a file that does not exist: {cfg.processes_file}")
+    try:
+        return load_processes(cfg.processes_file)
+    except ConfigError as exc:
+        raise ConfigError(f"{cfg.source}: 'processes.file' ({cfg.processes_file}): {exc}") from None
+
+
+def load_data(cfg: ReportConfig) -> SalesData:
+    """Read every table named in ``[data]``, map its columns and validate (:meth:`SalesData.from_frames`).
+
+    Raises
+    ------
+    ConfigError
+        A named file is missing or unreadable (naming the key).
+    SchemaError
+        The tables break validation rules (naming table, column, rule and rows).
+    """
+    if not cfg.data:
+        raise SalesplanError(f"{cfg.source}: no [data] tables configured")
+    frames = {t: _read_table(src, cfg.source) for t, src in cfg.data.items()}
+    for table, frame in frames.items():
+        logger.info("read %s: %d rows from %s", table, len(frame), cfg.data[table].path)
+    columns = {t: dict(src.columns) for t, src in cfg.data.items() if src.columns}
+    for table, mapping in columns.items():
+        absent = [c for c in mapping if c not in frames[table].columns]
+        if absent:
+            raise ConfigError(f"{cfg.source}: 'data.{table}.columns' maps column(s) {absent} that "
+                              f"{cfg.data[table].path.name} does not have; it has {list(frames[table].columns)[:12]}")
+    return SalesData.from_frames(**frames, processes=load_processes_for(cfg), columns=columns or None,
+                                 as_of=cfg.report.as_of)
+
+
+EXAMPLE_CONFIG = '''\
+# salesplan report configuration (TOML). Run:  salesplan report --config report.toml --out report
+# Paths are relative to this file. Unknown keys are errors, so a typo never goes unnoticed.
+
+[report]
+title = "Monthly sales control report"
+company = "Example company"
+# as_of = 2025-12-31          # the data cut; default: the latest date found in the data
+period = "month"              # "month" or "quarter": the reporting period that ends at as_of
+currency = "EUR"
+confidence = 0.9              # level of every interval in the report
+seed = 20240                  # random steps (simulation-based intervals) use this seed: same data, same report
+formats = ["html", "pdf", "xlsx", "json"]
+# processes = ["acquisition", "retention"]   # report only these processes (default: all with data)
+# sections = ["overview", "data_quality"]    # include only these sections (default: all)
+
+# One entry per table: a path, or a table with path, columns (their name = canonical name), sheet, sep, encoding.
+[data]
+customers = "data/customers.csv"
+orders = "data/orders.csv"
+opportunities = "data/opportunities.csv"
+stage_events = "data/stage_events.csv"
+activities = "data/activities.csv"
+targets = "data/targets.csv"
+# Example of a column mapping for a CRM export with its own column names:
+# [data.opportunities]
+# path = "crm/deals.xlsx"
+# sheet = "Deals"
+# columns = { "Deal ID" = "opportunity_id", "Account" = "customer_id", "Pipeline" = "process", "Created" = "created_at" }
+
+[processes]
+# file = "processes.toml"     # your own stages and activities (see salesplan.save_processes); default: built-in five
+
+[segments]
+abc = [0.8, 0.95]             # cumulative revenue shares that end the A and B classes
+lookback_months = 12          # revenue window for the value segments
+
+[funnel]
+by = []                       # group columns for conversion rates, e.g. ["segment"]
+lookback_months = 0           # 0 = use all history
+
+[plan]
+confidence = 0.8              # plan volumes so that the target is reached with this probability
+horizon = 1                   # periods ahead to plan activities for
+
+[forecast]
+horizon_months = 3
+backtest = true
+
+[capacity]
+hours_per_rep = 120.0         # selling hours per rep and month
+reps = { acquisition = 3, new_product = 2, delivery_rate = 2, cross_selling = 2, retention = 2 }
+hours_per_activity = { calls = 0.25, visits = 2.0, offers = 3.0 }
+
+[costs]
+per_activity = { calls = 20.0, visits = 150.0, offers = 300.0 }
+per_hour = 0.0
+'''

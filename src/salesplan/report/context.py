@@ -1,0 +1,220 @@
+"""Shared state of one report run: the data, the config, the reporting period and cached model results.
+
+Each capability (segments, funnel, plan, forecast, control) is computed at most once per run and cached,
+including its failure: when a capability is missing or fails, every section that needs it gets the same
+exception and turns it into a warning, and the report carries on.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from salesplan.report.context import overlap_share
+>>> round(overlap_share(pd.Period("2025Q4", "Q"), pd.Period("2025-12", "M")), 3)
+0.337
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan.data import SalesData
+from salesplan.report.config import ReportConfig
+from salesplan.report.model import Chart, KeyFigure
+
+__all__ = ["ReportContext", "CapabilityMissing", "overlap_share", "render"]
+
+logger = logging.getLogger(__name__)
+
+FREQ = {"month": "M", "quarter": "Q"}
+
+
+class CapabilityMissing(RuntimeError):
+    """A capability the report needs is not installed (yet); the section shows a warning instead."""
+
+
+def overlap_share(target_period: pd.Period, period: pd.Period) -> float:
+    """Share of ``target_period`` (by days) that lies inside ``period``; used to pro-rate targets."""
+    start = max(target_period.start_time, period.start_time)
+    end = min(target_period.end_time, period.end_time)
+    if end <= start:
+        return 0.0
+    return float((end - start) / (target_period.end_time - target_period.start_time))
+
+
+def render(plot: Callable[..., Any], title: str, caption: str = "", /, **kwargs: Any) -> Chart:
+    """Call a plot function (``ax=None`` convention) and render the Figure of the Axes it returns."""
+    ax = plot(**kwargs)
+    if isinstance(ax, np.ndarray | list | tuple):
+        ax = np.ravel(ax)[0]
+    fig = ax.figure if hasattr(ax, "figure") else ax
+    fig = fig.get_figure(root=True) if hasattr(fig, "get_figure") else fig
+    return Chart.from_figure(fig, title=title, caption=caption)
+
+
+@dataclass
+class ReportContext:
+    """Everything a section function may read; results of the models are cached per run."""
+
+    data: SalesData
+    config: ReportConfig
+    cache: dict[str, Any] = field(default_factory=dict)
+    dq_rows: list[dict[str, Any]] = field(default_factory=list)
+    top_figures: list[KeyFigure] = field(default_factory=list)
+
+    # ----------------------------------------------------------------------------------------- the period
+    @property
+    def as_of(self) -> pd.Timestamp:
+        """The data cut (config ``report.as_of`` or the data's)."""
+        if self.config.report.as_of is not None:
+            return pd.Timestamp(self.config.report.as_of)
+        if self.data.as_of is not None:
+            return pd.Timestamp(self.data.as_of)
+        return pd.Timestamp("today").normalize()
+
+    @property
+    def last_instant(self) -> pd.Timestamp:
+        """The last instant covered by the data (just before the cut): the reporting period contains it."""
+        return self.as_of - pd.Timedelta(seconds=1)
+
+    @property
+    def period_complete(self) -> bool:
+        """Whether the data cut lies at (or after) the end of the reporting period."""
+        return bool(self.as_of > self.period.end_time)
+
+    @property
+    def freq(self) -> str:
+        """Pandas frequency of the reporting period (``"M"`` or ``"Q"``)."""
+        return FREQ[self.config.report.period]
+
+    @property
+    def period(self) -> pd.Period:
+        """The reporting period: the month (or quarter) holding the last instant before the data cut.
+
+        A cut at midnight on the 1st reports the month that just ended; a cut mid-month reports the month to
+        date (:attr:`period_complete` is then False).
+        """
+        return pd.Period(self.last_instant, freq=self.freq)
+
+    @property
+    def next_period(self) -> pd.Period:
+        """The period after the reporting period (activities are planned for it)."""
+        return self.period + 1
+
+    def period_label(self, period: pd.Period | None = None) -> str:
+        """``"December 2025"`` or ``"2025 Q4"``."""
+        period = self.period if period is None else period
+        return period.strftime("%B %Y") if period.freqstr.startswith("M") else f"{period.year} Q{period.quarter}"
+
+    @property
+    def seed(self) -> int:
+        """The run's random seed."""
+        return int(self.config.report.seed)
+
+    @property
+    def confidence(self) -> float:
+        """Interval level of the report."""
+        return float(self.config.report.confidence)
+
+    @property
+    def currency(self) -> str:
+        """Currency label of amounts."""
+        return self.config.report.currency
+
+    # --------------------------------------------------------------------------------------- data helpers
+    def processes(self) -> list[str]:
+        """Processes to report: configured ones, else those with opportunities (in process-definition order)."""
+        if "processes" not in self.cache:
+            present = set(self.data.opportunities["process"].unique()) if self.data.opportunities is not None else set()
+            wanted = self.config.report.processes
+            names = [p for p in self.data.processes if p in present] if wanted is None else list(wanted)
+            unknown = [p for p in names if p not in self.data.processes]
+            if unknown:
+                from salesplan.errors import ConfigError
+
+                raise ConfigError(f"{self.config.source}: 'report.processes' names unknown process(es) {unknown}; "
+                                  f"defined: {list(self.data.processes)}")
+            self.cache["processes"] = names
+        return list(self.cache["processes"])
+
+    def status(self) -> pd.DataFrame:
+        """:meth:`SalesData.opportunity_status`, cached."""
+        if "status" not in self.cache:
+            self.cache["status"] = self.data.opportunity_status()
+        return self.cache["status"]
+
+    def won_in(self, period: pd.Period) -> pd.Series:
+        """Contracts won per process with a close date inside ``period``."""
+        st = self.status()
+        won = st[(st["status"] == "won") & st["closed_at"].notna()]
+        inside = (won["closed_at"] >= period.start_time) & (won["closed_at"] <= period.end_time)
+        return won[inside].groupby("process").size().reindex(self.processes(), fill_value=0)
+
+    def target_for(self, period: pd.Period) -> pd.Series:
+        """Target contracts per process for ``period``, pro-rated by days from the targets' own periods.
+
+        NaN for a process without any target row overlapping the period.
+        """
+        targets = self.data.targets
+        out = pd.Series(np.nan, index=self.processes(), dtype=float)
+        if targets is None or targets.empty:
+            return out
+        for row in targets.itertuples(index=False):
+            if row.process not in out.index:
+                continue
+            try:
+                tp = pd.Period(str(row.period))
+            except (ValueError, TypeError):
+                continue
+            share = overlap_share(tp, period)
+            if share > 0:
+                out[row.process] = (0.0 if np.isnan(out[row.process]) else out[row.process]) + share * row.contracts
+        return out
+
+    def monthly_won(self, months: int = 24) -> pd.DataFrame:
+        """Contracts won per month and process over the last ``months`` months up to the cut."""
+        st = self.status()
+        won = st[(st["status"] == "won") & st["closed_at"].notna()].copy()
+        won["month"] = won["closed_at"].dt.to_period("M")
+        end = pd.Period(self.last_instant, "M")
+        index = pd.period_range(end - (months - 1), end, freq="M")
+        table = won.groupby(["month", "process"]).size().unstack(fill_value=0)
+        return table.reindex(index=index, columns=self.processes(), fill_value=0)
+
+    # ------------------------------------------------------------------------------------- capabilities
+    def get(self, name: str, compute: Callable[[], Any]) -> Any:
+        """Compute a capability once; a failure is cached too and re-raised to every caller."""
+        if name not in self.cache:
+            try:
+                self.cache[name] = ("ok", compute())
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a report warning
+                logger.debug("capability %s failed", name, exc_info=True)
+                self.cache[name] = ("error", exc)
+        state, value = self.cache[name]
+        if state == "error":
+            raise value
+        return value
+
+    def headline(self, figure: KeyFigure) -> KeyFigure:
+        """Put a key figure at the top of the report (and into summary.json's key figures)."""
+        self.top_figures.append(figure)
+        return figure
+
+    def add_quality(self, section: str, severity: str, message: str, table: str = "", rows: Any = None) -> None:
+        """Add a row to the data-quality table."""
+        self.dq_rows.append({"section": section, "severity": severity, "table": table,
+                             "rows": None if rows is None else int(rows), "message": message})
+
+
+def require(module: str) -> Any:
+    """Import a salesplan capability or raise :class:`CapabilityMissing` naming it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise CapabilityMissing(f"{module} is not available in this installation ({exc})") from None

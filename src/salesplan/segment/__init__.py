@@ -1,0 +1,1 @@
+"""Customer value segmentation: summaries, ABC, RFM, CLV, share of wallet, portfolio, cross-selling, processes."""

@@ -1,0 +1,234 @@
+"""Cross-selling propensity: which products a customer has not bought yet, and how likely each one is next.
+
+Method (next-product-to-buy)
+    From orders up to a cutoff, each customer's product ownership (bought / not bought, per product) plus its
+    activity (log revenue, log order lines, products owned, log days since the last purchase) are the features. For every product with at least
+    ``min_buyers`` new buyers in the window ``(cutoff, end]`` a logistic regression (scikit-learn, standardised
+    features, L2 penalty) is fitted on the customers that did not own it at the cutoff, with "bought it in the
+    window" as the target. Scores are probabilities of buying the product in a window of the same length.
+    Validation is on a time split: fit on one window, then :meth:`CrossSell.evaluate` on a later one reports, per
+    product and pooled, the AUC and the lift in the top decile (buy rate of the 10% highest scores / base rate).
+
+Reference: Knott, Hayes & Neslin (2002), "Next-product-to-buy models for cross-selling applications",
+Journal of Interactive Marketing 16(3).
+
+Examples
+--------
+>>> from salesplan.datasets import simulate
+>>> data, _ = simulate(n_customers=300, years=2, seed=4, n_prospects=0)
+>>> cs = CrossSell(min_buyers=5).fit(data.orders, cutoff="2024-06-30", end="2024-12-31")
+>>> scores = cs.score(data.orders, as_of="2024-12-31")
+>>> sorted(scores.columns)
+['customer_id', 'product', 'rank', 'score']
+>>> bool(scores["score"].between(0, 1).all())
+True
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan.errors import ConvergenceError, NotFittedError, SchemaError
+
+__all__ = ["CrossSell", "ownership_matrix"]
+
+logger = logging.getLogger(__name__)
+
+
+def ownership_matrix(orders: Any, *, as_of: Any = None, start: Any = None, products: list[str] | None = None,
+                     **columns: str) -> pd.DataFrame:
+    """Customers x products matrix of purchase value up to ``as_of`` (0 = never bought).
+
+    Examples
+    --------
+    >>> o = pd.DataFrame({"customer_id": ["a", "a", "b"], "product": ["P", "Q", "P"], "amount": [1.0, 2.0, 3.0],
+    ...                   "order_date": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-02-01"])})
+    >>> ownership_matrix(o).to_dict("index")
+    {'a': {'P': 1.0, 'Q': 2.0}, 'b': {'P': 3.0, 'Q': 0.0}}
+    """
+    from salesplan.reduce.customers import product_ownership
+
+    long = product_ownership(orders, as_of=as_of, start=start, **columns)
+    wide = long.pivot_table(index="customer_id", columns="product", values="amount", aggfunc="sum", fill_value=0.0)
+    if products is not None:
+        wide = wide.reindex(columns=products, fill_value=0.0)
+    wide.columns.name = None
+    return wide.astype(float)
+
+
+def _features(owned: pd.DataFrame, lines: pd.Series, idle_days: pd.Series) -> pd.DataFrame:
+    x = (owned > 0).astype(float)
+    x["_log_idle_days"] = np.log1p(idle_days.reindex(owned.index).fillna(0.0).clip(lower=0))
+    x["_log_revenue"] = np.log1p(owned.sum(axis=1).clip(lower=0))
+    x["_log_lines"] = np.log1p(lines.reindex(owned.index).fillna(0.0))
+    x["_n_products"] = (owned > 0).sum(axis=1).astype(float)
+    return x
+
+
+def _lift(y: np.ndarray, s: np.ndarray, top: float = 0.1) -> float:
+    if y.sum() == 0:
+        return float("nan")
+    k = max(1, int(round(top * len(y))))
+    best = np.argsort(-s, kind="stable")[:k]
+    return float(y[best].mean() / y.mean())
+
+
+class CrossSell:
+    """Next-product-to-buy propensity per customer and product (see the module docstring).
+
+    Parameters
+    ----------
+    products : list of str, optional
+        Products to model; default the ``max_products`` bought by most customers.
+    max_products : int
+        Cap on modelled products (also the ownership features).
+    min_buyers : int
+        Products with fewer new buyers in the training window are not modelled (logged).
+    C : float
+        Inverse L2 penalty of the logistic regressions.
+    columns : dict, optional
+        Column names for the order reduction (``customer_col``, ``date_col``, ``amount_col``, ``product_col``).
+
+    Attributes
+    ----------
+    products_ : list of str
+        Ownership features.
+    models_ : dict
+        Product -> fitted scikit-learn pipeline.
+    training_ : DataFrame
+        Per modelled product: ``candidates`` (non-owners at the cutoff), ``buyers`` (new buyers in the window).
+    """
+
+    def __init__(self, *, products: list[str] | None = None, max_products: int = 30, min_buyers: int = 10,
+                 C: float = 1.0, columns: dict[str, str] | None = None) -> None:
+        self.products = products
+        self.max_products = max_products
+        self.min_buyers = min_buyers
+        self.C = C
+        self.columns = columns
+
+    def _window(self, orders: Any, cutoff: Any, end: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        from salesplan.reduce.customers import product_ownership
+
+        cols = dict(self.columns or {})
+        cut = pd.Timestamp(cutoff)
+        before = product_ownership(orders, as_of=cut, **cols)
+        if before.empty:
+            raise SchemaError(f"CrossSell: no purchases on or before the cutoff {cut.date()}")
+        after = product_ownership(orders, as_of=end, start=cut + pd.Timedelta(days=1), **cols) if end is not None \
+            else None
+        return before, after
+
+    def _matrix(self, before: pd.DataFrame) -> pd.DataFrame:
+        owned = before.pivot_table(index="customer_id", columns="product", values="amount", aggfunc="sum",
+                                   fill_value=0.0)
+        owned = owned.reindex(columns=self.products_, fill_value=0.0)
+        owned.columns.name = None
+        lines = before.groupby("customer_id")["n_lines"].sum()
+        last = before.groupby("customer_id")["last_order"].max()
+        idle = (before["last_order"].max() - last).dt.days.astype(float)
+        return _features(owned, lines, idle)
+
+    def fit(self, orders: Any, cutoff: Any, end: Any) -> CrossSell:
+        """Fit one model per product: features at ``cutoff``, targets = first purchases in ``(cutoff, end]``.
+
+        Raises
+        ------
+        ConvergenceError
+            No product has ``min_buyers`` new buyers in the window (use a longer window or lower
+            ``min_buyers``).
+        """
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        before, after = self._window(orders, cutoff, end)
+        if self.products is not None:
+            self.products_ = [str(p) for p in self.products]
+        else:
+            counts = before.groupby("product")["customer_id"].nunique().sort_values(ascending=False, kind="stable")
+            self.products_ = [str(p) for p in counts.index[: self.max_products]]
+        features = self._matrix(before)
+        bought = set(zip(after["customer_id"], after["product"].astype(str), strict=True))
+        self.models_, rows = {}, []
+        for product in self.products_:
+            cand = features.index[features[product] == 0]
+            y = np.array([(c, product) in bought for c in cand], dtype=int)
+            rows.append({"product": product, "candidates": len(cand), "buyers": int(y.sum())})
+            if y.sum() < self.min_buyers or y.sum() == len(y):
+                continue
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=1000))
+            model.fit(features.loc[cand].drop(columns=[product]).to_numpy(), y)
+            self.models_[product] = model
+        self.training_ = pd.DataFrame(rows).set_index("product")
+        skipped = [p for p in self.products_ if p not in self.models_]
+        if skipped:
+            logger.info("CrossSell: %d product(s) with fewer than %d new buyers not modelled: %s", len(skipped),
+                        self.min_buyers, skipped[:10])
+        if not self.models_:
+            raise ConvergenceError(f"CrossSell: no product has {self.min_buyers} or more new buyers between "
+                                   f"{pd.Timestamp(cutoff).date()} and {pd.Timestamp(end).date()}; use a longer "
+                                   "window or a lower min_buyers")
+        self.window_days_ = (pd.Timestamp(end) - pd.Timestamp(cutoff)).days
+        return self
+
+    def _check(self) -> None:
+        if not hasattr(self, "models_"):
+            raise NotFittedError("CrossSell is not fitted yet; call fit(orders, cutoff, end) first")
+
+    def _scores(self, features: pd.DataFrame) -> pd.DataFrame:
+        parts = []
+        for product, model in self.models_.items():
+            cand = features.index[features[product] == 0]
+            if len(cand) == 0:
+                continue
+            prob = model.predict_proba(features.loc[cand].drop(columns=[product]).to_numpy())[:, 1]
+            parts.append(pd.DataFrame({"customer_id": cand.astype(object), "product": product, "score": prob}))
+        out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["customer_id", "product",
+                                                                                      "score"])
+        return out
+
+    def score(self, orders: Any, as_of: Any = None) -> pd.DataFrame:
+        """Scores for every (customer, modelled product not yet bought) at ``as_of``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``customer_id``, ``product``, ``score`` (probability of buying within a window as long as the
+            training window), ``rank`` (1 = best product for that customer); sorted by customer and rank.
+        """
+        self._check()
+        before, _ = self._window(orders, as_of if as_of is not None else pd.Timestamp.max.floor("D"), None)
+        out = self._scores(self._matrix(before))
+        out["rank"] = out.groupby("customer_id")["score"].rank(method="first", ascending=False).astype(int)
+        return out.sort_values(["customer_id", "rank"], kind="stable").reset_index(drop=True)
+
+    def evaluate(self, orders: Any, cutoff: Any, end: Any, top: float = 0.1) -> pd.DataFrame:
+        """Out-of-time validation: score at ``cutoff``, compare with first purchases in ``(cutoff, end]``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Per product plus a ``"(pooled)"`` row: ``candidates``, ``buyers``, ``base_rate``, ``auc`` and
+            ``lift_top`` (buy rate among the ``top`` share of scores over the base rate).
+        """
+        from sklearn.metrics import roc_auc_score
+
+        self._check()
+        before, after = self._window(orders, cutoff, end)
+        scores = self._scores(self._matrix(before))
+        bought = set(zip(after["customer_id"], after["product"].astype(str), strict=True))
+        scores["bought"] = [int((c, p) in bought) for c, p in zip(scores["customer_id"], scores["product"],
+                                                                  strict=True)]
+        rows = []
+        for product, grp in [*scores.groupby("product", sort=False), ("(pooled)", scores)]:
+            y, s = grp["bought"].to_numpy(), grp["score"].to_numpy()
+            auc = float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
+            rows.append({"product": product, "candidates": len(y), "buyers": int(y.sum()),
+                         "base_rate": float(y.mean()) if len(y) else float("nan"), "auc": auc,
+                         "lift_top": _lift(y, s, top)})
+        return pd.DataFrame(rows).set_index("product")

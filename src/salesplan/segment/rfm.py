@@ -1,0 +1,154 @@
+"""RFM scoring: recency, frequency and monetary scores in quantile bins, and named segments.
+
+Method
+    Each measure is turned into a score 1..``bins`` (``bins`` = best) by its rank: with ``rank`` the *lowest* rank
+    among tied values (1 = worst), ``score = 1 + floor(bins * (rank - 1) / n)``. Ties therefore always share a
+    score, and the bins hold as equal a number of customers as the ties allow. Recency is scored on the time
+    since the last purchase (short = good), frequency on purchase count and monetary on spend.
+
+Segments
+    A mapping ``{segment: {"r": (lo, hi), "f": (lo, hi), "m": (lo, hi)}}`` on scores scaled to [0, 1]
+    (``(score - 1) / (bins - 1)``), both ends inclusive; missing letters mean any value. The first matching
+    segment wins (mapping order), customers matching none get ``"other"``. :data:`DEFAULT_SEGMENTS` works for any
+    number of bins.
+
+Examples
+--------
+>>> import pandas as pd
+>>> s = pd.DataFrame({"frequency": [0, 5, 2, 9], "recency": [0.0, 300.0, 100.0, 360.0],
+...                   "T": [360.0, 360.0, 200.0, 365.0], "monetary_value": [0.0, 50.0, 20.0, 80.0],
+...                   "revenue": [10.0, 300.0, 60.0, 800.0]}, index=list("abcd"))
+>>> r = rfm_scores(s, bins=4)
+>>> r[["r_score", "f_score", "m_score", "rfm_cell"]].to_dict("index")["d"]
+{'r_score': 4, 'f_score': 4, 'm_score': 4, 'rfm_cell': '444'}
+>>> r.loc["d", "segment"], r.loc["a", "segment"]
+('champions', 'lost')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan.errors import ConfigError, SchemaError
+
+__all__ = ["rfm_scores", "quantile_score", "DEFAULT_SEGMENTS"]
+
+#: Default named segments on [0, 1]-scaled scores, first match wins.
+DEFAULT_SEGMENTS: dict[str, dict[str, tuple[float, float]]] = {
+    "champions": {"r": (0.75, 1.0), "f": (0.75, 1.0), "m": (0.5, 1.0)},
+    "loyal": {"r": (0.5, 1.0), "f": (0.5, 1.0)},
+    "big_spenders": {"r": (0.5, 1.0), "m": (0.75, 1.0)},
+    "new": {"r": (0.75, 1.0), "f": (0.0, 0.25)},
+    "promising": {"r": (0.5, 1.0), "f": (0.0, 0.5)},
+    "cannot_lose": {"r": (0.0, 0.25), "f": (0.75, 1.0)},
+    "at_risk": {"r": (0.0, 0.5), "f": (0.5, 1.0)},
+    "hibernating": {"r": (0.25, 0.5), "f": (0.0, 0.5)},
+    "lost": {"r": (0.0, 0.25), "f": (0.0, 0.5)},
+}
+
+
+def quantile_score(values: Any, bins: int = 5, higher_is_better: bool = True) -> np.ndarray:
+    """Scores 1..bins from ranks (ties share the lowest score of their block; ``bins`` = best).
+
+    Examples
+    --------
+    >>> quantile_score([5, 1, 1, 1, 9, 7], bins=3).tolist()
+    [2, 1, 1, 1, 3, 3]
+    >>> quantile_score([5, 1, 9], bins=3, higher_is_better=False).tolist()
+    [2, 3, 1]
+    """
+    if not isinstance(bins, int | np.integer) or bins < 2:
+        raise ConfigError(f"rfm: bins must be an integer >= 2, got {bins!r}")
+    v = np.asarray(values, dtype=float)
+    if not higher_is_better:
+        v = -v
+    n = len(v)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    rank = pd.Series(v).rank(method="min").to_numpy()
+    return (1 + np.floor(bins * (rank - 1) / n)).astype(int)
+
+
+def _check_segments(segments: Mapping[str, Mapping[str, Any]]) -> None:
+    for name, rule in segments.items():
+        for key, bounds in dict(rule).items():
+            ok = key in ("r", "f", "m") and len(tuple(bounds)) == 2 and float(bounds[0]) <= float(bounds[1])
+            if not ok:
+                raise ConfigError(f"rfm segment {name!r}: rule {key!r}: {bounds!r} must be 'r', 'f' or 'm' mapped "
+                                  "to (low, high) with low <= high on [0, 1]-scaled scores")
+
+
+def rfm_scores(
+    summary: pd.DataFrame,
+    *,
+    bins: int = 5,
+    recency: str = "days_since_last",
+    frequency: str = "frequency",
+    monetary: str = "revenue",
+    segments: Mapping[str, Mapping[str, Any]] | None = None,
+) -> pd.DataFrame:
+    """R, F and M scores, the RFM cell and score, and a named segment per customer.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Per customer, e.g. from :func:`salesplan.reduce.customers.customer_summary`.
+    bins : int
+        Number of score levels (5 = quintiles).
+    recency : str
+        Column with the time since the last purchase (smaller = better). The default ``"days_since_last"`` is
+        computed as ``T - recency`` when absent.
+    frequency, monetary : str
+        Columns scored with larger = better (default repeat purchases and total revenue).
+    segments : mapping, optional
+        Named segments (see the module docstring); default :data:`DEFAULT_SEGMENTS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index: ``recency_value``, ``frequency_value``, ``monetary_value``, ``r_score``, ``f_score``,
+        ``m_score``, ``rfm_cell`` (e.g. ``"545"``), ``rfm_score`` (sum), ``segment``.
+    """
+    segments = DEFAULT_SEGMENTS if segments is None else segments
+    _check_segments(segments)
+    frame = summary
+    if recency == "days_since_last" and recency not in frame.columns:
+        missing = [c for c in ("T", "recency") if c not in frame.columns]
+        if missing:
+            raise SchemaError(f"rfm_scores: need column {recency!r} or both 'T' and 'recency'; missing {missing}")
+        rec = frame["T"] - frame["recency"]
+    elif recency in frame.columns:
+        rec = frame[recency]
+    else:
+        raise SchemaError(f"rfm_scores: recency column {recency!r} not in the summary")
+    for col in (frequency, monetary):
+        if col not in frame.columns:
+            raise SchemaError(f"rfm_scores: column {col!r} not in the summary; columns: {list(frame.columns)[:12]}")
+    out = pd.DataFrame(index=frame.index)
+    out["recency_value"] = rec.astype(float)
+    out["frequency_value"] = frame[frequency].astype(float)
+    out["monetary_value"] = frame[monetary].astype(float)
+    out["r_score"] = quantile_score(out["recency_value"], bins, higher_is_better=False)
+    out["f_score"] = quantile_score(out["frequency_value"], bins)
+    out["m_score"] = quantile_score(out["monetary_value"], bins)
+    out["rfm_cell"] = (out["r_score"].astype(str) + out["f_score"].astype(str) + out["m_score"].astype(str)
+                       if bins < 10 else out["r_score"].astype(str) + "-" + out["f_score"].astype(str) + "-"
+                       + out["m_score"].astype(str))
+    out["rfm_score"] = out["r_score"] + out["f_score"] + out["m_score"]
+    scaled = {k: (out[f"{k}_score"].to_numpy() - 1) / (bins - 1) for k in ("r", "f", "m")}
+    label = np.full(len(out), "other", dtype=object)
+    free = np.ones(len(out), dtype=bool)
+    eps = 1e-9
+    for name, rule in segments.items():
+        hit = free.copy()
+        for key, (lo, hi) in dict(rule).items():
+            hit &= (scaled[key] >= float(lo) - eps) & (scaled[key] <= float(hi) + eps)
+        label[hit] = name
+        free &= ~hit
+    out["segment"] = label
+    out.attrs.update(bins=bins, segments={k: dict(v) for k, v in segments.items()})
+    return out

@@ -1,0 +1,104 @@
+"""read_table: CSV (sniffed separator, text ids), Parquet (file, folder, glob), Excel (sheet), clear errors."""
+
+from __future__ import annotations
+
+import gzip
+
+import pandas as pd
+import pytest
+
+from salesplan.errors import ConfigError, SalesplanError, SchemaError
+from salesplan.io import read_raw, read_table, sniff_separator
+
+GERMAN = {"Kunde": "customer_id", "Datum": "order_date", "Betrag": "amount"}
+
+
+def test_semicolon_csv_with_decimal_comma_keeps_leading_zeros(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("Kunde;Datum;Betrag;Menge\n00042;2024-01-05;1234,50;2\n0007;2024-02-01;-20,00;-1\n",
+                    encoding="utf-8-sig")
+    out = read_table(path, "orders", GERMAN)
+    assert out["customer_id"].tolist() == ["00042", "0007"]
+    assert out["amount"].tolist() == [1234.5, -20.0]
+    assert out["is_return"].tolist() == [False, True]
+    assert out["order_date"].tolist() == [pd.Timestamp("2024-01-05"), pd.Timestamp("2024-02-01")]
+
+
+def test_comma_and_tab_csv_and_gzip(tmp_path):
+    (tmp_path / "c.csv").write_text("customer_id,order_date,amount\n001,2024-01-05,10.5\n")
+    (tmp_path / "t.tsv").write_text("customer_id\torder_date\tamount\n001\t2024-01-05\t10.5\n")
+    with gzip.open(tmp_path / "g.csv.gz", "wt") as handle:
+        handle.write("customer_id;order_date;amount\n001;2024-01-05;10,5\n")
+    for name in ("c.csv", "t.tsv", "g.csv.gz"):
+        out = read_table(tmp_path / name, "orders")
+        assert out[["customer_id", "amount"]].values.tolist() == [["001", 10.5]], name
+
+
+def test_cp1252_file_is_read_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "kunden.csv"
+    path.write_bytes("customer_id;name\n01;Müller GmbH\n".encode("cp1252"))
+    out = read_table(path, "customers")
+    assert out["name"].tolist() == ["Müller GmbH"]
+    assert "cp1252" in caplog.text
+
+
+def test_reader_options_pass_through(tmp_path):
+    path = tmp_path / "o.csv"
+    path.write_text("export of 2024\ncustomer_id|order_date|amount\n5|2024-01-05|3\n")
+    out = read_table(path, "orders", sep="|", skiprows=1)
+    assert out["customer_id"].tolist() == ["5"]
+
+
+def test_parquet_file_folder_and_glob(tmp_path):
+    frame = pd.DataFrame({"customer_id": ["01", "02"], "order_date": pd.to_datetime(["2024-01-05", "2024-01-06"]),
+                          "amount": [1.0, 2.0]})
+    frame.to_parquet(tmp_path / "one.parquet")
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    frame.iloc[:1].to_parquet(parts / "a.parquet")
+    frame.iloc[1:].to_parquet(parts / "b.parquet")
+    for source in (tmp_path / "one.parquet", parts, str(parts / "*.parquet")):
+        out = read_table(source, "orders")
+        assert sorted(out["customer_id"]) == ["01", "02"] and float(out["amount"].sum()) == 3.0
+
+
+def test_excel_sheet_option(tmp_path):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"x": [1]}).to_excel(writer, sheet_name="Notes", index=False)
+        pd.DataFrame({"Nr": ["007", "008"], "Name": ["A", "B"]}).to_excel(writer, sheet_name="Kunden", index=False)
+    out = read_table(path, "customers", {"Nr": "customer_id"}, sheet="Kunden")
+    assert out["customer_id"].tolist() == ["007", "008"]
+    with pytest.raises(SchemaError, match=r"customers.customer_id \[required\]"):
+        read_table(path, "customers")  # first sheet has no customer column
+
+
+def test_errors_for_missing_files_unknown_types_and_tables(tmp_path):
+    with pytest.raises(ConfigError, match="file not found") as info:
+        read_table(tmp_path / "nope.csv", "orders")
+    assert isinstance(info.value, SalesplanError)
+    (tmp_path / "data.json").write_text("{}")
+    with pytest.raises(ConfigError, match="unknown file type"):
+        read_table(tmp_path / "data.json", "orders")
+    with pytest.raises(ConfigError, match="no file matches"):
+        read_table(str(tmp_path / "*.parquet"), "orders")
+    with pytest.raises(ConfigError, match="unknown table 'deals'"):
+        read_table(tmp_path / "data.json", "deals")
+
+
+def test_validation_failures_name_rows(tmp_path):
+    path = tmp_path / "o.csv"
+    path.write_text("customer_id,order_date,amount\n1,2024-01-05,abc\n,2024-01-06,5\n")
+    with pytest.raises(SchemaError) as info:
+        read_table(path, "orders")
+    cases = info.value.failure_cases
+    assert sorted(zip(cases["column"], cases["check"], cases["key"], strict=True)) == [
+        ("amount", "numeric", "row 0"), ("customer_id", "not_null", "row 1")]
+
+
+def test_sniff_separator_and_read_raw(tmp_path):
+    assert sniff_separator("a|b|c\n1|2|3\n") == "|"
+    assert sniff_separator("a\tb\n1\t2\n") == "\t"
+    path = tmp_path / "r.csv"
+    path.write_text("id;v\n007;1,5\n")
+    assert read_raw(path, text_columns=["id"]).values.tolist() == [["007", 1.5]]

@@ -1,0 +1,161 @@
+"""The TOML configuration: schema, errors naming file and key, data loading with column mappings."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from salesplan.errors import ConfigError, SchemaError
+from salesplan.report.config import EXAMPLE_CONFIG, load_config, load_data, parse_config
+
+
+def _write(tmp_path: Path, text: str, name: str = "report.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+MINIMAL = '[data]\nopportunities = "opps.csv"\nstage_events = "events.csv"\n'
+
+
+def test_example_config_is_valid_and_documents_every_table():
+    raw = tomllib.loads(EXAMPLE_CONFIG)
+    cfg = parse_config(raw, source="example", base=Path("/base"))
+    assert cfg.report.formats == ("html", "pdf", "xlsx", "json")
+    assert cfg.data["orders"].path == Path("/base/data/orders.csv")
+    assert set(cfg.data) == {"customers", "orders", "opportunities", "stage_events", "activities", "targets"}
+    assert cfg.option("capacity", "reps")["acquisition"] == 3
+    assert cfg.option("plan", "confidence") == 0.8
+
+
+def test_defaults_and_relative_paths(tmp_path):
+    cfg = load_config(_write(tmp_path, MINIMAL))
+    assert cfg.report.period == "month" and cfg.report.confidence == 0.9 and cfg.report.seed == 0
+    assert cfg.data["opportunities"].path == tmp_path.resolve() / "opps.csv"
+    assert cfg.option("forecast", "horizon_months") == 3
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('[report]\ntitel = "x"\n' + MINIMAL, "unknown key 'report.titel'"),
+    ('[reprot]\ntitle = "x"\n' + MINIMAL, "unknown table [reprot]"),
+    ('[report]\nseed = "7"\n' + MINIMAL, "'report.seed' must be int, got str '7'"),
+    ('[report]\nconfidence = true\n' + MINIMAL, "'report.confidence' must be float, got bool"),
+    ('[report]\nconfidence = 1.5\n' + MINIMAL, "'report.confidence' must be in [0.5, 1)"),
+    ('[report]\nperiod = "week"\n' + MINIMAL, "'report.period' must be one of"),
+    ('[report]\nformats = ["html", "docx"]\n' + MINIMAL, "'report.formats'"),
+    ('[report]\nsections = ["overview", "gossip"]\n' + MINIMAL, "unknown section(s) ['gossip']"),
+    ('[report]\nas_of = "yesterday-ish"\n' + MINIMAL, "'report.as_of' is not a date"),
+    (MINIMAL + '[data.orders]\npath = "o.csv"\ncolumn = {a = "b"}\n', "unknown key 'data.orders.column'"),
+    (MINIMAL + '[data.orders]\ncolumns = {a = "customer_id"}\n', "'data.orders.path' is required"),
+    (MINIMAL + '[data.orders]\npath = "o.csv"\ncolumns = {a = 1}\n', "'data.orders.columns' must be table[str]"),
+    (MINIMAL.replace("opportunities", "oportunities", 1), "unknown key 'data.oportunities'"),
+    ('[data]\nopportunities = "opps.csv"\n', "must name the tables ['stage_events']"),
+    (MINIMAL + '[capacity]\nreps = {acquisition = -1}\n', "'capacity.reps.acquisition' must be >= 0"),
+    (MINIMAL + '[capacity]\nreps = {acquisition = 1.5}\n', "'capacity.reps' must be table[int]"),
+    (MINIMAL + '[segments]\nabc = [0.95, 0.8]\n', "'segments.abc' must be two increasing shares"),
+    (MINIMAL + '[forecast]\nhorizon_months = 0\n', "'forecast.horizon_months' must be in 1..36"),
+    (MINIMAL + '[plan]\nconfidence = 0.2\n', "'plan.confidence' must be in [0.5, 1)"),
+    ('title = "x"\n' + MINIMAL, "unknown table [title]"),
+])
+def test_bad_config_names_file_and_key(tmp_path, text, expected):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(str(path))
+    assert expected in message
+
+
+def test_invalid_toml_names_the_line(tmp_path):
+    path = _write(tmp_path, '[report]\ntitle = "unterminated\n')
+    with pytest.raises(ConfigError, match=r"report\.toml: not valid TOML: .*line 2"):
+        load_config(path)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_config_cannot_execute_code(tmp_path):
+    """Strings are data: an import expression as a title stays a title; nothing is evaluated."""
+    payload = "__import__('os').system('touch pwned')"
+    cfg = load_config(_write(tmp_path, f'[report]\ntitle = "{payload}"\n' + MINIMAL))
+    assert cfg.report.title == payload
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+
+
+def _tables(tmp_path: Path, example_data) -> None:
+    folder = tmp_path / "crm"
+    folder.mkdir()
+    opps = example_data.opportunities.rename(columns={"opportunity_id": "Deal ID", "customer_id": "Account"})
+    opps.to_csv(folder / "deals.csv", index=False)
+    example_data.stage_events.to_csv(folder / "events.tsv", sep="\t", index=False)
+    example_data.customers.to_excel(folder / "accounts.xlsx", sheet_name="Accounts", index=False)
+    example_data.targets.to_csv(folder / "targets.csv", index=False)
+
+
+CRM = """[report]
+as_of = 2026-01-01
+[data]
+stage_events = "crm/events.tsv"
+targets = "crm/targets.csv"
+[data.opportunities]
+path = "crm/deals.csv"
+columns = { "Deal ID" = "opportunity_id", "Account" = "customer_id" }
+[data.customers]
+path = "crm/accounts.xlsx"
+sheet = "Accounts"
+"""
+
+
+def test_load_data_maps_columns_and_reads_csv_tsv_xlsx(tmp_path, example_data):
+    _tables(tmp_path, example_data)
+    cfg = load_config(_write(tmp_path, CRM))
+    data = load_data(cfg)
+    assert len(data.opportunities) == len(example_data.opportunities)
+    assert len(data.customers) == len(example_data.customers)
+    assert data.as_of == pd.Timestamp("2026-01-01")
+    assert data.status_counts().equals(example_data.status_counts())
+
+
+def test_missing_data_file_names_the_key(tmp_path, example_data):
+    _tables(tmp_path, example_data)
+    cfg = load_config(_write(tmp_path, CRM.replace("crm/events.tsv", "crm/missing.csv")))
+    with pytest.raises(ConfigError, match=r"'data\.stage_events\.path' names a file that does not exist"):
+        load_data(cfg)
+
+
+def test_mapping_of_an_absent_column_names_it(tmp_path, example_data):
+    _tables(tmp_path, example_data)
+    cfg = load_config(_write(tmp_path, CRM.replace('"Account" = "customer_id"', '"Acount" = "customer_id"')))
+    with pytest.raises(ConfigError, match=r"'data\.opportunities\.columns' maps column\(s\) \['Acount'\]"):
+        load_data(cfg)
+
+
+def test_bad_rows_raise_schema_error_naming_column(tmp_path, example_data):
+    _tables(tmp_path, example_data)
+    events = pd.read_csv(tmp_path / "crm" / "events.tsv", sep="\t")
+    events.loc[3, "entered_at"] = "not a date"
+    events.to_csv(tmp_path / "crm" / "events.tsv", sep="\t", index=False)
+    cfg = load_config(_write(tmp_path, CRM))
+    with pytest.raises(SchemaError, match=r"stage_events\.entered_at \[date\]"):
+        load_data(cfg)
+
+
+def test_unsupported_file_type(tmp_path, example_data):
+    _tables(tmp_path, example_data)
+    (tmp_path / "crm" / "events.json").write_text("{}")
+    cfg = load_config(_write(tmp_path, CRM.replace("crm/events.tsv", "crm/events.json")))
+    with pytest.raises(ConfigError, match="unsupported file type '.json'"):
+        load_data(cfg)
+
+
+def test_unknown_process_in_config_is_a_config_error(example_data):
+    from salesplan.report import build_report, demo_config
+
+    with pytest.raises(ConfigError, match=r"'report\.processes' names unknown process\(es\) \['upsell'\]"):
+        build_report(example_data, demo_config(processes=("acquisition", "upsell")))

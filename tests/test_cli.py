@@ -1,0 +1,185 @@
+"""The ``salesplan`` command: exit codes, messages, quiet / verbose, progress only on a terminal, init."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from salesplan.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SALESPLAN = Path(sys.executable).with_name("salesplan")
+
+
+class TTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def run(*argv: str, err: io.StringIO | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), err if err is not None else io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """``salesplan demo`` as a real process (console script, real exit code), once per module."""
+    out = tmp_path_factory.mktemp("cli") / "demo-report"
+    exe = str(SALESPLAN) if SALESPLAN.exists() else None
+    cmd = [exe, "demo", "--out", str(out)] if exe else [sys.executable, "-m", "salesplan.cli", "demo", "--out",
+                                                         str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
+    return done, out
+
+
+def test_demo_writes_four_files_and_prints_headline(demo_run, example_data):
+    done, out = demo_run
+    assert done.returncode == 0, done.stderr
+    for name in ("report.html", "report.pdf", "report.xlsx", "summary.json"):
+        assert (out / name).stat().st_size > 1000
+        assert f"{out / name}" in done.stdout
+    text = done.stdout
+    # the validated-data summary: every table with its row count, and open / won / lost per process
+    for table, frame in example_data.tables.items():
+        assert any(table in line and str(len(frame)) in line for line in text.splitlines())
+    counts = example_data.status_counts()
+    for proc, row in counts.iterrows():
+        line = next(line for line in text.splitlines() if line.startswith(proc + " "))
+        assert line.split()[1:] == [str(row["open"]), str(row["won"]), str(row["lost"]), str(row["total"])]
+    assert "Headline figures:" in text
+    summary = json.loads((out / "summary.json").read_text())
+    for fig in summary["key_figures"]:
+        assert fig["label"] in text
+    assert "2023-01-01" in text and "December 2025" in text
+    # stderr is a pipe, not a terminal: no progress bar
+    assert "\r" not in done.stderr and "[#" not in done.stderr
+
+
+def test_quiet_prints_only_the_paths(tmp_path):
+    code, out, err = run("-q", "demo", "--out", str(tmp_path / "r"), "--formats", "json")
+    assert code == 0 and err == ""
+    assert out.strip().splitlines() == [f" json: {tmp_path / 'r' / 'summary.json'}"]
+
+
+def test_verbose_logs_progress_and_flags_after_the_command(tmp_path):
+    code, out, err = run("demo", "-v", "--out", str(tmp_path / "r"), "--formats", "json")
+    assert code == 0
+    assert "salesplan: INFO: loading the example data" in err
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    tty = TTY()
+    code, _, _ = run("demo", "--out", str(tmp_path / "r"), "--formats", "json", err=tty)
+    assert code == 0
+    assert "\r[" in tty.getvalue() and "overview" in tty.getvalue()
+    code, _, err = run("demo", "--out", str(tmp_path / "r2"), "--formats", "json")
+    assert code == 0 and "\r" not in err
+
+
+def test_bad_config_exits_2_naming_file_and_key(tmp_path):
+    cfg = tmp_path / "report.toml"
+    cfg.write_text('[report]\nconfidense = 0.9\n[data]\nopportunities = "o.csv"\nstage_events = "e.csv"\n')
+    code, out, err = run("report", "--config", str(cfg), "--out", str(tmp_path / "out"))
+    assert code == 2 and out == ""
+    assert err.startswith(f"salesplan: error: {cfg}: unknown key 'report.confidense'")
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_config_and_data_files_exit_2(tmp_path):
+    code, _, err = run("report", "--config", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o"))
+    assert code == 2 and "none.toml: configuration file not found" in err
+    cfg = tmp_path / "report.toml"
+    cfg.write_text('[data]\nopportunities = "o.csv"\nstage_events = "e.csv"\n')
+    code, _, err = run("report", "--config", str(cfg), "--out", str(tmp_path / "o"))
+    assert code == 2 and "'data.opportunities.path' names a file that does not exist" in err
+
+
+def test_bad_data_exits_2_naming_column(tmp_path):
+    assert run("-q", "init", str(tmp_path / "report.toml"), "--example-data")[0] == 0
+    orders = tmp_path / "data" / "orders.csv"
+    lines = orders.read_text().splitlines()
+    head = lines[0].split(",")
+    row = lines[5].split(",")
+    row[head.index("amount")] = "lots"
+    lines[5] = ",".join(row)
+    orders.write_text("\n".join(lines) + "\n")
+    code, out, err = run("report", "--config", str(tmp_path / "report.toml"), "--out", str(tmp_path / "o"))
+    assert code == 2
+    assert "orders.amount [numeric]" in err
+
+
+def test_usage_error_exits_2():
+    code, _, _ = run("report", "--out", "x")  # --config missing
+    assert code == 2
+    assert run("frobnicate")[0] == 2
+    assert run("--version")[0] == 0
+
+
+def test_unexpected_error_exits_1(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("a real bug")
+
+    monkeypatch.setattr("salesplan.report.build_report", boom)
+    code, out, err = run("demo", "--out", str(tmp_path / "r"))
+    assert code == 1
+    assert "salesplan: unexpected error: RuntimeError: a real bug" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_strict_exits_1_when_a_section_failed(tmp_path, monkeypatch):
+    from salesplan.report import sections
+
+    def broken(ctx):
+        raise RuntimeError("no luck")
+
+    monkeypatch.setitem(sections.SECTIONS, "activity", broken)
+    code, out, err = run("demo", "--out", str(tmp_path / "r"), "--formats", "json")
+    assert code == 0 and "Sections with warnings: activity" in out
+    code, out, err = run("demo", "--strict", "--out", str(tmp_path / "r"), "--formats", "json")
+    assert code == 1 and "--strict" in err
+    assert (tmp_path / "r" / "summary.json").exists()  # the report is still written
+
+
+def test_init_refuses_to_overwrite(tmp_path):
+    path = tmp_path / "report.toml"
+    assert run("init", str(path))[0] == 0
+    path.write_text("# mine\n")
+    code, _, err = run("init", str(path))
+    assert code == 2 and "already exist" in err and path.read_text() == "# mine\n"
+    assert run("-q", "init", str(path), "--force")[0] == 0
+    assert path.read_text().startswith("# salesplan report configuration")
+
+
+def test_init_with_example_data_then_report(tmp_path):
+    code, out, _ = run("init", str(tmp_path / "report.toml"), "--example-data")
+    assert code == 0 and "next: salesplan report" in out
+    code, out, err = run("-q", "report", "--config", str(tmp_path / "report.toml"), "--out", str(tmp_path / "o"),
+                         "--formats", "json,html")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["as_of"] == "2026-01-01" and summary["period"] == "2025-12"
+    assert sorted(p.name for p in (tmp_path / "o").iterdir() if not p.name.startswith(".")) == [
+        "report.html", "summary.json"]
+
+
+def test_bad_formats_and_as_of(tmp_path):
+    assert run("demo", "--formats", "html,docx", "--out", str(tmp_path / "o"))[0] == 2
+    assert run("-q", "init", str(tmp_path / "report.toml"), "--example-data")[0] == 0
+    code, _, err = run("report", "--config", str(tmp_path / "report.toml"), "--out", str(tmp_path / "o"),
+                       "--as-of", "someday")
+    assert code == 2 and "--as-of" in err
+
+
+def test_no_prompt_when_stdin_is_closed(tmp_path):
+    """Batch use: the command never reads stdin."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([sys.executable, "-m", "salesplan.cli", "-q", "init", str(tmp_path / "r.toml")],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert done.returncode == 0 and (tmp_path / "r.toml").exists()
