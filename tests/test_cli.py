@@ -63,23 +63,23 @@ def test_demo_writes_four_files_and_prints_headline(demo_run, example_data):
 
 
 def test_quiet_prints_only_the_paths(tmp_path):
-    code, out, err = run("-q", "demo", "--out", str(tmp_path / "r"), "--formats", "json")
+    code, out, err = run("-q", "demo", "--out", str(tmp_path / "r"), "--formats", "json", "--sections", "overview,activity")
     assert code == 0 and err == ""
-    assert out.strip().splitlines() == [f" json: {tmp_path / 'r' / 'summary.json'}"]
+    assert [line.strip() for line in out.strip().splitlines()] == [f"json: {tmp_path / 'r' / 'summary.json'}"]
 
 
 def test_verbose_logs_progress_and_flags_after_the_command(tmp_path):
-    code, out, err = run("demo", "-v", "--out", str(tmp_path / "r"), "--formats", "json")
+    code, out, err = run("demo", "-v", "--out", str(tmp_path / "r"), "--formats", "json", "--sections", "overview,activity")
     assert code == 0
     assert "salesplan: INFO: loading the example data" in err
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path):
     tty = TTY()
-    code, _, _ = run("demo", "--out", str(tmp_path / "r"), "--formats", "json", err=tty)
+    code, _, _ = run("demo", "--out", str(tmp_path / "r"), "--formats", "json", "--sections", "overview,activity", err=tty)
     assert code == 0
     assert "\r[" in tty.getvalue() and "overview" in tty.getvalue()
-    code, _, err = run("demo", "--out", str(tmp_path / "r2"), "--formats", "json")
+    code, _, err = run("demo", "--out", str(tmp_path / "r2"), "--formats", "json", "--sections", "overview,activity")
     assert code == 0 and "\r" not in err
 
 
@@ -127,7 +127,7 @@ def test_unexpected_error_exits_1(tmp_path, monkeypatch):
         raise RuntimeError("a real bug")
 
     monkeypatch.setattr("salesplan.report.build_report", boom)
-    code, out, err = run("demo", "--out", str(tmp_path / "r"))
+    code, out, err = run("demo", "--out", str(tmp_path / "r"), "--sections", "overview")
     assert code == 1
     assert "salesplan: unexpected error: RuntimeError: a real bug" in err
     assert not (tmp_path / "r").exists()
@@ -140,9 +140,9 @@ def test_strict_exits_1_when_a_section_failed(tmp_path, monkeypatch):
         raise RuntimeError("no luck")
 
     monkeypatch.setitem(sections.SECTIONS, "activity", broken)
-    code, out, err = run("demo", "--out", str(tmp_path / "r"), "--formats", "json")
+    code, out, err = run("demo", "--out", str(tmp_path / "r"), "--formats", "json", "--sections", "overview,activity")
     assert code == 0 and "Sections with warnings: activity" in out
-    code, out, err = run("demo", "--strict", "--out", str(tmp_path / "r"), "--formats", "json")
+    code, out, err = run("demo", "--strict", "--out", str(tmp_path / "r"), "--formats", "json", "--sections", "overview,activity")
     assert code == 1 and "--strict" in err
     assert (tmp_path / "r" / "summary.json").exists()  # the report is still written
 
@@ -161,7 +161,7 @@ def test_init_with_example_data_then_report(tmp_path):
     code, out, _ = run("init", str(tmp_path / "report.toml"), "--example-data")
     assert code == 0 and "next: salesplan report" in out
     code, out, err = run("-q", "report", "--config", str(tmp_path / "report.toml"), "--out", str(tmp_path / "o"),
-                         "--formats", "json,html")
+                         "--formats", "json,html", "--sections", "overview,data_quality")
     assert code == 0, err
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["as_of"] == "2026-01-01" and summary["period"] == "2025-12"
@@ -169,8 +169,10 @@ def test_init_with_example_data_then_report(tmp_path):
         "report.html", "summary.json"]
 
 
-def test_bad_formats_and_as_of(tmp_path):
+def test_bad_formats_sections_and_as_of(tmp_path):
     assert run("demo", "--formats", "html,docx", "--out", str(tmp_path / "o"))[0] == 2
+    code, _, err = run("demo", "--sections", "overview,gossip", "--out", str(tmp_path / "o"))
+    assert code == 2 and "gossip" in err
     assert run("-q", "init", str(tmp_path / "report.toml"), "--example-data")[0] == 0
     code, _, err = run("report", "--config", str(tmp_path / "report.toml"), "--out", str(tmp_path / "o"),
                        "--as-of", "someday")

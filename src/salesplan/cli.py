@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (demo, report):
         p.add_argument("--formats", default=None,
                        help="comma-separated subset of html,pdf,xlsx,json (default: the config's, else all)")
+        p.add_argument("--sections", default=None,
+                       help="comma-separated subset of the report's sections (default: the config's, else all)")
         p.add_argument("--strict", action="store_true",
                        help="exit 1 when any section of the report could not be built")
         _add_common(p, suppress=True)
@@ -149,6 +151,16 @@ def _run_report(data: Any, cfg: Any, args: argparse.Namespace, out: TextIO, err:
     from salesplan.report import build_report, headline_text, write_report
 
     formats = _formats(args, cfg.report.formats)
+    if args.sections is not None:
+        import dataclasses
+
+        from salesplan.report.sections import SECTION_KEYS
+
+        chosen = tuple(x.strip() for x in args.sections.split(",") if x.strip())
+        bad = [x for x in chosen if x not in SECTION_KEYS]
+        if bad or not chosen:
+            raise ConfigError(f"--sections: unknown section(s) {bad or chosen}; choose from {','.join(SECTION_KEYS)}")
+        cfg = dataclasses.replace(cfg, report=dataclasses.replace(cfg.report, sections=chosen))
     bar = _Progress(err, enabled=not args.quiet)
     try:
         report = build_report(data, cfg, progress=bar)

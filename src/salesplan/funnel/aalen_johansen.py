@@ -140,8 +140,8 @@ def aalen_johansen(days: np.ndarray, outcome: np.ndarray, weight: np.ndarray | N
     times = np.unique(days[event])
     # weights per distinct time: at-risk uses every pattern with days >= t
     pos = np.searchsorted(times, days, side="left")  # index of the first event time >= days
-    d1 = np.bincount(pos[outcome == 1], weights=w[outcome == 1], minlength=len(times) + 1)[: len(times)]
-    d2 = np.bincount(pos[outcome == 2], weights=w[outcome == 2], minlength=len(times) + 1)[: len(times)]
+    d1 = np.bincount(pos[outcome == 1], weights=w[outcome == 1], minlength=len(times) + 1)[: len(times)].astype(float)
+    d2 = np.bincount(pos[outcome == 2], weights=w[outcome == 2], minlength=len(times) + 1)[: len(times)].astype(float)
     # at risk at t_j: weight with days >= t_j
     order = np.sort(days)
     cum_w = np.concatenate([[0.0], np.cumsum(w[np.argsort(days, kind="stable")])])
