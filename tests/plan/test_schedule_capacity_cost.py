@@ -133,3 +133,16 @@ def test_cost_hand_computed() -> None:
         plan.cost({"calls": 10.0})
     with pytest.raises(PlanInputError, match="unit_costs row 0"):
         plan.cost({"calls": -1.0, "visits": 1.0})
+
+
+def test_segment_specific_activity_ratios_override_process_wide() -> None:
+    rates = pd.DataFrame({"process": "p", "segment": ["a", "b"], "stage": "lead", "rate": [0.5, 0.25]})
+    ratios = pd.DataFrame({"process": "p", "segment": ["a", None], "stage": "lead", "kind": "calls",
+                           "per_entry": [4.0, 1.0]})
+    targets = pd.DataFrame({"process": "p", "segment": ["a", "b"], "period": "2026-01", "contracts": [5, 5]})
+    plan = backward(targets, rates, processes={"p": sp.SalesProcess("p", ["lead"])}, activity_ratios=ratios)
+    acts = plan.activities.set_index("segment")["expected"]
+    assert acts["a"] == pytest.approx(4.0 * 10) and acts["b"] == pytest.approx(1.0 * 20)
+    sched = plan.schedule("M")
+    calls = sched[sched["item"] == "calls"].groupby("segment")["expected"].sum()
+    assert calls["a"] == pytest.approx(40.0) and calls["b"] == pytest.approx(20.0)

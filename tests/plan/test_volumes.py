@@ -65,14 +65,14 @@ def test_median_plan_close_to_x_over_rate(x: int, p: float) -> None:
 @SETTINGS
 @given(x=st.integers(min_value=1, max_value=30), c=confidences, a=st.floats(min_value=1.5, max_value=60),
        b=st.floats(min_value=0.5, max_value=300))
-def test_scan_matches_scipy_betanbinom_ppf(x: int, c: float, a: float, b: float) -> None:
+def test_scan_matches_scipy_betanbinom(x: int, c: float, a: float, b: float) -> None:
     n = int(required_entries(x, a / (a + b), c, alpha=a, beta=b))
-    ref = x + int(stats.betanbinom.ppf(c, x, a, b))
-    # scipy's generic ppf may stop one step early/late on rounding; confirm ours by the CDF itself
-    assert abs(n - ref) <= 1
+    # the quantile by definition, checked with scipy's beta-negative-binomial CDF (heavy tails included)
     assert stats.betanbinom.cdf(n - x, x, a, b) >= c - 1e-9
     if n > x:
         assert stats.betanbinom.cdf(n - x - 1, x, a, b) < c + 1e-9
+    # (scipy's generic betanbinom.ppf is not used as the reference: it stops with "endless loop" on some
+    # parameters, e.g. x=3, c=0.34375, a=6.25, b=192)
 
 
 @pytest.mark.parametrize(("x", "p", "c", "alpha"), [(10, 0.1, 0.8, None), (25, 0.3, 0.9, None), (5, 0.05, 0.7, None),

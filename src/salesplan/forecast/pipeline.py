@@ -203,7 +203,7 @@ class PipelineForecast:
     deals : DataFrame
         One row per open opportunity: ``opportunity_id, process, stage, days_in_stage, amount, p_advance_now``
         (probability of leaving the current stage forward, given its age, at the mean rate), ``p_win``
-        (won within the horizon), ``p_win_by_period`` columns ``p_<period>``, ``expected_revenue``.
+        (won within the horizon), one column ``p_<period>`` per period (up to 36 periods), ``expected_revenue``.
     draws : dict
         ``{component: array (n_draws, n_processes, n_periods)}`` of contract counts; ``revenue_draws`` the same
         for revenue.
@@ -447,21 +447,31 @@ def pipeline(
             won_at, p_adv = _simulate(rng, r_draw, table, k, age, None)
             wins = won_at <= h_days
             p_win = wins.mean(axis=0)
-            bins = np.searchsorted(edges, won_at, side="left")
-            for t in range(n_t):
-                in_t = wins & (bins == t)
-                draws["pipeline"][:, j, t] += in_t.sum(axis=1).astype(np.int32)
-                rev["pipeline"][:, j, t] += in_t.astype(float) @ amounts[idx]
-            for row_i, (oid, stage, dd) in enumerate(zip(sub["opportunity_id"], sub["stage"], age, strict=True)):
-                rec = {"opportunity_id": oid, "process": proc_name, **dict(zip(params.by, gkey, strict=True)),
-                       "stage": stage, "days_in_stage": dd, "amount": amounts[idx][row_i],
-                       "p_advance_now": p_adv[row_i], "p_win": p_win[row_i],
-                       "expected_revenue": p_win[row_i] * amounts[idx][row_i]}
+            bins = np.where(wins, np.searchsorted(edges, np.where(wins, won_at, 0.0), side="left"), n_t)
+            n_sub = len(idx)
+            # counts per (draw, period) and per (deal, period) in one pass each
+            flat = (np.arange(n_s)[:, None] * (n_t + 1) + bins).ravel()
+            draws["pipeline"][:, j, :] += np.bincount(flat, minlength=n_s * (n_t + 1)).reshape(
+                n_s, n_t + 1)[:, :n_t].astype(np.int32)
+            rev["pipeline"][:, j, :] += np.bincount(flat, weights=np.broadcast_to(amounts[idx], (n_s, n_sub)).ravel(),
+                                                    minlength=n_s * (n_t + 1)).reshape(n_s, n_t + 1)[:, :n_t]
+            per_deal = np.bincount((np.arange(n_sub)[None, :] * (n_t + 1) + bins).ravel(),
+                                   minlength=n_sub * (n_t + 1)).reshape(n_sub, n_t + 1)[:, :n_t] / n_s
+            base = pd.DataFrame({"opportunity_id": sub["opportunity_id"].to_numpy(), "process": proc_name})
+            for col, val in zip(params.by, gkey, strict=True):
+                base[col] = val
+            base["stage"] = sub["stage"].to_numpy()
+            base["days_in_stage"] = age
+            base["amount"] = amounts[idx]
+            base["p_advance_now"] = p_adv
+            base["p_win"] = p_win
+            base["expected_revenue"] = p_win * amounts[idx]
+            if n_t <= 36:
                 for t, label in enumerate(periods):
-                    rec[f"p_{label}"] = float((wins[:, row_i] & (bins[:, row_i] == t)).mean())
-                if "owner" in sub.columns:
-                    rec["owner"] = sub["owner"].iloc[row_i]
-                deal_rows.append(rec)
+                    base[f"p_{label}"] = per_deal[:, t]
+            if "owner" in sub.columns:
+                base["owner"] = sub["owner"].to_numpy()
+            deal_rows.append(base)
         if include_new:
             created = past[past["created_at"] > cut - pd.Timedelta(days=creation_window)]
             window = min(creation_window, (cut - opps["created_at"].min()).total_seconds() / 86400.0)
@@ -484,14 +494,16 @@ def pipeline(
                 start = rng.uniform(0, h_days, total)
                 won_at = _simulate_flat(rng, r_draw[owner_draw], table, start)
                 wins = won_at <= h_days
-                bins = np.searchsorted(edges, won_at, side="left")
+                bins = np.searchsorted(edges, np.where(wins, won_at, 0.0), side="left")
                 amt = rng.choice(past["amount"].dropna().to_numpy(), total) if "amount" in past and \
                     past["amount"].notna().any() else np.full(total, fill_amount)
                 for t in range(n_t):
                     in_t = wins & (bins == t)
                     draws["new"][:, j, t] += np.bincount(owner_draw[in_t], minlength=n_s).astype(np.int32)
                     rev["new"][:, j, t] += np.bincount(owner_draw[in_t], weights=amt[in_t], minlength=n_s)
-    deals_df = pd.DataFrame(deal_rows)
+    deals_df = pd.concat(deal_rows, ignore_index=True) if deal_rows else pd.DataFrame(
+        columns=["opportunity_id", "process", "stage", "days_in_stage", "amount", "p_advance_now", "p_win",
+                 "expected_revenue"])
     if deals_df.empty and not include_new:
         logger.warning("pipeline: no open opportunity at %s", cut.date())
     return PipelineForecast(as_of=cut, end=end, periods=periods, processes=procs, deals=deals_df, draws=draws,

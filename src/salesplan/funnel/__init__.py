@@ -14,8 +14,27 @@ Examples
 ['acquisition', 'cross_selling']
 """
 
-from salesplan.funnel.aalen_johansen import AJFit, aalen_johansen, wilson_interval
+from salesplan.funnel.aalen_johansen import (
+    AJFit,
+    aalen_johansen,
+    beta_interval,
+    effective_beta,
+    wilson_interval,
+)
+from salesplan.funnel.activities import activity_ratios, poisson_interval
+from salesplan.funnel.cohorts import CohortRates, cohort_rates, trend_tests, win_rates_by_period
+from salesplan.funnel.drivers import DriverModel, drivers
 from salesplan.funnel.estimate import Funnel, estimate, fit_reduction
-from salesplan.funnel.shrinkage import shrink_rates
+from salesplan.funnel.paths import path_rules
+from salesplan.funnel.shrinkage import fit_prior_strength, shrink_rates
+from salesplan.funnel.snapshot import SNAPSHOT_LIMITS, SnapshotFunnel, snapshot_funnel
 
-__all__ = ["Funnel", "estimate", "fit_reduction", "aalen_johansen", "AJFit", "wilson_interval", "shrink_rates"]
+__all__ = [
+    "Funnel", "estimate", "fit_reduction", "path_rules",
+    "aalen_johansen", "AJFit", "wilson_interval", "effective_beta", "beta_interval",
+    "shrink_rates", "fit_prior_strength",
+    "cohort_rates", "CohortRates", "trend_tests", "win_rates_by_period",
+    "drivers", "DriverModel",
+    "activity_ratios", "poisson_interval",
+    "snapshot_funnel", "SnapshotFunnel", "SNAPSHOT_LIMITS",
+]

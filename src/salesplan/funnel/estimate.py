@@ -33,8 +33,8 @@ Examples
 >>> f.rates[["stage", "entered", "advanced", "lost", "open"]].to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
 [{'stage': 'lead', 'entered': 4, 'advanced': 2, 'lost': 1, 'open': 1},
  {'stage': 'offer', 'entered': 2, 'advanced': 1, 'lost': 0, 'open': 1}]
->>> round(float(f.rates["rate"].iloc[0]), 3)
-0.667
+>>> round(float(f.rates["rate"].iloc[0]), 3), round(float(f.rates["closed_only_rate"].iloc[0]), 3)
+(0.5, 0.667)
 """
 
 from __future__ import annotations
@@ -213,6 +213,7 @@ def estimate(
     activities: Any = None,
     horizon_days: float | None = None,
     resolution_hours: float = 1.0,
+    stale_after_days: float | None = None,
 ) -> Funnel:
     """Measure stage conversion, win rates and timing with open deals right-censored.
 
@@ -240,6 +241,10 @@ def estimate(
         Horizon of every rate in days; default, per stage, the last observed advance or loss.
     resolution_hours : float
         Durations are floored to this many hours before counting patterns.
+    stale_after_days : float, optional
+        For data without loss records: stays open longer than this count as lost at that day (see
+        :func:`~salesplan.reduce.stages.reduce_stage_events`). Without it, such data have no losses and every
+        rate is 1 at the horizon.
 
     Returns
     -------
@@ -273,7 +278,7 @@ def estimate(
         raise ConfigError(f"confidence must lie in (0, 1), got {confidence}")
     procs = normalise_processes(process)
     red = reduce_stage_events(stage_events, procs, opportunities, by=by, customers=customers, as_of=as_of,
-                              resolution_hours=resolution_hours)
+                              resolution_hours=resolution_hours, stale_after_days=stale_after_days)
     funnel = fit_reduction(red, procs, confidence=confidence, horizon_days=horizon_days)
     if activities is not None:
         from salesplan.funnel.activities import activity_ratios

@@ -18,7 +18,8 @@ changed or dropped something) and pinned by a hand-computed test in ``tests/funn
 7. **Opportunities without events** (when ``opportunities`` is given) are open in the first stage since
    ``created_at``; opportunities created after ``as_of`` are ignored.
 8. **Bad input** raises :class:`~salesplan.SchemaError`: a stage that is not a stage of the opportunity's process
-   (``known_stage``), an event of an unknown opportunity (``known_opportunity``), an event dated before its
+   (``known_stage``), with several processes an event of an unknown opportunity (``known_opportunity``; with one
+   process such events are ignored and counted, so a filtered ``opportunities`` table works), an event dated before its
    opportunity's creation (``after_created``), no events at all (``empty``).
 9. **Groups and stages without information.** A (group, stage) with no entries, or whose entries are all still open,
    has ``rate`` NaN, the interval [0, 1] and the uninformative effective ``Beta(1/2, 1/2)``.

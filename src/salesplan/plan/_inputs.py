@@ -110,25 +110,31 @@ def moment_match_win(rates: pd.DataFrame, processes: Mapping[str, SalesProcess])
     >>> [round(float(v), 2) for v in w["win_rate"]], [round(float(v), 1) for v in w["alpha"]]
     ([0.25, 0.5], [7.1, 50.0])
     """
-    rows = []
-    for (proc, seg), group in rates.groupby(["process", "segment"], sort=False):
-        order = {s: i for i, s in enumerate(processes[proc].stages)} if proc in processes else {}
-        group = group.assign(_o=group["stage"].map(order)).sort_values("_o", kind="stable") if order else group
-        a, b, r = group["alpha"].to_numpy(float), group["beta"].to_numpy(float), group["rate"].to_numpy(float)
-        known = ~(np.isfinite(a) & np.isfinite(b))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            m1 = np.where(known, r, a / (a + b))
-            m2 = np.where(known, r**2, a * (a + 1) / ((a + b) * (a + b + 1)))
-        p1 = np.cumprod(m1[::-1])[::-1]
-        p2 = np.cumprod(m2[::-1])[::-1]
-        var = np.maximum(p2 - p1**2, 0.0)
-        unc = np.cumsum((~known)[::-1])[::-1] > 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            conc = np.where(unc & (var > 0), p1 * (1 - p1) / np.where(var > 0, var, 1) - 1, np.nan)
-        for stage, w, c in zip(group["stage"], p1, conc, strict=True):
-            rows.append((proc, seg, stage, float(w), w * c if np.isfinite(c) else np.nan,
-                         (1 - w) * c if np.isfinite(c) else np.nan))
-    return pd.DataFrame(rows, columns=WIN_COLUMNS)
+    if rates.empty:
+        return pd.DataFrame(columns=WIN_COLUMNS)
+    df = rates[["process", "segment", "stage", "rate", "alpha", "beta"]].copy()
+    order = {(p, s): i for p, proc in processes.items() for i, s in enumerate(proc.stages)}
+    df["_o"] = [order.get(k, 0) for k in zip(df["process"].tolist(), df["stage"].tolist(), strict=True)]
+    df["_n"] = np.arange(len(df))
+    # reverse stage order within each (process, segment), so cumulative products run from the last stage back
+    df = df.sort_values(["process", "segment", "_o", "_n"], ascending=[True, True, False, False], kind="stable")
+    a, b, r = df["alpha"].to_numpy(float), df["beta"].to_numpy(float), df["rate"].to_numpy(float)
+    known = ~(np.isfinite(a) & np.isfinite(b))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        df["_m1"] = np.where(known, r, a / (a + b))
+        df["_m2"] = np.where(known, r**2, a * (a + 1) / ((a + b) * (a + b + 1)))
+    df["_u"] = (~known).astype(int)
+    grp = df.groupby(["process", "segment"], sort=False)
+    p1 = grp["_m1"].cumprod().to_numpy()
+    p2 = grp["_m2"].cumprod().to_numpy()
+    unc = grp["_u"].cumsum().to_numpy() > 0
+    var = np.maximum(p2 - p1**2, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conc = np.where(unc & (var > 0), p1 * (1 - p1) / np.where(var > 0, var, 1) - 1, np.nan)
+    out = pd.DataFrame({"process": df["process"].to_numpy(), "segment": df["segment"].to_numpy(),
+                        "stage": df["stage"].to_numpy(), "win_rate": p1, "alpha": p1 * conc,
+                        "beta": (1 - p1) * conc, "_n": df["_n"].to_numpy()})
+    return out.sort_values("_n", kind="stable").drop(columns="_n").reset_index(drop=True)[WIN_COLUMNS]
 
 
 def _row_label(row: Mapping[str, Any]) -> str:
@@ -206,15 +212,23 @@ def _from_table(frame: pd.DataFrame, processes: Mapping[str, SalesProcess], know
     procs: dict[str, SalesProcess] = {}
     for proc, group in df.groupby("process", sort=False):
         procs[str(proc)] = _stage_order(str(proc), list(dict.fromkeys(group["stage"])), processes)
-    # a process's stages must all have a rate; a stage missing in the middle breaks the product
-    for (proc, seg), group in df.groupby(["process", "segment"], sort=False):
-        missing = [s for s in procs[proc].stages if s not in set(group["stage"])]
-        if missing:
-            raise PlanInputError(f"funnel: process {proc!r}, segment {seg!r} has no rate for stage(s) {missing}")
-        dup = group["stage"][group["stage"].duplicated()]
-        if len(dup):
-            raise PlanInputError(f"funnel: process {proc!r}, segment {seg!r} repeats stage(s) {sorted(set(dup))}")
-    df["next_stage"] = [procs[p].next_stage(s) for p, s in zip(df["process"], df["stage"], strict=True)]
+    # a process's stages must all have a rate (a stage missing in the middle breaks the product), once each
+    dup = df.duplicated(["process", "segment", "stage"])
+    if dup.any():
+        row = df[dup].iloc[0]
+        raise PlanInputError(f"funnel: process {row['process']!r}, segment {row['segment']!r} repeats stage "
+                             f"{row['stage']!r}")
+    pairs = df[["process", "segment"]].drop_duplicates().itertuples(index=False)
+    expected = pd.DataFrame([(p, g, st) for p, g in pairs for st in procs[p].stages],
+                            columns=["process", "segment", "stage"])
+    check = expected.merge(df[["process", "segment", "stage"]], how="left", indicator=True)
+    lacking = check[check["_merge"] == "left_only"]
+    if len(lacking):
+        proc, seg = lacking["process"].iloc[0], lacking["segment"].iloc[0]
+        missing = lacking[(lacking["process"] == proc) & (lacking["segment"] == seg)]["stage"].tolist()
+        raise PlanInputError(f"funnel: process {proc!r}, segment {seg!r} has no rate for stage(s) {missing}")
+    nxt = {(p, st): proc.next_stage(st) for p, proc in procs.items() for st in proc.stages}
+    df["next_stage"] = [nxt[k] for k in zip(df["process"].tolist(), df["stage"].tolist(), strict=True)]
     _check_rates(df)
     rates = df[RATE_COLUMNS].reset_index(drop=True)
     win = moment_match_win(rates, procs)

@@ -2,8 +2,8 @@
 
 Sources of the ratios, first found wins per (process, stage, kind):
 
-1. ``activity_ratios=`` given to :func:`~salesplan.plan.backward` (a table ``process, stage, kind, per_entry`` or a
-   mapping ``{process: {stage: {kind: per_entry}}}``);
+1. ``activity_ratios=`` given to :func:`~salesplan.plan.backward` (a table ``process, stage, kind, per_entry``,
+   optionally with ``segment`` for segment-specific ratios, or a mapping ``{process: {stage: {kind: per_entry}}}``);
 2. the fitted funnel's measured ``activity_ratios`` (when it was estimated with activities);
 3. the process definitions (``SalesProcess.activities``).
 
@@ -15,7 +15,7 @@ Examples
 >>> from salesplan.plan._inputs import funnel_view
 >>> view = funnel_view({"lead": 0.5, "offer": 0.5}, process="p")
 >>> activity_ratio_table(view, {"p": {"lead": {"calls": 2}}}).to_dict("records")
-[{'process': 'p', 'stage': 'lead', 'kind': 'calls', 'per_entry': 2.0, 'source': 'given'}]
+[{'process': 'p', 'segment': 'all', 'stage': 'lead', 'kind': 'calls', 'per_entry': 2.0, 'source': 'given'}]
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from typing import Any
 import pandas as pd
 
 from salesplan.errors import PlanInputError
-from salesplan.plan._inputs import FunnelView
+from salesplan.plan._inputs import ALL, FunnelView
 from salesplan.schema import to_pandas
 
-__all__ = ["activity_ratio_table", "plan_activities"]
+__all__ = ["activity_ratio_table", "plan_activities", "match_ratios"]
 
 logger = logging.getLogger(__name__)
 
-RATIO_COLUMNS = ["process", "stage", "kind", "per_entry", "source"]
+RATIO_COLUMNS = ["process", "segment", "stage", "kind", "per_entry", "source"]
 
 
 def _given(ratios: Any) -> pd.DataFrame:
@@ -49,7 +49,8 @@ def _given(ratios: Any) -> pd.DataFrame:
         missing = {"process", "stage", "kind", "per_entry"} - set(frame.columns)
         if missing:
             raise PlanInputError(f"activity_ratios: missing column(s) {sorted(missing)}")
-    frame = frame[["process", "stage", "kind", "per_entry"]].copy()
+    frame = frame.assign(segment=frame["segment"].fillna(ALL).astype(str) if "segment" in frame.columns else ALL)
+    frame = frame[["process", "segment", "stage", "kind", "per_entry"]].copy()
     frame["per_entry"] = pd.to_numeric(frame["per_entry"], errors="coerce").astype(float)
     bad = ~(frame["per_entry"] >= 0)
     if bad.any():
@@ -75,10 +76,10 @@ def activity_ratio_table(view: FunnelView, activity_ratios: Any = None) -> pd.Da
     parts = [_given(activity_ratios)]
     measured = getattr(view.source, "activity_ratios", None) if view.source is not None else None
     if isinstance(measured, pd.DataFrame) and not measured.empty:
-        m = measured[["process", "stage", "kind", "per_entry"]].copy()
+        m = measured[["process", "stage", "kind", "per_entry"]].assign(segment=ALL)
         m["source"] = "measured"
         parts.append(m)
-    defaults = [(p.name, s, k, v, "process definition") for p in view.processes.values()
+    defaults = [(p.name, ALL, s, k, v, "process definition") for p in view.processes.values()
                 for s, kinds in p.activities.items() for k, v in kinds.items()]
     parts.append(pd.DataFrame(defaults, columns=RATIO_COLUMNS))
     parts = [p for p in parts if not p.empty]
@@ -87,7 +88,8 @@ def activity_ratio_table(view: FunnelView, activity_ratios: Any = None) -> pd.Da
     table = pd.concat(parts, ignore_index=True)
     # the first source that names a (process, stage) wins for all kinds of that stage
     first = table.groupby(["process", "stage"], sort=False)["source"].transform("first")
-    table = table[table["source"] == first].drop_duplicates(["process", "stage", "kind"], keep="first")
+    table = table[table["source"] == first].drop_duplicates(["process", "segment", "stage", "kind"], keep="first")
+    table = table[RATIO_COLUMNS]
     stages = set(zip(view.rates["process"], view.rates["stage"], strict=True))
     keep = [(p, s) in stages for p, s in zip(table["process"], table["stage"], strict=True)]
     return table[keep].reset_index(drop=True)
@@ -105,10 +107,22 @@ def plan_activities(volumes: pd.DataFrame, ratios: pd.DataFrame, *, by_stage: bo
     [{'kind': 'calls', 'expected': 100.0, 'required': 124.0}]
     """
     keys = ["process", "segment", "period"] + (["stage"] if by_stage else []) + ["kind"]
-    merged = volumes.merge(ratios[["process", "stage", "kind", "per_entry"]], on=["process", "stage"], how="inner")
+    merged = match_ratios(volumes, ratios)
     merged["expected"] = merged["expected_entries"] * merged["per_entry"]
     merged["required"] = merged["required_entries"] * merged["per_entry"]
     if merged.empty:
         return pd.DataFrame(columns=[*keys, "expected", "required"])
     out = merged.groupby(keys, sort=False, as_index=False)[["expected", "required"]].sum()
     return out
+
+
+def match_ratios(volumes: pd.DataFrame, ratios: pd.DataFrame) -> pd.DataFrame:
+    """Volumes joined with their ratios: a segment's own ratio where given, else the process-wide one."""
+    rat = ratios.assign(segment=ratios["segment"] if "segment" in ratios.columns else ALL)
+    rat = rat[["process", "segment", "stage", "kind", "per_entry"]].rename(columns={"segment": "_rseg"})
+    merged = volumes.merge(rat, on=["process", "stage"], how="inner")
+    merged = merged[(merged["_rseg"] == merged["segment"]) | (merged["_rseg"] == ALL)]
+    merged = merged.assign(_own=merged["_rseg"] != ALL).sort_values("_own", ascending=False, kind="stable")
+    key = [c for c in ("_row", "process", "segment", "period", "stage", "kind") if c in merged.columns]
+    merged = merged.drop_duplicates(key, keep="first").sort_index(kind="stable")
+    return merged.drop(columns=["_rseg", "_own"])

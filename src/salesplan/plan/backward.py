@@ -41,7 +41,7 @@ from salesplan.plan.activities import activity_ratio_table, plan_activities
 from salesplan.plan.capacity import CapacityReport, capacity_report
 from salesplan.plan.cost import plan_cost
 from salesplan.plan.schedule import time_phase
-from salesplan.plan.volumes import check_confidence, required_entries, win_probability
+from salesplan.plan.volumes import check_confidence, required_entries
 
 __all__ = ["backward", "Plan", "VOLUME_COLUMNS"]
 
@@ -157,15 +157,15 @@ def plan_volumes(targets: pd.DataFrame, view: FunnelView, confidence: float) -> 
     win = win.rename(columns={"alpha": "win_alpha", "beta": "win_beta"})
     tab = targets.reset_index().rename(columns={"index": "_row"})
     vol = tab.merge(win, on=["process", "segment"], how="inner")
-    vol["_pos"] = [stage_pos.get((p, s), 0) for p, s in zip(vol["process"], vol["stage"], strict=True)]
+    vol["_pos"] = [stage_pos.get(k, 0) for k in zip(vol["process"].tolist(), vol["stage"].tolist(), strict=True)]
     vol = vol.sort_values(["_row", "_pos"], kind="stable").reset_index(drop=True)
     x = vol["contracts"].to_numpy(float)
     p = vol["win_rate"].to_numpy(float)
     a = vol["win_alpha"].to_numpy(float)
     b = vol["win_beta"].to_numpy(float)
     vol["expected_entries"] = x / p
-    vol["required_entries"] = required_entries(x, p, confidence, alpha=a, beta=b)
-    vol["probability"] = win_probability(vol["required_entries"].to_numpy(), x, p, alpha=a, beta=b)
+    vol["required_entries"], vol["probability"] = required_entries(x, p, confidence, alpha=a, beta=b,
+                                                                   return_probability=True)
     vol["confidence"] = confidence
     uncertain = np.isfinite(a) & np.isfinite(b)
     vol["method"] = np.where(uncertain, "beta_negative_binomial", "negative_binomial")

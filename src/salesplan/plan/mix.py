@@ -43,7 +43,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from salesplan.errors import PlanInputError
 from salesplan.plan._inputs import ALL, funnel_view
-from salesplan.plan.activities import activity_ratio_table
+from salesplan.plan.activities import activity_ratio_table, match_ratios
 from salesplan.plan.capacity import hours_table
 from salesplan.plan.cost import unit_cost_table
 from salesplan.schema import to_pandas
@@ -197,7 +197,7 @@ def mix_options(funnel: Any, *, hours: Any = None, unit_costs: Any = None, eligi
     view = funnel_view(funnel)
     ratios = activity_ratio_table(view, activity_ratios)
     win = view.win[["process", "segment", "stage", "win_rate"]]
-    per = win.merge(ratios, on=["process", "stage"], how="inner")
+    per = match_ratios(win, ratios)
     per["per_contract"] = per["per_entry"] / per["win_rate"]
     first = win.groupby(["process", "segment"], sort=False).head(1)
     out = first[["process", "segment", "win_rate"]].reset_index(drop=True)

@@ -38,6 +38,7 @@ import pandas as pd
 
 from salesplan.errors import PlanInputError, SalesplanError
 from salesplan.plan._inputs import ALL, FunnelView
+from salesplan.plan.activities import match_ratios
 
 __all__ = ["lead_time_pmf", "time_phase", "SCHEDULE_COLUMNS"]
 
@@ -141,9 +142,9 @@ def time_phase(volumes: pd.DataFrame, ratios: pd.DataFrame, view: FunnelView, fr
         raise PlanInputError(f"freq must be one of {sorted(FREQS)}, got {freq!r}")
     pmfs: dict[tuple[str, str], np.ndarray] = {}
     frames = []
-    ratio_map = {k: g[["kind", "per_entry"]].to_numpy() for k, g in ratios.groupby(["process", "stage"])}
+    matched = match_ratios(volumes.assign(_row=np.arange(len(volumes))), ratios)
+    ratio_map = {int(k): g[["kind", "per_entry"]].to_numpy() for k, g in matched.groupby("_row")}
     for i, row in enumerate(volumes.itertuples(index=False)):
-        key = (row.process, row.stage)
         pkey = (row.process, row.stage, row.segment)
         if pkey not in pmfs:
             pmfs[pkey] = lead_time_pmf(view, row.process, row.stage, durations=durations, segment=row.segment)
@@ -158,7 +159,7 @@ def time_phase(volumes: pd.DataFrame, ratios: pd.DataFrame, view: FunnelView, fr
         share = pd.Series(profile, index=buckets).groupby(level=0).sum()
         share = share[share > 1e-12]
         labels = _labels(share.index, freq)
-        items = [("entries", 1.0)] + [(k, float(v)) for k, v in ratio_map.get(key, [])]
+        items = [("entries", 1.0)] + [(k, float(v)) for k, v in ratio_map.get(i, [])]
         for item, mult in items:
             frames.append(pd.DataFrame({
                 "process": row.process, "segment": row.segment, "target_period": row.period, "stage": row.stage,

@@ -99,7 +99,7 @@ def _bnb_logpmf(k: np.ndarray, x: np.ndarray, a: np.ndarray, b: np.ndarray) -> n
             + special.betaln(a + x, b + k) - special.betaln(a, b))
 
 
-def _bnb_quantile(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+def _bnb_quantile(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Smallest k with P(F <= k) >= c for F ~ BetaNegBinomial(x, a, b), all rows at once.
 
     The CDF is summed exactly from 0 in blocks. Each block is anchored at its first k with the closed-form log-pmf
@@ -107,9 +107,10 @@ def _bnb_quantile(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) ->
     guess of their quantile so each row scans about as far as it needs.
     """
     out = np.zeros(x.shape, dtype=np.int64)
+    prob = np.ones(x.shape)
     active = np.flatnonzero((x > 0) & (b > 0))  # b == 0 means p == 1: no losses
     if active.size == 0:
-        return out
+        return out, prob
     xs, as_, bs, cs = x[active], a[active], b[active], c[active]
     # guess: mean + 3 sd of F where the moments exist, else a generous fallback
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -124,24 +125,26 @@ def _bnb_quantile(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) ->
         rest_parts = []
         pos = 0
         while pos < todo.size:
-            w = int(width[todo[pos]])
-            n_rows = max(1, min(todo.size - pos, 2_000_000 // w))
-            # take the rows whose width fits this block (sorted, so a prefix of the remainder)
-            rows = todo[pos:pos + n_rows]
+            # rows are sorted by width: take those within a factor 1.25 of the first, at most ~2M cells
+            w0 = int(width[todo[pos]])
+            end = int(np.searchsorted(width[todo], w0 * 1.25, side="right"))
+            end = max(pos + 1, min(end, pos + max(1, 2_000_000 // max(w0, 1))))
+            rows = todo[pos:end]
             w = int(width[rows].max())
-            rows = rows[: max(1, min(rows.size, 2_000_000 // w))]
-            pos += rows.size
+            pos = end
             k0 = start[rows].astype(float)[:, None]
             xr, ar, br = xs[rows, None], as_[rows, None], bs[rows, None]
             j = k0 + np.arange(w - 1)[None, :]
-            logratio = np.log((xr + j) * (br + j)) - np.log((j + 1.0) * (ar + br + xr + j))
+            logratio = np.log(((xr + j) * (br + j)) / ((j + 1.0) * (ar + br + xr + j)))
             logpmf = np.empty((rows.size, w))
             logpmf[:, :1] = _bnb_logpmf(k0, xr, ar, br)
             logpmf[:, 1:] = logpmf[:, :1] + np.cumsum(logratio, axis=1)
             run = cdf[rows, None] + np.cumsum(np.exp(logpmf), axis=1)
             hit = run >= cs[rows, None]
             found = hit.any(axis=1)
-            out[active[rows[found]]] = start[rows[found]] + np.argmax(hit[found], axis=1)
+            first_hit = np.argmax(hit[found], axis=1)
+            out[active[rows[found]]] = start[rows[found]] + first_hit
+            prob[active[rows[found]]] = run[found][np.arange(first_hit.size), first_hit]
             left = rows[~found]
             cdf[left] = run[~found, -1]
             start[left] += w
@@ -157,11 +160,12 @@ def _bnb_quantile(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) ->
                     f"{int(worst)} (alpha={float(a.ravel()[worst]):.3g}, beta={float(b.ravel()[worst]):.3g}); "
                     "gather more data or lower the confidence"
                 )
-    return out
+    return out, prob
 
 
 def required_entries(contracts: ArrayLike, win_rate: ArrayLike, confidence: ArrayLike = 0.8, *,
-                     alpha: ArrayLike | None = None, beta: ArrayLike | None = None) -> np.ndarray:
+                     alpha: ArrayLike | None = None, beta: ArrayLike | None = None,
+                     return_probability: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Smallest number of entries with ``P(at least contracts wins) >= confidence`` (vectorised).
 
     Parameters
@@ -176,10 +180,13 @@ def required_entries(contracts: ArrayLike, win_rate: ArrayLike, confidence: Arra
         Beta distribution of the win rate. Where both are finite the beta-negative-binomial (predictive) quantile
         is used; where NaN or omitted the rate is treated as known (negative binomial).
 
+    return_probability : bool
+        Also return ``P(at least contracts wins | required entries)`` (at least ``confidence``).
+
     Returns
     -------
     numpy.ndarray of int64
-        Required entries, broadcast over the inputs.
+        Required entries, broadcast over the inputs (and the probabilities with ``return_probability``).
 
     Raises
     ------
@@ -195,14 +202,18 @@ def required_entries(contracts: ArrayLike, win_rate: ArrayLike, confidence: Arra
     """
     x, p, c, a, b, uncertain = _broadcast(contracts, win_rate, confidence, alpha, beta)
     out = np.zeros(x.shape, dtype=np.int64)
+    prob = np.ones(x.shape)
     known = ~uncertain & (x > 0)
     if known.any():
-        fails = stats.nbinom.ppf(c[known], x[known], p[known])
-        out[known] = x[known].astype(np.int64) + np.asarray(fails, dtype=np.int64)
+        fails = np.asarray(stats.nbinom.ppf(c[known], x[known], p[known]), dtype=np.int64)
+        out[known] = x[known].astype(np.int64) + fails
+        if return_probability:
+            prob[known] = stats.nbinom.cdf(fails, x[known], p[known])
     unc = uncertain & (x > 0)
     if unc.any():
-        out[unc] = x[unc].astype(np.int64) + _bnb_quantile(x[unc], a[unc], b[unc], c[unc])
-    return out
+        fails, prob[unc] = _bnb_quantile(x[unc], a[unc], b[unc], c[unc])
+        out[unc] = x[unc].astype(np.int64) + fails
+    return (out, prob) if return_probability else out
 
 
 def win_probability(entries: ArrayLike, contracts: ArrayLike, win_rate: ArrayLike, *,

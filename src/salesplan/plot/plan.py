@@ -47,7 +47,8 @@ def reverse_funnel(plan: Any, process: str | None = None, *, period: str | None 
     ax.set_xlabel("entries needed")
     ax.set_ylabel("stage")
     ax.set_title(f"{process}: {contracts:,} contracts" + (f" in {period}" if period else ""))
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlim(0, max(float(agg["required_entries"].max()), float(agg["expected_entries"].max())) * 1.15 + 1)
+    ax.legend(loc="best", fontsize=8)
     return ax
 
 
@@ -81,7 +82,7 @@ def capacity_chart(report: Any, team: str | None = None, *, ax: Any = None) -> A
     agg = tab.groupby("start")[["required_hours", "available_hours"]].sum().sort_index()
     short = agg["required_hours"] > agg["available_hours"] + 1e-9
     x = np.arange(len(agg))
-    ax.bar(x, agg["required_hours"], color=np.where(short, "#c0392b", "#5d8aa8"), label="required hours")
+    ax.bar(x, agg["required_hours"], color=np.where(short, "#c0392b", "#5d8aa8"))
     ax.step(np.r_[x - 0.5, x[-1] + 0.5] if len(x) else x,
             np.r_[agg["available_hours"].to_numpy(), agg["available_hours"].to_numpy()[-1:]] if len(x) else x,
             where="post", color="black", label="available hours")
@@ -91,5 +92,10 @@ def capacity_chart(report: Any, team: str | None = None, *, ax: Any = None) -> A
     ax.set_ylabel(f"hours ({report.basis})")
     ax.set_xlabel("period start")
     ax.set_title("capacity" + (f": team {team}" if team else ": all teams"))
-    ax.legend(fontsize=8)
+    from matplotlib.patches import Patch
+
+    handles, _ = ax.get_legend_handles_labels()
+    handles = [Patch(color="#5d8aa8", label="required hours"), Patch(color="#c0392b", label="required, short"),
+               *[h for h in handles if not isinstance(h, Patch) and h.get_label() == "available hours"]]
+    ax.legend(handles=handles, fontsize=8)
     return ax

@@ -194,6 +194,7 @@ def reduce_stage_events(
     resolution_hours: float = 1.0,
     cohort_freq: str = "1mo",
     keep_opportunities: bool = False,
+    stale_after_days: float | None = None,
 ) -> StageReduction:
     """Reduce a stage-event log to weighted spell patterns (engine-agnostic, narwhals).
 
@@ -221,6 +222,9 @@ def reduce_stage_events(
         ``"3mo"``, ``"1y"``).
     keep_opportunities : bool
         Also return one row per opportunity (its furthest stage, status and days in that stage).
+    stale_after_days : float, optional
+        For data that never records losses (e.g. Olist): a stay still open after this many days counts as lost
+        at that day (and the deal as lost). Events that did happen later still count. Default: no such rule.
 
     Returns
     -------
@@ -236,7 +240,7 @@ def reduce_stage_events(
     procs = normalise_processes(process)
     by_cols = [by] if isinstance(by, str) else list(by or [])
     built = _build_rows(stage_events, procs, opportunities, by_cols, customers, as_of, resolution_hours,
-                        cohort_freq)
+                        cohort_freq, stale_after_days)
     rows, issues, as_of_ts = built["rows"], built["issues"], built["as_of"]
     cust_cols, opp = built["cust_cols"], built["opp"]
     if by_cols and cust_cols:
@@ -334,7 +338,7 @@ def _check_links(ev: nw.LazyFrame, opp: nw.LazyFrame | None, procs: Mapping[str,
     known = opp.select(nw.col(_OPP).alias("_known"))
     missing = ev.join(known, left_on=_OPP, right_on="_known", how="anti")
     bad = _collect(missing.select(_OPP, _STAGE).head(20))
-    if len(bad):
+    if len(bad) and single is None:
         cases = pd.DataFrame({"table": "stage_events", "column": _OPP, "check": "known_opportunity",
                               "key": bad[_OPP].astype(str), "value": bad[_STAGE].astype(str)})
         raise SchemaError.from_cases(cases)
@@ -359,7 +363,8 @@ def as_datetime(value: Any) -> _dt.datetime:
 
 
 def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities: Any, by_cols: list[str],
-                customers: Any, as_of: Any, resolution_hours: float, cohort_freq: str) -> dict[str, Any]:
+                customers: Any, as_of: Any, resolution_hours: float, cohort_freq: str,
+                stale_after_days: float | None = None) -> dict[str, Any]:
     """Lazy per-(opportunity, stage) spell rows plus what the path rules did (shared by the reductions)."""
     if resolution_hours <= 0:
         raise ConfigError(f"resolution_hours must be > 0, got {resolution_hours}")
@@ -369,7 +374,7 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
     ev = ev.with_columns(nw.col(_OPP).cast(nw.String), nw.col(_STAGE).cast(nw.String))
 
     opp = opp_all = None
-    filtered = False
+    issues: dict[str, tuple[int, str]] = {}
     if opportunities is not None:
         opp = _lazy(opportunities, "opportunities")
         need = [_OPP] + (["process"] if len(procs) > 1 else [])
@@ -379,7 +384,6 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
         if "process" in names and len(procs) == 1:
             only = next(iter(procs))
             opp = opp.filter(nw.col("process") == only)
-            filtered = True
         if "created_at" in names:
             opp = _as_datetime(opp, "created_at", "opportunities")
     elif len(procs) > 1:
@@ -398,13 +402,15 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
     else:
         as_of_ts = pd.Timestamp(as_of)
     cut = as_of_ts.to_pydatetime()
-    issues: dict[str, tuple[int, str]] = {}
 
     # --- attach process, check links ------------------------------------------------------------------
     _check_links(ev, opp_all, procs, single)
     if single is not None:
-        if filtered:  # events of other processes' opportunities are not part of this funnel
+        if opp is not None:  # events of other processes' (or unlisted) opportunities are not part of this funnel
+            n_before = int(_collect(ev.select(nw.len())).iloc[0, 0])
             ev = ev.join(opp.select(_OPP), on=_OPP, how="inner")
+            n_outside = n_before - int(_collect(ev.select(nw.len())).iloc[0, 0])
+            issues["event of an opportunity outside the table or process"] = (n_outside, "ignored")
         ev = ev.with_columns(process=nw.lit(single))
     else:
         ev = ev.join(opp.select(_OPP, "process"), on=_OPP, how="left")
@@ -507,7 +513,7 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
             rows = nw.concat([rows, quiet_rows.select(cols)], how="vertical")
     elif opportunities is None:
         issues["opportunity without events"] = (0, "not checked: no opportunities table")
-    if n_with_events == 0 and "opportunity without events" not in issues:
+    if n_with_events == 0 and issues.get("opportunity without events", (0, ""))[0] == 0:
         raise SchemaError.from_cases([{"table": "stage_events", "column": _STAGE, "check": "empty",
                                        "key": "-", "value": f"no events on or before as_of {as_of_ts}"}])
 
@@ -524,6 +530,17 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
         close_days=_days(nw.col("closed_at"), nw.col("t_entry"), resolution_hours),
         cohort=nw.col("first_entered_at").dt.truncate(cohort_freq),
     )
+    if stale_after_days is not None:
+        stale = (nw.col("outcome") == "open") & (nw.col("days") >= stale_after_days)
+        stale_close = (nw.col("final") == "open") & (nw.col("close_days") >= stale_after_days)
+        n_stale = int(_collect(rows.select(stale.sum())).iloc[0, 0])
+        issues["open longer than stale_after_days"] = (n_stale, f"counted as lost at day {stale_after_days:g}")
+        rows = rows.with_columns(
+            outcome=nw.when(stale).then(nw.lit("loss")).otherwise(nw.col("outcome")),
+            days=nw.when(stale).then(nw.lit(float(stale_after_days))).otherwise(nw.col("days")),
+            final=nw.when(stale_close).then(nw.lit("lost")).otherwise(nw.col("final")),
+            close_days=nw.when(stale_close).then(nw.lit(float(stale_after_days))).otherwise(nw.col("close_days")),
+        )
     return {"rows": rows, "issues": issues, "as_of": as_of_ts, "cust_cols": cust_cols, "opp": opp}
 
 

@@ -28,7 +28,7 @@ from salesplan.errors import ConfigError
 from salesplan.report.config import ReportConfig
 from salesplan.report.context import ReportContext
 from salesplan.report.model import DATA_QUALITY_COLUMNS, Report, Section, Table
-from salesplan.report.sections import SECTIONS
+from salesplan.report.sections import SECTIONS, in_brief
 
 __all__ = ["build_report", "Progress"]
 
@@ -129,7 +129,21 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
               "config": config.source, "period_label": ctx.period_label(),
               "processes": ctx.processes()},
         headline=ctx.cache.get("headline", {}),
+        brief=_brief(ctx, dq),
     )
+
+
+def _brief(ctx: ReportContext, dq: pd.DataFrame) -> list[str]:
+    try:
+        lines = in_brief(ctx)
+    except Exception:  # noqa: BLE001 - the summary sentences are a courtesy; never fail the report for them
+        logger.debug("in_brief failed", exc_info=True)
+        lines = []
+    problems = dq[dq["severity"].isin(["error", "missing", "warning"])]
+    if len(problems):
+        lines.append(f"{len(problems)} data-quality or computation finding(s) need attention: see "
+                     "'Data and data quality'.")
+    return lines
 
 
 def headline_text(report: Report) -> list[str]:

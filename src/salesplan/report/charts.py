@@ -89,7 +89,8 @@ def plot_stacked_monthly(frame: pd.DataFrame, ylabel: str, title: str, ax: Any =
     return ax
 
 
-def plot_actual_vs_target(table: pd.DataFrame, ax: Any = None) -> Any:
+def plot_actual_vs_target(table: pd.DataFrame, ax: Any = None, actual_label: str = "won",
+                          title: str = "Contracts won against target") -> Any:
     """Contracts won against target per process for one period.
 
     Parameters
@@ -101,7 +102,7 @@ def plot_actual_vs_target(table: pd.DataFrame, ax: Any = None) -> Any:
     ax = get_ax(ax, figsize=(7.0, 3.4))
     x = np.arange(len(table))
     ax.bar(x - 0.2, table["target"].to_numpy(dtype=float), width=0.4, color="#b0bec5", label="target")
-    ax.bar(x + 0.2, table["actual"].to_numpy(dtype=float), width=0.4, color="#1565c0", label="won")
+    ax.bar(x + 0.2, table["actual"].to_numpy(dtype=float), width=0.4, color="#1565c0", label=actual_label)
     if {"forecast_low", "forecast_high"} <= set(table.columns):
         lo = table["forecast_low"].to_numpy(dtype=float)
         hi = table["forecast_high"].to_numpy(dtype=float)
@@ -109,7 +110,7 @@ def plot_actual_vs_target(table: pd.DataFrame, ax: Any = None) -> Any:
         ax.vlines(x[ok] + 0.2, lo[ok], hi[ok], color="#ef6c00", linewidth=2.5, label="forecast interval")
     ax.set_xticks(x, [str(p) for p in table["process"]], rotation=15)
     ax.set_ylabel("contracts")
-    ax.set_title("Contracts won against target")
+    ax.set_title(title)
     ax.legend(frameon=False, fontsize="small")
     ax.grid(alpha=0.3, axis="y")
     return ax

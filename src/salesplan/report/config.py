@@ -21,14 +21,16 @@ Schema
 ``[processes]``
     ``file`` (str): a process TOML as written by :func:`salesplan.save_processes`; default the five defaults.
 ``[segments]``
-    ``abc`` (list of two shares, e.g. ``[0.8, 0.95]``), ``lookback_months`` (int).
+    ``abc`` (list of two cumulative shares closing classes A and B, e.g. ``[0.8, 0.95]``), ``value``
+    (``"clv"``: 12-month customer lifetime value, or ``"revenue"``: past net revenue).
 ``[funnel]``
-    ``by`` (list of group columns, e.g. ``["segment"]``), ``lookback_months`` (int; 0 = all history).
+    ``by`` (list of group columns, e.g. ``["segment"]``; rates, plan and forecast are then split by them).
 ``[plan]``
-    ``confidence`` (float; the probability of reaching the target the plan is sized for), ``horizon`` (int; periods
-    ahead to plan).
+    ``confidence`` (float; the probability of reaching the target the plan is sized for), ``horizon`` (int;
+    months ahead for which the activities needed are listed, starting with the month after the reporting period).
 ``[forecast]``
-    ``horizon_months`` (int), ``backtest`` (bool).
+    ``horizon_months`` (int; window of the pipeline forecast after the cut), ``backtest`` (bool; rolling-origin
+    backtest of the monthly series forecast).
 ``[capacity]``
     ``hours_per_rep`` (float; selling hours per rep and month), ``reps`` (table process -> int),
     ``hours_per_activity`` (table kind -> float).
@@ -139,8 +141,8 @@ _SCHEMA: dict[str, dict[str, str]] = {
                "currency": "str", "confidence": "float", "seed": "int", "formats": "list[str]",
                "sections": "list[str]", "processes": "list[str]"},
     "processes": {"file": "str"},
-    "segments": {"abc": "list[float]", "lookback_months": "int"},
-    "funnel": {"by": "list[str]", "lookback_months": "int"},
+    "segments": {"abc": "list[float]", "value": "str"},
+    "funnel": {"by": "list[str]"},
     "plan": {"confidence": "float", "horizon": "int"},
     "forecast": {"horizon_months": "int", "backtest": "bool"},
     "capacity": {"hours_per_rep": "float", "reps": "table[int]", "hours_per_activity": "table[float]"},
@@ -149,8 +151,8 @@ _SCHEMA: dict[str, dict[str, str]] = {
 _TABLE_KEYS = {"path": "str", "columns": "table[str]", "sheet": "str|int", "sep": "str", "encoding": "str"}
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
-    "segments": {"abc": [0.8, 0.95], "lookback_months": 12},
-    "funnel": {"by": [], "lookback_months": 0},
+    "segments": {"abc": [0.8, 0.95], "value": "clv"},
+    "funnel": {"by": []},
     "plan": {"confidence": 0.8, "horizon": 1},
     "forecast": {"horizon_months": 3, "backtest": True},
     "capacity": {"hours_per_rep": 120.0, "reps": {}, "hours_per_activity": {"calls": 0.25, "visits": 2.0,
@@ -280,8 +282,9 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
     for group, key in (("plan", "confidence"),):
         if key in groups[group] and not 0.5 <= groups[group][key] < 1:
             raise ConfigError(f"{source}: '{group}.{key}' must be in [0.5, 1), got {groups[group][key]}")
-    for group, key in (("segments", "lookback_months"), ("funnel", "lookback_months"), ("plan", "horizon"),
-                       ("forecast", "horizon_months")):
+    if groups["segments"].get("value", "clv") not in ("clv", "revenue"):
+        raise ConfigError(f"{source}: 'segments.value' must be 'clv' or 'revenue', got {groups['segments']['value']!r}")
+    for group, key in (("plan", "horizon"), ("forecast", "horizon_months")):
         if key in groups[group] and groups[group][key] < 0:
             raise ConfigError(f"{source}: '{group}.{key}' must be >= 0, got {groups[group][key]}")
     if "horizon_months" in groups["forecast"] and not 1 <= groups["forecast"]["horizon_months"] <= 36:
@@ -436,20 +439,19 @@ targets = "data/targets.csv"
 # file = "processes.toml"     # your own stages and activities (see salesplan.save_processes); default: built-in five
 
 [segments]
-abc = [0.8, 0.95]             # cumulative revenue shares that end the A and B classes
-lookback_months = 12          # revenue window for the value segments
+abc = [0.8, 0.95]             # cumulative value shares that close the A and B classes
+value = "clv"                 # "clv" (12-month customer lifetime value) or "revenue" (past net revenue)
 
 [funnel]
 by = []                       # group columns for conversion rates, e.g. ["segment"]
-lookback_months = 0           # 0 = use all history
 
 [plan]
 confidence = 0.8              # plan volumes so that the target is reached with this probability
-horizon = 1                   # periods ahead to plan activities for
+horizon = 1                   # months after the reporting period to list the activities needed for
 
 [forecast]
-horizon_months = 3
-backtest = true
+horizon_months = 3            # window of the pipeline forecast after the data cut
+backtest = true               # rolling-origin backtest of the monthly forecast against naive baselines
 
 [capacity]
 hours_per_rep = 120.0         # selling hours per rep and month

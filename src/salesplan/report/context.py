@@ -37,13 +37,17 @@ class CapabilityMissing(RuntimeError):
     """A capability the report needs is not installed (yet); the section shows a warning instead."""
 
 
-def overlap_share(target_period: pd.Period, period: pd.Period) -> float:
-    """Share of ``target_period`` (by days) that lies inside ``period``; used to pro-rate targets."""
-    start = max(target_period.start_time, period.start_time)
-    end = min(target_period.end_time, period.end_time)
+def overlap_share(target_period: pd.Period, period: pd.Period | tuple[pd.Timestamp, pd.Timestamp]) -> float:
+    """Share of ``target_period`` (by time) inside ``period`` (a Period or a ``[start, end)`` pair)."""
+    t0, t1 = target_period.start_time, target_period.end_time + pd.Timedelta(1, "ns")
+    if isinstance(period, pd.Period):
+        p0, p1 = period.start_time, period.end_time + pd.Timedelta(1, "ns")
+    else:
+        p0, p1 = period
+    start, end = max(t0, p0), min(t1, p1)
     if end <= start:
         return 0.0
-    return float((end - start) / (target_period.end_time - target_period.start_time))
+    return float((end - start) / (t1 - t0))
 
 
 def render(plot: Callable[..., Any], title: str, caption: str = "", /, **kwargs: Any) -> Chart:
@@ -105,6 +109,31 @@ class ReportContext:
         """The period after the reporting period (activities are planned for it)."""
         return self.period + 1
 
+    @property
+    def next_period_month(self) -> pd.Period:
+        """The first month after the reporting period (activities needed are listed from it)."""
+        return pd.Period(self.period.end_time, "M") + 1
+
+    @property
+    def window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The forecast window ``[as_of, as_of + forecast.horizon_months)``."""
+        months = int(self.config.option("forecast", "horizon_months"))
+        return self.as_of, self.as_of + pd.DateOffset(months=months)
+
+    def window_label(self) -> str:
+        """``"Jan–Mar 2026"`` for a window of whole months, else the two dates."""
+        start, end = self.window
+        last = end - pd.Timedelta(seconds=1)
+        if start == start.normalize() and start.day == 1 and end.day == 1:
+            first = start.strftime("%b") if start.year == last.year else start.strftime("%b %Y")
+            return first + ("" if start.month == last.month and start.year == last.year else
+                            f"–{last.strftime('%b')}") + f" {last.year}"
+        return f"{start:%Y-%m-%d} to {last:%Y-%m-%d}"
+
+    def target_for_window(self) -> pd.Series:
+        """Target contracts per process inside the forecast window (pro-rated)."""
+        return self.target_for(self.window)
+
     def period_label(self, period: pd.Period | None = None) -> str:
         """``"December 2025"`` or ``"2025 Q4"``."""
         period = self.period if period is None else period
@@ -154,8 +183,8 @@ class ReportContext:
         inside = (won["closed_at"] >= period.start_time) & (won["closed_at"] <= period.end_time)
         return won[inside].groupby("process").size().reindex(self.processes(), fill_value=0)
 
-    def target_for(self, period: pd.Period) -> pd.Series:
-        """Target contracts per process for ``period``, pro-rated by days from the targets' own periods.
+    def target_for(self, period: pd.Period | tuple[pd.Timestamp, pd.Timestamp]) -> pd.Series:
+        """Target contracts per process for ``period``, pro-rated by time from the targets' own periods.
 
         NaN for a process without any target row overlapping the period.
         """
@@ -203,6 +232,98 @@ class ReportContext:
         """Put a key figure at the top of the report (and into summary.json's key figures)."""
         self.top_figures.append(figure)
         return figure
+
+    def funnel(self) -> Any:
+        """Stage conversion with intervals (:func:`salesplan.funnel.estimate`), open deals censored."""
+
+        def compute() -> Any:
+            mod = require("salesplan.funnel")
+            by = list(self.config.option("funnel", "by")) or None
+            return mod.estimate(self.data, by=by, as_of=self.as_of, confidence=self.confidence)
+
+        return self.get("funnel", compute)
+
+    def plan(self) -> Any:
+        """Backward plan from every target of the reported processes (:func:`salesplan.plan.backward`)."""
+
+        def compute() -> Any:
+            mod = require("salesplan.plan")
+            targets = self.data.targets
+            if targets is None or targets.empty:
+                raise CapabilityMissing("no targets table: nothing to plan against")
+            targets = targets[targets["process"].isin(self.processes())]
+            return mod.backward(targets, self.funnel(), confidence=float(self.config.option("plan", "confidence")),
+                                processes=self.data.processes)
+
+        return self.get("plan", compute)
+
+    def schedule(self) -> pd.DataFrame:
+        """The plan's entries and activities per month (:meth:`Plan.schedule`)."""
+        return self.get("schedule", lambda: self.plan().schedule("M"))
+
+    def capacity(self) -> Any:
+        """Hours the plan needs per team (one team per process) and month against the hours available."""
+
+        def compute() -> Any:
+            reps = dict(self.config.option("capacity", "reps"))
+            if not reps:
+                raise CapabilityMissing("no [capacity] reps configured: capacity is not checked")
+            procs = [p for p in self.processes() if p in reps]
+            teams = pd.DataFrame({"team": [f"{p} team" for p in procs], "process": procs,
+                                  "people": [reps[p] for p in procs],
+                                  "hours": float(self.config.option("capacity", "hours_per_rep"))})
+            hours = dict(self.config.option("capacity", "hours_per_activity"))
+            schedule = self.schedule()
+            return self.plan().capacity(teams, hours, freq="M") if len(schedule) else None
+
+        return self.get("capacity", compute)
+
+    def forecast(self) -> Any:
+        """Contracts won in the forecast window from the open pipeline and new opportunities."""
+
+        def compute() -> Any:
+            mod = require("salesplan.forecast")
+            months = int(self.config.option("forecast", "horizon_months"))
+            return mod.pipeline(self.data, self.funnel(), as_of=self.as_of, horizon=pd.DateOffset(months=months),
+                                freq="M", level=self.confidence, seed=self.seed)
+
+        return self.get("forecast", compute)
+
+    def plan_vs_actual(self) -> pd.DataFrame:
+        """:func:`salesplan.control.plan_vs_actual` for the plan periods started by the cut."""
+        return self.get("plan_vs_actual", lambda: require("salesplan.control").plan_vs_actual(
+            self.plan(), self.data, as_of=self.as_of))
+
+    def variance(self) -> Any:
+        """:func:`salesplan.control.variance`: the contract gap split into volume, conversion and timing."""
+        return self.get("variance", lambda: require("salesplan.control").variance(self.plan(), self.data,
+                                                                                   as_of=self.as_of))
+
+    def kpis(self) -> pd.DataFrame:
+        """:func:`salesplan.control.kpis` per process and reporting period."""
+
+        def compute() -> pd.DataFrame:
+            mod = require("salesplan.control")
+            try:
+                plan = self.plan()
+            except Exception:  # noqa: BLE001 - KPIs work without a plan (no activity attainment)
+                plan = None
+            return mod.kpis(self.data, freq=self.freq, funnel=self.funnel(), plan=plan, as_of=self.as_of)
+
+        return self.get("kpis", compute)
+
+    def segments(self) -> pd.DataFrame:
+        """:func:`salesplan.segment.customer_segments`: value, RFM, CLV, wallet per customer."""
+
+        def compute() -> pd.DataFrame:
+            mod = require("salesplan.segment")
+            if self.data.orders is None:
+                raise CapabilityMissing("no orders table: customer value cannot be measured")
+            return mod.customer_segments(self.data.orders, self.data.customers, as_of=self.as_of,
+                                         value=str(self.config.option("segments", "value")),
+                                         thresholds=tuple(self.config.option("segments", "abc")))
+
+        return self.get("segments", compute)
 
     def add_quality(self, section: str, severity: str, message: str, table: str = "", rows: Any = None) -> None:
         """Add a row to the data-quality table."""

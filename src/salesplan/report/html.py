@@ -47,7 +47,7 @@ table{border-collapse:collapse;font-size:12px;margin:6px 0 4px}th,td{border:1px 
 text-align:left;vertical-align:top}th{background:#eef2f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .tablewrap{overflow-x:auto}.tnote{font-size:11px;color:#5b6b7b;margin:0 0 10px}
 .warning{background:#fff4e5;border-left:4px solid #ef6c00;padding:6px 10px;margin:6px 0;font-size:13px}
-nav ol{columns:2;font-size:13px}
+nav ol{columns:2;font-size:13px}ul.brief{font-size:14px;margin:4px 0 12px;padding-left:20px}
 """
 
 
@@ -55,8 +55,22 @@ def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _cell(value: Any) -> tuple[str, bool]:
+def is_percent_column(name: Any) -> bool:
+    """Whether a column holds shares shown as percentages (rates, attainment, shares, utilisation).
+
+    Examples
+    --------
+    >>> [is_percent_column(c) for c in ("win_rate_low", "attainment_year", "share_of_wallet", "velocity")]
+    [True, True, True, False]
+    """
+    text = str(name).lower()
+    return any(k in text for k in ("rate", "attainment", "share", "utilisation", "probability"))
+
+
+def _cell(value: Any, percent: bool = False) -> tuple[str, bool]:
     """Display text of one table cell and whether it is numeric."""
+    if percent and isinstance(value, float | np.floating) and np.isfinite(value):
+        return f"{float(value) * 100:.1f}%", True
     if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
         return "–", False
     if isinstance(value, bool | np.bool_):
@@ -79,10 +93,11 @@ def frame_to_html(frame: pd.DataFrame, max_rows: int | None = None) -> str:
     shown = frame if max_rows is None else frame.head(max_rows)
     head = "".join(f"<th>{_esc(c)}</th>" for c in shown.columns)
     rows = []
+    percent = [is_percent_column(c) for c in shown.columns]
     for values in shown.itertuples(index=False, name=None):
         cells = []
-        for v in values:
-            text, numeric = _cell(v)
+        for v, pct in zip(values, percent, strict=True):
+            text, numeric = _cell(v, pct)
             cells.append(f'<td class="num">{_esc(text)}</td>' if numeric else f"<td>{_esc(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -109,6 +124,9 @@ def _chart(chart: Chart) -> str:
 
 
 def _table(table: Table) -> str:
+    if table.show_rows <= 0:
+        note = f"{table.note} {len(table.frame):,} rows: see report.xlsx, sheet {table.name}.".strip()
+        return f"<h3>{_esc(table.title)}</h3><p class=\"tnote\">{_esc(note)}</p>"
     more = len(table.frame) - table.show_rows
     note = table.note + (f" Showing {table.show_rows} of {len(table.frame):,} rows; all rows are in report.xlsx, "
                          f"sheet {table.name}." if more > 0 else "")
@@ -132,6 +150,12 @@ def _section(sec: Section) -> str:
             parts.append(f"<p{cls}>{_esc(block.text)}</p>")
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def _brief(lines: list[str]) -> str:
+    if not lines:
+        return ""
+    return '<ul class="brief">' + "".join(f"<li>{_esc(line)}</li>" for line in lines) + "</ul>"
 
 
 def render_html(report: Report) -> str:
@@ -158,6 +182,7 @@ def render_html(report: Report) -> str:
 <header><h1>{_esc(report.title)}</h1>{subtitle}<p class="meta">{meta}</p></header>
 <h2>Key figures</h2>
 {_figures(report.key_figures)}
+{_brief(report.brief)}
 <nav><h3>Contents</h3><ol>{toc}</ol></nav>
 {body}
 </main>

@@ -209,6 +209,10 @@ class Report:
         One row per problem: ``section``, ``severity``, ``table``, ``rows``, ``message``.
     meta : dict
         Generator, version, seed, data sources (for summary.json).
+    headline : dict
+        Machine-readable headline numbers (forecast window, ...) for summary.json.
+    brief : list of str
+        Sentences summarising the period, shown under the key figures.
     """
 
     title: str
@@ -220,6 +224,7 @@ class Report:
     data_quality: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DATA_QUALITY_COLUMNS))
     meta: dict[str, Any] = field(default_factory=dict)
     headline: dict[str, Any] = field(default_factory=dict)
+    brief: list[str] = field(default_factory=list)
 
     def charts(self) -> list[Chart]:
         """Every chart, in report order."""
@@ -250,6 +255,7 @@ class Report:
             "as_of": None if self.as_of is None else f"{pd.Timestamp(self.as_of):%Y-%m-%d}",
             "period": self.period,
             "key_figures": [f.to_dict() for f in self.key_figures],
+            "brief": list(self.brief),
             "headline": _jsonable(self.headline),
             "sections": [{"key": s.key, "title": s.title, "charts": len(s.charts), "tables": len(s.tables),
                           "warnings": list(s.warnings)} for s in self.sections],

@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 
 import pandas as pd
 
-from salesplan.report.html import _cell
+from salesplan.report.html import _cell, is_percent_column
 from salesplan.report.model import Chart, KeyFigure, Note, Report, Table
 
 __all__ = ["render_pdf"]
@@ -90,13 +90,18 @@ def _data_table(table: Table, st: dict[str, Any], width: float) -> list[Any]:
     from reportlab.platypus import TableStyle
 
     frame = table.frame
+    if table.show_rows <= 0:
+        note = f"{table.note} {len(frame):,} rows: see report.xlsx, sheet {table.name}.".strip()
+        return [_p(table.title, st["h3"]), _p(note, st["caption"])]
+    max_rows = min(MAX_PDF_ROWS, table.show_rows)
     if frame.index.name is not None or isinstance(frame.index, pd.MultiIndex):
         frame = frame.reset_index()
     cols = list(frame.columns[:MAX_PDF_COLS])
-    shown = frame[cols].head(MAX_PDF_ROWS)
+    shown = frame[cols].head(max_rows)
     rows = [[_p(c, st["cell"]) for c in cols]]
+    percent = [is_percent_column(c) for c in cols]
     for values in shown.itertuples(index=False, name=None):
-        rows.append([_p(_cell(v)[0], st["cell"]) for v in values])
+        rows.append([_p(_cell(v, pct)[0], st["cell"]) for v, pct in zip(values, percent, strict=True)])
     out = [_p(table.title, st["h3"])]
     rl = RLTable(rows, colWidths=[width / len(cols)] * len(cols), repeatRows=1)
     rl.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#c5ccd3")),
@@ -105,8 +110,8 @@ def _data_table(table: Table, st: dict[str, Any], width: float) -> list[Any]:
                             ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5)]))
     out.append(rl)
     cut = []
-    if len(frame) > MAX_PDF_ROWS:
-        cut.append(f"first {MAX_PDF_ROWS} of {len(frame):,} rows")
+    if len(frame) > max_rows:
+        cut.append(f"first {max_rows} of {len(frame):,} rows")
     if len(frame.columns) > MAX_PDF_COLS:
         cut.append(f"first {MAX_PDF_COLS} of {len(frame.columns)} columns")
     note = table.note + (f" (Showing {' and '.join(cut)}; the full table is in report.xlsx, sheet {table.name}.)"
@@ -154,6 +159,9 @@ def render_pdf(report: Report) -> bytes:
         story.append(Spacer(1, 6))
         if report.key_figures:
             story += [_p("Key figures", st["h2"]), _figure_table(report.key_figures, st, width)]
+        if report.brief:
+            story.append(Spacer(1, 4))
+            story.extend(_p(f"• {line}", st["body"]) for line in report.brief)
         for i, sec in enumerate(report.sections):
             if i > 0 and sec.key.startswith("process_"):
                 story.append(PageBreak())

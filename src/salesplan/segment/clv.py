@@ -50,6 +50,11 @@ logger = logging.getLogger(__name__)
 _BOUND = 25.0  # bound on |log parameter| during the search
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Weighted sum without BLAS (``np.dot`` on 1-D arrays can stall on busy machines with threaded BLAS)."""
+    return float(np.sum(a * b))
+
+
 def _array(values: Any, name: str) -> np.ndarray:
     arr = np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values, dtype=float).ravel()
     return arr
@@ -308,7 +313,7 @@ class BetaGeo(_MLEModel):
         _fail("summary", [
             ("frequency", "non_negative_integer", ~(np.isfinite(x) & (x >= 0) & (x % 1 == 0)), x),
             ("recency", "non_negative", ~(np.isfinite(tx) & (tx >= 0)), tx),
-            ("T", "at_least_recency", ~(np.isfinite(t) & (t >= tx) & (t > 0)), t),
+            ("T", "at_least_recency", ~(np.isfinite(t) & (t >= tx)), t),
             ("recency", "zero_for_one_time_buyers", (x == 0) & (tx != 0), tx),
         ])
         (x, tx, t), w = _compress([x, tx, t], w)
@@ -344,12 +349,12 @@ class BetaGeo(_MLEModel):
         # terms that depend on x only: evaluated once per distinct x, weighted by the total weight of that x
         const_u = (special.gammaln(r + xu) - special.gammaln(r) + special.gammaln(a + b) + special.gammaln(b + xu)
                    - special.gammaln(b) - special.gammaln(a + b + xu))
-        ll = float(np.dot(wx, const_u)) + float(w.sum()) * r * np.log(alpha)
-        g_r = float(np.dot(wx, special.digamma(r + xu) - special.digamma(r))) + w.sum() * np.log(alpha)
+        ll = float(_dot(wx, const_u)) + float(w.sum()) * r * np.log(alpha)
+        g_r = float(_dot(wx, special.digamma(r + xu) - special.digamma(r))) + w.sum() * np.log(alpha)
         g_alpha = w.sum() * r / alpha
         dab = special.digamma(a + b) - special.digamma(a + b + xu)
-        g_a = float(np.dot(wx, dab))
-        g_b = float(np.dot(wx, dab + special.digamma(b + xu) - special.digamma(b)))
+        g_a = float(_dot(wx, dab))
+        g_b = float(_dot(wx, dab + special.digamma(b + xu) - special.digamma(b)))
         rx = r + x
         ln_at = np.log(alpha + d["tu"])[d["ti"]]
         ln_atx = np.log(alpha + d["txu"])[d["txi"]]
@@ -359,11 +364,11 @@ class BetaGeo(_MLEModel):
         z = np.logaddexp(u3, u4)
         p4 = np.exp(u4 - z)
         p3 = 1.0 - p4
-        ll += float(np.dot(w, z))
-        g_r += float(np.dot(w, -p3 * ln_at - p4 * ln_atx))
-        g_alpha += float(np.dot(w, -rx * (p3 / (alpha + d["tu"])[d["ti"]] + p4 / (alpha + d["txu"])[d["txi"]])))
-        g_a += float(np.dot(w, p4)) / a
-        g_b += float(np.dot(w, -p4 / bx1))
+        ll += float(_dot(w, z))
+        g_r += float(_dot(w, -p3 * ln_at - p4 * ln_atx))
+        g_alpha += float(_dot(w, -rx * (p3 / (alpha + d["tu"])[d["ti"]] + p4 / (alpha + d["txu"])[d["txi"]])))
+        g_a += float(_dot(w, p4)) / a
+        g_b += float(_dot(w, -p4 / bx1))
         grad = np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
         if not np.isfinite(ll):
             return np.inf, np.zeros(4)
@@ -520,9 +525,9 @@ class GammaGamma(_MLEModel):
                                    f"many repeat buyers with differing spend. {hint}")
         xu, xi = np.unique(x, return_inverse=True)
         self._data = {"x": x, "m": m, "w": w, "xu": xu, "xi": xi, "wx": np.bincount(xi, weights=w),
-                      "wlogm": float(np.dot(w, np.log(m))),
-                      "xlogm": float(np.dot(w, x * (np.log(m) + np.log(x))))}
-        mean_m = float(np.dot(w, m) / w.sum())
+                      "wlogm": float(_dot(w, np.log(m))),
+                      "xlogm": float(_dot(w, x * (np.log(m) + np.log(x))))}
+        mean_m = float(_dot(w, m) / w.sum())
         starts = [np.log([1.0, 2.0, mean_m]), np.log([5.0, 3.0, 2.0 * mean_m / 5.0])]
         self._optimise(starts, hint)
         del self._data
@@ -533,18 +538,18 @@ class GammaGamma(_MLEModel):
         d = self._data
         x, m, w, xu, wx = d["x"], d["m"], d["w"], d["xu"], d["wx"]
         px = p * xu
-        ll = float(np.dot(wx, special.gammaln(px + q) - special.gammaln(px))) - w.sum() * special.gammaln(q)
+        ll = float(_dot(wx, special.gammaln(px + q) - special.gammaln(px))) - w.sum() * special.gammaln(q)
         # (px - 1) ln m + px ln x summed: p * sum(w x (ln m + ln x)) - sum(w ln m)
         ll += w.sum() * q * np.log(v) + p * d["xlogm"] - d["wlogm"]
         denom = v + x * m
         ln_den = np.log(denom)
         pxq = p * x + q
-        ll -= float(np.dot(w, pxq * ln_den))
-        g_p = float(np.dot(wx, xu * (special.digamma(px + q) - special.digamma(px)))) + d["xlogm"] - float(
-            np.dot(w, x * ln_den))
-        g_q = float(np.dot(wx, special.digamma(px + q))) - w.sum() * special.digamma(q) + w.sum() * np.log(v) - float(
-            np.dot(w, ln_den))
-        g_v = w.sum() * q / v - float(np.dot(w, pxq / denom))
+        ll -= float(_dot(w, pxq * ln_den))
+        g_p = float(_dot(wx, xu * (special.digamma(px + q) - special.digamma(px)))) + d["xlogm"] - float(
+            _dot(w, x * ln_den))
+        g_q = float(_dot(wx, special.digamma(px + q))) - w.sum() * special.digamma(q) + w.sum() * np.log(v) - float(
+            _dot(w, ln_den))
+        g_v = w.sum() * q / v - float(_dot(w, pxq / denom))
         if not np.isfinite(ll):
             return np.inf, np.zeros(3)
         return -ll, -np.array([g_p * p, g_q * q, g_v * v])

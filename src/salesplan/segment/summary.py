@@ -18,7 +18,12 @@ from collections.abc import Sequence
 import pandas as pd
 
 from salesplan.errors import SchemaError
-from salesplan.reduce.customers import customer_patterns, customer_summary, holdout_purchases, product_ownership
+from salesplan.reduce.customers import (
+    customer_patterns,
+    customer_summary,
+    holdout_purchases,
+    product_ownership,
+)
 
 __all__ = ["customer_summary", "customer_patterns", "holdout_purchases", "product_ownership", "summary_patterns"]
 

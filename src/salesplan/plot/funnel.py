@@ -1,0 +1,114 @@
+"""Funnel charts: counts and rates with intervals, forest plot of group rates, time in stage, cohort heatmap.
+
+Every function takes ``ax=None`` (a new Figure is made without pyplot state) and returns the Axes.
+
+Examples
+--------
+>>> from salesplan.datasets import simulate
+>>> from salesplan.funnel import estimate
+>>> data, _ = simulate(n_customers=40, years=1, seed=3)
+>>> f = estimate(data, by="segment")
+>>> funnel_chart(f, "acquisition").get_xlabel()
+'opportunities entering the stage'
+>>> forest_plot(f, "acquisition", "contacted").get_xlabel()
+'conversion rate to the next stage'
+>>> time_in_stage(f, "acquisition").get_xlabel()
+'days in stage'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan.plot._base import get_ax
+
+__all__ = ["funnel_chart", "forest_plot", "time_in_stage", "cohort_heatmap"]
+
+
+def funnel_chart(funnel: Any, process: str, ax: Any = None) -> Any:
+    """Horizontal bars of entries per stage, labelled with the rate to the next stage and its interval.
+
+    With groups, the process-level (pooled) figures are drawn.
+    """
+    ax = get_ax(ax, figsize=(7.0, 4.0))
+    rates = funnel.parent_rates if funnel.by else funnel.rates
+    r = rates[rates["process"] == process].sort_values("stage_idx")
+    y = np.arange(len(r))[::-1]
+    ax.barh(y, r["entered"], color="#4C72B0", alpha=0.8)
+    ax.barh(y, r["open"], left=r["entered"] - r["open"], color="#CCCCCC", label="open at the cut")
+    for yi, row in zip(y, r.itertuples(), strict=True):
+        text = (f"{row.rate:.0%} [{row.rate_low:.0%}, {row.rate_high:.0%}] to {row.next_stage}"
+                if np.isfinite(row.rate) else "no closed stays yet")
+        ax.text(row.entered, yi, "  " + text, va="center", fontsize=8)
+    ax.set_yticks(y, r["stage"])
+    ax.set_xlabel("opportunities entering the stage")
+    ax.set_title(f"{process}: entries and conversion ({funnel.confidence:.0%} intervals)")
+    ax.set_xlim(0, max(float(r["entered"].max()) * 1.8, 1.0))
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def forest_plot(funnel: Any, process: str, stage: str, ax: Any = None) -> Any:
+    """Raw and empirical-Bayes shrunk rates per group for one stage, with intervals (needs ``by``)."""
+    ax = get_ax(ax, figsize=(6.0, 4.0))
+    if funnel.shrinkage is None:
+        raise ValueError("forest_plot needs a funnel estimated with by=...")
+    s = funnel.shrinkage
+    s = s[(s["process"] == process) & (s["stage"] == stage)].reset_index(drop=True)
+    raw = funnel.rates[(funnel.rates["process"] == process) & (funnel.rates["stage"] == stage)]
+    s = s.merge(raw[[*funnel.by, "rate_low", "rate_high"]], on=funnel.by, how="left")
+    labels = s[funnel.by].map(str).agg(" / ".join, axis=1)
+    y = np.arange(len(s))[::-1]
+    ax.errorbar(s["rate"], y + 0.15, xerr=[s["rate"] - s["rate_low"], s["rate_high"] - s["rate"]], fmt="o",
+                color="#999999", label="raw")
+    ax.errorbar(s["shrunk_rate"], y - 0.15, xerr=[s["shrunk_rate"] - s["shrunk_low"],
+                                                  s["shrunk_high"] - s["shrunk_rate"]], fmt="s",
+                color="#C44E52", label="shrunk")
+    if len(s):
+        ax.axvline(float(s["parent_rate"].iloc[0]), color="black", ls="--", lw=1, label="process rate")
+    ax.set_yticks(y, [f"{lab} (n={n})" for lab, n in zip(labels, s["entered"], strict=True)])
+    ax.set_xlabel("conversion rate to the next stage")
+    ax.set_xlim(0, 1)
+    ax.set_title(f"{process} / {stage}")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def time_in_stage(funnel: Any, process: str, stages: list[str] | None = None, ax: Any = None) -> Any:
+    """Share still in each stage against days since entering it (Aalen-Johansen, censoring-aware)."""
+    ax = get_ax(ax, figsize=(6.0, 4.0))
+    for stage in stages or list(funnel.processes[process].stages):
+        c = funnel.stay_curve(process, stage)
+        ax.step(c["days"], c["still_in_stage"], where="post", label=stage)
+    ax.set_xlabel("days in stage")
+    ax.set_ylabel("share still in the stage")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"{process}: time in stage")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def cohort_heatmap(cohorts: Any, process: str, ax: Any = None) -> Any:
+    """Cohort x stage heatmap of rates (a :class:`~salesplan.funnel.cohorts.CohortRates`); immature cells
+    hatched."""
+    ax = get_ax(ax, figsize=(7.0, 4.0))
+    r = cohorts.rates[cohorts.rates["process"] == process]
+    table = r.pivot_table(index="cohort", columns="stage", values="rate", aggfunc="first", sort=False)
+    order = list(dict.fromkeys(r.sort_values("stage_idx" if "stage_idx" in r else "cohort")["stage"]))
+    table = table.reindex(columns=order).sort_index()
+    im = ax.imshow(table.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    mature = r.pivot_table(index="cohort", columns="stage", values="mature", aggfunc="first").reindex(
+        index=table.index, columns=order)
+    for (i, j), ok in np.ndenumerate(mature.fillna(False).to_numpy(dtype=bool)):
+        if not ok:
+            ax.text(j, i, "·", ha="center", va="center", color="white")
+    ax.set_xticks(range(len(order)), order, rotation=30, ha="right")
+    ax.set_yticks(range(len(table)), [pd.Timestamp(c).strftime("%Y-%m") for c in table.index])
+    ax.set_xlabel("stage")
+    ax.set_ylabel("cohort (first entry)")
+    ax.set_title(f"{process}: conversion by cohort (dot = immature)")
+    ax.figure.colorbar(im, ax=ax, label="rate")
+    return ax
