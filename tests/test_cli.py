@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from salesplan.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,40 +24,6 @@ def run(*argv: str, err: io.StringIO | None = None) -> tuple[int, str, str]:
     out, err = io.StringIO(), err if err is not None else io.StringIO()
     code = main(list(argv), stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """``salesplan demo`` as a real process (console script, real exit code), once per module."""
-    out = tmp_path_factory.mktemp("cli") / "demo-report"
-    exe = str(SALESPLAN) if SALESPLAN.exists() else None
-    cmd = [exe, "demo", "--out", str(out)] if exe else [sys.executable, "-m", "salesplan.cli", "demo", "--out",
-                                                         str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
-    return done, out
-
-
-def test_demo_writes_four_files_and_prints_headline(demo_run, example_data):
-    done, out = demo_run
-    assert done.returncode == 0, done.stderr
-    for name in ("report.html", "report.pdf", "report.xlsx", "summary.json"):
-        assert (out / name).stat().st_size > 1000
-        assert f"{out / name}" in done.stdout
-    text = done.stdout
-    # the validated-data summary: every table with its row count, and open / won / lost per process
-    for table, frame in example_data.tables.items():
-        assert any(table in line and str(len(frame)) in line for line in text.splitlines())
-    counts = example_data.status_counts()
-    for proc, row in counts.iterrows():
-        line = next(line for line in text.splitlines() if line.startswith(proc + " "))
-        assert line.split()[1:] == [str(row["open"]), str(row["won"]), str(row["lost"]), str(row["total"])]
-    assert "Headline figures:" in text
-    summary = json.loads((out / "summary.json").read_text())
-    for fig in summary["key_figures"]:
-        assert fig["label"] in text
-    assert "2023-01-01" in text and "December 2025" in text
-    # stderr is a pipe, not a terminal: no progress bar
-    assert "\r" not in done.stderr and "[#" not in done.stderr
 
 
 def test_quiet_prints_only_the_paths(tmp_path):

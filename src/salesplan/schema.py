@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,8 +201,11 @@ class _Collector:
         self.keys: pd.Series | None = None
         self.rows: list[dict[str, Any]] = []
 
-    def add(self, column: str, check: str, mask: pd.Series | None = None, values: pd.Series | None = None,
+    def add(self, column: str, check: str, mask: pd.Series | None = None,
+            values: pd.Series | Callable[[pd.Index], pd.Series] | None = None,
             *, key: str = "-", value: str = "") -> None:
+        """Record the rows where ``mask`` holds; ``values`` may be a function of the failing index, so that
+        costly descriptions are only built for failing rows."""
         if mask is None:
             self.rows.append({"table": self.table, "column": column, "check": check, "key": key, "value": value})
             return
@@ -211,7 +214,10 @@ class _Collector:
             return
         idx = mask[mask].index
         keys = self.keys.loc[idx] if self.keys is not None else pd.Series([f"row {i}" for i in idx], index=idx)
-        vals = values.loc[idx] if values is not None else pd.Series("", index=idx)
+        if callable(values):
+            vals = values(idx)
+        else:
+            vals = values.loc[idx] if values is not None else pd.Series("", index=idx)
         self.rows.extend(
             {"table": self.table, "column": column, "check": check, "key": k, "value": _show(v)}
             for k, v in zip(keys, vals, strict=True)
@@ -419,8 +425,8 @@ def validate(
     key_cols = [k for k in spec.key if k in df.columns]
     if key_cols:
         dup = df.duplicated(key_cols, keep=False) & df[key_cols[0]].notna()
-        shown = df[key_cols].apply(lambda c: c.map(_show)).agg("|".join, axis=1)
-        col.add("+".join(key_cols), "unique", dup, shown)
+        col.add("+".join(key_cols), "unique", dup,
+                lambda i: df.loc[i, key_cols].apply(lambda c: c.map(_show)).agg("|".join, axis=1))
     return _finish(df, col, raise_errors)
 
 
@@ -431,7 +437,7 @@ def _table_rules(table: str, df: pd.DataFrame, col: _Collector, processes: dict[
         if "quantity" in df.columns:
             opposite = ((df["amount"] < 0) & (df["quantity"] > 0)) | ((df["amount"] > 0) & (df["quantity"] < 0))
             col.add("amount", "return_sign", opposite,
-                    df["amount"].astype(str) + " with quantity " + df["quantity"].astype(str))
+                    lambda i: df.loc[i, "amount"].astype(str) + " with quantity " + df.loc[i, "quantity"].astype(str))
     if "process" in df.columns and "process" in TABLES[table].columns:
         unknown = df["process"].notna() & ~df["process"].isin(list(processes))
         col.add("process", "known_process", unknown, df["process"])
@@ -447,15 +453,16 @@ def _table_rules(table: str, df: pd.DataFrame, col: _Collector, processes: dict[
         col.add("opportunity_id", "known_opportunity", df["opportunity_id"].notna() & ~known, df["opportunity_id"])
         if table == "stage_events":
             proc = df["opportunity_id"].map(opp["process"])
-            allowed = {name: set(p.all_stages) for name, p in processes.items()}
-            bad_stage = pd.Series([isinstance(st, str) and isinstance(pr, str) and pr in allowed
-                                   and st not in allowed[pr] for st, pr in zip(df["stage"], proc, strict=True)],
-                                  index=df.index, dtype=bool)
+            allowed = pd.MultiIndex.from_tuples(
+                [(name, stage) for name, p in processes.items() for stage in p.all_stages])
+            pairs = pd.MultiIndex.from_arrays([proc, df["stage"]])
+            bad_stage = pd.Series(~pairs.isin(allowed), index=df.index) & df["stage"].notna() \
+                & proc.isin(list(processes))
             col.add("stage", "known_stage", known & bad_stage,
-                    df["stage"].astype(str) + " (process " + proc.astype(str) + ")")
+                    lambda i: df.loc[i, "stage"].astype(str) + " (process " + proc.loc[i].astype(str) + ")")
             created = df["opportunity_id"].map(opp["created_at"])
             col.add("entered_at", "after_created", known & (df["entered_at"] < created),
-                    df["entered_at"].astype(str) + " < created " + created.astype(str))
+                    lambda i: df.loc[i, "entered_at"].astype(str) + " < created " + created.loc[i].astype(str))
 
 
 def _finish(df: pd.DataFrame, col: _Collector, raise_errors: bool) -> pd.DataFrame:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 import salesplan as sp
@@ -129,3 +131,27 @@ def test_other_bad_funnels() -> None:
         backward(5, pd.DataFrame({"stage": ["a"], "alpha": [-1.0], "beta": [2.0]}))
     with pytest.raises(PlanInputError, match="funnel must be"):
         backward(5, 0.3)
+
+
+stage_rates = st.lists(st.floats(min_value=0.05, max_value=0.95), min_size=1, max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rates=stage_rates, x=st.integers(min_value=1, max_value=80), c=st.floats(min_value=0.1, max_value=0.95))
+def test_plan_monotone_in_target_confidence_and_along_stages(rates, x, c) -> None:
+    funnel = {f"s{i}": r for i, r in enumerate(rates)}
+    base = backward(x, funnel, c).volumes["required_entries"].to_numpy()
+    more = backward(x + 3, funnel, c).volumes["required_entries"].to_numpy()
+    surer = backward(x, funnel, min(0.99, c + 0.04)).volumes["required_entries"].to_numpy()
+    assert (more >= base).all() and (surer >= base).all()
+    # later stages win more often, so they need no more entries than earlier ones
+    assert (np.diff(base) <= 0).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(rates=stage_rates, x=st.integers(min_value=1, max_value=300))
+def test_plan_at_median_close_to_x_over_product(rates, x) -> None:
+    vol = backward(x, {f"s{i}": r for i, r in enumerate(rates)}, 0.5).volumes
+    win = np.cumprod(np.asarray(rates)[::-1])[::-1]
+    assert np.allclose(vol["win_rate"], win)
+    assert (np.abs(vol["required_entries"] - x / win) <= 1 / win + 1).all()

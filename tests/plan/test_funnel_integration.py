@@ -112,3 +112,23 @@ def test_contract_funnel_segmented() -> None:
     share = first.groupby("period")["expected"].sum() / first["expected"].sum()
     assert share.round(6).to_dict() == {"2026-01": round(2 / 31, 6), "2026-02": round(28 / 31, 6),
                                         "2026-03": round(1 / 31, 6)}
+
+
+def test_segmented_funnel_plans_per_segment(small_world) -> None:
+    from salesplan.funnel import estimate
+
+    data, truth = small_world
+    funnel = estimate(data, by="segment")
+    targets = pd.DataFrame({"process": "acquisition", "segment": ["key", "standard"], "period": "2025-Q3",
+                            "contracts": 5})
+    plan = backward(targets, funnel, 0.8)
+    first = plan.volumes[plan.volumes["stage"] == "prospect_selected"].set_index("segment")
+    est = funnel.win_rate[funnel.win_rate["stage"] == "prospect_selected"].set_index("segment")["win_rate"]
+    assert np.allclose(first["win_rate"], est.reindex(first.index))
+    # key accounts convert better in the simulator (odds x 1.6 per stage), so they need fewer leads
+    true = truth.win_rates.query("process == 'acquisition' and stage == 'prospect_selected'").set_index("segment")
+    assert true.loc["key", "win_rate"] > true.loc["standard", "win_rate"]
+    assert first.loc["key", "required_entries"] < first.loc["standard", "required_entries"]
+    sched = plan.schedule("M")
+    totals = sched[sched["item"] == "entries"].groupby(["segment", "stage"])["required"].sum()
+    assert np.allclose(totals.loc[("key", "prospect_selected")], first.loc["key", "required_entries"])

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import HOSTILE_NAMES, open_deals_names
 from matplotlib.image import imread
 
 from salesplan.report.html import render_html
@@ -103,7 +102,7 @@ def test_probe_detects_broken_images_and_console_errors(tmp_path):
     assert any("inline script" in line for line in console)  # a blocked script shows up on the console
 
 
-def test_demo_html_renders_every_chart_without_errors(demo_out, demo_report, tmp_path):
+def test_demo_html_renders_every_chart_without_errors(demo_out, demo_summary, tmp_path):
     page = demo_out / "report.html"
     shot = tmp_path / "report-screenshot.png"
     done = _run_browser(page, tmp_path, f"--screenshot={shot}", "--window-size=1280,2200")
@@ -115,19 +114,19 @@ def test_demo_html_renders_every_chart_without_errors(demo_out, demo_report, tmp
 
     record, console = probe(page.read_text(encoding="utf-8"), tmp_path, "demo")
     assert console == []
-    assert record["n"] == len(demo_report.charts()) >= 12
+    assert record["n"] == demo_summary["charts"] >= 12
     assert record["broken"] == [] and record["small"] == []
     assert record["errors"] == [] and record["csp"] == []
-    assert record["title"] == demo_report.title
+    assert record["title"] == demo_summary["title"]
 
 
-def test_html_markup_in_names_shows_as_text_in_the_browser(hostile_report, hostile_data, tmp_path):
+def test_html_markup_in_names_shows_as_text_in_the_browser(hostile_report, shown_hostile_names, tmp_path):
     page_html = render_html(hostile_report)
     record, console = probe(page_html, tmp_path, "hostile")
     assert record["pwned"] is None
     assert record["csp"] == [] and record["errors"] == [] and console == []
     assert record["title"] == "Report <for> \"hostile\" & data"
-    shown = open_deals_names(hostile_data) & set(HOSTILE_NAMES)
+    shown = shown_hostile_names
     assert shown
     for name in shown:
         assert name in record["text"]  # the literal markup is visible text

@@ -11,7 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from salesplan import SchemaError, validate
-from salesplan.reduce.customers import customer_patterns, customer_summary, holdout_purchases, product_ownership
+from salesplan.reduce.customers import (
+    customer_patterns,
+    customer_summary,
+    holdout_purchases,
+    product_ownership,
+)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ driven by earlier adopters). Contracts in period ``t`` (``t = 1, 2, ...`` since 
 Fit: non-linear least squares of the per-period contracts (Srinivasan & Mason 1986) with
 :func:`scipy.optimize.curve_fit`, on ``log p``, ``log q`` and ``log m`` so that all stay positive; ``m`` may be
 fixed to the known number of eligible customers (``market_potential=``), which is far more stable with few
-periods. Intervals: the parameters' asymptotic covariance gives 95%-style Wald intervals on the log scale;
+periods. Intervals: the parameters' asymptotic covariance gives 95% Wald intervals (log scale for ``p`` and
+``m``, natural scale for ``q``, clipped at the bounds);
 forecast intervals draw parameters from that normal approximation and add Poisson noise for the counts (a
 parametric simulation). Assumptions: one adoption per customer, no repeat purchases, constant ``m``.
 
@@ -78,8 +79,8 @@ class BassDiffusion:
     Attributes
     ----------
     params_ : DataFrame
-        Rows ``m``, ``p``, ``q``: ``estimate``, ``low``, ``high`` (95% Wald interval on the log scale; ``m``
-        fixed has zero width), ``fixed``.
+        Rows ``m``, ``p``, ``q``: ``estimate``, ``low``, ``high`` (95% Wald interval; ``m`` fixed has zero
+        width), ``fixed``.
     y_ : Series
         The per-period contracts since the launch.
     """
@@ -105,29 +106,33 @@ class BassDiffusion:
         t = np.arange(1, len(s) + 1, dtype=float)
         y_arr = s.to_numpy()
         total = float(y_arr.sum())
+        lo_p, hi_p = np.log(1e-6), 0.0
         if self.market_potential is not None:
             m_fixed = float(self.market_potential)
             if m_fixed < total:
                 raise ConfigError(f"BassDiffusion: market_potential={m_fixed:g} is below the {total:g} contracts "
                                   "already observed")
 
-            def model(tt: np.ndarray, lp: float, lq: float) -> np.ndarray:
-                return _per_period(tt, np.exp(lp), np.exp(lq), m_fixed)
+            def model(tt: np.ndarray, lp: float, q: float) -> np.ndarray:
+                return _per_period(tt, np.exp(lp), q, m_fixed)
 
-            starts = [(np.log(0.01), np.log(0.3)), (np.log(0.05), np.log(0.5)), (np.log(0.002), np.log(0.8))]
+            starts = [(np.log(0.01), 0.3), (np.log(0.05), 0.5), (np.log(0.002), 0.8)]
+            bounds = ([lo_p, 0.0], [hi_p, 5.0])
         else:
 
-            def model(tt: np.ndarray, lp: float, lq: float, lm: float) -> np.ndarray:
-                return _per_period(tt, np.exp(lp), np.exp(lq), np.exp(lm))
+            def model(tt: np.ndarray, lp: float, q: float, lm: float) -> np.ndarray:
+                return _per_period(tt, np.exp(lp), q, np.exp(lm))
 
-            starts = [(np.log(0.01), np.log(0.3), np.log(total * k)) for k in (1.5, 3.0, 6.0)]
-            starts += [(np.log(0.05), np.log(0.5), np.log(total * 2))]
+            starts = [(np.log(0.01), 0.3, np.log(total * k)) for k in (1.5, 3.0, 6.0)]
+            starts += [(np.log(0.05), 0.5, np.log(total * 2))]
+            bounds = ([lo_p, 0.0, np.log(total)], [hi_p, 5.0, np.log(total * 1e4)])
         best, best_sse = None, np.inf
         for p0 in starts:
+            p0 = np.clip(p0, np.add(bounds[0], 1e-9), np.subtract(bounds[1], 1e-9))
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    popt, pcov = optimize.curve_fit(model, t, y_arr, p0=p0, maxfev=20000)
+                    popt, pcov = optimize.curve_fit(model, t, y_arr, p0=p0, bounds=bounds, max_nfev=20000)
             except (RuntimeError, ValueError, optimize.OptimizeWarning):
                 continue
             sse = float(np.sum((model(t, *popt) - y_arr) ** 2))
@@ -143,11 +148,13 @@ class BassDiffusion:
             pcov = np.zeros_like(pcov)
         se = np.sqrt(np.clip(np.diag(pcov), 0, None))
         z = stats.norm.ppf(0.975)
-        names = ["p", "q"] + (["m"] if self.market_potential is None else [])
-        rows = {nm: (np.exp(v), np.exp(v - z * s_), np.exp(v + z * s_), False)
-                for nm, v, s_ in zip(names, popt, se, strict=True)}
-        if self.market_potential is not None:
+        rows = {"p": (np.exp(popt[0]), np.exp(popt[0] - z * se[0]), np.exp(popt[0] + z * se[0]), False),
+                "q": (popt[1], max(popt[1] - z * se[1], 0.0), popt[1] + z * se[1], False)}
+        if self.market_potential is None:
+            rows["m"] = (np.exp(popt[2]), max(np.exp(popt[2] - z * se[2]), total), np.exp(popt[2] + z * se[2]), False)
+        else:
             rows["m"] = (float(self.market_potential),) * 3 + (True,)
+        names = ["p", "q"] + (["m"] if self.market_potential is None else [])
         self.params_ = pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "low", "high", "fixed"])
         self.params_ = self.params_.loc[["m", "p", "q"]]
         self._theta, self._cov, self._names = popt, pcov, names
@@ -178,7 +185,7 @@ class BassDiffusion:
         mean = _per_period(t, p, q, m)
         rng = np.random.default_rng(self.seed)
         theta = rng.multivariate_normal(self._theta, self._cov, size=int(self.n_draws), method="eigh")
-        ps, qs = np.exp(theta[:, 0]), np.exp(theta[:, 1])
+        ps, qs = np.exp(theta[:, 0]), np.clip(theta[:, 1], 0.0, None)
         ms = np.exp(theta[:, 2]) if self.market_potential is None else np.full(len(ps), m)
         lam = ms[:, None] * (bass_cdf(t[None, :], ps[:, None], qs[:, None])
                              - bass_cdf(t[None, :] - 1, ps[:, None], qs[:, None]))

@@ -199,20 +199,19 @@ def customer_summary(
     lf, as_of_ts, names = _prepared(orders, customer_col, date_col, amount_col, as_of, period)
     lf = lf.with_columns(nw.when(~nw.col("_ret")).then(nw.col("_amount")).otherwise(0.0).alias("_pos"),
                          nw.when(nw.col("_ret")).then(nw.col("_amount")).otherwise(0.0).alias("_neg"),
-                         nw.col("_ret").cast(nw.Int64).alias("_nret"))
+                         nw.col("_ret").cast(nw.Int64).alias("_nret"),
+                         nw.when(~nw.col("_ret")).then(nw.col(date_col)).alias("_pdate"))
     aggs = [nw.col("_pos").sum().alias("revenue"), nw.col("_neg").sum().alias("returns"),
-            nw.col("_nret").sum().alias("n_returns"), nw.len().alias("n_lines")]
-    purchases = lf.filter(~nw.col("_ret"))
-    p_aggs = [nw.col(date_col).min().alias("first_order"), nw.col(date_col).max().alias("last_order")]
-    if product_col and product_col in names:
-        p_aggs.append(nw.col(product_col).n_unique().alias("n_products"))
+            nw.col("_nret").sum().alias("n_returns"), nw.len().alias("n_lines"),
+            nw.col("_pdate").min().alias("first_order"), nw.col("_pdate").max().alias("last_order")]
     if margin_col and margin_col in names:
         lf = lf.with_columns(nw.col(margin_col).cast(nw.Float64).alias("_margin"))
         aggs.append(nw.col("_margin").sum().alias("margin"))
-    totals = lf.group_by(_CUST).agg(*aggs)
-    dates = purchases.group_by(_CUST).agg(*p_aggs)
-    out = (totals.join(_repeat_table(lf), on=_CUST, how="left").join(dates, on=_CUST, how="left")
-           .collect().to_pandas())
+    out = lf.group_by(_CUST).agg(*aggs).join(_repeat_table(lf), on=_CUST, how="left")
+    if product_col and product_col in names:
+        products = lf.filter(~nw.col("_ret")).group_by(_CUST).agg(nw.col(product_col).n_unique().alias("n_products"))
+        out = out.join(products, on=_CUST, how="left")
+    out = out.collect().to_pandas()
     return _finish_summary(out, as_of_ts, period, period_length)
 
 

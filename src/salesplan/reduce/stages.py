@@ -126,6 +126,25 @@ def _collect(frame: Any) -> pd.DataFrame:
     return out
 
 
+def _materialise(frame: Any) -> Any:
+    """Evaluate a lazy plan once (so later summaries do not re-run its window functions).
+
+    pandas stays pandas; Polars is collected by Polars; other lazy engines (DuckDB, ...) run the plan themselves
+    and hand the result to Polars when it is installed, else to pandas.
+    """
+    if not isinstance(frame, nw.LazyFrame):
+        return frame
+    impl = frame.implementation
+    if impl.is_pandas_like() or impl.is_polars():
+        return frame.collect().lazy()
+    try:
+        import polars  # noqa: F401
+
+        return frame.collect(backend="polars").lazy()
+    except ImportError:
+        return frame.collect(backend="pandas").lazy()
+
+
 def _lazy(native: Any, table: str) -> nw.LazyFrame:
     try:
         frame = nw.from_native(native)
@@ -457,6 +476,7 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
     ev = ev.with_columns(
         prev_max=nw.when(nw.col("code") < nw.col("n")).then(nw.col("code")).otherwise(None)
         .cum_max().over(_OPP, order_by=[_AT, "code"]))
+    ev = _materialise(ev)
     stats = _collect(ev.select(
         nw.len().alias("kept"),
         nw.col("void").sum().alias("void"),
@@ -478,6 +498,7 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
     ).with_columns(
         t_next=nw.col("t_entry").shift(-1).over(_OPP, order_by="code"),
     )
+    firsts = _materialise(firsts)
     actual = firsts.filter(nw.col("code") < nw.col("n")).with_columns(
         implied=nw.col("t_first") > nw.col("t_entry"))
     max_gap = max(len(p.stages) for p in procs.values())
@@ -489,6 +510,8 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
     cols = [_OPP, "process", "code", "n", "final", "closed_at", "t_entry", "t_next", "implied"]
     rows = nw.concat([actual.select(cols)] + [g.select(cols) for g in gap_parts], how="vertical")
 
+    if opp is not None:
+        opp = _materialise(opp)
     n_opps_ev = _collect(firsts.select(nw.col(_OPP).n_unique()))
     n_with_events = int(n_opps_ev.iloc[0, 0])
     if opp is not None and "created_at" in opp.collect_schema().names():
@@ -541,6 +564,7 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
             final=nw.when(stale_close).then(nw.lit("lost")).otherwise(nw.col("final")),
             close_days=nw.when(stale_close).then(nw.lit(float(stale_after_days))).otherwise(nw.col("close_days")),
         )
+    rows = _materialise(rows)
     return {"rows": rows, "issues": issues, "as_of": as_of_ts, "cust_cols": cust_cols, "opp": opp}
 
 
@@ -590,7 +614,7 @@ def reduce_activities(
     _require(acts, "activities", ["kind", "date", _OPP])
     acts = _as_datetime(acts.select("kind", "date", _OPP), "date", "activities")
     acts = acts.with_columns(nw.col(_OPP).cast(nw.String), nw.col("kind").cast(nw.String))
-    acts = acts.filter(nw.col("date") <= nw.lit(cut))
+    acts = _materialise(acts.filter(nw.col("date") <= nw.lit(cut)))
     n_total = int(_collect(acts.select(nw.len())).iloc[0, 0])
     n_no_opp = int(_collect(acts.select(nw.col(_OPP).is_null().sum())).iloc[0, 0])
     joined = acts.filter(~nw.col(_OPP).is_null()).join(stays, on=_OPP, how="inner")

@@ -99,7 +99,7 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
                 out.warn(f"section failed: {type(exc).__name__}: {exc}")
         new = out if isinstance(out, list) else [out]
         for record in handler.records:
-            ctx.add_quality(key, "warning", record.getMessage(), table=record.name.removeprefix("salesplan."))
+            ctx.add_quality(key, "warning", f"[{record.name.removeprefix('salesplan.')}] {record.getMessage()}")
         for w in caught:
             if issubclass(w.category, salesplan.DataQualityWarning):
                 ctx.add_quality(key, "warning", str(w.message))

@@ -345,8 +345,8 @@ def demo_config(**report: Any) -> ReportConfig:
     options = {"title": "Sales control report — example company", "company": "Example company (simulated)",
                "seed": 20240, **report}
     return ReportConfig(source="<demo>", report=ReportOptions(**options),
-                        capacity={"reps": {"acquisition": 3, "new_product": 2, "delivery_rate": 2,
-                                           "cross_selling": 2, "retention": 2}})
+                        capacity={"reps": {"acquisition": 1, "new_product": 1, "delivery_rate": 1,
+                                           "cross_selling": 1, "retention": 1}})
 
 
 def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
@@ -455,7 +455,7 @@ backtest = true               # rolling-origin backtest of the monthly forecast 
 
 [capacity]
 hours_per_rep = 120.0         # selling hours per rep and month
-reps = { acquisition = 3, new_product = 2, delivery_rate = 2, cross_selling = 2, retention = 2 }
+reps = { acquisition = 1, new_product = 1, delivery_rate = 1, cross_selling = 1, retention = 1 }
 hours_per_activity = { calls = 0.25, visits = 2.0, offers = 3.0 }
 
 [costs]

@@ -23,7 +23,7 @@ import pandas as pd
 
 from salesplan.report.model import Chart, KeyFigure, Note, Report, Section, Table, format_number
 
-__all__ = ["render_html", "frame_to_html", "CSP"]
+__all__ = ["render_html", "frame_to_html", "section_html", "CSP", "CSS"]
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
@@ -49,6 +49,25 @@ text-align:left;vertical-align:top}th{background:#eef2f6}td.num{text-align:right
 .warning{background:#fff4e5;border-left:4px solid #ef6c00;padding:6px 10px;margin:6px 0;font-size:13px}
 nav ol{columns:2;font-size:13px}ul.brief{font-size:14px;margin:4px 0 12px;padding-left:20px}
 """
+
+
+def scoped_css(scope: str = ".salesplan-report") -> str:
+    """The report CSS with every rule limited to elements inside ``scope`` (for notebooks).
+
+    Examples
+    --------
+    >>> scoped_css().startswith(".salesplan-report header{")
+    True
+    """
+    rules = []
+    for rule in CSS.replace("\n", "").split("}"):
+        if "{" not in rule:
+            continue
+        selectors, body = rule.split("{", 1)
+        kept = [f"{scope} {sel.strip()}" for sel in selectors.split(",") if sel.strip() not in ("body", "main")]
+        if kept:
+            rules.append(",".join(kept) + "{" + body + "}")
+    return "".join(rules)
 
 
 def _esc(value: Any) -> str:
@@ -134,7 +153,8 @@ def _table(table: Table) -> str:
             f"</div>" + (f'<p class="tnote">{_esc(note.strip())}</p>' if note.strip() else ""))
 
 
-def _section(sec: Section) -> str:
+def section_html(sec: Section) -> str:
+    """One section as an HTML fragment (escaped; used by the page and by ``Section._repr_html_``)."""
     parts = [f'<section id="{_esc(sec.key)}"><h2>{_esc(sec.title)}</h2>']
     if sec.intro:
         parts.append(f"<p>{_esc(sec.intro)}</p>")
@@ -165,7 +185,7 @@ def render_html(report: Report) -> str:
             f"salesplan {_esc(report.meta.get('version', ''))} · seed {_esc(report.meta.get('seed', ''))} · "
             f"intervals at {_esc(format_number(report.meta.get('confidence'), '%', 0))}")
     toc = "".join(f'<li><a href="#{_esc(s.key)}">{_esc(s.title)}</a></li>' for s in report.sections)
-    body = "\n".join(_section(s) for s in report.sections)
+    body = "\n".join(section_html(s) for s in report.sections)
     subtitle = f'<p class="meta">{_esc(report.subtitle)}</p>' if report.subtitle else ""
     return f"""<!DOCTYPE html>
 <html lang="en">

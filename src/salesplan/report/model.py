@@ -86,10 +86,11 @@ class KeyFigure:
     note: str = ""
     status: str = ""
     key: str = ""
+    digits: int | None = None
 
     def text(self) -> str:
         """The value (and interval) as display text."""
-        out = format_number(self.value, self.unit)
+        out = format_number(self.value, self.unit, self.digits)
         if self.low is not None and self.high is not None:
             out += f" ({format_number(self.low, self.unit)} – {format_number(self.high, self.unit)})"
         return out
@@ -190,6 +191,15 @@ class Section:
         """The tables of this section."""
         return [b for b in self.blocks if isinstance(b, Table)]
 
+    def _repr_html_(self) -> str:
+        from salesplan.report.html import scoped_css, section_html
+
+        return f"<div class=\"salesplan-report\"><style>{scoped_css()}</style>{section_html(self)}</div>"
+
+    def __repr__(self) -> str:
+        return (f"Section({self.key!r}, figures={len(self.figures)}, charts={len(self.charts)}, "
+                f"tables={len(self.tables)}, warnings={len(self.warnings)})")
+
 
 @dataclass
 class Report:
@@ -264,11 +274,14 @@ class Report:
         }
 
     def _repr_html_(self) -> str:
-        head = (f"<p><b>{html.escape(self.title)}</b> — period {html.escape(self.period)}, data cut "
-                f"{html.escape(str(self.as_of)[:10])}: {len(self.sections)} sections, {len(self.charts())} charts, "
-                f"{len(self.data_quality)} data-quality rows.</p>")
-        figs = pd.DataFrame([{"figure": f.label, "value": f.text(), "note": f.note} for f in self.key_figures])
-        return head + (figs.to_html(index=False, escape=True) if len(figs) else "")
+        from salesplan.report.html import _brief, _figures, scoped_css
+
+        head = (f"<h3>{html.escape(self.title)}</h3><p>Period {html.escape(str(self.meta.get('period_label', self.period)))}"
+                f", data cut {html.escape(str(self.as_of)[:16])}: {len(self.sections)} sections, "
+                f"{len(self.charts())} charts, {len(self.data_quality)} data-quality finding(s).</p>")
+        warn = "".join(f"<li>{html.escape(s.title)}: {html.escape(w)}</li>" for s in self.sections for w in s.warnings)
+        return (f"<div class=\"salesplan-report\"><style>{scoped_css()}</style>{head}{_figures(self.key_figures)}"
+                f"{_brief(self.brief)}" + (f"<p>Warnings:</p><ul>{warn}</ul>" if warn else "") + "</div>")
 
     def __repr__(self) -> str:
         return (f"Report({self.title!r}, period={self.period!r}, sections={len(self.sections)}, "

@@ -435,9 +435,16 @@ def section_forecast(ctx: ReportContext) -> Section:
         ctx.headline(fig)
         sec.add_figure(fig)
         headline = ctx.cache.setdefault("headline", {})
+        pmf = fc.distribution(component="total")
+        p_reach = float(pmf[pmf.index >= np.ceil(target - 1e-9)].sum()) if target > 0 else float("nan")
         headline["forecast"] = {"window": ctx.window_label(), "contracts": float(total["contracts"]),
                                 "low": float(total["contracts_low"]), "high": float(total["contracts_high"]),
-                                "target": target, "revenue": float(total["revenue"])}
+                                "level": ctx.confidence, "target": target, "p_reach_target": p_reach,
+                                "revenue": float(total["revenue"])}
+        if np.isfinite(p_reach):
+            sec.add_figure(KeyFigure("Chance to reach the target", p_reach, unit="%", digits=0,
+                                     note=f"P(contracts ≥ {np.ceil(target - 1e-9):.0f}) in the simulation",
+                                     key="p_reach_target"))
         plot_forecast = require("salesplan.plot.forecast")
         sec.add_chart(render(plot_forecast.pipeline_chart, f"Contracts won {ctx.window_label()}: distribution",
                              "All processes; bars inside the interval are dark.", forecast=fc, level=ctx.confidence))
@@ -477,7 +484,7 @@ def _trend_forecast(ctx: ReportContext, sec: Section) -> None:
     if ctx.config.option("forecast", "backtest"):
         # a few origins over the last year keep the run short; the baselines come with it
         result = mod.backtest(history, ("ets",), horizon=1, level=ctx.confidence,
-                              min_train=max(len(history) - 12, 13), step=3)
+                              min_train=max(len(history) - 12, 13), step=4)
         sec.add_chart(render(plot_forecast.backtest_chart, "Backtest of the monthly forecast",
                              "Rolling-origin one-month-ahead errors against the naive baselines.", result=result))
         sec.add_table(Table("backtest", "Backtest: accuracy and interval coverage", result.summary().reset_index(),
@@ -588,11 +595,13 @@ def in_brief(ctx: ReportContext) -> list[str]:
                          f"{target:.1f}.")
     fc = ctx.cache.get("headline", {}).get("forecast")
     if fc:
-        verdict = ("the target is within reach" if fc["low"] < fc["target"] <= fc["high"] else
-                   "the target is likely to be exceeded" if fc["target"] <= fc["low"] else
-                   "the target is out of reach without more pipeline")
-        lines.append(f"Forecast {fc['window']}: {fc['contracts']:.0f} contracts expected ({fc['low']:.0f}–"
-                     f"{fc['high']:.0f} at {ctx.confidence:.0%}) against a target of {fc['target']:.0f}: {verdict}.")
+        line = (f"Forecast {fc['window']}: {fc['contracts']:.0f} contracts expected ({fc['low']:.0f}–"
+                f"{fc['high']:.0f} at {ctx.confidence:.0%}) against a target of {fc['target']:.0f}")
+        p = fc.get("p_reach_target", float("nan"))
+        if np.isfinite(p):
+            verdict = "likely" if p >= 0.7 else ("at risk" if p >= 0.3 else "unlikely")
+            line += f"; reaching it is {verdict} (chance {p:.0%})"
+        lines.append(line + ".")
     kp = ctx.cache.get("kpis")
     if kp is not None and kp[0] == "ok":
         latest = kp[1][kp[1]["period"].astype(str) == str(ctx.period)]

@@ -12,9 +12,9 @@ Examples
 >>> revenue = pd.Series({"a": 500.0, "b": 300.0, "c": 100.0, "d": 60.0, "e": 40.0})
 >>> t = abc_classes(revenue)
 >>> t["abc_class"].to_dict()
-{'a': 'A', 'b': 'A', 'c': 'B', 'd': 'C', 'e': 'C'}
+{'a': 'A', 'b': 'A', 'c': 'B', 'd': 'B', 'e': 'C'}
 >>> round(gini(revenue), 3)
-0.44
+0.464
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def abc_summary(table: pd.DataFrame) -> pd.DataFrame:
     --------
     >>> t = abc_classes(pd.Series({"a": 500.0, "b": 300.0, "c": 100.0, "d": 60.0, "e": 40.0}))
     >>> abc_summary(t)["items"].to_dict()
-    {'A': 2, 'B': 1, 'C': 2}
+    {'A': 2, 'B': 2, 'C': 1}
     """
     labels = table.attrs.get("labels") or sorted(table["abc_class"].unique())
     total = table["value"].sum()

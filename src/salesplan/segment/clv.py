@@ -183,10 +183,11 @@ class _MLEModel:
         self.covariance_ = pd.DataFrame(cov_log * np.outer(values, values), index=self._names, columns=self._names)
         se_log = np.sqrt(np.clip(np.diag(cov_log), 0, None))
         z = stats.norm.ppf(0.5 + self.confidence / 2)
-        self._summary = pd.DataFrame({
-            "estimate": values, "se": values * se_log,
-            "lower": np.exp(theta - z * se_log), "upper": np.exp(theta + z * se_log),
-        }, index=pd.Index(self._names, name="parameter"))
+        with np.errstate(over="ignore"):  # a weakly identified parameter may have an infinite upper bound
+            self._summary = pd.DataFrame({
+                "estimate": values, "se": values * se_log,
+                "lower": np.exp(theta - z * se_log), "upper": np.exp(theta + z * se_log),
+            }, index=pd.Index(self._names, name="parameter"))
 
     def _covariance(self, theta: np.ndarray) -> np.ndarray:
         k = len(theta)

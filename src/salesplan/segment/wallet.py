@@ -70,6 +70,7 @@ def share_of_wallet(
     quantile: float = 0.9,
     features: Sequence[str] = ("industry", "size", "region"),
     min_customers: int = 30,
+    min_group: int = 20,
     min_tenure_days: float = 90,
     use_potential: bool = True,
 ) -> pd.DataFrame:
@@ -90,6 +91,8 @@ def share_of_wallet(
         Customer attributes defining "comparable customers" (those present are used).
     min_customers : int
         Fewer buyers than this: use the overall quantile instead of the regression.
+    min_group : int
+        Attribute values held by fewer buyers than this are pooled into ``"other"`` before the regression.
     min_tenure_days : float
         See :func:`annual_spend`.
     use_potential : bool
@@ -131,7 +134,8 @@ def share_of_wallet(
         cols = [c for c in features if c in attrs.columns and attrs.loc[buyers, c].notna().any()]
         fitted = None
         if cols and buyers.sum() >= min_customers:
-            fitted = _quantreg(attrs[cols], np.log(out.loc[buyers, "annual_spend"]), buyers, quantile)
+            fitted = _quantreg(_pool_rare(attrs[cols], buyers, min_group), np.log(out.loc[buyers, "annual_spend"]),
+                               buyers, quantile)
         if fitted is not None:
             wallet[todo] = np.exp(fitted[todo])
             basis[todo] = f"quantreg_{tag}"
@@ -149,6 +153,16 @@ def share_of_wallet(
     out["basis"] = basis
     out.attrs.update(quantile=quantile, features=list(features))
     return out[["annual_spend", "wallet", "share_of_wallet", "open_wallet", "basis", "has_orders"]]
+
+
+def _pool_rare(attrs: pd.DataFrame, buyers: pd.Series, min_group: int) -> pd.DataFrame:
+    """Replace attribute values that fewer than ``min_group`` buyers hold by ``"other"``."""
+    out = attrs.astype(object).fillna("unknown").astype(str)
+    for col in out.columns:
+        counts = out.loc[buyers[buyers].index, col].value_counts()
+        rare = counts.index[counts < min_group]
+        out.loc[out[col].isin(rare) | ~out[col].isin(counts.index), col] = "other"
+    return out
 
 
 def _quantreg(attrs: pd.DataFrame, y: pd.Series, train: pd.Series, quantile: float) -> pd.Series | None:
