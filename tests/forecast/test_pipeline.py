@@ -99,6 +99,7 @@ def test_bad_input_errors():
     assert issubclass(ConfigError, SalesplanError)
 
 
+@pytest.mark.slow
 def test_simulator_coverage_of_next_period_wins():
     """80% interval of the open-pipeline forecast (funnel estimated on the data) against the realised wins of
     the next 30 days (truth.latent_events), over 30 simulated companies."""

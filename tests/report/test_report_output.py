@@ -132,6 +132,21 @@ def test_failing_section_becomes_a_warning_and_a_data_quality_row(example_data, 
     assert "data_quality" in [t.name for t in rep.tables()]  # the findings are also an Excel sheet
 
 
+def test_reported_processes_limit_models_and_targets(example_data):
+    import dataclasses
+
+    cfg = dataclasses.replace(demo_config(processes=("retention",), sections=("forecast",)),
+                              forecast={"backtest": False})
+    rep = build_report(example_data, cfg)
+    fc = rep.headline["forecast"]
+    q1 = example_data.targets.query("process == 'retention' and period == '2026-Q1'")["contracts"].sum()
+    assert fc["target"] == pytest.approx(q1)  # the window is exactly the first quarter of 2026
+    table = next(t for t in rep.tables() if t.name == "forecast").frame
+    assert set(table["process"]) == {"retention", "(all)"}
+    total = table.query("component == 'total'").set_index("process")["contracts"]
+    assert total["(all)"] == pytest.approx(total["retention"])
+
+
 def test_missing_capability_becomes_a_warning(example_data, monkeypatch):
     import salesplan.report.context as context
 

@@ -101,8 +101,6 @@ def test_gamma_gamma_recovers_simulator_truth(world) -> None:
         assert summ.loc[name, "lower"] <= truth.clv_params[name] <= summ.loc[name, "upper"], name
 
 
-@pytest.mark.xfail(strict=True, reason="salesplan.datasets.simulate lets a customer drop out right after the first "
-                   "purchase (the MBG/NBD variant), so BG/NBD estimates of r and alpha are biased; see issue-3 note")
 def test_bgnbd_recovers_simulator_truth(world) -> None:
     data, truth = world
     s = customer_summary(data.orders, as_of=data.as_of, period="D", period_length=7)

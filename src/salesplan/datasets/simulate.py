@@ -5,8 +5,8 @@ The world
       ``standard``) and a potential (annual wallet). Prospects are customers without orders; they feed the
       acquisition process.
     * Orders follow the BG/NBD model exactly (Fader, Hardie & Lee 2005): each account buys as a Poisson process
-      with rate ``lambda ~ Gamma(r, alpha)`` per week while alive and drops out after each purchase with
-      probability ``p ~ Beta(a, b)``. Spend per order follows the Gamma-Gamma model (Fader & Hardie 2013):
+      with rate ``lambda ~ Gamma(r, alpha)`` per week while alive and drops out after each repeat purchase
+      with probability ``p ~ Beta(a, b)``. Spend per order follows the Gamma-Gamma model (Fader & Hardie 2013):
       ``nu ~ Gamma(q, rate=v)``, ``z ~ Gamma(p, rate=nu)``. About 1% of orders are followed by a partial return
       (a negative order line). Product families follow account-specific Dirichlet preferences.
       The true wallet is the expected annual spend divided by a true share of wallet ``~ Beta(2, 3)``.
@@ -182,7 +182,8 @@ def _orders(rng: np.random.Generator, cust: pd.DataFrame, start: pd.Timestamp, w
             rows.append((i, t, amount, prod, 1.0))
             if rng.random() < 0.01:
                 rows.append((i, t + rng.uniform(0.5, 3), -amount * rng.uniform(0.1, 0.5), prod, -1.0))
-            if rng.random() < p_drop[i]:
+            # BG/NBD: a customer may drop out after each *repeat* purchase, never right after the first
+            if t > birth[i] and rng.random() < p_drop[i]:
                 alive[i] = False
                 break
             t += rng.exponential(1 / lam[i])

@@ -11,7 +11,8 @@
 ``"ets"``
     statsmodels' innovations state-space exponential smoothing (:class:`statsmodels.tsa.exponential_smoothing.ets.
     ETSModel`). Candidates with additive errors, no or damped additive trend and, where at least two full seasons
-    plus two points exist, additive seasonality are fitted and the smallest AICc wins (Hyndman et al. 2008).
+    plus two points exist, additive seasonality are fitted and the smallest AICc wins (Hyndman et al. 2008);
+    initial states are estimated, or set heuristically when seasonal candidates compete (speed).
 ``"sarima"``
     statsmodels' SARIMAX with ``order`` (default ``(1, 1, 0)``) and, where two full seasons exist, a seasonal
     difference ``(0, 1, 0, m)``.
@@ -261,8 +262,12 @@ def _fit_ets(y: pd.Series, m: int) -> tuple[Any, str]:
     configs: list[tuple[str | None, bool, str | None]] = [(None, False, None)]
     if n >= 6:
         configs.append(("add", True, None))
+    init = "estimated"
     if m > 1 and n >= 2 * m + 2:
         configs += [(None, False, "add"), ("add", True, "add")]
+        # heuristic initial states (Hyndman et al. 2008, sec. 2.6.1) for every candidate when seasonal ones
+        # compete: estimating m + 2 initial states by likelihood is slow and keeps the AICc comparable
+        init = "heuristic" if n >= 10 else "estimated"
     best, best_name, best_score = None, "", math.inf
     errors = []
     # a pandas Series with a regular DatetimeIndex: statsmodels' ETS prediction needs an index
@@ -273,7 +278,7 @@ def _fit_ets(y: pd.Series, m: int) -> tuple[Any, str]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = ETSModel(values, error="add", trend=trend, damped_trend=damped, seasonal=seasonal,
-                                 seasonal_periods=m if seasonal else None, initialization_method="estimated")
+                                 seasonal_periods=m if seasonal else None, initialization_method=init)
                 res = model.fit(disp=False, maxiter=1000)
         except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover - depends on data
             errors.append(f"{name}: {exc}")

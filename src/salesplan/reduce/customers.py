@@ -133,13 +133,19 @@ def _prepared(orders: Any, customer_col: str, date_col: str, amount_col: str, as
 
 
 def _repeat_table(lf: nw.LazyFrame) -> nw.LazyFrame:
-    """customer -> first/last purchase period, purchase periods, purchase total, first period value."""
-    per_period = (lf.filter(~nw.col("_ret")).group_by(_CUST, _P).agg(nw.col("_amount").sum().alias("_value")))
-    per_cust = per_period.group_by(_CUST).agg(
-        nw.col(_P).min().alias("_first"), nw.col(_P).max().alias("_last"), nw.len().alias("_n_periods"),
-        nw.col("_value").sum().alias("_purchase_total"))
-    first_value = (per_period.join(per_cust.select(_CUST, "_first"), left_on=[_CUST, _P], right_on=[_CUST, "_first"])
-                   .select(_CUST, nw.col("_value").alias("_first_value")))
+    """customer -> first/last purchase period, purchase periods, purchase total, first period value.
+
+    Avoids a group-by on (customer, period), which is slow at high cardinality: distinct periods come from
+    ``n_unique`` and the first period's value from a join of each customer's first period back to its lines.
+    """
+    purchases = lf.filter(~nw.col("_ret"))
+    per_cust = purchases.group_by(_CUST).agg(
+        nw.col(_P).min().alias("_first"), nw.col(_P).max().alias("_last"), nw.col(_P).n_unique().alias("_n_periods"),
+        nw.col("_amount").sum().alias("_purchase_total"))
+    first_value = (purchases.select(_CUST, _P, "_amount")
+                   .join(per_cust.select(_CUST, "_first"), on=_CUST)
+                   .filter(nw.col(_P) == nw.col("_first"))
+                   .group_by(_CUST).agg(nw.col("_amount").sum().alias("_first_value")))
     return per_cust.join(first_value, on=_CUST, how="left")
 
 

@@ -61,7 +61,8 @@ def _capture() -> Iterator[tuple[_Collect, list[warnings.WarningMessage]]]:
         root.removeHandler(handler)
 
 
-def build_report(data: SalesData, config: ReportConfig, progress: Progress | None = None) -> Report:
+def build_report(data: SalesData, config: ReportConfig, progress: Progress | None = None,
+                 context: ReportContext | None = None) -> Report:
     """Run every configured section on ``data`` and return the report content.
 
     Parameters
@@ -72,6 +73,9 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
         Options; ``report.sections`` limits the sections that run.
     progress : callable, optional
         ``progress(done, total, label)``; the CLI draws a bar with it when stderr is a terminal.
+    context : ReportContext, optional
+        A context made with the same ``data`` and ``config`` whose cached models (funnel, plan, ...) are reused,
+        e.g. after exploring them in a notebook.
 
     Returns
     -------
@@ -80,7 +84,11 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
         section (that becomes a warning); raises :class:`salesplan.ConfigError` only for configuration errors that
         make the whole report meaningless (e.g. unknown processes named in the config).
     """
-    ctx = ReportContext(data=data, config=config)
+    if context is not None and (context.data is not data or context.config is not config):
+        raise ConfigError("build_report: context= was made with other data or another config")
+    ctx = context if context is not None else ReportContext(data=data, config=config)
+    ctx.dq_rows.clear()
+    ctx.top_figures.clear()
     ctx.processes()  # configuration errors surface before any work
     keys = [k for k in SECTIONS if config.report.sections is None or k in config.report.sections]
     sections: list[Section] = []

@@ -8,12 +8,13 @@ Examples
 --------
 >>> import pandas as pd
 >>> from salesplan.report.context import overlap_share
->>> round(overlap_share(pd.Period("2025Q4", "Q"), pd.Period("2025-12", "M")), 3)
-0.337
+>>> overlap_share(pd.Period("2025Q4", "Q"), pd.Period("2025-12", "M")) == 31 / 92
+True
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,9 +40,9 @@ class CapabilityMissing(RuntimeError):
 
 def overlap_share(target_period: pd.Period, period: pd.Period | tuple[pd.Timestamp, pd.Timestamp]) -> float:
     """Share of ``target_period`` (by time) inside ``period`` (a Period or a ``[start, end)`` pair)."""
-    t0, t1 = target_period.start_time, target_period.end_time + pd.Timedelta(1, "ns")
+    t0, t1 = target_period.start_time, (target_period + 1).start_time
     if isinstance(period, pd.Period):
-        p0, p1 = period.start_time, period.end_time + pd.Timedelta(1, "ns")
+        p0, p1 = period.start_time, (period + 1).start_time
     else:
         p0, p1 = period
     start, end = max(t0, p0), min(t1, p1)
@@ -170,10 +171,35 @@ class ReportContext:
             self.cache["processes"] = names
         return list(self.cache["processes"])
 
+    @property
+    def scoped(self) -> SalesData:
+        """The data limited to the reported processes (``report.processes``): opportunities, their stage events
+        and activities, and the targets; customers and orders stay whole. The data itself when all are reported."""
+        if "scoped" not in self.cache:
+            names = self.processes()
+            data = self.data
+            if self.config.report.processes is None:
+                self.cache["scoped"] = data
+            else:
+                opps = data.opportunities[data.opportunities["process"].isin(names)]
+                ids = set(opps["opportunity_id"])
+                events = data.stage_events
+                events = events[events["opportunity_id"].isin(ids)] if events is not None else None
+                acts = data.activities
+                if acts is not None and "process" in acts.columns:
+                    acts = acts[acts["process"].isin(names) | acts["process"].isna()]
+                if acts is not None and "opportunity_id" in acts.columns:
+                    acts = acts[acts["opportunity_id"].isna() | acts["opportunity_id"].isin(ids)]
+                targets = data.targets[data.targets["process"].isin(names)] if data.targets is not None else None
+                self.cache["scoped"] = dataclasses.replace(
+                    data, opportunities=opps, stage_events=events, activities=acts, targets=targets,
+                    processes={n: data.processes[n] for n in names})
+        return self.cache["scoped"]
+
     def status(self) -> pd.DataFrame:
         """:meth:`SalesData.opportunity_status`, cached."""
         if "status" not in self.cache:
-            self.cache["status"] = self.data.opportunity_status()
+            self.cache["status"] = self.scoped.opportunity_status()
         return self.cache["status"]
 
     def won_in(self, period: pd.Period) -> pd.Series:
@@ -239,7 +265,7 @@ class ReportContext:
         def compute() -> Any:
             mod = require("salesplan.funnel")
             by = list(self.config.option("funnel", "by")) or None
-            return mod.estimate(self.data, by=by, as_of=self.as_of, confidence=self.confidence)
+            return mod.estimate(self.scoped, by=by, as_of=self.as_of, confidence=self.confidence)
 
         return self.get("funnel", compute)
 
@@ -248,12 +274,11 @@ class ReportContext:
 
         def compute() -> Any:
             mod = require("salesplan.plan")
-            targets = self.data.targets
+            targets = self.scoped.targets
             if targets is None or targets.empty:
-                raise CapabilityMissing("no targets table: nothing to plan against")
-            targets = targets[targets["process"].isin(self.processes())]
+                raise CapabilityMissing("no targets for the reported processes: nothing to plan against")
             return mod.backward(targets, self.funnel(), confidence=float(self.config.option("plan", "confidence")),
-                                processes=self.data.processes)
+                                processes=self.scoped.processes)
 
         return self.get("plan", compute)
 
@@ -284,7 +309,7 @@ class ReportContext:
         def compute() -> Any:
             mod = require("salesplan.forecast")
             months = int(self.config.option("forecast", "horizon_months"))
-            return mod.pipeline(self.data, self.funnel(), as_of=self.as_of, horizon=pd.DateOffset(months=months),
+            return mod.pipeline(self.scoped, self.funnel(), as_of=self.as_of, horizon=pd.DateOffset(months=months),
                                 freq="M", level=self.confidence, seed=self.seed)
 
         return self.get("forecast", compute)
@@ -292,11 +317,11 @@ class ReportContext:
     def plan_vs_actual(self) -> pd.DataFrame:
         """:func:`salesplan.control.plan_vs_actual` for the plan periods started by the cut."""
         return self.get("plan_vs_actual", lambda: require("salesplan.control").plan_vs_actual(
-            self.plan(), self.data, as_of=self.as_of))
+            self.plan(), self.scoped, as_of=self.as_of))
 
     def variance(self) -> Any:
         """:func:`salesplan.control.variance`: the contract gap split into volume, conversion and timing."""
-        return self.get("variance", lambda: require("salesplan.control").variance(self.plan(), self.data,
+        return self.get("variance", lambda: require("salesplan.control").variance(self.plan(), self.scoped,
                                                                                    as_of=self.as_of))
 
     def kpis(self) -> pd.DataFrame:
@@ -308,7 +333,7 @@ class ReportContext:
                 plan = self.plan()
             except Exception:  # noqa: BLE001 - KPIs work without a plan (no activity attainment)
                 plan = None
-            return mod.kpis(self.data, freq=self.freq, funnel=self.funnel(), plan=plan, as_of=self.as_of)
+            return mod.kpis(self.scoped, freq=self.freq, funnel=self.funnel(), plan=plan, as_of=self.as_of)
 
         return self.get("kpis", compute)
 

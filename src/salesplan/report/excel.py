@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan.report.html import is_percent_column
 from salesplan.report.model import Report
 
 __all__ = ["render_xlsx", "sheet_name"]
@@ -84,11 +85,14 @@ def _write(ws: Any, frame: pd.DataFrame) -> None:
         cell = ws.cell(row=1, column=j, value=str(column))
         cell.data_type = "s"
         cell.font = Font(bold=True)
+    percent = [is_percent_column(c) for c in frame.columns]
     for i, values in enumerate(frame.itertuples(index=False, name=None), start=2):
         for j, v in enumerate(values, start=1):
             value = _value(v)
             cell = ws.cell(row=i, column=j, value=value)
-            if isinstance(value, str):
+            if isinstance(value, float) and percent[j - 1]:
+                cell.number_format = "0.0%"
+            elif isinstance(value, str):
                 cell.data_type = "s"  # never a formula, whatever the text starts with
             elif isinstance(value, dt.datetime):
                 cell.number_format = "yyyy-mm-dd hh:mm" if value.time() != dt.time() else "yyyy-mm-dd"

@@ -95,7 +95,7 @@ def section_overview(ctx: ReportContext) -> Section:
         sec.add_chart(render(charts.plot_monthly, "Contracts won per month", "Last 24 months, by process.",
                              frame=monthly, ylabel="contracts won", title="Contracts won per month"))
     with piece(sec, "pipeline status"):
-        counts = ctx.data.status_counts().reindex(procs, fill_value=0)
+        counts = ctx.scoped.status_counts().reindex(procs, fill_value=0)
         sec.add_chart(render(charts.plot_status, "Opportunities by status",
                              "All opportunities in the data, by current status.", counts=counts))
         open_now = int(counts["open"].sum())
@@ -112,14 +112,14 @@ def section_activity(ctx: ReportContext) -> Section:
     end = pd.Period(ctx.last_instant, "M")
     months = pd.period_range(end - 23, end, freq="M")
     with piece(sec, "opportunities created"):
-        opps = ctx.data.opportunities
+        opps = ctx.scoped.opportunities
         created = (opps.assign(month=opps["created_at"].dt.to_period("M")).groupby(["month", "process"]).size()
                    .unstack(fill_value=0).reindex(index=months, columns=ctx.processes(), fill_value=0))
         sec.add_chart(render(charts.plot_monthly, "Opportunities created per month",
                              "New opportunities entering each process.", frame=created,
                              ylabel="opportunities", title="Opportunities created per month"))
     with piece(sec, "activities"):
-        acts = ctx.data.activities
+        acts = ctx.scoped.activities
         if acts is None or acts.empty:
             sec.warn("activities: no activities table; activity volumes and ratios are not measured")
         else:
@@ -158,7 +158,7 @@ def section_process(ctx: ReportContext, process: str) -> Section:
                   intro=(proc.description + " " if proc.description else "")
                   + f"Stages: {' → '.join(proc.stages)} → {proc.won}.")
     with piece(sec, "status"):
-        counts = ctx.data.status_counts()
+        counts = ctx.scoped.status_counts()
         row = counts.loc[process] if process in counts.index else pd.Series({"open": 0, "won": 0, "lost": 0})
         target = float(ctx.target_for(ctx.period)[process])
         won = int(ctx.won_in(ctx.period)[process])
@@ -515,8 +515,8 @@ def section_kpis(ctx: ReportContext) -> Section:
                             note="Full history in report.xlsx."))
     with piece(sec, "pipeline movement"):
         mod = require("salesplan.control")
-        start = max(ctx.period.start_time, ctx.data.opportunities["created_at"].min())
-        move = mod.pipeline_movement(ctx.data, start, ctx.as_of)
+        start = max(ctx.period.start_time, ctx.scoped.opportunities["created_at"].min())
+        move = mod.pipeline_movement(ctx.scoped, start, ctx.as_of)
         plot_control = require("salesplan.plot.control")
         sec.add_chart(render(plot_control.movement_chart, f"Pipeline movement in {ctx.period_label()}",
                              "Open at start + new − won − lost = open at end; right: moves of deals open at both "
@@ -560,6 +560,7 @@ def section_segments(ctx: ReportContext) -> Section:
         mod = require("salesplan.segment")
         seg = ctx.segments()
         assign = mod.assign_processes(seg)
+        assign = assign[assign["process"].isin(ctx.processes())]
         summary = mod.assignment_summary(assign).reset_index()
         sec.add_table(Table("assignment", "Customers per process and value class", summary,
                             note="potential = open wallet; expected_value = value the process can be expected to add."))
