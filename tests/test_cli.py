@@ -149,3 +149,29 @@ def test_no_prompt_when_stdin_is_closed(tmp_path):
     done = subprocess.run([sys.executable, "-m", "salesplan.cli", "-q", "init", str(tmp_path / "r.toml")],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=env, check=False)
     assert done.returncode == 0 and (tmp_path / "r.toml").exists()
+
+
+def test_model_warnings_reach_the_report_even_when_quiet(tmp_path, monkeypatch):
+    """-q silences the console, not the data-quality table: the same data give the same report."""
+    import logging
+    import warnings
+
+    from salesplan.errors import DataQualityWarning
+    from salesplan.report import sections
+    from salesplan.report.model import Section
+
+    def chatty(ctx):
+        logging.getLogger("salesplan.fake").warning("dropped 3 rows without a date")
+        warnings.warn("7 amounts repaired", DataQualityWarning, stacklevel=1)
+        return Section("activity", "Activity")
+
+    monkeypatch.setitem(sections.SECTIONS, "activity", chatty)
+    findings = {}
+    for flag in ("-q", "-v"):
+        out = tmp_path / flag.strip("-")
+        code, _, err = run(flag, "demo", "--out", str(out), "--formats", "json", "--sections", "activity")
+        assert code == 0
+        rows = json.loads((out / "summary.json").read_text())["data_quality"]
+        findings[flag] = sorted(r["message"] for r in rows if r["section"] == "activity")
+        assert ("dropped 3 rows" in err) == (flag == "-v")
+    assert findings["-q"] == findings["-v"] == ["7 amounts repaired", "[fake] dropped 3 rows without a date"]

@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _setup_logging(args: argparse.Namespace, stream: TextIO) -> None:
     level = logging.ERROR if args.quiet else {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     handler = logging.StreamHandler(stream)
+    handler.setLevel(level)
     handler.setFormatter(logging.Formatter("salesplan: %(levelname)s: %(message)s"))
     root = logging.getLogger("salesplan")
     for h in list(root.handlers):
@@ -131,7 +132,7 @@ def _setup_logging(args: argparse.Namespace, stream: TextIO) -> None:
             root.removeHandler(h)
     handler._salesplan_cli = True  # type: ignore[attr-defined]
     root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(min(level, logging.WARNING))  # the handler filters; warnings still reach the report
 
 
 def _formats(args: argparse.Namespace, default: Sequence[str]) -> tuple[str, ...]:
@@ -180,6 +181,8 @@ def _run_report(data: Any, cfg: Any, args: argparse.Namespace, out: TextIO, err:
                   "Opportunities per process:", data.status_counts().to_string(), ""]
     if not args.quiet:
         lines += ["Headline figures:"] + [f"  {line}" for line in headline_text(report)]
+        if report.brief:
+            lines += ["", "In brief:"] + [f"  - {line}" for line in report.brief]
         lines += ["", f"Report: {len(report.sections)} sections, {len(report.charts())} charts, "
                       f"{len(report.data_quality)} data-quality finding(s)"]
         if report.failed_sections:

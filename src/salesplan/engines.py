@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import glob as _glob
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,10 @@ import narwhals as nw
 import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
+from salesplan.schema import AMOUNT, DATE, ID, NUMBER, TABLES, TEXT
 
 __all__ = ["ENGINES", "LAZY_ENGINES", "engine_of", "to_narwhals", "collect", "count_rows", "to_engine",
-           "scan_parquet", "parquet_files", "epoch_days", "epoch_microseconds", "seconds_between"]
+           "scan_parquet", "scan_table", "parquet_files", "parse_datetime", "epoch_days", "epoch_microseconds", "seconds_between"]
 
 logger = logging.getLogger(__name__)
 
@@ -306,7 +308,14 @@ def to_engine(frame: pd.DataFrame, engine: str, *, connection: Any = None) -> An
         con = _duckdb_connection(connection)
         return con.from_arrow(table)
     session = _spark_session(connection)
-    return session.createDataFrame(frame)
+    out = session.createDataFrame(frame)
+    naive = [c for c in frame.columns if pd.api.types.is_datetime64_dtype(frame[c].dtype)
+             and not isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
+    if naive:  # pandas' naive datetimes are wall-clock times: Spark's TIMESTAMP_NTZ, whatever the session zone
+        from pyspark.sql import functions as F
+
+        out = out.withColumns({c: F.col(c).cast("timestamp_ntz") for c in naive})
+    return out
 
 
 def parquet_files(path: str | Path) -> list[str]:
@@ -390,6 +399,114 @@ def scan_parquet(path: str | Path, engine: str = "duckdb", *, connection: Any = 
 
         return pl.scan_parquet(text, hive_partitioning=hive_partitioning)
     return _spark_session(connection).read.parquet(text)
+
+
+def scan_table(path: str | Path, table: str, columns: Mapping[str, str] | None = None, *, engine: str = "duckdb",
+               connection: Any = None) -> Any:
+    """Open a canonical table stored as Parquet lazily: map the column names, check and cast the columns.
+
+    This is the out-of-core counterpart of :func:`salesplan.io.read_table` (which reads into pandas and validates
+    every row). Only the schema is inspected here; no row is read. The query that later runs on the result (a
+    reduction such as :func:`salesplan.reduce.customers.customer_summary`) reads the rows in the engine.
+
+    What is done lazily: ``columns=`` renames; every required column of the table must exist (else
+    :class:`~salesplan.SchemaError` listing all of them); id columns that are not text are cast to text; text date
+    columns are parsed to datetimes; amounts and numbers are cast to Float64. What is *not* done: the row rules of
+    :func:`salesplan.validate` (missing values, duplicates, future dates, ...). Validate a sample in pandas when
+    the source is new.
+
+    Parameters
+    ----------
+    path : str or Path
+        Parquet file, folder (hive partitions become columns) or glob.
+    table : str
+        Canonical table name (see :data:`salesplan.TABLES`).
+    columns : mapping, optional
+        ``{"their column": "canonical column"}``.
+    engine : {"duckdb", "polars", "spark"}
+        The engine that will run the queries.
+    connection : optional
+        DuckDB connection or SparkSession.
+
+    Returns
+    -------
+    duckdb.DuckDBPyRelation, polars.LazyFrame or pyspark.sql.DataFrame
+
+    Raises
+    ------
+    ConfigError
+        Unknown table or engine, no Parquet file at ``path``.
+    SchemaError
+        Required columns missing after mapping, or a mapping names a column the data lack.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, pandas as pd
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> pd.DataFrame({"Kunde": [42, 7], "Datum": ["2024-01-05", "2024-02-01"], "Betrag": [10, -2]}).to_parquet(
+    ...     folder / "orders.parquet")
+    >>> rel = scan_table(folder / "orders.parquet", "orders",
+    ...                  {"Kunde": "customer_id", "Datum": "order_date", "Betrag": "amount"}, engine="duckdb")
+    >>> collect(rel).to_dict("list")  # doctest: +NORMALIZE_WHITESPACE
+    {'customer_id': ['42', '7'], 'order_date': [Timestamp('2024-01-05 00:00:00'), Timestamp('2024-02-01 00:00:00')],
+     'amount': [10.0, -2.0]}
+    """
+    if table not in TABLES:
+        raise ConfigError(f"unknown table {table!r}; canonical tables are {sorted(TABLES)}")
+    spec = TABLES[table]
+    frame = to_narwhals(scan_parquet(path, engine, connection=connection), table, lazy=True)
+    have = list(frame.collect_schema().names())
+    mapping = dict(columns or {})
+    cases = [{"table": table, "column": target, "check": "mapping", "key": "-",
+              "value": f"columns= maps {source!r}, which the data do not have"}
+             for source, target in mapping.items() if source not in have]
+    renamed = [mapping.get(c, c) for c in have]
+    cases += [{"table": table, "column": c, "check": "mapping", "key": "-",
+               "value": "two columns have this name after mapping"}
+              for c in sorted({c for c in renamed if renamed.count(c) > 1})]
+    cases += [{"table": table, "column": c, "check": "required", "key": "-",
+               "value": f"missing column; data have {renamed[:12]}"} for c in spec.required if c not in renamed]
+    if cases:
+        raise SchemaError.from_cases(cases)
+    usable = {k: v for k, v in mapping.items() if k in have}
+    if usable:
+        frame = frame.rename(usable)
+    schema = frame.collect_schema()
+    casts = []
+    for name, kind in spec.columns.items():
+        if name not in schema:
+            continue
+        dtype = schema[name]
+        if kind in (ID, TEXT) and dtype != nw.String:
+            casts.append(nw.col(name).cast(nw.String))
+        elif kind == DATE and dtype == nw.String:
+            casts.append(parse_datetime(nw.col(name), frame.implementation))
+        elif kind == DATE and dtype == nw.Date:
+            casts.append(nw.col(name).cast(nw.Datetime("us")))
+        elif kind in (AMOUNT, NUMBER) and dtype != nw.Float64:
+            casts.append(nw.col(name).cast(nw.Float64))
+    if casts:
+        frame = frame.with_columns(*casts)
+    logger.info("opened %s lazily in %s from %s (schema checked; rows are not validated)", table, engine, path)
+    return frame.to_native()
+
+
+def parse_datetime(expr: nw.Expr, implementation: nw.Implementation) -> nw.Expr:
+    """Parse ISO-8601 text (``2024-01-05`` or ``2024-01-05 10:30:00``) to a naive datetime, on every engine.
+
+    Polars parses with ``str.to_datetime`` (it no longer casts text to datetimes); DuckDB, Spark and the eager
+    engines parse in a cast, which (unlike ``str.to_datetime`` in DuckDB) needs no format.
+
+    Examples
+    --------
+    >>> import duckdb, narwhals as nw
+    >>> rel = nw.from_native(duckdb.sql("select '2024-01-05 10:30:00' as d"))
+    >>> collect(rel.select(parse_datetime(nw.col("d"), rel.implementation)))["d"].tolist()
+    [Timestamp('2024-01-05 10:30:00')]
+    """
+    if implementation == nw.Implementation.POLARS:
+        return expr.str.to_datetime().cast(nw.Datetime("us"))
+    return expr.cast(nw.Datetime("us"))
 
 
 def epoch_days(expr: nw.Expr) -> nw.Expr:

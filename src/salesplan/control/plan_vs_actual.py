@@ -12,8 +12,11 @@ Examples
 >>> plan = pd.DataFrame({"process": "retention", "period": ["2025-Q1"], "stage": "review_scheduled",
 ...                      "contracts": 20.0, "expected_entries": 40.0, "rate": 0.9})
 >>> pva = plan_vs_actual(plan, data)
->>> pva.query("measure == 'contracts'")[["period", "plan", "actual"]].to_dict("records")
-[{'period': '2025-Q1', 'plan': 20.0, 'actual': 18.0}]
+>>> row = pva.query("measure == 'contracts'").iloc[0]
+>>> status = data.opportunity_status()
+>>> won_q1 = status.query("process == 'retention' and status == 'won'")["closed_at"].dt.to_period("Q")
+>>> float(row["plan"]), bool(row["actual"] == (won_q1 == pd.Period("2025Q1", "Q")).sum())
+(20.0, True)
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ origin), a funnel is estimated on the cut, the pipeline is forecast for ``horizo
 the full data show happened.
 
 Reported
-    * totals per origin and process: forecast mean and ``level`` interval against the actual wins, beside the
-      naive (wins of the previous window of the same length) and seasonal-naive (same window a year earlier)
-      baselines; MAE of each and the interval coverage;
+    * totals per origin and process: forecast mean and ``level`` interval against the actual wins (of the deals
+      open at the origin), beside the naive (the same count one window earlier: wins in the previous window of
+      the deals open at its start) and seasonal-naive (the same a year earlier) baselines; MAE of each and the
+      interval coverage;
     * calibration of the per-deal probabilities of winning within the horizon: Brier score (Brier 1950) against
       the climatological reference (always forecasting the base rate), and a reliability curve (observed share
       of wins per bin of forecast probability; DeGroot & Fienberg 1983);
@@ -182,6 +183,15 @@ def _of(frame: pd.DataFrame, process: str | None) -> pd.DataFrame:
     return frame if process is None else frame[frame["process"] == process]
 
 
+def _wins_of_open(data: Any, wins: pd.DataFrame, start: pd.Timestamp, h: pd.Timedelta) -> pd.DataFrame:
+    """Wins in ``(start, start + h]`` of the opportunities open at ``start``."""
+    if start < data.opportunities["created_at"].min():
+        return wins.iloc[:0]
+    ids = open_pipeline(data.stage_events, data.opportunities, data.processes, start)["opportunity_id"]
+    w = wins[(wins["entered_at"] > start) & (wins["entered_at"] <= start + h)]
+    return w[w["opportunity_id"].isin(ids)]
+
+
 def _default_estimator(cut: Any) -> Any:
     from salesplan.funnel import estimate
 
@@ -244,10 +254,12 @@ def pipeline_backtest(
         open_ids = open_pipeline(cut.stage_events, cut.opportunities, data.processes, origin)["opportunity_id"]
         in_window = wins[(wins["entered_at"] > origin) & (wins["entered_at"] <= origin + h)]
         from_open = in_window[in_window["opportunity_id"].isin(open_ids)]
-        prev = wins[(wins["entered_at"] > origin - h) & (wins["entered_at"] <= origin)]
+        # baselines on the same definition (wins of the deals open at the window's start), one window earlier
+        # and one year earlier
+        prev = _wins_of_open(data, wins, origin - h, h)
         year = origin - pd.DateOffset(years=1)
-        last_year = wins[(wins["entered_at"] > year) & (wins["entered_at"] <= year + h)]
         has_year = year >= data.opportunities["created_at"].min()
+        last_year = _wins_of_open(data, wins, year, h) if has_year else wins.iloc[:0]
         for proc in [*fc.processes, None]:
             lo, hi = fc.interval(level, component="pipeline", process=proc)
             actual = len(_of(from_open, proc))

@@ -160,9 +160,11 @@ def read_table(
     sheet: str | int = 0,
     as_of: Any = None,
     processes: Mapping[str, SalesProcess] | None = None,
+    engine: str = "pandas",
+    connection: Any = None,
     **reader_options: Any,
-) -> pd.DataFrame:
-    """Read one canonical table from CSV, Parquet or Excel and validate it.
+) -> Any:
+    """Read one canonical table from CSV, Parquet or Excel and validate it (or open Parquet lazily).
 
     CSV files: the separator (``;``, ``,``, tab, ``|``) is sniffed unless ``sep=`` is given; a ``;`` file is read
     with ``decimal=","`` unless told otherwise; UTF-8 (with or without BOM) is tried first, then cp1252. Id
@@ -179,27 +181,68 @@ def read_table(
     sheet : str or int
         Excel sheet name or position (default the first).
     as_of, processes
-        Passed to :func:`salesplan.validate`.
+        Passed to :func:`salesplan.validate` (pandas engine only).
+    engine : {"pandas", "duckdb", "polars", "spark"}
+        ``"pandas"`` (default) reads everything into memory and validates every row. ``"duckdb"``, ``"polars"``
+        and ``"spark"`` open a Parquet file, folder (hive partitions) or glob *lazily* and return a DuckDB
+        relation, Polars LazyFrame or Spark DataFrame: columns are mapped, required columns checked and types cast,
+        but no row is read until a reduction runs on it, so the data may be larger than memory (see
+        :func:`salesplan.engines.scan_table`; the row rules of :func:`salesplan.validate` are not applied).
+    connection : optional
+        DuckDB connection or SparkSession for the lazy engines (default: DuckDB's default connection, the active
+        Spark session).
     **reader_options
-        Passed to the pandas reader (``sep``, ``encoding``, ``decimal``, ``skiprows``, ...).
+        Passed to the pandas reader (``sep``, ``encoding``, ``decimal``, ``skiprows``, ...; pandas engine only).
 
     Returns
     -------
-    pandas.DataFrame
-        The validated canonical table.
+    pandas.DataFrame, or a lazy DuckDB relation / Polars LazyFrame / Spark DataFrame
+        The validated canonical table (pandas), or the lazily opened one.
 
     Raises
     ------
     ConfigError
-        Missing file, no match for a glob, unknown file type, unknown table.
+        Missing file, no match for a glob, unknown file type, unknown table, unknown engine, a lazy engine asked
+        to read a file that is not Parquet or given pandas reader options.
     SchemaError
-        The table breaks validation rules (every failure listed).
+        The table breaks validation rules (every failure listed; lazy engines: missing columns only).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, pandas as pd
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> pd.DataFrame({"customer_id": ["a"], "order_date": pd.to_datetime(["2024-01-05"]),
+    ...               "amount": [10.0]}).to_parquet(folder / "orders.parquet")
+    >>> rel = read_table(folder / "orders.parquet", "orders", engine="duckdb")
+    >>> type(rel).__name__
+    'DuckDBPyRelation'
     """
     if table not in TABLES:
         raise ConfigError(f"unknown table {table!r}; canonical tables are {sorted(TABLES)}")
+    if engine != "pandas":
+        return _read_lazy(path, table, columns, engine, connection, reader_options, sheet, as_of, processes)
     spec = TABLES[table]
     inverse = {target: source for source, target in dict(columns or {}).items()}
     text_columns = [inverse.get(name, name) for name, kind in spec.columns.items() if kind == ID]
     frame = read_raw(path, text_columns=text_columns, sheet=sheet, **reader_options)
     logger.info("read %d rows from %s as %s", len(frame), path, table)
     return validate(frame, table, columns, as_of=as_of, processes=processes)
+
+
+def _read_lazy(path: str | Path, table: str, columns: Mapping[str, str] | None, engine: str, connection: Any,
+               reader_options: dict[str, Any], sheet: str | int, as_of: Any,
+               processes: Mapping[str, SalesProcess] | None) -> Any:
+    from salesplan.engines import LAZY_ENGINES, scan_table
+
+    if engine not in LAZY_ENGINES:
+        raise ConfigError(f"read_table: unknown engine {engine!r}; choose 'pandas' or one of {list(LAZY_ENGINES)}")
+    text = str(path)
+    if not (Path(text).is_dir() or any(ch in text for ch in "*?[") or _kind(Path(text)) == "parquet"):
+        raise ConfigError(f"{text}: engine={engine!r} reads Parquet (a file, a folder or a glob); read CSV and "
+                          "Excel files with engine='pandas' or convert them to Parquet first")
+    ignored = sorted(reader_options) + (["sheet"] if sheet != 0 else []) + (["as_of"] if as_of is not None else [])
+    ignored += ["processes"] if processes is not None else []
+    if ignored:
+        raise ConfigError(f"read_table: {ignored} only apply to engine='pandas' (reading and validating in "
+                          f"pandas); engine={engine!r} opens the Parquet data lazily without validating rows")
+    return scan_table(path, table, columns, engine=engine, connection=connection)

@@ -52,13 +52,21 @@ class _Collect(logging.Handler):
 def _capture() -> Iterator[tuple[_Collect, list[warnings.WarningMessage]]]:
     handler = _Collect()
     root = logging.getLogger("salesplan")
+    old_level = root.level
+    if root.getEffectiveLevel() > logging.WARNING:  # e.g. the CLI's --quiet: still collect the findings
+        root.setLevel(logging.WARNING)
     root.addHandler(handler)
+    caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", salesplan.DataQualityWarning)
             yield handler, caught
     finally:
         root.removeHandler(handler)
+        root.setLevel(old_level)
+        for w in caught:  # only data-quality warnings are consumed; every other warning is passed on
+            if not issubclass(w.category, salesplan.DataQualityWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def build_report(data: SalesData, config: ReportConfig, progress: Progress | None = None,
@@ -99,8 +107,6 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
         with _capture() as (handler, caught):
             try:
                 out = SECTIONS[key](ctx)
-            except ConfigError:
-                raise
             except Exception as exc:  # noqa: BLE001 - a failing section must not stop the report
                 logger.debug("section %s failed", key, exc_info=True)
                 out = Section(key, key.replace("_", " ").capitalize())

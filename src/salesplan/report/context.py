@@ -314,15 +314,20 @@ class ReportContext:
 
         return self.get("forecast", compute)
 
+    def started_plan_periods(self) -> list[str]:
+        """Target periods of the plan that have started by the data cut (the ones plan and actual compare)."""
+        periods = dict.fromkeys(str(p) for p in self.plan().volumes["period"])
+        return [p for p in periods if pd.Period(p).start_time <= self.last_instant]
+
     def plan_vs_actual(self) -> pd.DataFrame:
         """:func:`salesplan.control.plan_vs_actual` for the plan periods started by the cut."""
         return self.get("plan_vs_actual", lambda: require("salesplan.control").plan_vs_actual(
-            self.plan(), self.scoped, as_of=self.as_of))
+            self.plan(), self.scoped, periods=self.started_plan_periods(), as_of=self.as_of))
 
     def variance(self) -> Any:
         """:func:`salesplan.control.variance`: the contract gap split into volume, conversion and timing."""
-        return self.get("variance", lambda: require("salesplan.control").variance(self.plan(), self.scoped,
-                                                                                   as_of=self.as_of))
+        return self.get("variance", lambda: require("salesplan.control").variance(
+            self.plan(), self.scoped, periods=self.started_plan_periods(), as_of=self.as_of))
 
     def kpis(self) -> pd.DataFrame:
         """:func:`salesplan.control.kpis` per process and reporting period."""

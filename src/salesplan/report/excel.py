@@ -41,8 +41,8 @@ def sheet_name(name: str, taken: set[str]) -> str:
     Examples
     --------
     >>> taken = set()
-    >>> sheet_name("conversion/acquisition: a very long name indeed", taken), sheet_name("x" * 40, taken)
-    ('conversion_acquisition_ a very', 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx')
+    >>> sheet_name("conversion/acquisition:stage rates by segment", taken), sheet_name("x" * 40, taken)
+    ('conversion_acquisition_stage ra', 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx')
     >>> sheet_name("x" * 40, taken)
     'xxxxxxxxxxxxxxxxxxxxxxxxxxxxx_2'
     """

@@ -10,7 +10,7 @@ Examples
 >>> from salesplan.report.model import KeyFigure, Report, Section, Table
 >>> sec = Section("status", "Pipeline status")
 >>> sec.add_table(Table("status", "Open, won and lost", pd.DataFrame({"process": ["acquisition"], "won": [3]})))
->>> sec.add_figure(KeyFigure("Won", 3, low=2, high=5))
+>>> _ = sec.add_figure(KeyFigure("Won", 3, low=2, high=5))
 >>> rep = Report(title="Control report", as_of=pd.Timestamp("2025-12-31"), sections=[sec])
 >>> [t.name for t in rep.tables()]
 ['status']
