@@ -37,9 +37,12 @@ salesplan.errors.SchemaError: table: expected a table in a supported engine (pan
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import glob as _glob
 import logging
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +53,7 @@ from salesplan.errors import ConfigError, SchemaError
 from salesplan.schema import AMOUNT, DATE, ID, NUMBER, TABLES, TEXT
 
 __all__ = ["ENGINES", "LAZY_ENGINES", "engine_of", "to_narwhals", "collect", "count_rows", "to_engine",
-           "scan_parquet", "scan_table", "parquet_files", "parse_datetime", "epoch_days", "epoch_microseconds", "seconds_between"]
+           "scan_parquet", "scan_table", "parquet_files", "parse_datetime", "materialise", "released_after", "epoch_days", "epoch_microseconds", "seconds_between"]
 
 logger = logging.getLogger(__name__)
 
@@ -507,6 +510,98 @@ def parse_datetime(expr: nw.Expr, implementation: nw.Implementation) -> nw.Expr:
     if implementation == nw.Implementation.POLARS:
         return expr.str.to_datetime().cast(nw.Datetime("us"))
     return expr.cast(nw.Datetime("us"))
+
+
+_SCOPE: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar("salesplan_scope",
+                                                                                           default=None)
+
+
+def materialise(frame: nw.LazyFrame) -> nw.LazyFrame:
+    """Evaluate a lazy plan once, *inside its engine*, so that several summaries can read the result.
+
+    pandas and Polars results are collected (they are in memory anyway). DuckDB results go to a temporary table on
+    the relation's connection, which DuckDB spills to its temp directory when it exceeds ``memory_limit``, so data
+    larger than memory stay out of core. Spark results are checkpointed locally (``localCheckpoint``: kept by the
+    executors, lineage cut). Other lazy engines are collected to Polars (or pandas).
+
+    Inside :func:`released_after` (or a function decorated with it), the temporary tables are dropped when the
+    outermost call returns; otherwise they live as long as the connection.
+
+    Examples
+    --------
+    >>> import duckdb, narwhals as nw
+    >>> rel = nw.from_native(duckdb.connect().sql("select range as a from range(5)"))
+    >>> done = materialise(rel.filter(nw.col("a") > 1))
+    >>> count_rows(done), engine_of(done)
+    (3, 'duckdb')
+    """
+    if not isinstance(frame, nw.LazyFrame):
+        return frame
+    impl = frame.implementation
+    if impl.is_pandas_like() or impl.is_polars() or impl == nw.Implementation.PYARROW:
+        return frame.collect().lazy()
+    if impl == nw.Implementation.DUCKDB:
+        rel = frame.to_native()
+        name = f"__salesplan_{uuid.uuid4().hex}"
+        rel.query("__salesplan_src", f'CREATE TEMP TABLE "{name}" AS SELECT * FROM __salesplan_src')
+        done = rel.query("__salesplan_src", f'SELECT * FROM "{name}"')
+        scope = _SCOPE.get()
+        if scope is not None:
+            scope.append(lambda: rel.query("__salesplan_src", f'DROP TABLE IF EXISTS "{name}"'))
+        return nw.from_native(done)
+    if impl in (nw.Implementation.PYSPARK, nw.Implementation.PYSPARK_CONNECT):
+        native = frame.to_native()
+        checkpoint = getattr(native, "localCheckpoint", None)
+        if checkpoint is not None:
+            try:
+                return nw.from_native(checkpoint(eager=True))
+            except Exception:  # noqa: BLE001 - Spark Connect may not support it; cache instead
+                logger.debug("localCheckpoint unavailable; caching the Spark plan instead")
+        return nw.from_native(native.cache())
+    try:
+        import polars  # noqa: F401
+
+        return frame.collect(backend="polars").lazy()
+    except ImportError:  # pragma: no cover - polars is a dev dependency
+        return frame.collect(backend="pandas").lazy()
+
+
+def released_after(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: temporary tables :func:`materialise` creates during the call are dropped when it returns.
+
+    Nested decorated calls share the outermost scope, so a reduction that calls another one keeps its tables until
+    it is done itself.
+
+    Examples
+    --------
+    >>> import duckdb, narwhals as nw
+    >>> con = duckdb.connect()
+    >>> @released_after
+    ... def total(rel):
+    ...     return int(collect(materialise(nw.from_native(rel)).select(nw.col("a").sum()))["a"].iloc[0])
+    >>> total(con.sql("select range as a from range(4)"))
+    6
+    >>> con.sql("select count(*) from duckdb_tables() where table_name like '__salesplan_%'").fetchone()[0]
+    0
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _SCOPE.get() is not None:
+            return func(*args, **kwargs)
+        cleanups: list[Callable[[], None]] = []
+        token = _SCOPE.set(cleanups)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _SCOPE.reset(token)
+            for cleanup in reversed(cleanups):
+                try:
+                    cleanup()
+                except Exception as exc:  # noqa: BLE001 - a failed drop must not hide the result or the error
+                    logger.debug("could not drop a temporary table: %s", exc)
+
+    return wrapper
 
 
 def epoch_days(expr: nw.Expr) -> nw.Expr:

@@ -428,7 +428,8 @@ def section_forecast(ctx: ReportContext) -> Section:
         total = table[(table["component"] == "total") & (table["process"] == "(all)")
                       & (table["period"] == "(window)")].iloc[0]
         target = float(np.nansum(ctx.target_for_window().to_numpy()))
-        fig = KeyFigure(f"Forecast {ctx.window_label()} (all processes)", float(total["contracts"]),
+        scope = "all processes" if ctx.config.report.processes is None else f"{len(ctx.processes())} processes"
+        fig = KeyFigure(f"Forecast {ctx.window_label()} ({scope})", float(total["contracts"]),
                         low=float(total["contracts_low"]), high=float(total["contracts_high"]),
                         note=f"target {target:.0f}; {ctx.confidence:.0%} interval",
                         status=_forecast_status(total, target), key="forecast_total")
@@ -442,6 +443,7 @@ def section_forecast(ctx: ReportContext) -> Section:
                                 "level": ctx.confidence, "target": target, "p_reach_target": p_reach,
                                 "revenue": float(total["revenue"])}
         if np.isfinite(p_reach):
+            fig.status = "good" if p_reach >= 0.7 else ("warn" if p_reach >= 0.3 else "bad")
             sec.add_figure(KeyFigure("Chance to reach the target", p_reach, unit="%", digits=0,
                                      note=f"P(contracts ≥ {np.ceil(target - 1e-9):.0f}) in the simulation",
                                      key="p_reach_target"))
