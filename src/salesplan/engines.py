@@ -581,7 +581,7 @@ def released_after(func: Callable[..., Any]) -> Callable[..., Any]:
     ...     return int(collect(materialise(nw.from_native(rel)).select(nw.col("a").sum()))["a"].iloc[0])
     >>> total(con.sql("select range as a from range(4)"))
     6
-    >>> con.sql("select count(*) from duckdb_tables() where table_name like '__salesplan_%'").fetchone()[0]
+    >>> con.sql("select count(*) from duckdb_tables() where table_name like '__salesplan_%'").fetchall()[0][0]
     0
     """
 

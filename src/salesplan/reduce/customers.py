@@ -221,6 +221,14 @@ def customer_summary(
     return _finish_summary(out, as_of_ts, period, period_length)
 
 
+def _naive(values: pd.Series) -> pd.Series:
+    """Naive datetime64[ns] in UTC (Spark TIMESTAMP columns come back zone-aware)."""
+    values = pd.to_datetime(values)
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return values.astype("datetime64[ns]")
+
+
 def _finish_summary(out: pd.DataFrame, as_of_ts: pd.Timestamp, period: str, period_length: float) -> pd.DataFrame:
     out[_CUST] = out[_CUST].astype(object)
     out = out.sort_values(_CUST, kind="stable").set_index(_CUST)
@@ -243,8 +251,8 @@ def _finish_summary(out: pd.DataFrame, as_of_ts: pd.Timestamp, period: str, peri
     res["n_returns"] = out["n_returns"].astype("int64")
     res["net_revenue"] = res["revenue"] + res["returns"]
     res["n_lines"] = out["n_lines"].astype("int64")
-    res["first_order"] = pd.to_datetime(out["first_order"]).astype("datetime64[ns]")
-    res["last_order"] = pd.to_datetime(out["last_order"]).astype("datetime64[ns]")
+    res["first_order"] = _naive(out["first_order"])
+    res["last_order"] = _naive(out["last_order"])
     if "margin" in out:
         res["margin"] = out["margin"].astype(float)
     if "n_products" in out:
@@ -374,6 +382,6 @@ def product_ownership(
     out[_CUST] = out[_CUST].astype(object)
     out["product"] = out["product"].astype(object)
     for col in ("first_order", "last_order"):
-        out[col] = pd.to_datetime(out[col]).astype("datetime64[ns]")
+        out[col] = _naive(out[col])
     out = out.astype({"amount": float, "n_lines": "int64"})
     return out.sort_values([_CUST, "product"], kind="stable").reset_index(drop=True)

@@ -45,6 +45,7 @@ from typing import Any
 import narwhals as nw
 import pandas as pd
 
+from salesplan.engines import materialise, parse_datetime, released_after, seconds_between
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.process import SalesProcess
 
@@ -119,6 +120,8 @@ def _collect(frame: Any) -> pd.DataFrame:
         dtype = out[col].dtype
         if isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
             out[col] = out[col].astype(object).where(out[col].notna(), None)
+        elif isinstance(dtype, pd.DatetimeTZDtype):  # Spark TIMESTAMP results come back zone-aware
+            out[col] = out[col].dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
         elif pd.api.types.is_datetime64_any_dtype(dtype):
             out[col] = out[col].astype("datetime64[ns]")
         elif pd.api.types.is_integer_dtype(dtype):
@@ -129,20 +132,11 @@ def _collect(frame: Any) -> pd.DataFrame:
 def _materialise(frame: Any) -> Any:
     """Evaluate a lazy plan once (so later summaries do not re-run its window functions).
 
-    pandas stays pandas; Polars is collected by Polars; other lazy engines (DuckDB, ...) run the plan themselves
-    and hand the result to Polars when it is installed, else to pandas.
+    pandas stays pandas; Polars is collected by Polars; DuckDB keeps the result in a temporary table (spilled to
+    disk beyond its memory limit) and Spark checkpoints it, so large inputs stay in their engine
+    (:func:`salesplan.engines.materialise`).
     """
-    if not isinstance(frame, nw.LazyFrame):
-        return frame
-    impl = frame.implementation
-    if impl.is_pandas_like() or impl.is_polars():
-        return frame.collect().lazy()
-    try:
-        import polars  # noqa: F401
-
-        return frame.collect(backend="polars").lazy()
-    except ImportError:
-        return frame.collect(backend="pandas").lazy()
+    return materialise(frame)
 
 
 def _lazy(native: Any, table: str) -> nw.LazyFrame:
@@ -166,7 +160,7 @@ def _as_datetime(frame: nw.LazyFrame, column: str, table: str) -> nw.LazyFrame:
     if dtype == nw.Datetime or dtype == nw.Date:
         return frame.with_columns(nw.col(column).cast(nw.Datetime("us")))
     if dtype == nw.String:
-        return frame.with_columns(nw.col(column).str.to_datetime().cast(nw.Datetime("us")))
+        return frame.with_columns(parse_datetime(nw.col(column), frame.implementation))
     raise SchemaError.from_cases([{"table": table, "column": column, "check": "date", "key": "-",
                                    "value": f"dtype {dtype}"}])
 
@@ -194,7 +188,7 @@ def _proc_expr(processes: Mapping[str, SalesProcess], value: Any) -> nw.Expr:
 
 
 def _seconds(later: nw.Expr, earlier: nw.Expr) -> nw.Expr:
-    return (later - earlier).dt.total_seconds()
+    return seconds_between(later, earlier)  # (later - earlier).dt.total_seconds() is missing for Spark
 
 
 def _days(later: nw.Expr, earlier: nw.Expr, resolution_hours: float) -> nw.Expr:
@@ -202,6 +196,7 @@ def _days(later: nw.Expr, earlier: nw.Expr, resolution_hours: float) -> nw.Expr:
     return (_seconds(later, earlier) // step) * (resolution_hours / 24.0)
 
 
+@released_after
 def reduce_stage_events(
     stage_events: Any,
     process: SalesProcess | Mapping[str, SalesProcess],
@@ -455,7 +450,7 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
     # --- cut, duplicates, void outcomes ----------------------------------------------------------------
     counts = _collect(ev.select(
         nw.len().alias("all"),
-        (nw.col(_AT) > nw.lit(cut)).sum().alias("after"),
+        (nw.col(_AT) > nw.lit(cut)).cast(nw.Int64).sum().alias("after"),
     ))
     n_all, n_after = int(counts.iloc[0, 0]), int(counts.iloc[0, 1])
     ev = ev.filter(nw.col(_AT) <= nw.lit(cut)).select(_OPP, "process", "code", "n", _AT)
@@ -479,8 +474,9 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
     ev = _materialise(ev)
     stats = _collect(ev.select(
         nw.len().alias("kept"),
-        nw.col("void").sum().alias("void"),
-        ((nw.col("code") < nw.col("n")) & (nw.col("code") < nw.col("prev_max"))).sum().alias("back"),
+        nw.col("void").cast(nw.Int64).sum().alias("void"),
+        ((nw.col("code") < nw.col("n")) & (nw.col("code") < nw.col("prev_max"))).cast(nw.Int64).sum()
+        .alias("back"),
     ))
     n_kept = int(stats.iloc[0, 0])
     issues["event after as_of"] = (n_after, "ignored (not yet known at the cut)")
@@ -556,7 +552,7 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
     if stale_after_days is not None:
         stale = (nw.col("outcome") == "open") & (nw.col("days") >= stale_after_days)
         stale_close = (nw.col("final") == "open") & (nw.col("close_days") >= stale_after_days)
-        n_stale = int(_collect(rows.select(stale.sum())).iloc[0, 0])
+        n_stale = int(_collect(rows.select(stale.cast(nw.Int64).sum())).iloc[0, 0])
         issues["open longer than stale_after_days"] = (n_stale, f"counted as lost at day {stale_after_days:g}")
         rows = rows.with_columns(
             outcome=nw.when(stale).then(nw.lit("loss")).otherwise(nw.col("outcome")),
@@ -568,6 +564,7 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
     return {"rows": rows, "issues": issues, "as_of": as_of_ts, "cust_cols": cust_cols, "opp": opp}
 
 
+@released_after
 def reduce_activities(
     activities: Any,
     stage_events: Any,
@@ -616,7 +613,7 @@ def reduce_activities(
     acts = acts.with_columns(nw.col(_OPP).cast(nw.String), nw.col("kind").cast(nw.String))
     acts = _materialise(acts.filter(nw.col("date") <= nw.lit(cut)))
     n_total = int(_collect(acts.select(nw.len())).iloc[0, 0])
-    n_no_opp = int(_collect(acts.select(nw.col(_OPP).is_null().sum())).iloc[0, 0])
+    n_no_opp = int(_collect(acts.select(nw.col(_OPP).is_null().cast(nw.Int64).sum())).iloc[0, 0])
     joined = acts.filter(~nw.col(_OPP).is_null()).join(stays, on=_OPP, how="inner")
     hit = joined.filter(
         ((nw.col("date") >= nw.col("t_entry")) | (nw.col("code") == nw.col("first_code")))
