@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from salesplan.data import TABLE_ORDER, SalesData
-from salesplan.errors import SalesplanError
 from salesplan.datasets.simulate import CLV_PARAMS, STAGE_RATES, Truth, simulate
+from salesplan.errors import SalesplanError
 
 __all__ = ["simulate", "Truth", "load_example", "example_path", "CLV_PARAMS", "STAGE_RATES"]
 
