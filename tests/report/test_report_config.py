@@ -159,3 +159,17 @@ def test_unknown_process_in_config_is_a_config_error(example_data):
 
     with pytest.raises(ConfigError, match=r"'report\.processes' names unknown process\(es\) \['upsell'\]"):
         build_report(example_data, demo_config(processes=("acquisition", "upsell")))
+
+
+def test_process_file_is_read_and_missing_one_named(tmp_path, example_data):
+    import salesplan as sp
+
+    _tables(tmp_path, example_data)
+    sp.save_processes(example_data.processes, tmp_path / "processes.toml")
+    cfg = load_config(_write(tmp_path, CRM + '[processes]\nfile = "processes.toml"\n'))
+    data = load_data(cfg)
+    assert list(data.processes) == list(example_data.processes)
+    assert data.processes["acquisition"].stages == example_data.processes["acquisition"].stages
+    cfg = load_config(_write(tmp_path, CRM + '[processes]\nfile = "nope.toml"\n'))
+    with pytest.raises(ConfigError, match=r"'processes\.file' names a file that does not exist"):
+        load_data(cfg)

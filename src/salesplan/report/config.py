@@ -35,7 +35,7 @@ Schema
     ``hours_per_rep`` (float; selling hours per rep and month), ``reps`` (table process -> int),
     ``hours_per_activity`` (table kind -> float).
 ``[costs]``
-    ``per_activity`` (table kind -> cost per activity), ``per_hour`` (float).
+    ``per_activity`` (table kind -> cost per activity; the plan's activity cost per process and contract).
 
 Examples
 --------
@@ -146,7 +146,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
     "plan": {"confidence": "float", "horizon": "int"},
     "forecast": {"horizon_months": "int", "backtest": "bool"},
     "capacity": {"hours_per_rep": "float", "reps": "table[int]", "hours_per_activity": "table[float]"},
-    "costs": {"per_activity": "table[float]", "per_hour": "float"},
+    "costs": {"per_activity": "table[float]"},
 }
 _TABLE_KEYS = {"path": "str", "columns": "table[str]", "sheet": "str|int", "sep": "str", "encoding": "str"}
 
@@ -157,7 +157,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "forecast": {"horizon_months": 3, "backtest": True},
     "capacity": {"hours_per_rep": 120.0, "reps": {}, "hours_per_activity": {"calls": 0.25, "visits": 2.0,
                                                                               "offers": 3.0}},
-    "costs": {"per_activity": {"calls": 20.0, "visits": 150.0, "offers": 300.0}, "per_hour": 0.0},
+    "costs": {"per_activity": {"calls": 20.0, "visits": 150.0, "offers": 300.0}},
 }
 
 
@@ -298,7 +298,7 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
         for name, value in groups[group].get(key, {}).items():
             if value < 0:
                 raise ConfigError(f"{source}: '{group}.{key}.{name}' must be >= 0, got {value}")
-    for group, key in (("capacity", "hours_per_rep"), ("costs", "per_hour")):
+    for group, key in (("capacity", "hours_per_rep"),):
         if key in groups[group] and groups[group][key] < 0:
             raise ConfigError(f"{source}: '{group}.{key}' must be >= 0, got {groups[group][key]}")
 
@@ -460,5 +460,4 @@ hours_per_activity = { calls = 0.25, visits = 2.0, offers = 3.0 }
 
 [costs]
 per_activity = { calls = 20.0, visits = 150.0, offers = 300.0 }
-per_hour = 0.0
 '''

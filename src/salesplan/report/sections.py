@@ -133,6 +133,15 @@ def section_activity(ctx: ReportContext) -> Section:
                 table = in_period.groupby(["process", "kind"]).size().unstack(fill_value=0).reset_index()
                 sec.add_table(Table("activities_period", f"Activities in {ctx.period_label()}", table))
             sec.add_figure(KeyFigure(f"Activities in {ctx.period_label()}", len(in_period), key="activities_period"))
+    with piece(sec, "plan cost"):
+        unit_costs = dict(ctx.config.option("costs", "per_activity"))
+        plan = ctx.plan()
+        cost = plan.cost(unit_costs, level="process")
+        periods = sorted(str(p) for p in plan.volumes["period"].unique())
+        sec.add_table(Table("plan_cost", "Activity cost of the plan per process", cost,
+                            note=f"All target periods {periods[0]} to {periods[-1]}; unit costs from [costs] "
+                                 f"per_activity ({', '.join(f'{k} {v:g}' for k, v in unit_costs.items())} "
+                                 f"{ctx.currency}); required = at the plan's confidence."))
     with piece(sec, "order revenue"):
         orders = ctx.data.orders
         if orders is None or orders.empty:
