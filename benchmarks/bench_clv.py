@@ -7,18 +7,22 @@ Usage::
 Creates ``benchmarks/data/clv_<n>.parquet`` (synthetic BG/NBD + Gamma-Gamma orders, daily dates) once, then runs
 on that same file, one after another:
 
-* salesplan (this environment; Polars lazy scan through narwhals, fits on distinct patterns);
+* salesplan (this environment; ``clv_summary`` on a Polars lazy scan through narwhals, which computes the same
+  frequency/recency/T/monetary_value as lifetimes' and pymc-marketing's summaries and nothing else, then fits on
+  distinct patterns);
 * lifetimes 0.11.3 in ``benchmarks/_venv_lifetimes`` (numpy 1.26.4, pandas 2.1.4), via subprocess;
 * pymc-marketing in ``benchmarks/_venv_pymc`` (``rfm_summary`` and a MAP fit of ``BetaGeoModel``), via subprocess.
 
 Peers that are not installed are created with pip unless ``--no-install``; a peer that fails is reported, not fatal.
-Prints a table of times and ratios and the parameter agreement (max relative difference).
+Prints a table of times and ratios (total and per step), the parameter agreement (max relative difference) and
+the load average before and after each tool, since the machine may be shared.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -68,32 +72,35 @@ def make_data(n: int, path: Path, seed: int = 42) -> None:
 
 
 def run_salesplan(path: Path, as_of: str) -> dict:
+    """Our pipeline, timed like the peers: the file is read into memory first (they time from a pandas frame)."""
     import polars as pl
 
-    from salesplan.reduce.customers import customer_summary
+    from salesplan.reduce.customers import clv_summary
     from salesplan.segment.clv import BetaGeo, GammaGamma, customer_lifetime_value
-    from salesplan.segment.summary import summary_patterns
 
+    frame = pl.read_parquet(path)
     times = {}
     t0 = time.perf_counter()
-    lf = pl.scan_parquet(path)
-    s = customer_summary(lf, as_of=as_of, date_col="date", product_col=None, margin_col=None)
+    s = clv_summary(frame, as_of=as_of, date_col="date")
     times["summary"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    pat = summary_patterns(s)
-    bg = BetaGeo().fit(pat["frequency"], pat["recency"], pat["T"], weights=pat["weight"])
+    bg = BetaGeo().fit(s["frequency"], s["recency"], s["T"])  # compresses to distinct (x, t_x, T) itself
     times["bgnbd_fit"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    gpat = summary_patterns(s[s["frequency"] > 0], ("frequency", "monetary_value"))
-    gg = GammaGamma().fit(gpat["frequency"], gpat["monetary_value"], weights=gpat["weight"])
+    repeat = s[s["frequency"] > 0]
+    gg = GammaGamma().fit(repeat["frequency"], repeat["monetary_value"])
     times["gg_fit"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     clv = customer_lifetime_value(bg, gg, s["frequency"], s["recency"], s["T"], s["monetary_value"], horizon=12,
                                   step=30, discount_rate=0.01)
     times["clv"] = time.perf_counter() - t0
+    del frame
+    t0 = time.perf_counter()
+    clv_summary(pl.scan_parquet(path), as_of=as_of, date_col="date")
+    scan = time.perf_counter() - t0
     return {"times": times, "params": {**bg.params_.to_dict(), **gg.params_.to_dict()},
-            "n_customers": len(s), "patterns": len(pat), "clv_sum": float(np.sum(clv)),
-            "clv_head": [float(v) for v in clv[:5]]}
+            "n_customers": len(s), "patterns": int(bg.summary().attrs["patterns"]), "clv_sum": float(np.sum(clv)),
+            "clv_head": [float(v) for v in clv[:5]], "summary_from_parquet_scan": scan}
 
 
 LIFETIMES = """
@@ -202,15 +209,24 @@ def main() -> None:
     n_rows = pd.read_parquet(path, columns=["amount"]).shape[0]
     as_of = "2023-12-31"
     print(f"data: {args.customers:,} customers, {n_rows:,} transactions, daily periods, as_of {as_of}")
+    loads = {}
+    load0 = os.getloadavg()[0]
     results = {"salesplan": run_salesplan(path, as_of)}
+    loads["salesplan"] = (load0, os.getloadavg()[0])
     if not args.skip_lifetimes:
+        load0 = os.getloadavg()[0]
         results["lifetimes"] = run_peer("lifetimes", LIFETIMES, path, as_of, not args.no_install)
+        loads["lifetimes"] = (load0, os.getloadavg()[0])
     if not args.skip_pymc:
+        load0 = os.getloadavg()[0]
         results["pymc-marketing"] = run_peer("pymc", PYMC, path, as_of, not args.no_install)
+        loads["pymc-marketing"] = (load0, os.getloadavg()[0])
     steps = ["summary", "bgnbd_fit", "gg_fit", "clv"]
     ours = results["salesplan"]
-    print(f"\nsalesplan: {ours['n_customers']:,} customers in {ours['patterns']:,} distinct (x, t_x, T) patterns")
-    header = f"{'tool':16s}" + "".join(f"{s:>11s}" for s in steps) + f"{'total':>11s}{'ratio':>9s}"
+    print(f"\nsalesplan: {ours['n_customers']:,} customers in {ours['patterns']:,} distinct (x, t_x, T) patterns; "
+          f"summary from a lazy Parquet scan (reading included) {ours['summary_from_parquet_scan']:.2f} s")
+    header = (f"{'tool':16s}" + "".join(f"{s:>11s}" for s in steps) + f"{'total':>11s}{'ratio':>9s}"
+              f"{'load 1-min (start/end)':>26s}")
     print(header)
     base = sum(ours["times"].values())
     for tool, res in results.items():
@@ -219,7 +235,19 @@ def main() -> None:
             continue
         row = [res["times"].get(s, float("nan")) for s in steps]
         total = float(np.nansum(row))
-        print(f"{tool:16s}" + "".join(f"{v:11.2f}" for v in row) + f"{total:11.2f}{total / base:8.1f}x")
+        # ratio: the peer's total against our whole pipeline (all four steps, even where the peer has fewer);
+        # "same steps" compares only the steps the peer ran
+        ours_same = sum(ours["times"][s] for s, v in zip(steps, row, strict=True) if np.isfinite(v))
+        res["total"], res["ratio"], res["ratio_same_steps"] = total, total / base, total / ours_same
+        res["load"] = loads.get(tool)
+        load = loads.get(tool, (float("nan"), float("nan")))
+        print(f"{tool:16s}" + "".join(f"{v:11.2f}" for v in row) + f"{total:11.2f}{total / base:8.1f}x"
+              f"{load[0]:13.2f} / {load[1]:.2f}")
+        if tool != "salesplan":
+            per_step = ", ".join(f"{s} {v / ours['times'][s]:.1f}x" for s, v in zip(steps, row, strict=True)
+                                 if np.isfinite(v))
+            print(f"{'':16s} per step: {per_step}; same steps {total / ours_same:.1f}x")
+    print(f"(ratio = peer total / salesplan total of all four steps; {os.cpu_count()} cores)")
     print("\nparameters:")
     for tool, res in results.items():
         if res is None:

@@ -10,7 +10,9 @@ from the Parquet file and is timed in one run, side by side:
   benchmarks/_venv_pm4py; timed inside its process, Parquet read included);
 * DuckDB SQL: the same counts (entered, advanced, lost, open per stage) and median durations per (stage, outcome).
 
-Peak memory of salesplan at 10M events is measured in a fresh process (``ru_maxrss``).
+Peak memory of salesplan (and, for reference, of the plain SQL) at 10M events is measured in a fresh process per
+engine (``ru_maxrss``). Every figure is printed with the 1-minute load average, since the machine is shared; the
+figures are also written to benchmarks/data/bench_funnel_results.json.
 
 Usage: ``nice .venv/bin/python benchmarks/bench_funnel.py [--opportunities 1000000] [--memory-events 10000000]``
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -85,7 +88,7 @@ def run_salesplan(path: Path, engine: str) -> tuple[float, pd.DataFrame]:
     if engine == "polars":
         native = pl.scan_parquet(path)
     else:
-        native = duckdb.connect().read_parquet(str(path))
+        native = duckdb.connect(config={"enable_progress_bar": False}).read_parquet(str(path))
     red = reduce_stage_events(native, proc, resolution_hours=1.0)
     funnel = fit_reduction(red, {"bench": proc})
     _ = funnel.durations, funnel.win_rate
@@ -121,7 +124,7 @@ def run_duckdb_sql(path: Path) -> tuple[float, pd.DataFrame]:
     import duckdb
 
     t0 = time.perf_counter()
-    out = duckdb.connect().sql(DUCKDB_SQL.format(path=path)).df()
+    out = duckdb.connect(config={"enable_progress_bar": False}).sql(DUCKDB_SQL.format(path=path)).df()
     return time.perf_counter() - t0, out
 
 
@@ -152,10 +155,17 @@ def run_pm4py(path: Path) -> dict | None:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def load() -> str:
+    """The 1-minute load average, printed beside every figure (the machine is shared)."""
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
 def measure_memory(path: Path, engine: str) -> tuple[float, float]:
-    """Peak RSS (MB) and time of salesplan on ``path`` in a fresh process."""
+    """Peak RSS (MB) and time of salesplan (engine ``polars`` / ``duckdb``) or the plain SQL (``sql``) on
+    ``path``, in a fresh process."""
+    call = "b.run_duckdb_sql(p)" if engine == "sql" else f"b.run_salesplan(p, {engine!r})"
     code = (f"import sys, resource, time; sys.path.insert(0, {str(HERE)!r}); import bench_funnel as b; "
-            f"from pathlib import Path; t, _ = b.run_salesplan(Path({str(path)!r}), {engine!r}); "
+            f"from pathlib import Path; p = Path({str(path)!r}); t, _ = {call}; "
             f"print(t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     secs, mb = res.stdout.strip().split()[-2:]
@@ -179,38 +189,46 @@ def main() -> None:
     for engine in ("polars", "duckdb"):
         secs, rates = run_salesplan(path, engine)
         results[f"salesplan[{engine}]"] = secs
-        log.info("salesplan (%s lazy): %.2f s", engine, secs)
+        log.info("salesplan (%s lazy): %.2f s  (%s)", engine, secs, load())
     secs, sql = run_duckdb_sql(path)
     results["duckdb_sql"] = secs
-    log.info("plain DuckDB SQL (counts + medians): %.2f s", secs)
+    log.info("plain DuckDB SQL (counts + medians): %.2f s  (%s)", secs, load())
     pm = run_pm4py(path)
     if pm:
         results["pm4py"] = pm["total"]
-        log.info("pm4py DFG + performance DFG: %.2f s (load+format %.2f s, discovery %.2f s)", pm["total"],
-                 pm["load_format"], pm["dfg_perf"])
+        log.info("pm4py DFG + performance DFG: %.2f s (load+format %.2f s, discovery %.2f s)  (%s)", pm["total"],
+                 pm["load_format"], pm["dfg_perf"], load())
 
     # the counts agree with the SQL
     got = rates.set_index("stage")[["entered", "advanced", "lost", "open"]]
     ref = sql.set_index("stage")[["entered", "advanced", "lost", "open"]]
     same = bool((got.loc[STAGES].to_numpy() == ref.loc[STAGES].to_numpy()).all())
     log.info("counts equal to the SQL reference: %s", same)
+    results["counts_equal_sql"] = same
+    results["events"] = n_events
     log.info("\n%s", rates[["stage", "entered", "advanced", "lost", "open", "rate", "rate_low", "rate_high",
                              "closed_only_rate"]].round(4).to_string(index=False))
 
     best = min(results["salesplan[polars]"], results["salesplan[duckdb]"])
     log.info("ratios (best salesplan = %.2f s):", best)
     if "pm4py" in results:
+        results["ratio_pm4py_over_salesplan"] = results["pm4py"] / best
         log.info("  pm4py / salesplan       = %.1fx  (target >= 5x)", results["pm4py"] / best)
+    results["ratio_salesplan_over_sql"] = best / results["duckdb_sql"]
     log.info("  salesplan / DuckDB SQL  = %.1fx  (target <= 5x)", best / results["duckdb_sql"])
 
     if not args.skip_memory:
         n_mem = int(round(args.memory_events / n_events * args.opportunities))
         mpath = DATA / f"funnel_{n_mem}.parquet"
         m_events = make_log(n_mem, mpath)
-        for engine in ("polars", "duckdb"):
+        results["memory_events"] = m_events
+        for engine in ("polars", "duckdb", "sql"):
             mb, secs = measure_memory(mpath, engine)
-            log.info("peak memory at %s events, salesplan[%s]: %.0f MB (%.1f s; target < 2048 MB)",
-                     f"{m_events:,}", engine, mb, secs)
+            name = "plain DuckDB SQL" if engine == "sql" else f"salesplan[{engine}]"
+            results[f"peak_mb[{engine}]"] = mb
+            log.info("peak memory at %s events, %s: %.0f MB (%.1f s; target < 2048 MB)  (%s)",
+                     f"{m_events:,}", name, mb, secs, load())
+    (DATA / "bench_funnel_results.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ Tasks, each in its own process (peak RSS from ``os.wait4``; DuckDB runs in-proce
   SQL query computing the same per-customer frequency, recency, T, monetary value, revenue, returns, dates and
   product breadth;
 * ``rfm_abc``: the summary plus :func:`salesplan.segment.rfm_scores` and :func:`salesplan.segment.abc_classes`
-  vs SQL with rank windows (same tie rule) and a running share;
+  vs SQL with rank windows (same tie rule) and a running share (both on revenue rounded to cents, so that ties are
+  exact whatever the order of summation);
 * ``funnel``: :func:`salesplan.reduce.stages.reduce_stage_events` (spells, closes, outcomes) vs SQL applying the
   same path rules (cut, duplicates, only the last event closes, furthest stage, implied entries, hour resolution).
 
@@ -158,7 +159,7 @@ def summary_sql(orders: Path) -> str:
 
 def rfm_abc_sql(orders: Path, bins: int = 5) -> str:
     return f"""
-      WITH s AS ({summary_sql(orders)}), r AS (
+      WITH s0 AS ({summary_sql(orders)}), s AS (SELECT * REPLACE (round(revenue, 2) AS revenue) FROM s0), r AS (
         SELECT customer_id, "T" - recency AS recency_value, frequency, revenue, count(*) OVER () AS n,
                rank() OVER (ORDER BY "T" - recency DESC) AS r_rank,
                rank() OVER (ORDER BY frequency) AS f_rank,
@@ -251,6 +252,8 @@ def run_task(task: str, label: str, memory_limit: str, out_dir: Path) -> None:
             if kind == "summary":
                 results["summary"] = summary.reset_index()
             else:
+                # revenue in cents, so that equal revenues tie exactly whatever the order of summation
+                summary = summary.assign(revenue=summary["revenue"].round(2))
                 rfm = rfm_scores(summary, bins=5)
                 abc = abc_classes(summary, "revenue")
                 results["rfm_abc"] = pd.DataFrame({

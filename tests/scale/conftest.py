@@ -66,3 +66,8 @@ def world():
 
     procs = {k: DEFAULT_PROCESSES[k] for k in ("acquisition", "retention")}
     return simulate(n_customers=60, years=1, seed=3, processes=procs)
+
+
+def pytest_configure(config):
+    # pyspark warns on every pandas conversion that it has not certified pandas 3 yet; the tests check results.
+    config.addinivalue_line("filterwarnings", "ignore:PySpark does not yet fully support pandas:FutureWarning")

@@ -262,7 +262,7 @@ def reduce_stage_events(
     keys = ["process", *by_cols, "code"]
     spells = _collect(rows.group_by(*keys, "outcome", "days", "implied").agg(nw.len().alias("weight")))
     closes = _collect(rows.group_by(*keys, "final", "close_days").agg(nw.len().alias("weight")))
-    first_rows = rows.filter(nw.col("code") == nw.col("code").min().over(_OPP)).with_columns(
+    first_rows = rows.filter(nw.col("is_first")).with_columns(
         closed_period=nw.when(nw.col("final") != "open").then(nw.col("closed_at").dt.truncate(cohort_freq))
         .otherwise(None))
     okeys = ["process", *[c for c in by_cols if c != "cohort"], "cohort", "closed_period", "final"]
@@ -272,7 +272,7 @@ def reduce_stage_events(
                                                            "(zero days; excluded from durations)")
     per_opp = None
     if keep_opportunities:
-        last = rows.filter(nw.col("code") == nw.col("code").max().over(_OPP))
+        last = rows.filter(nw.col("is_last"))
         extra = [c for c in cust_cols]
         per_opp = _collect(last.select(_OPP, "process", *extra, "code", "final", "days", "t_entry",
                                        "first_entered_at"))
@@ -376,6 +376,67 @@ def as_datetime(value: Any) -> _dt.datetime:
     return pd.Timestamp(value).to_pydatetime()
 
 
+def _per_opportunity(events: nw.LazyFrame, n: int, cut: _dt.datetime) -> nw.LazyFrame:
+    """One row per opportunity of a process with ``n`` working stages: the path rules without window functions.
+
+    ``events`` holds ``opportunity_id, code, entered_at`` rows (duplicates included). One group-by gives, per
+    opportunity and stage code ``k`` (``n`` = won, ``n + 1`` = lost), the first and last time (``_f<k>``,
+    ``_g<k>``; duplicates change neither) and the number of events. From these:
+
+    * the last event time, and ``final_code``: the largest code seen at that time;
+    * ``_e<k>``: entry of working stage ``k``, the suffix minimum over later stages (``_e<n>`` is the won entry
+      when the deal ends won), so a skipped stage is entered with the next one and a move back undoes nothing;
+    * ``_implied<k>``: the entry is implied by a later stage (stage ``k`` itself was first seen later or never);
+    * ``_back``: some event of stage ``k`` came after the first entry of a later working stage (``_s<k>``);
+    * ``_rows`` / ``_outcomes``: distinct events / distinct won-lost events, exact when every code has at most
+      one event or two at different times (the event count equals that lower bound); otherwise ``_amb`` is set
+      and the caller counts those opportunities exactly.
+    """
+    codes = range(n + 2)
+    code, at = nw.col("code"), nw.col(_AT)
+    src = {f"_a{k}": nw.when(code == k).then(at) for k in codes}
+    impl = events.implementation
+    if not (impl.is_polars() or impl.is_duckdb()):  # conditional aggregations only where the engine runs them
+        events = events.with_columns(**src)  # (pandas and PyArrow group-bys take plain column aggregations)
+        src = {name: nw.col(name) for name in src}
+    wide = events.group_by(_OPP).agg(
+        *[src[f"_a{k}"].min().alias(f"_f{k}") for k in codes],
+        *[src[f"_a{k}"].max().alias(f"_g{k}") for k in codes],
+        nw.len().alias("_len"),
+    )
+    lower = {k: (~nw.col(f"_f{k}").is_null()).cast(nw.Int64) + (nw.col(f"_f{k}") < nw.col(f"_g{k}"))
+             .fill_null(False).cast(nw.Int64) for k in codes}
+    wide = wide.with_columns(_t_last=nw.max_horizontal(*[f"_g{k}" for k in codes]),
+                             _rows=nw.sum_horizontal(*lower.values()), _outcomes=lower[n] + lower[n + 1])
+    last_code = None
+    for k in codes:  # the largest code at the last time
+        hit = nw.col(f"_g{k}") == nw.col("_t_last")
+        last_code = nw.when(hit).then(nw.lit(k)) if last_code is None else nw.when(hit).then(nw.lit(k)).otherwise(
+            last_code)
+    final_code = nw.col("final_code")
+    wide = wide.with_columns(final_code=last_code, _amb=nw.col("_len") > nw.col("_rows")).with_columns(
+        final=nw.when(final_code == n).then(nw.lit("won")).when(final_code == n + 1).then(nw.lit("lost"))
+        .otherwise(nw.lit("open")),
+        closed_at=nw.when(final_code >= n).then(nw.col("_t_last")).otherwise(nw.lit(cut)),
+        **{f"_e{n}": nw.when(final_code == n).then(nw.col(f"_f{n}"))},
+    )
+    for k in range(n - 1, -1, -1):
+        wide = wide.with_columns(nw.min_horizontal(f"_f{k}", f"_e{k + 1}").alias(f"_e{k}"))
+    if n >= 2:
+        wide = wide.with_columns(nw.col(f"_f{n - 1}").alias(f"_s{n - 2}"))
+        for k in range(n - 3, -1, -1):
+            wide = wide.with_columns(nw.min_horizontal(f"_f{k + 1}", f"_s{k + 1}").alias(f"_s{k}"))
+        back = nw.any_horizontal(*[(nw.col(f"_g{k}") > nw.col(f"_s{k}")).fill_null(False) for k in range(n - 1)],
+                                 ignore_nulls=True)
+    else:
+        back = nw.lit(False)
+    implied = {f"_implied{k}": nw.col(f"_f{k}").is_null() | (nw.col(f"_f{k}") > nw.col(f"_e{k}"))
+               for k in range(n)}
+    return wide.with_columns(_back=back, **implied).select(
+        _OPP, "final_code", "final", "closed_at", *[f"_e{k}" for k in range(n + 1)], *implied,
+        *[f"_s{k}" for k in range(n - 1)], "_back", "_rows", "_outcomes", "_amb")
+
+
 def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities: Any, by_cols: list[str],
                 customers: Any, as_of: Any, resolution_hours: float, cohort_freq: str,
                 stale_after_days: float | None = None) -> dict[str, Any]:
@@ -428,10 +489,15 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
         ev = ev.with_columns(process=nw.lit(single))
     else:
         ev = ev.join(opp.select(_OPP, "process"), on=_OPP, how="left")
-    ev = ev.with_columns(code=_code_expr(procs, single), n=_proc_expr(procs, lambda p: len(p.stages)))
-    bad = _collect(ev.filter(nw.col("code").is_null()).select(_OPP, "process", _STAGE).head(20))
-    if len(bad):
-        n_bad = int(_collect(ev.filter(nw.col("code").is_null()).select(nw.len())).iloc[0, 0])
+    ev = ev.with_columns(code=_code_expr(procs, single))
+    counts = _collect(ev.select(
+        nw.len().alias("all"),
+        (nw.col(_AT) > nw.lit(cut)).cast(nw.Int64).sum().alias("after"),
+        nw.col("code").is_null().cast(nw.Int64).sum().alias("bad"),
+    ))
+    n_all, n_after, n_bad = (int(counts.iloc[0, i]) for i in range(3))
+    if n_bad:
+        bad = _collect(ev.filter(nw.col("code").is_null()).select(_OPP, "process", _STAGE).head(20))
         cases = pd.DataFrame({"table": "stage_events", "column": "stage", "check": "known_stage",
                               "key": bad[_OPP].astype(str),
                               "value": bad[_STAGE].astype(str) + " (process " + bad["process"].astype(str) + ")"})
@@ -447,71 +513,67 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
                                   "value": bad[_AT].astype(str) + " < created " + bad["created_at"].astype(str)})
             raise SchemaError.from_cases(cases)
 
-    # --- cut, duplicates, void outcomes ----------------------------------------------------------------
-    counts = _collect(ev.select(
-        nw.len().alias("all"),
-        (nw.col(_AT) > nw.lit(cut)).cast(nw.Int64).sum().alias("after"),
-    ))
-    n_all, n_after = int(counts.iloc[0, 0]), int(counts.iloc[0, 1])
-    ev = ev.filter(nw.col(_AT) <= nw.lit(cut)).select(_OPP, "process", "code", "n", _AT)
-    ev = ev.unique([_OPP, "code", _AT])
-    ev = ev.with_columns(t_last=nw.col(_AT).max().over(_OPP))
-    ev = ev.with_columns(
-        final_code=nw.when(nw.col(_AT) == nw.col("t_last")).then(nw.col("code")).otherwise(None).max().over(_OPP))
-    ev = ev.with_columns(
-        final=nw.when(nw.col("final_code") == nw.col("n")).then(nw.lit("won"))
-        .when(nw.col("final_code") == nw.col("n") + 1).then(nw.lit("lost")).otherwise(nw.lit("open")),
-        closed_at=nw.when(nw.col("final_code") >= nw.col("n")).then(nw.col("t_last")).otherwise(nw.lit(cut)),
-        keep=(nw.col("code") < nw.col("n"))
-        | ((nw.col("code") == nw.col("n")) & (nw.col("final_code") == nw.col("n"))),
-        void=(nw.col("code") >= nw.col("n")) & ~((nw.col("code") == nw.col("final_code"))
-                                                 & (nw.col(_AT) == nw.col("t_last"))),
-    )
-    # running furthest stage in time order, to count moves back
-    ev = ev.with_columns(
-        prev_max=nw.when(nw.col("code") < nw.col("n")).then(nw.col("code")).otherwise(None)
-        .cum_max().over(_OPP, order_by=[_AT, "code"]))
-    ev = _materialise(ev)
-    stats = _collect(ev.select(
-        nw.len().alias("kept"),
-        nw.col("void").cast(nw.Int64).sum().alias("void"),
-        ((nw.col("code") < nw.col("n")) & (nw.col("code") < nw.col("prev_max"))).cast(nw.Int64).sum()
-        .alias("back"),
-    ))
-    n_kept = int(stats.iloc[0, 0])
+    # --- cut, duplicates, void outcomes, moves back: one group-by per opportunity and process -----------------
+    ev = ev.filter(nw.col(_AT) <= nw.lit(cut))
+    n_kept = n_void = n_back = n_with_events = 0
+    parts: list[nw.LazyFrame] = []
+    seen: list[nw.LazyFrame] = []
+    for name, proc in procs.items():
+        sub = ev if single is not None else ev.filter(nw.col("process") == name)
+        sub = sub.select(_OPP, "code", _AT)
+        n = len(proc.stages)
+        wide = _materialise(_per_opportunity(sub, n, cut))
+        sure = ~nw.col("_amb")
+        stats = _collect(wide.select(
+            nw.when(sure).then(nw.col("_rows")).sum().alias("rows"),
+            (nw.when(sure).then(nw.col("_outcomes") - (nw.col("final_code") >= n).cast(nw.Int64)).sum())
+            .alias("void"),
+            nw.col("_back").cast(nw.Int64).sum().alias("back"),
+            nw.col("_amb").cast(nw.Int64).sum().alias("amb"),
+            (~nw.col("_e0").is_null()).cast(nw.Int64).sum().alias("entered"),
+        ))
+        n_kept += int(stats.iloc[0, 0])
+        n_void += int(stats.iloc[0, 1])
+        n_with_events += int(stats.iloc[0, 4])
+        if int(stats.iloc[0, 3]):  # distinct events of opportunities with 3+ events of one stage (rare: re-run)
+            amb = wide.filter(nw.col("_amb")).select(_OPP, "final_code")
+            exact = _collect(sub.join(amb, on=_OPP, how="inner").unique([_OPP, "code", _AT]).select(
+                nw.len().alias("rows"),
+                ((nw.col("code") >= n).cast(nw.Int64).sum()).alias("out")))
+            closed = int(_collect(amb.select((nw.col("final_code") >= n).cast(nw.Int64).sum())).iloc[0, 0])
+            n_kept += int(exact.iloc[0, 0])
+            n_void += int(exact.iloc[0, 1]) - closed
+        if int(stats.iloc[0, 2]):  # exact count of events behind a later stage's first entry (rare: re-run)
+            suffix = [f"_s{c}" for c in range(n - 1)]
+            cand = sub.filter(nw.col("code") < n - 1).join(
+                wide.filter(nw.col("_back")).select(_OPP, *suffix), on=_OPP, how="inner").unique([_OPP, "code", _AT])
+            behind = nw.sum_horizontal(*[((nw.col("code") == c) & (nw.col(_AT) > nw.col(f"_s{c}")))
+                                         .fill_null(False).cast(nw.Int64) for c in range(n - 1)])
+            n_back += int(_collect(cand.select(behind.sum())).iloc[0, 0])
+        wide = _materialise(wide.select(_OPP, "final", "closed_at", *[f"_e{k}" for k in range(n + 1)],
+                                        *[f"_implied{k}" for k in range(n)]))
+        seen.append(wide.select(_OPP))
+        for k in range(n):
+            entry = nw.col(f"_e{k}")
+            parts.append(wide.filter(~entry.is_null()).select(
+                nw.col(_OPP), nw.lit(name).cast(nw.String).alias("process"), nw.lit(k).cast(nw.Int64).alias("code"),
+                nw.col("final"), nw.col("closed_at"), entry.alias("t_entry"),
+                nw.col(f"_e{k + 1}").alias("t_next"), nw.col(f"_implied{k}").alias("implied"),
+                nw.col("_e0").alias("first_entered_at"), nw.lit(k == 0).alias("is_first"),
+                (nw.lit(True) if k == n - 1 else nw.col(f"_e{k + 1}").is_null()).alias("is_last"),
+            ))
     issues["event after as_of"] = (n_after, "ignored (not yet known at the cut)")
     issues["duplicate event"] = (n_all - n_after - n_kept, "counted once")
-    issues["void outcome (reopened)"] = (int(stats.iloc[0, 1]), "ignored: only the last event can close a deal")
-    issues["move back"] = (int(stats.iloc[0, 2]), "furthest stage kept; a move back does not undo an advance")
-
-    # --- first entry per (opportunity, stage), implied entries, spells ------------------------------------
-    firsts = (ev.filter(nw.col("keep"))
-              .group_by(_OPP, "process", "code", "n", "final", "closed_at")
-              .agg(nw.col(_AT).min().alias("t_first")))
-    firsts = firsts.with_columns(
-        t_entry=nw.col("t_first").cum_min(reverse=True).over(_OPP, order_by="code"),
-        prev_code=nw.col("code").shift(1).over(_OPP, order_by="code").fill_null(-1),
-    ).with_columns(
-        t_next=nw.col("t_entry").shift(-1).over(_OPP, order_by="code"),
-    )
-    firsts = _materialise(firsts)
-    actual = firsts.filter(nw.col("code") < nw.col("n")).with_columns(
-        implied=nw.col("t_first") > nw.col("t_entry"))
-    max_gap = max(len(p.stages) for p in procs.values())
-    gap_parts = []
-    for j in range(1, max_gap + 1):
-        part = firsts.filter(nw.col("code") - nw.col("prev_code") - 1 >= j).with_columns(
-            code=nw.col("prev_code") + j, t_next=nw.col("t_entry"), implied=nw.lit(True))
-        gap_parts.append(part)
-    cols = [_OPP, "process", "code", "n", "final", "closed_at", "t_entry", "t_next", "implied"]
-    rows = nw.concat([actual.select(cols)] + [g.select(cols) for g in gap_parts], how="vertical")
+    issues["void outcome (reopened)"] = (n_void, "ignored: only the last event can close a deal")
+    issues["move back"] = (n_back, "furthest stage kept; a move back does not undo an advance")
+    cols = [_OPP, "process", "code", "final", "closed_at", "t_entry", "t_next", "implied", "first_entered_at",
+            "is_first", "is_last"]
+    rows = nw.concat(parts, how="vertical")
 
     if opp is not None:
         opp = _materialise(opp)
-    n_opps_ev = _collect(firsts.select(nw.col(_OPP).n_unique()))
-    n_with_events = int(n_opps_ev.iloc[0, 0])
     if opp is not None and "created_at" in opp.collect_schema().names():
-        has_events = ev.select(_OPP).unique()
+        has_events = nw.concat(seen, how="vertical")
         quiet = opp.join(has_events, on=_OPP, how="anti")
         if single is not None:
             quiet = quiet.with_columns(process=nw.lit(single))
@@ -522,27 +584,24 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
         issues["opportunity without events"] = (n_quiet, "open in the first stage since created_at")
         issues["opportunity created after as_of"] = (n_late, "ignored")
         if n_quiet:
+            created = nw.col("created_at").cast(nw.Datetime("us"))
             quiet_rows = quiet.select(
-                nw.col(_OPP), nw.col("process"), nw.lit(0).alias("code"),
-                _proc_expr(procs, lambda p: len(p.stages)).alias("n"), nw.lit("open").alias("final"),
-                nw.lit(cut).alias("closed_at"), nw.col("created_at").cast(nw.Datetime("us")).alias("t_entry"),
-                nw.col("created_at").cast(nw.Datetime("us")).alias("t_next"), nw.lit(False).alias("implied"),
-            ).with_columns(nw.col("t_next").cast(nw.Datetime("us")))
-            quiet_rows = quiet_rows.with_columns(t_next=nw.lit(None, dtype=nw.Datetime("us")))
-            rows = nw.concat([rows, quiet_rows.select(cols)], how="vertical")
+                nw.col(_OPP), nw.col("process").cast(nw.String), nw.lit(0).cast(nw.Int64).alias("code"),
+                nw.lit("open").cast(nw.String).alias("final"), nw.lit(cut).alias("closed_at"), created.alias("t_entry"),
+                nw.lit(None, dtype=nw.Datetime("us")).alias("t_next"), nw.lit(False).alias("implied"),
+                created.alias("first_entered_at"), nw.lit(True).alias("is_first"), nw.lit(True).alias("is_last"),
+            )
+            rows = nw.concat([rows.select(cols), quiet_rows.select(cols)], how="vertical")
     elif opportunities is None:
         issues["opportunity without events"] = (0, "not checked: no opportunities table")
     if n_with_events == 0 and issues.get("opportunity without events", (0, ""))[0] == 0:
         raise SchemaError.from_cases([{"table": "stage_events", "column": _STAGE, "check": "empty",
                                        "key": "-", "value": f"no events on or before as_of {as_of_ts}"}])
-
     rows = rows.with_columns(
-        code=nw.col("code").cast(nw.Int64),
         outcome=nw.when(~nw.col("t_next").is_null()).then(nw.lit("advance"))
         .when(nw.col("final") == "lost").then(nw.lit("loss")).otherwise(nw.lit("open")),
     ).with_columns(
         exit_at=nw.when(~nw.col("t_next").is_null()).then(nw.col("t_next")).otherwise(nw.col("closed_at")),
-        first_entered_at=nw.col("t_entry").min().over(_OPP),
     )
     rows = rows.with_columns(
         days=_days(nw.col("exit_at"), nw.col("t_entry"), resolution_hours),
@@ -560,7 +619,6 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
             final=nw.when(stale_close).then(nw.lit("lost")).otherwise(nw.col("final")),
             close_days=nw.when(stale_close).then(nw.lit(float(stale_after_days))).otherwise(nw.col("close_days")),
         )
-    rows = _materialise(rows)
     return {"rows": rows, "issues": issues, "as_of": as_of_ts, "cust_cols": cust_cols, "opp": opp}
 
 

@@ -93,24 +93,29 @@ def abc_classes(
     if len(th) and (np.any(np.diff(th) <= 0) or th[0] <= 0 or th[-1] > 1):
         raise ConfigError(f"abc_classes: thresholds must increase within (0, 1], got {list(thresholds)}")
     series = _values(values, column)
-    order = np.argsort(-series.to_numpy(), kind="stable")
-    sorted_vals = series.to_numpy()[order]
+    v = series.to_numpy()
+    n = len(v)
+    order = np.argsort(-v, kind="stable")
+    sorted_vals = v[order]
     total = sorted_vals.sum()
-    share = sorted_vals / total if total > 0 else np.zeros(len(sorted_vals))
+    share = sorted_vals / total if total > 0 else np.zeros(n)
     cum = np.cumsum(share)
     before = cum - share
-    cls_idx = np.searchsorted(th, before, side="right") if len(th) else np.zeros(len(cum), dtype=int)
+    cls_idx = np.searchsorted(th, before, side="right") if len(th) else np.zeros(n, dtype=int)
     if total <= 0:
-        cls_idx = np.full(len(cum), len(th))
-    out = pd.DataFrame(index=series.index[order])
-    out["value"] = sorted_vals
-    out["rank"] = np.arange(1, len(out) + 1)
-    out["share"] = share
-    out["cum_share"] = cum
-    out["item_share"] = out["rank"] / max(len(out), 1)
-    out["abc_class"] = np.asarray(list(labels), dtype=object)[cls_idx]
-    out = out.reindex(series.index)
-    out.attrs.update(gini=gini(series), thresholds=list(th), labels=list(labels))
+        cls_idx = np.full(n, len(th))
+    # computed in rank order, written back in the input order through the inverse permutation (no re-indexing)
+    pos = np.empty(n, dtype=np.int64)
+    pos[order] = np.arange(n)
+    rank = pos + 1
+    out = pd.DataFrame(index=series.index)
+    out["value"] = v
+    out["rank"] = rank
+    out["share"] = share[pos]
+    out["cum_share"] = cum[pos]
+    out["item_share"] = rank / max(n, 1)
+    out["abc_class"] = np.asarray(list(labels), dtype=object)[cls_idx[pos]]
+    out.attrs.update(gini=_gini_sorted(sorted_vals[::-1]), thresholds=list(th), labels=list(labels))
     return out
 
 
@@ -124,12 +129,16 @@ def gini(values: Any) -> float:
     >>> gini([1, 1, 1, 1]), round(gini([0, 0, 0, 10]), 2)
     (0.0, 0.75)
     """
-    v = np.sort(np.asarray(values, dtype=float))
+    return _gini_sorted(np.sort(np.asarray(values, dtype=float)))
+
+
+def _gini_sorted(v: np.ndarray) -> float:
+    """Gini of values sorted ascending; clipped to [0, 1] against rounding (equal tiny values give ~-1e-17)."""
     n = len(v)
     if n == 0 or v.sum() <= 0:
         return 0.0
     i = np.arange(1, n + 1)
-    return float(np.sum((2 * i - n - 1) * v) / (n * v.sum()))
+    return float(np.clip(np.sum((2 * i - n - 1) * v) / (n * v.sum()), 0.0, 1.0))
 
 
 def abc_summary(table: pd.DataFrame) -> pd.DataFrame:

@@ -69,8 +69,24 @@ def quantile_score(values: Any, bins: int = 5, higher_is_better: bool = True) ->
     n = len(v)
     if n == 0:
         return np.zeros(0, dtype=int)
-    rank = pd.Series(v).rank(method="min").to_numpy()
+    if np.isnan(v).any():
+        rank = pd.Series(v).rank(method="min").to_numpy()
+    else:
+        rank = _min_rank(v)
     return (1 + np.floor(bins * (rank - 1) / n)).astype(int)
+
+
+def _min_rank(v: np.ndarray) -> np.ndarray:
+    """Rank 1..n with ties sharing the lowest rank of their block (pandas' ``method="min"``), in numpy."""
+    order = np.argsort(v, kind="stable")
+    ordered = v[order]
+    starts = np.empty(len(v), dtype=bool)
+    starts[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    block_start = np.flatnonzero(starts)
+    rank = np.empty(len(v), dtype=float)
+    rank[order] = block_start[np.cumsum(starts) - 1] + 1
+    return rank
 
 
 def _check_segments(segments: Mapping[str, Mapping[str, Any]]) -> None:
@@ -80,6 +96,22 @@ def _check_segments(segments: Mapping[str, Mapping[str, Any]]) -> None:
             if not ok:
                 raise ConfigError(f"rfm segment {name!r}: rule {key!r}: {bounds!r} must be 'r', 'f' or 'm' mapped "
                                   "to (low, high) with low <= high on [0, 1]-scaled scores")
+
+
+def _segment_labels(r: np.ndarray, f: np.ndarray, m: np.ndarray, bins: int,
+                    segments: Mapping[str, Mapping[str, Any]]) -> np.ndarray:
+    """Segment name of each (r, f, m) score triple: first matching rule on [0, 1]-scaled scores, else "other"."""
+    scaled = {"r": (r - 1) / (bins - 1), "f": (f - 1) / (bins - 1), "m": (m - 1) / (bins - 1)}
+    label = np.full(len(r), "other", dtype=object)
+    free = np.ones(len(r), dtype=bool)
+    eps = 1e-9
+    for name, rule in segments.items():
+        hit = free.copy()
+        for key, (lo, hi) in dict(rule).items():
+            hit &= (scaled[key] >= float(lo) - eps) & (scaled[key] <= float(hi) + eps)
+        label[hit] = name
+        free &= ~hit
+    return label
 
 
 def rfm_scores(
@@ -135,20 +167,21 @@ def rfm_scores(
     out["r_score"] = quantile_score(out["recency_value"], bins, higher_is_better=False)
     out["f_score"] = quantile_score(out["frequency_value"], bins)
     out["m_score"] = quantile_score(out["monetary_value"], bins)
-    out["rfm_cell"] = (out["r_score"].astype(str) + out["f_score"].astype(str) + out["m_score"].astype(str)
-                       if bins < 10 else out["r_score"].astype(str) + "-" + out["f_score"].astype(str) + "-"
-                       + out["m_score"].astype(str))
-    out["rfm_score"] = out["r_score"] + out["f_score"] + out["m_score"]
-    scaled = {k: (out[f"{k}_score"].to_numpy() - 1) / (bins - 1) for k in ("r", "f", "m")}
-    label = np.full(len(out), "other", dtype=object)
-    free = np.ones(len(out), dtype=bool)
-    eps = 1e-9
-    for name, rule in segments.items():
-        hit = free.copy()
-        for key, (lo, hi) in dict(rule).items():
-            hit &= (scaled[key] >= float(lo) - eps) & (scaled[key] <= float(hi) + eps)
-        label[hit] = name
-        free &= ~hit
-    out["segment"] = label
+    sep = "" if bins < 10 else "-"
+    r_s, f_s, m_s = (out[f"{k}_score"].to_numpy() for k in ("r", "f", "m"))
+    if bins <= 20:  # label each of the bins**3 cells once, then look the customers' cells up
+        grid = np.arange(1, bins + 1)
+        gr, gf, gm = (g.ravel() for g in np.meshgrid(grid, grid, grid, indexing="ij"))
+        cells = np.array([f"{r}{sep}{f}{sep}{m}" for r, f, m in zip(gr, gf, gm, strict=True)], dtype=object)
+        cell_segment = _segment_labels(gr, gf, gm, bins, segments)
+        code = ((r_s - 1) * bins + (f_s - 1)) * bins + (m_s - 1)
+        out["rfm_cell"] = cells[code]
+        segment = cell_segment[code]
+    else:
+        out["rfm_cell"] = np.array([f"{r}{sep}{f}{sep}{m}" for r, f, m in zip(r_s, f_s, m_s, strict=True)],
+                                   dtype=object)
+        segment = _segment_labels(r_s, f_s, m_s, bins, segments)
+    out["rfm_score"] = r_s + f_s + m_s
+    out["segment"] = segment
     out.attrs.update(bins=bins, segments={k: dict(v) for k, v in segments.items()})
     return out

@@ -1,7 +1,8 @@
 """Customer summaries for segmentation: the order reduction plus compression of a summary to patterns.
 
 The reductions themselves live in :mod:`salesplan.reduce.customers` (the only code that touches raw order rows);
-this module re-exports them and adds helpers that work on an already collected per-customer summary.
+this module re-exports them (including the light :func:`rfm_summary` and :func:`clv_summary`, one group-by each,
+for large order tables) and adds helpers that work on an already collected per-customer summary.
 
 Examples
 --------
@@ -19,13 +20,16 @@ import pandas as pd
 
 from salesplan.errors import SchemaError
 from salesplan.reduce.customers import (
+    clv_summary,
     customer_patterns,
     customer_summary,
     holdout_purchases,
     product_ownership,
+    rfm_summary,
 )
 
-__all__ = ["customer_summary", "customer_patterns", "holdout_purchases", "product_ownership", "summary_patterns"]
+__all__ = ["customer_summary", "rfm_summary", "clv_summary", "customer_patterns", "holdout_purchases",
+           "product_ownership", "summary_patterns"]
 
 
 def summary_patterns(summary: pd.DataFrame, columns: Sequence[str] = ("frequency", "recency", "T")) -> pd.DataFrame:
@@ -37,5 +41,9 @@ def summary_patterns(summary: pd.DataFrame, columns: Sequence[str] = ("frequency
     missing = [c for c in cols if c not in summary.columns]
     if missing:
         raise SchemaError(f"summary_patterns: summary lacks column(s) {missing}")
-    out = summary.groupby(cols, sort=True).size().rename("weight").reset_index()
-    return out.astype({"weight": "int64"})
+    sizes = summary.groupby(cols, sort=True).size()
+    # columns straight from the group index levels: reset_index() on a float MultiIndex builds Python tuples
+    index = sizes.index
+    out = pd.DataFrame({c: index.get_level_values(c) if index.nlevels > 1 else index for c in cols})
+    out["weight"] = sizes.to_numpy().astype("int64")
+    return out
