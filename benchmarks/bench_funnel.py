@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,7 +77,6 @@ def make_log(n_opps: int, path: Path, seed: int = 0) -> int:
 
 
 def run_salesplan(path: Path, engine: str) -> tuple[float, pd.DataFrame]:
-    import duckdb
     import polars as pl
 
     from salesplan import SalesProcess
@@ -88,11 +88,20 @@ def run_salesplan(path: Path, engine: str) -> tuple[float, pd.DataFrame]:
     if engine == "polars":
         native = pl.scan_parquet(path)
     else:
-        native = duckdb.connect(config={"enable_progress_bar": False}).read_parquet(str(path))
+        native = _duckdb().read_parquet(str(path))
     red = reduce_stage_events(native, proc, resolution_hours=1.0)
     funnel = fit_reduction(red, {"bench": proc})
     _ = funnel.durations, funnel.win_rate
     return time.perf_counter() - t0, funnel.rates
+
+
+def _duckdb() -> Any:
+    """A fresh DuckDB connection without the progress bar (it would clutter the output)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 DUCKDB_SQL = """
@@ -121,10 +130,9 @@ FROM spells GROUP BY stage, code ORDER BY code
 
 
 def run_duckdb_sql(path: Path) -> tuple[float, pd.DataFrame]:
-    import duckdb
 
     t0 = time.perf_counter()
-    out = duckdb.connect(config={"enable_progress_bar": False}).sql(DUCKDB_SQL.format(path=path)).df()
+    out = _duckdb().sql(DUCKDB_SQL.format(path=path)).df()
     return time.perf_counter() - t0, out
 
 

@@ -148,3 +148,15 @@ def test_abc_keeps_input_order_and_ties_by_position() -> None:
 def test_gini_never_leaves_the_unit_interval() -> None:
     assert gini([2.6672974100340696e-186] * 5) == 0.0
     assert 0.0 <= abc_classes(pd.Series([1e-300] * 7)).attrs["gini"] <= 1.0
+
+
+def test_unknown_return_flag_is_neither_purchase_nor_return_on_every_engine() -> None:
+    # the sentinel that counts purchase periods must not count a line whose is_return is missing
+    o = pd.DataFrame({"customer_id": ["a"] * 4 + ["b"], "amount": [1.0, 2.0, 3.0, 4.0, 5.0],
+                      "order_date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04",
+                                                    "2024-01-01"]),
+                      "is_return": pd.array([False, False, None, True, False], dtype="boolean")})
+    for native in (o, pl.from_pandas(o), duckdb.from_df(o)):
+        s = customer_summary(native, as_of="2024-01-10")
+        assert s.loc["a", ["frequency", "recency", "revenue", "n_returns", "n_lines"]].tolist() == [1, 1.0, 3.0, 1, 4]
+        assert clv_summary(native, as_of="2024-01-10").loc["a", "frequency"] == 1

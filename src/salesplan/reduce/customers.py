@@ -49,7 +49,8 @@ import pandas as pd
 
 from salesplan.errors import SchemaError
 
-__all__ = ["customer_summary", "rfm_summary", "clv_summary", "customer_patterns", "holdout_purchases", "product_ownership", "PERIODS"]
+__all__ = ["customer_summary", "rfm_summary", "clv_summary", "customer_patterns", "holdout_purchases",
+           "product_ownership", "PERIODS"]
 
 logger = logging.getLogger(__name__)
 
@@ -159,8 +160,8 @@ def _summary_table(lf: nw.LazyFrame, date_col: str, with_margin: bool) -> nw.Laz
 
     Avoids a group-by on (customer, period), which is slow at high cardinality, and any join back to the lines:
     the first purchase period comes from a window minimum, so the value of that period is a plain conditional
-    sum; distinct purchase periods are ``n_unique`` of the period with every return line mapped to one sentinel
-    (subtracted again for customers with returns), which treats nulls identically on every engine.
+    sum; distinct purchase periods are ``n_unique`` of the period with every other line mapped to one sentinel
+    (subtracted again for customers that have such lines), which treats nulls identically on every engine.
     """
     purchase = ~nw.col("_ret")
     lf = lf.with_columns(
@@ -170,6 +171,7 @@ def _summary_table(lf: nw.LazyFrame, date_col: str, with_margin: bool) -> nw.Laz
         nw.when(purchase).then(nw.col(date_col)).alias("_pdate"),
         nw.when(purchase).then(nw.col(_P)).alias("_pp"),
         nw.when(purchase).then(nw.col(_P)).otherwise(nw.lit(_NO_PERIOD, nw.Int32)).alias("_pk"),
+        nw.when(purchase).then(0).otherwise(1).cast(nw.Int8).alias("_other"),
     ).with_columns(nw.col("_pp").min().over(_CUST).alias("_pfirst"))
     lf = lf.with_columns(
         nw.when(nw.col("_pp") == nw.col("_pfirst")).then(nw.col("_amount")).otherwise(0.0).alias("_fv"))
@@ -177,7 +179,8 @@ def _summary_table(lf: nw.LazyFrame, date_col: str, with_margin: bool) -> nw.Laz
             nw.col("_nret").sum().alias("n_returns"), nw.len().alias("n_lines"),
             nw.col("_pdate").min().alias("first_order"), nw.col("_pdate").max().alias("last_order"),
             nw.col("_pp").min().alias("_first"), nw.col("_pp").max().alias("_last"),
-            nw.col("_pk").n_unique().alias("_n_keys"), nw.col("_fv").sum().alias("_first_value")]
+            nw.col("_pk").n_unique().alias("_n_keys"), nw.col("_other").max().alias("_has_other"),
+            nw.col("_fv").sum().alias("_first_value")]
     if with_margin:
         aggs.append(nw.col("_margin").sum().alias("margin"))
     return lf.group_by(_CUST).agg(*aggs)
@@ -278,8 +281,7 @@ def _finish_summary(out: pd.DataFrame, as_of_ts: pd.Timestamp, period: str, peri
         out = out[has_first]
     end = _period_of(as_of_ts, period)
     first = out["_first"].to_numpy().astype("int64")
-    n_ret = out["n_returns"].to_numpy().astype("int64")
-    freq = out["_n_keys"].to_numpy().astype("int64") - (n_ret > 0) - 1
+    freq = out["_n_keys"].to_numpy().astype("int64") - out["_has_other"].to_numpy().astype("int64") - 1
     revenue = out["revenue"].to_numpy().astype(float)
     res = pd.DataFrame(index=out.index)
     res["frequency"] = freq

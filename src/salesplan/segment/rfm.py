@@ -78,7 +78,7 @@ def quantile_score(values: Any, bins: int = 5, higher_is_better: bool = True) ->
 
 def _min_rank(v: np.ndarray) -> np.ndarray:
     """Rank 1..n with ties sharing the lowest rank of their block (pandas' ``method="min"``), in numpy."""
-    order = np.argsort(v, kind="stable")
+    order = np.argsort(v)  # the order within a tie does not matter: every member gets the block's first rank
     ordered = v[order]
     starts = np.empty(len(v), dtype=bool)
     starts[0] = True
