@@ -255,6 +255,16 @@ def _from_funnel(funnel: Any) -> FunnelView:
         if col not in win.columns:
             win[col] = np.nan
     processes = dict(funnel.processes)
+    parent = getattr(funnel, "parent_rates", None)
+    if "segment" in by and isinstance(parent, pd.DataFrame) and not parent.empty:
+        # a segmented funnel also plans targets set for the whole process (segment "all") from the parent rates
+        top = parent.copy()
+        top["segment"] = ALL
+        for col in ("alpha", "beta"):
+            if col not in top.columns:
+                top[col] = np.nan
+        rates = pd.concat([rates, top[rates.columns.intersection(top.columns)]], ignore_index=True)
+        win = pd.concat([win, moment_match_win(top, processes)], ignore_index=True)
     bad = ~((win["win_rate"] > 0) & (win["win_rate"] <= 1))
     if bad.any():
         row = win[bad].iloc[0]

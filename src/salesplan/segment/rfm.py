@@ -169,7 +169,8 @@ def rfm_scores(
     out["m_score"] = quantile_score(out["monetary_value"], bins)
     sep = "" if bins < 10 else "-"
     r_s, f_s, m_s = (out[f"{k}_score"].to_numpy() for k in ("r", "f", "m"))
-    if bins <= 20:  # label each of the bins**3 cells once, then look the customers' cells up
+    in_range = all(len(x) == 0 or (x.min() >= 1 and x.max() <= bins) for x in (r_s, f_s, m_s))  # NaN: no score
+    if bins <= 20 and in_range:  # label each of the bins**3 cells once, then look the customers' cells up
         grid = np.arange(1, bins + 1)
         gr, gf, gm = (g.ravel() for g in np.meshgrid(grid, grid, grid, indexing="ij"))
         cells = np.array([f"{r}{sep}{f}{sep}{m}" for r, f, m in zip(gr, gf, gm, strict=True)], dtype=object)
@@ -181,6 +182,8 @@ def rfm_scores(
         out["rfm_cell"] = np.array([f"{r}{sep}{f}{sep}{m}" for r, f, m in zip(r_s, f_s, m_s, strict=True)],
                                    dtype=object)
         segment = _segment_labels(r_s, f_s, m_s, bins, segments)
+    if out["rfm_cell"].dtype == object:  # an empty column is not inferred as text; same dtype as astype(str)
+        out["rfm_cell"] = out["rfm_cell"].astype(str)
     out["rfm_score"] = r_s + f_s + m_s
     out["segment"] = segment
     out.attrs.update(bins=bins, segments={k: dict(v) for k, v in segments.items()})
