@@ -132,3 +132,20 @@ def test_segmented_funnel_plans_per_segment(small_world) -> None:
     sched = plan.schedule("M")
     totals = sched[sched["item"] == "entries"].groupby(["segment", "stage"])["required"].sum()
     assert np.allclose(totals.loc[("key", "prospect_selected")], first.loc["key", "required_entries"])
+
+
+def test_whole_process_targets_with_a_segmented_funnel_use_parent_rates(small_world):
+    """Targets without a segment, planned from a funnel estimated by segment, use the process-level rates."""
+    from salesplan.funnel import estimate
+    from salesplan.plan import backward
+
+    data, _ = small_world
+    by_seg = estimate(data.stage_events, data.processes, opportunities=data.opportunities, by="segment")
+    flat = estimate(data.stage_events, data.processes, opportunities=data.opportunities)
+    targets = pd.DataFrame({"process": ["acquisition"], "period": ["2026-Q1"], "contracts": [5]})
+    a = backward(targets, by_seg).volumes.set_index("stage")
+    b = backward(targets, flat).volumes.set_index("stage")
+    assert (a["segment"] == "all").all()
+    np.testing.assert_allclose(a["rate"], b["rate"], rtol=1e-9)
+    np.testing.assert_allclose(a["win_rate"], b["win_rate"], rtol=1e-9)
+    assert (a["required_entries"] == b["required_entries"]).all()

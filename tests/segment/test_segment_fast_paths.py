@@ -160,3 +160,13 @@ def test_unknown_return_flag_is_neither_purchase_nor_return_on_every_engine() ->
         s = customer_summary(native, as_of="2024-01-10")
         assert s.loc["a", ["frequency", "recency", "revenue", "n_returns", "n_lines"]].tolist() == [1, 1.0, 3.0, 1, 4]
         assert clv_summary(native, as_of="2024-01-10").loc["a", "frequency"] == 1
+
+
+def test_rfm_scores_on_empty_and_missing_values_keep_their_shape() -> None:
+    empty = rfm_scores(pd.DataFrame({"frequency": [], "recency": [], "T": [], "revenue": []}, dtype=float))
+    assert len(empty) == 0 and empty["rfm_cell"].dtype == pd.Series(["x"]).astype(str).dtype
+    summary = pd.DataFrame({"frequency": [1.0, np.nan, 3.0, 2.0], "recency": [1.0, 2.0, 3.0, 0.0],
+                            "T": [5.0, 5.0, 5.0, 5.0], "revenue": [1.0, 2.0, 4.0, 3.0]})
+    with np.errstate(invalid="ignore"):
+        out = rfm_scores(summary, bins=3)  # row 2: 4th of 4 by recency and revenue (3), 3rd by frequency (2)
+    assert out["f_score"].iloc[[0, 2, 3]].tolist() == [1, 2, 1] and out["rfm_cell"].iloc[2] == "323"

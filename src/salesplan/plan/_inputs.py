@@ -264,7 +264,16 @@ def _from_funnel(funnel: Any) -> FunnelView:
             if col not in top.columns:
                 top[col] = np.nan
         rates = pd.concat([rates, top[rates.columns.intersection(top.columns)]], ignore_index=True)
-        win = pd.concat([win, moment_match_win(top, processes)], ignore_index=True)
+        top_win = moment_match_win(top, processes)
+        # the point win rate is the product of the point stage rates, as in Funnel.win_rate; the Beta stays
+        order = {(p, st): i for p, proc in processes.items() for i, st in enumerate(proc.stages)}
+        point = {}
+        for proc_name, grp in top.groupby("process", sort=False):
+            grp = grp.assign(_o=[order.get((proc_name, st), 0) for st in grp["stage"]]).sort_values("_o")
+            tail = np.cumprod(grp["rate"].to_numpy(float)[::-1])[::-1]
+            point.update({(proc_name, st): v for st, v in zip(grp["stage"], tail, strict=True)})
+        top_win["win_rate"] = [point[k] for k in zip(top_win["process"], top_win["stage"], strict=True)]
+        win = pd.concat([win, top_win], ignore_index=True)
     bad = ~((win["win_rate"] > 0) & (win["win_rate"] <= 1))
     if bad.any():
         row = win[bad].iloc[0]
