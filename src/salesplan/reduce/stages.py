@@ -563,8 +563,8 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
             behind = nw.sum_horizontal(*[((nw.col("code") == c) & (nw.col(_AT) > nw.col(f"_s{c}")))
                                          .fill_null(False).cast(nw.Int64) for c in range(n - 1)])
             n_back += int(_collect(cand.select(behind.sum())).iloc[0, 0])
-        wide = _materialise(wide.select(_OPP, "final", "closed_at", *[f"_e{k}" for k in range(n + 1)],
-                                        *[f"_implied{k}" for k in range(n)]))
+        wide = wide.select(_OPP, "final", "closed_at", *[f"_e{k}" for k in range(n + 1)],
+                           *[f"_implied{k}" for k in range(n)])
         seen.append(wide.select(_OPP))
         for k in range(n):
             entry = nw.col(f"_e{k}")
