@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import linalg, optimize, special, stats
 
 from salesplan.errors import ConvergenceError, NotFittedError, SchemaError
 
@@ -48,11 +48,18 @@ __all__ = ["BetaGeo", "GammaGamma", "customer_lifetime_value", "calibration_hold
 logger = logging.getLogger(__name__)
 
 _BOUND = 25.0  # bound on |log parameter| during the search
+_THIN_ABOVE = 100_000  # distinct patterns above which a fit on a thinned sample supplies the starting point
+_THIN_TARGET = 50_000  # patterns in that thinned sample
+_NEWTON_GTOL = 1e-9  # Newton polish stops when every per-customer gradient component (log scale) is below this
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """Weighted sum without BLAS (``np.dot`` on 1-D arrays can stall on busy machines with threaded BLAS)."""
-    return float(np.sum(a * b))
+    """Weighted sum without BLAS and without a temporary array.
+
+    ``np.dot`` on 1-D arrays goes through (possibly threaded) BLAS, which stalls on busy machines; ``einsum``
+    without ``optimize`` uses numpy's own summation loop.
+    """
+    return float(np.einsum("i,i->", a, b))
 
 
 def _array(values: Any, name: str) -> np.ndarray:
@@ -80,13 +87,53 @@ def _weights(weights: Any, n: int) -> np.ndarray:
     return w
 
 
+def _factorize(columns: list[np.ndarray]) -> tuple[np.ndarray, int]:
+    """Integer code of each row's combination of values (hash-based, exact for any floats), and the code count.
+
+    Each column is factorised on its own. If the column with the most distinct values determines the others
+    (e.g. spend means, which rarely coincide across frequencies), its codes are the answer; otherwise the codes
+    are combined in mixed radix and the combination is factorised again. Codes are dense (``0 .. n - 1``, in
+    order of first appearance).
+    """
+    factored = [pd.factorize(column) for column in columns]
+    widest = max(range(len(columns)), key=lambda i: len(factored[i][1]))
+    codes, uniques = factored[widest]
+    first = np.empty(len(uniques), dtype=np.intp)
+    first[codes] = np.arange(len(codes))
+    if all(np.array_equal(column, column[first][codes]) for i, column in enumerate(columns) if i != widest):
+        return codes, len(uniques)
+    key: np.ndarray | None = None
+    card = 1
+    for codes, uniques in factored:
+        n = max(len(uniques), 1)
+        if key is None:
+            key, card = codes.astype(np.int64), n
+            continue
+        if card * n >= 2**62:  # keep the mixed-radix key inside int64
+            key, uniq = pd.factorize(key)
+            card = max(len(uniq), 1)
+        key = key * n + codes
+        card *= n
+    assert key is not None
+    codes, uniques = pd.factorize(key)
+    return codes, len(uniques)
+
+
+def _distinct(columns: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Distinct rows of equal-length columns: the code of each row and the columns of the distinct rows."""
+    codes, n = _factorize(columns)
+    first = np.empty(n, dtype=np.intp)
+    first[codes] = np.arange(len(codes))  # any row of a pattern represents it: all its rows are equal
+    return codes, [np.ascontiguousarray(c[first], dtype=float) for c in columns]
+
+
 def _compress(columns: list[np.ndarray], w: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Collapse identical rows into distinct patterns with summed weights."""
+    """Collapse identical rows into distinct patterns with summed weights (rows of weight 0 are dropped)."""
     keep = w > 0
-    frame = pd.DataFrame({f"c{i}": c[keep] for i, c in enumerate(columns)})
-    frame["w"] = w[keep]
-    grouped = frame.groupby([f"c{i}" for i in range(len(columns))], sort=True)["w"].sum().reset_index()
-    return [grouped[f"c{i}"].to_numpy(dtype=float) for i in range(len(columns))], grouped["w"].to_numpy(dtype=float)
+    if not keep.all():
+        columns, w = [c[keep] for c in columns], w[keep]
+    codes, distinct = _distinct(columns)
+    return distinct, np.bincount(codes, weights=w, minlength=len(distinct[0]))
 
 
 def sample_bgnbd(n: int, params: dict[str, float], T: Any, seed: int | None = None
@@ -149,10 +196,88 @@ class _MLEModel:
         if not hasattr(self, "params_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit(...) first")
 
-    def _optimise(self, starts: list[np.ndarray], hint: str) -> None:
+    # subclasses implement: _prepare(columns, weights) -> data dict read by _nll_grad
+    def _prepare(self, columns: list[np.ndarray], w: np.ndarray) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _thinned_start(self, columns: list[np.ndarray], w: np.ndarray, starts: list[np.ndarray]
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Optimum and Hessian (per customer) of the likelihood on every k-th pattern, or None.
+
+        The weights of the thinned sample are rescaled to the full total, so both approximate the full-data
+        optimum and curvature. They only start and precondition the fit on all patterns (:meth:`_newton`): the
+        estimate and every check come from the full data.
+        """
+        step = len(w) // _THIN_TARGET
+        if len(w) <= _THIN_ABOVE or step < 2:
+            return None
+        wt = w[::step]
+        if wt.sum() <= 0:
+            return None
+        full, scale = self._data, float(self._total_weight)
+        self._data = self._prepare([c[::step] for c in columns], wt * (scale / wt.sum()))
+        try:
+            for x0 in starts:
+                res = optimize.minimize(lambda th: tuple(v / scale for v in self._nll_grad(th)), x0, jac=True,
+                                        method="L-BFGS-B", bounds=[(-_BOUND, _BOUND)] * len(x0),
+                                        options={"maxiter": self.max_iter, "ftol": 1e-10, "gtol": 1e-8})
+                if res.success and np.all(np.isfinite(res.x)) and np.all(np.abs(res.x) < _BOUND - 1):
+                    theta = np.asarray(res.x, dtype=float)
+                    return theta, self._fd_hessian(theta) / scale
+        finally:
+            self._data = full
+        return None
+
+    def _newton(self, theta: np.ndarray, hess: np.ndarray) -> optimize.OptimizeResult | None:
+        """Newton iterations on all patterns with a fixed approximate Hessian and step halving, or None.
+
+        The Hessian from the thinned sample is close to the full one, so each iteration (one likelihood and
+        gradient evaluation) cuts the distance to the optimum by a large factor. Returns None (the caller then
+        runs L-BFGS-B) if the Hessian is not positive definite or a step cannot decrease the likelihood.
+        """
+        scale = float(self._total_weight)
+        try:
+            factor = linalg.cho_factor(hess)
+        except (linalg.LinAlgError, ValueError):
+            return None
+
+        def evaluate(th: np.ndarray) -> tuple[float, np.ndarray]:
+            f, g = self._nll_grad(th)
+            return f / scale, g / scale
+
+        f, g = evaluate(theta)
+        if not np.isfinite(f):
+            return None
+        for nit in range(self.max_iter):
+            if np.max(np.abs(g)) < _NEWTON_GTOL:
+                return optimize.OptimizeResult(x=theta, fun=f, jac=g, success=True, nit=nit,
+                                               message="Newton: gradient below tolerance")
+            step = linalg.cho_solve(factor, g)
+            for _ in range(30):
+                new = theta - step
+                if np.all(np.abs(new) < _BOUND):
+                    f_new, g_new = evaluate(new)
+                    if np.isfinite(f_new) and f_new <= f + 1e-13 * abs(f):
+                        break
+                step = step / 2
+            else:
+                return None
+            if np.max(np.abs(new - theta)) < 1e-13:  # no further progress possible in floating point
+                return optimize.OptimizeResult(x=new, fun=f_new, jac=g_new, success=True, nit=nit + 1,
+                                               message="Newton: step below floating-point resolution")
+            theta, f, g = new, f_new, g_new
+        return None
+
+    def _optimise(self, starts: list[np.ndarray], hint: str,
+                  thinned: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         scale = float(self._total_weight)
         best = None
-        for x0 in starts:
+        if thinned is not None:  # large data: Newton from the thinned optimum, L-BFGS-B only as a fall-back
+            best = self._newton(*thinned)
+            if best is None:
+                logger.info("%s: Newton polish from the thinned-sample fit failed; running L-BFGS-B", self._model)
+                starts = [thinned[0], *starts]
+        for x0 in starts if best is None else []:
             res = optimize.minimize(lambda th: tuple(v / scale for v in self._nll_grad(th)), x0, jac=True,
                                     method="L-BFGS-B", bounds=[(-_BOUND, _BOUND)] * len(x0),
                                     options={"maxiter": self.max_iter, "ftol": self.tol, "gtol": 1e-9})
@@ -177,19 +302,28 @@ class _MLEModel:
         self.n_iter_ = int(best.nit)
         self.log_likelihood_ = -float(best.fun) * scale
         self._theta = theta
-        values = np.exp(theta)
-        self.params_ = pd.Series(values, index=list(self._names), name="estimate")
-        cov_log = self._covariance(theta)
-        self.covariance_ = pd.DataFrame(cov_log * np.outer(values, values), index=self._names, columns=self._names)
-        se_log = np.sqrt(np.clip(np.diag(cov_log), 0, None))
-        z = stats.norm.ppf(0.5 + self.confidence / 2)
-        with np.errstate(over="ignore"):  # a weakly identified parameter may have an infinite upper bound
-            self._summary = pd.DataFrame({
-                "estimate": values, "se": values * se_log,
-                "lower": np.exp(theta - z * se_log), "upper": np.exp(theta + z * se_log),
-            }, index=pd.Index(self._names, name="parameter"))
+        self._cov_log: np.ndarray | None = None  # computed on first use (summary, covariance_)
+        self.params_ = pd.Series(np.exp(theta), index=list(self._names), name="estimate")
 
-    def _covariance(self, theta: np.ndarray) -> np.ndarray:
+    def _log_covariance(self) -> np.ndarray:
+        """Covariance of the log-parameters (inverse observed information), computed once, on first use."""
+        self._check_fitted()
+        if getattr(self, "_data", None) is None or not hasattr(self, "_theta"):
+            raise NotFittedError(f"{type(self).__name__} has parameters but was not fitted to data here, so it has "
+                                 "no standard errors; call fit(...)")
+        if self._cov_log is None:
+            self._cov_log = self._covariance(self._theta)
+        return self._cov_log
+
+    @property
+    def covariance_(self) -> pd.DataFrame:
+        """Asymptotic covariance of the estimates (delta method from the log scale); computed on first use."""
+        cov_log = self._log_covariance()
+        values = np.exp(self._theta)
+        return pd.DataFrame(cov_log * np.outer(values, values), index=list(self._names), columns=list(self._names))
+
+    def _fd_hessian(self, theta: np.ndarray) -> np.ndarray:
+        """Hessian of the negative log-likelihood (log scale) by central differences of the analytic gradient."""
         k = len(theta)
         hess = np.empty((k, k))
         for i in range(k):
@@ -198,7 +332,11 @@ class _MLEModel:
             up[i] += h
             down[i] -= h
             hess[:, i] = (self._nll_grad(up)[1] - self._nll_grad(down)[1]) / (2 * h)
-        hess = (hess + hess.T) / 2
+        return (hess + hess.T) / 2
+
+    def _covariance(self, theta: np.ndarray) -> np.ndarray:
+        k = len(theta)
+        hess = self._fd_hessian(theta)
         try:
             cov = np.linalg.inv(hess)
         except np.linalg.LinAlgError:
@@ -218,8 +356,15 @@ class _MLEModel:
             Indexed by parameter: ``estimate``, ``se``, ``lower``, ``upper``; ``attrs`` hold ``n`` (customers),
             ``patterns``, ``log_likelihood`` and ``confidence``.
         """
-        self._check_fitted()
-        out = self._summary.copy()
+        cov_log = self._log_covariance()
+        theta, values = self._theta, np.exp(self._theta)
+        se_log = np.sqrt(np.clip(np.diag(cov_log), 0, None))
+        z = stats.norm.ppf(0.5 + self.confidence / 2)
+        with np.errstate(over="ignore"):  # a weakly identified parameter may have an infinite upper bound
+            out = pd.DataFrame({
+                "estimate": values, "se": values * se_log,
+                "lower": np.exp(theta - z * se_log), "upper": np.exp(theta + z * se_log),
+            }, index=pd.Index(self._names, name="parameter"))
         out.attrs.update(model=self._model, n=float(self._total_weight), patterns=int(self._n_patterns),
                          log_likelihood=self.log_likelihood_, confidence=self.confidence)
         return out
@@ -328,48 +473,93 @@ class BetaGeo(_MLEModel):
             raise ConvergenceError(
                 f"BG/NBD: all {self._total_weight:g} customers are one-time buyers (frequency 0), so the purchase "
                 f"rate and the dropout probability cannot be told apart (the likelihood has no maximum). {hint}")
-        self._data = self._prepare(x, tx, t, w)
         rate = float(np.sum(w * x) / np.sum(w * t))
         starts = [np.log([1.0, 1.0 / max(rate, 1e-8), 1.0, 1.0]), np.log([0.3, 0.3 / max(rate, 1e-8), 0.5, 2.0])]
-        self._optimise(starts, hint)
-        del self._data
+        self._data = self._prepare([x, tx, t], w)
+        self._optimise(starts, hint, self._thinned_start([x, tx, t], w, starts))
         return self
 
-    @staticmethod
-    def _prepare(x: np.ndarray, tx: np.ndarray, t: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
-        xu, xi = np.unique(x, return_inverse=True)
-        tu, ti = np.unique(t, return_inverse=True)
-        txu, txi = np.unique(tx, return_inverse=True)
-        return {"x": x, "w": w, "xu": xu, "xi": xi, "tu": tu, "ti": ti, "txu": txu, "txi": txi, "pos": x > 0,
-                "wx": np.bincount(xi, weights=w, minlength=len(xu))}
+    def _prepare(self, columns: list[np.ndarray], w: np.ndarray) -> dict[str, Any]:
+        """Arrays for :meth:`_nll_grad`; everything that does not depend on the parameters is computed here.
+
+        One-time buyers (x = 0, t_x = 0) contribute ``-r ln(alpha + T)`` only, so they are summed per distinct T.
+        Repeat buyers keep one entry per pattern, with codes into the distinct x, t_x and T values (there are
+        few of those: logs of ``alpha + T`` are taken once per distinct value per evaluation).
+        """
+        x, tx, t = columns
+        xi, xu = pd.factorize(x)
+        ti, tu = pd.factorize(t)
+        txi, txu = pd.factorize(tx)
+        pos = x > 0
+        zero = ~pos
+        wp, txp = w[pos], txi[pos]
+        xp = np.ascontiguousarray(x[pos])
+        return {
+            "W": float(w.sum()), "W_pos": float(wp.sum()),
+            "xu": np.asarray(xu, dtype=float), "wx": np.bincount(xi, weights=w, minlength=len(xu)),
+            "tu": np.asarray(tu, dtype=float), "txu": np.asarray(txu, dtype=float),
+            "w0_t": np.bincount(ti[zero], weights=w[zero], minlength=len(tu)),  # one-time buyers per T
+            "w_tx": np.bincount(txp, weights=wp, minlength=len(txu)),  # repeat buyers per t_x
+            "wx_tx": np.bincount(txp, weights=wp * xp, minlength=len(txu)),
+            # per repeat-buyer pattern
+            "x": xp, "w": np.ascontiguousarray(wp), "xi": xi[pos].astype(np.intp), "ti": ti[pos].astype(np.intp),
+            "txi": txp.astype(np.intp),
+        }
 
     def _nll_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Negative log-likelihood and its gradient with respect to the log-parameters.
+
+        Per repeat buyer, ``ln L = c(x) + r ln alpha - (r+x) ln(alpha+t_x) + ln(A + e)`` with
+        ``A = a / (b+x-1)`` and ``e = ((alpha+t_x)/(alpha+T))^(r+x)`` in (0, 1], so no overflow can occur;
+        ``c(x)`` holds the gamma-function terms, evaluated per distinct x.
+        """
         r, alpha, a, b = np.exp(theta)
         d = self._data
-        x, w, xu, xi, pos, wx = d["x"], d["w"], d["xu"], d["xi"], d["pos"], d["wx"]
+        xu, wx, W = d["xu"], d["wx"], d["W"]
         # terms that depend on x only: evaluated once per distinct x, weighted by the total weight of that x
         const_u = (special.gammaln(r + xu) - special.gammaln(r) + special.gammaln(a + b) + special.gammaln(b + xu)
                    - special.gammaln(b) - special.gammaln(a + b + xu))
-        ll = float(_dot(wx, const_u)) + float(w.sum()) * r * np.log(alpha)
-        g_r = float(_dot(wx, special.digamma(r + xu) - special.digamma(r))) + w.sum() * np.log(alpha)
-        g_alpha = w.sum() * r / alpha
+        ll = _dot(wx, const_u) + W * r * np.log(alpha)
+        g_r = _dot(wx, special.digamma(r + xu) - special.digamma(r)) + W * np.log(alpha)
+        g_alpha = W * r / alpha
         dab = special.digamma(a + b) - special.digamma(a + b + xu)
-        g_a = float(_dot(wx, dab))
-        g_b = float(_dot(wx, dab + special.digamma(b + xu) - special.digamma(b)))
-        rx = r + x
-        ln_at = np.log(alpha + d["tu"])[d["ti"]]
-        ln_atx = np.log(alpha + d["txu"])[d["txi"]]
-        u3 = -rx * ln_at
-        bx1 = np.where(xu > 0, b + xu - 1, 1.0)[xi]
-        u4 = np.where(pos, np.log(a) - np.log(bx1) - rx * ln_atx, -np.inf)
-        z = np.logaddexp(u3, u4)
-        p4 = np.exp(u4 - z)
-        p3 = 1.0 - p4
-        ll += float(_dot(w, z))
-        g_r += float(_dot(w, -p3 * ln_at - p4 * ln_atx))
-        g_alpha += float(_dot(w, -rx * (p3 / (alpha + d["tu"])[d["ti"]] + p4 / (alpha + d["txu"])[d["txi"]])))
-        g_a += float(_dot(w, p4)) / a
-        g_b += float(_dot(w, -p4 / bx1))
+        g_a = _dot(wx, dab)
+        g_b = _dot(wx, dab + special.digamma(b + xu) - special.digamma(b))
+        # logs and reciprocals once per distinct T and t_x
+        ln_t, ln_tx = np.log(alpha + d["tu"]), np.log(alpha + d["txu"])
+        inv_t, inv_tx = 1.0 / (alpha + d["tu"]), 1.0 / (alpha + d["txu"])
+        # one-time buyers: -r ln(alpha + T)
+        ll -= r * _dot(d["w0_t"], ln_t)
+        g_r -= _dot(d["w0_t"], ln_t)
+        g_alpha -= r * _dot(d["w0_t"], inv_t)
+        # repeat buyers, the part linear in ln(alpha + t_x): -(r + x) ln(alpha + t_x), summed per t_x
+        ll -= r * _dot(d["w_tx"], ln_tx) + _dot(d["wx_tx"], ln_tx)
+        g_r -= _dot(d["w_tx"], ln_tx)
+        g_alpha -= r * _dot(d["w_tx"], inv_tx) + _dot(d["wx_tx"], inv_tx)
+        # repeat buyers, ln(A + e) per pattern (in-place arithmetic: few temporaries)
+        x, w, xi, ti, txi = d["x"], d["w"], d["xi"], d["ti"], d["txi"]
+        neg_d = ln_tx.take(txi)
+        neg_d -= ln_t.take(ti)  # ln((alpha+t_x)/(alpha+T)) <= 0
+        rx = x + r
+        e = rx * neg_d
+        np.exp(e, out=e)
+        with np.errstate(divide="ignore"):
+            a_u = a / np.where(xu > 0, b + xu - 1, 1.0)
+        s = a_u.take(xi)
+        s += e
+        ll += _dot(w, np.log(s))
+        np.divide(e, s, out=e)  # p3 = e / (A + e); p4 = 1 - p3 = A / (A + e)
+        e *= w  # w p3
+        sum_wp3 = float(e.sum())
+        g_r += _dot(e, neg_d)
+        g_a += (d["W_pos"] - sum_wp3) / a
+        wp3_x = np.bincount(xi, weights=e, minlength=len(xu))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g_b -= float(np.sum(np.where(xu > 0, (wx - wp3_x) / (b + xu - 1), 0.0)))
+        j = inv_t.take(ti)
+        j -= inv_tx.take(txi)
+        rx *= e  # w p3 (r + x)
+        g_alpha -= _dot(rx, j)
         grad = np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
         if not np.isfinite(ll):
             return np.inf, np.zeros(4)
@@ -419,9 +609,7 @@ class BetaGeo(_MLEModel):
         self._check_fitted()
         h, x, tx, t = np.broadcast_arrays(_array(horizon, "horizon"), _array(frequency, "frequency"),
                                           _array(recency, "recency"), _array(T, "T"))
-        keys = pd.MultiIndex.from_arrays([h, x, t])
-        codes, uniques = keys.factorize()
-        hu, xu, tu = (np.asarray(uniques.get_level_values(i), dtype=float) for i in range(3))
+        codes, (hu, xu, tu) = _distinct([h, x, t])
         num = self._numerator(hu, xu, tu)[codes]
         return num / (1.0 + self._odds_dead(x, tx, t))
 
@@ -453,9 +641,7 @@ class BetaGeo(_MLEModel):
         """
         self._check_fitted()
         x, tx, t = np.broadcast_arrays(_array(frequency, "frequency"), _array(recency, "recency"), _array(T, "T"))
-        codes, uniques = pd.MultiIndex.from_arrays([x, t]).factorize()
-        xu = np.asarray(uniques.get_level_values(0), dtype=float)
-        tu = np.asarray(uniques.get_level_values(1), dtype=float)
+        codes, (xu, tu) = _distinct([x, t])
         total = np.zeros(len(xu))
         previous = np.zeros(len(xu))
         for i in range(1, int(horizon) + 1):
@@ -524,33 +710,38 @@ class GammaGamma(_MLEModel):
             raise ConvergenceError(f"Gamma-Gamma: {self._total_weight:g} repeat buyer(s) with "
                                    f"{len(np.unique(m))} distinct spend value(s); the spend distribution needs "
                                    f"many repeat buyers with differing spend. {hint}")
-        xu, xi = np.unique(x, return_inverse=True)
-        self._data = {"x": x, "m": m, "w": w, "xu": xu, "xi": xi, "wx": np.bincount(xi, weights=w),
-                      "wlogm": float(_dot(w, np.log(m))),
-                      "xlogm": float(_dot(w, x * (np.log(m) + np.log(x))))}
         mean_m = float(_dot(w, m) / w.sum())
         starts = [np.log([1.0, 2.0, mean_m]), np.log([5.0, 3.0, 2.0 * mean_m / 5.0])]
-        self._optimise(starts, hint)
-        del self._data
+        self._data = self._prepare([x, m], w)
+        self._optimise(starts, hint, self._thinned_start([x, m], w, starts))
         return self
 
+    def _prepare(self, columns: list[np.ndarray], w: np.ndarray) -> dict[str, Any]:
+        """Arrays for :meth:`_nll_grad`: parameter-free sums once, per-pattern ``x m``, ``w`` and ``w x``."""
+        x, m = columns
+        xi, xu = pd.factorize(x)
+        return {"W": float(w.sum()), "xm": x * m, "w": np.ascontiguousarray(w), "wx": w * x,
+                "xu": np.asarray(xu, dtype=float), "w_xu": np.bincount(xi, weights=w, minlength=len(xu)),
+                "wlogm": _dot(w, np.log(m)), "xlogm": _dot(w, x * (np.log(m) + np.log(x)))}
+
     def _nll_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Negative log-likelihood and its gradient with respect to the log-parameters."""
         p, q, v = np.exp(theta)
         d = self._data
-        x, m, w, xu, wx = d["x"], d["m"], d["w"], d["xu"], d["wx"]
+        w, wx, xu, w_xu, W = d["w"], d["wx"], d["xu"], d["w_xu"], d["W"]
         px = p * xu
-        ll = float(_dot(wx, special.gammaln(px + q) - special.gammaln(px))) - w.sum() * special.gammaln(q)
+        ll = _dot(w_xu, special.gammaln(px + q) - special.gammaln(px)) - W * special.gammaln(q)
         # (px - 1) ln m + px ln x summed: p * sum(w x (ln m + ln x)) - sum(w ln m)
-        ll += w.sum() * q * np.log(v) + p * d["xlogm"] - d["wlogm"]
-        denom = v + x * m
+        ll += W * q * np.log(v) + p * d["xlogm"] - d["wlogm"]
+        denom = d["xm"] + v
         ln_den = np.log(denom)
-        pxq = p * x + q
-        ll -= float(_dot(w, pxq * ln_den))
-        g_p = float(_dot(wx, xu * (special.digamma(px + q) - special.digamma(px)))) + d["xlogm"] - float(
-            _dot(w, x * ln_den))
-        g_q = float(_dot(wx, special.digamma(px + q))) - w.sum() * special.digamma(q) + w.sum() * np.log(v) - float(
-            _dot(w, ln_den))
-        g_v = w.sum() * q / v - float(_dot(w, pxq / denom))
+        np.reciprocal(denom, out=denom)
+        s_wx_ln, s_w_ln = _dot(wx, ln_den), _dot(w, ln_den)
+        s_wx_inv, s_w_inv = _dot(wx, denom), _dot(w, denom)
+        ll -= p * s_wx_ln + q * s_w_ln  # sum w (p x + q) ln(v + x m)
+        g_p = _dot(w_xu, xu * (special.digamma(px + q) - special.digamma(px))) + d["xlogm"] - s_wx_ln
+        g_q = _dot(w_xu, special.digamma(px + q)) - W * special.digamma(q) + W * np.log(v) - s_w_ln
+        g_v = W * q / v - (p * s_wx_inv + q * s_w_inv)
         if not np.isfinite(ll):
             return np.inf, np.zeros(3)
         return -ll, -np.array([g_p * p, g_q * q, g_v * v])
