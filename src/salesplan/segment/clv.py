@@ -32,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 from typing import Any
@@ -62,6 +63,20 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.einsum("i,i->", a, b))
 
 
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """Limit BLAS to one thread while fitting.
+
+    The fits make many tiny BLAS calls (L-BFGS-B, 4x4 solves); with a threaded BLAS each call wakes a thread
+    pool, which on a busy machine costs more than the arithmetic. ``threadpoolctl`` comes with scikit-learn;
+    without it this is a no-op.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn (a dependency) brings threadpoolctl
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _array(values: Any, name: str) -> np.ndarray:
     arr = np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values, dtype=float).ravel()
     return arr
@@ -90,21 +105,13 @@ def _weights(weights: Any, n: int) -> np.ndarray:
 def _factorize(columns: list[np.ndarray]) -> tuple[np.ndarray, int]:
     """Integer code of each row's combination of values (hash-based, exact for any floats), and the code count.
 
-    Each column is factorised on its own. If the column with the most distinct values determines the others
-    (e.g. spend means, which rarely coincide across frequencies), its codes are the answer; otherwise the codes
-    are combined in mixed radix and the combination is factorised again. Codes are dense (``0 .. n - 1``, in
-    order of first appearance).
+    Each column is factorised on its own, the codes are combined in mixed radix, and the combination is
+    factorised again, so the result is dense (``0 .. n - 1``, in order of first appearance).
     """
-    factored = [pd.factorize(column) for column in columns]
-    widest = max(range(len(columns)), key=lambda i: len(factored[i][1]))
-    codes, uniques = factored[widest]
-    first = np.empty(len(uniques), dtype=np.intp)
-    first[codes] = np.arange(len(codes))
-    if all(np.array_equal(column, column[first][codes]) for i, column in enumerate(columns) if i != widest):
-        return codes, len(uniques)
     key: np.ndarray | None = None
     card = 1
-    for codes, uniques in factored:
+    for column in columns:
+        codes, uniques = pd.factorize(column)
         n = max(len(uniques), 1)
         if key is None:
             key, card = codes.astype(np.int64), n
@@ -312,7 +319,8 @@ class _MLEModel:
             raise NotFittedError(f"{type(self).__name__} has parameters but was not fitted to data here, so it has "
                                  "no standard errors; call fit(...)")
         if self._cov_log is None:
-            self._cov_log = self._covariance(self._theta)
+            with _one_blas_thread():
+                self._cov_log = self._covariance(self._theta)
         return self._cov_log
 
     @property
@@ -476,7 +484,8 @@ class BetaGeo(_MLEModel):
         rate = float(np.sum(w * x) / np.sum(w * t))
         starts = [np.log([1.0, 1.0 / max(rate, 1e-8), 1.0, 1.0]), np.log([0.3, 0.3 / max(rate, 1e-8), 0.5, 2.0])]
         self._data = self._prepare([x, tx, t], w)
-        self._optimise(starts, hint, self._thinned_start([x, tx, t], w, starts))
+        with _one_blas_thread():
+            self._optimise(starts, hint, self._thinned_start([x, tx, t], w, starts))
         return self
 
     def _prepare(self, columns: list[np.ndarray], w: np.ndarray) -> dict[str, Any]:
@@ -703,17 +712,23 @@ class GammaGamma(_MLEModel):
         ])
         repeat = x > 0
         self.n_skipped_ = float(w[~repeat].sum())
-        (x, m), w = _compress([x[repeat], m[repeat]], w[repeat])
+        if weights is None:
+            # one row per customer: spend means are continuous and rarely repeat, so collapsing identical rows
+            # would cost more than it saves; the likelihood is the same sum either way
+            x, m, w = np.ascontiguousarray(x[repeat]), np.ascontiguousarray(m[repeat]), w[repeat]
+        else:
+            (x, m), w = _compress([x[repeat], m[repeat]], w[repeat])
         self._total_weight, self._n_patterns = float(w.sum()), len(w)
         hint = "Try: more repeat buyers (a longer period), or check monetary_value (mean repeat spend, > 0)."
-        if self._total_weight < 2 or len(np.unique(m)) < 2:
+        if self._total_weight < 2 or len(m) == 0 or m.min() == m.max():
             raise ConvergenceError(f"Gamma-Gamma: {self._total_weight:g} repeat buyer(s) with "
                                    f"{len(np.unique(m))} distinct spend value(s); the spend distribution needs "
                                    f"many repeat buyers with differing spend. {hint}")
         mean_m = float(_dot(w, m) / w.sum())
         starts = [np.log([1.0, 2.0, mean_m]), np.log([5.0, 3.0, 2.0 * mean_m / 5.0])]
         self._data = self._prepare([x, m], w)
-        self._optimise(starts, hint, self._thinned_start([x, m], w, starts))
+        with _one_blas_thread():
+            self._optimise(starts, hint, self._thinned_start([x, m], w, starts))
         return self
 
     def _prepare(self, columns: list[np.ndarray], w: np.ndarray) -> dict[str, Any]:
