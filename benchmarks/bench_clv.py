@@ -3,7 +3,7 @@
 Usage::
 
     nice .venv/bin/python benchmarks/bench_clv.py [--customers 1000000] [--skip-lifetimes] [--skip-pymc]
-        [--engine polars|pandas] [--no-install]
+        [--engine polars|pandas] [--pymc-priors flat|default] [--no-install]
 
 Creates ``benchmarks/data/clv_<n>.parquet`` (synthetic BG/NBD + Gamma-Gamma orders, daily dates) once, then runs
 on that same file, one after another:
@@ -11,11 +11,15 @@ on that same file, one after another:
 * salesplan (this environment): ``clv_summary`` through narwhals on an in-memory Polars frame (``--engine pandas``:
   a pandas frame), read before the clock starts just as the peers read theirs into pandas first; it computes the
   same frequency/recency/T/monetary_value as the peers' summaries and nothing else. Then ``BetaGeo`` and
-  ``GammaGamma`` fits (on distinct patterns, internally) and ``customer_lifetime_value``. The summary from a lazy
-  Parquet scan (reading included) is timed separately and printed, not counted;
+  ``GammaGamma`` fits (BG/NBD on distinct patterns, internally) and ``customer_lifetime_value``. The summary from a lazy
+  Parquet scan (reading included) is timed separately and printed, not counted; so is the first ``summary()`` of
+  both fits, where salesplan computes standard errors (lifetimes computes its Hessian inside ``fit``, so a ratio
+  with them counted is printed too);
 * lifetimes 0.11.3 in ``benchmarks/_venv_lifetimes`` (numpy 1.26.4, pandas 2.1.4), via subprocess;
 * pymc-marketing in ``benchmarks/_venv_pymc`` (``rfm_summary``, MAP fits of ``BetaGeoModel`` and
-  ``GammaGammaModel``; no CLV step), via subprocess.
+  ``GammaGammaModel``; no CLV step), via subprocess. By default its BG/NBD gets HalfFlat priors (its Gamma-Gamma
+  default already is), so its MAP is the maximum-likelihood estimate the others compute and the parameters can be
+  compared; ``--pymc-priors default`` keeps its own priors (their MAP differs from the MLE by ~2e-4).
 
 Peers that are not installed are created with pip unless ``--no-install``; a peer that fails is reported, not fatal.
 Prints a table of times and ratios (total and per step), the parameter agreement (max relative difference) and
@@ -98,13 +102,19 @@ def run_salesplan(path: Path, as_of: str, engine: str = "polars") -> dict:
     clv = customer_lifetime_value(bg, gg, s["frequency"], s["recency"], s["T"], s["monetary_value"], horizon=12,
                                   step=30, discount_rate=0.01)
     times["clv"] = time.perf_counter() - t0
+    # not counted in the total: salesplan computes standard errors on first use, while lifetimes computes its
+    # Hessian inside fit() (pymc's MAP has none); timed here so both comparisons can be made
+    t0 = time.perf_counter()
+    bg.summary(), gg.summary()
+    standard_errors = time.perf_counter() - t0
     del frame
     t0 = time.perf_counter()
     clv_summary(pl.scan_parquet(path), as_of=as_of, date_col="date")
     scan = time.perf_counter() - t0
     return {"times": times, "params": {**bg.params_.to_dict(), **gg.params_.to_dict()},
             "n_customers": len(s), "patterns": int(bg.summary().attrs["patterns"]), "clv_sum": float(np.sum(clv)),
-            "clv_head": [float(v) for v in clv[:5]], "summary_from_parquet_scan": scan}
+            "clv_head": [float(v) for v in clv[:5]], "summary_from_parquet_scan": scan,
+            "standard_errors": standard_errors}
 
 
 LIFETIMES = """
@@ -141,7 +151,11 @@ warnings.filterwarnings("ignore")
 import pandas as pd
 from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 from pymc_marketing.clv.utils import rfm_summary
-path, as_of = sys.argv[1], sys.argv[2]
+from pymc_extras.prior import Prior
+path, as_of, priors = sys.argv[1], sys.argv[2], sys.argv[3]
+# "flat": HalfFlat priors on r, alpha, a, b (its Gamma-Gamma default is HalfFlat already), so that the MAP is the
+# maximum-likelihood estimate every other tool computes; "default": pymc-marketing's own priors
+bg_config = {k: Prior("HalfFlat") for k in ("r", "alpha", "a", "b")} if priors == "flat" else None
 df = pd.read_parquet(path)
 df["date"] = df["date"].astype("datetime64[ns]")
 times = {}
@@ -149,7 +163,7 @@ t0 = time.perf_counter()
 s = rfm_summary(df, "customer_id", "date", "amount", observation_period_end=as_of, time_unit="D")
 times["summary"] = time.perf_counter() - t0
 t0 = time.perf_counter()
-bg = BetaGeoModel(data=s[["customer_id", "frequency", "recency", "T"]])
+bg = BetaGeoModel(data=s[["customer_id", "frequency", "recency", "T"]], model_config=bg_config)
 bg.fit(method="map")
 times["bgnbd_fit"] = time.perf_counter() - t0
 params = {k: float(bg.fit_result[k].values.ravel()[0]) for k in ("r", "alpha", "a", "b")}
@@ -182,7 +196,7 @@ def ensure_peer(name: str, install: bool) -> Path | None:
     return py
 
 
-def run_peer(name: str, code: str, path: Path, as_of: str, install: bool) -> dict | None:
+def run_peer(name: str, code: str, path: Path, as_of: str, install: bool, *extra: str) -> dict | None:
     py = ensure_peer(name, install)
     if py is None:
         print(f"  {name}: not installed, skipped")
@@ -190,7 +204,7 @@ def run_peer(name: str, code: str, path: Path, as_of: str, install: bool) -> dic
     script = DATA / f"_bench_{name}.py"
     script.write_text(textwrap.dedent(code))
     t0 = time.perf_counter()
-    proc = subprocess.run([str(py), str(script), str(path), as_of], capture_output=True, text=True, timeout=3600)
+    proc = subprocess.run([str(py), str(script), str(path), as_of, *extra], capture_output=True, text=True, timeout=3600)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         print(f"  {name} failed after {wall:.1f} s:\n{proc.stderr[-2000:]}")
@@ -206,6 +220,8 @@ def main() -> None:
     parser.add_argument("--no-install", action="store_true")
     parser.add_argument("--engine", choices=["polars", "pandas"], default="polars",
                         help="in-memory frame salesplan's summary runs on (the peers always use pandas)")
+    parser.add_argument("--pymc-priors", choices=["flat", "default"], default="flat",
+                        help="pymc-marketing BG/NBD priors: flat (MAP = MLE, comparable parameters) or its defaults")
     args = parser.parse_args()
     path = DATA / f"clv_{args.customers}.parquet"
     if not path.exists():
@@ -226,12 +242,13 @@ def main() -> None:
         loads["lifetimes"] = (load0, os.getloadavg()[0])
     if not args.skip_pymc:
         load0 = os.getloadavg()[0]
-        results["pymc-marketing"] = run_peer("pymc", PYMC, path, as_of, not args.no_install)
+        results["pymc-marketing"] = run_peer("pymc", PYMC, path, as_of, not args.no_install, args.pymc_priors)
         loads["pymc-marketing"] = (load0, os.getloadavg()[0])
     steps = ["summary", "bgnbd_fit", "gg_fit", "clv"]
     ours = results["salesplan"]
     print(f"\nsalesplan: {ours['n_customers']:,} customers in {ours['patterns']:,} distinct (x, t_x, T) patterns; "
-          f"summary from a lazy Parquet scan (reading included) {ours['summary_from_parquet_scan']:.2f} s")
+          f"summary from a lazy Parquet scan (reading included) {ours['summary_from_parquet_scan']:.2f} s; "
+          f"standard errors of both fits (first summary(), not in the total) {ours['standard_errors']:.2f} s")
     header = (f"{'tool':16s}" + "".join(f"{s:>11s}" for s in steps) + f"{'total':>11s}{'ratio':>9s}"
               f"{'load 1-min (start/end)':>26s}")
     print(header)
@@ -253,7 +270,9 @@ def main() -> None:
         if tool != "salesplan":
             per_step = ", ".join(f"{s} {v / ours['times'][s]:.1f}x" for s, v in zip(steps, row, strict=True)
                                  if np.isfinite(v))
-            print(f"{'':16s} per step: {per_step}; same steps {total / ours_same:.1f}x")
+            with_se = total / (base + ours["standard_errors"])
+            print(f"{'':16s} per step: {per_step}; same steps {total / ours_same:.1f}x; "
+                  f"with our standard errors counted {with_se:.1f}x")
     print(f"(ratio = peer total / salesplan total of all four steps; {os.cpu_count()} cores)")
     print("\nparameters:")
     for tool, res in results.items():

@@ -28,12 +28,20 @@ from salesplan.segment.clv import (
 from salesplan.segment.cross_sell import CrossSell, ownership_matrix
 from salesplan.segment.portfolio import portfolio_matrix, portfolio_summary
 from salesplan.segment.rfm import DEFAULT_SEGMENTS, quantile_score, rfm_scores
-from salesplan.segment.summary import customer_patterns, customer_summary, summary_patterns
+from salesplan.segment.summary import (
+    clv_summary,
+    customer_patterns,
+    customer_summary,
+    rfm_summary,
+    summary_patterns,
+)
 from salesplan.segment.wallet import annual_spend, share_of_wallet
 
 __all__ = [
     "customer_summary",
     "customer_patterns",
+    "rfm_summary",
+    "clv_summary",
     "summary_patterns",
     "abc_classes",
     "abc_summary",
