@@ -3,7 +3,7 @@
 Usage::
 
     nice .venv/bin/python benchmarks/bench_clv.py [--customers 1000000] [--skip-lifetimes] [--skip-pymc]
-        [--engine polars|pandas] [--pymc-priors flat|default] [--no-install]
+        [--engine polars|pandas] [--pymc-priors both|default|flat] [--no-install]
 
 Creates ``benchmarks/data/clv_<n>.parquet`` (synthetic BG/NBD + Gamma-Gamma orders, daily dates) once, then runs
 on that same file, one after another:
@@ -17,9 +17,10 @@ on that same file, one after another:
   with them counted is printed too);
 * lifetimes 0.11.3 in ``benchmarks/_venv_lifetimes`` (numpy 1.26.4, pandas 2.1.4), via subprocess;
 * pymc-marketing in ``benchmarks/_venv_pymc`` (``rfm_summary``, MAP fits of ``BetaGeoModel`` and
-  ``GammaGammaModel``; no CLV step), via subprocess. By default its BG/NBD gets HalfFlat priors (its Gamma-Gamma
-  default already is), so its MAP is the maximum-likelihood estimate the others compute and the parameters can be
-  compared; ``--pymc-priors default`` keeps its own priors (their MAP differs from the MLE by ~2e-4).
+  ``GammaGammaModel``; no CLV step), via subprocess, twice: with its default priors (row ``pymc-marketing``; their
+  MAP differs from the maximum-likelihood estimate by ~2e-4) and with HalfFlat priors on the BG/NBD parameters
+  (row ``pymc (flat)``; its Gamma-Gamma default is HalfFlat already), whose MAP is the maximum-likelihood estimate
+  the other tools compute, so the parameters can be compared (``--pymc-priors default|flat`` runs one of them).
 
 Peers that are not installed are created with pip unless ``--no-install``; a peer that fails is reported, not fatal.
 Prints a table of times and ratios (total and per step), the parameter agreement (max relative difference) and
@@ -220,8 +221,9 @@ def main() -> None:
     parser.add_argument("--no-install", action="store_true")
     parser.add_argument("--engine", choices=["polars", "pandas"], default="polars",
                         help="in-memory frame salesplan's summary runs on (the peers always use pandas)")
-    parser.add_argument("--pymc-priors", choices=["flat", "default"], default="flat",
-                        help="pymc-marketing BG/NBD priors: flat (MAP = MLE, comparable parameters) or its defaults")
+    parser.add_argument("--pymc-priors", choices=["both", "default", "flat"], default="both",
+                        help="pymc-marketing BG/NBD priors: its defaults, flat (MAP = MLE, comparable parameters) "
+                             "or both, one run each")
     args = parser.parse_args()
     path = DATA / f"clv_{args.customers}.parquet"
     if not path.exists():
@@ -240,10 +242,11 @@ def main() -> None:
         load0 = os.getloadavg()[0]
         results["lifetimes"] = run_peer("lifetimes", LIFETIMES, path, as_of, not args.no_install)
         loads["lifetimes"] = (load0, os.getloadavg()[0])
-    if not args.skip_pymc:
+    for priors in [] if args.skip_pymc else ["default", "flat"] if args.pymc_priors == "both" else [args.pymc_priors]:
+        label = "pymc-marketing" if priors == "default" else "pymc (flat)"
         load0 = os.getloadavg()[0]
-        results["pymc-marketing"] = run_peer("pymc", PYMC, path, as_of, not args.no_install, args.pymc_priors)
-        loads["pymc-marketing"] = (load0, os.getloadavg()[0])
+        results[label] = run_peer("pymc", PYMC, path, as_of, not args.no_install, priors)
+        loads[label] = (load0, os.getloadavg()[0])
     steps = ["summary", "bgnbd_fit", "gg_fit", "clv"]
     ours = results["salesplan"]
     print(f"\nsalesplan: {ours['n_customers']:,} customers in {ours['patterns']:,} distinct (x, t_x, T) patterns; "

@@ -152,3 +152,25 @@ def test_not_fitted() -> None:
         BetaGeo().probability_alive(1, 1, 2)
     with pytest.raises(NotFittedError):
         GammaGamma().summary()
+
+
+def test_large_data_path_reaches_the_same_optimum(cdnow: pd.DataFrame, monkeypatch) -> None:
+    """The thinned start + Newton path (used above _THIN_ABOVE patterns) gives the plain L-BFGS-B optimum."""
+    import salesplan.segment.clv as clv
+
+    monkeypatch.setattr(clv, "_THIN_TARGET", 200)
+    results = []
+    newton = clv._MLEModel._newton
+
+    def spy(self, *args):
+        results.append(newton(self, *args))
+        return results[-1]
+
+    monkeypatch.setattr(clv._MLEModel, "_newton", spy)
+    fast = BetaGeo()
+    fast._thin_above = 100  # force the large-data path on the 2,357 CDNOW customers
+    fast.fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    assert len(results) == 1 and results[0] is not None and results[0].success  # Newton converged
+    ref = BetaGeo().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    assert ((fast.params_ / ref.params_ - 1).abs() < 1e-4).all()
+    assert fast.log_likelihood_ >= ref.log_likelihood_ - 1e-6
