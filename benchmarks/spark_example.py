@@ -49,12 +49,15 @@ def spark_session():
 def write_example_tables(folder: Path) -> tuple:
     """Simulated company written as Parquet: orders partitioned by year, events and activities as files."""
     data, truth = simulate(n_customers=300, years=2, seed=11)
+    shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     orders = data.orders.assign(year=data.orders["order_date"].dt.year)
-    orders.to_parquet(folder / "orders", partition_cols=["year"], index=False)
-    data.stage_events.to_parquet(folder / "stage_events.parquet", index=False)
-    data.opportunities.to_parquet(folder / "opportunities.parquet", index=False)
-    data.activities.to_parquet(folder / "activities.parquet", index=False)
+    # Spark cannot read nanosecond Parquet timestamps (pandas' default): write microseconds
+    opts = {"index": False, "coerce_timestamps": "us", "allow_truncated_timestamps": True}
+    orders.to_parquet(folder / "orders", partition_cols=["year"], **opts)
+    data.stage_events.to_parquet(folder / "stage_events.parquet", **opts)
+    data.opportunities.to_parquet(folder / "opportunities.parquet", **opts)
+    data.activities.to_parquet(folder / "activities.parquet", **opts)
     return data, truth
 
 
