@@ -1,4 +1,8 @@
-"""The README's Python examples run as written, in order, on the example data."""
+"""The README's Python examples (```python blocks) run as written, in order, on the example data.
+
+Blocks fenced ```py show code that needs outside systems (a warehouse, a Spark cluster) and are not run here;
+benchmarks/spark_example.py runs the Spark path on local Spark.
+"""
 
 from __future__ import annotations
 
