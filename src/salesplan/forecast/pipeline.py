@@ -20,6 +20,27 @@ Uncertainty
     that rate uncertainty induces (a plain Poisson-binomial would be too narrow). The distribution of the number
     of wins (and of revenue) per process and period is the distribution over draws.
 
+Deal attributes (``drivers=``)
+    A fitted :class:`salesplan.funnel.DriverModel` (``salesplan.funnel.drivers``) moves each open deal's
+    *eventual* win probability by its attributes, while the *timing* (which part of it lands inside the horizon)
+    still comes from the funnel's curves. With ``p_stage`` the deal's eventual win probability from its stage and
+    days in stage at the mean rates (``P(advance | T > t)`` times the later stage rates) and ``s = (x - xbar)
+    beta`` the driver model's log-odds shift of the deal's attributes ``x`` (``xbar`` the mean of the deals it
+    was fitted on), the target is
+
+    .. math:: p_{\\text{drivers}} = \\operatorname{expit}(\\operatorname{logit} p_{\\text{stage}} + s)
+
+    and the deal's advance probabilities are multiplied by ``f = p_drivers / p_stage``: the current stage's
+    first, and when that would pass 1, the rest of ``f`` goes to the later stages in turn (so at the mean rates
+    the eventual win probability is exactly ``p_drivers``). Since the time to advance does not depend on
+    whether the deal advances, this scales the win-within-horizon probability by ``f`` as well. The multipliers
+    are applied in every Monte Carlo draw to the drawn rates (capped at 1), so the shared rate uncertainty is
+    kept. Assumption (the driver model's own): one odds ratio for all stages and processes, and the shift is
+    relative to the mix of deals the driver model was fitted on, so a pipeline with that mix keeps about the
+    same expected total. Deals with a missing attribute keep ``f = 1``; an unseen category counts as the
+    reference level. Do not combine with a funnel grouped (``by``) on the same attribute: its effect would be
+    counted twice.
+
 New opportunities
     Opportunities not yet created arrive as a Poisson process whose rate per process is drawn from the Gamma
     posterior of the creations in the last ``creation_window`` days (Jeffreys prior); they enter the first stage
@@ -57,6 +78,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.special import expit, logit
 
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.process import SalesProcess
@@ -202,8 +224,11 @@ class PipelineForecast:
         Period labels covering the window.
     deals : DataFrame
         One row per open opportunity: ``opportunity_id, process, stage, days_in_stage, amount, p_advance_now``
-        (probability of leaving the current stage forward, given its age, at the mean rate), ``p_win``
-        (won within the horizon), one column ``p_<period>`` per period (up to 36 periods), ``expected_revenue``.
+        (probability of leaving the current stage forward, given its age, at the mean rate, from the funnel
+        alone), ``p_win`` (won within the horizon), one column ``p_<period>`` per period (up to 36 periods),
+        ``expected_revenue``. With ``drivers=`` also ``p_win_stage`` (eventual win probability from stage and
+        days in stage at the mean rates), ``driver_shift`` (log-odds shift of the deal's attributes) and
+        ``p_win_drivers`` (eventual win probability with the attributes); ``p_win`` then includes the shift.
     draws : dict
         ``{component: array (n_draws, n_processes, n_periods)}`` of contract counts; ``revenue_draws`` the same
         for revenue.
@@ -338,6 +363,7 @@ def pipeline(
     creation_window: float = 365.0,
     level: float = 0.8,
     seed: int | None = 0,
+    drivers: Any = None,
 ) -> PipelineForecast:
     """Forecast the contracts won within ``horizon`` from the open pipeline at ``as_of`` (and new opportunities).
 
@@ -366,6 +392,10 @@ def pipeline(
         Default interval level.
     seed : int, optional
         Random seed.
+    drivers : DriverModel, optional
+        A fitted driver model (:func:`salesplan.funnel.drivers`): each open deal's win probability is shifted by
+        its attributes (see "Deal attributes" in the module docstring). The attribute columns are read from
+        ``opportunities`` (or from ``customers`` of a SalesData, joined on ``customer_id``).
 
     Returns
     -------
@@ -376,15 +406,31 @@ def pipeline(
     ConfigError
         Bad horizon, ``as_of`` before the first stage event or opportunity (nothing to forecast from).
     SchemaError
-        Missing tables or columns, no open opportunity and no creations.
+        Missing tables or columns, no open opportunity and no creations; a driver attribute missing from the
+        opportunities (the error names the column).
+
+    Examples
+    --------
+    A driver model on ``segment`` moves key-account deals up and standard ones down:
+
+    >>> from salesplan.datasets import simulate
+    >>> from salesplan.funnel import drivers as fit_drivers
+    >>> data, _ = simulate(n_customers=80, years=1, seed=8, creation_scale=2)
+    >>> model = fit_drivers(data.stage_events, data.processes, data.opportunities, attributes=["segment"])
+    >>> fc = pipeline(data, model.funnel, horizon=30, include_new=False, n_draws=300, drivers=model)
+    >>> d = fc.deals.merge(data.opportunities[["opportunity_id", "segment"]], on="opportunity_id")
+    >>> up = d["p_win_drivers"] > d["p_win_stage"]
+    >>> bool((up == (d["segment"] == "key")).all())
+    True
     """
     params = FunnelParameters.from_funnel(funnel)
     if hasattr(stage_events, "stage_events") and hasattr(stage_events, "opportunities"):
         data = stage_events
         events, opps = data.stage_events, data.opportunities if opportunities is None else opportunities
         default_cut = getattr(data, "as_of", None)
+        customers = getattr(data, "customers", None)
     else:
-        events, opps, default_cut = stage_events, opportunities, None
+        events, opps, default_cut, customers = stage_events, opportunities, None, None
     if events is None or opps is None:
         raise SchemaError("pipeline: needs stage_events and opportunities (pass a SalesData or opportunities=)")
     for name, frame, cols in (("stage_events", events, ["opportunity_id", "stage", "entered_at"]),
@@ -416,6 +462,7 @@ def pipeline(
     for col in params.by:
         if col not in open_deals.columns:
             raise SchemaError(f"opportunities: the funnel is grouped by {params.by} but column {col!r} is missing")
+    shift_all = None if drivers is None else _driver_shift(drivers, open_deals, customers, params.by)
     procs = [p for p in params.processes if p in set(params.rates["process"])]
     n_s, n_p, n_t = int(n_draws), len(procs), len(periods)
     draws = {"pipeline": np.zeros((n_s, n_p, n_t), dtype=np.int32)}
@@ -444,7 +491,12 @@ def pipeline(
             sub = deals.iloc[idx]
             k = sub["stage_index"].to_numpy()
             age = sub["days_in_stage"].to_numpy(dtype=float)
-            won_at, p_adv = _simulate(rng, r_draw, table, k, age, None)
+            if shift_all is None:
+                won_at, p_adv = _simulate(rng, r_draw, table, k, age, None)
+            else:
+                shift = shift_all[sub.index.to_numpy()]
+                p_stage, p_drv, mult = _driver_multipliers(table, k, age, shift)
+                won_at, p_adv = _simulate(rng, r_draw, table, k, age, mult)
             wins = won_at <= h_days
             p_win = wins.mean(axis=0)
             bins = np.where(wins, np.searchsorted(edges, np.where(wins, won_at, 0.0), side="left"), n_t)
@@ -466,6 +518,10 @@ def pipeline(
             base["p_advance_now"] = p_adv
             base["p_win"] = p_win
             base["expected_revenue"] = p_win * amounts[idx]
+            if shift_all is not None:
+                base["p_win_stage"] = p_stage
+                base["driver_shift"] = shift
+                base["p_win_drivers"] = p_drv
             if n_t <= 36:
                 for t, label in enumerate(periods):
                     base[f"p_{label}"] = per_deal[:, t]
@@ -569,9 +625,89 @@ def _lognorm_sf(t: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return stats.norm.sf(z)
 
 
+def _driver_shift(model: Any, deals: pd.DataFrame, customers: pd.DataFrame | None, by: list[str]) -> np.ndarray:
+    """Log-odds shift ``(x - xbar) beta`` of each open deal's attributes under a fitted DriverModel (0 if NaN)."""
+    for attr in ("attributes", "design", "result", "_xbar"):
+        if not hasattr(model, attr):
+            raise ConfigError("pipeline: drivers= must be a fitted salesplan.funnel.DriverModel "
+                              f"(from salesplan.funnel.drivers), got {type(model).__name__}")
+    attrs = list(model.attributes)
+    frame = deals
+    missing = [a for a in attrs if a not in frame.columns]
+    if missing and customers is not None and "customer_id" in frame.columns and "customer_id" in customers.columns:
+        extra = [a for a in missing if a in customers.columns]
+        if extra:
+            cust = customers[["customer_id", *extra]].drop_duplicates("customer_id")
+            frame = frame.merge(cust, on="customer_id", how="left")  # a left merge keeps the deals' order
+            missing = [a for a in attrs if a not in frame.columns]
+    if missing:
+        cases = pd.DataFrame({"table": "opportunities", "column": missing, "check": "driver attribute",
+                              "key": "-", "value": "column missing"})
+        raise SchemaError(f"pipeline: the driver model was fitted on attribute(s) {missing} that the opportunities "
+                          f"(and customers) lack; add the column(s) {missing} to opportunities or refit the "
+                          f"driver model without them", cases)
+    both = sorted(set(attrs) & set(by))
+    if both:
+        logger.warning("pipeline: the funnel is grouped by %s and the driver model uses the same attribute(s); "
+                       "their effect is counted twice", both)
+    shift = np.zeros(len(frame))
+    ok = frame[attrs].notna().all(axis=1).to_numpy()
+    if (~ok).any():
+        logger.info("pipeline: %d open opportunity(ies) with a missing driver attribute keep the funnel's "
+                    "probability (no shift)", int((~ok).sum()))
+    levels = getattr(model, "_levels", {}) or {}
+    for a, known in levels.items():
+        unseen = sorted(set(frame.loc[ok, a].astype(str)) - set(map(str, known)))
+        if unseen:
+            logger.warning("pipeline: driver attribute %r has level(s) %s not seen when the driver model was "
+                           "fitted; they count as the reference level %r", a, unseen, known[0])
+    if ok.any():
+        beta = np.asarray(model.result.params, dtype=float)[1:]
+        shift[ok] = (model.design(frame.loc[ok]) - np.asarray(model._xbar, dtype=float)) @ beta
+    return shift
+
+
+def _p_advance_mean(table: dict[str, np.ndarray], k: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """P(advance | still in stage k after ``age`` days) at the mean rates."""
+    s_a = _lognorm_sf(age, table["mu_a"][k], table["sd_a"][k])
+    s_l = _lognorm_sf(age, table["mu_l"][k], table["sd_l"][k])
+    r = table["rate"][k]
+    return (r * s_a) / np.maximum(r * s_a + (1 - r) * s_l, 1e-300)
+
+
+def _driver_multipliers(table: dict[str, np.ndarray], k: np.ndarray, age: np.ndarray,
+                        shift: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eventual win probability from stage and age (``p_stage``), with the attribute shift (``p_drivers``),
+    and per-deal multipliers of the advance probabilities (deals x stages) that turn one into the other.
+
+    The factor ``p_drivers / p_stage`` goes on the current stage first; what would push a probability above 1
+    goes on the later stages in turn.
+    """
+    n_k = len(table["rate"])
+    q = np.broadcast_to(table["rate"][None, :], (len(k), n_k)).copy()
+    q[np.arange(len(k)), k] = _p_advance_mean(table, k, age)
+    q[np.arange(n_k)[None, :] < k[:, None]] = 1.0  # stages already passed
+    p_stage = q.prod(axis=1)
+    p_drv = np.where(p_stage > 0, expit(logit(np.clip(p_stage, 1e-9, 1 - 1e-9)) + shift), 0.0)
+    left = np.where(p_stage > 0, p_drv / np.where(p_stage > 0, p_stage, 1.0), 1.0)
+    mult = np.ones((len(k), n_k))
+    for j in range(n_k):
+        here = (j >= k) & (left != 1.0)
+        if not here.any():
+            continue
+        cap = np.where(q[:, j] > 0, 1.0 / np.where(q[:, j] > 0, q[:, j], 1.0), np.inf)
+        g = np.where(left < 1, left, np.minimum(left, cap))
+        mult[here, j] = g[here]
+        left = np.where(here, left / g, left)
+    return p_stage, p_drv, mult
+
+
 def _simulate(rng: np.random.Generator, r_draw: np.ndarray, table: dict[str, np.ndarray], k: np.ndarray,
-              age: np.ndarray, _unused: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Days from now to a win for deals at stage ``k`` aged ``age`` (inf when lost); shape (draws, deals)."""
+              age: np.ndarray, mult: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Days from now to a win for deals at stage ``k`` aged ``age`` (inf when lost); shape (draws, deals).
+
+    ``mult`` (deals x stages, optional) multiplies each deal's advance probabilities (capped at 1).
+    """
     n_s, n = r_draw.shape[0], len(k)
     n_k = r_draw.shape[1]
     if n == 0:
@@ -583,6 +719,8 @@ def _simulate(rng: np.random.Generator, r_draw: np.ndarray, table: dict[str, np.
     num = r_now * s_a[None, :]
     den = num + (1 - r_now) * s_l[None, :]
     p_adv = np.where(den > 0, num / np.where(den > 0, den, 1), r_now)
+    if mult is not None:
+        p_adv = np.minimum(p_adv * mult[np.arange(n), k][None, :], 1.0)
     alive = rng.random((n_s, n)) < p_adv
     # remaining days in the current stage: log-normal truncated at the age (inverse-CDF sampling)
     f_age = 1 - s_a
@@ -594,7 +732,8 @@ def _simulate(rng: np.random.Generator, r_draw: np.ndarray, table: dict[str, np.
         later = k < j
         if not later.any():
             continue
-        adv = rng.random((n_s, n)) < r_draw[:, [j]]
+        r_j = r_draw[:, [j]] if mult is None else np.minimum(r_draw[:, [j]] * mult[None, :, j], 1.0)
+        adv = rng.random((n_s, n)) < r_j
         alive &= adv | ~later[None, :]
         dur = np.exp(table["mu_a"][j] + table["sd_a"][j] * rng.standard_normal((n_s, n)))
         total += np.where(later[None, :], dur, 0.0)

@@ -18,6 +18,15 @@ Schema
     ``activities``, ``targets``): either a path string or a table with ``path`` (str), ``columns`` (table of
     ``"their column" = "canonical column"``), ``sheet`` (str or int, Excel only), ``sep`` (str, CSV only),
     ``encoding`` (str, CSV only). ``opportunities`` and ``stage_events`` are required.
+    ``engine`` (``"pandas"``, ``"duckdb"``, ``"polars"`` or ``"spark"``; default ``"pandas"``): the engine that
+    runs the heavy reductions. With any engine but pandas, ``orders``, ``stage_events`` and ``activities`` must be
+    Parquet (a file, a folder of part files or a glob) and are opened lazily with
+    :func:`salesplan.io.read_table`; the customer summary behind the segments, the funnel reduction and the
+    activity ratios then run inside that engine (out of core with DuckDB), and the small tables (``customers``,
+    ``opportunities``, ``targets``) are validated in pandas and handed to the engine. The sections that need
+    single rows (opportunity status, control actuals, pipeline movement, KPIs, the pipeline forecast) still get
+    the canonical columns of the large tables collected into pandas, so memory is not bounded by the engine for
+    them.
 ``[processes]``
     ``file`` (str): a process TOML as written by :func:`salesplan.save_processes`; default the five defaults.
 ``[segments]``
@@ -67,6 +76,9 @@ from salesplan.errors import ConfigError, SalesplanError
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess, load_processes
 
 __all__ = [
+    "ENGINES",
+    "LAZY_TABLES",
+    "open_lazy_tables",
     "ReportConfig",
     "ReportOptions",
     "TableSource",
@@ -81,6 +93,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FORMATS = ("html", "pdf", "xlsx", "json")
+#: Values of ``[data] engine``.
+ENGINES = ("pandas", "duckdb", "polars", "spark")
+#: The large tables that a non-pandas ``[data] engine`` opens lazily (they must be Parquet).
+LAZY_TABLES = ("orders", "stage_events", "activities")
 PERIODS = ("month", "quarter")
 
 
@@ -120,6 +136,7 @@ class ReportConfig:
     source: str = "<built-in>"
     report: ReportOptions = field(default_factory=ReportOptions)
     data: Mapping[str, TableSource] = field(default_factory=dict)
+    data_engine: str = "pandas"
     processes_file: Path | None = None
     segments: Mapping[str, Any] = field(default_factory=dict)
     funnel: Mapping[str, Any] = field(default_factory=dict)
@@ -212,6 +229,27 @@ def _date(value: Any, key: str, source: str) -> pd.Timestamp:
     return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
+def _check_lazy_sources(data: Mapping[str, TableSource], engine: str, source: str) -> None:
+    """With a lazy engine the large tables must be Parquet sources without pandas-only reader options."""
+    from salesplan.io.files import PARQUET_SUFFIXES
+
+    for table in LAZY_TABLES:
+        src = data.get(table)
+        if src is None:
+            continue
+        name = src.path.name.lower()
+        parquet = (src.path.is_dir() or any(ch in name for ch in "*?[") or name.endswith(PARQUET_SUFFIXES)
+                   or (src.path.suffix == "" and not src.path.is_file()))
+        if not parquet:
+            raise ConfigError(f"{source}: 'data.engine' = {engine!r} opens '{table}' lazily from Parquet only (a "
+                              f"file, a folder of part files or a glob), but 'data.{table}.path' names "
+                              f"{src.path.name}; convert it to Parquet or set data.engine = \"pandas\"")
+        pandas_only = [key for key in ("sheet", "sep", "encoding") if getattr(src, key) is not None]
+        if pandas_only:
+            raise ConfigError(f"{source}: 'data.{table}' sets {pandas_only}, which apply to CSV/Excel read in "
+                              f"pandas only; 'data.engine' = {engine!r} reads Parquet")
+
+
 def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | None = None) -> ReportConfig:
     """Validate a parsed TOML mapping and return a :class:`ReportConfig`.
 
@@ -268,7 +306,12 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
     if not isinstance(data_raw, Mapping):
         raise ConfigError(f"{source}: [data] must be a table, got {_describe(data_raw)}")
     data: dict[str, TableSource] = {}
+    engine = data_raw.get("engine", "pandas")
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise ConfigError(f"{source}: 'data.engine' must be one of {list(ENGINES)}, got {_describe(engine)}")
     for table, spec in data_raw.items():
+        if table == "engine":
+            continue
         if table not in TABLE_ORDER:
             raise ConfigError(f"{source}: unknown key 'data.{table}'; tables are {', '.join(TABLE_ORDER)}")
         if isinstance(spec, str):
@@ -278,6 +321,8 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
             raise ConfigError(f"{source}: 'data.{table}.path' is required")
         data[table] = TableSource(table=table, path=(base / entry["path"]), columns=dict(entry.get("columns", {})),
                                   sheet=entry.get("sheet"), sep=entry.get("sep"), encoding=entry.get("encoding"))
+    if engine != "pandas":
+        _check_lazy_sources(data, engine, source)
 
     for group, key in (("plan", "confidence"),):
         if key in groups[group] and not 0.5 <= groups[group][key] < 1:
@@ -304,7 +349,7 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
 
     proc_file = groups["processes"].get("file")
     return ReportConfig(
-        source=source, report=options, data=data,
+        source=source, report=options, data=data, data_engine=engine,
         processes_file=(base / proc_file) if proc_file else None,
         **{g: groups[g] for g in ("segments", "funnel", "plan", "forecast", "capacity", "costs")},
     )
@@ -380,8 +425,71 @@ def load_processes_for(cfg: ReportConfig) -> dict[str, SalesProcess]:
         raise ConfigError(f"{cfg.source}: 'processes.file' ({cfg.processes_file}): {exc}") from None
 
 
+def open_lazy_tables(cfg: ReportConfig, connection: Any = None) -> dict[str, Any]:
+    """Open the large tables (:data:`LAZY_TABLES`) named in ``[data]`` lazily in ``data.engine``.
+
+    Uses :func:`salesplan.io.read_table` with ``engine=cfg.data_engine``: columns are mapped and checked, no row
+    is read. Empty for the pandas engine.
+
+    Parameters
+    ----------
+    cfg : ReportConfig
+        The configuration.
+    connection : optional
+        DuckDB connection or SparkSession (default as in :func:`salesplan.engines.to_engine`).
+
+    Returns
+    -------
+    dict of str to native lazy frame
+        DuckDB relations, Polars LazyFrames or Spark DataFrames by table name.
+
+    Raises
+    ------
+    ConfigError
+        A source that is missing or not Parquet (naming the file and the key).
+    SchemaError
+        Required columns missing after the column mapping.
+
+    Examples
+    --------
+    >>> open_lazy_tables(demo_config())
+    {}
+    """
+    if cfg.data_engine == "pandas":
+        return {}
+    from salesplan.io.files import read_table
+
+    out = {}
+    for table in LAZY_TABLES:
+        src = cfg.data.get(table)
+        if src is None:
+            continue
+        try:
+            out[table] = read_table(src.path, table, dict(src.columns) or None, engine=cfg.data_engine,
+                                    connection=connection)
+        except ConfigError as exc:
+            raise ConfigError(f"{cfg.source}: 'data.{table}.path' with data.engine = {cfg.data_engine!r}: "
+                              f"{exc}") from None
+    return out
+
+
+def _collect_canonical(frame: Any, table: str) -> pd.DataFrame:
+    """Collect only the canonical columns of a lazily opened table into pandas."""
+    import narwhals as nw
+
+    from salesplan.engines import collect, to_narwhals
+    from salesplan.schema import TABLES
+
+    wrapped = to_narwhals(frame, table, lazy=True)
+    names = wrapped.collect_schema().names()
+    return collect(wrapped.select([c for c in TABLES[table].columns if c in names] or [nw.all()]), table=table)
+
+
 def load_data(cfg: ReportConfig) -> SalesData:
     """Read every table named in ``[data]``, map its columns and validate (:meth:`SalesData.from_frames`).
+
+    With ``data.engine`` other than pandas, the large tables are opened lazily (:func:`open_lazy_tables`) and
+    only their canonical columns are collected here, for validation and for the sections that need single rows.
 
     Raises
     ------
@@ -392,10 +500,30 @@ def load_data(cfg: ReportConfig) -> SalesData:
     """
     if not cfg.data:
         raise SalesplanError(f"{cfg.source}: no [data] tables configured")
-    frames = {t: _read_table(src, cfg.source) for t, src in cfg.data.items()}
+    lazy_tables = LAZY_TABLES if cfg.data_engine != "pandas" else ()
+    frames = {t: _read_table(src, cfg.source) for t, src in cfg.data.items() if t not in lazy_tables}
+    if lazy_tables:
+        connection = None
+        if cfg.data_engine == "duckdb":
+            import duckdb
+
+            connection = duckdb.connect()
+        try:
+            for table, frame in open_lazy_tables(cfg, connection).items():
+                frames[table] = _collect_canonical(frame, table)
+        finally:
+            if connection is not None:
+                connection.close()
+        collected = [t for t in lazy_tables if t in frames]
+        if collected:
+            logger.info("data.engine = %r: %s are reduced in %s (customer summary, funnel, activity ratios), but "
+                        "their canonical columns were also collected into pandas (%s rows) for the sections that "
+                        "need single rows (status, control actuals, movement, KPIs, pipeline forecast)",
+                        cfg.data_engine, ", ".join(collected), cfg.data_engine,
+                        ", ".join(f"{t} {len(frames[t])}" for t in collected))
     for table, frame in frames.items():
         logger.info("read %s: %d rows from %s", table, len(frame), cfg.data[table].path)
-    columns = {t: dict(src.columns) for t, src in cfg.data.items() if src.columns}
+    columns = {t: dict(src.columns) for t, src in cfg.data.items() if src.columns and t not in lazy_tables}
     for table, mapping in columns.items():
         absent = [c for c in mapping if c not in frames[table].columns]
         if absent:
@@ -423,6 +551,8 @@ formats = ["html", "pdf", "xlsx", "json"]
 
 # One entry per table: a path, or a table with path, columns (their name = canonical name), sheet, sep, encoding.
 [data]
+# engine = "duckdb"           # big Parquet tables: reduce orders, stage events, activities in DuckDB out of core
+#                             # ("pandas" default, "duckdb", "polars", "spark"; those three need Parquet sources)
 customers = "data/customers.csv"
 orders = "data/orders.csv"
 opportunities = "data/opportunities.csv"

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.data import SalesData
-from salesplan.report.config import ReportConfig
+from salesplan.report.config import LAZY_TABLES, ReportConfig, open_lazy_tables
 from salesplan.report.model import Chart, KeyFigure
 
 __all__ = ["ReportContext", "CapabilityMissing", "overlap_share", "render"]
@@ -240,6 +240,66 @@ class ReportContext:
         table = won.groupby(["month", "process"]).size().unstack(fill_value=0)
         return table.reindex(index=index, columns=self.processes(), fill_value=0)
 
+    # ------------------------------------------------------------------------------------- the engine
+    @property
+    def engine(self) -> str:
+        """The engine of the heavy reductions (``[data] engine``; ``"pandas"`` by default)."""
+        return self.config.data_engine
+
+    def engine_frames(self) -> dict[str, Any]:
+        """The scoped tables as native frames of :attr:`engine`, for the reductions (one engine per call).
+
+        ``orders``, ``stage_events`` and ``activities`` are the lazily opened Parquet sources when ``[data]``
+        names them (limited to the reported processes inside the engine); every other table (and a large table
+        given only in memory) is the validated pandas table converted with :func:`salesplan.engines.to_engine`.
+        All DuckDB frames share one connection of this run.
+        """
+        if "engine_frames" not in self.cache:
+            from salesplan.engines import to_engine
+
+            connection = None
+            if self.engine == "duckdb":
+                import duckdb
+
+                connection = duckdb.connect()
+            lazy = open_lazy_tables(self.config, connection)
+            scoped = self.scoped
+            frames: dict[str, Any] = {}
+            for table in ("customers", "orders", "opportunities", "stage_events", "activities", "targets"):
+                if table in lazy:
+                    frames[table] = lazy[table]
+                elif getattr(scoped, table) is not None:
+                    frames[table] = to_engine(getattr(scoped, table), self.engine, connection=connection)
+            if self.config.report.processes is not None:
+                frames = self._scope_lazy(frames, set(lazy))
+            logger.info("reductions run in %s on %s (lazy: %s)", self.engine, ", ".join(frames),
+                        ", ".join(t for t in LAZY_TABLES if t in lazy) or "none")
+            self.cache["engine_frames"] = (connection, frames)
+        return dict(self.cache["engine_frames"][1])
+
+    def _scope_lazy(self, frames: dict[str, Any], lazy: set[str]) -> dict[str, Any]:
+        """Limit lazily opened events and activities to the reported processes (as :attr:`scoped` does)."""
+        import narwhals as nw
+
+        ids = nw.from_native(frames["opportunities"]).select("opportunity_id").with_columns(
+            nw.lit(True).alias("_salesplan_keep"))
+        out = dict(frames)
+        if "stage_events" in lazy:
+            events = nw.from_native(out["stage_events"])
+            out["stage_events"] = events.join(ids.drop("_salesplan_keep"), on="opportunity_id",
+                                              how="semi").to_native()
+        if "activities" in lazy:
+            acts = nw.from_native(out["activities"])
+            names = acts.collect_schema().names()
+            if "process" in names:
+                acts = acts.filter(nw.col("process").is_in(self.processes()) | nw.col("process").is_null())
+            if "opportunity_id" in names:
+                acts = acts.join(ids, on="opportunity_id", how="left").filter(
+                    nw.col("opportunity_id").is_null() | ~nw.col("_salesplan_keep").is_null()
+                ).drop("_salesplan_keep")
+            out["activities"] = acts.to_native()
+        return out
+
     # ------------------------------------------------------------------------------------- capabilities
     def get(self, name: str, compute: Callable[[], Any]) -> Any:
         """Compute a capability once; a failure is cached too and re-raised to every caller."""
@@ -265,7 +325,14 @@ class ReportContext:
         def compute() -> Any:
             mod = require("salesplan.funnel")
             by = list(self.config.option("funnel", "by")) or None
-            return mod.estimate(self.scoped, by=by, as_of=self.as_of, confidence=self.confidence)
+            if self.engine == "pandas":
+                return mod.estimate(self.scoped, by=by, as_of=self.as_of, confidence=self.confidence)
+            frames = self.engine_frames()
+            used = set(self.scoped.opportunities["process"].unique())
+            procs = {k: v for k, v in self.scoped.processes.items() if k in used} or dict(self.scoped.processes)
+            return mod.estimate(frames["stage_events"], procs, frames["opportunities"], by=by, as_of=self.as_of,
+                                confidence=self.confidence, customers=frames.get("customers"),
+                                activities=frames.get("activities"))
 
         return self.get("funnel", compute)
 
@@ -349,7 +416,8 @@ class ReportContext:
             mod = require("salesplan.segment")
             if self.data.orders is None:
                 raise CapabilityMissing("no orders table: customer value cannot be measured")
-            return mod.customer_segments(self.data.orders, self.data.customers, as_of=self.as_of,
+            orders = self.data.orders if self.engine == "pandas" else self.engine_frames()["orders"]
+            return mod.customer_segments(orders, self.data.customers, as_of=self.as_of,
                                          value=str(self.config.option("segments", "value")),
                                          thresholds=tuple(self.config.option("segments", "abc")))
 
