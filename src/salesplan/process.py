@@ -16,7 +16,6 @@ Examples
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 import tomli_w
 
+from salesplan._toml import read_toml
 from salesplan.errors import ConfigError
 
 __all__ = ["SalesProcess", "DEFAULT_PROCESSES", "default_processes", "load_processes", "save_processes"]
@@ -258,14 +258,8 @@ def load_processes(source: str | Path | Mapping[str, Any]) -> dict[str, SalesPro
     """
     label = "process definition"
     if isinstance(source, str | Path):
-        path = Path(source)
-        label = str(path)
-        if not path.exists():
-            raise ConfigError(f"{path}: file not found")
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        label = str(source)
+        doc = read_toml(source)
     else:
         doc = dict(source)
     entries = doc.get("process")

@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +70,7 @@ from typing import Any
 
 import pandas as pd
 
+from salesplan._toml import read_toml
 from salesplan.data import TABLE_ORDER, SalesData
 from salesplan.errors import ConfigError, SalesplanError
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess, load_processes
@@ -364,14 +364,7 @@ def load_config(path: str | Path) -> ReportConfig:
         When the file is missing or not valid TOML (naming the line), or any key is unknown or ill-typed.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: configuration file not found")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text: {exc}") from None
+    raw = read_toml(path, "configuration file")
     cfg = parse_config(raw, source=str(path), base=path.resolve().parent)
     missing = [t for t in ("opportunities", "stage_events") if t not in cfg.data]
     if missing:

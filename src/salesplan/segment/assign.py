@@ -42,7 +42,6 @@ Examples
 from __future__ import annotations
 
 import logging
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,6 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._toml import read_toml
 from salesplan.errors import ConfigError, SchemaError
 
 __all__ = ["AssignmentRule", "DEFAULT_RULES", "load_rules", "customer_segments", "assign_processes",
@@ -138,11 +138,7 @@ def load_rules(source: str | Path | Mapping[str, Any]) -> tuple[AssignmentRule, 
     if isinstance(source, Mapping):
         data = dict(source)
     else:
-        path = Path(source)
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read assignment rules from {path}: {exc}") from exc
+        data = read_toml(source)
     entries = data.get("rules")
     if not isinstance(entries, list) or not entries:
         raise ConfigError("assignment rules: expected a non-empty list of [[rules]] tables")
