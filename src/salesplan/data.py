@@ -120,33 +120,33 @@ class SalesData:
         """The tables that are present, by name."""
         return {n: getattr(self, n) for n in TABLE_ORDER if getattr(self, n) is not None}
 
-    def opportunity_status(self) -> pd.DataFrame:
+    def opportunity_status(self, as_of: Any = None) -> pd.DataFrame:
         """One row per opportunity: process, status (open / won / lost), current stage and when it closed.
 
-        The status is the outcome of the opportunity's latest stage event when that is an outcome; an
-        opportunity whose latest event is a working stage is open, even if it was closed before (reopened).
-        Opportunities without events are open in their process's first stage.
+        The state after the path rules (:mod:`salesplan.funnel.paths`), from
+        :func:`salesplan.reduce.states.deal_states`, the one definition every part of salesplan uses: only
+        the last event closes a deal (a deal won, reopened and lost is lost; one reopened into a working stage is
+        open), a skipped stage counts as passed, a move back does not undo an advance (``stage`` is the furthest
+        working stage of an open deal), and opportunities without events are open in their process's first
+        stage. ``stage`` of a closed deal is its outcome; ``work_stage`` is where it was lost or open.
+
+        Parameters
+        ----------
+        as_of : date-like, optional
+            The cut (default :attr:`as_of`); opportunities created after it are left out.
         """
         if self.opportunities is None:
             raise SchemaError("opportunity_status needs the opportunities table")
-        opps = self.opportunities[["opportunity_id", "process", "created_at"]].copy()
-        if self.stage_events is None or self.stage_events.empty:
-            last = pd.DataFrame(columns=["opportunity_id", "stage", "entered_at"])
-        else:
-            ev = self.stage_events.sort_values(["opportunity_id", "entered_at"], kind="stable")
-            last = ev.groupby("opportunity_id", sort=False).tail(1)[["opportunity_id", "stage", "entered_at"]]
-        out = opps.merge(last, on="opportunity_id", how="left")
-        first = {n: p.stages[0] for n, p in self.processes.items()}
-        won = {n: p.won for n, p in self.processes.items()}
-        lost = {n: p.lost for n, p in self.processes.items()}
-        out["stage"] = out["stage"].fillna(out["process"].map(first))
-        is_won = out["stage"] == out["process"].map(won)
-        is_lost = out["stage"] == out["process"].map(lost)
-        out["status"] = "open"
-        out.loc[is_won, "status"] = "won"
-        out.loc[is_lost, "status"] = "lost"
-        out["closed_at"] = out["entered_at"].where(is_won | is_lost)
-        return out[["opportunity_id", "process", "created_at", "status", "stage", "closed_at"]]
+        from salesplan.reduce.states import deal_states
+
+        events = self.stage_events
+        if events is None:
+            events = pd.DataFrame({"opportunity_id": pd.Series(dtype=object), "stage": pd.Series(dtype=object),
+                                   "entered_at": pd.Series(dtype="datetime64[ns]")})
+        cut = as_of if as_of is not None else self.as_of
+        states = deal_states(events, self.processes, self.opportunities, as_of=cut, attributes=("created_at",))
+        return states[["opportunity_id", "process", "created_at", "status", "stage", "closed_at", "work_stage",
+                       "days_in_stage"]].reset_index(drop=True)
 
     def summary(self) -> pd.DataFrame:
         """Per table: rows, columns and date range; used by ``repr`` and the demo."""

@@ -42,7 +42,9 @@ import functools
 import glob as _glob
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +181,39 @@ def _normalise(out: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+_ROW_LIMIT: ContextVar[int | None] = ContextVar("salesplan_row_limit", default=None)
+
+
+@contextmanager
+def row_limit(max_rows: int | None) -> Iterator[None]:
+    """Within the block, every summary salesplan collects from an engine may have at most ``max_rows`` rows.
+
+    A guard for tests and for users who want proof that nothing pulls raw rows: run a job on engine inputs under
+    a limit below the raw tables' row counts, and any collect of raw rows raises
+    :class:`~salesplan.SchemaError` (rule ``max_rows``) instead of quietly moving the data into pandas.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> with row_limit(2):
+    ...     collect(pl.LazyFrame({"a": [1, 2, 3]}))
+    Traceback (most recent call last):
+    ...
+    salesplan.errors.SchemaError: 1 validation failure(s):
+      summary.* [max_rows]: 1 row(s), e.g. - (more than 2 rows; a summary was expected, not raw rows)
+    """
+    token = _ROW_LIMIT.set(max_rows)
+    try:
+        yield
+    finally:
+        _ROW_LIMIT.reset(token)
+
+
+def current_row_limit() -> int | None:
+    """The limit set by :func:`row_limit` (None outside such a block)."""
+    return _ROW_LIMIT.get()
+
+
 def collect(frame: Any, *, max_rows: int | None = None, table: str = "summary") -> pd.DataFrame:
     """Run a (lazy) query in its engine and return the result as pandas with engine-independent dtypes.
 
@@ -219,6 +254,9 @@ def collect(frame: Any, *, max_rows: int | None = None, table: str = "summary") 
       patterns.* [max_rows]: 1 row(s), e.g. - (more than 2 rows; a summary was expected, not raw rows)
     """
     wrapped = _wrap(frame, table)
+    limit = _ROW_LIMIT.get()
+    if limit is not None:
+        max_rows = limit if max_rows is None else min(max_rows, limit)
     if max_rows is not None:
         if max_rows < 0:
             raise ConfigError(f"max_rows must be >= 0, got {max_rows}")

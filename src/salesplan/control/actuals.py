@@ -1,10 +1,11 @@
 """Actual volumes per process, period and stage from the stage events: entries, cohort wins, contracts, revenue.
 
-Definitions (one opportunity counts once per stage: its first entry)
-    ``entries``     opportunities entering the stage during the period;
+Definitions (one opportunity counts once per stage: its first entry, after the path rules of
+:mod:`salesplan.funnel.paths`, from :func:`salesplan.reduce.states.stage_flows`)
+    ``entries``     opportunities entering the stage during the period (a skipped stage is entered, as in the funnel);
     ``advanced``    of those, how many reached a later stage or the won outcome by the data cut (cohort);
     ``won_cohort``  of those, how many are won by the data cut (cohort wins);
-    ``contracts``   won outcomes dated in the period (wins by close date), only on the ``won`` row;
+    ``contracts``   deals whose last event by the cut is the won outcome, dated in the period, only on the ``won`` row;
     ``revenue``     ``amount`` of those wins (NaN when ``opportunities`` has no ``amount``).
 
 The ``won`` outcome appears as a stage row so that entries and contracts share one table.
@@ -29,9 +30,10 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
+from salesplan.reduce.states import StageFlows, activity_counts, stage_flows
 from salesplan.schema import normalise_period
 
-__all__ = ["actual_volumes", "actual_activities", "period_freq", "period_labels", "first_entries"]
+__all__ = ["actual_volumes", "actual_activities", "period_freq", "period_labels", "flows"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,47 +64,33 @@ def period_labels(periods: pd.Series) -> pd.Series:
     return periods.map(uniq)
 
 
-def _need(data: Any, table: str) -> pd.DataFrame:
+def _need(data: Any, table: str) -> Any:
     frame = getattr(data, table, None)
-    if frame is None or len(frame) == 0:
+    if frame is None:
         raise SchemaError(f"{table}: this needs the {table} table, which is missing or empty")
     return frame
 
 
-def first_entries(data: Any) -> pd.DataFrame:
-    """First entry of every opportunity into every stage: ``opportunity_id, process, stage, stage_index,
-    entered_at, is_won, is_lost`` (``stage_index`` counts working stages 0.., won/lost after the last)."""
-    ev = _need(data, "stage_events")
-    opps = _need(data, "opportunities")
-    ev = ev[["opportunity_id", "stage", "entered_at"]].merge(
-        opps[["opportunity_id", "process"]], on="opportunity_id", how="left")
-    ev = ev.sort_values(["opportunity_id", "entered_at"], kind="stable")
-    ev = ev.drop_duplicates(["opportunity_id", "stage"], keep="first")
-    idx, won, lost = [], [], []
-    for proc_name, stage in zip(ev["process"], ev["stage"], strict=True):
-        proc = data.processes.get(proc_name)
-        if proc is None or stage not in proc.all_stages:
-            idx.append(-1)
-            won.append(False)
-            lost.append(False)
-            continue
-        idx.append(proc.index(stage))
-        won.append(stage == proc.won)
-        lost.append(stage == proc.lost)
-    ev["stage_index"] = idx
-    ev["is_won"] = won
-    ev["is_lost"] = lost
-    return ev.reset_index(drop=True)
+def flows(data: Any, freq: str = "Q", as_of: Any = None) -> StageFlows:
+    """:func:`salesplan.reduce.states.stage_flows` of a SalesData at ``as_of`` (default ``data.as_of``)."""
+    cut = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data.as_of)
+    return stage_flows(_need(data, "stage_events"), data.processes, _need(data, "opportunities"), freq=freq,
+                       as_of=cut)
 
 
 def actual_volumes(data: Any, freq: str = "Q", as_of: Any = None) -> pd.DataFrame:
     """Actual entries, cohort advances and wins, contracts and revenue per (process, period, stage).
 
+    Every count follows the path rules (:mod:`salesplan.funnel.paths`) through
+    :func:`salesplan.reduce.states.stage_flows`, so the entries are the funnel's entries (a skipped stage is
+    entered), and a contract is a deal whose *last* event by the cut is the won outcome, counted in the period of
+    that event (a deal won, reopened and lost is no contract).
+
     Parameters
     ----------
     data : SalesData
-        Needs ``opportunities`` and ``stage_events``.
-    freq : {"M", "Q", "Y"}
+        Needs ``opportunities`` and ``stage_events`` (any engine).
+    freq : {"W", "M", "Q", "Y"}
         Period length.
     as_of : date-like, optional
         Only events up to this date count (default ``data.as_of``).
@@ -112,61 +100,41 @@ def actual_volumes(data: Any, freq: str = "Q", as_of: Any = None) -> pd.DataFram
     DataFrame
         ``process, period (str), stage, stage_index, entries, advanced, won_cohort, contracts, revenue``.
     """
-    cut = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data.as_of)
-    fe = first_entries(data)
-    fe = fe[fe["entered_at"] <= cut]
-    if fe.empty:
-        raise SchemaError(f"stage_events: no events on or before {cut.date()}")
-    working = fe[~fe["is_won"] & ~fe["is_lost"] & (fe["stage_index"] >= 0)]
-    per_opp = pd.DataFrame({"max_work": working.groupby("opportunity_id")["stage_index"].max(),
-                            "won": fe.groupby("opportunity_id")["is_won"].any()})
-    fe = fe.join(per_opp, on="opportunity_id")
-    fe["period"] = period_labels(fe["entered_at"].dt.to_period(freq))
-    work = fe[~fe["is_won"] & ~fe["is_lost"] & (fe["stage_index"] >= 0)]
-    advanced = work["won"].astype(bool) | (work["max_work"] > work["stage_index"])
-    g = work.assign(advanced=advanced, won_cohort=work["won"].astype(bool)).groupby(
-        ["process", "period", "stage", "stage_index"], sort=True)
-    out = g.agg(entries=("opportunity_id", "size"), advanced=("advanced", "sum"), won_cohort=("won_cohort", "sum"))
-    out = out.reset_index()
-    wins = fe[fe["is_won"]].copy()
-    amount = data.opportunities.set_index("opportunity_id")["amount"] if "amount" in data.opportunities else None
-    wins["revenue"] = wins["opportunity_id"].map(amount) if amount is not None else np.nan
-    wg = wins.groupby(["process", "period", "stage", "stage_index"]).agg(
-        entries=("opportunity_id", "size"), revenue=("revenue", "sum"))
-    wg = wg.reset_index()
-    wg["contracts"] = wg["entries"]
-    wg["advanced"] = 0
-    wg["won_cohort"] = wg["entries"]
-    out["contracts"] = 0
-    out["revenue"] = 0.0
-    out = pd.concat([out, wg], ignore_index=True)
+    fl = flows(data, freq, as_of)
+    if fl.entries.empty and fl.closes.empty:
+        raise SchemaError(f"stage_events: no events on or before {fl.as_of.date()}")
+    work = fl.entries.assign(won_cohort=fl.entries["won"], contracts=0, revenue=0.0)
+    work = work[["process", "period", "stage", "stage_index", "entries", "advanced", "won_cohort", "contracts",
+                 "revenue"]]
+    wins = fl.closes[fl.closes["status"] == "won"].groupby(["process", "period"], as_index=False).agg(
+        entries=("deals", "sum"), revenue=("value", "sum"))
+    wins["stage"] = wins["process"].map({n: p.won for n, p in data.processes.items()})
+    wins["stage_index"] = wins["process"].map({n: len(p.stages) for n, p in data.processes.items()})
+    wins["advanced"] = 0
+    wins["won_cohort"] = wins["entries"]
+    wins["contracts"] = wins["entries"]
+    has_amount = "amount" in _columns(data.opportunities)
+    if not has_amount:
+        wins["revenue"] = np.nan
+    out = pd.concat([work, wins[work.columns]], ignore_index=True)
     for col in ("entries", "advanced", "won_cohort", "contracts"):
         out[col] = out[col].astype(int)
     return out.sort_values(["process", "period", "stage_index"], kind="stable").reset_index(drop=True)
+
+
+def _columns(frame: Any) -> list[str]:
+    """Column names of a frame in any engine."""
+    import narwhals as nw
+
+    return list(nw.from_native(frame).collect_schema().names())
 
 
 def actual_activities(data: Any, freq: str = "Q", as_of: Any = None) -> pd.DataFrame:
     """Activities per (process, period, kind): ``count`` (and ``hours``, ``cost`` when present).
 
     The process comes from the activity's ``process`` column or, failing that, its opportunity. Activities with
-    neither are counted under process ``"(none)"`` and logged.
+    neither are counted under process ``"(none)"`` and logged (:func:`salesplan.reduce.states.activity_counts`).
     """
     acts = _need(data, "activities")
     cut = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data.as_of)
-    acts = acts[acts["date"] <= cut]
-    proc = acts["process"] if "process" in acts.columns else pd.Series(None, index=acts.index, dtype=object)
-    if "opportunity_id" in acts.columns and data.opportunities is not None:
-        via = acts["opportunity_id"].map(data.opportunities.set_index("opportunity_id")["process"])
-        proc = proc.where(proc.notna(), via)
-    missing = proc.isna()
-    if missing.any():
-        logger.warning("activities: %d row(s) have no process (no process column and no known opportunity); "
-                       "counted under '(none)'", int(missing.sum()))
-    frame = pd.DataFrame({"process": proc.fillna("(none)"), "period": period_labels(acts["date"].dt.to_period(freq)),
-                          "kind": acts["kind"]})
-    for col in ("hours", "cost"):
-        if col in acts.columns:
-            frame[col] = acts[col].to_numpy()
-    agg = {"count": ("kind", "size")}
-    agg.update({c: (c, "sum") for c in ("hours", "cost") if c in frame.columns})
-    return frame.groupby(["process", "period", "kind"]).agg(**agg).reset_index()
+    return activity_counts(acts, getattr(data, "opportunities", None), freq=freq, as_of=cut)

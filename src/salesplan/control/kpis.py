@@ -42,9 +42,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan.control.actuals import actual_activities, first_entries, period_labels
-from salesplan.control.movement import state_at
+from salesplan.control.actuals import _columns, actual_activities, flows, period_labels
 from salesplan.errors import ConfigError, SchemaError
+from salesplan.reduce.states import deal_states, time_span
 
 __all__ = ["kpis", "KPI_COLUMNS"]
 
@@ -89,11 +89,12 @@ def kpis(data: Any, *, freq: str = "M", funnel: Any = None, plan: Any = None, st
     """
     if freq not in ("M", "Q", "Y"):
         raise ConfigError(f"kpis: freq must be 'M', 'Q' or 'Y', got {freq!r}")
-    if data.opportunities is None or data.stage_events is None or data.opportunities.empty:
+    if data.opportunities is None or data.stage_events is None:
         raise SchemaError("kpis needs the opportunities and stage_events tables")
     cut = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data.as_of)
-    opps = data.opportunities[data.opportunities["created_at"] <= cut]
-    first_date = opps["created_at"].min()
+    first_date, _ = time_span(data.opportunities, "created_at", "opportunities")
+    if pd.isna(first_date):
+        raise SchemaError("kpis needs the opportunities and stage_events tables (opportunities is empty)")
     t_start = pd.Timestamp(start) if start is not None else first_date
     if t_start < first_date:
         raise ConfigError(f"kpis: start {t_start.date()} is before the data (first opportunity {first_date.date()})")
@@ -102,57 +103,62 @@ def kpis(data: Any, *, freq: str = "M", funnel: Any = None, plan: Any = None, st
     periods = pd.period_range(t_start.to_period(freq), (cut - pd.Timedelta(seconds=1)).to_period(freq), freq=freq)
     if start is None and len(periods) > 1:
         periods = periods[1:]  # the first period is partial: its pipeline starts empty
-    fe = first_entries(data)
-    fe = fe[fe["entered_at"] <= cut]
-    closes = fe[fe["is_won"] | fe["is_lost"]].sort_values("entered_at").drop_duplicates("opportunity_id")
-    closes = closes.merge(opps[["opportunity_id", "created_at"]], on="opportunity_id", how="left")
-    closes["period"] = period_labels(closes["entered_at"].dt.to_period(freq))
-    opp_period = period_labels(opps["created_at"].dt.to_period(freq))
-    amount = opps.set_index("opportunity_id")["amount"] if "amount" in opps.columns else None
+    fl = flows(data, freq, cut)
+    cohorts = fl.cohorts.groupby(["process", "period", "status"])["deals"].sum()
+    created = fl.cohorts.groupby(["process", "period"])["deals"].sum()
+    closes = fl.closes
+    present = set(fl.cohorts["process"])
+    has_amount = "amount" in _columns(data.opportunities)
+    starts = [per.start_time - pd.Timedelta(seconds=1) for per in periods if per.start_time > first_date]
+    snaps = deal_states(data.stage_events, data.processes, data.opportunities, dates=starts,
+                        attributes=("created_at", "amount"))
+    snaps = dict(tuple(snaps.groupby("as_of"))) if len(snaps) else {}
     targets = _targets(data, plan, freq)
     acts = None
-    if data.activities is not None and len(data.activities):
+    if data.activities is not None:
         acts = actual_activities(data, freq=freq, as_of=cut).groupby(["process", "period"])["count"].sum()
     planned_acts = _planned_activities(plan)
     funnel_win = _funnel_win(funnel)
     rows = []
     for per in periods:
         label = period_labels(pd.Series([per])).iloc[0]
-        p_start = per.start_time
-        snap = state_at(data, p_start - pd.Timedelta(seconds=1)) if p_start > first_date else None
-        stage_win = funnel_win if funnel_win is not None else _measured_win_rates(data, fe, p_start)
+        snap = snaps.get(per.start_time - pd.Timedelta(seconds=1))
+        if funnel_win is not None:
+            stage_win = funnel_win
+        else:
+            stage_win = _measured_win_rates(snap, data.processes) if snap is not None else {}
         for proc_name in data.processes:
-            if not (opps["process"] == proc_name).any():
+            if proc_name not in present:
                 continue
             c = closes[(closes["process"] == proc_name) & (closes["period"] == label)]
-            won, lost = int(c["is_won"].sum()), int(c["is_lost"].sum())
-            cohort = opps[(opps["process"] == proc_name) & (opp_period == label)]
-            co_status = fe[fe["opportunity_id"].isin(cohort["opportunity_id"])]
-            co_won = co_status.loc[co_status["is_won"], "opportunity_id"].nunique()
-            co_closed = co_status.loc[co_status["is_won"] | co_status["is_lost"], "opportunity_id"].nunique()
-            wins = c[c["is_won"]]
-            cycle = (wins["entered_at"] - wins["created_at"]).dt.total_seconds() / 86400.0
+            wins = c[c["status"] == "won"]
+            won, lost = int(wins["deals"].sum()), int(c.loc[c["status"] == "lost", "deals"].sum())
+            n_created = int(created.get((proc_name, label), 0))
+            co_won = int(cohorts.get((proc_name, label, "won"), 0))
+            co_open = int(cohorts.get((proc_name, label, "open"), 0))
             if snap is not None:
                 open_now = snap[(snap["process"] == proc_name) & (snap["status"] == "open")]
             else:
-                open_now = pd.DataFrame(columns=["opportunity_id", "stage"])
+                open_now = pd.DataFrame(columns=["opportunity_id", "stage", "amount"])
             p_win = pd.Series([stage_win.get((proc_name, s), np.nan) for s in open_now["stage"]], dtype=float)
             expected = float(p_win.sum()) if len(p_win) else 0.0
-            open_value = float(open_now["opportunity_id"].map(amount).sum()) if amount is not None else np.nan
+            open_value = float(open_now["amount"].sum()) if has_amount else np.nan
             target = targets.get((proc_name, label), np.nan)
             n_open = len(open_now)
-            mean_size = float(wins["opportunity_id"].map(amount).mean()) if amount is not None and len(wins) else np.nan
+            n_wins = int(wins["deals"].sum())
+            mean_size = float(wins["value"].sum() / n_wins) if n_wins and wins["value"].notna().any() else np.nan
+            cycle = np.repeat(wins["cycle_days"].to_numpy(dtype=float), wins["deals"].to_numpy(dtype=int))
             mean_cycle = float(cycle.mean()) if len(cycle) else np.nan
             velocity = n_open * (expected / n_open if n_open else 0.0) * mean_size / mean_cycle \
                 if mean_cycle and np.isfinite(mean_cycle) and mean_cycle > 0 else np.nan
             n_act = float(acts.get((proc_name, label), 0.0)) if acts is not None else np.nan
             n_plan = planned_acts.get((proc_name, label), np.nan)
             rows.append({
-                "process": proc_name, "period": label, "created": len(cohort), "won": won, "lost": lost,
+                "process": proc_name, "period": label, "created": n_created, "won": won, "lost": lost,
                 "snapshot_win_rate": won / (won + lost) if won + lost else np.nan,
-                "cohort_win_rate": co_won / len(cohort) if len(cohort) else np.nan,
-                "cohort_open_share": 1 - co_closed / len(cohort) if len(cohort) else np.nan,
-                "cycle_days": float(cycle.median()) if len(cycle) else np.nan,
+                "cohort_win_rate": co_won / n_created if n_created else np.nan,
+                "cohort_open_share": co_open / n_created if n_created else np.nan,
+                "cycle_days": float(np.median(cycle)) if len(cycle) else np.nan,
                 "open_count": n_open, "open_value": open_value, "expected_wins": expected, "target": target,
                 "coverage": n_open / target if target and np.isfinite(target) and target > 0 else np.nan,
                 "required_coverage": n_open / expected if expected > 0 else np.nan,
@@ -198,13 +204,19 @@ def _funnel_win(funnel: Any) -> dict[tuple[str, str], float] | None:
     return {(p, s): float(r) for p, s, r in zip(w["process"], w["stage"], w["win_rate"], strict=True)}
 
 
-def _measured_win_rates(data: Any, fe: pd.DataFrame, before: pd.Timestamp) -> dict[tuple[str, str], float]:
-    """Share won among deals that entered each stage and closed before ``before`` (closed-only, no look-ahead)."""
-    closed = fe[(fe["is_won"] | fe["is_lost"]) & (fe["entered_at"] < before)]
-    won_ids = set(closed.loc[closed["is_won"], "opportunity_id"])
-    closed_ids = set(closed["opportunity_id"])
-    passed = fe[fe["opportunity_id"].isin(closed_ids) & ~fe["is_won"] & ~fe["is_lost"]]
-    out = {}
-    for (proc, stage), g in passed.groupby(["process", "stage"]):
-        out[(proc, stage)] = float(g["opportunity_id"].isin(won_ids).mean())
+def _measured_win_rates(snap: pd.DataFrame, processes: Any) -> dict[tuple[str, str], float]:
+    """Share won among the deals closed by the snapshot that passed each stage (closed-only, no look-ahead).
+
+    A deal passed working stage ``k`` when its furthest working stage is ``k`` or later, or it was won.
+    """
+    closed = snap[snap["status"] != "open"]
+    out: dict[tuple[str, str], float] = {}
+    for proc_name, g in closed.groupby("process"):
+        proc = processes[proc_name]
+        reach = np.where(g["status"] == "won", len(proc.stages), g["work_index"].to_numpy())
+        won = (g["status"] == "won").to_numpy()
+        for k, stage in enumerate(proc.stages):
+            passed = reach >= k
+            if passed.any():
+                out[(proc_name, stage)] = float(won[passed].mean())
     return out

@@ -1,13 +1,16 @@
 """Pipeline movement between two dates: what came in, what moved, what closed, with values.
 
-For each opportunity the state at a date is read from the stage events up to that date (its latest stage, open
-while that is a working stage). Between ``start`` and ``end``:
+For each opportunity the state at a date is the one definition of :func:`salesplan.reduce.states.deal_states`
+(the path rules: its furthest working stage while open; only the last event by that date closes it). Between
+``start`` and ``end``:
 
-Bridge (counts and values add up: ``open_at_start + new - won - lost = open_at_end``, reopened deals aside)
-    ``open_at_start``, ``new`` (created in ``(start, end]``), ``won`` and ``lost`` (closed in the window, from
-    the start pipeline or new), ``open_at_end``.
+Bridge (counts and values add up: ``open_at_start + new + reopened - won - lost = open_at_end``)
+    ``open_at_start``, ``new`` (created in ``(start, end]``), ``reopened`` (closed at ``start``, reopened in the
+    window: open at ``end`` or closed again later), ``won`` and ``lost`` (closed in the window, from the start
+    pipeline, new or reopened), ``open_at_end``.
 Moves of the opportunities open at both dates (exclusive, first match wins)
-    ``advanced`` (later stage at ``end``), ``regressed`` (earlier stage), ``pushed`` (still in the same stage and
+    ``advanced`` (later stage at ``end``), ``regressed`` (moved back to an earlier stage during the window; it
+    stays counted at its furthest stage), ``pushed`` (still in the same stage and
     its expected close date moved later: needs ``close_dates`` history), ``slipped`` (same stage, expected to
     close by ``end`` but still open), ``unchanged``.
 
@@ -17,7 +20,7 @@ Examples
 >>> data = load_example()
 >>> mv = pipeline_movement(data, "2025-09-30", "2025-12-31")
 >>> t = mv.table.query("process == '(all)'").set_index("category")
->>> int(t.loc["open_at_start", "count"] + t.loc["new", "count"] - t.loc["won", "count"]
+>>> int(t.loc["open_at_start", "count"] + t.loc["new", "count"] + t.loc["reopened", "count"] - t.loc["won", "count"]
 ...     - t.loc["lost", "count"]) == int(t.loc["open_at_end", "count"])
 True
 """
@@ -33,42 +36,26 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
+from salesplan.reduce.states import deal_states, time_span
 
 __all__ = ["pipeline_movement", "Movement", "BRIDGE", "MOVES", "state_at"]
 
 logger = logging.getLogger(__name__)
 
-BRIDGE = ("open_at_start", "new", "won", "lost", "open_at_end")
+BRIDGE = ("open_at_start", "new", "reopened", "won", "lost", "open_at_end")
 MOVES = ("advanced", "regressed", "pushed", "slipped", "unchanged")
 
 
 def state_at(data: Any, when: Any) -> pd.DataFrame:
-    """Each opportunity created by ``when``: ``opportunity_id, process, stage, stage_index, status`` at that date.
+    """Each opportunity created by ``when``: its state at that date after the path rules.
 
-    ``status`` is ``open``, ``won`` or ``lost``; opportunities without an event by then are open in the first
-    stage.
+    ``opportunity_id, process, stage, stage_index, status, work_index, moved_back, amount, expected_close`` from
+    :func:`salesplan.reduce.states.deal_states` (``stage`` is the furthest working stage of an open deal, the
+    outcome of a closed one; only the last event by ``when`` closes a deal).
     """
-    when = pd.Timestamp(when)
-    opps = data.opportunities
-    opps = opps[opps["created_at"] <= when][["opportunity_id", "process"]]
-    ev = data.stage_events
-    ev = ev[ev["entered_at"] <= when].sort_values(["opportunity_id", "entered_at"], kind="stable")
-    last = ev.groupby("opportunity_id", sort=False).tail(1)[["opportunity_id", "stage"]]
-    out = opps.merge(last, on="opportunity_id", how="left")
-    first = {n: p.stages[0] for n, p in data.processes.items()}
-    out["stage"] = out["stage"].fillna(out["process"].map(first))
-    status, index = [], []
-    for proc_name, stage in zip(out["process"], out["stage"], strict=True):
-        proc = data.processes.get(proc_name)
-        if proc is None:
-            status.append("unknown")
-            index.append(-1)
-            continue
-        status.append("won" if stage == proc.won else ("lost" if stage == proc.lost else "open"))
-        index.append(proc.index(stage) if stage in proc.all_stages else -1)
-    out["status"] = status
-    out["stage_index"] = index
-    return out
+    out = deal_states(data.stage_events, data.processes, data.opportunities, dates=[pd.Timestamp(when)],
+                      attributes=("created_at", "amount", "expected_close"))
+    return out.drop(columns="as_of")
 
 
 @dataclass
@@ -127,28 +114,37 @@ def pipeline_movement(data: Any, start: Any, end: Any, *, close_dates: pd.DataFr
         raise ConfigError(f"pipeline_movement: start {t0.date()} must be before end {t1.date()}")
     if data.as_of is not None and t1 > pd.Timestamp(data.as_of):
         raise ConfigError(f"pipeline_movement: end {t1.date()} is after the data cut {pd.Timestamp(data.as_of).date()}")
-    first = data.opportunities["created_at"].min()
+    first, _ = time_span(data.opportunities, "created_at", "opportunities")
     if t0 < first:
         raise ConfigError(f"pipeline_movement: start {t0.date()} is before the data (first opportunity "
                           f"{first.date()})")
-    s0 = state_at(data, t0).set_index("opportunity_id")
-    s1 = state_at(data, t1).set_index("opportunity_id")
-    ids = s1.index[(s1["status"] == "open") | s1.index.isin(s0.index[s0["status"] == "open"]) |
-                   ~s1.index.isin(s0.index)]
+    states = deal_states(data.stage_events, data.processes, data.opportunities, dates=[t0, t1],
+                         attributes=("created_at", "amount", "expected_close"))
+    s0 = states[states["as_of"] == t0].set_index("opportunity_id")
+    s1 = states[states["as_of"] == t1].set_index("opportunity_id")
+    closed0 = s0["closed_at"].reindex(s1.index)
+    reopened = s1.index.isin(s0.index[s0["status"] != "open"]) & ~(
+        (s1["status"] == s0["status"].reindex(s1.index)) & (s1["closed_at"] == closed0)).to_numpy()
+    ids = s1.index[(s1["status"] == "open").to_numpy() | s1.index.isin(s0.index[s0["status"] == "open"]) |
+                   ~s1.index.isin(s0.index) | reopened]
     d = pd.DataFrame(index=ids)
     d["process"] = s1.loc[ids, "process"]
     d["stage_start"] = s0["stage"].reindex(ids)
     d["stage_end"] = s1.loc[ids, "stage"]
     d["status_start"] = s0["status"].reindex(ids).fillna("not_created")
+    d.loc[d.index.isin(s1.index[reopened]), "status_start"] = "reopened"
     d["status_end"] = s1.loc[ids, "status"]
-    opp = data.opportunities.set_index("opportunity_id")
-    d["amount"] = opp["amount"].reindex(ids).to_numpy(dtype=float) if "amount" in opp.columns else np.nan
+    d["amount"] = s1.loc[ids, "amount"].to_numpy(dtype=float) if "amount" in s1.columns else np.nan
     idx0, idx1 = s0["stage_index"].reindex(ids), s1.loc[ids, "stage_index"]
-    # only deals open at start or created in the window take part
-    d = d[d["status_start"].isin(["open", "not_created"])]
+    back0 = s0["moved_back"].reindex(ids).fillna(False).astype(bool)
+    back1 = s1.loc[ids, "moved_back"].astype(bool)
+    # only deals open at start, created in the window or reopened in it take part
+    d = d[d["status_start"].isin(["open", "not_created", "reopened"])]
     idx0, idx1 = idx0.loc[d.index], idx1.loc[d.index]
-    flow = np.select([d["status_end"] == "won", d["status_end"] == "lost", d["status_start"] == "not_created"],
-                     ["won", "lost", "new_open"], default="carried")
+    regressed = (back1 & ~back0).loc[d.index]
+    flow = np.select([d["status_end"] == "won", d["status_end"] == "lost", d["status_start"] == "not_created",
+                      d["status_start"] == "reopened"], ["won", "lost", "new_open", "reopened_open"],
+                     default="carried")
     d["flow"] = flow
     both = (d["status_start"] == "open") & (d["status_end"] == "open")
     pushed = pd.Series(False, index=d.index)
@@ -164,10 +160,10 @@ def pipeline_movement(data: Any, start: Any, end: Any, *, close_dates: pd.DataFr
         pushed = (c1.reindex(d.index) > c0.reindex(d.index)).fillna(False).astype(bool)
     elif both.any():
         logger.info("pipeline_movement: no close_dates history given, so no deal is classed as 'pushed'")
-    expected = opp["expected_close"].reindex(d.index) if "expected_close" in opp.columns else \
+    expected = s1["expected_close"].reindex(d.index) if "expected_close" in s1.columns else \
         pd.Series(pd.NaT, index=d.index)
     slipped = expected.notna() & (expected <= t1)
-    move = np.select([idx1 > idx0, idx1 < idx0, pushed, slipped], ["advanced", "regressed", "pushed", "slipped"],
+    move = np.select([idx1 > idx0, regressed, pushed, slipped], ["advanced", "regressed", "pushed", "slipped"],
                      default="unchanged")
     d["move"] = np.where(both, move, None)
     rows = []
@@ -175,6 +171,7 @@ def pipeline_movement(data: Any, start: Any, end: Any, *, close_dates: pd.DataFr
         cats = {
             "open_at_start": g["status_start"] == "open",
             "new": g["status_start"] == "not_created",
+            "reopened": g["status_start"] == "reopened",
             "won": g["status_end"] == "won",
             "lost": g["status_end"] == "lost",
             "open_at_end": g["status_end"] == "open",

@@ -41,8 +41,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan.control.actuals import first_entries, period_freq, period_labels
+from salesplan.control.actuals import flows, period_freq, period_labels
 from salesplan.errors import PlanInputError, SchemaError
+from salesplan.reduce.states import time_span
 
 __all__ = ["decompose_gap", "variance", "VarianceResult", "plan_volumes_frame"]
 
@@ -206,18 +207,10 @@ def variance(plan: Any, data: Any, *, periods: Any = None, as_of: Any = None) ->
     freq = period_freq(pv["period"].unique())
     selected = _select_periods(pv, data, periods, cut, freq)
     pv = pv[pv["period"].isin(selected)]
-    opps = data.opportunities
-    if opps is None or opps.empty:
-        raise SchemaError("opportunities: variance needs the opportunities table")
-    opps = opps[opps["created_at"] <= cut]
-    fe = first_entries(data)
-    fe = fe[fe["entered_at"] <= cut]
+    fl = flows(data, freq, cut)
+    cohorts = fl.cohorts
+    wins = fl.closes[fl.closes["status"] == "won"].groupby(["process", "period"])["deals"].sum()
     rows, stage_rows = [], []
-    opp_period = period_labels(opps["created_at"].dt.to_period(freq))
-    won_at = fe[fe["is_won"]].set_index("opportunity_id")["entered_at"]
-    won_period = period_labels(won_at.dt.to_period(freq))
-    working = fe[~fe["is_won"] & ~fe["is_lost"] & (fe["stage_index"] >= 0)]
-    max_work = working.groupby("opportunity_id")["stage_index"].max()
     for (proc_name, period), grp in pv.groupby(["process", "period"], sort=True):
         proc = data.processes[proc_name]
         first = grp[grp["stage"] == proc.stages[0]]
@@ -226,19 +219,17 @@ def variance(plan: Any, data: Any, *, periods: Any = None, as_of: Any = None) ->
                                  f"{proc.stages[0]!r}, so planned entries are unknown")
         e_p = float(first["expected_entries"].iloc[0])
         c_p = float(grp["contracts"].max())
-        cohort = opps.loc[(opps["process"] == proc_name) & (opp_period == period), "opportunity_id"]
-        e_a = len(cohort)
-        cohort_won = cohort.isin(won_at.index)
-        w_a = int(cohort_won.sum())
-        c_a = int(((won_period == period) & won_at.index.isin(opps.loc[opps["process"] == proc_name,
-                                                                        "opportunity_id"])).sum())
+        cohort = cohorts[(cohorts["process"] == proc_name) & (cohorts["period"] == period)]
+        e_a = int(cohort["deals"].sum())
+        w_a = int(cohort.loc[cohort["status"] == "won", "deals"].sum())
+        c_a = int(wins.get((proc_name, period), 0))
         rows.append({"process": proc_name, "period": period, "planned_entries": e_p, "planned_contracts": c_p,
                      "actual_entries": e_a, "cohort_wins": w_a, "actual_contracts": c_a})
         # stage split of the conversion effect
         k_stages = len(proc.stages)
-        reach_idx = cohort.map(max_work).fillna(0).to_numpy()
-        reach_idx = np.where(cohort_won.to_numpy(), k_stages, reach_idx)
-        reached = np.array([(reach_idx >= k).sum() for k in range(k_stages + 1)], dtype=float)
+        reach = cohort["reach"].to_numpy()
+        n_deals = cohort["deals"].to_numpy()
+        reached = np.array([n_deals[reach >= k].sum() for k in range(k_stages + 1)], dtype=float)
         rates_plan = grp.set_index("stage")["rate"].reindex(list(proc.stages)) if "rate" in grp else None
         rp = _plan_rates(rates_plan, c_p / e_p if e_p > 0 else 0.0, k_stages)
         ra = np.empty(k_stages)
@@ -268,12 +259,14 @@ def _select_periods(pv: pd.DataFrame, data: Any, periods: Any, cut: pd.Timestamp
     if unknown_proc:
         raise PlanInputError(f"plan names process(es) {unknown_proc} that the actuals do not have; actual "
                              f"processes are {sorted(data.processes)}")
-    if data.opportunities is not None:
-        present = set(data.opportunities["process"])
-        absent = sorted(set(pv["process"]) - present)
-        if absent:
-            raise PlanInputError(f"plan names process(es) {absent} with no opportunities in the actuals; processes "
-                                 f"with opportunities are {sorted(present)}")
+    if data.opportunities is None or data.stage_events is None:
+        raise SchemaError("opportunities: plan against actual needs the opportunities and stage_events tables")
+    fl = flows(data, freq, cut)
+    present = set(fl.cohorts["process"])
+    absent = sorted(set(pv["process"]) - present)
+    if absent:
+        raise PlanInputError(f"plan names process(es) {absent} with no opportunities in the actuals; processes "
+                             f"with opportunities are {sorted(present)}")
     plan_periods = sorted(pv["period"].unique())
     if periods is not None:
         wanted = [p for p in (periods if isinstance(periods, list | tuple) else [periods])]
@@ -295,13 +288,12 @@ def _select_periods(pv: pd.DataFrame, data: Any, periods: Any, cut: pd.Timestamp
     after = [p for p in chosen if pd.Period(p, freq=freq).start_time >= cut]
     if after:
         raise PlanInputError(f"period(s) {after} start after the data cut {cut.date()}: no actuals yet")
-    first_date = data.opportunities["created_at"].min()
+    first_date, _ = time_span(data.opportunities, "created_at", "opportunities")
     early = [p for p in chosen if pd.Period(p, freq=freq).end_time < first_date]
     if early:
         raise SchemaError(f"period(s) {early} end before the first opportunity ({first_date.date()}): the actuals "
                           "do not cover them (empty period)")
-    ev_period = period_labels(data.stage_events["entered_at"].dt.to_period(freq)) if data.stage_events is not None \
-        else pd.Series([], dtype=object)
+    ev_period = pd.concat([fl.entries["period"], fl.closes["period"]], ignore_index=True)
     empty = [p for p in chosen if not (ev_period == p).any()]
     if empty:
         raise SchemaError(f"stage_events: period(s) {empty} have no stage events at all (empty period); the actuals "

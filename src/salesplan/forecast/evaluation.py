@@ -38,7 +38,8 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
-from salesplan.forecast.pipeline import open_pipeline, pipeline
+from salesplan.forecast.pipeline import pipeline
+from salesplan.reduce.states import deal_states, time_span
 
 __all__ = ["cut_data", "pipeline_backtest", "PipelineBacktest", "reliability", "brier_score"]
 
@@ -183,13 +184,20 @@ def _of(frame: pd.DataFrame, process: str | None) -> pd.DataFrame:
     return frame if process is None else frame[frame["process"] == process]
 
 
-def _wins_of_open(data: Any, wins: pd.DataFrame, start: pd.Timestamp, h: pd.Timedelta) -> pd.DataFrame:
-    """Wins in ``(start, start + h]`` of the opportunities open at ``start``."""
-    if start < data.opportunities["created_at"].min():
-        return wins.iloc[:0]
-    ids = open_pipeline(data.stage_events, data.opportunities, data.processes, start)["opportunity_id"]
-    w = wins[(wins["entered_at"] > start) & (wins["entered_at"] <= start + h)]
-    return w[w["opportunity_id"].isin(ids)]
+def _wins_of_open(data: Any, start: pd.Timestamp, h: pd.Timedelta) -> pd.DataFrame:
+    """The deals open at ``start`` and won by ``start + h`` (their state at ``start + h``, after the path rules).
+
+    A deal won in the window but reopened before its end is not a win of the window; one lost and reopened, then
+    won, is. ``opportunity_id, process, closed_at``.
+    """
+    first, _ = time_span(data.opportunities, "created_at", "opportunities")
+    if start < first:
+        return pd.DataFrame(columns=["opportunity_id", "process", "closed_at"])
+    states = deal_states(data.stage_events, data.processes, data.opportunities, dates=[start, start + h],
+                         attributes=("created_at",))
+    was_open = states.loc[(states["as_of"] == start) & (states["status"] == "open"), "opportunity_id"]
+    end = states[(states["as_of"] == start + h) & (states["status"] == "won")]
+    return end.loc[end["opportunity_id"].isin(was_open), ["opportunity_id", "process", "closed_at"]]
 
 
 def _default_estimator(cut: Any) -> Any:
@@ -242,24 +250,20 @@ def pipeline_backtest(
         raise ConfigError(f"origin(s) {[str(o.date()) for o in late]}: the horizon ends after the data cut "
                           f"{cut_all.date()}, so the outcome is unknown")
     estimator = estimator or _default_estimator
-    ev = data.stage_events.merge(data.opportunities[["opportunity_id", "process"]], on="opportunity_id")
-    won_flags = {n: p.won for n, p in data.processes.items()}
-    wins = ev[ev["stage"] == ev["process"].map(won_flags)]
     totals, deal_frames = [], []
+    first, _ = time_span(data.opportunities, "created_at", "opportunities")
     for i, origin in enumerate(origins):
         cut = cut_data(data, origin)
         funnel = estimator(cut)
         fc = pipeline(cut, funnel, as_of=origin, horizon=float(horizon), include_new=False, n_draws=n_draws,
                       level=level, seed=seed + i)
-        open_ids = open_pipeline(cut.stage_events, cut.opportunities, data.processes, origin)["opportunity_id"]
-        in_window = wins[(wins["entered_at"] > origin) & (wins["entered_at"] <= origin + h)]
-        from_open = in_window[in_window["opportunity_id"].isin(open_ids)]
+        from_open = _wins_of_open(data, origin, h)
         # baselines on the same definition (wins of the deals open at the window's start), one window earlier
         # and one year earlier
-        prev = _wins_of_open(data, wins, origin - h, h)
+        prev = _wins_of_open(data, origin - h, h)
         year = origin - pd.DateOffset(years=1)
-        has_year = year >= data.opportunities["created_at"].min()
-        last_year = _wins_of_open(data, wins, year, h) if has_year else wins.iloc[:0]
+        has_year = year >= first
+        last_year = _wins_of_open(data, year, h) if has_year else prev.iloc[:0]
         for proc in [*fc.processes, None]:
             lo, hi = fc.interval(level, component="pipeline", process=proc)
             actual = len(_of(from_open, proc))

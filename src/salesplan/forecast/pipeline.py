@@ -75,6 +75,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import narwhals as nw
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -82,6 +83,7 @@ from scipy.special import expit, logit
 
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.process import SalesProcess
+from salesplan.reduce.states import opportunity_amounts, time_span
 from salesplan.schema import normalise_period
 
 __all__ = ["pipeline", "PipelineForecast", "FunnelParameters", "open_pipeline"]
@@ -173,12 +175,15 @@ def _lognormal_durations(durations: pd.DataFrame, by: list[str]) -> pd.DataFrame
     return d[["process", *by, "stage", "outcome", "mu", "sigma"]]
 
 
-def open_pipeline(stage_events: pd.DataFrame, opportunities: pd.DataFrame, processes: Mapping[str, SalesProcess],
+def open_pipeline(stage_events: Any, opportunities: Any, processes: Mapping[str, SalesProcess],
                   as_of: Any) -> pd.DataFrame:
     """The opportunities open at ``as_of``: current stage, stage index and days in stage.
 
-    Uses only events on or before ``as_of``; an opportunity is open when its latest event is a working stage
-    (or it has no event yet: first stage since creation). Opportunities created after ``as_of`` are ignored.
+    The state after the path rules, from :func:`salesplan.reduce.states.deal_states` (the one definition the
+    funnel, control and reports share): an opportunity is open unless its last event by ``as_of`` is an outcome;
+    it stands in its furthest working stage (a move back does not undo an advance), since it entered that stage;
+    one without events is in the first stage since its creation. Opportunities created after ``as_of`` and those
+    of processes not in ``processes`` are left out (the latter logged).
 
     Examples
     --------
@@ -188,28 +193,30 @@ def open_pipeline(stage_events: pd.DataFrame, opportunities: pd.DataFrame, proce
     >>> bool((op["days_in_stage"] >= 0).all()), int(op["opportunity_id"].duplicated().sum())
     (True, 0)
     """
-    cut = pd.Timestamp(as_of)
-    opps = opportunities[opportunities["created_at"] <= cut]
-    ev = stage_events[stage_events["entered_at"] <= cut]
-    ev = ev.sort_values(["opportunity_id", "entered_at"], kind="stable")
-    last = ev.groupby("opportunity_id", sort=False).tail(1)[["opportunity_id", "stage", "entered_at"]]
-    cols = [c for c in opps.columns if c not in ("stage", "entered_at")]
-    out = opps[cols].merge(last, on="opportunity_id", how="left")
-    unknown = sorted(set(out["process"]) - set(processes))
-    if unknown:
-        n_unknown = int(out["process"].isin(unknown).sum())
-        logger.warning("pipeline: %d opportunity(ies) of process(es) %s not covered by the funnel are left out",
-                       n_unknown, unknown)
-        out = out[~out["process"].isin(unknown)]
-    first = {n: p.stages[0] for n, p in processes.items()}
-    no_event = out["stage"].isna()
-    out.loc[no_event, "stage"] = out.loc[no_event, "process"].map(first)
-    out.loc[no_event, "entered_at"] = out.loc[no_event, "created_at"]
-    working = [st in processes[pr].stages for pr, st in zip(out["process"], out["stage"], strict=True)]
-    out = out[np.asarray(working, dtype=bool)].copy()
-    out["stage_index"] = [processes[pr].stages.index(st) for pr, st in zip(out["process"], out["stage"], strict=True)]
-    out["days_in_stage"] = (cut - out["entered_at"]).dt.total_seconds() / 86400.0
+    from salesplan.reduce.states import deal_states
+
+    cols = list(nw.from_native(opportunities).collect_schema().names())
+    known = nw.from_native(opportunities).filter(nw.col("process").is_in(list(processes)))
+    unknown = nw.from_native(opportunities).filter(~nw.col("process").is_in(list(processes)))
+    n_unknown = int(_count(unknown))
+    if n_unknown:
+        logger.warning("pipeline: %d opportunity(ies) of process(es) not covered by the funnel are left out",
+                       n_unknown)
+    known_ids = known.select("opportunity_id")
+    events = nw.from_native(stage_events).join(known_ids, on="opportunity_id", how="semi")
+    states = deal_states(nw.to_native(events), processes, nw.to_native(known), as_of=as_of,
+                         attributes=[c for c in cols if c not in ("stage", "entered_at")], status=["open"])
+    out = states.drop(columns=["as_of", "status", "work_stage", "work_index", "first_entered_at", "closed_at"])
+    out = out.rename(columns={"entered_stage_at": "entered_at"})
+    if isinstance(opportunities, pd.DataFrame):  # in the order of the caller's table
+        position = pd.Index(opportunities["opportunity_id"].astype(str)).get_indexer(out["opportunity_id"])
+        out = out.iloc[np.argsort(position, kind="stable")]
     return out.reset_index(drop=True)
+
+
+def _count(frame: Any) -> int:
+    lazy = frame.lazy() if isinstance(frame, nw.DataFrame) else frame
+    return int(lazy.select(nw.len()).collect().to_pandas().iloc[0, 0])
 
 
 @dataclass
@@ -435,13 +442,16 @@ def pipeline(
         raise SchemaError("pipeline: needs stage_events and opportunities (pass a SalesData or opportunities=)")
     for name, frame, cols in (("stage_events", events, ["opportunity_id", "stage", "entered_at"]),
                               ("opportunities", opps, ["opportunity_id", "process", "created_at"])):
-        missing = [c for c in cols if c not in frame.columns]
+        have = nw.from_native(frame).collect_schema().names()
+        missing = [c for c in cols if c not in have]
         if missing:
             raise SchemaError(f"{name}: missing column(s) {missing} needed by the pipeline forecast")
-    if len(events) == 0 and len(opps) == 0:
+    ev_first, ev_last = time_span(events, "entered_at", "stage_events")
+    opp_first, opp_last = time_span(opps, "created_at", "opportunities")
+    if pd.isna(ev_first) and pd.isna(opp_first):
         raise SchemaError("pipeline: stage_events and opportunities are empty")
-    first_date = min(events["entered_at"].min() if len(events) else pd.Timestamp.max, opps["created_at"].min())
-    last_date = max(events["entered_at"].max() if len(events) else pd.Timestamp.min, opps["created_at"].max())
+    first_date = min(t for t in (ev_first, opp_first) if pd.notna(t))
+    last_date = max(t for t in (ev_last, opp_last) if pd.notna(t))
     cut = pd.Timestamp(as_of) if as_of is not None else (pd.Timestamp(default_cut) if default_cut is not None
                                                           else last_date)
     if cut < first_date:
@@ -471,15 +481,14 @@ def pipeline(
         draws["new"] = np.zeros((n_s, n_p, n_t), dtype=np.int32)
         rev["new"] = np.zeros((n_s, n_p, n_t))
     deal_rows, creation_rows = [], []
-    amount_all = opps["amount"] if "amount" in opps.columns else pd.Series(np.nan, index=opps.index)
+    amounts_past = opportunity_amounts(opps, as_of=cut)
     for j, proc_name in enumerate(procs):
         proc = params.processes[proc_name]
         deals = open_deals[open_deals["process"] == proc_name]
         groups = _group_keys(deals, params.by)
         amounts = deals["amount"].to_numpy(dtype=float) if "amount" in deals.columns else np.full(len(deals), np.nan)
-        past = opps[(opps["process"] == proc_name) & (opps["created_at"] <= cut)]
-        fill_amount = float(np.nanmedian(amount_all[past.index])) if past.index.size and \
-            np.isfinite(amount_all[past.index]).any() else 0.0
+        past = amounts_past[(amounts_past["process"] == proc_name) & amounts_past["amount"].notna()]
+        fill_amount = _weighted_median(past["amount"].to_numpy(), past["weight"].to_numpy()) if len(past) else 0.0
         if np.isnan(amounts).any():
             logger.info("pipeline: %s: %d open opportunity(ies) without amount valued at the median %.0f",
                         proc_name, int(np.isnan(amounts).sum()), fill_amount)
@@ -529,14 +538,21 @@ def pipeline(
                 base["owner"] = sub["owner"].to_numpy()
             deal_rows.append(base)
         if include_new:
-            created = past[past["created_at"] > cut - pd.Timedelta(days=creation_window)]
-            window = min(creation_window, (cut - opps["created_at"].min()).total_seconds() / 86400.0)
+            created = opportunity_amounts(opps, as_of=cut, start=cut - pd.Timedelta(days=creation_window),
+                                          by=params.by)
+            created = created[created["process"] == proc_name]
+            window = min(creation_window, (cut - opp_first).total_seconds() / 86400.0)
             window = max(window, 1.0)
-            n_created = len(created)
+            n_created = int(created["weight"].sum())
             creation_rows.append({"process": proc_name, "created": n_created, "window_days": window,
                                   "per_day": n_created / window})
-            gkey = next(iter(_group_keys(created, params.by))) if params.by and n_created else \
-                (tuple(params.rates.loc[params.rates["process"] == proc_name, params.by].iloc[0]) if params.by else ())
+            if params.by and n_created:  # the group most of the recently created deals belong to
+                per_group = created.groupby(params.by, dropna=False)["weight"].sum()
+                top = per_group.idxmax()
+                gkey = top if isinstance(top, tuple) else (top,)
+            else:
+                gkey = tuple(params.rates.loc[params.rates["process"] == proc_name, params.by].iloc[0]) \
+                    if params.by else ()
             if params.by:
                 logger.info("pipeline: new opportunities of %s use the rates of group %s", proc_name, gkey)
             table = _stage_table(params, proc, gkey)
@@ -551,8 +567,8 @@ def pipeline(
                 won_at = _simulate_flat(rng, r_draw[owner_draw], table, start)
                 wins = won_at <= h_days
                 bins = np.searchsorted(edges, np.where(wins, won_at, 0.0), side="left")
-                amt = rng.choice(past["amount"].dropna().to_numpy(), total) if "amount" in past and \
-                    past["amount"].notna().any() else np.full(total, fill_amount)
+                amt = rng.choice(past["amount"].to_numpy(), total, p=past["weight"].to_numpy() / past["weight"].sum()) \
+                    if len(past) else np.full(total, fill_amount)
                 for t in range(n_t):
                     in_t = wins & (bins == t)
                     draws["new"][:, j, t] += np.bincount(owner_draw[in_t], minlength=n_s).astype(np.int32)
@@ -564,6 +580,19 @@ def pipeline(
         logger.warning("pipeline: no open opportunity at %s", cut.date())
     return PipelineForecast(as_of=cut, end=end, periods=periods, processes=procs, deals=deals_df, draws=draws,
                             revenue_draws=rev, creation=pd.DataFrame(creation_rows), level=level)
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The median of ``values`` repeated ``weights`` times (the mean of the two middle values for an even total)."""
+    order = np.argsort(values, kind="stable")
+    v, w = np.asarray(values, dtype=float)[order], np.asarray(weights, dtype=np.int64)[order]
+    total = int(w.sum())
+    if total == 0:
+        return 0.0
+    cum = np.cumsum(w)
+    lo = v[np.searchsorted(cum, (total - 1) // 2, side="right")]
+    hi = v[np.searchsorted(cum, total // 2, side="right")]
+    return float((lo + hi) / 2)
 
 
 def _group_keys(frame: pd.DataFrame, by: list[str]) -> dict[tuple, np.ndarray]:

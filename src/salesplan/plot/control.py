@@ -127,7 +127,7 @@ def kpi_table(kpis: pd.DataFrame, columns: list[str] | None = None, *, process: 
 
 
 def movement_chart(movement: Any, *, process: str = "(all)", value: bool = False, ax: Any = None) -> Any:
-    """Bridge from the open pipeline at start to the open pipeline at end (new in, won and lost out), with the
+    """Bridge from the open pipeline at start to the open pipeline at end (new and reopened in, won and lost out), with the
     moves of the deals open at both dates as a second group of bars."""
     ax = get_ax(ax, figsize=(8.0, 4.0))
     t = movement.table[movement.table["process"] == process].set_index("category")
@@ -136,15 +136,17 @@ def movement_chart(movement: Any, *, process: str = "(all)", value: bool = False
     col = "value" if value else "count"
     start, new, won, lost, end = (float(t.loc[c, col]) for c in ("open_at_start", "new", "won", "lost",
                                                                  "open_at_end"))
+    back = float(t.loc["reopened", col]) if "reopened" in t.index else 0.0
     ax.bar(0, start, color=_PLAN)
     ax.bar(1, new, bottom=start, color=_UP)
-    ax.bar(2, -won, bottom=start + new, color=_ACTUAL)
-    ax.bar(3, -lost, bottom=start + new - won, color=_DOWN)
-    ax.bar(4, end, color=_PLAN)
+    ax.bar(2, back, bottom=start + new, color=_UP, alpha=0.6)
+    ax.bar(3, -won, bottom=start + new + back, color=_ACTUAL)
+    ax.bar(4, -lost, bottom=start + new + back - won, color=_DOWN)
+    ax.bar(5, end, color=_PLAN)
     moves = ["advanced", "regressed", "pushed", "slipped", "unchanged"]
-    for i, m in enumerate(moves, start=6):
+    for i, m in enumerate(moves, start=7):
         ax.bar(i, float(t.loc[m, col]), color="#b0bec5")
-    labels = ["open at start", "+ new", "- won", "- lost", "open at end", "", *moves]
+    labels = ["open at start", "+ new", "+ reopened", "- won", "- lost", "open at end", "", *moves]
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     ax.set_ylabel("value" if value else "opportunities")
     ax.set_title(f"pipeline movement {movement.start.date()} to {movement.end.date()} ({process})")

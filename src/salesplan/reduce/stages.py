@@ -52,7 +52,7 @@ from typing import Any
 import narwhals as nw
 import pandas as pd
 
-from salesplan.engines import materialise, parse_datetime, released_after, seconds_between
+from salesplan.engines import current_row_limit, materialise, parse_datetime, released_after, seconds_between
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.process import SalesProcess
 
@@ -119,10 +119,19 @@ def normalise_processes(process: SalesProcess | Mapping[str, SalesProcess]) -> d
 
 
 def _collect(frame: Any) -> pd.DataFrame:
-    """Collect to pandas with engine-independent dtypes (object strings, int64 counts, datetime64[ns])."""
+    """Collect to pandas with engine-independent dtypes (object strings, int64 counts, datetime64[ns]).
+
+    Under :func:`salesplan.engines.row_limit` a result with more rows than the limit raises ``SchemaError``.
+    """
+    limit = current_row_limit()
+    if limit is not None:
+        frame = frame.head(limit + 1)
     if isinstance(frame, nw.LazyFrame):
         frame = frame.collect()
     out = frame.to_pandas()
+    if limit is not None and len(out) > limit:
+        raise SchemaError.from_cases([{"table": "summary", "column": "*", "check": "max_rows", "key": "-",
+                                       "value": f"more than {limit} rows; a summary was expected, not raw rows"}])
     for col in out.columns:
         dtype = out[col].dtype
         if isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
@@ -564,7 +573,7 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
                                          .fill_null(False).cast(nw.Int64) for c in range(n - 1)])
             n_back += int(_collect(cand.select(behind.sum())).iloc[0, 0])
         wide = wide.select(_OPP, "final", "closed_at", *[f"_e{k}" for k in range(n + 1)],
-                           *[f"_implied{k}" for k in range(n)])
+                           *[f"_implied{k}" for k in range(n)], "_back")
         seen.append(wide.select(_OPP))
         for k in range(n):
             entry = nw.col(f"_e{k}")
@@ -576,13 +585,14 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
                 (nw.lit(True) if k == n - 1 else nw.col(f"_e{k + 1}").is_null()).alias("is_last"),
                 nw.all_horizontal(~nw.col(f"_implied{k}"), *[nw.col(f"_implied{j}") for j in range(k)],
                                   ignore_nulls=True).alias("is_first_stay"),
+                nw.col("_back").alias("moved_back"),
             ))
     issues["event after as_of"] = (n_after, "ignored (not yet known at the cut)")
     issues["duplicate event"] = (n_all - n_after - n_kept, "counted once")
     issues["void outcome (reopened)"] = (n_void, "ignored: only the last event can close a deal")
     issues["move back"] = (n_back, "furthest stage kept; a move back does not undo an advance")
     cols = [_OPP, "process", "code", "final", "closed_at", "t_entry", "t_next", "implied", "first_entered_at",
-            "is_first", "is_last", "is_first_stay"]
+            "is_first", "is_last", "is_first_stay", "moved_back"]
     rows = nw.concat(parts, how="vertical")
 
     if opp is not None:
@@ -605,7 +615,7 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
                 nw.lit("open").cast(nw.String).alias("final"), nw.lit(cut).alias("closed_at"), created.alias("t_entry"),
                 nw.lit(None, dtype=nw.Datetime("us")).alias("t_next"), nw.lit(False).alias("implied"),
                 created.alias("first_entered_at"), nw.lit(True).alias("is_first"), nw.lit(True).alias("is_last"),
-                nw.lit(True).alias("is_first_stay"),
+                nw.lit(True).alias("is_first_stay"), nw.lit(False).alias("moved_back"),
             )
             rows = nw.concat([rows.select(cols), quiet_rows.select(cols)], how="vertical")
     elif opportunities is None:
