@@ -33,7 +33,7 @@ def _model(log_odds_key: float, xbar: float) -> DriverModel:
 
 
 def _deals(segments: list[str], stage: str, entered: str = "2025-01-01"):
-    ids = [f"o{i}" for i in range(len(segments))]
+    ids = [f"o{i:04d}" for i in range(len(segments))]  # sorted ids: the forecast lists deals by id
     ev = pd.DataFrame({"opportunity_id": ids, "stage": stage, "entered_at": pd.Timestamp(entered)})
     opps = pd.DataFrame({"opportunity_id": ids, "process": "p", "amount": 10.0, "segment": segments,
                          "created_at": pd.Timestamp("2024-06-01")})
@@ -55,7 +55,8 @@ def test_shift_matches_hand_computation_and_keeps_timing():
     in_h = (stats.lognorm(0.5, scale=10.0).cdf(12.0) - stats.lognorm(0.5, scale=10.0).cdf(5.0)) / \
         stats.lognorm(0.5, scale=10.0).sf(5.0)  # P(advance within 7 days | advance, 5 days in stage)
     d = fc.deals.set_index("opportunity_id")
-    key, std = d.loc[opps["segment"].eq("key").to_numpy()], d.loc[opps["segment"].eq("standard").to_numpy()]
+    ids = opps.groupby("segment")["opportunity_id"].apply(list)
+    key, std = d.loc[ids["key"]], d.loc[ids["standard"]]
     np.testing.assert_allclose(d["p_win_stage"], p_stage, rtol=1e-9)
     np.testing.assert_allclose(key["p_win_drivers"], p_key, rtol=1e-9)
     np.testing.assert_allclose(std["p_win_drivers"], p_stage, rtol=1e-9)  # reference level, xbar 0: no shift

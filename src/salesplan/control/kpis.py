@@ -44,7 +44,7 @@ import pandas as pd
 
 from salesplan.control.actuals import _columns, actual_activities, flows, period_labels
 from salesplan.errors import ConfigError, SchemaError
-from salesplan.reduce.states import deal_states, time_span
+from salesplan.reduce.states import state_counts, time_span
 
 __all__ = ["kpis", "KPI_COLUMNS"]
 
@@ -110,8 +110,7 @@ def kpis(data: Any, *, freq: str = "M", funnel: Any = None, plan: Any = None, st
     present = set(fl.cohorts["process"])
     has_amount = "amount" in _columns(data.opportunities)
     starts = [per.start_time - pd.Timedelta(seconds=1) for per in periods if per.start_time > first_date]
-    snaps = deal_states(data.stage_events, data.processes, data.opportunities, dates=starts,
-                        attributes=("created_at", "amount"))
+    snaps = state_counts(data.stage_events, data.processes, data.opportunities, dates=starts)
     snaps = dict(tuple(snaps.groupby("as_of"))) if len(snaps) else {}
     targets = _targets(data, plan, freq)
     acts = None
@@ -139,12 +138,12 @@ def kpis(data: Any, *, freq: str = "M", funnel: Any = None, plan: Any = None, st
             if snap is not None:
                 open_now = snap[(snap["process"] == proc_name) & (snap["status"] == "open")]
             else:
-                open_now = pd.DataFrame(columns=["opportunity_id", "stage", "amount"])
-            p_win = pd.Series([stage_win.get((proc_name, s), np.nan) for s in open_now["stage"]], dtype=float)
-            expected = float(p_win.sum()) if len(p_win) else 0.0
-            open_value = float(open_now["amount"].sum()) if has_amount else np.nan
+                open_now = pd.DataFrame({"stage": [], "deals": [], "value": []})
+            p_win = np.array([stage_win.get((proc_name, s), np.nan) for s in open_now["stage"]], dtype=float)
+            expected = float(np.sum(p_win * open_now["deals"].to_numpy(dtype=float))) if len(p_win) else 0.0
+            open_value = float(open_now["value"].sum()) if has_amount else np.nan
             target = targets.get((proc_name, label), np.nan)
-            n_open = len(open_now)
+            n_open = int(open_now["deals"].sum())
             n_wins = int(wins["deals"].sum())
             mean_size = float(wins["value"].sum() / n_wins) if n_wins and wins["value"].notna().any() else np.nan
             cycle = np.repeat(wins["cycle_days"].to_numpy(dtype=float), wins["deals"].to_numpy(dtype=int))
@@ -214,9 +213,10 @@ def _measured_win_rates(snap: pd.DataFrame, processes: Any) -> dict[tuple[str, s
     for proc_name, g in closed.groupby("process"):
         proc = processes[proc_name]
         reach = np.where(g["status"] == "won", len(proc.stages), g["work_index"].to_numpy())
-        won = (g["status"] == "won").to_numpy()
+        won = np.where(g["status"] == "won", g["deals"].to_numpy(), 0)
+        deals = g["deals"].to_numpy()
         for k, stage in enumerate(proc.stages):
             passed = reach >= k
-            if passed.any():
-                out[(proc_name, stage)] = float(won[passed].mean())
+            if deals[passed].sum():
+                out[(proc_name, stage)] = float(won[passed].sum() / deals[passed].sum())
     return out

@@ -208,10 +208,7 @@ def open_pipeline(stage_events: Any, opportunities: Any, processes: Mapping[str,
                          attributes=[c for c in cols if c not in ("stage", "entered_at")], status=["open"])
     out = states.drop(columns=["as_of", "status", "work_stage", "work_index", "first_entered_at", "closed_at"])
     out = out.rename(columns={"entered_stage_at": "entered_at"})
-    if isinstance(opportunities, pd.DataFrame):  # in the order of the caller's table
-        position = pd.Index(opportunities["opportunity_id"].astype(str)).get_indexer(out["opportunity_id"])
-        out = out.iloc[np.argsort(position, kind="stable")]
-    return out.reset_index(drop=True)
+    return out.reset_index(drop=True)  # sorted by opportunity_id, whatever the engine: same seed, same draws
 
 
 def _count(frame: Any) -> int:

@@ -70,7 +70,7 @@ from salesplan.process import SalesProcess
 from salesplan.reduce.stages import _build_rows, _collect, _lazy, _seconds, normalise_processes
 from salesplan.schema import normalise_period
 
-__all__ = ["deal_states", "stage_flows", "activity_counts", "time_span", "opportunity_amounts", "StageFlows", "period_label", "STATE_COLUMNS", "FREQS"]
+__all__ = ["deal_states", "state_counts", "stage_flows", "activity_counts", "time_span", "opportunity_amounts", "StageFlows", "period_label", "STATE_COLUMNS", "FREQS"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ FREQS = {"W": "1w", "M": "1mo", "Q": "1q", "Y": "1y"}
 _DAY = 86400.0
 _SEP = "\x1f"  # joins an opportunity id and a cut index in a stacked reduction
 _DATES_PER_PASS = 12
+_CUT_DIGITS = 4  # the cut index is the last digits of a stacked key
 
 
 def _check_freq(freq: str) -> str:
@@ -127,7 +128,7 @@ def _stacked(stage_events: Any, opportunities: Any, cuts: Sequence[pd.Timestamp]
     ev_parts, opp_parts = [], []
     for i, cut in enumerate(cuts):
         lit_cut = nw.lit(cut.to_pydatetime())
-        key = nw.concat_str([nw.col(_OPP).cast(nw.String), nw.lit(f"{_SEP}{i}")]).alias(_OPP)
+        key = nw.concat_str([nw.col(_OPP).cast(nw.String), nw.lit(f"{_SEP}{i:0{_CUT_DIGITS}d}")]).alias(_OPP)
         ev_parts.append(ev.filter(nw.col("entered_at") <= lit_cut).select(
             key, *[c for c in ev_names if c != _OPP]))
         opp_parts.append(opp.filter(nw.col("created_at") <= lit_cut).select(
@@ -263,6 +264,76 @@ def deal_states(
     frame = pd.concat(out, ignore_index=True)
     frame = frame.reindex(columns=cols)
     return frame.sort_values(["as_of", _OPP], kind="stable").reset_index(drop=True)
+
+
+def state_counts(
+    stage_events: Any,
+    processes: SalesProcess | Mapping[str, SalesProcess],
+    opportunities: Any,
+    *,
+    dates: Sequence[Any],
+) -> pd.DataFrame:
+    """How many deals (and how much ``amount``) are in each state at each of ``dates``: the summary of
+    :func:`deal_states`, aggregated in the engine.
+
+    Returns
+    -------
+    DataFrame
+        ``as_of, process, status, work_index, work_stage, stage, deals, value`` (``value`` sums ``amount``; NaN
+        without that column). Cuts before the first deal have no rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from salesplan import SalesProcess
+    >>> ev = pd.DataFrame({"opportunity_id": ["a", "b", "b"], "stage": ["lead", "lead", "won"],
+    ...                    "entered_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-02-01"])})
+    >>> opps = pd.DataFrame({"opportunity_id": ["a", "b"], "process": "p", "amount": [10.0, 20.0],
+    ...                      "created_at": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+    >>> c = state_counts(ev, {"p": SalesProcess("p", ["lead"])}, opps, dates=["2024-01-15", "2024-03-01"])
+    >>> c[["as_of", "status", "stage", "deals", "value"]].astype(str).values.tolist()  # doctest: +NORMALIZE_WHITESPACE
+    [['2024-01-15', 'open', 'lead', '2', '30.0'], ['2024-03-01', 'open', 'lead', '1', '10.0'],
+     ['2024-03-01', 'won', 'won', '1', '20.0']]
+    """
+    procs = normalise_processes(processes)
+    cuts = [pd.Timestamp(d) for d in dates]
+    attrs, attr_cols = _attributes(opportunities, ["amount"])
+    value = nw.col("amount").cast(nw.Float64) if "amount" in attr_cols else nw.lit(0.0)
+    out = []
+    for lo in range(0, len(cuts), _DATES_PER_PASS):
+        chunk = cuts[lo:lo + _DATES_PER_PASS]
+        if len(chunk) == 1:
+            rows, chunk_attrs, cut_expr = _rows_at(stage_events, opportunities, chunk[0], procs), attrs, nw.lit(0)
+        else:
+            stacked_events, stacked_opps, latest = _stacked(stage_events, opportunities, chunk)
+            chunk_attrs = _attributes(stacked_opps, attr_cols)[0]
+            rows = _rows_at(stacked_events, stacked_opps, latest, procs)
+            cut_expr = nw.col(_OPP).str.tail(_CUT_DIGITS).cast(nw.Int64)
+        if rows is None:
+            continue
+        last = rows.filter(nw.col("is_last")).select(_OPP, "process", "code", "final")
+        if chunk_attrs is not None and attr_cols:
+            last = last.join(chunk_attrs, on=_OPP, how="left")
+        frame = _collect(last.with_columns(_cut=cut_expr, _value=value).group_by("_cut", "process", "final", "code")
+                         .agg(nw.len().alias("deals"), nw.col("_value").sum().alias("value")))
+        frame["as_of"] = frame.pop("_cut").map(dict(enumerate(chunk)))
+        out.append(frame)
+    cols = ["as_of", "process", "status", "work_index", "work_stage", "stage", "deals", "value"]
+    if not out:
+        return pd.DataFrame(columns=cols)
+    frame = pd.concat(out, ignore_index=True)
+    frame["work_index"] = frame.pop("code").astype("int64")
+    frame["status"] = frame.pop("final").astype(object)
+    names = {p: list(proc.stages) for p, proc in procs.items()}
+    frame["work_stage"] = [names[p][k] for p, k in zip(frame["process"], frame["work_index"], strict=True)]
+    outcome = {"won": {p: proc.won for p, proc in procs.items()}, "lost": {p: proc.lost for p, proc in procs.items()}}
+    frame["stage"] = frame["work_stage"]
+    for status, by_proc in outcome.items():
+        hit = frame["status"] == status
+        frame.loc[hit, "stage"] = frame.loc[hit, "process"].map(by_proc)
+    frame["value"] = frame["value"].astype(float) if "amount" in attr_cols else np.nan
+    frame["deals"] = frame["deals"].astype("int64")
+    return frame[cols].sort_values(["as_of", "process", "status", "work_index"], kind="stable").reset_index(drop=True)
 
 
 @dataclass(frozen=True)
