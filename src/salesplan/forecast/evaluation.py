@@ -39,7 +39,7 @@ import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.forecast.pipeline import pipeline
-from salesplan.reduce.states import deal_states, time_span
+from salesplan.reduce.states import deal_states, known_by, time_span
 
 __all__ = ["cut_data", "pipeline_backtest", "PipelineBacktest", "reliability", "brier_score"]
 
@@ -56,14 +56,15 @@ def cut_data(data: Any, as_of: Any) -> Any:
     with ``as_of`` set; ``data`` is not changed.
     """
     cut = pd.Timestamp(as_of)
-    first = data.opportunities["created_at"].min() if data.opportunities is not None else None
+    first = time_span(data.opportunities, "created_at", "opportunities")[0] if data.opportunities is not None \
+        else None
     if first is not None and cut < first:
         raise ConfigError(f"as_of {cut.date()} is before the data (first opportunity {first.date()})")
     changes = {}
     for name, col in _DATE_COLUMN.items():
         frame = getattr(data, name)
         if frame is not None:
-            changes[name] = frame[frame[col] <= cut].reset_index(drop=True)
+            changes[name] = known_by(frame, col, cut)
     return dataclasses.replace(data, **changes, as_of=cut)
 
 

@@ -59,6 +59,7 @@ from salesplan.funnel.aalen_johansen import (
 )
 from salesplan.process import SalesProcess
 from salesplan.reduce.stages import StageReduction, normalise_processes, reduce_stage_events
+from salesplan.reduce.states import distinct
 
 __all__ = ["Funnel", "estimate", "fit_reduction", "stage_table_from_fits"]
 
@@ -270,7 +271,7 @@ def estimate(
         if stage_events is None:
             raise SalesplanError("SalesData has no stage_events table")
         if opportunities is not None and process is data.processes:
-            used = set(pd.unique(opportunities["process"]))
+            used = set(distinct(opportunities, "process", "opportunities"))
             process = {k: v for k, v in data.processes.items() if k in used} or data.processes
     if process is None:
         raise ConfigError("estimate needs `process` (a SalesProcess or a mapping of them)")

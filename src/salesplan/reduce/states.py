@@ -70,7 +70,7 @@ from salesplan.process import SalesProcess
 from salesplan.reduce.stages import _build_rows, _collect, _lazy, _seconds, normalise_processes
 from salesplan.schema import normalise_period
 
-__all__ = ["deal_states", "state_counts", "stage_flows", "activity_counts", "time_span", "opportunity_amounts", "StageFlows", "period_label", "STATE_COLUMNS", "FREQS"]
+__all__ = ["deal_states", "state_counts", "stage_flows", "activity_counts", "time_span", "distinct", "known_by", "opportunity_amounts", "StageFlows", "period_label", "STATE_COLUMNS", "FREQS"]
 
 logger = logging.getLogger(__name__)
 
@@ -550,3 +550,33 @@ def opportunity_amounts(opportunities: Any, *, as_of: Any, start: Any = None,
     out = out.rename(columns={"_amount": "amount"})
     out["amount"] = out["amount"].astype(float)
     return out.sort_values(["process", *by, "amount"], kind="stable", na_position="last").reset_index(drop=True)
+
+
+def distinct(frame: Any, column: str, table: str = "table") -> list[Any]:
+    """The distinct non-missing values of a column, computed in the frame's engine (sorted).
+
+    Examples
+    --------
+    >>> distinct(pd.DataFrame({"process": ["b", "a", "b", None]}), "process")
+    ['a', 'b']
+    """
+    lazy = _lazy(frame, table)
+    out = _collect(lazy.select(nw.col(column)).unique().filter(~nw.col(column).is_null()))
+    return sorted(out[column].tolist())
+
+
+def known_by(frame: Any, column: str, as_of: Any) -> Any:
+    """The rows of ``frame`` dated on or before ``as_of`` (lazily, in the frame's own engine and type).
+
+    A pandas frame comes back as a new pandas frame with a fresh index; other engines get a lazy filter.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"d": pd.to_datetime(["2024-01-01", "2024-03-01"])})
+    >>> len(known_by(f, "d", "2024-02-01"))
+    1
+    """
+    if isinstance(frame, pd.DataFrame):
+        return frame[frame[column] <= pd.Timestamp(as_of)].reset_index(drop=True)
+    wrapped = nw.from_native(frame)
+    return nw.to_native(wrapped.filter(nw.col(column) <= nw.lit(pd.Timestamp(as_of).to_pydatetime())))
