@@ -185,20 +185,26 @@ def _of(frame: pd.DataFrame, process: str | None) -> pd.DataFrame:
     return frame if process is None else frame[frame["process"] == process]
 
 
-def _wins_of_open(data: Any, start: pd.Timestamp, h: pd.Timedelta) -> pd.DataFrame:
-    """The deals open at ``start`` and won by ``start + h`` (their state at ``start + h``, after the path rules).
+def _window_wins(data: Any, starts: Sequence[pd.Timestamp], h: pd.Timedelta) -> dict[pd.Timestamp, pd.DataFrame]:
+    """Per window start: the deals open at the start and won by ``start + h`` (their state then, path rules).
 
     A deal won in the window but reopened before its end is not a win of the window; one lost and reopened, then
-    won, is. ``opportunity_id, process, closed_at``.
+    won, is. Values are ``opportunity_id, process, closed_at`` frames; one reduction for all windows.
     """
     first, _ = time_span(data.opportunities, "created_at", "opportunities")
-    if start < first:
-        return pd.DataFrame(columns=["opportunity_id", "process", "closed_at"])
-    states = deal_states(data.stage_events, data.processes, data.opportunities, dates=[start, start + h],
-                         attributes=("created_at",))
-    was_open = states.loc[(states["as_of"] == start) & (states["status"] == "open"), "opportunity_id"]
-    end = states[(states["as_of"] == start + h) & (states["status"] == "won")]
-    return end.loc[end["opportunity_id"].isin(was_open), ["opportunity_id", "process", "closed_at"]]
+    starts = sorted({s for s in starts if s >= first})
+    cuts = sorted(set(starts) | {s + h for s in starts})
+    states = deal_states(data.stage_events, data.processes, data.opportunities, dates=cuts,
+                         attributes=("created_at",)) if cuts else pd.DataFrame(columns=["as_of"])
+    by_cut = dict(tuple(states.groupby("as_of"))) if len(states) else {}
+    empty = pd.DataFrame(columns=["opportunity_id", "process", "closed_at"])
+    out = {}
+    for start in starts:
+        s0, s1 = by_cut.get(start, empty.assign(status=[])), by_cut.get(start + h, empty.assign(status=[]))
+        was_open = s0.loc[s0["status"] == "open", "opportunity_id"]
+        won = s1[(s1["status"] == "won") & s1["opportunity_id"].isin(was_open)]
+        out[start] = won[["opportunity_id", "process", "closed_at"]]
+    return out
 
 
 def _default_estimator(cut: Any) -> Any:
@@ -253,18 +259,20 @@ def pipeline_backtest(
     estimator = estimator or _default_estimator
     totals, deal_frames = [], []
     first, _ = time_span(data.opportunities, "created_at", "opportunities")
+    years = [o - pd.DateOffset(years=1) for o in origins]
+    wins = _window_wins(data, [*origins, *[o - h for o in origins], *years], h)
+    none = pd.DataFrame(columns=["opportunity_id", "process", "closed_at"])
     for i, origin in enumerate(origins):
         cut = cut_data(data, origin)
         funnel = estimator(cut)
         fc = pipeline(cut, funnel, as_of=origin, horizon=float(horizon), include_new=False, n_draws=n_draws,
                       level=level, seed=seed + i)
-        from_open = _wins_of_open(data, origin, h)
+        from_open = wins.get(origin, none)
         # baselines on the same definition (wins of the deals open at the window's start), one window earlier
         # and one year earlier
-        prev = _wins_of_open(data, origin - h, h)
-        year = origin - pd.DateOffset(years=1)
-        has_year = year >= first
-        last_year = _wins_of_open(data, year, h) if has_year else prev.iloc[:0]
+        prev = wins.get(origin - h, none)
+        has_year = years[i] >= first
+        last_year = wins.get(years[i], none) if has_year else none
         for proc in [*fc.processes, None]:
             lo, hi = fc.interval(level, component="pipeline", process=proc)
             actual = len(_of(from_open, proc))

@@ -4,6 +4,11 @@ Real CRM histories are not straight lines. Every rule below is applied by
 :func:`salesplan.reduce.stages.reduce_stage_events`, counted in ``Funnel.issues`` (logged at WARNING when it
 changed or dropped something) and pinned by a hand-computed test in ``tests/funnel/test_paths.py``.
 
+The same reduction defines the state of a deal at any date (:mod:`salesplan.reduce.states`), which every other
+part reads: ``SalesData.opportunity_status``, the control actuals, KPIs, pipeline movement, variance, the open
+pipeline of the forecast and its backtests. So a deal counts the same way everywhere; the consistency catalogue in
+``tests/reduce/`` checks it on hand-written messy histories and on every engine.
+
 1. **Order.** Events are ordered by time; events at the same time by stage order (working stages in process order,
    then won, then lost). The input's row order does not matter.
 2. **Duplicate events** (same opportunity, stage and time) count once.
