@@ -230,8 +230,9 @@ def _entry(**tables: Any) -> dict[str, Any]:
         import polars as pl
 
         try:
-            return {**tables, **{name: pl.from_pandas(frame).lazy() if isinstance(frame, pd.DataFrame) else frame
-                                 for name, frame in ready.items()}}
+            moved = {name: pl.from_pandas(frame, rechunk=False).lazy() if isinstance(frame, pd.DataFrame) else frame
+                     for name, frame in ready.items()}
+            return {**tables, **moved}
         except Exception as exc:  # noqa: BLE001 - e.g. an object column of mixed types Arrow cannot hold
             logger.debug("pandas input kept in pandas (not convertible to Polars: %s); ids encoded", exc)
     return {**tables, **_entry_codes(ready)}
