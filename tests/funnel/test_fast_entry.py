@@ -14,7 +14,7 @@ import pytest
 import salesplan.reduce.stages as stages
 from salesplan import SalesProcess, SchemaError
 from salesplan.datasets import simulate
-from salesplan.funnel import estimate
+from salesplan.funnel import estimate, fit_reduction
 from salesplan.reduce.stages import reduce_activities, reduce_stage_events
 
 MODES = ("polars", "codes")
@@ -49,12 +49,16 @@ def world():
     return data, ev, opp
 
 
+AS_OF = "2024-06-01"
+
+
 def _run(monkeypatch, mode, ev, opp, data, convert=lambda x: x):
+    """What ``estimate`` does (reduce, then fit), keeping the per-opportunity rows, and the activity reduction."""
     monkeypatch.setattr(stages, "FAST_ENTRY", mode)
-    funnel = estimate(convert(ev), data.processes, convert(opp), by="region", customers=convert(data.customers),
-                      as_of="2024-06-01")
+    red = reduce_stage_events(convert(ev), data.processes, convert(opp), by=["region"],
+                              customers=convert(data.customers), keep_opportunities=True, as_of=AS_OF)
     act = reduce_activities(convert(data.activities), convert(ev), data.processes, convert(opp))
-    return funnel, act
+    return red, fit_reduction(red, data.processes), act
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +68,7 @@ def reference(world):
         return _run(mp, "off", ev, opp, data)
 
 
-def _assert_same(ref, got, label):
-    (f0, act0), (f, act) = ref, got
-    for table in ("spells", "closes", "outcomes", "issues"):
-        pd.testing.assert_frame_equal(getattr(f0.reduction, table), getattr(f.reduction, table), obj=f"{label} {table}")
-    for table in ("counts", "entries", "unattributed"):
-        pd.testing.assert_frame_equal(act0[table], act[table], obj=f"{label} activities {table}")
+def _assert_same_funnel(f0, f, label):
     pd.testing.assert_frame_equal(f0.rates, f.rates, obj=f"{label} rates")
     pd.testing.assert_frame_equal(f0.durations, f.durations, obj=f"{label} durations")
     pd.testing.assert_frame_equal(f0.win_rate, f.win_rate, obj=f"{label} win rates")
@@ -81,42 +80,48 @@ def test_reference_saw_the_messy_rules(reference):
     assert issues["void outcome (reopened)"] >= 1  # X1: won, then lost
     assert issues["move back"] >= 1  # X2: back from stage 2 to stage 1
     assert issues["skipped or implied stage entry"] >= 2  # X1 skips its second stage, X2 its second at first
+    per_opp = reference[0].opportunities.set_index("opportunity_id")
+    assert per_opp.loc["X1", "final"] == "lost" and per_opp.loc["X2", "final"] == "open"
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_pandas_string_ids_same_figures_on_every_entry(world, reference, monkeypatch, mode):
     data, ev, opp = world
     snapshot = ev.copy(), opp.copy()
-    got = _run(monkeypatch, mode, ev, opp, data)
-    _assert_same(reference, got, mode)
+    (red0, f0, act0), (red, f, act) = reference, _run(monkeypatch, mode, ev, opp, data)
+    for table in ("spells", "closes", "outcomes", "issues", "opportunities"):
+        pd.testing.assert_frame_equal(getattr(red0, table), getattr(red, table), obj=f"{mode} {table}")
+    for table in ("counts", "entries", "unattributed"):
+        pd.testing.assert_frame_equal(act0[table], act[table], obj=f"{mode} activities {table}")
+    _assert_same_funnel(f0, f, mode)
     pd.testing.assert_frame_equal(ev, snapshot[0])  # the caller's frames are not changed
     pd.testing.assert_frame_equal(opp, snapshot[1])
 
 
-def test_pandas_same_figures_as_polars_lazy(world, reference, monkeypatch):
+def test_estimate_on_pandas_equals_polars_lazy(world, reference, monkeypatch):
     data, ev, opp = world
-    _assert_same(reference, _run(monkeypatch, "auto", ev, opp, data, lambda x: pl.from_pandas(x).lazy()), "lazy")
+    monkeypatch.setattr(stages, "FAST_ENTRY", "auto")
+    for label, convert in (("pandas", lambda x: x), ("polars lazy", lambda x: pl.from_pandas(x).lazy())):
+        got = estimate(convert(ev), data.processes, convert(opp), by="region", customers=convert(data.customers),
+                       as_of=AS_OF)
+        _assert_same_funnel(reference[1], got, label)
 
 
-def test_integer_and_categorical_ids_read_as_text(world, monkeypatch):
-    """The codes entry (its categorical ids are the delicate part) decodes ids as the pandas path reads them."""
+def test_integer_and_categorical_ids_read_as_text(world, reference, monkeypatch):
+    """The codes entry (its categorical ids are the delicate part) reads ids as the pandas path does."""
     data, ev, opp = world
-    mode = "codes"
+    monkeypatch.setattr(stages, "FAST_ENTRY", "codes")
+    want = reference[0].opportunities.drop(columns="region")
     ids = {k: i for i, k in enumerate(pd.unique(opp["opportunity_id"]))}
-    ev_int = ev.assign(opportunity_id=ev["opportunity_id"].map(ids))
-    opp_int = opp.assign(opportunity_id=opp["opportunity_id"].map(ids))
-    procs = data.processes
-    monkeypatch.setattr(stages, "FAST_ENTRY", "off")
-    ref = reduce_stage_events(ev_int, procs, opp_int, keep_opportunities=True, as_of="2024-06-01").opportunities
-    monkeypatch.setattr(stages, "FAST_ENTRY", mode)
-    got = reduce_stage_events(ev_int, procs, opp_int, keep_opportunities=True, as_of="2024-06-01").opportunities
-    pd.testing.assert_frame_equal(ref, got)
-    assert sorted(got["opportunity_id"])[:2] == ["0", "1"]
-    cat = reduce_stage_events(ev.astype({"opportunity_id": "category"}), procs,
+    got = reduce_stage_events(ev.assign(opportunity_id=ev["opportunity_id"].map(ids)), data.processes,
+                              opp.assign(opportunity_id=opp["opportunity_id"].map(ids)), keep_opportunities=True,
+                              as_of=AS_OF).opportunities
+    as_int = want.assign(opportunity_id=want["opportunity_id"].map(lambda k: str(ids[k])).astype(object))
+    pd.testing.assert_frame_equal(as_int.sort_values("opportunity_id").reset_index(drop=True), got)
+    cat = reduce_stage_events(ev.astype({"opportunity_id": "category"}), data.processes,
                               opp.astype({"opportunity_id": "category"}), keep_opportunities=True,
-                              as_of="2024-06-01").opportunities
-    pd.testing.assert_frame_equal(got.assign(opportunity_id=got["opportunity_id"].astype(int).map(
-        dict(enumerate(ids))).astype(object)).sort_values("opportunity_id").reset_index(drop=True), cat)
+                              as_of=AS_OF).opportunities
+    pd.testing.assert_frame_equal(want, cat)
 
 
 @pytest.mark.parametrize("mode", MODES)
