@@ -22,7 +22,9 @@ per stage code (no window functions, no sort, no deduplication pass); the stage 
 across those columns, one row per opportunity, evaluated once (``materialise``). Duplicates, reopened outcomes and
 moves back are counted from the same aggregates; only opportunities where that cannot be exact (three or more
 events of one stage, a stage seen again after a later one) are re-read. The spell rows are a lazy union of one
-projection per stage of that table, so they are never held in memory at once.
+projection per stage of that table, so they are never held in memory at once. pandas input (the tables of one call
+together) is first moved once to Polars when it is installed, else its ids are encoded as shared categorical codes
+(``_entry``): pandas groups strings slowly, and the figures are the same either way.
 
 Examples
 --------
