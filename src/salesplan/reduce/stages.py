@@ -22,7 +22,9 @@ per stage code (no window functions, no sort, no deduplication pass); the stage 
 across those columns, one row per opportunity, evaluated once (``materialise``). Duplicates, reopened outcomes and
 moves back are counted from the same aggregates; only opportunities where that cannot be exact (three or more
 events of one stage, a stage seen again after a later one) are re-read. The spell rows are a lazy union of one
-projection per stage of that table, so they are never held in memory at once.
+projection per stage of that table, so they are never held in memory at once. pandas input (the tables of one call
+together) is first moved once to Polars when it is installed, else its ids are encoded as shared categorical codes
+(``_entry``): pandas groups strings slowly, and the figures are the same either way.
 
 Examples
 --------
@@ -134,7 +136,7 @@ def _collect(frame: Any) -> pd.DataFrame:
                                        "value": f"more than {limit} rows; a summary was expected, not raw rows"}])
     for col in out.columns:
         dtype = out[col].dtype
-        if isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
+        if isinstance(dtype, pd.StringDtype | pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype):
             out[col] = out[col].astype(object).where(out[col].notna(), None)
         elif isinstance(dtype, pd.DatetimeTZDtype):  # Spark TIMESTAMP results come back zone-aware
             out[col] = out[col].dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
@@ -162,6 +164,151 @@ def _lazy(native: Any, table: str) -> nw.LazyFrame:
         raise SchemaError(f"{table}: expected a DataFrame (pandas, Polars, PyArrow, DuckDB), "
                           f"got {type(native).__name__}") from exc
     return frame.lazy() if isinstance(frame, nw.DataFrame) else frame
+
+
+#: How pandas tables enter a reduction (internal switch, compared in tests/funnel/test_fast_entry.py):
+#: ``"auto"`` Polars when installed, else ``"codes"``; ``"polars"``; ``"codes"`` (pandas with ids as shared
+#: categorical codes); ``"off"`` (pandas as given).
+FAST_ENTRY = "auto"
+
+# Per table a reduction reads: the columns it needs, its key columns (value: the name of the id they share, so
+# that joined tables are encoded together) and its date columns.
+_ENTRY_TABLES: dict[str, tuple[list[str] | None, dict[str, str], list[str]]] = {
+    "stage_events": ([_OPP, _STAGE, _AT], {_OPP: _OPP, _STAGE: _STAGE}, [_AT]),
+    "opportunities": (None, {_OPP: _OPP, "customer_id": "customer_id"}, ["created_at"]),
+    "customers": (None, {"customer_id": "customer_id"}, []),
+    "activities": (["kind", "date", _OPP], {_OPP: _OPP, "kind": "kind"}, ["date"]),
+}
+
+
+def _entry_mode() -> str:
+    if FAST_ENTRY != "auto":
+        return FAST_ENTRY
+    try:
+        import polars  # noqa: F401
+    except ImportError:  # polars is an optional extra
+        return "codes"
+    return "polars"
+
+
+def _entry(**tables: Any) -> dict[str, Any]:
+    """The pandas tables of one reduction, moved together to the fastest engine available.
+
+    pandas groups and joins strings slowly (every group-by hashes the ids again), so pandas input is converted
+    once, here, before any work: to Polars when it is installed (all tables, so they join on one engine), else
+    the ids stay in pandas but as categorical codes shared by the tables that join on them (``opportunity_id``
+    of events, opportunities and activities; ``customer_id`` of opportunities and customers). Key columns are
+    cast to strings and text dates parsed on pandas first, so the values are exactly the ones pandas would have
+    used; tables of other engines, and tables missing a column the reduction requires (so that its error is
+    raised as before), are passed through unchanged. The caller's frames are never modified.
+
+    Parameters
+    ----------
+    **tables
+        ``stage_events``, ``opportunities``, ``customers``, ``activities``: native tables or None.
+
+    Returns
+    -------
+    dict
+        The same keys, each a native table (a Polars LazyFrame, a pandas DataFrame with categorical ids, or the
+        input unchanged).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"opportunity_id": ["a", "b"], "stage": ["lead", "won"],
+    ...                    "entered_at": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+    >>> opp = pd.DataFrame({"opportunity_id": ["b", "c"]})
+    >>> type(_entry(stage_events=ev, opportunities=opp)["opportunities"]).__name__  # Polars installed
+    'LazyFrame'
+    """
+    mode = _entry_mode()
+    given = {name: frame for name, frame in tables.items() if frame is not None}
+    if mode == "off" or not any(isinstance(f, pd.DataFrame) for f in given.values()):
+        return tables
+    for name, frame in given.items():
+        columns = _ENTRY_TABLES[name][0]
+        if isinstance(frame, pd.DataFrame) and columns and not set(columns) <= set(frame.columns):
+            return tables  # the reduction raises its missing-column error on the input as given
+    if mode == "polars" and not all(isinstance(f, pd.DataFrame) or type(f).__module__.startswith("polars")
+                                    for f in given.values()):
+        return tables
+    if mode == "codes" and not all(isinstance(f, pd.DataFrame) for f in given.values()):
+        return tables
+    ready = {name: _entry_prepare(frame, name) if isinstance(frame, pd.DataFrame) else frame
+             for name, frame in given.items()}
+    if mode == "polars":
+        import polars as pl
+
+        try:
+            moved = {name: pl.from_pandas(frame, rechunk=False).lazy() if isinstance(frame, pd.DataFrame) else frame
+                     for name, frame in ready.items()}
+            return {**tables, **moved}
+        except Exception as exc:  # noqa: BLE001 - e.g. an object column of mixed types Arrow cannot hold
+            logger.debug("pandas input kept in pandas (not convertible to Polars: %s); ids encoded", exc)
+    return {**tables, **_entry_codes(ready)}
+
+
+def _entry_prepare(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Key columns as strings and text dates parsed, both as the pandas path does it (a new frame)."""
+    columns, keys, dates = _ENTRY_TABLES[name]
+    nwf = nw.from_native(frame[columns] if columns else frame, eager_only=True)
+    schema = nwf.schema
+    exprs = [nw.col(c).cast(nw.String) for c in keys if c in schema and not _string_codes(frame[c])]
+    for c in dates:
+        if c in schema and schema[c] == nw.String:
+            exprs.append(parse_datetime(nw.col(c), nwf.implementation))
+        elif c in schema and (schema[c] == nw.Datetime or schema[c] == nw.Date):
+            exprs.append(nw.col(c).cast(nw.Datetime("us")))
+    return nwf.with_columns(*exprs).to_native() if exprs else nwf.to_native()
+
+
+def _string_codes(series: pd.Series) -> bool:
+    """A categorical of strings (ids encoded by :func:`_entry_codes`, kept as they are)."""
+    return isinstance(series.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(series.cat.categories)
+
+
+def _entry_codes(ready: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
+    """pandas tables whose key columns are categoricals with one set of categories per shared id.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"opportunity_id": ["a", "b"], "stage": ["lead", "won"]})
+    >>> opp = pd.DataFrame({"opportunity_id": ["b", "c"]})
+    >>> out = _entry_codes({"stage_events": ev, "opportunities": opp})
+    >>> out["opportunities"]["opportunity_id"].cat.codes.tolist()  # "b" is code 1 in both tables
+    [1, 2]
+    """
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name, frame in ready.items():
+        for col, group in _ENTRY_TABLES[name][1].items():
+            if col in frame.columns:
+                groups.setdefault(group, []).append((name, col))
+    out = dict(ready)
+    for members in groups.values():
+        series = [ready[name][col] for name, col in members]
+        if all(isinstance(s.dtype, pd.CategoricalDtype) and s.dtype == series[0].dtype for s in series):
+            continue  # encoded together already (a reduction calling another one)
+        series = [s.astype(s.cat.categories.dtype) if isinstance(s.dtype, pd.CategoricalDtype) else s
+                  for s in series]
+        codes, uniques = pd.factorize(pd.concat(series, ignore_index=True) if len(series) > 1 else series[0])
+        dtype = pd.CategoricalDtype(pd.Index(uniques))
+        start = 0
+        for (name, col), part in zip(members, series, strict=True):
+            values = pd.Categorical.from_codes(codes[start:start + len(part)], dtype=dtype)
+            out[name] = out[name].assign(**{col: values})
+            start += len(part)
+    return out
+
+
+def _as_keys(frame: nw.LazyFrame, *columns: str) -> nw.LazyFrame:
+    """Key columns as strings; pandas categoricals (ids encoded by :func:`_entry`) keep their codes."""
+    schema = frame.collect_schema()
+    native = frame.to_native() if frame.implementation.is_pandas_like() else None
+    casts = [nw.col(c).cast(nw.String) for c in columns
+             if not (native is not None and schema[c] == nw.Categorical and _string_codes(native[c]))]
+    return frame.with_columns(*casts) if casts else frame
 
 
 def _require(frame: nw.LazyFrame, table: str, columns: Sequence[str]) -> None:
@@ -363,8 +510,8 @@ def _group_source(opp: nw.LazyFrame | None, customers: Any, cols: Sequence[str])
     cust = _lazy(customers, "customers")
     _require(cust, "customers", ["customer_id", *missing])
     _require(opp, "opportunities", ["customer_id"])
-    cust = cust.select("customer_id", *missing).with_columns(nw.col("customer_id").cast(nw.String))
-    return opp.with_columns(nw.col("customer_id").cast(nw.String)).join(cust, on="customer_id", how="left")
+    cust = _as_keys(cust.select("customer_id", *missing), "customer_id")
+    return _as_keys(opp, "customer_id").join(cust, on="customer_id", how="left")
 
 
 def _check_links(ev: nw.LazyFrame, opp: nw.LazyFrame | None, procs: Mapping[str, SalesProcess],
@@ -465,10 +612,12 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
     """Lazy per-(opportunity, stage) spell rows plus what the path rules did (shared by the reductions)."""
     if resolution_hours <= 0:
         raise ConfigError(f"resolution_hours must be > 0, got {resolution_hours}")
+    entered = _entry(stage_events=stage_events, opportunities=opportunities, customers=customers)
+    stage_events, opportunities, customers = (entered[k] for k in ("stage_events", "opportunities", "customers"))
     ev = _lazy(stage_events, "stage_events")
     _require(ev, "stage_events", [_OPP, _STAGE, _AT])
     ev = _as_datetime(ev.select(_OPP, _STAGE, _AT), _AT, "stage_events")
-    ev = ev.with_columns(nw.col(_OPP).cast(nw.String), nw.col(_STAGE).cast(nw.String))
+    ev = _as_keys(ev, _OPP, _STAGE)
 
     opp = opp_all = None
     issues: dict[str, tuple[int, str]] = {}
@@ -476,7 +625,7 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
         opp = _lazy(opportunities, "opportunities")
         need = [_OPP] + (["process"] if len(procs) > 1 else [])
         _require(opp, "opportunities", need)
-        opp = opp_all = opp.with_columns(nw.col(_OPP).cast(nw.String))
+        opp = opp_all = _as_keys(opp, _OPP)
         names = opp.collect_schema().names()
         if "process" in names and len(procs) == 1:
             only = next(iter(procs))
@@ -685,6 +834,8 @@ def reduce_activities(
     [{'stage_idx': 0, 'kind': 'calls', 'count': 2, 'weight': 1}, {'stage_idx': 1, 'kind': 'visits', 'count': 1, 'weight': 1}]
     """
     procs = normalise_processes(process)
+    entered = _entry(stage_events=stage_events, opportunities=opportunities, activities=activities)
+    stage_events, opportunities, activities = (entered[k] for k in ("stage_events", "opportunities", "activities"))
     built = _build_rows(stage_events, procs, opportunities, [], None, as_of, 1.0, "1mo")
     rows, cut = built["rows"], built["as_of"].to_pydatetime()
     stays = rows.filter(~nw.col("implied")).with_columns(
@@ -693,7 +844,7 @@ def reduce_activities(
     acts = _lazy(activities, "activities")
     _require(acts, "activities", ["kind", "date", _OPP])
     acts = _as_datetime(acts.select("kind", "date", _OPP), "date", "activities")
-    acts = acts.with_columns(nw.col(_OPP).cast(nw.String), nw.col("kind").cast(nw.String))
+    acts = _as_keys(acts, _OPP, "kind")
     acts = _materialise(acts.filter(nw.col("date") <= nw.lit(cut)))
     n_total = int(_collect(acts.select(nw.len())).iloc[0, 0])
     n_no_opp = int(_collect(acts.select(nw.col(_OPP).is_null().cast(nw.Int64).sum())).iloc[0, 0])
