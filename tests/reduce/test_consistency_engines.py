@@ -124,14 +124,14 @@ def _counts_agree(opps: pd.DataFrame, ev: pd.DataFrame, as_of: pd.Timestamp) -> 
         assert int(r.loc["c", "advanced"]) == won  # leaving the last stage forward is winning
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories())
 def test_generated_histories_agree_on_pandas(tables):
     opps, ev = tables
     _counts_agree(opps, ev, pd.Timestamp("2025-02-20"))
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories())
 def test_generated_histories_agree_on_polars(tables):
     import polars as pl

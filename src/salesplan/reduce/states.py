@@ -67,7 +67,7 @@ import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.process import SalesProcess
-from salesplan.reduce.stages import _build_rows, _collect, _lazy, _seconds, normalise_processes
+from salesplan.reduce.stages import _build_rows, _collect, _entry, _lazy, _seconds, normalise_processes
 from salesplan.schema import normalise_period
 
 __all__ = ["deal_states", "state_counts", "stage_flows", "activity_counts", "time_span", "distinct", "known_by", "opportunity_amounts", "StageFlows", "period_label", "STATE_COLUMNS", "FREQS"]
@@ -215,6 +215,8 @@ def deal_states(
     its last row per deal is kept, so a state here is by construction the state the funnel counts.
     """
     procs = normalise_processes(processes)
+    moved = _entry(stage_events=stage_events, opportunities=opportunities)  # pandas -> fastest engine, together
+    stage_events, opportunities = moved["stage_events"], moved["opportunities"]
     if opportunities is None:
         raise ConfigError("deal_states needs the opportunities table (process and created_at of every deal)")
     if dates is None:
@@ -296,6 +298,8 @@ def state_counts(
      ['2024-03-01', 'won', 'won', '1', '20.0']]
     """
     procs = normalise_processes(processes)
+    moved = _entry(stage_events=stage_events, opportunities=opportunities)  # pandas -> fastest engine, together
+    stage_events, opportunities = moved["stage_events"], moved["opportunities"]
     cuts = [pd.Timestamp(d) for d in dates]
     attrs, attr_cols = _attributes(opportunities, ["amount"])
     value = nw.col("amount").cast(nw.Float64) if "amount" in attr_cols else nw.lit(0.0)
@@ -390,6 +394,8 @@ def stage_flows(
     """
     trunc = _check_freq(freq)
     procs = normalise_processes(processes)
+    moved = _entry(stage_events=stage_events, opportunities=opportunities)  # pandas -> fastest engine, together
+    stage_events, opportunities = moved["stage_events"], moved["opportunities"]
     if opportunities is None:
         raise ConfigError("stage_flows needs the opportunities table (process and created_at of every deal)")
     if as_of is None:
