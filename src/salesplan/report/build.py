@@ -126,8 +126,8 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
     if progress is not None:
         progress(len(keys), len(keys), "done")
 
-    dq = pd.DataFrame(ctx.dq_rows, columns=DATA_QUALITY_COLUMNS)
-    dq = dq.drop_duplicates(ignore_index=True)
+    rows = list({tuple(row[c] for c in DATA_QUALITY_COLUMNS): row for row in ctx.dq_rows}.values())
+    dq = pd.DataFrame(rows, columns=DATA_QUALITY_COLUMNS)
     for sec in sections:
         if sec.key == "data_quality":
             sec.add_table(Table("data_quality", "Data-quality findings", dq,
@@ -143,7 +143,7 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
         meta={"version": salesplan.__version__, "seed": a.settings.seed, "confidence": a.settings.confidence,
               "config": config.source, "period_label": a.period_label(), "processes": list(a.processes)},
         headline=_headline(ctx, keys),
-        brief=_brief(ctx, keys, dq),
+        brief=_brief(ctx, keys, rows),
     )
 
 
@@ -156,10 +156,10 @@ def _headline(ctx: ReportContext, keys: list[str]) -> dict:
         return {}
 
 
-def _brief(ctx: ReportContext, keys: list[str], dq: pd.DataFrame) -> list[str]:
+def _brief(ctx: ReportContext, keys: list[str], dq_rows: list[dict]) -> list[str]:
     lines = in_brief(ctx, keys)
-    problems = dq[dq["severity"].isin(["error", "missing", "warning"])]
-    if len(problems):
+    problems = [row for row in dq_rows if row["severity"] in ("error", "missing", "warning")]
+    if problems:
         lines.append(f"{len(problems)} data-quality or computation finding(s) need attention: see "
                      "'Data and data quality'.")
     return lines
