@@ -330,7 +330,7 @@ class Analysis:
             return [p for p in self.data.processes if p in present]
         unknown = [p for p in wanted if p not in self.data.processes]
         if unknown:
-            raise ConfigError(f"processes names unknown process(es) {unknown}; defined: {list(self.data.processes)}")
+            raise ConfigError(f"'processes' names unknown process(es) {unknown}; defined: {list(self.data.processes)}")
         return list(wanted)
 
     @cached_property

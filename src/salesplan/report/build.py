@@ -98,7 +98,11 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
         raise ConfigError("build_report: analysis= was made with other data")
     ctx = ReportContext.create(data, config) if analysis is None else ReportContext(analysis, config)
     a = ctx.analysis
-    a.processes  # noqa: B018 - configuration errors surface before any work
+    try:
+        a.processes  # noqa: B018 - configuration errors surface before any work
+    except ConfigError as exc:
+        detail = str(exc).removeprefix("'")
+        raise ConfigError(f"{config.source}: 'report.{detail}") from None
     keys = [k for k in SECTIONS if config.report.sections is None or k in config.report.sections]
     sections: list[Section] = []
     for i, key in enumerate(keys):
