@@ -137,7 +137,7 @@ class AnalysisSettings:
     --------
     >>> s = AnalysisSettings(period="quarter", horizon="90D", teams={"retention": 2})
     >>> s.freq, s.horizon, dict(s.teams)
-    ('Q', Timedelta('90 days 00:00:00'), {'retention': 2})
+    ('Q', <90 * Days>, {'retention': 2})
     >>> AnalysisSettings(confidence=1.5)
     Traceback (most recent call last):
     ...

@@ -80,7 +80,7 @@ def target_between(targets: pd.DataFrame | None, start: Any, end: Any,
     --------
     >>> t = pd.DataFrame({"process": ["a", "a"], "period": ["2026-Q1", "2026-Q2"], "contracts": [9.0, 3.0]})
     >>> target_between(t, "2026-03-01", "2026-05-01", ["a", "b"]).round(3).to_dict()
-    {'a': 4.011, 'b': nan}
+    {'a': 4.089, 'b': nan}
     """
     t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
     names = list(processes) if processes is not None else (
