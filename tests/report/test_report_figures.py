@@ -1,7 +1,8 @@
 """Every figure of the demo report is an attribute of :class:`salesplan.Analysis`.
 
 The demo report (``salesplan demo``, run once per session by the ``demo_run`` fixture) is compared cell by cell
-with an Analysis of the same data and settings: each key figure of summary.json, its headline, and every cell of
+with an Analysis of the same data and settings: each key figure of summary.json (the top ones and those of every
+section), its headline, and every cell of
 every Excel sheet. The comparison is exact: summary.json values equal the attribute after the JSON writer's
 rounding to six significant digits, Excel cells equal the attribute after the Excel writer's cell conversion (and
 openpyxl's: a float is stored with 16 significant digits, ``"%.16g"``). A
@@ -75,6 +76,19 @@ FIGURES: list[tuple[str, Callable[[Analysis, re.Match], tuple[Any, Any, Any]]]] 
     ("forecast_total", lambda a, m: tuple(float(a.forecast_row()[c]) for c in
                                           ("contracts", "contracts_low", "contracts_high"))),
     ("coverage_short", lambda a, m: (len(a.coverage_short), None, None)),
+    ("won_period_(.+)", lambda a, m: (int(_row(a.attainment, m[1])["won_period"]), None, None)),
+    ("open_(.+)", lambda a, m: (int(a.status_counts.loc[m[1], "open"]), None, None)),
+    ("win_rate_(.+)", lambda a, m: tuple(float(a.first_stage_win_rate(m[1])[c]) for c in
+                                         ("win_rate", "win_rate_low", "win_rate_high"))),
+    ("forecast_(.+)", lambda a, m: tuple(float(a.forecast_row(m[1])[c]) for c in
+                                         ("contracts", "contracts_low", "contracts_high"))),
+    ("coverage_(.+)", lambda a, m: (float(a.coverage_row(m[1])["coverage"]), None, None)),
+    ("entries_needed_(.+)", lambda a, m: (a.entries_needed(m[1])[0], None, None)),
+    ("utilisation_(.+)", lambda a, m: (float(a.capacity_next_month(m[1])["utilisation"]), None, None)),
+    ("activities_period", lambda a, m: (a.activities_in_period_total, None, None)),
+    ("revenue_period", lambda a, m: (a.revenue_in_period, None, None)),
+    ("gini", lambda a, m: (a.gini, None, None)),
+    ("p_reach_target", lambda a, m: (a.chance_of_target, None, None)),
 ]
 
 
@@ -154,7 +168,9 @@ def test_every_summary_figure_is_an_analysis_figure(demo_summary, analysis: Anal
     assert demo_summary["period_label"] == analysis.period_label()
     assert demo_summary["headline"] == _jsonable(analysis.headline)
     assert len(demo_summary["key_figures"]) >= 8
-    for fig in demo_summary["key_figures"]:
+    section_figures = [f for s in demo_summary["sections"] for f in s["figures"]]
+    assert len(section_figures) >= 40
+    for fig in demo_summary["key_figures"] + section_figures:
         value, low, high = _lookup(FIGURES, fig["key"], analysis)
         assert (fig["value"], fig["low"], fig["high"]) == (_jsonable(value), _jsonable(low), _jsonable(high)), \
             fig["key"]

@@ -161,7 +161,8 @@ class Report:
             "brief": list(self.brief),
             "headline": _jsonable(self.headline),
             "sections": [{"key": s.key, "title": s.title, "charts": len(s.charts), "tables": len(s.tables),
-                          "warnings": list(s.warnings)} for s in self.sections],
+                          "figures": [f.to_dict() for f in s.figures], "warnings": list(s.warnings)}
+                         for s in self.sections],
             "charts": len(self.charts()),
             "data_quality": [{k: _jsonable(v) for k, v in row.items()} for row in dq.to_dict("records")],
         }
