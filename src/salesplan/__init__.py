@@ -64,6 +64,9 @@ _LAZY: dict[str, str] = {
     "pipeline_backtest": "salesplan.forecast", "BassDiffusion": "salesplan.forecast",
     "plan_vs_actual": "salesplan.control", "decompose_gap": "salesplan.control", "variance": "salesplan.control",
     "kpis": "salesplan.control", "pipeline_movement": "salesplan.control",
+    # every figure of a reporting run
+    "Analysis": "salesplan.analysis", "AnalysisSettings": "salesplan.analysis",
+    "FigureUnavailable": "salesplan.analysis",
     # report
     "build_report": "salesplan.report", "write_report": "salesplan.report", "load_config": "salesplan.report",
 }

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from salesplan import ConfigError
+from salesplan.analysis import Analysis
 from salesplan.datasets import load_example
 from salesplan.engines import engine_of
 from salesplan.report import build_report, load_config, load_data
@@ -41,27 +42,27 @@ def _config(folder: Path, engine: str, *, extra: str = "", orders: str = "data/o
     return path
 
 
-def _run(folder: Path, engine: str) -> tuple[dict, ReportContext]:
+def _run(folder: Path, engine: str) -> tuple[dict, Analysis]:
     cfg = load_config(_config(folder, engine))
     data = load_data(cfg)
-    ctx = ReportContext(data, cfg)
-    report = build_report(data, cfg, context=ctx)
-    return report.summary(), ctx
+    analysis = ReportContext.create(data, cfg).analysis
+    report = build_report(data, cfg, analysis=analysis)
+    return report.summary(), analysis
 
 
 @pytest.fixture(scope="module")
-def pandas_run(parquet_dir: Path) -> tuple[dict, ReportContext]:
+def pandas_run(parquet_dir: Path) -> tuple[dict, Analysis]:
     return _run(parquet_dir, "pandas")
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "polars"])
-def test_engine_report_equals_pandas(parquet_dir: Path, pandas_run: tuple[dict, ReportContext], engine: str,
+def test_engine_report_equals_pandas(parquet_dir: Path, pandas_run: tuple[dict, Analysis], engine: str,
                                      caplog: pytest.LogCaptureFixture) -> None:
     ref_summary, ref = pandas_run
     with caplog.at_level("INFO", logger="salesplan.report"):
         summary, ctx = _run(parquet_dir, engine)
     # the reductions really got lazy frames of the engine (not the pandas tables)
-    frames = ctx.engine_frames()
+    frames = ctx.engine_frames
     expected = {"duckdb": "duckdb", "polars": "polars-lazy"}[engine]
     assert {t: engine_of(frames[t]) for t in ("orders", "stage_events", "activities")} == dict.fromkeys(
         ("orders", "stage_events", "activities"), expected)
@@ -69,40 +70,39 @@ def test_engine_report_equals_pandas(parquet_dir: Path, pandas_run: tuple[dict, 
     assert any("collected into pandas" in r.getMessage() for r in caplog.records)
 
     # funnel: the conversion table (counts exactly, rates to rounding)
-    got, want = ctx.funnel().rates[RATE_COLUMNS], ref.funnel().rates[RATE_COLUMNS]
+    got, want = ctx.funnel.rates[RATE_COLUMNS], ref.funnel.rates[RATE_COLUMNS]
     assert len(want) > 10
     pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9)
-    pd.testing.assert_frame_equal(ctx.funnel().win_rate, ref.funnel().win_rate, check_exact=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(ctx.funnel.win_rate, ref.funnel.win_rate, check_exact=False, rtol=1e-9)
     # activity ratios (reduced in the engine from the lazy activities)
     keys = ["process", "stage", "kind"]
-    acts = ctx.funnel().activity_ratios.sort_values(keys).reset_index(drop=True)
-    ref_acts = ref.funnel().activity_ratios.sort_values(keys).reset_index(drop=True)
+    acts = ctx.funnel.activity_ratios.sort_values(keys).reset_index(drop=True)
+    ref_acts = ref.funnel.activity_ratios.sort_values(keys).reset_index(drop=True)
     assert int(ref_acts["activities"].sum()) > 0
     pd.testing.assert_frame_equal(acts, ref_acts, check_exact=False, rtol=1e-9)
 
     # contracts won, the headline figures and the forecast's expected value
-    assert ctx.won_in(ctx.period).to_dict() == ref.won_in(ref.period).to_dict()
+    pd.testing.assert_frame_equal(ctx.attainment, ref.attainment)
     figures = {f["key"]: f["value"] for f in summary["key_figures"]}
     ref_figures = {f["key"]: f["value"] for f in ref_summary["key_figures"]}
     assert figures.keys() == ref_figures.keys() and len(figures) >= 5
     for key, value in ref_figures.items():
         assert figures[key] == pytest.approx(value, rel=1e-9), key
-    fc, ref_fc = ctx.forecast().summary(), ref.forecast().summary()
+    fc, ref_fc = ctx.forecast.summary(), ref.forecast.summary()
     pd.testing.assert_frame_equal(fc, ref_fc, check_exact=False, rtol=1e-9)
-    assert ctx.forecast().expected == pytest.approx(ref.forecast().expected, rel=1e-9)
-    assert ref.forecast().expected > 1
+    assert ctx.forecast.expected == pytest.approx(ref.forecast.expected, rel=1e-9)
+    assert ref.forecast.expected > 1
 
     # customer segments: the summary ran on the lazy orders
     cols = ["frequency", "recency", "T", "monetary_value", "value_class", "clv"]
-    pd.testing.assert_frame_equal(ctx.segments()[cols], ref.segments()[cols], check_exact=False, rtol=1e-6)
+    pd.testing.assert_frame_equal(ctx.segments[cols], ref.segments[cols], check_exact=False, rtol=1e-6)
 
 
 def test_engine_respects_report_processes(parquet_dir: Path) -> None:
     runs = {}
     for engine in ("pandas", "duckdb"):
         cfg = load_config(_config(parquet_dir, engine, extra='processes = ["acquisition"]'))
-        ctx = ReportContext(load_data(cfg), cfg)
-        runs[engine] = ctx.funnel()
+        runs[engine] = ReportContext.create(load_data(cfg), cfg).analysis.funnel
     assert set(runs["duckdb"].rates["process"]) == {"acquisition"}
     pd.testing.assert_frame_equal(runs["duckdb"].rates[RATE_COLUMNS], runs["pandas"].rates[RATE_COLUMNS],
                                   check_exact=False, rtol=1e-9)

@@ -5,6 +5,8 @@
   with the conversion effect split over the stages.
 * :func:`kpis`: coverage against the coverage the measured conversion requires, velocity, win rates, cycle time,
   activity attainment.
+* :mod:`salesplan.control.attainment`: won against target (targets pro-rated by time), the chance of reaching a
+  target, coverage at the data cut.
 * :func:`pipeline_movement`: new, advanced, pushed, slipped, won and lost between two dates, with values.
 
 Examples
@@ -15,6 +17,13 @@ True
 """
 
 from salesplan.control.actuals import actual_activities, actual_volumes
+from salesplan.control.attainment import (
+    attainment_table,
+    chance_of_target,
+    coverage_at_cut,
+    target_between,
+    wins_between,
+)
 from salesplan.control.kpis import KPI_COLUMNS, kpis
 from salesplan.control.movement import Movement, pipeline_movement, state_at
 from salesplan.control.plan_vs_actual import plan_vs_actual
@@ -32,4 +41,9 @@ __all__ = [
     "state_at",
     "actual_volumes",
     "actual_activities",
+    "attainment_table",
+    "target_between",
+    "wins_between",
+    "chance_of_target",
+    "coverage_at_cut",
 ]

@@ -6,9 +6,12 @@ Per (process, period):
     Opportunities created, won and lost in the period (by date).
 ``snapshot_win_rate``
     ``won / (won + lost)`` of the deals closed in the period.
-``cohort_win_rate``, ``cohort_open_share``
+``cohort_win_rate``, ``cohort_open_share``, ``cohort_mature``
     Of the opportunities created in the period, the share won by the data cut and the share still open (a
-    recent cohort's win rate is a lower bound until it closes).
+    recent cohort's win rate is a lower bound until it closes). ``cohort_mature`` is False while the cohort is too
+    young to have closed: the cut comes before the period's end plus the median days from creation to win of the
+    process's wins closed by the cut (or, with no wins yet, before the period's end); its win rate then says
+    little (a cohort created this month shows ~0%).
 ``cycle_days``
     Median days from creation to win of the period's wins.
 ``open_count``, ``open_value``
@@ -16,6 +19,9 @@ Per (process, period):
 ``expected_wins``
     Sum over the open deals of their stage's measured win rate (the funnel's ``win_rate`` when given, else the
     share won among closed deals that passed through the stage before the period: no look-ahead).
+``target``
+    Target contracts of the period, pro-rated by time from the targets' own periods
+    (:func:`salesplan.control.attainment.target_between`, the one pro-rating of salesplan).
 ``coverage``, ``required_coverage``
     ``coverage = open_count / target contracts``; ``required_coverage = open_count / expected_wins``, the coverage
     the measured conversion of *this* pipeline needs to reach the target (instead of a fixed rule such as 3x).
@@ -43,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.control.actuals import _columns, actual_activities, flows, period_labels
+from salesplan.control.attainment import cohort_mature, median_cycle_days, target_between
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.reduce.states import state_counts, time_span
 
@@ -51,7 +58,7 @@ __all__ = ["kpis", "KPI_COLUMNS"]
 logger = logging.getLogger(__name__)
 
 KPI_COLUMNS = ["process", "period", "created", "won", "lost", "snapshot_win_rate", "cohort_win_rate",
-               "cohort_open_share", "cycle_days", "open_count", "open_value", "expected_wins", "target",
+               "cohort_open_share", "cohort_mature", "cycle_days", "open_count", "open_value", "expected_wins", "target",
                "coverage", "required_coverage", "velocity", "activities", "activities_planned",
                "activity_attainment"]
 
@@ -112,7 +119,9 @@ def kpis(data: Any, *, freq: str = "M", funnel: Any = None, plan: Any = None, st
     starts = [per.start_time - pd.Timedelta(seconds=1) for per in periods if per.start_time > first_date]
     snaps = state_counts(data.stage_events, data.processes, data.opportunities, dates=starts)
     snaps = dict(tuple(snaps.groupby("as_of"))) if len(snaps) else {}
-    targets = _targets(data, plan, freq)
+    targets = _targets(data, plan, periods)
+    won_closes = closes[closes["status"] == "won"]
+    median_cycle = median_cycle_days(won_closes)
     acts = None
     if data.activities is not None:
         acts = actual_activities(data, freq=freq, as_of=cut).groupby(["process", "period"])["count"].sum()
@@ -157,6 +166,7 @@ def kpis(data: Any, *, freq: str = "M", funnel: Any = None, plan: Any = None, st
                 "snapshot_win_rate": won / (won + lost) if won + lost else np.nan,
                 "cohort_win_rate": co_won / n_created if n_created else np.nan,
                 "cohort_open_share": co_open / n_created if n_created else np.nan,
+                "cohort_mature": cohort_mature(per, cut, median_cycle.get(proc_name, np.nan)),
                 "cycle_days": float(np.median(cycle)) if len(cycle) else np.nan,
                 "open_count": n_open, "open_value": open_value, "expected_wins": expected, "target": target,
                 "coverage": n_open / target if target and np.isfinite(target) and target > 0 else np.nan,
@@ -167,20 +177,16 @@ def kpis(data: Any, *, freq: str = "M", funnel: Any = None, plan: Any = None, st
     return pd.DataFrame(rows, columns=KPI_COLUMNS)
 
 
-def _targets(data: Any, plan: Any, freq: str) -> dict[tuple[str, str], float]:
+def _targets(data: Any, plan: Any, periods: pd.PeriodIndex) -> dict[tuple[str, str], float]:
     t = data.targets if getattr(data, "targets", None) is not None else getattr(plan, "targets", None)
     if t is None or len(t) == 0:
         return {}
-    t = t.assign(period=period_labels(t["period"]))
     out = {}
-    for (proc, per), val in t.groupby(["process", "period"])["contracts"].sum().items():
-        p = pd.Period(per)
-        if p.freqstr[0] == freq:
-            out[(proc, per)] = float(val)
-        elif freq == "M" and p.freqstr[0] in ("Q", "Y"):
-            months = pd.period_range(p.start_time, p.end_time, freq="M")
-            for mth in months:
-                out[(proc, str(mth))] = float(val) / len(months)
+    for per in periods:
+        label = period_labels(pd.Series([per])).iloc[0]
+        for proc, val in target_between(t, per.start_time, (per + 1).start_time).items():
+            if np.isfinite(val):
+                out[(proc, label)] = float(val)
     return out
 
 

@@ -31,7 +31,7 @@ from salesplan.control.actuals import actual_activities, actual_volumes, period_
 from salesplan.control.variance import _select_periods, plan_volumes_frame
 from salesplan.errors import PlanInputError, SalesplanError
 
-__all__ = ["plan_vs_actual", "MEASURES"]
+__all__ = ["plan_vs_actual", "plan_actual_summary", "MEASURES"]
 
 logger = logging.getLogger(__name__)
 
@@ -149,3 +149,37 @@ def _plan_activities(plan: Any, basis: str) -> pd.DataFrame | None:
         return None
     a = acts.assign(period=period_labels(acts["period"]))
     return a.groupby(["process", "period", "kind"])[basis].sum().rename("plan").reset_index()
+
+
+def plan_actual_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Plan against actual of one process: the latest period and the year to date, per item.
+
+    ``rows`` are :func:`salesplan.control.plan_vs_actual` rows of one process. Items are contracts, revenue and
+    each activity kind; entries and conversion rows are left to the full table.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"period": ["2025-Q1", "2025-Q2"], "stage": "(process)", "measure": "contracts",
+    ...                      "plan": [8.0, 8.0], "actual": [11.0, 6.0]})
+    >>> plan_actual_summary(rows)[["item", "plan_latest", "actual_latest", "attainment_year"]].to_dict("records")
+    [{'item': 'contracts', 'plan_latest': 8.0, 'actual_latest': 6.0, 'attainment_year': 1.0625}]
+    """
+    sel = rows[rows["measure"].isin(["contracts", "revenue", "activities"])].copy()
+    sel["item"] = np.where(sel["measure"] == "activities", sel["stage"], sel["measure"])
+    periods = sorted(sel["period"].astype(str).unique())
+    if not periods:
+        return pd.DataFrame(columns=["item", "period", "plan_latest", "actual_latest", "attainment_latest",
+                                     "plan_year", "actual_year", "attainment_year"])
+    latest = periods[-1]
+    year = sel[sel["period"].astype(str).str[:4] == latest[:4]]
+    last = sel[sel["period"].astype(str) == latest].set_index("item")[["plan", "actual"]]
+    ytd = year.groupby("item", sort=False)[["plan", "actual"]].sum()
+    out = pd.DataFrame({"item": list(dict.fromkeys(sel["item"]))})
+    out["period"] = latest
+    out["plan_latest"] = out["item"].map(last["plan"])
+    out["actual_latest"] = out["item"].map(last["actual"])
+    out["attainment_latest"] = out["actual_latest"] / out["plan_latest"]
+    out["plan_year"] = out["item"].map(ytd["plan"])
+    out["actual_year"] = out["item"].map(ytd["actual"])
+    out["attainment_year"] = out["actual_year"] / out["plan_year"]
+    return out

@@ -17,6 +17,11 @@ The conversion effect splits over the stages by sequential substitution of the s
 stage ``k`` contributes ``E_a * (prod_{j<=k} a_j prod_{j>k} r_j - prod_{j<k} a_j prod_{j>=k} r_j)`` with cohort
 rates ``a_j`` (share of the cohort reaching stage ``j+1`` among those reaching ``j``) and plan rates ``r_j``
 (rescaled geometrically so that their product is ``c_p``); the stage parts telescope to the conversion effect.
+A period whose cohort is too young to have closed (``mature`` False: the cut is less than the process's median
+days from creation to win past the period's end, :func:`salesplan.control.attainment.cohort_mature`) is flagged:
+its conversion and timing effects are not yet separable (``cohort_open`` of its deals are still open), so read
+only ``volume_effect`` and ``gap - volume_effect`` for it.
+
 This is the chain-substitution method of variance analysis in management accounting (e.g. Horngren, Datar &
 Rajan, *Cost Accounting*, ch. 7 and 14, sales-volume and sales-mix variances).
 
@@ -42,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.control.actuals import flows, period_freq, period_labels
+from salesplan.control.attainment import cohort_mature, median_cycle_days
 from salesplan.errors import PlanInputError, SchemaError
 from salesplan.reduce.states import time_span
 
@@ -145,7 +151,8 @@ class VarianceResult:
     ----------
     table : DataFrame
         Per (process, period): plan and actual, ``gap`` and ``volume_effect``, ``conversion_effect``,
-        ``timing_effect`` (their sum equals ``gap``).
+        ``timing_effect`` (their sum equals ``gap``), ``cohort_open`` (the period's cohort deals still open at the
+        cut) and ``mature`` (False: the cohort is too young to have closed; conversion and timing not separable).
     by_stage : DataFrame
         Per (process, period, stage): ``planned_rate`` (rescaled), ``actual_rate`` (cohort), ``reached`` and
         the stage's share ``conversion_effect`` of the conversion effect.
@@ -209,7 +216,10 @@ def variance(plan: Any, data: Any, *, periods: Any = None, as_of: Any = None) ->
     pv = pv[pv["period"].isin(selected)]
     fl = flows(data, freq, cut)
     cohorts = fl.cohorts
-    wins = fl.closes[fl.closes["status"] == "won"].groupby(["process", "period"])["deals"].sum()
+    won_closes = fl.closes[fl.closes["status"] == "won"]
+    wins = won_closes.groupby(["process", "period"])["deals"].sum()
+    median_cycle = median_cycle_days(won_closes)
+    maturity = []
     rows, stage_rows = [], []
     for (proc_name, period), grp in pv.groupby(["process", "period"], sort=True):
         proc = data.processes[proc_name]
@@ -225,6 +235,8 @@ def variance(plan: Any, data: Any, *, periods: Any = None, as_of: Any = None) ->
         c_a = int(wins.get((proc_name, period), 0))
         rows.append({"process": proc_name, "period": period, "planned_entries": e_p, "planned_contracts": c_p,
                      "actual_entries": e_a, "cohort_wins": w_a, "actual_contracts": c_a})
+        maturity.append((int(cohort.loc[cohort["status"] == "open", "deals"].sum()),
+                         cohort_mature(pd.Period(period, freq=freq), cut, median_cycle.get(proc_name, np.nan))))
         # stage split of the conversion effect
         k_stages = len(proc.stages)
         reach = cohort["reach"].to_numpy()
@@ -242,6 +254,8 @@ def variance(plan: Any, data: Any, *, periods: Any = None, as_of: Any = None) ->
                                "planned_rate": rp[k], "actual_rate": ra[k] if reached[k] > 0 else np.nan,
                                "conversion_effect": e_a * (after - before)})
     table = decompose_gap(pd.DataFrame(rows))
+    table["cohort_open"] = [m[0] for m in maturity]
+    table["mature"] = [m[1] for m in maturity]
     return VarianceResult(table=table, by_stage=pd.DataFrame(stage_rows))
 
 

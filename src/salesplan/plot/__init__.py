@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_TOPICS = ("segment", "funnel", "plan", "forecast", "control")
+_TOPICS = ("segment", "funnel", "plan", "forecast", "control", "overview")
 
 
 def __getattr__(name: str) -> Any:

@@ -591,6 +591,9 @@ def _per_opportunity(events: nw.LazyFrame, n: int, cut: _dt.datetime) -> nw.Lazy
     )
     for k in range(n - 1, -1, -1):
         wide = wide.with_columns(nw.min_horizontal(f"_f{k}", f"_e{k + 1}").alias(f"_e{k}"))
+    # a deal lost without any working-stage event entered the first stage (implied) when it was lost
+    wide = wide.with_columns(nw.when(nw.col("_e0").is_null() & (final_code == n + 1)).then(nw.col(f"_f{n + 1}"))
+                             .otherwise(nw.col("_e0")).alias("_e0"))
     if n >= 2:
         wide = wide.with_columns(nw.col(f"_f{n - 1}").alias(f"_s{n - 2}"))
         for k in range(n - 3, -1, -1):

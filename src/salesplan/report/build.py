@@ -23,11 +23,13 @@ from contextlib import contextmanager
 import pandas as pd
 
 import salesplan
+from salesplan.analysis import Analysis
 from salesplan.data import SalesData
 from salesplan.errors import ConfigError
+from salesplan.report.blocks import Table
 from salesplan.report.config import ReportConfig
 from salesplan.report.context import ReportContext
-from salesplan.report.model import DATA_QUALITY_COLUMNS, Report, Section, Table
+from salesplan.report.model import DATA_QUALITY_COLUMNS, Report, Section
 from salesplan.report.sections import SECTIONS, in_brief
 
 __all__ = ["build_report", "Progress"]
@@ -70,20 +72,20 @@ def _capture() -> Iterator[tuple[_Collect, list[warnings.WarningMessage]]]:
 
 
 def build_report(data: SalesData, config: ReportConfig, progress: Progress | None = None,
-                 context: ReportContext | None = None) -> Report:
-    """Run every configured section on ``data`` and return the report content.
+                 analysis: Analysis | None = None) -> Report:
+    """Lay out every configured section of the figures of an :class:`salesplan.Analysis` of ``data``.
 
     Parameters
     ----------
     data : SalesData
         Validated tables (``salesplan.report.load_data(config)`` or ``salesplan.datasets.load_example()``).
     config : ReportConfig
-        Options; ``report.sections`` limits the sections that run.
+        Options; ``config.settings()`` are the analysis settings, ``report.sections`` limits the sections.
     progress : callable, optional
         ``progress(done, total, label)``; the CLI draws a bar with it when stderr is a terminal.
-    context : ReportContext, optional
-        A context made with the same ``data`` and ``config`` whose cached models (funnel, plan, ...) are reused,
-        e.g. after exploring them in a notebook.
+    analysis : Analysis, optional
+        An Analysis of the same ``data`` (e.g. explored in a notebook) whose computed figures are reused; by
+        default one is made from ``data`` and ``config.settings()``.
 
     Returns
     -------
@@ -92,12 +94,15 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
         section (that becomes a warning); raises :class:`salesplan.ConfigError` only for configuration errors that
         make the whole report meaningless (e.g. unknown processes named in the config).
     """
-    if context is not None and (context.data is not data or context.config is not config):
-        raise ConfigError("build_report: context= was made with other data or another config")
-    ctx = context if context is not None else ReportContext(data=data, config=config)
-    ctx.dq_rows.clear()
-    ctx.top_figures.clear()
-    ctx.processes()  # configuration errors surface before any work
+    if analysis is not None and analysis.data is not data:
+        raise ConfigError("build_report: analysis= was made with other data")
+    ctx = ReportContext.create(data, config) if analysis is None else ReportContext(analysis, config)
+    a = ctx.analysis
+    try:
+        a.processes  # noqa: B018 - configuration errors surface before any work
+    except ConfigError as exc:
+        detail = str(exc).removeprefix("'")
+        raise ConfigError(f"{config.source}: 'report.{detail}") from None
     keys = [k for k in SECTIONS if config.report.sections is None or k in config.report.sections]
     sections: list[Section] = []
     for i, key in enumerate(keys):
@@ -125,8 +130,8 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
     if progress is not None:
         progress(len(keys), len(keys), "done")
 
-    dq = pd.DataFrame(ctx.dq_rows, columns=DATA_QUALITY_COLUMNS)
-    dq = dq.drop_duplicates(ignore_index=True)
+    rows = list({tuple(row[c] for c in DATA_QUALITY_COLUMNS): row for row in ctx.dq_rows}.values())
+    dq = pd.DataFrame(rows, columns=DATA_QUALITY_COLUMNS)
     for sec in sections:
         if sec.key == "data_quality":
             sec.add_table(Table("data_quality", "Data-quality findings", dq,
@@ -134,27 +139,31 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
     return Report(
         title=config.report.title,
         subtitle=config.report.subtitle or (config.report.company or ""),
-        as_of=ctx.as_of,
-        period=str(ctx.period),
+        as_of=a.as_of,
+        period=str(a.period),
         key_figures=list(ctx.top_figures),
         sections=sections,
         data_quality=dq,
-        meta={"version": salesplan.__version__, "seed": ctx.seed, "confidence": ctx.confidence,
-              "config": config.source, "period_label": ctx.period_label(),
-              "processes": ctx.processes()},
-        headline=ctx.cache.get("headline", {}),
-        brief=_brief(ctx, dq),
+        meta={"version": salesplan.__version__, "seed": a.settings.seed, "confidence": a.settings.confidence,
+              "config": config.source, "period_label": a.period_label(), "processes": list(a.processes)},
+        headline=_headline(ctx, keys),
+        brief=_brief(ctx, keys, rows),
     )
 
 
-def _brief(ctx: ReportContext, dq: pd.DataFrame) -> list[str]:
+def _headline(ctx: ReportContext, keys: list[str]) -> dict:
+    if "forecast" not in keys:
+        return {}
     try:
-        lines = in_brief(ctx)
-    except Exception:  # noqa: BLE001 - the summary sentences are a courtesy; never fail the report for them
-        logger.debug("in_brief failed", exc_info=True)
-        lines = []
-    problems = dq[dq["severity"].isin(["error", "missing", "warning"])]
-    if len(problems):
+        return ctx.analysis.headline
+    except Exception:  # noqa: BLE001 - the forecast section shows the failure
+        return {}
+
+
+def _brief(ctx: ReportContext, keys: list[str], dq_rows: list[dict]) -> list[str]:
+    lines = in_brief(ctx, keys)
+    problems = [row for row in dq_rows if row["severity"] in ("error", "missing", "warning")]
+    if problems:
         lines.append(f"{len(problems)} data-quality or computation finding(s) need attention: see "
                      "'Data and data quality'.")
     return lines

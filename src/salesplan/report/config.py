@@ -71,6 +71,7 @@ from typing import Any
 import pandas as pd
 
 from salesplan._toml import read_toml
+from salesplan.analysis import AnalysisSettings
 from salesplan.data import TABLE_ORDER, SalesData
 from salesplan.errors import ConfigError, SalesplanError
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess, load_processes
@@ -88,6 +89,7 @@ __all__ = [
     "demo_config",
     "EXAMPLE_CONFIG",
     "FORMATS",
+    "SECTION_KEYS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -98,6 +100,9 @@ ENGINES = ("pandas", "duckdb", "polars", "spark")
 #: The large tables that a non-pandas ``[data] engine`` opens lazily (they must be Parquet).
 LAZY_TABLES = ("orders", "stage_events", "activities")
 PERIODS = ("month", "quarter")
+#: The report's sections in order (``report.sections`` names a subset); ``salesplan.report.sections`` lays them out.
+SECTION_KEYS: tuple[str, ...] = ("overview", "forecast", "processes", "kpis", "activity", "segments",
+                                 "data_quality")
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,31 @@ class ReportConfig:
     def option(self, group: str, key: str) -> Any:
         """The value of ``[group] key`` (its default when not set)."""
         return getattr(self, group).get(key, _DEFAULTS[group][key])
+
+    def settings(self) -> AnalysisSettings:
+        """The analysis options of this configuration as :class:`salesplan.AnalysisSettings`.
+
+        ``[report] confidence`` is the interval level, ``[plan] confidence`` the target probability the plan is
+        sized for, ``[forecast] horizon_months`` the forecast horizon, ``[capacity] reps`` the teams.
+
+        Examples
+        --------
+        >>> s = demo_config().settings()
+        >>> s.confidence, s.target_probability, s.horizon
+        (0.9, 0.8, <DateOffset: months=3>)
+        """
+        return AnalysisSettings(
+            as_of=self.report.as_of, period=self.report.period, confidence=float(self.report.confidence),
+            target_probability=float(self.option("plan", "confidence")),
+            horizon=pd.DateOffset(months=int(self.option("forecast", "horizon_months"))),
+            plan_months=int(self.option("plan", "horizon")), processes=self.report.processes,
+            by=tuple(self.option("funnel", "by")), teams=dict(self.option("capacity", "reps")),
+            hours_per_rep=float(self.option("capacity", "hours_per_rep")),
+            hours_per_activity=dict(self.option("capacity", "hours_per_activity")),
+            cost_per_activity=dict(self.option("costs", "per_activity")),
+            segment_value=str(self.option("segments", "value")), abc=tuple(self.option("segments", "abc")),
+            backtest=bool(self.option("forecast", "backtest")), seed=int(self.report.seed),
+            engine=self.data_engine, currency=self.report.currency)
 
 
 # ---------------------------------------------------------------------------------------------- schema
@@ -287,8 +317,6 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
         raise ConfigError(f"{source}: 'report.formats' must be a non-empty list of {list(FORMATS)}, got {list(formats)}")
     sections = rep.get("sections")
     if sections is not None:
-        from salesplan.report.sections import SECTION_KEYS
-
         unknown = [s for s in sections if s not in SECTION_KEYS]
         if unknown:
             raise ConfigError(f"{source}: 'report.sections' names unknown section(s) {unknown}; "

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import base64
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from salesplan.report.model import Chart, KeyFigure, Note, Report, Section, Table, format_number
+from salesplan.report.blocks import Chart, KeyFigure, Note, Table, format_number
+
+if TYPE_CHECKING:
+    from salesplan.report.model import Report, Section
 
 __all__ = ["render_html", "frame_to_html", "section_html", "CSP", "CSS"]
 

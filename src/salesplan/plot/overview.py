@@ -1,13 +1,12 @@
-"""Charts that only the control report draws (overview figures computed straight from the validated tables).
+"""Overview charts of the control report: pipeline status, monthly series, actual against target.
 
-The analytic charts (funnel, plan, forecast, control, segments) come from ``salesplan.plot.<topic>``; the charts
-here summarise the data themselves: pipeline status, contracts won per month, actual against target, activity
-and order volumes. Every function takes ``ax=None``, returns the Axes and never touches pyplot's global state.
+They draw tables that :class:`salesplan.Analysis` computes (``status_counts``, ``won_per_month``,
+``attainment``, ``activities_per_month``, ``revenue_per_month``). Every function takes ``ax=None``, returns the Axes and never touches pyplot's global state.
 
 Examples
 --------
 >>> import pandas as pd
->>> from salesplan.report.charts import plot_status
+>>> from salesplan.plot.overview import plot_status
 >>> counts = pd.DataFrame({"open": [2], "won": [3], "lost": [5]}, index=pd.Index(["acquisition"], name="process"))
 >>> ax = plot_status(counts)
 >>> ax.get_xlabel()
