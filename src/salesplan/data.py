@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from salesplan.errors import SchemaError
+from salesplan.parse import to_naive_utc
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess
 from salesplan.schema import TABLES, validate
 
@@ -112,7 +113,7 @@ class SalesData:
         failures.extend(_cross_checks(clean))
         if failures:
             raise SchemaError.from_cases(pd.concat(failures, ignore_index=True))
-        cut = _naive_utc(as_of) if as_of is not None else _latest_date(clean)
+        cut = to_naive_utc(as_of) if as_of is not None else _latest_date(clean)
         return cls(**clean, processes=procs, as_of=cut)
 
     @property
@@ -178,12 +179,6 @@ class SalesData:
         head = f"<p><b>SalesData</b> as of {html.escape(str(self.as_of))}; processes: " \
                f"{html.escape(', '.join(self.processes))}</p>"
         return head + self.summary().to_html(index=False, escape=True)
-
-
-def _naive_utc(value: Any) -> pd.Timestamp:
-    """A timestamp on the tables' clock: zone-aware values are converted to UTC and stored naive."""
-    ts = pd.Timestamp(value)
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
 
 
 def _latest_date(tables: Mapping[str, pd.DataFrame | None]) -> pd.Timestamp | None:

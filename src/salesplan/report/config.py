@@ -73,6 +73,7 @@ import pandas as pd
 from salesplan._toml import read_toml
 from salesplan.data import TABLE_ORDER, SalesData
 from salesplan.errors import ConfigError, SalesplanError
+from salesplan.parse import to_naive_utc
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess, load_processes
 
 __all__ = [
@@ -226,7 +227,7 @@ def _date(value: Any, key: str, source: str) -> pd.Timestamp:
         raise ConfigError(f"{source}: '{key}' is not a date: {value!r} ({exc})") from None
     if pd.isna(stamp):
         raise ConfigError(f"{source}: '{key}' is not a date: {value!r}")
-    return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
+    return to_naive_utc(stamp)  # an offset is converted to UTC, as everywhere in salesplan
 
 
 def _check_lazy_sources(data: Mapping[str, TableSource], engine: str, source: str) -> None:
