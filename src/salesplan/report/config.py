@@ -391,6 +391,10 @@ def demo_config(**report: Any) -> ReportConfig:
 def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
     path = src.path
     key = f"data.{src.table}.path"
+    if path.is_dir():
+        raise ConfigError(f"{cfg_source}: '{key}' names a folder, not a file: {path}; name the CSV, Parquet or "
+                          "Excel file (a folder of Parquet part files is read with data.engine = \"duckdb\", "
+                          "\"polars\" or \"spark\")")
     if not path.is_file():
         raise ConfigError(f"{cfg_source}: '{key}' names a file that does not exist: {path}")
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
