@@ -284,8 +284,8 @@ def _check_as_of(data: Any, cfg: Any, as_of_key: str) -> None:
     first, last = _date_range(data)
     if pd.isna(last):
         return
-    months = 3 if cfg.report.period == "quarter" else 1
-    start = (pd.Timestamp(as_of).to_period("Q" if months == 3 else "M").start_time)
+    last_instant = pd.Timestamp(as_of) - pd.Timedelta(seconds=1)  # as the report: the period holding it
+    start = pd.Period(last_instant, freq="Q" if cfg.report.period == "quarter" else "M").start_time
     if last < start:
         raise ConfigError(f"{as_of_key} = {as_of:%Y-%m-%d %H:%M} lies after all the data, which run from "
                           f"{first:%Y-%m-%d} to {last:%Y-%m-%d}: the reporting {cfg.report.period} that ends at "
