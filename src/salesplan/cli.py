@@ -215,9 +215,8 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     import pandas as pd
 
-    from salesplan.report import load_config, load_data
-
     from salesplan.parse import to_naive_utc
+    from salesplan.report import load_config, load_data
     from salesplan.report.writer import check_output
 
     cfg = load_config(args.config)
