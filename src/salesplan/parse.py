@@ -108,6 +108,9 @@ def blank_to_na(series: pd.Series) -> pd.Series:
     """
     if not (series.dtype == object or pd.api.types.is_string_dtype(series)):
         return series
+    if isinstance(series.dtype, pd.StringDtype):
+        blank_s = (series.str.strip() == "").to_numpy(dtype=bool, na_value=False)
+        return series.where(~blank_s) if blank_s.any() else series
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     blank = np.fromiter((isinstance(v, str) and not v.strip() for v in uniques), dtype=bool, count=len(uniques))
     if not blank.any():

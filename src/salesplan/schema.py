@@ -204,6 +204,7 @@ class _Collector:
         self.keys: pd.Series | None = None
         self.rows: list[dict[str, Any]] = []
         self.hints: dict[tuple[str, str, str], str] = {}
+        self.failed: dict[str, Any] = {}  # per column: values present but unreadable (not missing)
 
     def add(self, column: str, check: str, mask: pd.Series | None = None,
             values: pd.Series | Callable[[pd.Index], pd.Series] | None = None,
@@ -253,6 +254,13 @@ def _as_id(series: pd.Series) -> pd.Series:
         text = str(v).strip()
         return text or None
 
+    if isinstance(series.dtype, pd.StringDtype):  # pandas' text dtype: vectorised, no Python loop per value
+        stripped = series.str.strip()
+        out = stripped.to_numpy(dtype=object, na_value=None)
+        blank = (stripped == "").to_numpy(dtype=bool, na_value=False)
+        if blank.any():
+            out[blank] = None
+        return pd.Series(out, index=series.index, dtype=object)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     converted = np.array([one(v) for v in np.asarray(uniques, dtype=object)] + [None], dtype=object)
     return pd.Series(converted[codes], index=series.index, dtype=object)
@@ -276,6 +284,7 @@ def _as_date(series: pd.Series, column: str, col: _Collector, dayfirst: bool | N
     except SchemaError as err:  # both month-first and day-first fit: refused, with the choice to make
         col.rows.extend(err.failure_cases.to_dict("records"))
         col.hints[(col.table, column, "ambiguous_date")] = str(err).split(": ", 1)[-1]
+        col.failed[column] = blank_to_na(series).notna()
         return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]"), False
     aware = result.aware
     if aware.any():
@@ -284,6 +293,7 @@ def _as_date(series: pd.Series, column: str, col: _Collector, dayfirst: bool | N
             minority = aware if aware.sum() <= naive.sum() else naive
             col.add(column, "timezone", minority, series)
     col.add(column, "date", result.bad, series)
+    col.failed[column] = result.bad
     if result.bad.any() and result.reading not in ("ISO 8601", "datetime"):
         col.hints[(col.table, column, "date")] = (f"the column reads {result.reading}; values that do not fit it "
                                                   "are not dates (set dayfirst= or date_format= if this is wrong)")
@@ -295,6 +305,7 @@ def _as_number(series: pd.Series, column: str, col: _Collector, decimal: str | N
     result = parse_numbers(series, column, col.table, decimal=decimal, thousands=thousands)
     num = result.values
     col.add(column, "numeric", result.bad, series)
+    col.failed[column] = result.bad | result.mixed_currency
     col.add(column, "currency", result.mixed_currency, series)
     if result.hint:
         col.hints[(col.table, column, "numeric" if result.bad.any() else "currency")] = result.hint
@@ -422,7 +433,8 @@ def validate(
         elif kind in (AMOUNT, NUMBER):
             df[name] = _as_number(raw, name, col, _option(decimal, name), _option(thousands, name))
         if name in spec.required:
-            missing_value = blank_to_na(raw).isna() if kind in (DATE, AMOUNT, NUMBER) else df[name].isna()
+            missing_value = df[name].isna() & ~col.failed.pop(name, False) if kind in (DATE, AMOUNT, NUMBER) \
+                else df[name].isna()
             col.add(name, "not_null", missing_value, raw)
     timed_naive = [c for c, a in aware.items() if not a and (df[c].dropna() != df[c].dropna().dt.normalize()).any()]
     if any(aware.values()) and timed_naive:

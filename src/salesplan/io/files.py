@@ -143,15 +143,25 @@ def _read_csv(path: Path, text_columns: list[str], options: dict[str, Any]) -> p
                                                options.get("sep", options.get("delimiter", ",")), sample)
         if title:
             options["skiprows"] = title
-    dtype = {c: str for c in text_columns}
-    dtype.update(options.pop("dtype", None) or {})
+    dtype = options.pop("dtype", None) or {}
     try:
-        frame = pd.read_csv(path, dtype=dtype, encoding=encoding or "utf-8-sig", **options)
+        frame = pd.read_csv(path, dtype=dtype or None, encoding=encoding or "utf-8-sig", **options)
     except UnicodeDecodeError:
         if encoding is not None:
             raise
         logger.warning("%s is not UTF-8; reading it as cp1252 (Windows Western European)", path)
-        frame = pd.read_csv(path, dtype=dtype, encoding="cp1252", **options)
+        encoding = "cp1252"
+        frame = pd.read_csv(path, dtype=dtype or None, encoding=encoding, **options)
+    # Id columns must be text (leading zeros). Reading them as text up front makes pandas' reader several times
+    # slower, so only id columns that came out as numbers are read again, as text.
+    numeric = [c for c in text_columns if c in frame.columns and c not in dtype
+               and not pd.api.types.is_string_dtype(frame[c]) and not pd.api.types.is_object_dtype(frame[c])]
+    if numeric:
+        again = pd.read_csv(path, usecols=numeric, dtype=dict.fromkeys(numeric, str),
+                            encoding=encoding or "utf-8-sig",
+                            **{k: v for k, v in options.items() if k != "usecols"})
+        for c in numeric:
+            frame[c] = again[c].to_numpy()
     if footer:
         frame = frame.iloc[: max(len(frame) - footer, 0)].reset_index(drop=True)
     if skipped:
