@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from salesplan.cli import main
@@ -141,3 +142,18 @@ def test_a_bug_exits_1_with_a_pointer_to_report_it(tmp_path, monkeypatch):
     code, err = report(write_company(tmp_path), tmp_path / "out")
     assert code == 1 and "Traceback" not in err
     assert "this is a bug in salesplan" in err and "-vv" in err
+
+
+def test_day_first_export_refused_then_read_with_the_config_option(tmp_path):
+    events = ("opportunity_id,stage,entered_at\nO1,contacted,02/01/2025\nO1,won,01/02/2025\n"
+              "O2,contacted,05/01/2025\nO2,qualified,03/03/2025\n")
+    cfg = write_company(tmp_path, stage_events=events)
+    code, err = report(cfg, tmp_path / "out")
+    assert_input_error(code, err, str(cfg), "'data.stage_events.path'", "[ambiguous_date]", "dayfirst=True")
+    data = "\n".join(f'{t} = "data/{t}.csv"' for t in TABLES if t != "stage_events")
+    cfg.write_text(f'[data]\n{data}\nstage_events = {{ path = "data/stage_events.csv", dayfirst = true }}\n')
+    from salesplan.report import load_config, load_data
+
+    loaded = load_data(load_config(cfg))
+    assert loaded.stage_events["entered_at"].tolist() == [pd.Timestamp(d) for d in (
+        "2025-01-02", "2025-02-01", "2025-01-05", "2025-03-03")]
