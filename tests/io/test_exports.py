@@ -170,3 +170,22 @@ def test_german_erp_order_export(tmp_path):
     assert orders["amount"].tolist() == [1234.56, 5277.76, -100.0, 12500.0]
     assert orders["is_return"].tolist() == [False, False, True, False]
     assert [s["why"] for s in orders.attrs["skipped_lines"]] == ["title row above the header"] * 2
+
+
+def test_excel_export_with_title_rows(tmp_path):
+    """Spreadsheet exports (HubSpot, ERP) often put a title and a blank row above the header."""
+    from openpyxl import Workbook
+
+    path = tmp_path / "orders.xlsx"
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Orders export — Acme Ltd"])
+    sheet.append([])
+    sheet.append(["Customer", "Date", "Amount"])
+    sheet.append(["00042", "25/03/2024", "1,234.50"])
+    sheet.append(["00107", "05/03/2024", "99.00"])
+    book.save(path)
+    orders = read_table(path, "orders", columns={"Customer": "customer_id", "Date": "order_date", "Amount": "amount"})
+    assert orders[["customer_id", "amount"]].values.tolist() == [["00042", 1234.5], ["00107", 99.0]]
+    assert orders["order_date"].tolist() == [pd.Timestamp("2024-03-25"), pd.Timestamp("2024-03-05")]
+    assert [s["text"] for s in orders.attrs["skipped_lines"]] == ["Orders export — Acme Ltd"]

@@ -229,12 +229,26 @@ def read_raw(path: str | Path, *, text_columns: list[str] | None = None, sheet: 
             raise ConfigError(f"{file}: the file is empty (not even a header line)") from None
         except pd.errors.ParserError as exc:
             raise ConfigError(f"{file}: cannot be read as CSV ({exc}); check sep= and encoding=") from None
-    reader_options.pop("detect_export", None)
+    detect = reader_options.pop("detect_export", True)
     if kind == "parquet":
         return pd.read_parquet(file, **reader_options)
     dtype = {c: str for c in text_columns}
     dtype.update(reader_options.pop("dtype", None) or {})
-    return pd.read_excel(file, sheet_name=sheet, dtype=dtype, **reader_options)
+    skipped: list[dict[str, Any]] = []
+    if detect and not {"skiprows", "header", "nrows"} & set(reader_options):
+        head = pd.read_excel(file, sheet_name=sheet, header=None, nrows=30, dtype=object)
+        widths = head.apply(lambda row: sum(1 for v in row if pd.notna(v) and str(v).strip()), axis=1).tolist()
+        if widths and max(widths) >= 2:
+            first_wide = widths.index(max(widths))
+            if first_wide > 0 and all(w <= 1 for w in widths[:first_wide]):
+                reader_options["skiprows"] = first_wide
+                skipped = [{"line": i + 1, "text": " ".join(str(v) for v in head.iloc[i] if pd.notna(v)),
+                            "why": "title row above the header"} for i in range(first_wide) if widths[i]]
+                logger.warning("%s: skipped %d title row(s) above the header: %s", file, first_wide,
+                               "; ".join(repr(x["text"][:60]) for x in skipped))
+    frame = pd.read_excel(file, sheet_name=sheet, dtype=dtype, **reader_options)
+    frame.attrs["skipped_lines"] = skipped
+    return frame
 
 
 def read_table(
