@@ -7,8 +7,11 @@ whose ``failure_cases`` table lists each (table, column, check, key, value). The
 
 Type coercion
     ids become strings (a float id ``12345.0`` becomes ``"12345"``, surrounding blanks are stripped, an empty id
-    is missing); dates become ``datetime64[ns]``; amounts and other numbers become float; blank strings in date
-    and number columns count as missing. Time-zone-aware dates are converted to UTC and stored naive, so every
+    is missing); dates become ``datetime64[ns]`` with one reading per column (:func:`salesplan.parse.parse_dates`:
+    ISO, month-first or day-first, never a guess per value); amounts and other numbers become float
+    (:func:`salesplan.parse.parse_numbers`: thousands separators, decimal commas, one currency per column); blank
+    strings in date, number, stage, process, kind and period columns count as missing. Time-zone-aware dates are
+    converted to UTC and stored naive (:func:`salesplan.parse.to_naive_utc`), so every
     date column of every table compares on one clock. Aware values in different zones or offsets (summer and
     winter time, say) are therefore fine. A ``timezone`` failure is a column mixing naive and aware values, or a
     table with one column of aware timestamps and another of naive timestamps with a time of day: the naive ones
@@ -17,7 +20,9 @@ Type coercion
 Rules (the ``check`` names in ``failure_cases``)
     ``required`` a required column is missing; ``mapping`` the ``columns=`` mapping names a column the frame lacks
     or gives two columns one name; ``empty`` the table has no rows; ``not_null`` a required value is missing;
-    ``unique`` a key repeats (missing keys are ``not_null`` only); ``date`` a value is not a parseable date;
+    ``unique`` a key repeats (missing keys are ``not_null`` only); ``date`` a value is not a date under the
+    column's reading; ``ambiguous_date`` the column's dates read both month-first and day-first with different
+    results (say which with ``dayfirst=`` or ``date_format=``); ``currency`` an amount in a second currency;
     ``timezone`` see above; ``not_in_future`` a date lies after
     ``as_of`` (planned dates such as ``expected_close`` and target periods are exempt); ``numeric`` a value is not
     a number; ``finite`` a number is infinite; ``non_negative`` a count, potential, hour or cost is negative;
@@ -142,6 +147,9 @@ TABLES: dict[str, TableSpec] = {
 }
 
 
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3  # pandas 3: copy-on-write always on
+
+
 def to_pandas(frame: Any, table: str = "table") -> pd.DataFrame:
     """Return a pandas copy of any eager frame narwhals understands (pandas, Polars, PyArrow, ...).
 
@@ -153,7 +161,7 @@ def to_pandas(frame: Any, table: str = "table") -> pd.DataFrame:
     (1, 1)
     """
     if isinstance(frame, pd.DataFrame):
-        return frame.copy()
+        return frame.copy(deep=not _COPY_ON_WRITE)  # with copy-on-write a shallow copy cannot change the input
     import narwhals as nw
 
     try:
