@@ -253,6 +253,8 @@ def parse_dates(
     >>> r = parse_dates(pd.Series(["25.03.2024", "tomorrow", None]))
     >>> r.reading, r.bad.tolist()
     ('day-first', [False, True, False])
+    >>> parse_dates(pd.Series([20240325, 42])).values.tolist()  # compact ISO dates; other numbers are not dates
+    [Timestamp('2024-03-25 00:00:00'), NaT]
     """
     index = series.index
     if isinstance(series.dtype, pd.DatetimeTZDtype):
@@ -266,6 +268,10 @@ def parse_dates(
     uniq = np.asarray(uniques, dtype=object)
     out = np.full(len(uniq), np.datetime64("NaT"), dtype="datetime64[ns]")
     aware_u = np.zeros(len(uniq), dtype=bool)
+    # 20240325 read as a number by a CSV reader is a compact ISO date, not nanoseconds since 1970
+    uniq = np.array([str(int(v)) if isinstance(v, int | np.integer | float | np.floating) and not isinstance(v, bool)
+                     and float(v).is_integer() and 19000101 <= v <= 21001231 else v for v in uniq] + [None],
+                    dtype=object)[:-1]
     is_text = np.fromiter((isinstance(v, str) for v in uniq), dtype=bool, count=len(uniq))
     for i in np.flatnonzero(~is_text):  # Python / pandas datetimes (Excel cells); numbers are not dates
         v = uniq[i]
