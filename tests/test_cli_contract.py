@@ -129,6 +129,10 @@ def test_bad_values_and_output_checked_first(tmp_path):
     code, err = report(cfg, tmp_path / "out")
     assert_input_error(code, err, str(cfg), "'data.stage_events.path'", "stage_events.stage [not_null]",
                        "stage_events.entered_at [ambiguous_date]", "05/01/2025", "dayfirst=")
+    cfg = write_company(tmp_path / "amounts", orders='customer_id,order_date,amount\nC1,2025-01-10,"1,234"\n'
+                                                     'C2,2025-02-11,"2,500"\n')
+    code, err = report(cfg, tmp_path / "out")
+    assert_input_error(code, err, str(cfg), "'data.orders.path'", "orders.amount [numeric]", "decimal=")
     (tmp_path / "taken").write_text("a file")
     code, err = report(write_company(tmp_path / "ok"), tmp_path / "taken")
     assert_input_error(code, err, "--out", "is not a folder")
