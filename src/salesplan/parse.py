@@ -291,7 +291,10 @@ def parse_dates(
         else:
             got = _try(t, "ISO8601")
             if np.isnat(got).any():
-                got = _cover(t, _YEAR_FIRST + _NAMED, got)
+                left = pd.Series(t[np.isnat(got)], dtype=object)  # only formats these values could fit
+                formats = (_YEAR_FIRST if left.str.match(r"\d{4}[/.]").any() else ()) + (
+                    _NAMED if left.str.contains(r"[A-Za-z]{3}").any() else ())
+                got = _cover(t, formats, got) if formats else got
             if np.isnat(got).any():
                 got, reading = _ordered(t, got, column, table, dayfirst)
         out[text_idx] = got
