@@ -102,13 +102,12 @@ def _export_frame(path: Path, encoding: str, sep: str, head: str) -> tuple[int, 
             title = first_wide
             skipped += [{"line": i + 1, "text": lines[i].strip(), "why": "title row above the header"}
                         for i in range(first_wide) if lines[i].strip()]
-    if not widths or max(widths) < 2:
+    if not widths or max(widths) < 2 or path.name.lower().endswith(".gz"):  # no footers in compressed dumps
         return title, 0, skipped
     size = path.stat().st_size
-    with _open_text(path, encoding) as handle:
-        if not path.name.lower().endswith(".gz") and size > 65_536:
-            handle.seek(size - 65_536)
-        tail = handle.read()
+    with open(path, "rb") as raw:
+        raw.seek(max(size - 65_536, 0))
+        tail = raw.read().decode(encoding, errors="replace")
     tail_lines = tail.splitlines()[-200:]
     block: list[str] = []
     for line in reversed(tail_lines):
