@@ -275,6 +275,9 @@ def _as_id(series: pd.Series) -> pd.Series:
 
 
 def _as_text(series: pd.Series, blank_is_missing: bool = False) -> pd.Series:
+    if isinstance(series.dtype, pd.StringDtype):  # already text: one conversion, no Python loop
+        src = blank_to_na(series) if blank_is_missing else series
+        return pd.Series(src.to_numpy(dtype=object, na_value=None), index=series.index, dtype=object)
     out = (blank_to_na(series) if blank_is_missing else series).astype(object)
     notna = out.notna()
     if not notna.all() or not (series.dtype == object or pd.api.types.is_string_dtype(series)):
