@@ -15,9 +15,10 @@ Commands
 Batch behaviour: no prompts; logging to stderr (``-q`` errors only, ``-v`` progress messages, ``-vv`` debug with
 tracebacks); a progress bar only when stderr is a terminal; the same data and seed give the same report.
 
-Exit codes: 0 success; 2 bad configuration, bad input data or bad arguments (the message names the file, key
-or column); 1 anything unexpected (and, with ``--strict``, a report in which a section could not be built);
-130 interrupted.
+Exit codes: 0 success; 2 bad configuration, bad input data or bad arguments (the message names the
+configuration file, the ``[data]`` key and data file, table, column, rule and example rows); 1 anything unexpected,
+which is a bug in salesplan (the message asks to report it), and, with ``--strict``, a report in which a section
+could not be built; 130 interrupted. The output folder is checked before any data are read.
 
 Examples
 --------
@@ -41,13 +42,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import salesplan
-from salesplan.errors import ConfigError, SalesplanError
+from salesplan.errors import ConfigError, SalesplanError, SchemaError
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_UNEXPECTED", "EXIT_INPUT"]
 
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+_STARTED = 0.0  # start of the current command; staging folders older than it may be stale
 
 
 class _Progress:
@@ -200,7 +202,9 @@ def _run_report(data: Any, cfg: Any, args: argparse.Namespace, out: TextIO, err:
 def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from salesplan.datasets import load_example
     from salesplan.report import demo_config
+    from salesplan.report.writer import check_output
 
+    check_output(args.out, started=_STARTED)
     logger.info("loading the example data")
     data = load_example()
     return _run_report(data, demo_config(), args, out, err, show_summary=True)
@@ -211,18 +215,81 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     import pandas as pd
 
+    from salesplan.parse import to_naive_utc
     from salesplan.report import load_config, load_data
+    from salesplan.report.writer import check_output
 
     cfg = load_config(args.config)
+    as_of_key = f"{cfg.source}: 'report.as_of'"
     if args.as_of is not None:
         try:
-            stamp = pd.Timestamp(args.as_of)
+            stamp = to_naive_utc(pd.Timestamp(args.as_of))
         except ValueError as exc:
             raise ConfigError(f"--as-of: not a date: {args.as_of!r} ({exc})") from None
         cfg = dataclasses.replace(cfg, report=dataclasses.replace(cfg.report, as_of=stamp))
+        as_of_key = "--as-of"
+    check_output(args.out, started=_STARTED)
     logger.info("loading data named in %s", args.config)
-    data = load_data(cfg)
+    try:
+        data = load_data(cfg)
+    except SchemaError as exc:
+        raise _data_error(exc, cfg, as_of_key) from None
+    _check_as_of(data, cfg, as_of_key)
     return _run_report(data, cfg, args, out, err, show_summary=not args.quiet)
+
+
+def _date_range(data: Any) -> tuple[Any, Any]:
+    summary = data.summary()
+    return summary["first_date"].min(), summary["last_date"].max()
+
+
+def _data_error(exc: SchemaError, cfg: Any, as_of_key: str) -> SalesplanError:
+    """Name the configuration file, the [data] keys and files behind a validation error; explain a bad as-of."""
+    import dataclasses
+
+    from salesplan.report import load_data
+
+    cases = exc.failure_cases
+    tables = [t for t in dict.fromkeys(cases["table"].astype(str)) if t in cfg.data]
+    lines = [f"{cfg.source}: the data named in [data] broke validation rules:"]
+    lines += [f"  'data.{t}.path' = {cfg.data[t].path}" for t in tables]
+    as_of = cfg.report.as_of
+    if as_of is not None and (cases["check"] == "not_in_future").any():
+        try:
+            first, last = _date_range(load_data(dataclasses.replace(
+                cfg, report=dataclasses.replace(cfg.report, as_of=None))))
+        except SalesplanError:
+            first = last = None
+        if first is not None and as_of < first:
+            return ConfigError(f"{as_of_key} = {as_of:%Y-%m-%d %H:%M} lies before all the data, which run from "
+                               f"{first:%Y-%m-%d} to {last:%Y-%m-%d}: every date would be in the future of the "
+                               "data cut. Choose an as-of date on or after the latest date, or leave it out to use "
+                               "the latest date in the data.")
+        n_future = int((cases["check"] == "not_in_future").sum())
+        span = f" (the data run to {last:%Y-%m-%d})" if last is not None else ""
+        lines.insert(1, f"  {as_of_key} = {as_of:%Y-%m-%d %H:%M} lies before {n_future} date(s) in the data"
+                        f"{span}: dates after the data cut are 'not_in_future' failures; move the as-of date or "
+                        "filter the data")
+    return SchemaError("\n".join(lines) + "\n" + str(exc), cases)
+
+
+def _check_as_of(data: Any, cfg: Any, as_of_key: str) -> None:
+    """An as-of date whose reporting period holds no data at all is refused (it is after all the data)."""
+    import pandas as pd
+
+    as_of = cfg.report.as_of
+    if as_of is None:
+        return
+    first, last = _date_range(data)
+    if pd.isna(last):
+        return
+    last_instant = pd.Timestamp(as_of) - pd.Timedelta(seconds=1)  # as the report: the period holding it
+    start = pd.Period(last_instant, freq="Q" if cfg.report.period == "quarter" else "M").start_time
+    if last < start:
+        raise ConfigError(f"{as_of_key} = {as_of:%Y-%m-%d %H:%M} lies after all the data, which run from "
+                          f"{first:%Y-%m-%d} to {last:%Y-%m-%d}: the reporting {cfg.report.period} that ends at "
+                          "it holds no data. Choose an as-of date within the data, or leave it out to use the "
+                          "latest date in the data.")
 
 
 def _cmd_init(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -281,6 +348,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     except SystemExit as exc:  # argparse: --help / --version exit 0, usage errors exit 2
         return int(exc.code or 0)
     _setup_logging(args, err)
+    global _STARTED
+    _STARTED = time.time()
     try:
         return COMMANDS[args.command](args, out, err)
     except SalesplanError as exc:
@@ -291,7 +360,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         err.write("salesplan: interrupted\n")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - batch contract: unexpected errors exit 1 with a message
-        err.write(f"salesplan: unexpected error: {type(exc).__name__}: {exc} (rerun with -vv for the traceback)\n")
+        err.write(f"salesplan: unexpected error: {type(exc).__name__}: {exc}\n"
+                  "salesplan: this is a bug in salesplan, not a problem with your data or configuration; please "
+                  "report it to the salesplan developers with the command line and the output of the same command "
+                  "run with -vv (which shows the traceback)\n")
         logger.debug("traceback", exc_info=True)
         return EXIT_UNEXPECTED
 

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from salesplan.errors import SchemaError
+from salesplan.parse import to_naive_utc
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess
 from salesplan.schema import TABLES, validate
 
@@ -112,7 +113,7 @@ class SalesData:
         failures.extend(_cross_checks(clean))
         if failures:
             raise SchemaError.from_cases(pd.concat(failures, ignore_index=True))
-        cut = _naive_utc(as_of) if as_of is not None else _latest_date(clean)
+        cut = to_naive_utc(as_of) if as_of is not None else _latest_date(clean)
         return cls(**clean, processes=procs, as_of=cut)
 
     @property
@@ -180,12 +181,6 @@ class SalesData:
         return head + self.summary().to_html(index=False, escape=True)
 
 
-def _naive_utc(value: Any) -> pd.Timestamp:
-    """A timestamp on the tables' clock: zone-aware values are converted to UTC and stored naive."""
-    ts = pd.Timestamp(value)
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
-
-
 def _latest_date(tables: Mapping[str, pd.DataFrame | None]) -> pd.Timestamp | None:
     latest = []
     for name, frame in tables.items():
@@ -202,7 +197,7 @@ def _cross_checks(tables: Mapping[str, pd.DataFrame | None]) -> list[pd.DataFram
     """Failures of the links between tables (customer references)."""
     out = []
     customers = tables.get("customers")
-    if customers is None:
+    if customers is None or "customer_id" not in customers.columns:  # reported by its own validation
         return out
     known = set(customers["customer_id"].dropna())
     for name in ("orders", "opportunities", "activities"):

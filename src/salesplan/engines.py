@@ -52,6 +52,7 @@ import narwhals as nw
 import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
+from salesplan.parse import to_naive_utc
 from salesplan.schema import AMOUNT, DATE, ID, NUMBER, TABLES, TEXT
 
 __all__ = ["ENGINES", "LAZY_ENGINES", "engine_of", "to_narwhals", "collect", "count_rows", "to_engine",
@@ -166,7 +167,7 @@ def _normalise(out: pd.DataFrame) -> pd.DataFrame:
         if isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
             out[col] = out[col].astype(object).where(out[col].notna(), None)
         elif isinstance(dtype, pd.DatetimeTZDtype):
-            out[col] = out[col].dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
+            out[col] = to_naive_utc(out[col])
         elif pd.api.types.is_datetime64_any_dtype(dtype):
             out[col] = out[col].astype("datetime64[ns]")
         elif pd.api.types.is_bool_dtype(dtype):

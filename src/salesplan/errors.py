@@ -60,14 +60,22 @@ class SchemaError(SalesplanError, ValueError):
         self.failure_cases = failure_cases.reset_index(drop=True)
 
     @classmethod
-    def from_cases(cls, cases: pd.DataFrame | Iterable[Mapping[str, Any]], max_examples: int = 5) -> SchemaError:
+    def from_cases(cls, cases: pd.DataFrame | Iterable[Mapping[str, Any]], max_examples: int = 5,
+                   hints: Mapping[tuple[str, str, str], str] | None = None) -> SchemaError:
         """Build the error and its message from a table of failures.
 
         The message groups failures by (table, column, check) and names, per group, the count and up to
-        ``max_examples`` example keys with their values.
+        ``max_examples`` example keys with their values, followed by a hint on what to do where one is known:
+        from ``hints`` (keyed by ``(table, column, check)``) or an optional ``hint`` column of ``cases``, which
+        is kept in ``failure_cases`` so that hints survive concatenation.
         """
         frame = cases if isinstance(cases, pd.DataFrame) else pd.DataFrame(list(cases))
-        frame = frame.reindex(columns=FAILURE_COLUMNS).astype({"key": "string", "value": "string"})
+        columns = FAILURE_COLUMNS + (["hint"] if "hint" in frame.columns or hints else [])
+        frame = frame.reindex(columns=columns).astype({"key": "string", "value": "string"})
+        if hints:
+            keyed = [hints.get((t, c, k)) for t, c, k in zip(frame["table"], frame["column"], frame["check"],
+                                                             strict=True)]
+            frame["hint"] = [h if h else old for h, old in zip(keyed, frame["hint"], strict=True)]
         lines = [f"{len(frame)} validation failure(s):"]
         for (table, column, check), group in frame.groupby(["table", "column", "check"], sort=False, dropna=False):
             examples = []
@@ -75,7 +83,12 @@ class SchemaError(SalesplanError, ValueError):
                 examples.append(f"{key} ({value})" if pd.notna(value) and value != "" else f"{key}")
             more = len(group) - len(examples)
             tail = f" (+{more} more)" if more > 0 else ""
-            lines.append(f"  {table}.{column} [{check}]: {len(group)} row(s), e.g. {', '.join(examples)}{tail}")
+            line = f"  {table}.{column} [{check}]: {len(group)} row(s), e.g. {', '.join(examples)}{tail}"
+            if "hint" in group.columns:
+                found = [h for h in group["hint"] if isinstance(h, str) and h]
+                if found:
+                    line += f"\n    hint: {found[0]}"
+            lines.append(line)
         return cls("\n".join(lines), frame)
 
 

@@ -7,8 +7,11 @@ whose ``failure_cases`` table lists each (table, column, check, key, value). The
 
 Type coercion
     ids become strings (a float id ``12345.0`` becomes ``"12345"``, surrounding blanks are stripped, an empty id
-    is missing); dates become ``datetime64[ns]``; amounts and other numbers become float; blank strings in date
-    and number columns count as missing. Time-zone-aware dates are converted to UTC and stored naive, so every
+    is missing); dates become ``datetime64[ns]`` with one reading per column (:func:`salesplan.parse.parse_dates`:
+    ISO, month-first or day-first, never a guess per value); amounts and other numbers become float
+    (:func:`salesplan.parse.parse_numbers`: thousands separators, decimal commas, one currency per column); blank
+    strings in date, number, stage, process, kind and period columns count as missing. Time-zone-aware dates are
+    converted to UTC and stored naive (:func:`salesplan.parse.to_naive_utc`), so every
     date column of every table compares on one clock. Aware values in different zones or offsets (summer and
     winter time, say) are therefore fine. A ``timezone`` failure is a column mixing naive and aware values, or a
     table with one column of aware timestamps and another of naive timestamps with a time of day: the naive ones
@@ -17,7 +20,9 @@ Type coercion
 Rules (the ``check`` names in ``failure_cases``)
     ``required`` a required column is missing; ``mapping`` the ``columns=`` mapping names a column the frame lacks
     or gives two columns one name; ``empty`` the table has no rows; ``not_null`` a required value is missing;
-    ``unique`` a key repeats (missing keys are ``not_null`` only); ``date`` a value is not a parseable date;
+    ``unique`` a key repeats (missing keys are ``not_null`` only); ``date`` a value is not a date under the
+    column's reading; ``ambiguous_date`` the column's dates read both month-first and day-first with different
+    results (say which with ``dayfirst=`` or ``date_format=``); ``currency`` an amount in a second currency;
     ``timezone`` see above; ``not_in_future`` a date lies after
     ``as_of`` (planned dates such as ``expected_close`` and target periods are exempt); ``numeric`` a value is not
     a number; ``finite`` a number is infinite; ``non_negative`` a count, potential, hour or cost is negative;
@@ -55,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import SchemaError
+from salesplan.parse import blank_to_na, parse_dates, parse_numbers, to_naive_utc
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess
 
 __all__ = ["TableSpec", "TABLES", "validate", "to_pandas", "normalise_period"]
@@ -62,6 +68,8 @@ __all__ = ["TableSpec", "TABLES", "validate", "to_pandas", "normalise_period"]
 logger = logging.getLogger(__name__)
 
 ID, TEXT, DATE, AMOUNT, NUMBER = "id", "text", "date", "amount", "number"
+#: Text columns in which a blank string is a missing value (a blank stage or process name names nothing).
+_BLANK_IS_MISSING = ("stage", "process", "kind", "period")
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,9 @@ TABLES: dict[str, TableSpec] = {
 }
 
 
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3  # pandas 3: copy-on-write always on
+
+
 def to_pandas(frame: Any, table: str = "table") -> pd.DataFrame:
     """Return a pandas copy of any eager frame narwhals understands (pandas, Polars, PyArrow, ...).
 
@@ -150,7 +161,7 @@ def to_pandas(frame: Any, table: str = "table") -> pd.DataFrame:
     (1, 1)
     """
     if isinstance(frame, pd.DataFrame):
-        return frame.copy()
+        return frame.copy(deep=not _COPY_ON_WRITE)  # with copy-on-write a shallow copy cannot change the input
     import narwhals as nw
 
     try:
@@ -200,6 +211,8 @@ class _Collector:
         self.table = table
         self.keys: pd.Series | None = None
         self.rows: list[dict[str, Any]] = []
+        self.hints: dict[tuple[str, str, str], str] = {}
+        self.failed: dict[str, Any] = {}  # per column: values present but unreadable (not missing)
 
     def add(self, column: str, check: str, mask: pd.Series | None = None,
             values: pd.Series | Callable[[pd.Index], pd.Series] | None = None,
@@ -232,15 +245,13 @@ def _show(value: Any) -> str:
 
 def _blank_to_na(series: pd.Series) -> pd.Series:
     """Strings that are empty or only blanks become missing (CSV and Excel exports are full of them)."""
-    if not (series.dtype == object or pd.api.types.is_string_dtype(series)):
-        return series
-    out = series.astype(object)
-    blank = out.map(lambda v: isinstance(v, str) and not v.strip())
-    return out.where(~blank, None) if blank.any() else series
+    return blank_to_na(series)
 
 
 def _as_id(series: pd.Series) -> pd.Series:
-    """Ids as strings; integral floats lose their '.0'; blanks and missing values become None."""
+    """Ids as strings; integral floats lose their '.0'; blanks and missing values become None.
+
+    Each distinct value is converted once (ids repeat: customers in orders, opportunities in stage events)."""
     def one(v: Any) -> str | None:
         if v is None or v is pd.NA or v is pd.NaT:
             return None
@@ -251,61 +262,73 @@ def _as_id(series: pd.Series) -> pd.Series:
         text = str(v).strip()
         return text or None
 
-    return pd.Series([one(v) for v in series.to_numpy(dtype=object)], index=series.index, dtype=object)
+    if isinstance(series.dtype, pd.StringDtype):  # pandas' text dtype: vectorised, no Python loop per value
+        stripped = series.str.strip()
+        out = stripped.to_numpy(dtype=object, na_value=None)
+        blank = (stripped == "").to_numpy(dtype=bool, na_value=False)
+        if blank.any():
+            out[blank] = None
+        return pd.Series(out, index=series.index, dtype=object)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    converted = np.array([one(v) for v in np.asarray(uniques, dtype=object)] + [None], dtype=object)
+    return pd.Series(converted[codes], index=series.index, dtype=object)
 
 
-def _as_text(series: pd.Series) -> pd.Series:
-    out = series.astype(object)
+def _as_text(series: pd.Series, blank_is_missing: bool = False) -> pd.Series:
+    if isinstance(series.dtype, pd.StringDtype):  # already text: one conversion, no Python loop
+        src = blank_to_na(series) if blank_is_missing else series
+        return pd.Series(src.to_numpy(dtype=object, na_value=None), index=series.index, dtype=object)
+    out = (blank_to_na(series) if blank_is_missing else series).astype(object)
     notna = out.notna()
-    out[notna] = out[notna].map(str)
+    if not notna.all() or not (series.dtype == object or pd.api.types.is_string_dtype(series)):
+        out = out.copy()
+        out[notna] = out[notna].map(str)
     return out.where(notna, None)
 
 
-def _naive_utc(parsed: pd.Series) -> pd.Series:
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed.astype("datetime64[ns]")
-
-
-def _as_date(series: pd.Series, column: str, col: _Collector) -> tuple[pd.Series, bool]:
-    """Parse dates to naive UTC timestamps; also return whether the source values were time-zone aware."""
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return _naive_utc(series), True
-    if pd.api.types.is_datetime64_dtype(series):
-        return series.astype("datetime64[ns]"), False
-    values = _blank_to_na(series)
-    present = values.notna()
+def _as_date(series: pd.Series, column: str, col: _Collector, dayfirst: bool | None = None,
+             date_format: str | None = None) -> tuple[pd.Series, bool]:
+    """Parse dates to naive UTC timestamps with one reading per column (:func:`salesplan.parse.parse_dates`);
+    also return whether the source values were time-zone aware."""
     try:
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-        mixed = parsed.dtype == object
-    except (ValueError, TypeError):  # pandas refuses naive and aware (or several offsets) in one column
-        mixed = True
-    aware = isinstance(parsed.dtype, pd.DatetimeTZDtype) if not mixed else False
-    if mixed:
-        # Which values carry a zone? Parse each distinct value once.
-        stamps = {v: pd.to_datetime(v, errors="coerce") for v in pd.unique(values[present])}
-        has_zone = values.map(lambda v: getattr(stamps.get(v), "tzinfo", None) is not None if pd.notna(v) else False)
-        no_zone = present & ~has_zone & values.map(lambda v: pd.notna(stamps.get(v)) if pd.notna(v) else False)
-        aware = bool(has_zone.any())
-        if has_zone.any() and no_zone.any():
-            minority = has_zone if has_zone.sum() <= no_zone.sum() else no_zone
-            col.add(column, "timezone", minority, values)
-        parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
-    parsed = _naive_utc(parsed)
-    col.add(column, "date", present & parsed.isna(), values)
-    return parsed, aware
+        result = parse_dates(series, column, col.table, dayfirst=dayfirst, date_format=date_format)
+    except SchemaError as err:  # both month-first and day-first fit: refused, with the choice to make
+        col.rows.extend(err.failure_cases.to_dict("records"))
+        col.hints[(col.table, column, "ambiguous_date")] = str(err).split(": ", 1)[-1]
+        col.failed[column] = blank_to_na(series).notna()
+        return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]"), False
+    aware = result.aware
+    if aware.any():
+        naive = ~aware & result.values.notna()
+        if naive.any():
+            minority = aware if aware.sum() <= naive.sum() else naive
+            col.add(column, "timezone", minority, series)
+    col.add(column, "date", result.bad, series)
+    col.failed[column] = result.bad
+    if result.bad.any() and result.reading not in ("ISO 8601", "datetime"):
+        col.hints[(col.table, column, "date")] = (f"the column reads {result.reading}; values that do not fit it "
+                                                  "are not dates (set dayfirst= or date_format= if this is wrong)")
+    return result.values, bool(aware.any())
 
 
-def _as_number(series: pd.Series, column: str, col: _Collector) -> pd.Series:
-    values = _blank_to_na(series)
-    present = values.notna()
-    if pd.api.types.is_bool_dtype(values):
-        num = values.astype(float)
-    else:
-        num = pd.to_numeric(values, errors="coerce").astype(float)
-    col.add(column, "numeric", present & num.isna(), values)
-    col.add(column, "finite", np.isinf(num), values)
+def _as_number(series: pd.Series, column: str, col: _Collector, decimal: str | None = None,
+               thousands: str | None = None) -> pd.Series:
+    result = parse_numbers(series, column, col.table, decimal=decimal, thousands=thousands)
+    num = result.values
+    col.add(column, "numeric", result.bad, series)
+    col.failed[column] = result.bad | result.mixed_currency
+    col.add(column, "currency", result.mixed_currency, series)
+    if result.hint:
+        col.hints[(col.table, column, "numeric" if result.bad.any() else "currency")] = result.hint
+    col.add(column, "finite", np.isinf(num), series)
     return num
+
+
+def _option(value: Any, column: str) -> Any:
+    """A per-column option: one value for every column, or a mapping column -> value."""
+    if isinstance(value, Mapping):
+        return value.get(column)
+    return value
 
 
 def validate(
@@ -317,6 +340,10 @@ def validate(
     processes: Mapping[str, SalesProcess] | None = None,
     opportunities: pd.DataFrame | None = None,
     raise_errors: bool = True,
+    dayfirst: bool | Mapping[str, bool] | None = None,
+    date_format: str | Mapping[str, str] | None = None,
+    decimal: str | Mapping[str, str] | None = None,
+    thousands: str | Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Map, coerce and check one canonical table; return a new, clean pandas frame.
 
@@ -337,6 +364,15 @@ def validate(
         A *validated* opportunities table, for the cross-table rules of ``stage_events`` and ``activities``.
     raise_errors : bool
         When False, return the frame with the failures in ``result.attrs["failure_cases"]`` instead of raising.
+    dayfirst : bool or mapping of canonical column to bool, optional
+        Read numeric dates day-first (True) or month-first (False). Default: one reading per column inferred from
+        its distinct values; a column that reads both ways with different dates is refused (``ambiguous_date``).
+    date_format : str or mapping of canonical column to str, optional
+        A :func:`~datetime.datetime.strptime` format for the date columns (see :func:`salesplan.parse.parse_dates`).
+    decimal, thousands : str or mapping of canonical column to str, optional
+        Decimal and thousands separators of text amounts (default: inferred per column; see
+        :func:`salesplan.parse.parse_numbers`). Currency codes and symbols around amounts are understood, one
+        currency per column (``currency`` failures otherwise).
 
     Returns
     -------
@@ -388,9 +424,7 @@ def validate(
     if missing or clashes or len(df) == 0:
         return _finish(df, col, raise_errors)
 
-    as_of_ts = None if as_of is None else pd.Timestamp(as_of)
-    if as_of_ts is not None and as_of_ts.tzinfo is not None:
-        as_of_ts = as_of_ts.tz_convert("UTC").tz_localize(None)
+    as_of_ts = None if as_of is None else to_naive_utc(as_of)
     kinds = {name: kind for name, kind in spec.columns.items() if name in df.columns}
     for name, kind in kinds.items():  # ids first: a single-column key names the rows in messages
         if kind == ID:
@@ -402,15 +436,16 @@ def validate(
     for name, kind in kinds.items():
         raw = df[name]
         if kind == TEXT:
-            df[name] = _as_text(raw)
+            df[name] = _as_text(raw, blank_is_missing=name in _BLANK_IS_MISSING)
         elif kind == DATE:
-            df[name], aware[name] = _as_date(raw, name, col)
+            df[name], aware[name] = _as_date(raw, name, col, _option(dayfirst, name), _option(date_format, name))
             if as_of_ts is not None and name not in spec.future_ok:
                 col.add(name, "not_in_future", df[name] > as_of_ts, raw)
         elif kind in (AMOUNT, NUMBER):
-            df[name] = _as_number(raw, name, col)
+            df[name] = _as_number(raw, name, col, _option(decimal, name), _option(thousands, name))
         if name in spec.required:
-            missing_value = _blank_to_na(raw).isna() if kind in (DATE, AMOUNT, NUMBER) else df[name].isna()
+            missing_value = df[name].isna() & ~col.failed.pop(name, False) if kind in (DATE, AMOUNT, NUMBER) \
+                else df[name].isna()
             col.add(name, "not_null", missing_value, raw)
     timed_naive = [c for c, a in aware.items() if not a and (df[c].dropna() != df[c].dropna().dt.normalize()).any()]
     if any(aware.values()) and timed_naive:
@@ -447,7 +482,8 @@ def _table_rules(table: str, df: pd.DataFrame, col: _Collector, processes: dict[
         df["period"] = periods.where(periods.notna(), df["period"])
         contracts = df["contracts"]
         col.add("contracts", "integer", np.isfinite(contracts) & (contracts % 1 != 0), contracts)
-    if table in ("stage_events", "activities") and opportunities is not None and "opportunity_id" in df.columns:
+    if table in ("stage_events", "activities") and _usable_opportunities(opportunities) \
+            and "opportunity_id" in df.columns:
         opp = opportunities.drop_duplicates("opportunity_id").set_index("opportunity_id")
         known = df["opportunity_id"].notna() & df["opportunity_id"].isin(opp.index)
         col.add("opportunity_id", "known_opportunity", df["opportunity_id"].notna() & ~known, df["opportunity_id"])
@@ -465,9 +501,19 @@ def _table_rules(table: str, df: pd.DataFrame, col: _Collector, processes: dict[
                     lambda i: df.loc[i, "entered_at"].astype(str) + " < created " + created.loc[i].astype(str))
 
 
+def _usable_opportunities(opportunities: pd.DataFrame | None) -> bool:
+    """Cross-table rules need a validated opportunities table; one that failed its own checks (missing columns,
+    no rows) is reported on its own and not used here."""
+    if opportunities is None or len(opportunities) == 0:
+        return False
+    if not {"opportunity_id", "process", "created_at"} <= set(opportunities.columns):
+        return False
+    return pd.api.types.is_datetime64_dtype(opportunities["created_at"])
+
+
 def _finish(df: pd.DataFrame, col: _Collector, raise_errors: bool) -> pd.DataFrame:
     if col.rows:
-        err = SchemaError.from_cases(col.rows)
+        err = SchemaError.from_cases(col.rows, hints=col.hints)
         if raise_errors:
             raise err
         df.attrs["failure_cases"] = err.failure_cases

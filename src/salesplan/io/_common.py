@@ -9,7 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from salesplan.errors import ConfigError
+from salesplan.errors import ConfigError, SchemaError
+from salesplan.parse import parse_dates
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess
 from salesplan.schema import to_pandas
 
@@ -42,23 +43,67 @@ class Report:
         return pd.concat(self.parts, ignore_index=True)[REPORT_COLUMNS]
 
 
-def as_frame(data: Any, name: str, text_columns: list[str] | None = None) -> pd.DataFrame:
-    """A pandas copy of a frame (anything narwhals reads) or of a file read with :func:`read_raw`."""
+def as_frame(data: Any, name: str, text_columns: list[str] | None = None, report: Report | None = None,
+             **reader_options: Any) -> pd.DataFrame:
+    """A pandas copy of a frame (anything narwhals reads) or of a file read with :func:`read_raw`.
+
+    ``reader_options`` (``sep``, ``encoding``, ``skiprows``, ``skipfooter``, ``sheet``, ...) apply to a path only;
+    lines skipped as title rows or report footer are added to ``report``.
+    """
     if isinstance(data, str | Path):
         from salesplan.io.files import read_raw
 
-        return read_raw(data, text_columns=text_columns)
+        frame = read_raw(data, text_columns=text_columns, **reader_options)
+        if report is not None:
+            for line in frame.attrs.get("skipped_lines", []):
+                report.add(name, [line["line"]], "-", "export_" + ("title" if "title" in line["why"] else "footer"),
+                           "skipped", [line["text"]], why=f"{line['why']} of {Path(data).name}")
+        return frame
+    if reader_options:
+        raise ConfigError(f"{name}: reader options {sorted(reader_options)} apply when reading a file; a "
+                          f"{type(data).__name__} was given")
     return to_pandas(data, name)
 
 
-def utc_naive(values: pd.Series) -> pd.Series:
-    """Parse dates; aware values go to UTC, every result is naive ``datetime64[ns]``; unparseable -> NaT."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
-    if pd.api.types.is_datetime64_dtype(values):
-        return values.astype("datetime64[ns]")
-    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
-    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+def export_dates(frame: pd.DataFrame, columns: list[str], keys: pd.Series, source: str, table: str, *,
+                 dayfirst: bool | None = None, date_format: str | None = None) -> dict[str, pd.Series]:
+    """Parse the date columns of one export with one reading for all of them (an export has one locale).
+
+    Returns naive ``datetime64[ns]`` columns (UTC where the text carried an offset, see
+    :func:`salesplan.parse.to_naive_utc`); missing stays NaT.
+
+    Raises
+    ------
+    SchemaError
+        A value that is not a date under the reading (check ``date``, naming column, key and value), or dates
+        that read both month-first and day-first (check ``ambiguous_date``; set ``dayfirst=`` or
+        ``date_format=``).
+    """
+    columns = [c for c in columns if c is not None and c in frame.columns]
+    if not columns:
+        return {}
+    stacked = pd.concat([frame[c].astype(object) for c in columns], ignore_index=True)
+    try:
+        parsed = parse_dates(stacked, ", ".join(str(c) for c in columns), f"{source} {table}",
+                             dayfirst=dayfirst, date_format=date_format)
+    except SchemaError as err:
+        raise SchemaError(f"{source}: {err}", err.failure_cases) from None
+    n = len(frame)
+    out: dict[str, pd.Series] = {}
+    rows = []
+    key_list = keys.astype(str).to_numpy()
+    for i, c in enumerate(columns):
+        part = slice(i * n, (i + 1) * n)
+        out[c] = pd.Series(parsed.values.to_numpy()[part], index=frame.index, dtype="datetime64[ns]")
+        bad = parsed.bad.to_numpy()[part]
+        rows += [{"table": table, "column": c, "check": "date", "key": k, "value": str(v)}
+                 for k, v in zip(key_list[bad], frame[c].to_numpy()[bad], strict=True)]
+    if rows:
+        hint = (f"one reading for all date columns of the export ({parsed.reading}); values that do not fit it are "
+                "not dates (set dayfirst= or date_format= if the reading is wrong)")
+        err = SchemaError.from_cases(rows, hints={(table, c, "date"): hint for c in columns})
+        raise SchemaError(f"{source}: {err}", err.failure_cases)
+    return out
 
 
 def resolve_process(process: str | SalesProcess,

@@ -39,9 +39,9 @@ from salesplan.io._common import (
     as_frame,
     check_stage_map,
     collapse_repeats,
+    export_dates,
     find_column,
     resolve_process,
-    utc_naive,
 )
 from salesplan.process import SalesProcess
 from salesplan.schema import validate
@@ -121,8 +121,8 @@ def _require(frame: pd.DataFrame, names: list[str], shape: str) -> None:
               "value": f"missing column; frame has {list(frame.columns)[:12]}"} for n in missing])
 
 
-def _finish(opps: pd.DataFrame, events: pd.DataFrame, report: Report, procs: dict[str, SalesProcess]
-            ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _finish(opps: pd.DataFrame, events: pd.DataFrame, report: Report, procs: dict[str, SalesProcess],
+            reader_options: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Move creation dates back to the first event where needed (reported), then validate both tables."""
     first = events.groupby("opportunity_id")["entered_at"].min()
     first_for = opps["opportunity_id"].map(first)
@@ -131,7 +131,8 @@ def _finish(opps: pd.DataFrame, events: pd.DataFrame, report: Report, procs: dic
                "repaired", opps.loc[early, "created_at"].astype(str) + " -> " + first_for[early].astype(str),
                why="created_at moved back to the first stage event")
     opps = opps.assign(created_at=opps["created_at"].where(~early, first_for))
-    clean_opps = validate(opps, "opportunities", processes=procs)
+    numbers = {k: v for k, v in (reader_options or {}).items() if k in ("decimal", "thousands")}
+    clean_opps = validate(opps, "opportunities", processes=procs, **numbers)
     clean_events = validate(events, "stage_events", processes=procs, opportunities=clean_opps)
     return clean_opps, clean_events, report.frame()
 
@@ -144,6 +145,9 @@ def from_salesforce(
     *,
     processes: Mapping[str, SalesProcess] | None = None,
     columns: Mapping[str, str] | None = None,
+    dayfirst: bool | None = None,
+    date_format: str | None = None,
+    **reader_options: Any,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Canonical opportunities and stage events from a Salesforce stage-history export.
 
@@ -176,6 +180,14 @@ def from_salesforce(
     columns : mapping, optional
         Renames applied to both exports first, e.g. ``{"Opportunity ID": "OpportunityId"}`` for report exports
         that use field labels.
+    dayfirst, date_format : optional
+        How to read numeric dates (see :func:`salesplan.parse.parse_dates`): the date columns of an export get
+        one reading together, inferred from their values; dates that read both month-first and day-first
+        (``05/03/2024`` only) are refused until ``dayfirst=True/False`` or ``date_format=`` says which.
+    **reader_options
+        For paths: passed to :func:`salesplan.io.read_raw` (``sep``, ``encoding``, ``skiprows``, ``skipfooter``,
+        ``decimal``, ``thousands``, ``sheet``...). A Salesforce report's title rows and footer are detected and
+        skipped (listed in the report as ``export_title`` / ``export_footer``).
 
     Returns
     -------
@@ -193,16 +205,19 @@ def from_salesforce(
     proc, procs = resolve_process(process, processes)
     stage_map = check_stage_map(stage_map, proc)
     report = Report("salesforce", logger)
-    hist = as_frame(history, "history", ["OpportunityId", "Id"])
+    hist = as_frame(history, "history", ["OpportunityId", "Id"], report, **reader_options)
     if columns:
         hist = hist.rename(columns=dict(columns))
     opp_raw = None
     if opportunities is not None:
-        opp_raw = as_frame(opportunities, "opportunities", ["Id", "AccountId", "OwnerId"])
+        opp_raw = as_frame(opportunities, "opportunities", ["Id", "AccountId", "OwnerId"], report,
+                           **reader_options)
         if columns:
             opp_raw = opp_raw.rename(columns=dict(columns))
         _require(opp_raw, ["Id"], "salesforce Opportunity")
         opp_raw = opp_raw.assign(Id=opp_raw["Id"].astype(str).str.strip())
+        opp_raw = opp_raw.assign(**export_dates(opp_raw, ["CreatedDate", "CloseDate"], opp_raw["Id"], "salesforce",
+                                                "opportunities", dayfirst=dayfirst, date_format=date_format))
 
     field_shape = {"Field", "NewValue"} <= set(hist.columns)
     if field_shape:
@@ -210,8 +225,10 @@ def from_salesforce(
                  "salesforce OpportunityFieldHistory")
     else:
         _require(hist, ["OpportunityId", "StageName", "CreatedDate"], "salesforce OpportunityHistory")
-    hist = hist.assign(OpportunityId=hist["OpportunityId"].astype(str).str.strip(),
-                       _at=utc_naive(hist["CreatedDate"]))
+    hist = hist.assign(OpportunityId=hist["OpportunityId"].astype(str).str.strip())
+    parsed = export_dates(hist, ["CreatedDate", "CloseDate"], hist["OpportunityId"], "salesforce", "stage_events",
+                          dayfirst=dayfirst, date_format=date_format)
+    hist = hist.assign(_at=parsed["CreatedDate"], **{k: v for k, v in parsed.items() if k != "CreatedDate"})
     bad_date = hist["_at"].isna()
     if bad_date.any():
         raise SchemaError.from_cases(
@@ -258,7 +275,7 @@ def from_salesforce(
     if opp_raw is not None:
         by_id = opp_raw.drop_duplicates("Id").set_index("Id")
         if "CreatedDate" in by_id.columns:
-            created = opps["opportunity_id"].map(utc_naive(by_id["CreatedDate"])).fillna(created)
+            created = opps["opportunity_id"].map(by_id["CreatedDate"]).fillna(created)
         for src, dst in (("AccountId", "customer_id"), ("OwnerId", "owner"), ("Amount", "amount"),
                          ("CloseDate", "expected_close")):
             if src in by_id.columns:
@@ -271,7 +288,7 @@ def from_salesforce(
                 mapped = opps["opportunity_id"].map(last[src])
                 opps[dst] = mapped.fillna(opps[dst]) if dst in opps.columns else mapped
     if "expected_close" in opps.columns:
-        opps["expected_close"] = utc_naive(opps["expected_close"])
+        opps["expected_close"] = opps["expected_close"].astype("datetime64[ns]")
     opps = _own_customer(opps, report, "no_account", "no AccountId: each such opportunity is its own customer")
 
     # Initial stage of field-history opportunities: entered at creation.
@@ -298,7 +315,7 @@ def from_salesforce(
     events = _map_stages(events, stage_map, report, "salesforce", "NewValue" if field_shape else "StageName")
     events = collapse_repeats(events, report, proc, why="same stage as the previous row (amount or date edits, or "
                                                   "several Salesforce stages mapped onto one stage)")
-    return _finish(opps, events[["opportunity_id", "stage", "entered_at"]], report, procs)
+    return _finish(opps, events[["opportunity_id", "stage", "entered_at"]], report, procs, reader_options)
 
 
 _DATE_ENTERED = re.compile(r"^\s*date\s+entered\s*[:\-]?\s*[\"'“”‘’]?(?P<stage>.*?)[\"'“”‘’]?\s*$", re.IGNORECASE)
@@ -321,6 +338,9 @@ def from_hubspot(
     *,
     processes: Mapping[str, SalesProcess] | None = None,
     columns: Mapping[str, str] | None = None,
+    dayfirst: bool | None = None,
+    date_format: str | None = None,
+    **reader_options: Any,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Canonical opportunities and stage events from a HubSpot deals export.
 
@@ -347,6 +367,10 @@ def from_hubspot(
         Processes to validate with.
     columns : mapping, optional
         Renames applied first (e.g. a localised export's labels onto the English ones).
+    dayfirst, date_format : optional
+        How to read numeric dates; all date columns of the export get one reading (see :func:`from_salesforce`).
+    **reader_options
+        For paths: passed to :func:`salesplan.io.read_raw`; title rows above the header are skipped and reported.
 
     Returns
     -------
@@ -371,7 +395,7 @@ def from_hubspot(
     proc, procs = resolve_process(process, processes)
     stage_map = check_stage_map(stage_map, proc)
     report = Report("hubspot", logger)
-    raw = as_frame(deals, "deals", ["Deal ID", "Record ID"])
+    raw = as_frame(deals, "deals", ["Deal ID", "Record ID"], report, **reader_options)
     if columns:
         raw = raw.rename(columns=dict(columns))
     id_col = find_column(raw, "Deal ID", "Record ID", "hs_object_id", "Deal Id")
@@ -382,26 +406,27 @@ def from_hubspot(
     ids = raw[id_col].map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v).strip())
     entered_cols = {c: _hubspot_stage(m.group("stage"), stage_map)
                     for c in raw.columns if (m := _DATE_ENTERED.match(str(c)))}
-    entered_cols = {c: s for c, s in entered_cols.items() if raw[c].notna().any()}
+    close_col = find_column(raw, "Close Date")
+    parsed = export_dates(raw, [created_col, close_col, *entered_cols], ids, "hubspot", "deals",
+                          dayfirst=dayfirst, date_format=date_format)
+    entered_cols = {c: s for c, s in entered_cols.items() if parsed[c].notna().any()}
     if not entered_cols:
         logger.warning("hubspot: no non-empty 'Date entered <stage>' column; only Deal Stage is used")
-    long = [pd.DataFrame({"opportunity_id": ids, "source_stage": stage, "entered_at": utc_naive(raw[c])})
+    long = [pd.DataFrame({"opportunity_id": ids, "source_stage": stage, "entered_at": parsed[c]})
             for c, stage in entered_cols.items()]
     events = pd.concat(long, ignore_index=True) if long else pd.DataFrame(
         {"opportunity_id": pd.Series(dtype=object), "source_stage": pd.Series(dtype=object),
          "entered_at": pd.Series(dtype="datetime64[ns]")})
     events = events.loc[events["entered_at"].notna()]
 
-    opps = pd.DataFrame({"opportunity_id": ids, "process": proc.name, "created_at": utc_naive(raw[created_col])})
+    opps = pd.DataFrame({"opportunity_id": ids, "process": proc.name, "created_at": parsed[created_col]})
     for dst, names in (("customer_id", ("Associated Company IDs", "Associated Company ID", "Company ID",
                                         "Associated Company")),
                        ("amount", ("Amount",)), ("expected_close", ("Close Date",)),
                        ("owner", ("Deal owner", "Deal Owner", "Owner"))):
         src = find_column(raw, *names)
         if src is not None:
-            opps[dst] = raw[src].to_numpy()
-    if "expected_close" in opps.columns:
-        opps["expected_close"] = utc_naive(opps["expected_close"])
+            opps[dst] = parsed[src].to_numpy() if src in parsed else raw[src].to_numpy()
     if "customer_id" in opps.columns:  # "123;456" lists several companies: the first is the customer
         opps["customer_id"] = opps["customer_id"].map(
             lambda v: str(v).split(";")[0].strip() if pd.notna(v) else None)
@@ -431,4 +456,4 @@ def from_hubspot(
 
     events = _map_stages(events, stage_map, report, "hubspot", "Date entered")
     events = collapse_repeats(events, report, proc, why="several HubSpot stages mapped onto one stage")
-    return _finish(opps, events[["opportunity_id", "stage", "entered_at"]], report, procs)
+    return _finish(opps, events[["opportunity_id", "stage", "entered_at"]], report, procs, reader_options)

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import SchemaError
+from salesplan.parse import to_naive_utc
 
 __all__ = ["customer_summary", "rfm_summary", "clv_summary", "customer_patterns", "holdout_purchases",
            "product_ownership", "PERIODS"]
@@ -115,7 +116,7 @@ def _check_period(period: str, period_length: float) -> None:
 
 def _resolve_as_of(lf: nw.LazyFrame, date_col: str, as_of: Any) -> pd.Timestamp:
     if as_of is not None:
-        return pd.Timestamp(as_of)
+        return to_naive_utc(as_of)
     latest = lf.select(nw.col(date_col).max()).collect().to_pandas().iloc[0, 0]
     if pd.isna(latest):
         raise SchemaError("orders: no dated order lines; cannot infer as_of")
@@ -262,10 +263,7 @@ def _to_pandas(frame: nw.DataFrame) -> pd.DataFrame:
 
 def _naive(values: pd.Series) -> pd.Series:
     """Naive datetime64[ns] in UTC (Spark TIMESTAMP columns come back zone-aware)."""
-    values = pd.to_datetime(values)
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    return values.astype("datetime64[ns]")
+    return to_naive_utc(pd.to_datetime(values))
 
 
 def _finish_summary(out: pd.DataFrame, as_of_ts: pd.Timestamp, period: str, period_length: float) -> pd.DataFrame:

@@ -56,6 +56,7 @@ import pandas as pd
 
 from salesplan.engines import current_row_limit, materialise, parse_datetime, released_after, seconds_between
 from salesplan.errors import ConfigError, SchemaError
+from salesplan.parse import to_naive_utc
 from salesplan.process import SalesProcess
 
 __all__ = ["StageReduction", "reduce_stage_events", "reduce_activities", "reduce_snapshot", "normalise_processes",
@@ -139,7 +140,7 @@ def _collect(frame: Any) -> pd.DataFrame:
         if isinstance(dtype, pd.StringDtype | pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype):
             out[col] = out[col].astype(object).where(out[col].notna(), None)
         elif isinstance(dtype, pd.DatetimeTZDtype):  # Spark TIMESTAMP results come back zone-aware
-            out[col] = out[col].dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
+            out[col] = to_naive_utc(out[col])
         elif pd.api.types.is_datetime64_any_dtype(dtype):
             out[col] = out[col].astype("datetime64[ns]")
         elif pd.api.types.is_integer_dtype(dtype):
@@ -649,7 +650,7 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
             raise SchemaError.from_cases([{"table": "stage_events", "column": _AT, "check": "empty",
                                            "key": "-", "value": "no events"}])
     else:
-        as_of_ts = pd.Timestamp(as_of)
+        as_of_ts = to_naive_utc(as_of)
     cut = as_of_ts.to_pydatetime()
 
     # --- attach process, check links ------------------------------------------------------------------
@@ -919,7 +920,7 @@ def reduce_snapshot(
             got = _collect(snap.select(*[nw.col(c).max().alias(c) for c in cands]))
             as_of_ts = pd.Timestamp(got.max(axis=1).iloc[0])
     else:
-        as_of_ts = pd.Timestamp(as_of)
+        as_of_ts = to_naive_utc(as_of)
     final = (nw.when(nw.col("stage") == won).then(nw.lit("won")).when(nw.col("stage") == lost)
              .then(nw.lit("lost")).otherwise(nw.lit("open")))
     snap = snap.with_columns(final=final)

@@ -17,7 +17,10 @@ Schema
     One entry per canonical table (``customers``, ``orders``, ``opportunities``, ``stage_events``,
     ``activities``, ``targets``): either a path string or a table with ``path`` (str), ``columns`` (table of
     ``"their column" = "canonical column"``), ``sheet`` (str or int, Excel only), ``sep`` (str, CSV only),
-    ``encoding`` (str, CSV only). ``opportunities`` and ``stage_events`` are required.
+    ``encoding`` (str, CSV only), ``dayfirst`` (bool) or ``date_format`` (str): how to read numeric dates when a
+    column reads both month-first and day-first (see :func:`salesplan.parse.parse_dates`; such a column is refused
+    otherwise), ``decimal`` and ``thousands`` (str): separators of text amounts (default inferred per column).
+    ``opportunities`` and ``stage_events`` are required.
     ``engine`` (``"pandas"``, ``"duckdb"``, ``"polars"`` or ``"spark"``; default ``"pandas"``): the engine that
     runs the heavy reductions. With any engine but pandas, ``orders``, ``stage_events`` and ``activities`` must be
     Parquet (a file, a folder of part files or a glob) and are opened lazily with
@@ -74,6 +77,7 @@ from salesplan._toml import read_toml
 from salesplan.analysis import AnalysisSettings
 from salesplan.data import TABLE_ORDER, SalesData
 from salesplan.errors import ConfigError, SalesplanError
+from salesplan.parse import to_naive_utc
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess, load_processes
 
 __all__ = [
@@ -132,6 +136,15 @@ class TableSource:
     sheet: str | int | None = None
     sep: str | None = None
     encoding: str | None = None
+    dayfirst: bool | None = None
+    date_format: str | None = None
+    decimal: str | None = None
+    thousands: str | None = None
+
+    def parse_options(self) -> dict[str, Any]:
+        """The date and number options given for this table (for :func:`salesplan.validate`)."""
+        return {k: getattr(self, k) for k in ("dayfirst", "date_format", "decimal", "thousands")
+                if getattr(self, k) is not None}
 
 
 @dataclass(frozen=True)
@@ -195,7 +208,8 @@ _SCHEMA: dict[str, dict[str, str]] = {
     "capacity": {"hours_per_rep": "float", "reps": "table[int]", "hours_per_activity": "table[float]"},
     "costs": {"per_activity": "table[float]"},
 }
-_TABLE_KEYS = {"path": "str", "columns": "table[str]", "sheet": "str|int", "sep": "str", "encoding": "str"}
+_TABLE_KEYS = {"path": "str", "columns": "table[str]", "sheet": "str|int", "sep": "str", "encoding": "str",
+               "dayfirst": "bool", "date_format": "str", "decimal": "str", "thousands": "str"}
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "segments": {"abc": [0.8, 0.95], "value": "clv"},
@@ -256,7 +270,7 @@ def _date(value: Any, key: str, source: str) -> pd.Timestamp:
         raise ConfigError(f"{source}: '{key}' is not a date: {value!r} ({exc})") from None
     if pd.isna(stamp):
         raise ConfigError(f"{source}: '{key}' is not a date: {value!r}")
-    return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
+    return to_naive_utc(stamp)  # an offset is converted to UTC, as everywhere in salesplan
 
 
 def _check_lazy_sources(data: Mapping[str, TableSource], engine: str, source: str) -> None:
@@ -348,7 +362,9 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
         if "path" not in entry:
             raise ConfigError(f"{source}: 'data.{table}.path' is required")
         data[table] = TableSource(table=table, path=(base / entry["path"]), columns=dict(entry.get("columns", {})),
-                                  sheet=entry.get("sheet"), sep=entry.get("sep"), encoding=entry.get("encoding"))
+                                  sheet=entry.get("sheet"), sep=entry.get("sep"), encoding=entry.get("encoding"),
+                                  **{k: entry[k] for k in ("dayfirst", "date_format", "decimal", "thousands")
+                                     if k in entry})
     if engine != "pandas":
         _check_lazy_sources(data, engine, source)
 
@@ -418,6 +434,10 @@ def demo_config(**report: Any) -> ReportConfig:
 def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
     path = src.path
     key = f"data.{src.table}.path"
+    if path.is_dir():
+        raise ConfigError(f"{cfg_source}: '{key}' names a folder, not a file: {path}; name the CSV, Parquet or "
+                          "Excel file (a folder of Parquet part files is read with data.engine = \"duckdb\", "
+                          "\"polars\" or \"spark\")")
     if not path.is_file():
         raise ConfigError(f"{cfg_source}: '{key}' names a file that does not exist: {path}")
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
@@ -550,6 +570,11 @@ def load_data(cfg: ReportConfig) -> SalesData:
         if absent:
             raise ConfigError(f"{cfg.source}: 'data.{table}.columns' maps column(s) {absent} that "
                               f"{cfg.data[table].path.name} does not have; it has {list(frames[table].columns)[:12]}")
+    for table, src in cfg.data.items():  # date and number options: read those columns as told, then as usual
+        if src.parse_options() and table in frames and table not in lazy_tables:
+            from salesplan.schema import validate
+
+            frames[table] = validate(frames[table], table, columns.pop(table, None), **src.parse_options())
     return SalesData.from_frames(**frames, processes=load_processes_for(cfg), columns=columns or None,
                                  as_of=cfg.report.as_of)
 

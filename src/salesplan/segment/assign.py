@@ -9,8 +9,9 @@ introduce a new product).
 product, and for prospects a *resemblance* score: the probability, from a logistic regression on the customer
 attributes, that a customer with these attributes is an A customer.
 
-:func:`assign_processes` applies :class:`AssignmentRule` s (pandas query expressions, configurable in code or TOML
-via :func:`load_rules`) and returns customer -> process with a priority, a potential (value at stake) and an
+:func:`assign_processes` applies :class:`AssignmentRule` s (expressions in the package's own small grammar,
+:mod:`salesplan.expressions`, configurable in code or TOML via :func:`load_rules`; a rule is data and never runs
+code) and returns customer -> process with a priority, a potential (value at stake) and an
 expected value (potential times a probability). :func:`assignment_summary` counts customers, potential and expected
 value per process and value class: the input of the planning step.
 
@@ -52,6 +53,7 @@ import pandas as pd
 
 from salesplan._toml import read_toml
 from salesplan.errors import ConfigError, SchemaError
+from salesplan.expressions import Expression, parse_expression
 
 __all__ = ["AssignmentRule", "DEFAULT_RULES", "load_rules", "customer_segments", "assign_processes",
            "assignment_summary"]
@@ -68,11 +70,12 @@ class AssignmentRule:
     process : str
         Process name (e.g. one of the default processes).
     when : str
-        pandas ``DataFrame.query`` expression on the segment table.
+        Condition on the segment table (:mod:`salesplan.expressions` grammar: columns, numbers, strings,
+        comparisons, ``in [...]``, ``and``/``or``/``not``, arithmetic, ``abs``, ``log``, ``min``, ``max``, ...).
     potential : str
-        ``DataFrame.eval`` expression: the value at stake per customer.
+        Expression in the same grammar: the value at stake per customer.
     probability : str
-        ``DataFrame.eval`` expression in [0, 1]; ``expected_value = potential * probability``.
+        Expression in [0, 1]; ``expected_value = potential * probability``.
     priority : int
         Lower = more important; with ``exclusive`` a customer gets the matching rule of lowest priority.
     requires : tuple of str
@@ -100,7 +103,13 @@ class AssignmentRule:
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"assignment rule {self.process!r}: {name} must be a non-empty string, "
                                   f"got {value!r}")
+        for name in ("when", "potential", "probability"):
+            self.expression(name)  # refused here, when the rule is made or loaded, if not in the grammar
         object.__setattr__(self, "requires", tuple(self.requires))
+
+    def expression(self, name: str) -> Expression:
+        """The parsed ``when``, ``potential`` or ``probability`` expression."""
+        return parse_expression(getattr(self, name), f"assignment rule {self.process!r} ({name})")
 
 
 #: The default rules (see the module docstring).
@@ -113,7 +122,7 @@ DEFAULT_RULES: tuple[AssignmentRule, ...] = (
     AssignmentRule("new_product", "has_orders and value_class == 'A' and p_alive >= 0.8", "0.1 * annual_spend",
                    "p_alive", 3, (), "loyal top customers: pilot customers for new products"),
     AssignmentRule("cross_selling", "has_orders and p_alive >= 0.5 and cross_sell_score >= 0.1",
-                   "annual_spend / n_products.clip(lower=1)", "cross_sell_score", 4, ("cross_sell_score",),
+                   "annual_spend / max(n_products, 1)", "cross_sell_score", 4, ("cross_sell_score",),
                    "active customers likely to buy a further product"),
     AssignmentRule("acquisition", "not has_orders and resemblance >= 0.2", "wallet * typical_share", "resemblance",
                    5, ("resemblance",), "prospects resembling high-value customers"),
@@ -152,6 +161,8 @@ def load_rules(source: str | Path | Mapping[str, Any]) -> tuple[AssignmentRule, 
             rules.append(AssignmentRule(**entry))
         except TypeError as exc:
             raise ConfigError(f"assignment rule #{i + 1}: {exc}") from exc
+        except ConfigError as exc:
+            raise ConfigError(f"assignment rule #{i + 1}: {exc}") from None
     return tuple(rules)
 
 
@@ -310,16 +321,12 @@ def assign_processes(
             logger.info("assign_processes: rule %r skipped, column(s) %s not in the segment table", rule.process,
                         missing)
             continue
-        try:
-            hit = frame.query(rule.when, engine="python")
-            potential = pd.Series(hit.eval(rule.potential, engine="python"), index=hit.index, dtype=float) \
-                if len(hit) else pd.Series(dtype=float)
-            prob = pd.Series(hit.eval(rule.probability, engine="python"), index=hit.index, dtype=float) \
-                if len(hit) else pd.Series(dtype=float)
-        except Exception as exc:  # pandas raises many types for bad expressions
-            raise ConfigError(f"assignment rule {rule.process!r} (priority {rule.priority}) failed on the segment "
-                              f"table: {type(exc).__name__}: {exc}. Columns available: "
-                              f"{list(frame.columns)}") from exc
+        for name in ("when", "potential", "probability"):
+            rule.expression(name).check_columns(frame.columns)
+        mask = _broadcast(rule.expression("when").evaluate(frame), frame.index)
+        hit = frame.loc[mask.astype(bool)]
+        potential = _numbers(rule, "potential", hit)
+        prob = _numbers(rule, "probability", hit)
         part = pd.DataFrame({"customer_id": hit["customer_id"].to_numpy(), "process": rule.process,
                              "priority": rule.priority, "value_class": hit["value_class"].to_numpy(),
                              "potential": potential.to_numpy(), "expected_value": (potential * prob.clip(0, 1))
@@ -334,6 +341,24 @@ def assign_processes(
     out["rank"] = out.groupby("process")["expected_value"].rank(method="first", ascending=False).astype(int)
     out = out.sort_values(["priority", "rank"], kind="stable").reset_index(drop=True)
     return out[cols]
+
+
+def _broadcast(value: Any, index: pd.Index) -> pd.Series:
+    if isinstance(value, pd.Series):
+        return value.reindex(index)
+    return pd.Series(value, index=index)
+
+
+def _numbers(rule: AssignmentRule, name: str, hit: pd.DataFrame) -> pd.Series:
+    """A rule's numeric expression on the matching rows, as float (a ConfigError names rule and expression)."""
+    if not len(hit):
+        return pd.Series(dtype=float)
+    value = _broadcast(rule.expression(name).evaluate(hit), hit.index)
+    try:
+        return value.astype(float)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"assignment rule {rule.process!r} ({name}): {getattr(rule, name)!r} is not a number on "
+                          f"the segment table ({exc})") from None
 
 
 def assignment_summary(assignments: pd.DataFrame) -> pd.DataFrame:

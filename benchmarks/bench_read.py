@@ -1,0 +1,95 @@
+"""Benchmark: reading and validating order lines with ``read_table`` vs a plain ``pandas.read_csv``.
+
+Usage::
+
+    nice .venv/bin/python benchmarks/bench_read.py [--rows 10000000] [--repeat 2] [--format iso|dayfirst|de]
+
+Creates ``benchmarks/data/orders_<rows>_<format>.csv`` once (order lines of 100,000 customers over three years:
+``order_id, customer_id, order_date, amount, quantity, product``) and times, alternately and ``--repeat`` times
+each, the best of:
+
+* peer: ``pandas.read_csv(path)`` with pandas' defaults (dates stay text, nothing is checked);
+* salesplan: ``salesplan.read_table(path, "orders")``: separator sniffing, title/footer detection, ids read as
+  text, then :func:`salesplan.validate`: ids normalised, one date reading inferred for the column and parsed
+  (:func:`salesplan.parse.parse_dates`), amounts and quantities checked, every rule applied.
+
+Formats: ``iso`` (``2024-03-05``), ``dayfirst`` (``05/03/2024``, comma separator) and ``de`` (``;`` separator,
+``05.03.2024`` dates, decimal commas). Prints both times and the ratio (target: at most 1.20, i.e. parsing and
+validation add at most 20% to the read time) and the load average, since the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+
+
+def make_file(rows: int, fmt: str) -> Path:
+    DATA.mkdir(exist_ok=True)
+    path = DATA / f"orders_{rows}_{fmt}.csv"
+    if path.exists():
+        return path
+    rng = np.random.default_rng(14)
+    days = pd.date_range("2023-01-01", "2025-12-31", freq="D")
+    date_text = {"iso": days.strftime("%Y-%m-%d"), "dayfirst": days.strftime("%d/%m/%Y"),
+                 "de": days.strftime("%d.%m.%Y")}[fmt]
+    customers = np.char.add("C", np.char.zfill(np.arange(100_000).astype(str), 6))
+    products = np.array([f"P{i:02d}" for i in range(50)])
+    chunk = 1_000_000
+    sep = ";" if fmt == "de" else ","
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(sep.join(["order_id", "customer_id", "order_date", "amount", "quantity", "product"]) + "\n")
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            frame = pd.DataFrame({
+                "order_id": np.char.add("O", np.char.zfill(np.arange(start, start + n).astype(str), 9)),
+                "customer_id": customers[rng.integers(0, len(customers), n)],
+                "order_date": np.asarray(date_text)[rng.integers(0, len(days), n)],
+                "amount": np.round(rng.gamma(2.0, 150.0, n), 2),
+                "quantity": rng.integers(1, 20, n),
+                "product": products[rng.integers(0, len(products), n)],
+            })
+            frame.to_csv(handle, header=False, index=False, sep=sep, decimal="," if fmt == "de" else ".")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--format", choices=["iso", "dayfirst", "de"], default="iso")
+    args = parser.parse_args()
+
+    import salesplan as sp
+
+    path = make_file(args.rows, args.format)
+    peer_options = {"sep": ";", "decimal": ","} if args.format == "de" else {}
+    print(f"{path.name}: {path.stat().st_size / 1e6:.0f} MB, load average before {os.getloadavg()[0]:.2f}")
+    times: dict[str, list[float]] = {"pandas.read_csv": [], "salesplan.read_table": []}
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        peer = pd.read_csv(path, **peer_options)
+        times["pandas.read_csv"].append(time.perf_counter() - t0)
+        del peer
+        t0 = time.perf_counter()
+        ours = sp.read_table(path, "orders")
+        times["salesplan.read_table"].append(time.perf_counter() - t0)
+        assert len(ours) == args.rows and ours["order_date"].notna().all()
+        del ours
+    best = {k: min(v) for k, v in times.items()}
+    for name, seconds in best.items():
+        print(f"{name:<22} {seconds:8.2f} s  (runs: {', '.join(f'{t:.2f}' for t in times[name])})")
+    ratio = best["salesplan.read_table"] / best["pandas.read_csv"]
+    print(f"ratio read_table / read_csv: {ratio:.2f} (target <= 1.20); load average after {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

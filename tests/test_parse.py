@@ -1,0 +1,149 @@
+"""Dates and numbers as exports write them: one reading per column, refusal only when both readings fit; the one
+time-zone rule through the library and the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import salesplan as sp
+from salesplan.errors import SchemaError
+from salesplan.parse import parse_dates, parse_numbers, to_naive_utc
+
+# (format, order): order None = unambiguous; "mdy"/"dmy" = numeric with a month/day order that a swap may also fit
+FORMATS = [
+    ("%Y-%m-%d", None), ("%Y-%m-%dT%H:%M:%S", None), ("%Y-%m-%d %H:%M", None), ("%Y/%m/%d", None),
+    ("%d %b %Y", None), ("%b %d, %Y", None), ("%d.%m.%Y", None), ("%d.%m.%Y %H:%M", None),
+    ("%m/%d/%Y", "mdy"), ("%m/%d/%Y %I:%M %p", "mdy"), ("%m/%d/%y", "mdy"), ("%m-%d-%Y", "mdy"),
+    ("%d/%m/%Y", "dmy"), ("%d/%m/%Y %H:%M", "dmy"), ("%d/%m/%y", "dmy"), ("%d-%m-%Y %H:%M:%S", "dmy"),
+]
+moments = st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2035, 12, 31)).map(
+    lambda d: d.replace(second=0, microsecond=0))
+
+
+def _text(moment: dt.datetime, fmt: str, unpadded: bool) -> str:
+    text = moment.strftime(fmt)
+    if unpadded and fmt.startswith(("%m/", "%d/")):  # US exports write 3/5/2024
+        head, _, rest = text.partition("/")
+        text = f"{int(head)}/{rest}"
+    return text
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(moments, min_size=1, max_size=25), st.sampled_from(FORMATS), st.booleans())
+def test_exact_dates_back_unless_both_readings_fit(values, format_order, unpadded):
+    fmt, order = format_order
+    has_time = any(code in fmt for code in ("%H", "%I"))
+    truth = [v if has_time else v.replace(hour=0, minute=0) for v in values]
+    if "%S" not in fmt and has_time:
+        truth = [v.replace(second=0) for v in truth]
+    texts = pd.Series([_text(v, fmt, unpadded) for v in truth])
+    both_fit = order is not None and all(v.day <= 12 for v in truth)
+    same = all(v.day == v.month for v in truth)
+    if both_fit and not same:
+        with pytest.raises(SchemaError) as info:
+            parse_dates(texts, "created_at", "opportunities")
+        assert set(info.value.failure_cases["check"]) == {"ambiguous_date"}
+        assert "opportunities.created_at" in str(info.value) and "dayfirst=" in str(info.value)
+        chosen = parse_dates(texts, "created_at", dayfirst=order == "dmy")  # saying which always works
+        assert chosen.values.tolist() == [pd.Timestamp(v) for v in truth]
+    else:
+        got = parse_dates(texts, "created_at")
+        assert not got.bad.any()
+        assert got.values.tolist() == [pd.Timestamp(v) for v in truth]
+
+
+def test_a_value_that_fits_no_format_is_named_never_guessed():
+    frame = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "customer_id": "c", "process": "acquisition",
+                          "created_at": ["25/03/2024", "05/03/2024", "2024-31-12"]})
+    with pytest.raises(SchemaError) as info:
+        sp.validate(frame, "opportunities")
+    cases = info.value.failure_cases
+    assert cases[["column", "check", "key", "value"]].values.tolist() == [
+        ["created_at", "date", "c", "2024-31-12"]]
+    assert "day-first" in str(info.value)  # the hint names the column's reading
+    ok = sp.validate(frame.iloc[:2], "opportunities")
+    assert ok["created_at"].tolist() == [pd.Timestamp("2024-03-25"), pd.Timestamp("2024-03-05")]
+
+
+def test_validate_options_and_the_issue_shape():
+    """The issue: '05/03/2024' and '25/03/2024' in one column were read as May 3 and March 25."""
+    frame = pd.DataFrame({"opportunity_id": ["x", "y"], "stage": ["contacted", "won"],
+                          "entered_at": ["05/03/2024 09:00", "25/03/2024 14:22"]})
+    got = sp.validate(frame, "stage_events")
+    assert got["entered_at"].tolist() == [pd.Timestamp("2024-03-05 09:00"), pd.Timestamp("2024-03-25 14:22")]
+    with pytest.raises(SchemaError, match=r"stage_events.entered_at \[ambiguous_date\]"):
+        sp.validate(frame.iloc[:1], "stage_events")
+    assert sp.validate(frame.iloc[:1], "stage_events", dayfirst=False)["entered_at"][0] == pd.Timestamp(
+        "2024-05-03 09:00")
+    assert sp.validate(frame.iloc[:1], "stage_events", date_format="%d/%m/%Y %H:%M")["entered_at"][0] == \
+        pd.Timestamp("2024-03-05 09:00")
+    with pytest.raises(SchemaError, match=r"stage_events.entered_at \[date\]"):
+        sp.validate(frame, "stage_events", dayfirst=False)  # 25/03 is no month-first date
+
+
+def test_blank_stage_is_refused():
+    frame = pd.DataFrame({"opportunity_id": ["x", "y"], "stage": ["contacted", "  "],
+                          "entered_at": ["2024-03-05", "2024-03-06"]})
+    with pytest.raises(SchemaError) as info:
+        sp.validate(frame, "stage_events")
+    assert info.value.failure_cases[["column", "check", "key"]].values.tolist() == [["stage", "not_null", "row 1"]]
+
+
+@pytest.mark.parametrize(("values", "kwargs", "expected", "currency"), [
+    (["USD 25,000.00", "USD 1,250.50", "USD 3"], {}, [25000.0, 1250.5, 3.0], "USD"),
+    (["1.234,56 EUR", "5277,76 EUR", "100,00- EUR"], {}, [1234.56, 5277.76, -100.0], "EUR"),
+    (["25 000,00", "1 250,5", "7"], {}, [25000.0, 1250.5, 7.0], None),
+    (["(1,234.00)", "$ 12", "-$5"], {}, [-1234.0, 12.0, -5.0], "$"),
+    (["1,234", "2,500"], {"decimal": ","}, [1.234, 2.5], None),
+    (["1,234", "2,500"], {"decimal": "."}, [1234.0, 2500.0], None),
+    (["1.234", "2.500"], {"decimal": ","}, [1234.0, 2500.0], None),
+    (["1'234.50", "12"], {}, [1234.5, 12.0], None),
+])
+def test_amounts(values, kwargs, expected, currency):
+    got = parse_numbers(pd.Series(values), "amount", **kwargs)
+    assert not got.bad.any(), got.hint
+    assert got.values.tolist() == pytest.approx(expected)
+    assert got.currency == currency
+
+
+def test_number_refusals_carry_hints():
+    frame = pd.DataFrame({"customer_id": ["a", "b", "c"], "order_date": "2024-01-05",
+                          "amount": ["1,234", "2,500", "12"]})
+    with pytest.raises(SchemaError) as info:
+        sp.validate(frame, "orders")
+    assert "decimal=',' or decimal='.'" in str(info.value)
+    assert sp.validate(frame, "orders", decimal=".")["amount"].tolist() == [1234.0, 2500.0, 12.0]
+    frame["amount"] = ["USD 5", "EUR 6", "EUR 7"]
+    with pytest.raises(SchemaError) as info:
+        sp.validate(frame, "orders")
+    assert info.value.failure_cases[["column", "check", "key"]].values.tolist() == [["amount", "currency", "row 0"]]
+    assert "one currency per column" in str(info.value)
+
+
+AS_OF = "2025-03-01T01:00:00+02:00"  # = 2025-02-28 23:00 UTC
+
+
+def test_offset_as_of_means_one_instant_in_library_and_report(tmp_path):
+    from salesplan.reduce.stages import reduce_stage_events
+    from salesplan.report import load_config
+
+    opps = pd.DataFrame({"opportunity_id": ["o1"], "customer_id": ["c1"], "process": ["acquisition"],
+                         "created_at": ["2025-02-01"]})
+    events = pd.DataFrame({"opportunity_id": ["o1", "o1"], "stage": ["contacted", "qualified"],
+                           "entered_at": ["2025-02-01 10:00", "2025-02-28 23:30"]})
+    with pytest.raises(SchemaError, match=r"entered_at \[not_in_future\]"):  # 23:30 UTC is after the cut
+        sp.SalesData.from_frames(opportunities=opps, stage_events=events, as_of=AS_OF)
+    data = sp.SalesData.from_frames(opportunities=opps, stage_events=events.iloc[:1], as_of=AS_OF)
+    assert data.as_of == pd.Timestamp("2025-02-28 23:00")
+    red = reduce_stage_events(data.stage_events, sp.DEFAULT_PROCESSES["acquisition"], as_of=AS_OF)
+    assert red.as_of == pd.Timestamp("2025-02-28 23:00")
+    cfg = tmp_path / "report.toml"
+    cfg.write_text('[report]\nas_of = 2025-03-01T01:00:00+02:00\n[data]\nopportunities = "o.csv"\n'
+                   'stage_events = "e.csv"\n')
+    assert load_config(cfg).report.as_of == data.as_of
+    assert to_naive_utc(AS_OF) == data.as_of
