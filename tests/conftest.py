@@ -11,15 +11,16 @@ import pytest
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("SALESPLAN_SHARED_DATA", ROOT.parent / "shared" / "data"))
+# The real public data beside this checkout, for the tests and the notebooks they run (unless set otherwise).
+os.environ.setdefault("SALESPLAN_SHARED_DATA", str(ROOT.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The real public datasets (../shared/data). Missing data is an error, not a skip: CI has it."""
-    if not SHARED_DATA.is_dir():
-        raise FileNotFoundError(f"real data folder {SHARED_DATA} not found; set SALESPLAN_SHARED_DATA")
-    return SHARED_DATA
+    """The real public datasets (SALESPLAN_SHARED_DATA, default ../shared/data). Missing data is an error, not a skip."""
+    from salesplan.datasets import shared_data_dir
+
+    return shared_data_dir()
 
 
 @pytest.fixture(scope="session")
