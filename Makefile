@@ -32,11 +32,12 @@ test: .stamp-dev
 	$(BIN)/python -m pytest $(if $(filter-out 0,$(JOBS)),-n $(JOBS) --dist loadgroup)
 	$(SPHINX)
 
-# The documentation site in docs/_build/html, warnings as errors, offline. Notebooks are executed (by their test)
-# only when docs/examples/ lacks a copy made from the current notebook.
+# The documentation site in docs/_build/html, warnings as errors, offline. Notebooks are executed (by their tests;
+# the control-report notebook on the installed wheel) only when docs/examples/ lacks a copy of the current one.
 docs: .stamp-dev
 	$(BIN)/python docs/_ext/salesplan_docs.py --check-notebooks || \
-	  $(BIN)/python -m pytest -q -p no:cacheprovider $(if $(filter-out 0,$(JOBS)),-n $(JOBS)) tests/test_notebooks.py
+	  $(BIN)/python -m pytest -q -p no:cacheprovider $(if $(filter-out 0,$(JOBS)),-n $(JOBS)) tests/test_notebooks.py \
+	    tests/test_packaging.py::test_control_report_notebook_runs_on_the_installed_wheel
 	$(SPHINX)
 	@echo "docs: file://$(CURDIR)/docs/_build/html/index.html"
 

@@ -36,6 +36,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.xdist_group(group))
 
 
+def _save_executed_notebook(nb, source: Path) -> Path:
+    """Write an executed notebook to docs/examples/ for the docs, stamped with the SHA-256 of its source."""
+    import hashlib
+
+    import nbformat
+
+    nb.metadata["salesplan"] = {"source_sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+    folder = ROOT / "docs" / "examples"  # git-ignored; docs/_ext/salesplan_docs.py refuses stale copies
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{source.name}.tmp"
+    nbformat.write(nb, tmp)
+    return tmp.replace(folder / source.name)
+
+
+@pytest.fixture(scope="session")
+def save_executed_notebook():
+    """The function that keeps an executed notebook for the docs (tests/test_notebooks.py, test_packaging.py)."""
+    return _save_executed_notebook
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real public datasets (SALESPLAN_SHARED_DATA, default ../shared/data). Missing data is an error, not a skip."""
