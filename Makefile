@@ -8,7 +8,7 @@ OUT ?= demo-report
 JOBS ?= 2
 SPHINX := $(BIN)/python -m sphinx -W --keep-going -E -q -j $(or $(filter-out 0,$(JOBS)),1) -b html docs docs/_build/html
 
-.PHONY: demo test lint docs docs-html clean
+.PHONY: demo test lint docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
