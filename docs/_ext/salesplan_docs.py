@@ -37,6 +37,7 @@ API_PAGES: list[tuple[str, str, str]] = [
      "CSV, Parquet and Excel readers with one date and number parser, CRM export adapters, public datasets."),
     ("salesplan.datasets", "salesplan.datasets: example data and simulator",
      "The example company inside the package, the simulator with known truth, the real public data folder."),
+    ("salesplan.datasets.make_example", "salesplan.datasets.make_example: regenerate the example data", ""),
     ("salesplan.engines", "salesplan.engines: pandas, Polars, DuckDB, Spark", "Adapters between data engines."),
     ("salesplan.reduce.customers", "salesplan.reduce.customers: customer summaries",
      "Engine-neutral reductions of orders to per-customer patterns."),
