@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= demo-report
+# pytest-xdist workers for `make test` (the machine has 2 cores); JOBS=0 runs in one process.
+JOBS ?= 2
+SPHINX := $(BIN)/python -m sphinx -W --keep-going -E -q -j $(or $(filter-out 0,$(JOBS)),1) -b html docs docs/_build/html
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +26,24 @@ $(BIN)/python:
 demo: .stamp-base
 	$(BIN)/salesplan demo --out $(OUT)
 
+# The whole suite (notebooks, wheel install test and docs examples included), then the documentation site
+# from the notebooks the suite just executed (tests/test_notebooks.py writes them to docs/examples/).
 test: .stamp-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter-out 0,$(JOBS)),-n $(JOBS) --dist loadgroup)
+	$(SPHINX)
+
+# The documentation site in docs/_build/html, warnings as errors, offline. Notebooks are executed (by their tests;
+# the control-report notebook on the installed wheel) only when docs/examples/ lacks a copy of the current one.
+docs: .stamp-dev
+	$(BIN)/python docs/_ext/salesplan_docs.py --check-notebooks || \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider $(if $(filter-out 0,$(JOBS)),-n $(JOBS)) tests/test_notebooks.py \
+	    tests/test_packaging.py::test_control_report_notebook_runs_on_the_installed_wheel
+	$(SPHINX)
+	@echo "docs: file://$(CURDIR)/docs/_build/html/index.html"
 
 lint: .stamp-dev
-	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts docs
+	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .stamp-base .stamp-dev
+	rm -rf $(VENV) .stamp-base .stamp-dev docs/_build docs/examples docs/reference/generated

@@ -12,15 +12,57 @@ import pytest
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("SALESPLAN_SHARED_DATA", ROOT.parent / "shared" / "data"))
+# The real public data beside this checkout, for the tests and the notebooks they run (unless set otherwise).
+os.environ.setdefault("SALESPLAN_SHARED_DATA", str(ROOT.parent / "shared" / "data"))
+
+
+#: Test folders whose conftest builds costly session fixtures (the demo report, a Spark session): one xdist worker.
+_ONE_WORKER_DIRS = ("report", "scale", "control")
+#: Files whose tests share nothing costly: spread test by test.
+_PER_TEST_FILES = ("test_notebooks.py", "test_doctests.py", "test_docs.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``pytest -n 2 --dist loadgroup`` (``make test``): keep tests that share fixtures on one worker."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        rel = Path(str(item.path)).relative_to(ROOT / "tests")
+        if rel.parts[0] in _ONE_WORKER_DIRS:
+            group = rel.parts[0]
+        elif rel.name in _PER_TEST_FILES:
+            group = item.nodeid
+        else:
+            group = rel.as_posix()  # module-scoped fixtures: one file, one worker
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _save_executed_notebook(nb, source: Path) -> Path:
+    """Write an executed notebook to docs/examples/ for the docs, stamped with the SHA-256 of its source."""
+    import hashlib
+
+    import nbformat
+
+    nb.metadata["salesplan"] = {"source_sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+    folder = ROOT / "docs" / "examples"  # git-ignored; docs/_ext/salesplan_docs.py refuses stale copies
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{source.name}.tmp"
+    nbformat.write(nb, tmp)
+    return tmp.replace(folder / source.name)
+
+
+@pytest.fixture(scope="session")
+def save_executed_notebook():
+    """The function that keeps an executed notebook for the docs (tests/test_notebooks.py, test_packaging.py)."""
+    return _save_executed_notebook
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The real public datasets (../shared/data). Missing data is an error, not a skip: CI has it."""
-    if not SHARED_DATA.is_dir():
-        raise FileNotFoundError(f"real data folder {SHARED_DATA} not found; set SALESPLAN_SHARED_DATA")
-    return SHARED_DATA
+    """The real public datasets (SALESPLAN_SHARED_DATA, default ../shared/data). Missing data is an error, not a skip."""
+    from salesplan.datasets import shared_data_dir
+
+    return shared_data_dir()
 
 
 @pytest.fixture(scope="session")

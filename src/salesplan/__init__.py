@@ -72,19 +72,26 @@ _LAZY: dict[str, str] = {
 }
 
 
+#: Subpackages reachable as attributes without an explicit import (``salesplan.datasets.load_example()``).
+_SUBMODULES = ("control", "datasets", "engines", "forecast", "funnel", "io", "plan", "plot", "reduce", "report",
+               "segment")
+
+
 def __getattr__(name: str) -> object:
+    import importlib
+
+    if name in _SUBMODULES:
+        return importlib.import_module(f"salesplan.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'salesplan' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
 
 __all__ = [
     "SalesData",

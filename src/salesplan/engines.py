@@ -345,6 +345,7 @@ def to_engine(frame: pd.DataFrame, engine: str, *, connection: Any = None) -> An
         import polars as pl
 
         out = pl.from_arrow(table)
+        assert isinstance(out, pl.DataFrame)  # a table, not a single column
         return out.lazy() if engine == "polars-lazy" else out
     if engine == "duckdb":
         con = _duckdb_connection(connection)
@@ -432,7 +433,7 @@ def scan_parquet(path: str | Path, engine: str = "duckdb", *, connection: Any = 
     is_dir = Path(text).is_dir()
     if engine == "duckdb":
         con = _duckdb_connection(connection)
-        source = str(Path(text) / "**" / "*.parquet") if is_dir else text
+        source: str | list[str] = str(Path(text) / "**" / "*.parquet") if is_dir else text
         if is_dir and not any(f.endswith(".parquet") for f in files):
             source = files
         return con.read_parquet(source, hive_partitioning=hive_partitioning)

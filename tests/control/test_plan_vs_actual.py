@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from salesplan import PlanInputError
@@ -27,7 +26,7 @@ def test_tiny_company_plan_vs_actual(tiny, tiny_plan):
 def test_with_a_real_plan_on_example_data(example_data):
     from salesplan.plan import backward
 
-    rates = pd.read_csv(__import__("salesplan").datasets.example_path() / "truth_stage_rates.csv")
+    rates = __import__("salesplan").datasets.load_example_truth()
     rates = rates[rates["segment"] == "*"].assign(alpha=lambda r: r["rate"] * 400, beta=lambda r: (1 - r["rate"]) * 400)
     plan = backward(example_data.targets, rates[["process", "stage", "rate", "alpha", "beta"]])
     pva = plan_vs_actual(plan, example_data)

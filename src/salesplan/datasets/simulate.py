@@ -125,9 +125,9 @@ class Truth:
         return float(row["rate"].iloc[0])
 
 
-def _odds_scale(p: np.ndarray | float, mult: float) -> np.ndarray | float:
+def _odds_scale(p: np.ndarray | float, mult: float) -> np.ndarray:
     odds = np.asarray(p) / (1 - np.asarray(p)) * mult
-    return odds / (1 + odds)
+    return np.asarray(odds / (1 + odds))
 
 
 def _true_tables(processes: dict[str, SalesProcess], key_share: dict[str, float]) -> tuple[pd.DataFrame, ...]:

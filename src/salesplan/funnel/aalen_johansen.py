@@ -33,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +82,7 @@ class AJFit:
         idx = np.searchsorted(self.times, d, side="right") - 1
         return np.where(idx >= 0, curve[np.clip(idx, 0, None)] if len(curve) else 0.0, 0.0)
 
-    def quantiles(self, probs: np.ndarray | list[float], outcome: int = 1) -> np.ndarray:
+    def quantiles(self, probs: np.ndarray | Sequence[float], outcome: int = 1) -> np.ndarray:
         """Quantiles of the time to ``outcome`` among stays that end in it (``F_k(t) / F_k(tau)``).
 
         NaN when no stay ended in ``outcome``.

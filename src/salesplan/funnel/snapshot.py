@@ -56,8 +56,10 @@ SNAPSHOT_LIMITS = (
 
 @dataclass
 class SnapshotFunnel:
-    """Result of :func:`snapshot_funnel`: ``stage_counts``, ``win_rate`` (by method), ``time_to_close``,
-    ``limits`` (text) and ``as_of``."""
+    """Result of :func:`snapshot_funnel`.
+
+    Holds ``stage_counts``, ``win_rate`` (by method), ``time_to_close``, ``limits`` (text) and ``as_of``.
+    """
 
     stage_counts: pd.DataFrame
     win_rate: pd.DataFrame

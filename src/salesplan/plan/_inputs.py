@@ -182,7 +182,7 @@ def _from_mapping(funnel: Mapping[str, Any], process: str | None,
         nested = {process or "process": dict(funnel)}
     else:
         raise PlanInputError("funnel mapping must be {stage: rate} or {process: {stage: rate}}")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for proc, stages in nested.items():
         rows.extend({"process": proc, "stage": str(s), "rate": np.nan if r is None else float(r)}
                     for s, r in stages.items())

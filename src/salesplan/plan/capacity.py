@@ -178,9 +178,8 @@ def capacity_report(schedule: pd.DataFrame, teams: Any, hours: Any, *, basis: st
     htab = hours_table(hours)
     specific = htab[htab["process"] != "*"].set_index(["process", "kind"])["hours"]
     general = htab[htab["process"] == "*"].set_index("kind")["hours"]
-    per_hour = [specific.get((p, k), general.get(k, np.nan)) for p, k in zip(acts["process"], acts["item"],
-                                                                                strict=True)]
-    per_hour = np.asarray(per_hour, dtype=float)
+    per_hour = np.asarray([specific.get((p, k), general.get(k, np.nan))
+                           for p, k in zip(acts["process"], acts["item"], strict=True)], dtype=float)
     if np.isnan(per_hour).any():
         kinds = sorted(set(acts["item"][np.isnan(per_hour)]))
         raise PlanInputError(f"hours: no hours per activity given for kind(s) {kinds}")

@@ -140,7 +140,7 @@ def time_phase(volumes: pd.DataFrame, ratios: pd.DataFrame, view: FunnelView, fr
     """
     if freq not in FREQS:
         raise PlanInputError(f"freq must be one of {sorted(FREQS)}, got {freq!r}")
-    pmfs: dict[tuple[str, str], np.ndarray] = {}
+    pmfs: dict[tuple[str, str, Any], np.ndarray] = {}
     frames = []
     matched = match_ratios(volumes.assign(_row=np.arange(len(volumes))), ratios)
     ratio_map = {int(k): g[["kind", "per_entry"]].to_numpy() for k, g in matched.groupby("_row")}

@@ -34,8 +34,10 @@ _DOWN = "#c62828"
 
 def plan_actual_bars(table: pd.DataFrame, measure: str = "contracts", *, process: str | None = None,
                      ax: Any = None) -> Any:
-    """Plan and actual side by side per period (``plan_vs_actual`` output), summed over processes unless
-    ``process`` is given; attainment printed above the actual bars."""
+    """Plan and actual side by side per period (``plan_vs_actual`` output).
+
+    Summed over processes unless ``process`` is given; attainment printed above the actual bars.
+    """
     ax = get_ax(ax)
     t = table[table["measure"] == measure]
     if process is not None:
@@ -127,8 +129,10 @@ def kpi_table(kpis: pd.DataFrame, columns: list[str] | None = None, *, process: 
 
 
 def movement_chart(movement: Any, *, process: str = "(all)", value: bool = False, ax: Any = None) -> Any:
-    """Bridge from the open pipeline at start to the open pipeline at end (new and reopened in, won and lost out), with the
-    moves of the deals open at both dates as a second group of bars."""
+    """Bridge from the open pipeline at start to the open pipeline at end (new and reopened in, won and lost out).
+
+    The moves of the deals open at both dates form a second group of bars.
+    """
     ax = get_ax(ax, figsize=(8.0, 4.0))
     t = movement.table[movement.table["process"] == process].set_index("category")
     if t.empty:

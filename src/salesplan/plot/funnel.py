@@ -92,8 +92,10 @@ def time_in_stage(funnel: Any, process: str, stages: list[str] | None = None, ax
 
 
 def cohort_heatmap(cohorts: Any, process: str, ax: Any = None) -> Any:
-    """Cohort x stage heatmap of rates (a :class:`~salesplan.funnel.cohorts.CohortRates`); immature cells
-    hatched."""
+    """Cohort x stage heatmap of rates (a :class:`~salesplan.funnel.cohorts.CohortRates`).
+
+    Immature cells are hatched.
+    """
     ax = get_ax(ax, figsize=(7.0, 4.0))
     r = cohorts.rates[cohorts.rates["process"] == process]
     table = r.pivot_table(index="cohort", columns="stage", values="rate", aggfunc="first", sort=False)

@@ -235,9 +235,10 @@ def customer_segments(
     from salesplan.segment.rfm import rfm_scores
     from salesplan.segment.wallet import share_of_wallet
 
-    summary = customer_summary(orders, as_of=as_of, **columns)
+    column_args: dict[str, Any] = dict(columns)  # column names only (the readers' other parameters are not strings)
+    summary = customer_summary(orders, as_of=as_of, **column_args)
     pat = customer_patterns(orders, as_of=summary.attrs["as_of"],
-                            **{k: v for k, v in columns.items() if k != "product_col" and k != "margin_col"})
+                            **{k: v for k, v in column_args.items() if k != "product_col" and k != "margin_col"})
     bg = BetaGeo().fit(pat["frequency"], pat["recency"], pat["T"], weights=pat["weight"])
     gg = GammaGamma().fit(summary["frequency"], summary["monetary_value"])
     x, tx, t, m = (summary[c] for c in ("frequency", "recency", "T", "monetary_value"))

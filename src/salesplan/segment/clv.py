@@ -196,6 +196,10 @@ class _MLEModel:
     _names: tuple[str, ...] = ()
     _model = ""
     _thin_above = _THIN_ABOVE
+    # set by the subclasses' fit (declared here for the shared methods that read them)
+    _data: dict[str, Any]
+    _total_weight: float
+    _n_patterns: int
 
     def __init__(self, *, confidence: float = 0.95, max_iter: int = 500, tol: float = 1e-10) -> None:
         self.confidence = confidence
