@@ -286,7 +286,8 @@ class Analysis:
     @property
     def windows(self) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
         """``period``, ``quarter`` and ``year`` to date as ``[start, end)`` (the end is the end of the period,
-        so targets are those of the whole period while wins count up to the cut)."""
+        so targets are those of the whole period while wins count up to the cut).
+        """
         return {name: (p.start_time, (p + 1).start_time)
                 for name, p in (("period", self.period), ("quarter", self.quarter), ("year", self.year))}
 
@@ -336,7 +337,8 @@ class Analysis:
     @cached_property
     def scoped(self) -> SalesData:
         """The data limited to :attr:`processes`: their opportunities, stage events, activities and targets
-        (customers and orders stay whole). The data itself when every process is reported."""
+        (customers and orders stay whole). The data itself when every process is reported.
+        """
         data = self.data
         if self.settings.processes is None:
             return data
@@ -429,12 +431,14 @@ class Analysis:
 
     def wins_between(self, start: Any, end: Any) -> pd.Series:
         """Deals won per process with their close in ``[start, end)``
-        (:func:`salesplan.control.attainment.wins_between`)."""
+        (:func:`salesplan.control.attainment.wins_between`).
+        """
         return wins_between(self.states, start, end, self.processes)
 
     def target_between(self, start: Any, end: Any) -> pd.Series:
         """Target contracts per process in ``[start, end)``, pro-rated by time
-        (:func:`salesplan.control.attainment.target_between`, the one pro-rating of salesplan)."""
+        (:func:`salesplan.control.attainment.target_between`, the one pro-rating of salesplan).
+        """
         return target_between(self.scoped.targets, start, end, self.processes)
 
     @cached_property
@@ -549,7 +553,8 @@ class Analysis:
     @cached_property
     def revenue_per_month(self) -> pd.DataFrame:
         """Net order revenue (returns included as negative lines) per month, last 24 months; one column named
-        ``revenue (<currency>)``."""
+        ``revenue (<currency>)``.
+        """
         rev = self._orders()
         series = pd.Series(rev["amount"].to_numpy(), index=pd.PeriodIndex(rev["period"], freq="M"))
         return series.reindex(self._months(24), fill_value=0.0).to_frame(f"revenue ({self.settings.currency})")
@@ -566,7 +571,8 @@ class Analysis:
     @cached_property
     def funnel(self) -> Any:
         """Stage conversion with intervals at ``settings.confidence`` (:func:`salesplan.funnel.estimate`), open
-        deals censored at the cut."""
+        deals censored at the cut.
+        """
         by = list(self.settings.by) or None
         if self.settings.engine == "pandas":
             return estimate(self.scoped, by=by, as_of=self.as_of, confidence=self.settings.confidence)
@@ -579,7 +585,8 @@ class Analysis:
 
     def conversion(self, process: str) -> pd.DataFrame:
         """The funnel's per-stage table of a process: entries, advances, losses, open, the stage rate with its
-        interval, the closed-only rate, and the win rate from each stage with its interval."""
+        interval, the closed-only rate, and the win rate from each stage with its interval.
+        """
         rates = self.funnel.rates[self.funnel.rates["process"] == process]
         win = self.funnel.win_rate[self.funnel.win_rate["process"] == process]
         cols = [c for c in ("stage", "next_stage", "entered", "advanced", "lost", "open", "rate", "rate_low",
@@ -590,7 +597,8 @@ class Analysis:
 
     def first_stage_win_rate(self, process: str) -> pd.Series | None:
         """The win rate from the process's first stage (``win_rate``, ``win_rate_low``, ``win_rate_high``), or
-        None when the funnel is split by groups."""
+        None when the funnel is split by groups.
+        """
         win = self.funnel.win_rate
         first = win[(win["process"] == process) & (win["stage"] == self.data.processes[process].stages[0])]
         return first.iloc[0] if len(first) == 1 else None
@@ -598,7 +606,8 @@ class Analysis:
     @cached_property
     def plan(self) -> Any:
         """The backward plan from every target of the reported processes (:func:`salesplan.plan.backward`),
-        sized to reach each target with probability ``settings.target_probability``."""
+        sized to reach each target with probability ``settings.target_probability``.
+        """
         targets = self.scoped.targets
         if targets is None or targets.empty:
             raise FigureUnavailable("no targets for the reported processes: nothing to plan against")
@@ -613,7 +622,8 @@ class Analysis:
     @cached_property
     def plan_cost(self) -> pd.DataFrame:
         """Activity cost of the plan per process at ``settings.cost_per_activity``
-        (:meth:`Plan.cost`, all target periods)."""
+        (:meth:`Plan.cost`, all target periods).
+        """
         return self.plan.cost(dict(self.settings.cost_per_activity), level="process")
 
     @cached_property
@@ -640,7 +650,8 @@ class Analysis:
 
     def capacity_next_month(self, process: str) -> pd.Series | None:
         """The capacity row of a process's team in :attr:`next_month` (``required_hours``, ``available_hours``,
-        ``utilisation``, ``feasible``), or None when the plan has no hours for it."""
+        ``utilisation``, ``feasible``), or None when the plan has no hours for it.
+        """
         table = self.capacity.table
         row = table[(table["team"] == f"{process} team") & (table["period"] == str(self.next_month))]
         return row.iloc[0] if len(row) else None
@@ -648,7 +659,8 @@ class Analysis:
     @cached_property
     def capacity_next(self) -> pd.DataFrame:
         """Every team's capacity row in :attr:`next_month` with ``shortfall_hours`` (hours needed beyond those
-        available; 0 when feasible)."""
+        available; 0 when feasible).
+        """
         table = self.capacity.table
         nxt = table[table["period"] == str(self.next_month)].reset_index(drop=True)
         return nxt.assign(shortfall_hours=(nxt["required_hours"] - nxt["available_hours"]).clip(lower=0.0))
@@ -673,7 +685,8 @@ class Analysis:
 
     def activities_needed(self, process: str) -> pd.DataFrame:
         """New opportunities (entries into the first stage) and activities the plan needs in :attr:`plan_months`:
-        ``item, expected`` and ``required`` (enough to reach the target with ``settings.target_probability``)."""
+        ``item, expected`` and ``required`` (enough to reach the target with ``settings.target_probability``).
+        """
         sched = self.schedule
         mine = sched[(sched["process"] == process) & sched["period"].astype(str).isin(self.plan_months)]
         if mine.empty:
@@ -697,7 +710,8 @@ class Analysis:
 
     def plan_chart_period(self, process: str) -> Any:
         """The plan period whose reverse funnel the report draws: the first target period of the process that
-        ends on or after :attr:`next_month` starts."""
+        ends on or after :attr:`next_month` starts.
+        """
         vol = self.plan.volumes
         periods = dict.fromkeys(vol.loc[vol["process"] == process, "period"])
         return next((p for p in periods if pd.Period(str(p)).end_time >= self.next_month.start_time), None)
@@ -706,7 +720,8 @@ class Analysis:
     @cached_property
     def forecast(self) -> Any:
         """Contracts won in the forecast window from the open pipeline and new opportunities
-        (:func:`salesplan.forecast.pipeline`, intervals at ``settings.confidence``, seeded)."""
+        (:func:`salesplan.forecast.pipeline`, intervals at ``settings.confidence``, seeded).
+        """
         return pipeline(self.scoped, self.funnel, as_of=self.as_of, horizon=self.settings.horizon, freq="M",
                         level=self.settings.confidence, seed=self.settings.seed)
 
@@ -718,7 +733,8 @@ class Analysis:
     @cached_property
     def forecast_table(self) -> pd.DataFrame:
         """The forecast per component, process and month of the window plus ``"(window)"`` rows
-        (:meth:`PipelineForecast.summary`, months after the window dropped)."""
+        (:meth:`PipelineForecast.summary`, months after the window dropped).
+        """
         table = self.forecast.summary()
         return table[(table["period"] == "(window)") | table["period"].astype(str).isin(self.window_months)] \
             .reset_index(drop=True)
@@ -739,7 +755,8 @@ class Analysis:
 
     def forecast_row(self, process: str = "(all)") -> pd.Series:
         """Expected contracts in the window (``contracts``, ``contracts_low``, ``contracts_high``, ``revenue``)
-        of one process or ``"(all)"``."""
+        of one process or ``"(all)"``.
+        """
         w = self.forecast_window
         return w[(w["component"] == "total") & (w["process"] == process)].iloc[0]
 
@@ -756,12 +773,14 @@ class Analysis:
     @cached_property
     def chance_of_target(self) -> float:
         """``P(contracts >= ceil(target))`` of the window target, all processes, from the forecast's simulated
-        distribution (NaN without a target)."""
+        distribution (NaN without a target).
+        """
         return chance_of_target(self.forecast.distribution(component="total"), self.forecast_target)
 
     def forecast_status(self, process: str = "(all)") -> str:
         """``good`` when the interval's low end reaches the window target, ``bad`` when its high end misses it,
-        else ``warn`` ("" without a target)."""
+        else ``warn`` ("" without a target).
+        """
         row = self.forecast_row(process)
         target = self.forecast_target if process == "(all)" else float(self.target_window[process])
         if not np.isfinite(target) or target <= 0:
@@ -781,7 +800,8 @@ class Analysis:
     @cached_property
     def headline(self) -> dict[str, Any]:
         """The machine-readable headline of summary.json: the forecast window, its expected contracts with the
-        interval, the target, the chance of reaching it and the expected revenue."""
+        interval, the target, the chance of reaching it and the expected revenue.
+        """
         total = self.forecast_row("(all)")
         return {"forecast": {"window": self.window_label(), "contracts": float(total["contracts"]),
                              "low": float(total["contracts_low"]), "high": float(total["contracts_high"]),
@@ -791,7 +811,8 @@ class Analysis:
     @cached_property
     def trend_model(self) -> Any:
         """The monthly series forecaster (:class:`salesplan.forecast.SeriesForecaster`, ``"auto"``) fitted on
-        36 months of wins."""
+        36 months of wins.
+        """
         return SeriesForecaster("auto", level=self.settings.confidence).fit(self.won_per_month_total(36))
 
     @cached_property
@@ -807,7 +828,8 @@ class Analysis:
     @cached_property
     def trend_backtest(self) -> Any:
         """Rolling-origin one-month-ahead backtest of the trend forecast over the last year (a few origins), with
-        the naive baselines (:func:`salesplan.forecast.backtest`)."""
+        the naive baselines (:func:`salesplan.forecast.backtest`).
+        """
         if not self.settings.backtest:
             raise FigureUnavailable("backtest switched off")
         history = self.won_per_month_total(36)
@@ -838,13 +860,15 @@ class Analysis:
 
     def plan_actual_summary(self, process: str) -> pd.DataFrame:
         """Plan against actual of one process: contracts, revenue and each activity kind, for the latest
-        compared period and its year to date (``plan_*``, ``actual_*``, ``attainment_* = actual / plan``)."""
+        compared period and its year to date (``plan_*``, ``actual_*``, ``attainment_* = actual / plan``).
+        """
         return plan_actual_summary(self.plan_vs_actual_rows(process))
 
     @cached_property
     def variance(self) -> Any:
         """:func:`salesplan.control.variance` for :attr:`plan_periods`: the contract gap split into volume,
-        conversion and timing effects, immature cohorts flagged."""
+        conversion and timing effects, immature cohorts flagged.
+        """
         return variance(self.plan, self.scoped, periods=self.plan_periods, as_of=self.as_of)
 
     def variance_table(self, process: str) -> pd.DataFrame:
@@ -875,7 +899,8 @@ class Analysis:
     @cached_property
     def kpis(self) -> pd.DataFrame:
         """:func:`salesplan.control.kpis` per process and reporting period (the plan's activities when there is a
-        plan)."""
+        plan).
+        """
         try:
             plan = self.plan
         except SalesplanError:
@@ -891,7 +916,8 @@ class Analysis:
     @cached_property
     def kpis_latest(self) -> pd.DataFrame:
         """:attr:`kpis` of the reporting period; a cohort too young to have closed (``cohort_mature`` False)
-        shows its win rate as ``"too early"`` instead of a near-zero share."""
+        shows its win rate as ``"too early"`` instead of a near-zero share.
+        """
         k = self.kpis
         latest = k[k["period"].astype(str) == _label(self.period)].reset_index(drop=True)
         rate = latest["cohort_win_rate"].astype(object)
@@ -901,14 +927,16 @@ class Analysis:
     @property
     def coverage_window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         """The window whose target the pipeline open at the cut is measured against: one reporting period from
-        the cut, ``[as_of, as_of + 1 month)`` (or 3 months for quarterly reports)."""
+        the cut, ``[as_of, as_of + 1 month)`` (or 3 months for quarterly reports).
+        """
         return self.as_of, self.as_of + pd.DateOffset(months=1 if self.freq == "M" else 3)
 
     @cached_property
     def coverage(self) -> pd.DataFrame:
         """Pipeline coverage at the cut per process (:func:`salesplan.control.attainment.coverage_at_cut`): the
         deals open at the cut against the target of :attr:`coverage_window` (pro-rated by time), and the
-        coverage the funnel's measured win rates require (``open / expected wins``)."""
+        coverage the funnel's measured win rates require (``open / expected wins``).
+        """
         return coverage_at_cut(self.states, self.funnel, self.target_between(*self.coverage_window))
 
     def coverage_row(self, process: str) -> pd.Series:
@@ -924,7 +952,8 @@ class Analysis:
     @cached_property
     def movement(self) -> Any:
         """:func:`salesplan.control.pipeline_movement` over the reporting period up to the cut (from the first
-        opportunity when the data start later)."""
+        opportunity when the data start later).
+        """
         first = self.scoped.opportunities["created_at"].min()
         return pipeline_movement(self.scoped, max(self.period.start_time, first), self.as_of)
 
@@ -936,7 +965,8 @@ class Analysis:
 
     def open_deals(self, process: str) -> pd.DataFrame:
         """Deals of a process open at the cut with customer name, owner, stage, amount and age (days since
-        creation), largest amount first."""
+        creation), largest amount first.
+        """
         opps = self.data.opportunities
         st = self.states
         mine = st[(st["process"] == process) & (st["status"] == "open")][["opportunity_id", "stage"]]
@@ -986,7 +1016,8 @@ class Analysis:
     @cached_property
     def portfolio(self) -> Any:
         """Value against share of wallet of the buyers (:func:`salesplan.segment.portfolio_matrix`); None with
-        fewer than four customers having both."""
+        fewer than four customers having both.
+        """
         frame = self.buyers.dropna(subset=[self.settings.segment_value, "share_of_wallet"])
         if len(frame) < 4:
             return None
@@ -995,7 +1026,8 @@ class Analysis:
     @cached_property
     def assignment(self) -> pd.DataFrame:
         """The sales process each customer should get (:func:`salesplan.segment.assign_processes`), limited
-        to the reported processes."""
+        to the reported processes.
+        """
         assign = assign_processes(self.segments)
         return assign[assign["process"].isin(self.processes)].reset_index(drop=True)
 
@@ -1026,7 +1058,8 @@ class Analysis:
     def quality_findings(self) -> list[dict[str, Any]]:
         """What the data and the models dropped, flagged or repaired: ``section, severity, table, rows,
         message`` rows (returns kept, opportunities without events, the funnel's path repairs, infeasible
-        capacity, missing tables). Models that fail are skipped here (the report shows their failure)."""
+        capacity, missing tables). Models that fail are skipped here (the report shows their failure).
+        """
         rows: list[dict[str, Any]] = []
 
         def add(section: str, severity: str, message: str, table: str = "", n: Any = None) -> None:

@@ -382,7 +382,8 @@ def section_segments(ctx: ReportContext) -> Section:
 # ------------------------------------------------------------------------------------------------- brief
 def in_brief(ctx: ReportContext, keys: tuple[str, ...] | list[str]) -> list[str]:
     """A few sentences for the top of the report from the figures of the sections that ran (``keys``); a
-    figure that is not available is skipped."""
+    figure that is not available is skipped.
+    """
     a = ctx.analysis
     lines: list[str] = []
 
