@@ -90,6 +90,12 @@ def _check_freq(freq: str) -> str:
     return FREQS[freq]
 
 
+def _stable_sum(values: pd.Series) -> pd.Series:
+    """Sums from an engine, rounded to 1e-6: parallel group-bys (Polars, DuckDB) add in varying order, and the
+    last bits of a float sum must not change a report from one run to the next."""
+    return values.astype(float).round(6)
+
+
 def period_label(stamps: pd.Series, freq: str) -> pd.Series:
     """Calendar labels of timestamps: ``2026-03`` (M), ``2026-Q1`` (Q), ``2026`` (Y), the Monday ``2026-03-02`` (W).
 
@@ -335,7 +341,7 @@ def state_counts(
     for status, by_proc in outcome.items():
         hit = frame["status"] == status
         frame.loc[hit, "stage"] = frame.loc[hit, "process"].map(by_proc)
-    frame["value"] = frame["value"].astype(float) if "amount" in attr_cols else np.nan
+    frame["value"] = _stable_sum(frame["value"]) if "amount" in attr_cols else np.nan
     frame["deals"] = frame["deals"].astype("int64")
     return frame[cols].sort_values(["as_of", "process", "status", "work_index"], kind="stable").reset_index(drop=True)
 
@@ -444,7 +450,7 @@ def stage_flows(
     closes, cohorts = (frame.rename(columns={"final": "status"}) for frame in (closes, cohorts))
     for frame in (closes, cohorts):
         frame["period"] = period_label(frame["period"], freq)
-        frame["value"] = frame["value"].astype(float) if "amount" in attr_cols else np.nan
+        frame["value"] = _stable_sum(frame["value"]) if "amount" in attr_cols else np.nan
     closes = closes[["process", "period", "status", "cycle_days", "deals", "value"]]
     cohorts = cohorts[["process", "period", "status", "reach", "deals", "value"]]
     return StageFlows(
