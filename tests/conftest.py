@@ -30,6 +30,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         rel = Path(str(item.path)).relative_to(ROOT / "tests")
         if rel.parts[0] in _ONE_WORKER_DIRS:
             group = rel.parts[0]
+        elif rel.as_posix() == "reduce/test_consistency_engines.py":
+            group = "scale"  # shares the Spark session (and its JVM warm-up) with tests/scale
         elif rel.name in _PER_TEST_FILES:
             group = item.nodeid
         else:
