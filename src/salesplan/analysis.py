@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -33,6 +33,8 @@ import pandas as pd
 
 from salesplan.control import kpis as control_kpis
 from salesplan.control import pipeline_movement, plan_vs_actual, variance
+from salesplan.control.actuals import flows as control_flows
+from salesplan.control.actuals import period_freq
 from salesplan.control.attainment import (
     attainment_status,
     attainment_table,
@@ -42,14 +44,26 @@ from salesplan.control.attainment import (
     wins_between,
 )
 from salesplan.control.plan_vs_actual import plan_actual_summary
-from salesplan.data import SalesData
+from salesplan.control.variance import plan_volumes_frame
+from salesplan.data import TABLE_ORDER, SalesData
 from salesplan.engines import to_engine
 from salesplan.errors import ConfigError, SalesplanError
 from salesplan.forecast import SeriesForecaster, backtest, pipeline
 from salesplan.funnel import estimate
 from salesplan.plan import backward
 from salesplan.reduce.orders import order_revenue
-from salesplan.reduce.states import activity_counts, distinct
+from salesplan.reduce.states import (
+    StageFlows,
+    activity_counts,
+    close_counts,
+    column_names,
+    deal_states,
+    distinct,
+    row_count,
+    state_counts,
+    time_span,
+    unmatched_count,
+)
 from salesplan.segment import (
     abc_classes,
     abc_summary,
@@ -204,14 +218,17 @@ class Analysis:
         Validated tables.
     settings : AnalysisSettings, optional
         Options (default :class:`AnalysisSettings()`).
-    lazy_tables : callable, optional
-        ``lazy_tables(connection) -> {table: native lazy frame}``: large tables opened lazily in
-        ``settings.engine`` (the report passes its Parquet sources); the others are converted from ``data``.
 
     Notes
     -----
     A figure that cannot be computed raises when it is read: :class:`FigureUnavailable` when the data or the
     settings lack what it needs (no targets, no orders, no teams), the model's own error otherwise.
+
+    Tables of ``data`` may be pandas frames or native frames of ``settings.engine`` (e.g. DuckDB relations or
+    Polars LazyFrames over Parquet, as ``salesplan.report.load_data`` opens them): every figure is computed by the
+    reductions of :mod:`salesplan.reduce` in that engine, and only their summaries are collected, so the figures
+    do not depend on the engine and memory does not grow with the raw rows (the per-deal :attr:`states` is the
+    one exception, kept for exploring; no report figure reads it).
 
     Examples
     --------
@@ -221,11 +238,10 @@ class Analysis:
     (['retention'], 'Jan–Mar 2026')
     """
 
-    def __init__(self, data: SalesData, settings: AnalysisSettings | None = None, *,
-                 lazy_tables: Callable[[Any], Mapping[str, Any]] | None = None) -> None:
+    def __init__(self, data: SalesData, settings: AnalysisSettings | None = None) -> None:
         self.data = data
         self.settings = settings if settings is not None else AnalysisSettings()
-        self._lazy_tables = lazy_tables
+        self._flows: dict[str, StageFlows] = {}
 
     def __repr__(self) -> str:
         return f"Analysis(period={self.period}, as_of={self.as_of}, processes={self.processes})"
@@ -326,8 +342,8 @@ class Analysis:
         """
         wanted = self.settings.processes
         if wanted is None:
-            present = set(self.data.opportunities["process"].unique()) if self.data.opportunities is not None \
-                else set()
+            present = set(distinct(self.data.opportunities, "process", "opportunities")) \
+                if self.data.opportunities is not None else set()
             return [p for p in self.data.processes if p in present]
         unknown = [p for p in wanted if p not in self.data.processes]
         if unknown:
@@ -337,13 +353,18 @@ class Analysis:
     @cached_property
     def scoped(self) -> SalesData:
         """The data limited to :attr:`processes`: their opportunities, stage events, activities and targets
-        (customers and orders stay whole). The data itself when every process is reported.
+        (customers and orders stay whole). The data itself when every process is reported. Native engine tables
+        are limited lazily, in their engine.
         """
         data = self.data
         if self.settings.processes is None:
             return data
         names = self.processes
-        opps = data.opportunities[data.opportunities["process"].isin(names)]
+        opps = data.opportunities
+        if not isinstance(opps, pd.DataFrame):
+            return dataclasses.replace(data, **_scope_native(data, names),
+                                       processes={n: data.processes[n] for n in names})
+        opps = opps[opps["process"].isin(names)]
         ids = set(opps["opportunity_id"])
         events = data.stage_events
         events = events[events["opportunity_id"].isin(ids)] if events is not None else None
@@ -357,72 +378,67 @@ class Analysis:
                                    processes={n: data.processes[n] for n in names})
 
     @cached_property
-    def engine_frames(self) -> dict[str, Any]:
-        """The scoped tables as native frames of ``settings.engine`` for the heavy reductions.
+    def engine_data(self) -> SalesData:
+        """:attr:`scoped` with every table a native frame of ``settings.engine``: what the reductions read.
 
-        Lazily opened tables (``lazy_tables``) are used as they are (limited to the reported processes inside the
-        engine); every other table is converted with :func:`salesplan.engines.to_engine`. DuckDB frames share
-        one connection.
+        With the pandas engine and pandas tables it is :attr:`scoped` itself. Native tables are used as they are;
+        pandas tables (the small ones: customers, opportunities, targets) are converted with
+        :func:`salesplan.engines.to_engine` (DuckDB's default connection, Spark's active session), so that every
+        table of a reduction lives in one engine. Customers and targets stay pandas (small tables read whole).
         """
-        engine = self.settings.engine
-        connection = None
-        if engine == "duckdb":
-            import duckdb
+        return _on_engine(self.scoped, self.settings.engine)
 
-            connection = duckdb.connect()
-        lazy = dict(self._lazy_tables(connection)) if self._lazy_tables is not None else {}
-        frames: dict[str, Any] = {}
-        for table in ("customers", "orders", "opportunities", "stage_events", "activities", "targets"):
-            if table in lazy:
-                frames[table] = lazy[table]
-            elif getattr(self.scoped, table) is not None:
-                frames[table] = to_engine(getattr(self.scoped, table), engine, connection=connection)
-        if self.settings.processes is not None:
-            frames = self._scope_lazy(frames, set(lazy))
-        logger.info("reductions run in %s on %s (lazy: %s)", engine, ", ".join(frames), ", ".join(lazy) or "none")
-        self._connection = connection
-        return frames
+    @cached_property
+    def engine_frames(self) -> dict[str, Any]:
+        """The tables of :attr:`engine_data` by name."""
+        return {t: getattr(self.engine_data, t) for t in TABLE_ORDER if getattr(self.engine_data, t) is not None}
 
-    def _scope_lazy(self, frames: dict[str, Any], lazy: set[str]) -> dict[str, Any]:
-        import narwhals as nw
-
-        ids = nw.from_native(frames["opportunities"]).select("opportunity_id").with_columns(
-            nw.lit(True).alias("_salesplan_keep"))
-        out = dict(frames)
-        if "stage_events" in lazy:
-            events = nw.from_native(out["stage_events"])
-            out["stage_events"] = events.join(ids.drop("_salesplan_keep"), on="opportunity_id",
-                                              how="semi").to_native()
-        if "activities" in lazy:
-            acts = nw.from_native(out["activities"])
-            names = acts.collect_schema().names()
-            if "process" in names:
-                acts = acts.filter(nw.col("process").is_in(self.processes) | nw.col("process").is_null())
-            if "opportunity_id" in names:
-                acts = acts.join(ids, on="opportunity_id", how="left").filter(
-                    nw.col("opportunity_id").is_null() | ~nw.col("_salesplan_keep").is_null()
-                ).drop("_salesplan_keep")
-            out["activities"] = acts.to_native()
-        return out
+    def stage_flows(self, freq: str) -> StageFlows:
+        """Entries, closes and creation cohorts per period of length ``freq`` at the cut
+        (:func:`salesplan.control.actuals.flows`), reduced once per ``freq`` and shared by the KPIs, the
+        variance and plan against actual.
+        """
+        if freq not in self._flows:
+            self._flows[freq] = control_flows(self.engine_data, freq, self.as_of)
+        return self._flows[freq]
 
     # ------------------------------------------------------------------------------------- deal states
     @cached_property
     def states(self) -> pd.DataFrame:
-        """Every reported deal's state at the cut (:meth:`SalesData.opportunity_status` at :attr:`as_of`)."""
-        return self.scoped.opportunity_status(as_of=self.as_of)
+        """Every reported deal's state at the cut (:meth:`SalesData.opportunity_status` at :attr:`as_of`): one
+        row per deal, for exploring; the figures below read the summaries (:attr:`state_counts`,
+        :attr:`closes`), which do not grow with the number of deals.
+        """
+        return self.engine_data.opportunity_status(as_of=self.as_of)
+
+    @cached_property
+    def state_counts(self) -> pd.DataFrame:
+        """Deals (and their amount) per process, status and stage at the cut
+        (:func:`salesplan.reduce.states.state_counts`).
+        """
+        d = self.engine_data
+        return _state_counts(d, self.as_of)
+
+    @cached_property
+    def closes(self) -> pd.DataFrame:
+        """Deals closed per process, status and day by the cut (:func:`salesplan.reduce.states.close_counts`)."""
+        d = self.engine_data
+        if d.opportunities is None or d.stage_events is None:
+            return pd.DataFrame(columns=["process", "status", "closed_on", "deals", "value"])
+        return close_counts(d.stage_events, d.processes, d.opportunities, as_of=self.as_of)
 
     @cached_property
     def status_counts(self) -> pd.DataFrame:
         """Open, won, lost and total deals per reported process at the cut (index ``process``)."""
-        return _status_table(self.states, self.processes)
+        return _status_table(self.state_counts, self.processes)
 
     @cached_property
     def data_status_counts(self) -> pd.DataFrame:
         """Open, won, lost and total deals of every process in the data at the cut (the data-quality table)."""
         if self.settings.processes is None:
             return self.status_counts
-        states = self.data.opportunity_status(as_of=self.as_of)
-        return _status_table(states, [p for p in self.data.processes if p in set(states["process"])])
+        counts = _state_counts(_on_engine(self.data, self.settings.engine), self.as_of)
+        return _status_table(counts, [p for p in self.data.processes if p in set(counts["process"])])
 
     @property
     def open_opportunities(self) -> int:
@@ -430,10 +446,10 @@ class Analysis:
         return int(self.status_counts["open"].sum())
 
     def wins_between(self, start: Any, end: Any) -> pd.Series:
-        """Deals won per process with their close in ``[start, end)``
-        (:func:`salesplan.control.attainment.wins_between`).
+        """Deals won per process with their close in ``[start, end)`` (whole days;
+        :func:`salesplan.control.attainment.wins_between` on :attr:`closes`).
         """
-        return wins_between(self.states, start, end, self.processes)
+        return wins_between(self.closes, start, end, self.processes)
 
     def target_between(self, start: Any, end: Any) -> pd.Series:
         """Target contracts per process in ``[start, end)``, pro-rated by time
@@ -449,7 +465,7 @@ class Analysis:
         the whole window pro-rated by time; ``attainment_* = won_* / target_*``
         (:func:`salesplan.control.attainment.attainment_table`).
         """
-        return attainment_table(self.states, self.scoped.targets, self.windows, self.processes)
+        return attainment_table(self.closes, self.scoped.targets, self.windows, self.processes)
 
     def attainment_status(self, process: str, window: str = "quarter") -> str:
         """Traffic light of a process's attainment in a window (``good`` >= 95%, ``warn`` >= 80%, else ``bad``)."""
@@ -495,10 +511,11 @@ class Analysis:
 
     def won_per_month(self, months: int = 24) -> pd.DataFrame:
         """Contracts won per month (rows, the last ``months`` up to the cut) and process (columns)."""
-        won = self.states[self.states["status"] == "won"]
-        table = won.groupby([won["closed_at"].dt.to_period("M").rename("month"), "process"]).size().unstack(
-            fill_value=0)
-        return table.reindex(index=self._months(months), columns=self.processes, fill_value=0)
+        closes = self.closes
+        won = closes[closes["status"] == "won"]
+        month = pd.to_datetime(won["closed_on"]).dt.to_period("M").rename("month")
+        table = won.groupby([month, "process"])["deals"].sum().unstack(fill_value=0)
+        return table.reindex(index=self._months(months), columns=self.processes, fill_value=0).astype("int64")
 
     def won_per_month_total(self, months: int = 36) -> pd.Series:
         """Contracts won per month, all reported processes (the series of the trend forecast)."""
@@ -507,16 +524,16 @@ class Analysis:
     @cached_property
     def created_per_month(self) -> pd.DataFrame:
         """Opportunities created per month (last 24 months) and process."""
-        st = self.states
-        table = st.groupby([st["created_at"].dt.to_period("M").rename("month"), "process"]).size().unstack(
-            fill_value=0)
-        return table.reindex(index=self._months(24), columns=self.processes, fill_value=0)
+        cohorts = self.stage_flows("M").cohorts
+        month = pd.PeriodIndex(cohorts["period"], freq="M").rename("month")
+        table = cohorts.groupby([month, cohorts["process"]])["deals"].sum().unstack(fill_value=0)
+        return table.reindex(index=self._months(24), columns=self.processes, fill_value=0).astype("int64")
 
-    def _activity_counts(self) -> pd.DataFrame:
-        acts = self.scoped.activities
-        if acts is None or acts.empty:
+    def _activity_counts(self, freq: str = "M") -> pd.DataFrame:
+        d = self.engine_data
+        if d.activities is None or row_count(d.activities, "activities") == 0:
             raise FigureUnavailable("no activities table; activity volumes and ratios are not measured")
-        return activity_counts(acts, self.scoped.opportunities, freq="M", as_of=self.as_of)
+        return activity_counts(d.activities, d.opportunities, freq=freq, as_of=self.as_of)
 
     @cached_property
     def activities_per_month(self) -> pd.DataFrame:
@@ -529,11 +546,7 @@ class Analysis:
     @cached_property
     def activities_in_period(self) -> pd.DataFrame:
         """Activities in the reporting period per process (rows) and kind (columns)."""
-        acts = self.scoped.activities
-        if acts is None or acts.empty:
-            raise FigureUnavailable("no activities table; activity volumes and ratios are not measured")
-        freq = self.freq
-        counts = activity_counts(acts, self.scoped.opportunities, freq=freq, as_of=self.as_of)
+        counts = self._activity_counts(self.freq)
         label = _label(self.period)
         mine = counts[counts["period"] == label]
         table = mine.pivot_table(index="process", columns="kind", values="count", aggfunc="sum", fill_value=0)
@@ -545,10 +558,11 @@ class Analysis:
         table = self.activities_in_period
         return int(table.drop(columns="process").to_numpy().sum())
 
-    def _orders(self) -> pd.DataFrame:
-        if self.data.orders is None or self.data.orders.empty:
+    def _orders(self, freq: str = "M") -> pd.DataFrame:
+        orders = self.engine_data.orders
+        if orders is None or row_count(orders, "orders") == 0:
             raise FigureUnavailable("no orders table")
-        return order_revenue(self.data.orders, freq="M", as_of=self.as_of)
+        return order_revenue(orders, freq=freq, as_of=self.as_of)
 
     @cached_property
     def revenue_per_month(self) -> pd.DataFrame:
@@ -562,9 +576,7 @@ class Analysis:
     @cached_property
     def revenue_in_period(self) -> float:
         """Net order revenue of the reporting period."""
-        if self.data.orders is None or self.data.orders.empty:
-            raise FigureUnavailable("no orders table")
-        rev = order_revenue(self.data.orders, freq=self.freq, as_of=self.as_of)
+        rev = self._orders(self.freq)
         return float(rev.loc[rev["period"] == _label(self.period), "amount"].sum())
 
     # ------------------------------------------------------------------------------------------ models
@@ -574,14 +586,16 @@ class Analysis:
         deals censored at the cut.
         """
         by = list(self.settings.by) or None
-        if self.settings.engine == "pandas":
+        if self.settings.engine == "pandas" and _all_pandas(self.scoped):
             return estimate(self.scoped, by=by, as_of=self.as_of, confidence=self.settings.confidence)
-        frames = self.engine_frames
-        used = set(distinct(frames["opportunities"], "process", "opportunities"))
-        procs = {k: v for k, v in self.scoped.processes.items() if k in used} or dict(self.scoped.processes)
-        return estimate(frames["stage_events"], procs, frames["opportunities"], by=by, as_of=self.as_of,
-                        confidence=self.settings.confidence, customers=frames.get("customers"),
-                        activities=frames.get("activities"))
+        d = self.engine_data
+        used = set(distinct(d.opportunities, "process", "opportunities"))
+        procs = {k: v for k, v in d.processes.items() if k in used} or dict(d.processes)
+        customers = d.customers
+        if isinstance(customers, pd.DataFrame) and self.settings.engine != "pandas":
+            customers = to_engine(customers, self.settings.engine)
+        return estimate(d.stage_events, procs, d.opportunities, by=by, as_of=self.as_of,
+                        confidence=self.settings.confidence, customers=customers, activities=d.activities)
 
     def conversion(self, process: str) -> pd.DataFrame:
         """The funnel's per-stage table of a process: entries, advances, losses, open, the stage rate with its
@@ -722,7 +736,7 @@ class Analysis:
         """Contracts won in the forecast window from the open pipeline and new opportunities
         (:func:`salesplan.forecast.pipeline`, intervals at ``settings.confidence``, seeded).
         """
-        return pipeline(self.scoped, self.funnel, as_of=self.as_of, horizon=self.settings.horizon, freq="M",
+        return pipeline(self.engine_data, self.funnel, as_of=self.as_of, horizon=self.settings.horizon, freq="M",
                         level=self.settings.confidence, seed=self.settings.seed)
 
     @cached_property
@@ -848,10 +862,16 @@ class Analysis:
         periods = dict.fromkeys(str(p) for p in self.plan.volumes["period"])
         return [p for p in periods if pd.Period(p).start_time <= self.last_instant]
 
+    @property
+    def plan_freq(self) -> str:
+        """Period length of the plan's target periods (``"M"``, ``"Q"`` or ``"Y"``)."""
+        return period_freq(plan_volumes_frame(self.plan)["period"].unique())
+
     @cached_property
     def plan_vs_actual(self) -> pd.DataFrame:
         """:func:`salesplan.control.plan_vs_actual` for :attr:`plan_periods`."""
-        return plan_vs_actual(self.plan, self.scoped, periods=self.plan_periods, as_of=self.as_of)
+        return plan_vs_actual(self.plan, self.engine_data, periods=self.plan_periods, as_of=self.as_of,
+                              stage_flows=self.stage_flows(self.plan_freq))
 
     def plan_vs_actual_rows(self, process: str) -> pd.DataFrame:
         """Every plan-actual row of one process."""
@@ -869,7 +889,8 @@ class Analysis:
         """:func:`salesplan.control.variance` for :attr:`plan_periods`: the contract gap split into volume,
         conversion and timing effects, immature cohorts flagged.
         """
-        return variance(self.plan, self.scoped, periods=self.plan_periods, as_of=self.as_of)
+        return variance(self.plan, self.engine_data, periods=self.plan_periods, as_of=self.as_of,
+                        stage_flows=self.stage_flows(self.plan_freq))
 
     def variance_table(self, process: str) -> pd.DataFrame:
         """The contract gap by cause for one process, per period.
@@ -905,7 +926,8 @@ class Analysis:
             plan = self.plan
         except SalesplanError:
             plan = None
-        return control_kpis(self.scoped, freq=self.freq, funnel=self.funnel, plan=plan, as_of=self.as_of)
+        return control_kpis(self.engine_data, freq=self.freq, funnel=self.funnel, plan=plan, as_of=self.as_of,
+                            stage_flows=self.stage_flows(self.freq))
 
     @cached_property
     def kpis_recent(self) -> pd.DataFrame:
@@ -937,7 +959,7 @@ class Analysis:
         deals open at the cut against the target of :attr:`coverage_window` (pro-rated by time), and the
         coverage the funnel's measured win rates require (``open / expected wins``).
         """
-        return coverage_at_cut(self.states, self.funnel, self.target_between(*self.coverage_window))
+        return coverage_at_cut(self.state_counts, self.funnel, self.target_between(*self.coverage_window))
 
     def coverage_row(self, process: str) -> pd.Series:
         """:attr:`coverage` of one process."""
@@ -954,8 +976,9 @@ class Analysis:
         """:func:`salesplan.control.pipeline_movement` over the reporting period up to the cut (from the first
         opportunity when the data start later).
         """
-        first = self.scoped.opportunities["created_at"].min()
-        return pipeline_movement(self.scoped, max(self.period.start_time, first), self.as_of)
+        d = self.engine_data
+        first, _ = time_span(d.opportunities, "created_at", "opportunities")
+        return pipeline_movement(d, max(self.period.start_time, first), self.as_of)
 
     @cached_property
     def movement_table(self) -> pd.DataFrame:
@@ -963,22 +986,25 @@ class Analysis:
         return self.movement.table.pivot_table(index="process", columns="category", values="count",
                                                aggfunc="sum", sort=False).rename_axis(columns=None).reset_index()
 
-    def open_deals(self, process: str) -> pd.DataFrame:
-        """Deals of a process open at the cut with customer name, owner, stage, amount and age (days since
-        creation), largest amount first.
+    def open_deals(self, process: str, top: int = 50) -> pd.DataFrame:
+        """The ``top`` deals of a process open at the cut, largest amount first (the oldest first without
+        amounts), with customer name, owner, stage, amount and age (days since creation).
+
+        The deals are chosen in the engine (:func:`salesplan.reduce.states.deal_states` with ``largest``), so
+        only ``top`` rows are collected however many deals are open.
         """
-        opps = self.data.opportunities
-        st = self.states
-        mine = st[(st["process"] == process) & (st["status"] == "open")][["opportunity_id", "stage"]]
-        extra = [c for c in ("customer_id", "owner", "amount", "expected_close") if c in opps.columns]
-        table = mine.merge(opps[["opportunity_id", "created_at", *extra]], on="opportunity_id", how="left")
+        d = self.engine_data
+        table = deal_states(d.stage_events, d.processes, d.opportunities, as_of=self.as_of, status=["open"],
+                            processes_wanted=[process], largest=top,
+                            attributes=("created_at", "customer_id", "owner", "amount", "expected_close"))
+        table = table.drop(columns="stage").rename(columns={"work_stage": "stage"})
         customers = self.data.customers
-        if customers is not None and "name" in customers.columns and "customer_id" in table:
+        if isinstance(customers, pd.DataFrame) and "name" in customers.columns and "customer_id" in table:
             table = table.merge(customers[["customer_id", "name"]].rename(columns={"name": "customer"}),
                                 on="customer_id", how="left")
         table["age_days"] = (self.as_of - table["created_at"]).dt.days
-        order = ["amount", "opportunity_id"] if "amount" in table else ["age_days", "opportunity_id"]
-        table = table.sort_values(order, ascending=[False, True], kind="stable")
+        order = ["amount", "opportunity_id"] if "amount" in table else ["created_at", "opportunity_id"]
+        table = table.sort_values(order, ascending=[order[0] != "amount", True], kind="stable")
         cols = [c for c in ("opportunity_id", "customer", "customer_id", "owner", "stage", "amount", "created_at",
                             "age_days", "expected_close") if c in table.columns]
         return table[cols].reset_index(drop=True)
@@ -989,7 +1015,7 @@ class Analysis:
         """Value, RFM, CLV and wallet per customer (:func:`salesplan.segment.customer_segments`)."""
         if self.data.orders is None:
             raise FigureUnavailable("no orders table: customer value cannot be measured")
-        orders = self.data.orders if self.settings.engine == "pandas" else self.engine_frames["orders"]
+        orders = self.engine_data.orders
         return customer_segments(orders, self.data.customers, as_of=self.as_of, value=self.settings.segment_value,
                                  thresholds=self.settings.abc)
 
@@ -1066,15 +1092,21 @@ class Analysis:
             rows.append({"section": section, "severity": severity, "table": table,
                          "rows": None if n is None else int(n), "message": message})
 
-        orders = self.data.orders
-        if orders is not None and "is_return" in orders.columns and orders["is_return"].any():
-            n = int(orders["is_return"].sum())
-            add("data", "info", f"{n} order line(s) with a negative amount kept as returns (is_return)", "orders", n)
-        if self.data.opportunities is not None and self.data.stage_events is not None:
-            no_events = ~self.data.opportunities["opportunity_id"].isin(self.data.stage_events["opportunity_id"])
-            if no_events.any():
+        import narwhals as nw
+
+        whole = _on_engine(self.data, self.settings.engine) if self.settings.processes is not None \
+            else self.engine_data
+        orders = whole.orders
+        if orders is not None and "is_return" in column_names(orders):
+            n = row_count(orders, "orders", where=nw.col("is_return"))
+            if n:
+                add("data", "info", f"{n} order line(s) with a negative amount kept as returns (is_return)",
+                    "orders", n)
+        if whole.opportunities is not None and whole.stage_events is not None:
+            n = unmatched_count(whole.opportunities, whole.stage_events, "opportunity_id", "opportunities")
+            if n:
                 add("data", "info", "opportunities without stage events are counted as open in their process's "
-                    "first stage", "opportunities", no_events.sum())
+                    "first stage", "opportunities", n)
         for name, attr in (("funnel", "issues"), ("capacity", "infeasible")):
             try:
                 model = getattr(self, name)
@@ -1103,10 +1135,76 @@ def _label(period: pd.Period) -> str:
     return str(period) if not period.freqstr.startswith("Q") else f"{period.year}-Q{period.quarter}"
 
 
-def _status_table(states: pd.DataFrame, processes: list[str]) -> pd.DataFrame:
-    table = pd.crosstab(states["process"], states["status"]).reindex(index=processes, columns=["open", "won", "lost"],
-                                                                     fill_value=0)
+def _status_table(counts: pd.DataFrame, processes: list[str]) -> pd.DataFrame:
+    """Open / won / lost / total deals per process from :func:`salesplan.reduce.states.state_counts` rows."""
+    table = counts.pivot_table(index="process", columns="status", values="deals", aggfunc="sum", fill_value=0) \
+        if len(counts) else pd.DataFrame(index=pd.Index([], name="process"))
+    table = table.reindex(index=processes, columns=["open", "won", "lost"], fill_value=0).astype("int64")
     table["total"] = table.sum(axis=1)
     table.columns.name = None
     return table.rename_axis("process")
+
+
+def _state_counts(data: SalesData, cut: pd.Timestamp) -> pd.DataFrame:
+    if data.opportunities is None:
+        raise SalesplanError("deal states need the opportunities table")
+    events = data.stage_events
+    if events is None:
+        return pd.DataFrame(columns=["as_of", "process", "status", "work_index", "work_stage", "stage", "deals",
+                                     "value"])
+    return state_counts(events, data.processes, data.opportunities, dates=[cut])
+
+
+#: The tables the reductions read in the engine; customers and targets are small and stay pandas (the funnel
+#: gets customers in its engine when it groups by their attributes).
+_REDUCED = ("orders", "opportunities", "stage_events", "activities")
+
+
+def _all_pandas(data: SalesData) -> bool:
+    return all(isinstance(getattr(data, t), pd.DataFrame | None) for t in TABLE_ORDER)
+
+
+def _on_engine(data: SalesData, engine: str) -> SalesData:
+    """``data`` with every pandas table converted to ``engine`` (native tables as they are)."""
+    if engine == "pandas":
+        if not _all_pandas(data):
+            raise ConfigError("the data hold native engine tables (e.g. DuckDB or Polars): set "
+                              "AnalysisSettings(engine=...) to their engine")
+        return data
+    frames = {t: to_engine(f, engine) if isinstance(f, pd.DataFrame) else f
+              for t in _REDUCED if (f := getattr(data, t)) is not None}
+    return dataclasses.replace(data, **frames)
+
+
+def _scope_native(data: SalesData, names: list[str]) -> dict[str, Any]:
+    """The opportunities, stage events, activities and targets of processes ``names``, filtered lazily (native
+    tables) or in pandas (pandas tables).
+    """
+    import narwhals as nw
+
+    def native(frame: Any, keep: Any) -> Any:
+        if isinstance(frame, pd.DataFrame):
+            return nw.from_native(frame, eager_only=True).filter(keep).to_native().reset_index(drop=True)
+        return nw.from_native(frame).filter(keep).to_native()
+
+    opps = native(data.opportunities, nw.col("process").is_in(names))
+    ids = nw.from_native(opps).select(nw.col("opportunity_id"))
+    out: dict[str, Any] = {"opportunities": opps}
+    if data.stage_events is not None:
+        out["stage_events"] = nw.from_native(data.stage_events).join(ids, on="opportunity_id", how="semi") \
+            .to_native()
+    acts = data.activities
+    if acts is not None:
+        names_a = column_names(acts)
+        wrapped = nw.from_native(acts)
+        if "process" in names_a:
+            wrapped = wrapped.filter(nw.col("process").is_in(names) | nw.col("process").is_null())
+        if "opportunity_id" in names_a:
+            keep = ids.with_columns(nw.lit(True).alias("_salesplan_keep"))
+            wrapped = wrapped.join(keep, on="opportunity_id", how="left").filter(
+                nw.col("opportunity_id").is_null() | ~nw.col("_salesplan_keep").is_null()).drop("_salesplan_keep")
+        out["activities"] = wrapped.to_native()
+    if data.targets is not None:
+        out["targets"] = native(data.targets, nw.col("process").is_in(names))
+    return out
 

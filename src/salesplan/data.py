@@ -43,6 +43,9 @@ class SalesData:
     Attributes
     ----------
     customers, orders, opportunities, stage_events, activities, targets : pandas.DataFrame or None
+        Validated pandas frames; a large table may instead be a native engine frame (a DuckDB relation, a
+        Polars LazyFrame, a Spark DataFrame over Parquet, as ``salesplan.report.load_data`` opens them with
+        ``[data] engine``), read only through the reductions of :mod:`salesplan.reduce`.
     processes : dict of str to SalesProcess
     as_of : pandas.Timestamp
         The data cut: given, or the latest date found in the tables.
@@ -151,13 +154,23 @@ class SalesData:
 
     def summary(self) -> pd.DataFrame:
         """Per table: rows, columns and date range; used by ``repr`` and the demo."""
+        from salesplan.reduce.states import column_names, row_count, time_span
+
         rows = []
         for name, frame in self.tables.items():
-            dates = [c for c, k in TABLES[name].columns.items() if k == "date" and c in frame.columns]
-            lo = min((frame[c].min() for c in dates), default=pd.NaT)
-            hi = max((frame[c].max() for c in dates if c not in TABLES[name].future_ok), default=pd.NaT)
-            rows.append({"table": name, "rows": len(frame), "columns": frame.shape[1],
-                         "first_date": lo, "last_date": hi})
+            if isinstance(frame, pd.DataFrame):
+                dates = [c for c, k in TABLES[name].columns.items() if k == "date" and c in frame.columns]
+                spans = {c: (frame[c].min(), frame[c].max()) for c in dates}
+                n, width = len(frame), frame.shape[1]
+            else:  # a native engine table: counted and spanned in its engine
+                names = column_names(frame)
+                dates = [c for c, k in TABLES[name].columns.items() if k == "date" and c in names]
+                spans = {c: time_span(frame, c, name) for c in dates}
+                n, width = row_count(frame, name), len(names)
+            lo = min((spans[c][0] for c in dates if pd.notna(spans[c][0])), default=pd.NaT)
+            hi = max((spans[c][1] for c in dates if c not in TABLES[name].future_ok and pd.notna(spans[c][1])),
+                     default=pd.NaT)
+            rows.append({"table": name, "rows": n, "columns": width, "first_date": lo, "last_date": hi})
         return pd.DataFrame(rows)
 
     def status_counts(self) -> pd.DataFrame:

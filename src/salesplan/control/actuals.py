@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
-from salesplan.reduce.states import StageFlows, activity_counts, stage_flows
+from salesplan.reduce.states import StageFlows, activity_counts, column_names, stage_flows
 from salesplan.schema import normalise_period
 
 __all__ = ["actual_volumes", "actual_activities", "period_freq", "period_labels", "flows"]
@@ -71,14 +71,24 @@ def _need(data: Any, table: str) -> Any:
     return frame
 
 
-def flows(data: Any, freq: str = "Q", as_of: Any = None) -> StageFlows:
-    """:func:`salesplan.reduce.states.stage_flows` of a SalesData at ``as_of`` (default ``data.as_of``)."""
+def flows(data: Any, freq: str = "Q", as_of: Any = None, *, given: StageFlows | None = None) -> StageFlows:
+    """:func:`salesplan.reduce.states.stage_flows` of a SalesData at ``as_of`` (default ``data.as_of``).
+
+    ``given``: flows already reduced (e.g. cached by :class:`salesplan.Analysis`); returned as they are after
+    checking that their ``freq`` and cut are the ones asked for, so one reduction serves every control table.
+    """
     cut = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data.as_of)
+    if given is not None:
+        if given.freq != freq or pd.Timestamp(given.as_of) != cut:
+            raise ConfigError(f"flows: the given flows are for freq {given.freq!r} at {given.as_of}, but freq "
+                              f"{freq!r} at {cut} is needed")
+        return given
     return stage_flows(_need(data, "stage_events"), data.processes, _need(data, "opportunities"), freq=freq,
                        as_of=cut)
 
 
-def actual_volumes(data: Any, freq: str = "Q", as_of: Any = None) -> pd.DataFrame:
+def actual_volumes(data: Any, freq: str = "Q", as_of: Any = None, *, stage_flows: StageFlows | None = None
+                   ) -> pd.DataFrame:
     """Actual entries, cohort advances and wins, contracts and revenue per (process, period, stage).
 
     Every count follows the path rules (:mod:`salesplan.funnel.paths`) through
@@ -94,13 +104,15 @@ def actual_volumes(data: Any, freq: str = "Q", as_of: Any = None) -> pd.DataFram
         Period length.
     as_of : date-like, optional
         Only events up to this date count (default ``data.as_of``).
+    stage_flows : StageFlows, optional
+        The flows of ``data`` at this ``freq`` and cut when already reduced (:func:`flows`).
 
     Returns
     -------
     DataFrame
         ``process, period (str), stage, stage_index, entries, advanced, won_cohort, contracts, revenue``.
     """
-    fl = flows(data, freq, as_of)
+    fl = flows(data, freq, as_of, given=stage_flows)
     if fl.entries.empty and fl.closes.empty:
         raise SchemaError(f"stage_events: no events on or before {fl.as_of.date()}")
     work = fl.entries.assign(won_cohort=fl.entries["won"], contracts=0, revenue=0.0)
@@ -113,20 +125,13 @@ def actual_volumes(data: Any, freq: str = "Q", as_of: Any = None) -> pd.DataFram
     wins["advanced"] = 0
     wins["won_cohort"] = wins["entries"]
     wins["contracts"] = wins["entries"]
-    has_amount = "amount" in _columns(data.opportunities)
+    has_amount = "amount" in column_names(data.opportunities)
     if not has_amount:
         wins["revenue"] = np.nan
     out = pd.concat([work, wins[work.columns]], ignore_index=True)
     for col in ("entries", "advanced", "won_cohort", "contracts"):
         out[col] = out[col].astype(int)
     return out.sort_values(["process", "period", "stage_index"], kind="stable").reset_index(drop=True)
-
-
-def _columns(frame: Any) -> list[str]:
-    """Column names of a frame in any engine."""
-    import narwhals as nw
-
-    return list(nw.from_native(frame).collect_schema().names())
 
 
 def actual_activities(data: Any, freq: str = "Q", as_of: Any = None) -> pd.DataFrame:

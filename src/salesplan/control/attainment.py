@@ -108,7 +108,9 @@ def wins_between(states: pd.DataFrame, start: Any, end: Any, processes: Sequence
     ----------
     states : DataFrame
         Deal states at the cut (:meth:`salesplan.SalesData.opportunity_status` or
-        :func:`salesplan.reduce.states.deal_states`): ``process, status, closed_at``.
+        :func:`salesplan.reduce.states.deal_states`): ``process, status, closed_at``; or their summary
+        :func:`salesplan.reduce.states.close_counts` (``process, status, closed_on, deals``): a window of whole
+        days gives the same count from both.
 
     Examples
     --------
@@ -118,8 +120,17 @@ def wins_between(states: pd.DataFrame, start: Any, end: Any, processes: Sequence
     {'a': 1, 'b': 0}
     """
     t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
-    won = states[(states["status"] == "won") & (states["closed_at"] >= t0) & (states["closed_at"] < t1)]
-    return won.groupby("process").size().reindex(list(processes), fill_value=0).astype(int).rename_axis("process")
+    closed = states["closed_at"] if "closed_at" in states.columns else states["closed_on"]
+    won = states[(states["status"] == "won") & (closed >= t0) & (closed < t1)]
+    return _deals(won).groupby(won["process"]).sum().reindex(list(processes), fill_value=0).astype(int) \
+        .rename_axis("process")
+
+
+def _deals(states: pd.DataFrame) -> pd.Series:
+    """Deals per row: the ``deals`` column of a summary, else one per row (a per-deal table)."""
+    if "deals" in states.columns:
+        return states["deals"].astype("int64")
+    return pd.Series(1, index=states.index, dtype="int64")
 
 
 def attainment_table(states: pd.DataFrame, targets: pd.DataFrame | None,
@@ -189,7 +200,8 @@ def coverage_at_cut(states: pd.DataFrame, funnel: Any, target: pd.Series) -> pd.
     Parameters
     ----------
     states : DataFrame
-        Deal states at the cut (:meth:`salesplan.SalesData.opportunity_status`): ``process, status, stage``.
+        Deal states at the cut (:meth:`salesplan.SalesData.opportunity_status`): ``process, status, stage``; or
+        their counts (:func:`salesplan.reduce.states.state_counts`, a ``deals`` column per row).
     funnel : Funnel
         Its stage win rates value the open deals.
     target : Series
@@ -205,11 +217,12 @@ def coverage_at_cut(states: pd.DataFrame, funnel: Any, target: pd.Series) -> pd.
     """
     open_now = states[states["status"] == "open"]
     rates = win_rates_by_stage(funnel)
+    deals = _deals(open_now)
     p_win = np.array([rates.get((p, s), np.nan) for p, s in zip(open_now["process"], open_now["stage"],
                                                                  strict=True)], dtype=float)
-    expected = pd.Series(p_win, index=open_now.index).groupby(open_now["process"]).sum()
+    expected = (pd.Series(p_win, index=open_now.index) * deals).groupby(open_now["process"]).sum()
     out = pd.DataFrame({"process": list(target.index)})
-    out["open_count"] = out["process"].map(open_now.groupby("process").size()).fillna(0).astype(int)
+    out["open_count"] = out["process"].map(deals.groupby(open_now["process"]).sum()).fillna(0).astype(int)
     out["expected_wins"] = out["process"].map(expected).fillna(0.0).astype(float)
     out["target"] = target.to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -48,10 +48,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan.control.actuals import _columns, actual_activities, flows, period_labels
+from salesplan.control.actuals import actual_activities, flows, period_labels
 from salesplan.control.attainment import cohort_mature, median_cycle_days, target_between
 from salesplan.errors import ConfigError, SchemaError
-from salesplan.reduce.states import state_counts, time_span
+from salesplan.reduce.states import StageFlows, column_names, state_counts, time_span
 
 __all__ = ["kpis", "KPI_COLUMNS"]
 
@@ -64,7 +64,7 @@ KPI_COLUMNS = ["process", "period", "created", "won", "lost", "snapshot_win_rate
 
 
 def kpis(data: Any, *, freq: str = "M", funnel: Any = None, plan: Any = None, start: Any = None,
-         as_of: Any = None) -> pd.DataFrame:
+         as_of: Any = None, stage_flows: StageFlows | None = None) -> pd.DataFrame:
     """KPIs per process and period (see the module docstring for the definitions).
 
     Parameters
@@ -81,6 +81,9 @@ def kpis(data: Any, *, freq: str = "M", funnel: Any = None, plan: Any = None, st
         First period to report (default: the first full period after the first opportunity).
     as_of : date-like, optional
         Data cut (default ``data.as_of``); the last period may be partial.
+    stage_flows : StageFlows, optional
+        The stage flows of ``data`` at ``freq`` and this cut when already reduced
+        (:func:`salesplan.control.actuals.flows`); reduced here otherwise.
 
     Returns
     -------
@@ -110,12 +113,12 @@ def kpis(data: Any, *, freq: str = "M", funnel: Any = None, plan: Any = None, st
     periods = pd.period_range(t_start.to_period(freq), (cut - pd.Timedelta(seconds=1)).to_period(freq), freq=freq)
     if start is None and len(periods) > 1:
         periods = periods[1:]  # the first period is partial: its pipeline starts empty
-    fl = flows(data, freq, cut)
+    fl = flows(data, freq, cut, given=stage_flows)
     cohorts = fl.cohorts.groupby(["process", "period", "status"])["deals"].sum()
     created = fl.cohorts.groupby(["process", "period"])["deals"].sum()
     closes = fl.closes
     present = set(fl.cohorts["process"])
-    has_amount = "amount" in _columns(data.opportunities)
+    has_amount = "amount" in column_names(data.opportunities)
     starts = [per.start_time - pd.Timedelta(seconds=1) for per in periods if per.start_time > first_date]
     snaps = state_counts(data.stage_events, data.processes, data.opportunities, dates=starts)
     snaps = dict(tuple(snaps.groupby("as_of"))) if len(snaps) else {}

@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan.control.actuals import actual_activities, actual_volumes, period_freq, period_labels
+from salesplan.control.actuals import actual_activities, actual_volumes, flows, period_freq, period_labels
 from salesplan.control.variance import _select_periods, plan_volumes_frame
-from salesplan.errors import PlanInputError, SalesplanError
+from salesplan.errors import PlanInputError, SalesplanError, SchemaError
+from salesplan.reduce.states import StageFlows
 
 __all__ = ["plan_vs_actual", "plan_actual_summary", "MEASURES"]
 
@@ -39,7 +40,7 @@ MEASURES = ("entries", "conversion", "contracts", "revenue", "activities")
 
 
 def plan_vs_actual(plan: Any, data: Any, *, periods: Any = None, basis: str = "expected",
-                   as_of: Any = None) -> pd.DataFrame:
+                   as_of: Any = None, stage_flows: StageFlows | None = None) -> pd.DataFrame:
     """Compare a plan with the actuals, one row per (process, period, stage or kind, measure).
 
     Parameters
@@ -55,6 +56,9 @@ def plan_vs_actual(plan: Any, data: Any, *, periods: Any = None, basis: str = "e
         confidence (``required_entries``).
     as_of : date-like, optional
         Data cut (default ``data.as_of``).
+    stage_flows : StageFlows, optional
+        The stage flows of ``data`` at the plan's period length and this cut when already reduced
+        (:func:`salesplan.control.actuals.flows`); reduced here otherwise.
 
     Returns
     -------
@@ -85,9 +89,12 @@ def plan_vs_actual(plan: Any, data: Any, *, periods: Any = None, basis: str = "e
     else:
         pv["entries_plan"] = pv["expected_entries"]
     freq = period_freq(pv["period"].unique())
-    chosen = _select_periods(pv, data, periods, cut, freq)
+    if data.opportunities is None or data.stage_events is None:
+        raise SchemaError("opportunities: plan against actual needs the opportunities and stage_events tables")
+    fl = flows(data, freq, cut, given=stage_flows)
+    chosen = _select_periods(pv, data, periods, cut, freq, fl)
     pv = pv[pv["period"].isin(chosen)]
-    act = actual_volumes(data, freq=freq, as_of=cut)
+    act = actual_volumes(data, freq=freq, as_of=cut, stage_flows=fl)
     act = act[act["period"].isin(chosen)]
     rows: list[pd.DataFrame] = []
     key = ["process", "period", "stage"]

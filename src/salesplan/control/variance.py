@@ -49,7 +49,7 @@ import pandas as pd
 from salesplan.control.actuals import flows, period_freq, period_labels
 from salesplan.control.attainment import cohort_mature, median_cycle_days
 from salesplan.errors import PlanInputError, SchemaError
-from salesplan.reduce.states import time_span
+from salesplan.reduce.states import StageFlows, time_span
 
 __all__ = ["decompose_gap", "variance", "VarianceResult", "plan_volumes_frame"]
 
@@ -174,7 +174,8 @@ class VarianceResult:
         return "VarianceResult\n" + html.unescape(self.summary().round(2).to_string())
 
 
-def variance(plan: Any, data: Any, *, periods: Any = None, as_of: Any = None) -> VarianceResult:
+def variance(plan: Any, data: Any, *, periods: Any = None, as_of: Any = None,
+             stage_flows: StageFlows | None = None) -> VarianceResult:
     """Decompose the contract gap of every (process, period) of a plan against the actuals in ``data``.
 
     Parameters
@@ -188,6 +189,9 @@ def variance(plan: Any, data: Any, *, periods: Any = None, as_of: Any = None) ->
         Periods to compare (default: the plan's periods that have started by the data cut).
     as_of : date-like, optional
         Data cut (default ``data.as_of``).
+    stage_flows : StageFlows, optional
+        The stage flows of ``data`` at the plan's period length and this cut when already reduced
+        (:func:`salesplan.control.actuals.flows`); reduced here otherwise.
 
     Raises
     ------
@@ -212,9 +216,9 @@ def variance(plan: Any, data: Any, *, periods: Any = None, as_of: Any = None) ->
     cut = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data.as_of)
     pv = plan_volumes_frame(plan)
     freq = period_freq(pv["period"].unique())
-    selected = _select_periods(pv, data, periods, cut, freq)
+    fl = flows(data, freq, cut, given=stage_flows)
+    selected = _select_periods(pv, data, periods, cut, freq, fl)
     pv = pv[pv["period"].isin(selected)]
-    fl = flows(data, freq, cut)
     cohorts = fl.cohorts
     won_closes = fl.closes[fl.closes["status"] == "won"]
     wins = won_closes.groupby(["process", "period"])["deals"].sum()
@@ -268,14 +272,14 @@ def _plan_rates(rates: pd.Series | None, conversion: float, k: int) -> np.ndarra
     return r * scale
 
 
-def _select_periods(pv: pd.DataFrame, data: Any, periods: Any, cut: pd.Timestamp, freq: str) -> list[str]:
+def _select_periods(pv: pd.DataFrame, data: Any, periods: Any, cut: pd.Timestamp, freq: str,
+                    fl: StageFlows) -> list[str]:
     unknown_proc = sorted(set(pv["process"]) - set(data.processes))
     if unknown_proc:
         raise PlanInputError(f"plan names process(es) {unknown_proc} that the actuals do not have; actual "
                              f"processes are {sorted(data.processes)}")
     if data.opportunities is None or data.stage_events is None:
         raise SchemaError("opportunities: plan against actual needs the opportunities and stage_events tables")
-    fl = flows(data, freq, cut)
     present = set(fl.cohorts["process"])
     absent = sorted(set(pv["process"]) - present)
     if absent:

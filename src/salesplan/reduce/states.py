@@ -70,7 +70,9 @@ from salesplan.process import SalesProcess
 from salesplan.reduce.stages import _build_rows, _collect, _entry, _lazy, _seconds, normalise_processes
 from salesplan.schema import normalise_period
 
-__all__ = ["deal_states", "state_counts", "stage_flows", "activity_counts", "time_span", "distinct", "known_by", "opportunity_amounts", "StageFlows", "period_label", "STATE_COLUMNS", "FREQS"]
+__all__ = ["deal_states", "state_counts", "stage_flows", "close_counts", "activity_counts", "time_span", "distinct",
+           "known_by", "opportunity_amounts", "column_names", "row_count", "unmatched_count", "StageFlows", "period_label",
+           "STATE_COLUMNS", "FREQS"]
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +192,8 @@ def deal_states(
     as_of: Any = None,
     attributes: Sequence[str] = ("created_at", "amount", "owner", "expected_close", "customer_id"),
     status: Sequence[str] | None = None,
+    processes_wanted: Sequence[str] | None = None,
+    largest: int | None = None,
 ) -> pd.DataFrame:
     """The state of every deal at each of ``dates`` (or at ``as_of``), after the path rules.
 
@@ -208,6 +212,12 @@ def deal_states(
         Opportunity columns carried into the result when present (``created_at`` always is).
     status : sequence of str, optional
         Keep only deals in these states (``"open"``, ``"won"``, ``"lost"``), filtered in the engine.
+    processes_wanted : sequence of str, optional
+        Keep only deals of these processes, filtered in the engine.
+    largest : int, optional
+        Keep only the ``largest`` deals per cut by ``amount`` (descending, then ``opportunity_id``; without an
+        ``amount`` column, the oldest by ``created_at``), chosen in the engine: the collected rows do not grow
+        with the number of deals.
 
     Returns
     -------
@@ -254,8 +264,15 @@ def deal_states(
                                                      "first_entered_at", "moved_back")
         if status is not None:
             last = last.filter(nw.col("final").is_in(list(status)))
+        if processes_wanted is not None:
+            last = last.filter(nw.col("process").is_in(list(processes_wanted)))
         if chunk_attrs is not None and attr_cols:
             last = last.join(chunk_attrs, on=_OPP, how="left")
+        if largest is not None:
+            if len(chunk) > 1:
+                raise ConfigError("deal_states: largest= works on one cut at a time")
+            order = ["amount", _OPP] if "amount" in attr_cols else ["created_at", _OPP]
+            last = last.sort(order, descending=[order[0] == "amount", False], nulls_last=True).head(int(largest))
         frame = _collect(last)
         if len(chunk) == 1:
             frame["_cut"] = 0
@@ -344,6 +361,102 @@ def state_counts(
     frame["value"] = _stable_sum(frame["value"]) if "amount" in attr_cols else np.nan
     frame["deals"] = frame["deals"].astype("int64")
     return frame[cols].sort_values(["as_of", "process", "status", "work_index"], kind="stable").reset_index(drop=True)
+
+
+def close_counts(
+    stage_events: Any,
+    processes: SalesProcess | Mapping[str, SalesProcess],
+    opportunities: Any,
+    *,
+    as_of: Any,
+) -> pd.DataFrame:
+    """Deals closed per (process, status, day of the closing event) at the cut: the closes of
+    :func:`deal_states` summed in the engine.
+
+    A deal counts once, on the day of its last event by the cut, when that event is its process's won or lost
+    outcome. Any window of whole days (a month, a quarter, a year to date) sums these rows, so wins in a window
+    never need the per-deal table.
+
+    Returns
+    -------
+    DataFrame
+        ``process, status, closed_on`` (midnight of the closing day), ``deals``, ``value`` (sum of ``amount``;
+        NaN without that column), sorted.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from salesplan import SalesProcess
+    >>> ev = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "stage": ["won", "won", "lost"],
+    ...                    "entered_at": pd.to_datetime(["2024-01-05 10:00", "2024-01-05 16:00", "2024-02-01"])})
+    >>> opps = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "process": "p",
+    ...                      "created_at": pd.to_datetime(["2024-01-01"] * 3)})
+    >>> c = close_counts(ev, {"p": SalesProcess("p", ["lead"])}, opps, as_of="2024-03-01")
+    >>> c[["status", "closed_on", "deals"]].astype(str).values.tolist()
+    [['lost', '2024-02-01', '1'], ['won', '2024-01-05', '2']]
+    """
+    procs = normalise_processes(processes)
+    moved = _entry(stage_events=stage_events, opportunities=opportunities)  # pandas -> fastest engine, together
+    stage_events, opportunities = moved["stage_events"], moved["opportunities"]
+    cut = pd.Timestamp(as_of)
+    cols = ["process", "status", "closed_on", "deals", "value"]
+    rows = _rows_at(stage_events, opportunities, cut, procs)
+    if rows is None:
+        return pd.DataFrame(columns=cols)
+    attrs, attr_cols = _attributes(opportunities, ["amount"])
+    last = rows.filter(nw.col("is_last") & (nw.col("final") != "open")).select(_OPP, "process", "final",
+                                                                                "closed_at")
+    if "amount" in attr_cols and attrs is not None:
+        last = last.join(attrs, on=_OPP, how="left")
+    value = nw.col("amount").cast(nw.Float64) if "amount" in attr_cols else nw.lit(0.0)
+    out = _collect(last.with_columns(closed_on=nw.col("closed_at").dt.truncate("1d"), _value=value)
+                   .group_by("process", "final", "closed_on").agg(nw.len().alias("deals"),
+                                                                  nw.col("_value").sum().alias("value")))
+    out = out.rename(columns={"final": "status"})
+    out["deals"] = out["deals"].astype("int64")
+    out["value"] = _stable_sum(out["value"]) if "amount" in attr_cols else np.nan
+    return out[cols].sort_values(["process", "status", "closed_on"], kind="stable").reset_index(drop=True)
+
+
+def column_names(frame: Any) -> list[str]:
+    """Column names of a frame in any engine (nothing is computed).
+
+    Examples
+    --------
+    >>> column_names(pd.DataFrame({"a": [1], "b": [2]}))
+    ['a', 'b']
+    """
+    return list(nw.from_native(frame).collect_schema().names())
+
+
+def row_count(frame: Any, table: str = "table", where: Any = None) -> int:
+    """The number of rows of a frame (optionally those where the narwhals expression ``where`` holds), counted in
+    the frame's engine.
+
+    Examples
+    --------
+    >>> row_count(pd.DataFrame({"a": [1, -2, 3]}), where=nw.col("a") < 0)
+    1
+    """
+    lazy = _lazy(frame, table)
+    if where is not None:
+        lazy = lazy.filter(where)
+    return int(_collect(lazy.select(nw.len().alias("n"))).iloc[0, 0])
+
+
+def unmatched_count(frame: Any, other: Any, on: str, table: str = "table") -> int:
+    """Rows of ``frame`` whose ``on`` value does not occur in ``other`` (an anti-join counted in the engine).
+
+    Examples
+    --------
+    >>> unmatched_count(pd.DataFrame({"k": ["a", "b", "c"]}), pd.DataFrame({"k": ["a", "a"]}), "k")
+    2
+    """
+    moved = _entry(opportunities=frame, stage_events=other) if on == _OPP else {"opportunities": frame,
+                                                                                   "stage_events": other}
+    left = _lazy(moved["opportunities"], table).select(nw.col(on).cast(nw.String))
+    right = _lazy(moved["stage_events"], table).select(nw.col(on).cast(nw.String)).unique()
+    return int(_collect(left.join(right, on=on, how="anti").select(nw.len().alias("n"))).iloc[0, 0])
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,9 @@ Schema
     Parquet (a file, a folder of part files or a glob) and are opened lazily with
     :func:`salesplan.io.read_table`; the customer summary behind the segments, the funnel reduction and the
     activity ratios then run inside that engine (out of core with DuckDB), and the small tables (``customers``,
-    ``opportunities``, ``targets``) are validated in pandas and handed to the engine. The sections that need
-    single rows (opportunity status, control actuals, pipeline movement, KPIs, the pipeline forecast) still get
-    the canonical columns of the large tables collected into pandas, so memory is not bounded by the engine for
-    them.
+    ``opportunities``, ``targets``) are validated in pandas and handed to the engine. No raw row of the large
+    tables is collected: every figure of the report (deal states, control actuals, KPIs, movement, the pipeline
+    forecast) is computed in the engine and only summaries come back.
 ``[processes]``
     ``file`` (str): a process TOML as written by :func:`salesplan.save_processes`; default the five defaults.
 ``[segments]``
@@ -64,6 +63,7 @@ salesplan.errors.ConfigError: r.toml: unknown key 'report.titel'; allowed keys i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -76,7 +76,7 @@ import pandas as pd
 from salesplan._toml import read_toml
 from salesplan.analysis import AnalysisSettings
 from salesplan.data import TABLE_ORDER, SalesData
-from salesplan.errors import ConfigError, SalesplanError
+from salesplan.errors import ConfigError, SalesplanError, SchemaError
 from salesplan.parse import to_naive_utc
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess, load_processes
 
@@ -514,23 +514,14 @@ def open_lazy_tables(cfg: ReportConfig, connection: Any = None) -> dict[str, Any
     return out
 
 
-def _collect_canonical(frame: Any, table: str) -> pd.DataFrame:
-    """Collect only the canonical columns of a lazily opened table into pandas."""
-    import narwhals as nw
-
-    from salesplan.engines import collect, to_narwhals
-    from salesplan.schema import TABLES
-
-    wrapped = to_narwhals(frame, table, lazy=True)
-    names = wrapped.collect_schema().names()
-    return collect(wrapped.select([c for c in TABLES[table].columns if c in names] or [nw.all()]), table=table)
-
-
 def load_data(cfg: ReportConfig) -> SalesData:
     """Read every table named in ``[data]``, map its columns and validate (:meth:`SalesData.from_frames`).
 
-    With ``data.engine`` other than pandas, the large tables are opened lazily (:func:`open_lazy_tables`) and
-    only their canonical columns are collected here, for validation and for the sections that need single rows.
+    With ``data.engine`` other than pandas, the large tables (:data:`LAZY_TABLES`) are opened lazily
+    (:func:`open_lazy_tables`, DuckDB's default connection) and stay native frames of that engine in the returned
+    :class:`SalesData`: no raw row of them is collected; every figure reads them through the reductions of
+    :mod:`salesplan.reduce`. Their schema (columns, types) is checked when they are opened, and the links between
+    tables are checked in the engine (:func:`check_lazy_links`); the small tables are validated in pandas.
 
     Raises
     ------
@@ -543,25 +534,7 @@ def load_data(cfg: ReportConfig) -> SalesData:
         raise SalesplanError(f"{cfg.source}: no [data] tables configured")
     lazy_tables = LAZY_TABLES if cfg.data_engine != "pandas" else ()
     frames = {t: _read_table(src, cfg.source) for t, src in cfg.data.items() if t not in lazy_tables}
-    if lazy_tables:
-        connection = None
-        if cfg.data_engine == "duckdb":
-            import duckdb
-
-            connection = duckdb.connect()
-        try:
-            for table, frame in open_lazy_tables(cfg, connection).items():
-                frames[table] = _collect_canonical(frame, table)
-        finally:
-            if connection is not None:
-                connection.close()
-        collected = [t for t in lazy_tables if t in frames]
-        if collected:
-            logger.info("data.engine = %r: %s are reduced in %s (customer summary, funnel, activity ratios), but "
-                        "their canonical columns were also collected into pandas (%s rows) for the sections that "
-                        "need single rows (status, control actuals, movement, KPIs, pipeline forecast)",
-                        cfg.data_engine, ", ".join(collected), cfg.data_engine,
-                        ", ".join(f"{t} {len(frames[t])}" for t in collected))
+    lazy = open_lazy_tables(cfg) if lazy_tables else {}
     for table, frame in frames.items():
         logger.info("read %s: %d rows from %s", table, len(frame), cfg.data[table].path)
     columns = {t: dict(src.columns) for t, src in cfg.data.items() if src.columns and t not in lazy_tables}
@@ -575,8 +548,60 @@ def load_data(cfg: ReportConfig) -> SalesData:
             from salesplan.schema import validate
 
             frames[table] = validate(frames[table], table, columns.pop(table, None), **src.parse_options())
-    return SalesData.from_frames(**frames, processes=load_processes_for(cfg), columns=columns or None,
+    data = SalesData.from_frames(**frames, processes=load_processes_for(cfg), columns=columns or None,
                                  as_of=cfg.report.as_of)
+    if not lazy:
+        return data
+    data = dataclasses.replace(data, **lazy)
+    check_lazy_links(data)
+    if cfg.report.as_of is None:  # the latest date of every table, the lazy ones spanned in their engine
+        latest = data.summary()["last_date"].dropna()
+        data = dataclasses.replace(data, as_of=latest.max() if len(latest) else data.as_of)
+    logger.info("data.engine = %r: %s stay in %s (read through summaries only)", cfg.data_engine,
+                ", ".join(lazy), cfg.data_engine)
+    return data
+
+
+def check_lazy_links(data: SalesData) -> None:
+    """Check the links of lazily opened tables to the validated small ones, in the engine.
+
+    Stage events and activities naming unknown opportunities, orders naming unknown customers (rules
+    ``known_opportunity`` / ``known_customer``); the row-level rules of the small tables ran in pandas.
+
+    Raises
+    ------
+    SchemaError
+        Naming table, column, rule, how many rows and up to five example keys.
+    """
+    import narwhals as nw
+
+    from salesplan.engines import collect, engine_of, to_engine
+    from salesplan.reduce.states import column_names
+
+    cases: list[dict[str, Any]] = []
+
+    def check(table: str, key: str, known: pd.DataFrame | None, rule: str) -> None:
+        frame = getattr(data, table)
+        if frame is None or known is None or isinstance(frame, pd.DataFrame) or key not in column_names(frame):
+            return
+        engine = engine_of(frame, table)
+        ref = to_engine(known[[key]].drop_duplicates().astype({key: str}), engine)
+        rows = nw.from_native(frame).select(nw.col(key).cast(nw.String)).filter(~nw.col(key).is_null())
+        bad = rows.join(nw.from_native(ref), on=key, how="anti")
+        n = int(collect(bad.select(nw.len().alias("n"))).iloc[0, 0])
+        if n:
+            examples = collect(bad.unique().head(5))[key].astype(str).tolist()
+            cases.extend({"table": table, "column": key, "check": rule, "key": "-", "value": v}
+                         for v in examples)
+            logger.error("%s.%s: %d row(s) name unknown %s", table, key, n, key)
+
+    if isinstance(data.opportunities, pd.DataFrame):
+        check("stage_events", "opportunity_id", data.opportunities, "known_opportunity")
+        check("activities", "opportunity_id", data.opportunities, "known_opportunity")
+    if isinstance(data.customers, pd.DataFrame):
+        check("orders", "customer_id", data.customers, "known_customer")
+    if cases:
+        raise SchemaError.from_cases(cases)
 
 
 EXAMPLE_CONFIG = '''\

@@ -24,7 +24,7 @@ from typing import Any
 from salesplan.analysis import Analysis
 from salesplan.data import SalesData
 from salesplan.report.blocks import Chart, KeyFigure
-from salesplan.report.config import ReportConfig, open_lazy_tables
+from salesplan.report.config import ReportConfig
 
 __all__ = ["ReportContext", "render"]
 
@@ -55,13 +55,10 @@ class ReportContext:
 
     @classmethod
     def create(cls, data: SalesData, config: ReportConfig) -> ReportContext:
-        """A context whose Analysis is made from ``data`` and ``config.settings()`` (lazy Parquet tables of a
-        non-pandas ``[data] engine`` opened from the config)."""
-        lazy = None
-        if config.data_engine != "pandas":
-            def lazy(connection: Any) -> dict[str, Any]:
-                return open_lazy_tables(config, connection)
-        return cls(Analysis(data, config.settings(), lazy_tables=lazy), config)
+        """A context whose Analysis is made from ``data`` and ``config.settings()`` (the large tables of a
+        non-pandas ``[data] engine`` are already native lazy frames in ``data``, see
+        :func:`salesplan.report.load_data`)."""
+        return cls(Analysis(data, config.settings()), config)
 
     @property
     def data(self) -> SalesData:
