@@ -1097,8 +1097,10 @@ class Analysis:
         whole = _on_engine(self.data, self.settings.engine) if self.settings.processes is not None \
             else self.engine_data
         orders = whole.orders
-        if orders is not None and "is_return" in column_names(orders):
-            n = row_count(orders, "orders", where=nw.col("is_return"))
+        if orders is not None:
+            names = column_names(orders)
+            n = row_count(orders, "orders", where=nw.col("is_return") if "is_return" in names else
+                          nw.col("amount") < 0)
             if n:
                 add("data", "info", f"{n} order line(s) with a negative amount kept as returns (is_return)",
                     "orders", n)

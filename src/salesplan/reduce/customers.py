@@ -280,22 +280,24 @@ def _finish_summary(out: pd.DataFrame, as_of_ts: pd.Timestamp, period: str, peri
     end = _period_of(as_of_ts, period)
     first = out["_first"].to_numpy().astype("int64")
     freq = out["_n_keys"].to_numpy().astype("int64") - out["_has_other"].to_numpy().astype("int64") - 1
-    revenue = out["revenue"].to_numpy().astype(float)
+    # engine sums rounded to 1e-6: parallel group-bys add in varying order, and the last bits must not change
+    # the fitted models (a customer-value fit on sums differing in the 16th digit can stop elsewhere)
+    revenue = out["revenue"].to_numpy().astype(float).round(6)
     res = pd.DataFrame(index=out.index)
     res["frequency"] = freq
     res["recency"] = (out["_last"].to_numpy().astype("int64") - first) / period_length
     res["T"] = (end - first) / period_length
-    repeat_total = revenue - out["_first_value"].to_numpy().astype(float)
+    repeat_total = revenue - out["_first_value"].to_numpy().astype(float).round(6)
     res["monetary_value"] = np.where(freq > 0, repeat_total / np.maximum(freq, 1), 0.0)
     res["revenue"] = revenue
-    res["returns"] = out["returns"].astype(float)
+    res["returns"] = out["returns"].astype(float).round(6)
     res["n_returns"] = out["n_returns"].astype("int64")
     res["net_revenue"] = res["revenue"] + res["returns"]
     res["n_lines"] = out["n_lines"].astype("int64")
     res["first_order"] = _naive(out["first_order"])
     res["last_order"] = _naive(out["last_order"])
     if "margin" in out:
-        res["margin"] = out["margin"].astype(float)
+        res["margin"] = out["margin"].astype(float).round(6)
     if "n_products" in out:
         res["n_products"] = out["n_products"].astype("int64")
     res.index.name = _CUST

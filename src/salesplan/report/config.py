@@ -22,13 +22,12 @@ Schema
     otherwise), ``decimal`` and ``thousands`` (str): separators of text amounts (default inferred per column).
     ``opportunities`` and ``stage_events`` are required.
     ``engine`` (``"pandas"``, ``"duckdb"``, ``"polars"`` or ``"spark"``; default ``"pandas"``): the engine that
-    runs the heavy reductions. With any engine but pandas, ``orders``, ``stage_events`` and ``activities`` must be
-    Parquet (a file, a folder of part files or a glob) and are opened lazily with
-    :func:`salesplan.io.read_table`; the customer summary behind the segments, the funnel reduction and the
-    activity ratios then run inside that engine (out of core with DuckDB), and the small tables (``customers``,
-    ``opportunities``, ``targets``) are validated in pandas and handed to the engine. No raw row of the large
-    tables is collected: every figure of the report (deal states, control actuals, KPIs, movement, the pipeline
-    forecast) is computed in the engine and only summaries come back.
+    runs the heavy reductions. With any engine but pandas, ``orders``, ``opportunities``, ``stage_events`` and
+    ``activities`` must be Parquet (a file, a folder of part files or a glob) and are opened lazily with
+    :func:`salesplan.io.read_table` (columns and types checked, links to the small tables checked in the engine);
+    every figure of the report (segments, funnel, deal states, control actuals, KPIs, movement, the pipeline
+    forecast) is then computed inside that engine (out of core with DuckDB), and only summaries come back. The
+    small tables (``customers``, ``targets``) are validated in pandas and handed to the engine.
 ``[processes]``
     ``file`` (str): a process TOML as written by :func:`salesplan.save_processes`; default the five defaults.
 ``[segments]``
@@ -102,7 +101,7 @@ FORMATS = ("html", "pdf", "xlsx", "json")
 #: Values of ``[data] engine``.
 ENGINES = ("pandas", "duckdb", "polars", "spark")
 #: The large tables that a non-pandas ``[data] engine`` opens lazily (they must be Parquet).
-LAZY_TABLES = ("orders", "stage_events", "activities")
+LAZY_TABLES = ("orders", "opportunities", "stage_events", "activities")
 PERIODS = ("month", "quarter")
 #: The report's sections in order (``report.sections`` names a subset); ``salesplan.report.sections`` lays them out.
 SECTION_KEYS: tuple[str, ...] = ("overview", "forecast", "processes", "kpis", "activity", "segments",
@@ -553,7 +552,7 @@ def load_data(cfg: ReportConfig) -> SalesData:
     if not lazy:
         return data
     data = dataclasses.replace(data, **lazy)
-    check_lazy_links(data)
+    check_lazy_links(data, cfg.report.as_of)
     if cfg.report.as_of is None:  # the latest date of every table, the lazy ones spanned in their engine
         latest = data.summary()["last_date"].dropna()
         data = dataclasses.replace(data, as_of=latest.max() if len(latest) else data.as_of)
@@ -562,11 +561,12 @@ def load_data(cfg: ReportConfig) -> SalesData:
     return data
 
 
-def check_lazy_links(data: SalesData) -> None:
+def check_lazy_links(data: SalesData, as_of: Any = None) -> None:
     """Check the links of lazily opened tables to the validated small ones, in the engine.
 
-    Stage events and activities naming unknown opportunities, orders naming unknown customers (rules
-    ``known_opportunity`` / ``known_customer``); the row-level rules of the small tables ran in pandas.
+    Stage events and activities naming unknown opportunities, orders and opportunities naming unknown customers
+    (rules ``known_opportunity`` / ``known_customer``), and with ``as_of`` dates after the cut (``not_in_future``,
+    as for pandas tables); the row-level rules of the small tables ran in pandas.
 
     Raises
     ------
@@ -598,8 +598,33 @@ def check_lazy_links(data: SalesData) -> None:
     if isinstance(data.opportunities, pd.DataFrame):
         check("stage_events", "opportunity_id", data.opportunities, "known_opportunity")
         check("activities", "opportunity_id", data.opportunities, "known_opportunity")
+    elif data.opportunities is not None:
+        from salesplan.reduce.states import unmatched_count
+
+        n = unmatched_count(data.stage_events, data.opportunities, "opportunity_id", "stage_events") \
+            if data.stage_events is not None else 0
+        if n:
+            cases.append({"table": "stage_events", "column": "opportunity_id", "check": "known_opportunity",
+                          "key": "-", "value": f"{n} row(s) name an opportunity that is not in opportunities"})
     if isinstance(data.customers, pd.DataFrame):
         check("orders", "customer_id", data.customers, "known_customer")
+        check("opportunities", "customer_id", data.customers, "known_customer")
+    if as_of is not None:
+        from salesplan.reduce.states import row_count
+        from salesplan.schema import TABLES
+
+        cut = nw.lit(pd.Timestamp(as_of).to_pydatetime())
+        for table in LAZY_TABLES:
+            frame = getattr(data, table)
+            if frame is None or isinstance(frame, pd.DataFrame):
+                continue
+            names = column_names(frame)
+            for col, kind in TABLES[table].columns.items():
+                if kind == "date" and col in names and col not in TABLES[table].future_ok:
+                    n = row_count(frame, table, where=nw.col(col) > cut)
+                    if n:
+                        cases.append({"table": table, "column": col, "check": "not_in_future", "key": "-",
+                                      "value": f"{n} row(s) after the cut {pd.Timestamp(as_of)}"})
     if cases:
         raise SchemaError.from_cases(cases)
 
