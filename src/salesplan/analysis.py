@@ -588,7 +588,7 @@ class Analysis:
         targets = self.scoped.targets
         if targets is None or targets.empty:
             raise FigureUnavailable("no targets for the reported processes: nothing to plan against")
-        return backward(targets, self.funnel, confidence=self.settings.target_probability,
+        return backward(targets, self.funnel, target_probability=self.settings.target_probability,
                         processes=self.scoped.processes)
 
     @cached_property
