@@ -976,7 +976,7 @@ class Analysis:
         """
         d = self.engine_data
         table = deal_states(d.stage_events, d.processes, d.opportunities, as_of=self.as_of, status=["open"],
-                            processes_wanted=[process], largest=top,
+                            process=process, largest=top,
                             attributes=("created_at", "customer_id", "owner", "amount", "expected_close"))
         table = table.drop(columns="stage").rename(columns={"work_stage": "stage"})
         customers = self.data.customers

@@ -93,6 +93,9 @@ logger = logging.getLogger(__name__)
 
 #: log-normal sigma used when a duration has a median but no quartiles
 DEFAULT_SIGMA = 0.8
+#: Open deals are simulated in chunks of at most this many (draw, deal) cells, so memory stays bounded by
+#: ``n_draws`` times the chunk whatever the number of open deals (the rates of a draw are shared by all chunks).
+_CHUNK_CELLS = 2_000_000
 _Z75 = stats.norm.ppf(0.75)
 
 
@@ -470,50 +473,54 @@ def pipeline(
             logger.info("pipeline: %s: %d open opportunity(ies) without amount valued at the median %.0f",
                         proc_name, int(np.isnan(amounts).sum()), fill_amount)
             amounts = np.where(np.isnan(amounts), fill_amount, amounts)
-        for gkey, idx in groups.items():
+        for gkey, group_idx in groups.items():
             table = _stage_table(params, proc, gkey)
             r_draw = rng.beta(table["alpha"][None, :], table["beta"][None, :], size=(n_s, len(proc.stages)))
             r_draw = np.where(table["fixed"][None, :], table["rate"][None, :], r_draw)
-            sub = deals.iloc[idx]
-            k = sub["stage_index"].to_numpy()
-            age = sub["days_in_stage"].to_numpy(dtype=float)
-            if shift_all is None:
-                won_at, p_adv = _simulate(rng, r_draw, table, k, age, None)
-            else:
-                shift = shift_all[sub.index.to_numpy()]
-                p_stage, p_drv, mult = _driver_multipliers(table, k, age, shift)
-                won_at, p_adv = _simulate(rng, r_draw, table, k, age, mult)
-            wins = won_at <= h_days
-            p_win = wins.mean(axis=0)
-            bins = np.where(wins, np.searchsorted(edges, np.where(wins, won_at, 0.0), side="left"), n_t)
-            n_sub = len(idx)
-            # counts per (draw, period) and per (deal, period) in one pass each
-            flat = (np.arange(n_s)[:, None] * (n_t + 1) + bins).ravel()
-            draws["pipeline"][:, j, :] += np.bincount(flat, minlength=n_s * (n_t + 1)).reshape(
-                n_s, n_t + 1)[:, :n_t].astype(np.int32)
-            rev["pipeline"][:, j, :] += np.bincount(flat, weights=np.broadcast_to(amounts[idx], (n_s, n_sub)).ravel(),
-                                                    minlength=n_s * (n_t + 1)).reshape(n_s, n_t + 1)[:, :n_t]
-            per_deal = np.bincount((np.arange(n_sub)[None, :] * (n_t + 1) + bins).ravel(),
-                                   minlength=n_sub * (n_t + 1)).reshape(n_sub, n_t + 1)[:, :n_t] / n_s
-            base = pd.DataFrame({"opportunity_id": sub["opportunity_id"].to_numpy(), "process": proc_name})
-            for col, val in zip(params.by, gkey, strict=True):
-                base[col] = val
-            base["stage"] = sub["stage"].to_numpy()
-            base["days_in_stage"] = age
-            base["amount"] = amounts[idx]
-            base["p_advance_now"] = p_adv
-            base["p_win"] = p_win
-            base["expected_revenue"] = p_win * amounts[idx]
-            if shift_all is not None:
-                base["p_win_stage"] = p_stage
-                base["driver_shift"] = shift
-                base["p_win_drivers"] = p_drv
-            if n_t <= 36:
-                for t, label in enumerate(periods):
-                    base[f"p_{label}"] = per_deal[:, t]
-            if "owner" in sub.columns:
-                base["owner"] = sub["owner"].to_numpy()
-            deal_rows.append(base)
+            step = max(1, _CHUNK_CELLS // n_s)  # memory: arrays of draws x deals, one chunk of deals at a time
+            for lo in range(0, len(group_idx), step):
+                idx = group_idx[lo:lo + step]
+                sub = deals.iloc[idx]
+                k = sub["stage_index"].to_numpy()
+                age = sub["days_in_stage"].to_numpy(dtype=float)
+                if shift_all is None:
+                    won_at, p_adv = _simulate(rng, r_draw, table, k, age, None)
+                else:
+                    shift = shift_all[sub.index.to_numpy()]
+                    p_stage, p_drv, mult = _driver_multipliers(table, k, age, shift)
+                    won_at, p_adv = _simulate(rng, r_draw, table, k, age, mult)
+                wins = won_at <= h_days
+                p_win = wins.mean(axis=0)
+                bins = np.where(wins, np.searchsorted(edges, np.where(wins, won_at, 0.0), side="left"), n_t)
+                n_sub = len(idx)
+                # counts per (draw, period) and per (deal, period) in one pass each
+                flat = (np.arange(n_s)[:, None] * (n_t + 1) + bins).ravel()
+                draws["pipeline"][:, j, :] += np.bincount(flat, minlength=n_s * (n_t + 1)).reshape(
+                    n_s, n_t + 1)[:, :n_t].astype(np.int32)
+                weights = np.broadcast_to(amounts[idx], (n_s, n_sub)).ravel()
+                rev["pipeline"][:, j, :] += np.bincount(flat, weights=weights, minlength=n_s * (n_t + 1)).reshape(
+                    n_s, n_t + 1)[:, :n_t]
+                per_deal = np.bincount((np.arange(n_sub)[None, :] * (n_t + 1) + bins).ravel(),
+                                       minlength=n_sub * (n_t + 1)).reshape(n_sub, n_t + 1)[:, :n_t] / n_s
+                base = pd.DataFrame({"opportunity_id": sub["opportunity_id"].to_numpy(), "process": proc_name})
+                for col, val in zip(params.by, gkey, strict=True):
+                    base[col] = val
+                base["stage"] = sub["stage"].to_numpy()
+                base["days_in_stage"] = age
+                base["amount"] = amounts[idx]
+                base["p_advance_now"] = p_adv
+                base["p_win"] = p_win
+                base["expected_revenue"] = p_win * amounts[idx]
+                if shift_all is not None:
+                    base["p_win_stage"] = p_stage
+                    base["driver_shift"] = shift
+                    base["p_win_drivers"] = p_drv
+                if n_t <= 36:
+                    for t, label in enumerate(periods):
+                        base[f"p_{label}"] = per_deal[:, t]
+                if "owner" in sub.columns:
+                    base["owner"] = sub["owner"].to_numpy()
+                deal_rows.append(base)
         if include_new:
             created = opportunity_amounts(opps, as_of=cut, start=cut - pd.Timedelta(days=creation_window),
                                           by=params.by)

@@ -200,7 +200,7 @@ def deal_states(
     as_of: Any = None,
     attributes: Sequence[str] = ("created_at", "amount", "owner", "expected_close", "customer_id"),
     status: Sequence[str] | None = None,
-    processes_wanted: Sequence[str] | None = None,
+    process: str | None = None,
     largest: int | None = None,
 ) -> pd.DataFrame:
     """The state of every deal at each of ``dates`` (or at ``as_of``), after the path rules.
@@ -220,8 +220,8 @@ def deal_states(
         Opportunity columns carried into the result when present (``created_at`` always is).
     status : sequence of str, optional
         Keep only deals in these states (``"open"``, ``"won"``, ``"lost"``), filtered in the engine.
-    processes_wanted : sequence of str, optional
-        Keep only deals of these processes, filtered in the engine.
+    process : str, optional
+        Keep only the deals of this process, filtered in the engine.
     largest : int, optional
         Keep only the ``largest`` deals per cut by ``amount`` (descending, then ``opportunity_id``; without an
         ``amount`` column, the oldest by ``created_at``), chosen in the engine: the collected rows do not grow
@@ -272,8 +272,8 @@ def deal_states(
                                                      "first_entered_at", "moved_back")
         if status is not None:
             last = last.filter(nw.col("final").is_in(list(status)))
-        if processes_wanted is not None:
-            last = last.filter(nw.col("process").is_in(list(processes_wanted)))
+        if process is not None:
+            last = last.filter(nw.col("process") == process)
         if chunk_attrs is not None and attr_cols:
             last = last.join(chunk_attrs, on=_OPP, how="left")
         if largest is not None:
