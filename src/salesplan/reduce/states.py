@@ -396,7 +396,7 @@ def close_counts(
     >>> import pandas as pd
     >>> from salesplan import SalesProcess
     >>> ev = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "stage": ["won", "won", "lost"],
-    ...                    "entered_at": pd.to_datetime(["2024-01-05 10:00", "2024-01-05 16:00", "2024-02-01"])})
+    ...                    "entered_at": pd.to_datetime(["2024-01-05 10:00", "2024-01-05 16:00", "2024-02-01 00:00"])})
     >>> opps = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "process": "p",
     ...                      "created_at": pd.to_datetime(["2024-01-01"] * 3)})
     >>> c = close_counts(ev, {"p": SalesProcess("p", ["lead"])}, opps, as_of="2024-03-01")
