@@ -139,3 +139,28 @@ def test_engine_default_and_documented() -> None:
     with pytest.raises(ConfigError, match=r"'data\.activities' sets \['sep'\]"):
         parse_config({"data": {"engine": "polars", "activities": {"path": "a.parquet", "sep": ";"}}}, source="<t>")
     assert '# engine = "duckdb"' in EXAMPLE_CONFIG
+
+
+def test_lazy_tables_with_unknown_ids_or_future_dates_are_refused(tmp_path: Path) -> None:
+    """The lazy tables are not row-validated in pandas; their links and the cut are checked in the engine."""
+    from salesplan import SchemaError
+
+    data = load_example()
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for table in TABLES:
+        frame = getattr(data, table)
+        if table == "stage_events":  # one event of an opportunity that does not exist, one after the cut
+            extra = pd.DataFrame({"opportunity_id": ["NO-SUCH-DEAL", frame["opportunity_id"].iloc[0]],
+                                  "stage": ["contacted", "won"],
+                                  "entered_at": pd.to_datetime(["2025-06-01", "2026-06-01"])})
+            frame = pd.concat([frame, extra], ignore_index=True)
+        frame.to_parquet(folder / f"{table}.parquet")
+    lines = ["[report]", "as_of = 2025-12-31", "[data]", 'engine = "polars"'] + [
+        f'{t} = "data/{t}.parquet"' for t in TABLES]
+    path = tmp_path / "r.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(SchemaError) as info:
+        load_data(load_config(path))
+    checks = set(info.value.failure_cases["check"])
+    assert checks == {"known_opportunity", "not_in_future"}, info.value.failure_cases
