@@ -164,6 +164,7 @@ def win_rates_by_period(stage_events: Any, processes: SalesProcess | Mapping[str
     >>> sorted(w["view"].unique())
     ['cohort', 'snapshot']
     """
+    check_probability(confidence, "confidence")
     procs = normalise_processes(processes)
     red = reduce_stage_events(stage_events, procs, opportunities, as_of=as_of, cohort_freq=freq)
     out = red.outcomes

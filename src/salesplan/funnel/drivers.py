@@ -39,6 +39,7 @@ from scipy import stats
 from scipy.special import expit, logit
 
 from salesplan._results import Result
+from salesplan._validation import check_probability
 from salesplan.errors import ConvergenceError, SchemaError
 from salesplan.funnel.estimate import Funnel, fit_reduction
 from salesplan.process import SalesProcess
@@ -154,6 +155,7 @@ def drivers(stage_events: Any, processes: SalesProcess | Mapping[str, SalesProce
     ConvergenceError
         The logistic fit failed (perfect separation, a constant column): the message names the attributes.
     """
+    check_probability(confidence, "confidence")
     procs = normalise_processes(processes)
     attributes = list(attributes)
     opps = to_pandas(opportunities, "opportunities")

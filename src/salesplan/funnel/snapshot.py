@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan._results import Result, rounded
+from salesplan._validation import check_probability
 from salesplan.errors import SchemaError
 from salesplan.funnel.aalen_johansen import aalen_johansen, effective_n, wilson_interval
 from salesplan.reduce.stages import reduce_snapshot
@@ -101,6 +102,7 @@ def snapshot_funnel(snapshot: Any, *, stages: Sequence[str], stage: str = "stage
     SchemaError
         A stage value that is neither a working stage nor an outcome (``known_stage``).
     """
+    check_probability(confidence, "confidence")
     patterns, cut = reduce_snapshot(snapshot, stage=stage, entered=entered, closed=closed, as_of=as_of,
                                     won=won, lost=lost)
     known = [*stages, won, lost]
