@@ -65,6 +65,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from salesplan.engines import released_after
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.process import SalesProcess
 from salesplan.reduce.stages import (
@@ -191,6 +192,7 @@ def _finish_states(frame: pd.DataFrame, procs: Mapping[str, SalesProcess], cut: 
     return frame
 
 
+@released_after
 def deal_states(
     stage_events: Any,
     processes: SalesProcess | Mapping[str, SalesProcess],
@@ -299,6 +301,7 @@ def deal_states(
     return frame.sort_values(["as_of", _OPP], kind="stable").reset_index(drop=True)
 
 
+@released_after
 def state_counts(
     stage_events: Any,
     processes: SalesProcess | Mapping[str, SalesProcess],
@@ -371,6 +374,7 @@ def state_counts(
     return frame[cols].sort_values(["as_of", "process", "status", "work_index"], kind="stable").reset_index(drop=True)
 
 
+@released_after
 def close_counts(
     stage_events: Any,
     processes: SalesProcess | Mapping[str, SalesProcess],
@@ -496,6 +500,7 @@ class StageFlows:
     freq: str
 
 
+@released_after
 def stage_flows(
     stage_events: Any,
     processes: SalesProcess | Mapping[str, SalesProcess],
