@@ -240,6 +240,12 @@ class PipelineForecast:
     creation : DataFrame
         Per process the creation rate used for the ``"new"`` component (``per_day``, ``window_days``,
         ``created``).
+    rate_draws : dict
+        ``{(process, *group): array (n_draws, n_stages)}``: the stage rates drawn in each Monte Carlo draw for the
+        open deals of that process and group (a plan netted against this forecast reuses them, so that its new
+        entries and the open deals share one draw of the rates).
+    group_draws : dict
+        ``{(process, *group): array (n_draws, n_periods)}``: contracts won by the open deals of that group.
     """
 
     as_of: pd.Timestamp
@@ -251,6 +257,8 @@ class PipelineForecast:
     revenue_draws: dict[str, np.ndarray]
     creation: pd.DataFrame = field(default_factory=pd.DataFrame)
     level: float = 0.8
+    rate_draws: dict[tuple, np.ndarray] = field(default_factory=dict)
+    group_draws: dict[tuple, np.ndarray] = field(default_factory=dict)
 
     def _select(self, component: str, process: str | None, period: str | None, revenue: bool = False) -> np.ndarray:
         source = self.revenue_draws if revenue else self.draws
@@ -478,6 +486,8 @@ def pipeline(
         draws["new"] = np.zeros((n_s, n_p, n_t), dtype=np.int32)
         rev["new"] = np.zeros((n_s, n_p, n_t))
     deal_rows, creation_rows = [], []
+    rate_draws: dict[tuple, np.ndarray] = {}
+    group_draws: dict[tuple, np.ndarray] = {}
     amounts_past = opportunity_amounts(opps, as_of=cut)
     for j, proc_name in enumerate(procs):
         proc = params.processes[proc_name]
@@ -494,6 +504,7 @@ def pipeline(
             table = _stage_table(params, proc, gkey)
             r_draw = rng.beta(table["alpha"][None, :], table["beta"][None, :], size=(n_s, len(proc.stages)))
             r_draw = np.where(table["fixed"][None, :], table["rate"][None, :], r_draw)
+            rate_draws[(proc_name, *gkey)] = r_draw
             sub = deals.iloc[idx]
             k = sub["stage_index"].to_numpy()
             age = sub["days_in_stage"].to_numpy(dtype=float)
@@ -509,8 +520,9 @@ def pipeline(
             n_sub = len(idx)
             # counts per (draw, period) and per (deal, period) in one pass each
             flat = (np.arange(n_s)[:, None] * (n_t + 1) + bins).ravel()
-            draws["pipeline"][:, j, :] += np.bincount(flat, minlength=n_s * (n_t + 1)).reshape(
-                n_s, n_t + 1)[:, :n_t].astype(np.int32)
+            in_group = np.bincount(flat, minlength=n_s * (n_t + 1)).reshape(n_s, n_t + 1)[:, :n_t].astype(np.int32)
+            group_draws[(proc_name, *gkey)] = in_group
+            draws["pipeline"][:, j, :] += in_group
             rev["pipeline"][:, j, :] += np.bincount(flat, weights=np.broadcast_to(amounts[idx], (n_s, n_sub)).ravel(),
                                                     minlength=n_s * (n_t + 1)).reshape(n_s, n_t + 1)[:, :n_t]
             per_deal = np.bincount((np.arange(n_sub)[None, :] * (n_t + 1) + bins).ravel(),
@@ -576,7 +588,8 @@ def pipeline(
     if deals_df.empty and not include_new:
         logger.warning("pipeline: no open opportunity at %s", cut.date())
     return PipelineForecast(as_of=cut, end=end, periods=periods, processes=procs, deals=deals_df, draws=draws,
-                            revenue_draws=rev, creation=pd.DataFrame(creation_rows), level=level)
+                            revenue_draws=rev, creation=pd.DataFrame(creation_rows), level=level,
+                            rate_draws=rate_draws, group_draws=group_draws)
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

@@ -52,6 +52,9 @@ class FunnelView:
         True when rates differ by segment.
     source : object
         The fitted Funnel, or None for mappings and tables.
+    lead_times : dict, optional
+        ``{(process, segment, stage): pmf of the days from entering the stage to a win}`` stored with a plan of
+        record (:func:`salesplan.plan.load_plan`); used before any other source of timing.
     """
 
     processes: dict[str, SalesProcess]
@@ -60,6 +63,7 @@ class FunnelView:
     segmented: bool = False
     source: Any = None
     changed: set[str] = field(default_factory=set)
+    lead_times: dict[tuple[str, str, str], np.ndarray] | None = None
 
     @property
     def uncertain(self) -> bool:

@@ -16,6 +16,14 @@ Method
     Volumes are fractional flows per bucket; the required (confidence) entries share the profile of the expected
     ones.
 
+From the cut (``as_of=``)
+    Nothing is placed before the cut. The part of each row's profile on days before ``as_of`` (work that, given
+    the lead times, should already have happened) becomes a *catch-up* row (``catch_up`` True) in the bucket of
+    the cut, with ``shortfall_contracts``: the share of the row's target contracts that depends on that work
+    (``contracts * share before the cut``; a shortfall if it is not caught up). Catch-up rows plus scheduled rows
+    add up to the unconstrained plan, row by row. Whether catch-up work can still land in time is answered by
+    :meth:`salesplan.plan.Plan.reachability`.
+
 Examples
 --------
 >>> import salesplan as sp
@@ -40,12 +48,14 @@ from salesplan.errors import PlanInputError, SalesplanError
 from salesplan.plan._inputs import ALL, FunnelView
 from salesplan.plan.activities import match_ratios
 
-__all__ = ["lead_time_pmf", "time_phase", "SCHEDULE_COLUMNS"]
+__all__ = ["lead_time_pmf", "time_phase", "SCHEDULE_COLUMNS", "CATCH_UP_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
 SCHEDULE_COLUMNS = ["process", "segment", "target_period", "stage", "item", "period", "start", "expected",
                     "required"]
+#: Extra columns of a schedule from the cut (``as_of=``).
+CATCH_UP_COLUMNS = ["catch_up", "shortfall_contracts"]
 FREQS = {"W": "W-SUN", "M": "M", "D": "D", "Q": "Q"}  # W-SUN: weeks Monday to Sunday
 
 
@@ -71,6 +81,9 @@ def lead_time_pmf(view: FunnelView, process: str, stage: str, *, durations: Mapp
     """
     proc = view.processes[process]
     after = proc.stages[proc.index(stage):]
+    stored = view.lead_times or {}
+    if durations is None and (process, segment or ALL, stage) in stored:
+        return np.asarray(stored[(process, segment or ALL, stage)], dtype=float)
     given = _durations_for(durations or {}, process)
     if given is not None:
         missing = [s for s in after if s not in given]
@@ -133,11 +146,13 @@ def _labels(index: pd.PeriodIndex, freq: str) -> list[str]:
 
 
 def time_phase(volumes: pd.DataFrame, ratios: pd.DataFrame, view: FunnelView, freq: str = "W", *,
-               durations: Mapping[str, Any] | None = None) -> pd.DataFrame:
+               durations: Mapping[str, Any] | None = None, as_of: Any = None) -> pd.DataFrame:
     """Entries and activities per calendar bucket (``freq`` ``"W"`` weeks starting Monday, ``"M"``, ``"Q"``).
 
     Returns a long table with the columns of ``SCHEDULE_COLUMNS``: ``item`` is ``"entries"`` or an activity kind.
+    With ``as_of`` the table starts at the cut and has the ``CATCH_UP_COLUMNS`` (see the module docstring).
     """
+    cut = None if as_of is None else pd.Timestamp(as_of).normalize()
     if freq not in FREQS:
         raise PlanInputError(f"freq must be one of {sorted(FREQS)}, got {freq!r}")
     pmfs: dict[tuple[str, str, Any], np.ndarray] = {}
@@ -156,17 +171,35 @@ def time_phase(volumes: pd.DataFrame, ratios: pd.DataFrame, view: FunnelView, fr
         first = days[0] - pd.Timedelta(days=len(pmf) - 1)
         dates = pd.date_range(first, periods=len(profile), freq="D")
         buckets = dates.to_period(FREQS[freq])
+        before = 0.0
+        if cut is not None:
+            early = dates < cut
+            before = float(profile[early].sum())
+            profile = np.where(early, 0.0, profile)
         share = pd.Series(profile, index=buckets).groupby(level=0).sum()
         share = share[share > 1e-12]
-        labels = _labels(share.index, freq)
+        if cut is not None and before > 1e-12:
+            bucket = pd.PeriodIndex([cut.to_period(FREQS[freq])])
+            share_labels = _labels(share.index, freq) + _labels(bucket, freq)
+            starts = list(share.index.start_time) + list(bucket.start_time)
+            values = np.append(share.to_numpy(), before)
+            flags = [False] * len(share) + [True]
+        else:
+            share_labels, starts, values = _labels(share.index, freq), list(share.index.start_time), share.to_numpy()
+            flags = [False] * len(share)
         items = [("entries", 1.0)] + [(k, float(v)) for k, v in ratio_map.get(i, [])]
         for item, mult in items:
-            frames.append(pd.DataFrame({
+            frame = pd.DataFrame({
                 "process": row.process, "segment": row.segment, "target_period": row.period, "stage": row.stage,
-                "item": item, "period": labels, "start": share.index.start_time,
-                "expected": share.to_numpy() * row.expected_entries * mult,
-                "required": share.to_numpy() * row.required_entries * mult,
-            }))
+                "item": item, "period": share_labels, "start": pd.DatetimeIndex(starts),
+                "expected": values * row.expected_entries * mult,
+                "required": values * row.required_entries * mult,
+            })
+            if cut is not None:
+                frame["catch_up"] = flags
+                frame["shortfall_contracts"] = np.where(flags, values * row.contracts, 0.0)
+            frames.append(frame)
+    columns = SCHEDULE_COLUMNS + (CATCH_UP_COLUMNS if cut is not None else [])
     if not frames:
-        return pd.DataFrame(columns=SCHEDULE_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[SCHEDULE_COLUMNS]
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
