@@ -117,7 +117,7 @@ class Plan:
         return out.copy()
 
     def net_of(self, forecast: Any) -> Plan:
-        """This plan net of the open pipeline: new entries still needed once the open deals have done their part.
+        """The plan net of the open pipeline: new entries still needed once the open deals have done their part.
 
         ``forecast`` is a :class:`salesplan.forecast.PipelineForecast` made from the same funnel at the cut
         (``freq="M"``, a horizon covering the target periods). Method: :mod:`salesplan.plan.netting` (open-deal
@@ -134,7 +134,7 @@ class Plan:
                     self.view, self.durations, as_of=pd.Timestamp(forecast.as_of))
 
     def reachability(self, as_of: Any = None) -> pd.DataFrame:
-        """Per target row and first stage: can the target still be reached from the cut?
+        """Per target row and first stage: whether the target can still be reached from the cut.
 
         ``catch_up_share`` is the share of the row's entries due before the cut (:meth:`schedule` with
         ``as_of``); ``landing_if_now`` the chance that a won entry made at the cut closes inside the target
@@ -210,8 +210,9 @@ class Plan:
                                 hours=hours, as_of=cut, first_stages=firsts)
 
     def save(self, path: Any, *, settings: dict[str, Any] | None = None) -> Any:
-        """Save as the plan of record (JSON; :mod:`salesplan.plan.record`); :func:`salesplan.plan.load_plan`
-        reads it back exactly.
+        """Save as the plan of record (JSON; :mod:`salesplan.plan.record`).
+
+        :func:`salesplan.plan.load_plan` reads it back exactly. Returns the path.
         """
         from salesplan.plan.record import save_plan
 

@@ -39,13 +39,17 @@ Schema
     ``by`` (list of group columns, e.g. ``["segment"]``; rates, plan and forecast are then split by them).
 ``[plan]``
     ``confidence`` (float; the probability of reaching the target the plan is sized for), ``horizon`` (int;
-    months ahead for which the activities needed are listed, starting with the month after the reporting period).
+    months ahead for which the activities needed are listed, starting with the month after the reporting period),
+    ``of_record`` (str; a plan saved with ``Plan.save``: plan against actual compares with it; without it the
+    report says that the plan shown is reconstructed from the funnel at the cut).
 ``[forecast]``
     ``horizon_months`` (int; window of the pipeline forecast after the cut), ``backtest`` (bool; rolling-origin
     backtest of the monthly series forecast).
 ``[capacity]``
-    ``hours_per_rep`` (float; selling hours per rep and month), ``reps`` (table process -> int),
-    ``hours_per_activity`` (table kind -> float).
+    ``hours_per_rep`` (float; selling hours per rep and month), ``team`` (str; a team file, ``.toml`` with one
+    ``[[team]]`` table per rep or ``.csv``, see :func:`salesplan.plan.read_team`; default: every owner of
+    opportunities in the year before the cut), ``reps`` (legacy: table process -> number of reps, one team per
+    process; overrides ``team``), ``hours_per_activity`` (table kind -> float).
 ``[costs]``
     ``per_activity`` (table kind -> cost per activity; the plan's activity cost per process and contract).
 
@@ -185,6 +189,7 @@ class ReportConfig:
             horizon=pd.DateOffset(months=int(self.option("forecast", "horizon_months"))),
             plan_months=int(self.option("plan", "horizon")), processes=self.report.processes,
             by=tuple(self.option("funnel", "by")), teams=dict(self.option("capacity", "reps")),
+            team=self.option("capacity", "team"), plan_of_record=self.option("plan", "of_record"),
             hours_per_rep=float(self.option("capacity", "hours_per_rep")),
             hours_per_activity=dict(self.option("capacity", "hours_per_activity")),
             cost_per_activity=dict(self.option("costs", "per_activity")),
@@ -203,9 +208,9 @@ _SCHEMA: dict[str, dict[str, str]] = {
     "processes": {"file": "str"},
     "segments": {"abc": "list[float]", "value": "str"},
     "funnel": {"by": "list[str]"},
-    "plan": {"confidence": "float", "horizon": "int"},
+    "plan": {"confidence": "float", "horizon": "int", "of_record": "str"},
     "forecast": {"horizon_months": "int", "backtest": "bool"},
-    "capacity": {"hours_per_rep": "float", "reps": "table[int]", "hours_per_activity": "table[float]"},
+    "capacity": {"hours_per_rep": "float", "reps": "table[int]", "team": "str", "hours_per_activity": "table[float]"},
     "costs": {"per_activity": "table[float]"},
 }
 _TABLE_KEYS = {"path": "str", "columns": "table[str]", "sheet": "str|int", "sep": "str", "encoding": "str",
@@ -214,9 +219,9 @@ _TABLE_KEYS = {"path": "str", "columns": "table[str]", "sheet": "str|int", "sep"
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "segments": {"abc": [0.8, 0.95], "value": "clv"},
     "funnel": {"by": []},
-    "plan": {"confidence": 0.8, "horizon": 1},
+    "plan": {"confidence": 0.8, "horizon": 1, "of_record": None},
     "forecast": {"horizon_months": 3, "backtest": True},
-    "capacity": {"hours_per_rep": 120.0, "reps": {}, "hours_per_activity": {"calls": 0.25, "visits": 2.0,
+    "capacity": {"hours_per_rep": 120.0, "reps": {}, "team": None, "hours_per_activity": {"calls": 0.25, "visits": 2.0,
                                                                               "offers": 3.0}},
     "costs": {"per_activity": {"calls": 20.0, "visits": 150.0, "offers": 300.0}},
 }
@@ -391,6 +396,9 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
         if key in groups[group] and groups[group][key] < 0:
             raise ConfigError(f"{source}: '{group}.{key}' must be >= 0, got {groups[group][key]}")
 
+    for group, key in (("plan", "of_record"), ("capacity", "team")):
+        if key in groups[group]:
+            groups[group] = {**groups[group], key: str(base / groups[group][key])}
     proc_file = groups["processes"].get("file")
     return ReportConfig(
         source=source, report=options, data=data, data_engine=engine,
@@ -427,8 +435,7 @@ def demo_config(**report: Any) -> ReportConfig:
     options = {"title": "Sales control report — example company", "company": "Example company (simulated)",
                "seed": 20240, **report}
     return ReportConfig(source="<demo>", report=ReportOptions(**options),
-                        capacity={"reps": {"acquisition": 1, "new_product": 1, "delivery_rate": 1,
-                                           "cross_selling": 1, "retention": 1}})
+                        capacity={})
 
 
 def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
@@ -624,14 +631,18 @@ by = []                       # group columns for conversion rates, e.g. ["segme
 [plan]
 confidence = 0.8              # plan volumes so that the target is reached with this probability
 horizon = 1                   # months after the reporting period to list the activities needed for
+# of_record = "plan-2026.json"  # the plan as set (salesplan.plan.Plan.save); without it plan vs actual is
+                                # compared with a plan reconstructed from the funnel at the cut
 
 [forecast]
 horizon_months = 3            # window of the pipeline forecast after the data cut
 backtest = true               # rolling-origin backtest of the monthly forecast against naive baselines
 
 [capacity]
-hours_per_rep = 120.0         # selling hours per rep and month
-reps = { acquisition = 1, new_product = 1, delivery_rate = 1, cross_selling = 1, retention = 1 }
+hours_per_rep = 120.0         # selling hours per rep and month (reps derived from the data)
+# team = "team.toml"          # one [[team]] table per rep: owner, processes = [...], hours_per_week, start,
+                              # ramp_months, absences = [["2026-02-02", "2026-02-06"]], end (or a .csv);
+                              # default: every owner of opportunities in the last year
 hours_per_activity = { calls = 0.25, visits = 2.0, offers = 3.0 }
 
 [costs]
