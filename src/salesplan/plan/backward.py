@@ -298,17 +298,22 @@ def backward(targets: Any, funnel: Any, confidence: float = 0.8, *, process: str
     targets : int or DataFrame
         Contracts for the funnel's single process, or the canonical targets table ``process, period, contracts``
         (optional ``segment``, ``revenue``); see :func:`salesplan.plan.targets_from_revenue` for revenue targets.
-    funnel : Funnel, mapping or DataFrame
-        A fitted ``salesplan.funnel.Funnel``; ``{stage: rate}``; ``{process: {stage: rate}}``; or a table with
-        ``stage`` and ``rate`` and/or ``alpha``, ``beta`` (optional ``process``, ``segment``).
+    funnel : Funnel, SnapshotFunnel, mapping or DataFrame
+        A fitted ``salesplan.funnel.Funnel`` (grouped by any columns: targets then carry those columns, or a
+        ``segment`` with their values joined by ``" | "``); a ``SnapshotFunnel`` (entries into its dated stage);
+        ``{stage: rate}``; ``{process: {stage: rate}}``; or a table with ``stage`` and ``rate`` and/or ``alpha``,
+        ``beta`` (optional ``process``, ``segment``).
     confidence : float
         Probability, in (0, 1), of reaching each target row.
     process : str, optional
-        Name of the process of a single-process mapping or table (default ``"process"``).
+        Name of the process of a single-process mapping or table (default ``"process"``); with a single-number
+        target and a multi-process funnel, the process the target is for.
     period : str, optional
         Calendar period of a single-number target (needed for :meth:`Plan.schedule`).
     activity_ratios : DataFrame or mapping, optional
-        Activities per stage entry; overrides measured and process-definition ratios.
+        Activities per stage entry; overrides measured and process-definition ratios. A mapping is
+        ``{process: {stage: {kind: per_entry}}}``, or ``{stage: {kind: per_entry}}`` for a one-process funnel (or
+        the ``process`` given).
     durations : mapping, optional
         Days to advance per stage (``{stage: days}`` or ``{process: {stage: days}}``) for the schedule.
     processes : mapping, optional
@@ -334,9 +339,9 @@ def backward(targets: Any, funnel: Any, confidence: float = 0.8, *, process: str
     """
     confidence = check_confidence(confidence)
     view = funnel_view(funnel, process=process, processes=processes)
-    tab = normalise_targets(targets, view, period=period)
+    tab = normalise_targets(targets, view, period=period, process=process)
     volumes = plan_volumes(tab, view, confidence)
-    ratios = activity_ratio_table(view, activity_ratios)
+    ratios = activity_ratio_table(view, activity_ratios, process=process)
     logger.info("planned %d target row(s), %d contracts, confidence %.2f", len(tab), int(tab["contracts"].sum()),
                 confidence)
     return Plan(tab, volumes, ratios, confidence, view, durations)

@@ -180,8 +180,10 @@ def net_volumes(volumes: pd.DataFrame, view: FunnelView, forecast: Any, target_p
     q = np.ones((len(vol), max(n_draws, 1)))
     has_draws = np.zeros(len(vol), dtype=bool)
     period_cols = {p: _period_columns(forecast, p) for p in vol["period"].unique()}
+    # forecast keys are (process, *group values); the plan's segment is the values joined with " | "
+    labels = {(k[0], " | ".join(str(v) for v in k[1:])) if len(k) > 1 else (k[0], ALL): k for k in forecast.rate_draws}
     for i, row in enumerate(vol.itertuples(index=False)):
-        key: tuple = (row.process,) if row.segment == ALL else (row.process, row.segment)
+        key: tuple = labels.get((row.process, row.segment), (row.process, row.segment))
         if key not in forecast.rate_draws and row.segment == ALL and by_keys - {1}:
             raise PlanInputError(f"net_of: the forecast is split by groups but target row (process={row.process!r}, "
                                  "segment='all') is not; net segment targets against a forecast grouped by segment")

@@ -31,9 +31,12 @@ __all__ = ["funnel_chart", "forest_plot", "time_in_stage", "cohort_heatmap"]
 def funnel_chart(funnel: Any, process: str, ax: Any = None) -> Any:
     """Horizontal bars of entries per stage, labelled with the rate to the next stage and its interval.
 
-    With groups, the process-level (pooled) figures are drawn.
+    With groups, the process-level (pooled) figures are drawn. A :class:`salesplan.funnel.SnapshotFunnel` (no
+    stage history) is drawn as deals per current stage, titled with its win rates and their intervals.
     """
     ax = get_ax(ax, figsize=(7.0, 4.0))
+    if hasattr(funnel, "stage_counts") and hasattr(funnel, "limits"):
+        return _snapshot_chart(funnel, process, ax)
     rates = funnel.parent_rates if funnel.by else funnel.rates
     r = rates[rates["process"] == process].sort_values("stage_idx")
     y = np.arange(len(r))[::-1]
@@ -48,6 +51,22 @@ def funnel_chart(funnel: Any, process: str, ax: Any = None) -> Any:
     ax.set_title(f"{process}: entries and conversion ({funnel.confidence:.0%} intervals)")
     ax.set_xlim(0, max(float(r["entered"].max()) * 1.8, 1.0))
     ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def _snapshot_chart(funnel: Any, process: str, ax: Any) -> Any:
+    counts = funnel.stage_counts
+    y = np.arange(len(counts))[::-1]
+    ax.barh(y, counts["deals"], color="#4C72B0", alpha=0.8)
+    for yi, (deals, share) in zip(y, zip(counts["deals"], counts["share"], strict=True), strict=True):
+        ax.text(deals, yi, f"  {int(deals)} ({share:.0%})", va="center", fontsize=8)
+    ax.set_yticks(y, counts["stage"])
+    ax.set_xlabel("deals in the stage at the snapshot")
+    win = funnel.win_rate
+    parts = [f"{m.replace('_', ' ')} {r.win_rate:.0%} [{r.win_rate_low:.0%}, {r.win_rate_high:.0%}]"
+             for m, r in zip(win.index, win.itertuples(), strict=True) if np.isfinite(r.win_rate)]
+    ax.set_title(f"{process}: current stages (snapshot)\nwin rate " + "; ".join(parts), fontsize=9)
+    ax.set_xlim(0, max(float(counts["deals"].max()) * 1.4, 1.0))
     return ax
 
 
