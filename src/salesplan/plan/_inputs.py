@@ -302,8 +302,9 @@ def _from_funnel(funnel: Any) -> FunnelView:
 
 
 def _from_snapshot(funnel: Any, process: str | None) -> FunnelView:
-    """A one-stage view of a :class:`salesplan.funnel.SnapshotFunnel`: entries into its dated stage, won with the
-    censored win probability (or, without dates, the closed-only win rate, logged as biased), its Beta from the
+    """A one-stage view of a :class:`salesplan.funnel.SnapshotFunnel`.
+
+    Entries into its dated stage, won with the censored win probability (or, without dates, the closed-only win rate, logged as biased), its Beta from the
     estimate and its interval's effective sample size.
     """
     win = funnel.win_rate
