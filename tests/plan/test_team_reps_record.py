@@ -181,3 +181,15 @@ def test_bad_plan_files_are_refused(tmp_path) -> None:
     (tmp_path / "x.json").write_text("{}")
     with pytest.raises(PlanInputError, match="not a salesplan plan of record"):
         load_plan(tmp_path / "x.json")
+
+
+def test_rep_targets_chart_draws_the_whole_numbers() -> None:
+    from matplotlib.figure import Figure
+
+    from salesplan.plot.plan import rep_targets
+
+    reps = _plan().per_rep(TEAM, as_of=CUT)
+    ax = Figure().add_subplot()
+    assert rep_targets(reps, "calls", ax=ax) is ax
+    heights = sum(p.get_height() for p in ax.patches)
+    assert heights == reps.table.loc[reps.table["item"] == "calls", "count"].sum()

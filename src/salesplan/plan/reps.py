@@ -15,8 +15,9 @@ Method
     4. Utilisation per rep and bucket: the hours of the allocated activities (hours per activity kind) over the
        rep's available hours.
 
-Work in a bucket where no rep of the process is available goes to owner ``"(unassigned)"`` (logged at
-WARNING), never dropped.
+Work in a bucket where no rep of the process is available (a cut on a Sunday, a week everybody is on leave) moves
+to the next bucket of the same item that has one; what is left at the end goes to owner ``"(unassigned)"`` (logged
+at WARNING), never dropped.
 
 Reference
     Balinski & Young (2001), *Fair Representation*, 2nd ed., ch. 2 (largest-remainder apportionment).
@@ -157,10 +158,17 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
             base = np.broadcast_to(share[None, :], (len(items), len(owners)))
         w = base * (avail_w.reindex(items["period"]).to_numpy(float) > 0)
     w = np.where(serves & seg_ok, np.nan_to_num(w), 0.0)
+    # work in a bucket where no rep of the process is available moves to the next bucket that has one
+    values = items[basis].to_numpy(float).copy()
+    idle = w.sum(axis=1) <= 0
     # whole numbers per bucket, per (process, segment, item) over time
     whole = np.zeros(len(items), dtype=np.int64)
     for _, idx in items.groupby(["process", "segment", "item"], sort=False).indices.items():
-        whole[idx] = whole_per_bucket(items[basis].to_numpy(float)[idx])
+        for a, b in zip(idx[:-1], idx[1:], strict=True):
+            if idle[a] and values[a] > 0:
+                values[b] += values[a]
+                values[a] = 0.0
+        whole[idx] = whole_per_bucket(values[idx])
     alloc = largest_remainder(whole, w)
     nobody = w.sum(axis=1) <= 0
     rows = []
@@ -182,7 +190,7 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
     table = pd.concat(rows, ignore_index=True).sort_values(["start", "owner", "process", "item"], kind="stable")
     table = table.reset_index(drop=True)
     table["count"] = table["count"].astype(np.int64)
-    totals = items.assign(whole=whole)
+    totals = items.assign(carried=values, whole=whole)
     util = _utilisation(table, avail, hours)
     firsts = {f"{stage} entries" for stage in (first_stages or {}).values()}
     return RepPlan(table=table, utilisation=util, totals=totals, basis=basis, split=split, freq=freq,
