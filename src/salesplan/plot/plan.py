@@ -1,5 +1,4 @@
-"""Planning charts: the reverse funnel, the activity plan over time, capacity against required hours, the weekly
-targets per rep.
+"""Planning charts: reverse funnel, activity plan over time, capacity against hours needed, targets per rep.
 
 Every function takes ``ax=None`` (a new Figure without pyplot state is made when missing) and returns the Axes.
 
