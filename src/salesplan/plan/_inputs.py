@@ -252,7 +252,7 @@ def group_label(frame: pd.DataFrame, by: list[str]) -> pd.Series:
     """
     if not by:
         return pd.Series(ALL, index=frame.index)
-    parts = [frame[c].astype(str) for c in by]
+    parts = [pd.Series([str(v) for v in frame[c]], index=frame.index, dtype=object) for c in by]
     out = parts[0]
     for part in parts[1:]:
         out = out + " | " + part

@@ -14,7 +14,8 @@ Method
     the two parts as independent would understate the risk). ``P(Binomial(n, q) >= m)`` is the regularised
     incomplete beta ``I_q(m, n - m + 1)``; the smallest ``n`` is found by bisection on every row at once.
 
-    Expected entries are ``max(x - E[W], 0) / E[q]``. A row whose open deals win nothing in every draw (no open
+    The netted entries are never more than the gross plan's (the open deals only add wins; a simulated answer
+    above the exact gross one is Monte Carlo error). Expected entries are ``max(x - E[W], 0) / E[q]``. A row whose open deals win nothing in every draw (no open
     pipeline) keeps the gross plan's figures exactly (the beta-negative-binomial of
     :mod:`salesplan.plan.volumes`), which is the same question without a pipeline, answered in closed form.
 
@@ -208,8 +209,10 @@ def net_volumes(volumes: pd.DataFrame, view: FunnelView, forecast: Any, target_p
         idx = np.flatnonzero(with_pipeline)
         need = np.maximum(x[idx] - wins[idx].mean(axis=1), 0.0)
         vol.loc[idx, "expected_entries"] = need / vol.loc[idx, "win_rate"].to_numpy(float)
-        vol.loc[idx, "required_entries"] = n
-        vol.loc[idx, "probability"] = prob
+        gross = vol.loc[idx, "gross_required_entries"].to_numpy(np.int64)
+        # the pipeline only adds wins: a simulated answer above the exact gross one is Monte Carlo error
+        vol.loc[idx, "required_entries"] = np.minimum(n, gross)
+        vol.loc[idx, "probability"] = np.where(n <= gross, prob, vol.loc[idx, "probability"].to_numpy(float))
         vol.loc[idx, "method"] = "netted_monte_carlo"
     vol["required_entries"] = vol["required_entries"].astype(np.int64)
     logger.info("net_of: %d of %d plan row(s) netted against %d open deal(s)", int(with_pipeline.sum()), len(vol),
