@@ -108,7 +108,7 @@ def main() -> None:
     sched = net.schedule("W")
     entries = sched[sched["item"] == "entries"].groupby("stage")["required"].sum()
     print(f"check: netted entries <= gross everywhere; {int(calls.sum()):,} whole units to {reps.table['owner'].nunique()}"
-          f" reps; first-stage entries {int(reps.table[reps.table['kind'] == 'entries']['count'].sum()):,} "
+          f" reps; entries (all stages) {int(reps.table[reps.table['kind'] == 'entries']['count'].sum()):,} "
           f"(fractional plan {entries.sum():,.1f})")
 
 

@@ -70,7 +70,7 @@ def _reach(x: np.ndarray, wins: np.ndarray, q: np.ndarray, n: np.ndarray) -> np.
 
 
 def net_entries(contracts: np.ndarray, open_wins: np.ndarray, win_rate: np.ndarray,
-                target_probability: float) -> tuple[np.ndarray, np.ndarray]:
+                target_probability: float, upper: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Smallest new entries per row with ``mean_s P(open_wins_s + Bin(n, win_rate_s) >= contracts) >= p``.
 
     Parameters
@@ -83,6 +83,8 @@ def net_entries(contracts: np.ndarray, open_wins: np.ndarray, win_rate: np.ndarr
         Win rate of a new entry in the same draw (the shared rate draw).
     target_probability : float
         Chance of reaching the target, in (0, 1).
+    upper : array (rows,), optional
+        A known upper bound of the answer (the gross plan's entries): the search stops there.
 
     Returns
     -------
@@ -101,13 +103,22 @@ def net_entries(contracts: np.ndarray, open_wins: np.ndarray, win_rate: np.ndarr
     lo = np.zeros(len(x), dtype=np.int64)
     p_lo = _reach(x, w, q, lo)
     done = p_lo >= target_probability
-    # upper bracket: double from the mean need until the target probability is reached
-    mean_need = np.maximum(x - w.mean(axis=1), 1.0) / q.mean(axis=1)
-    hi = np.maximum(np.ceil(mean_need), 1).astype(np.int64)
-    p_hi = _reach(x, w, q, hi)
+    if upper is not None:
+        hi = np.maximum(np.asarray(upper, dtype=np.int64), 1)
+        # tighten the bracket around the gross answer scaled by the share of the target left to new entries
+        share = np.clip(1.0 - w.mean(axis=1) / np.maximum(x, 1.0), 0.0, 1.0)
+        for factor in (1.1, 0.9):
+            guess = np.clip(np.ceil(hi * share * factor), 0, hi).astype(np.int64)
+            p_guess = _reach(x, w, q, guess)
+            ok = ~done & (p_guess >= target_probability)
+            hi = np.where(ok & (guess < hi), guess, hi)
+            lo = np.where(~done & ~ok & (guess > lo), guess, lo)
+    else:  # double from the mean need until the target probability is reached
+        hi = np.maximum(np.ceil(np.maximum(x - w.mean(axis=1), 1.0) / q.mean(axis=1)), 1).astype(np.int64)
+    p_hi = np.where(done, p_lo, _reach(x, w, q, hi))
     for _ in range(40):
         short = ~done & (p_hi < target_probability)
-        if not short.any():
+        if not short.any() or upper is not None:
             break
         hi = np.where(short, hi * 2, hi)
         if hi.max() > 50_000_000:
@@ -115,15 +126,18 @@ def net_entries(contracts: np.ndarray, open_wins: np.ndarray, win_rate: np.ndarr
             raise PlanInputError(f"netting row {row}: more than 50,000,000 new entries needed; the target cannot be "
                                  "reached at this probability")
         p_hi = np.where(short, _reach(x, w, q, hi), p_hi)
-    # invariant: reach(lo) < p <= reach(hi) on rows not done
-    lo = np.where(done, 0, np.maximum(hi // 2 - 1, 0))
-    lo = np.where(~done & (_reach(x, w, q, lo) >= target_probability), 0, lo)
+    if upper is None:
+        lo = np.where(done, 0, np.maximum(hi // 2 - 1, 0))
+        lo = np.where(~done & (_reach(x, w, q, lo) >= target_probability), 0, lo)
+    # invariant: reach(lo) < p <= reach(hi) on rows still open (with an upper bound: hi is the answer if short)
     while True:
-        open_ = ~done & (hi - lo > 1)
+        open_ = ~done & (hi - lo > 1) & (p_hi >= target_probability)
         if not open_.any():
             break
         mid = (lo + hi) // 2
-        p_mid = _reach(x, w, q, mid)
+        rows = np.flatnonzero(open_)
+        p_mid = np.full(len(x), np.nan)
+        p_mid[rows] = _reach(x[rows], w[rows], q[rows], mid[rows])
         up = open_ & (p_mid >= target_probability)
         hi = np.where(up, mid, hi)
         p_hi = np.where(up, p_mid, p_hi)
@@ -205,8 +219,9 @@ def net_volumes(volumes: pd.DataFrame, view: FunnelView, forecast: Any, target_p
     vol["open_contracts"] = np.where(has_draws, wins.mean(axis=1), 0.0)
     vol["open_contracts_probability"] = np.where(has_draws, (wins >= x[:, None]).mean(axis=1), (x <= 0) * 1.0)
     if with_pipeline.any():
-        n, prob = net_entries(x[with_pipeline], wins[with_pipeline], q[with_pipeline], target_probability)
         idx = np.flatnonzero(with_pipeline)
+        n, prob = net_entries(x[idx], wins[idx], q[idx], target_probability,
+                              upper=vol.loc[idx, "gross_required_entries"].to_numpy(np.int64))
         need = np.maximum(x[idx] - wins[idx].mean(axis=1), 0.0)
         vol.loc[idx, "expected_entries"] = need / vol.loc[idx, "win_rate"].to_numpy(float)
         gross = vol.loc[idx, "gross_required_entries"].to_numpy(np.int64)

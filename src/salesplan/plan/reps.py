@@ -141,9 +141,11 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
     avail_w = avail.pivot(index="period", columns="owner", values="available_hours").reindex(
         columns=team["owner"].tolist()).fillna(0.0)
     owners = team["owner"].tolist()
-    serves = np.array([[p in procs for procs in team["processes"]] for p in items["process"]])
+    proc_codes, proc_names = pd.factorize(items["process"])
+    seg_codes, seg_names = pd.factorize(items["segment"])
+    serves = np.array([[p in procs for procs in team["processes"]] for p in proc_names], dtype=bool)[proc_codes]
     seg = team["segment"].to_numpy(object)
-    seg_ok = np.array([[s is None or s == g or g == ALL for s in seg] for g in items["segment"]])
+    seg_ok = np.array([[s is None or s == g or g == ALL for s in seg] for g in seg_names], dtype=bool)[seg_codes]
     if split == "capacity":
         w = avail_w.reindex(items["period"]).to_numpy(float)
     else:
