@@ -63,6 +63,10 @@ from salesplan.reduce.states import distinct
 
 __all__ = ["Funnel", "estimate", "fit_reduction", "stage_table_from_fits"]
 
+#: How the stage rates treat stays unresolved at the horizon (:func:`salesplan.funnel.aalen_johansen.aalen_johansen`):
+#: ``"parametric"`` (a mixture-cure tail, :mod:`salesplan.funnel.tail`) or ``"split"`` (like the resolved ones).
+RATE_TAIL = "parametric"
+
 logger = logging.getLogger(__name__)
 
 _OUTCOME_CODE = {"advance": 1, "loss": 2, "open": 0}
@@ -339,7 +343,7 @@ def _fit_all(spells: pd.DataFrame, closes: pd.DataFrame, procs: Mapping[str, Sal
         for k, stage in enumerate(proc.stages):
             s = sg_by.get(k, sg.iloc[:0])
             code = s["outcome"].map(_OUTCOME_CODE).to_numpy()
-            fit = aalen_johansen(s["days"].to_numpy(), code, s["weight"].to_numpy(), horizon_days)
+            fit = aalen_johansen(s["days"].to_numpy(), code, s["weight"].to_numpy(), horizon_days, tail=RATE_TAIL)
             fits[(pname, group, stage)] = fit
             real = ~s["implied"].to_numpy(dtype=bool)
             dfit = aalen_johansen(s["days"].to_numpy()[real], code[real], s["weight"].to_numpy()[real],
