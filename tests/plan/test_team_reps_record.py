@@ -152,7 +152,7 @@ def test_plan_of_record_round_trips_exactly(tmp_path) -> None:
         pd.testing.assert_frame_equal(getattr(again, name), getattr(plan, name), check_exact=True)
     pd.testing.assert_frame_equal(again.activities, plan.activities, check_exact=True)
     pd.testing.assert_frame_equal(again.schedule("W"), plan.schedule("W"), check_exact=True)
-    assert again.confidence == plan.confidence and again.record["settings"] == {"note": "set on 2025-01-01"}
+    assert again.target_probability == plan.target_probability and again.record["settings"] == {"note": "set on 2025-01-01"}
     # plan vs actual against the stored plan equals that against the plan that was set
     periods = ["2025-Q1"]
     pd.testing.assert_frame_equal(plan_vs_actual(again, data, periods=periods),

@@ -108,7 +108,7 @@ def save_plan(plan: Any, path: str | Path, *, settings: dict[str, Any] | None = 
         "format": FORMAT, "version": VERSION, "salesplan": __version__,
         "created": pd.Timestamp.now(tz="UTC").isoformat(),
         "as_of": None if plan.as_of is None else pd.Timestamp(plan.as_of).isoformat(),
-        "target_probability": float(plan.confidence),
+        "target_probability": float(plan.target_probability),
         "processes": {name: {"stages": list(proc.stages), "won": proc.won, "lost": proc.lost}
                       for name, proc in view.processes.items()},
         "segmented": bool(view.segmented),
