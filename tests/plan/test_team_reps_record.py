@@ -193,3 +193,30 @@ def test_rep_targets_chart_draws_the_whole_numbers() -> None:
     assert rep_targets(reps, "calls", ax=ax) is ax
     heights = sum(p.get_height() for p in ax.patches)
     assert heights == reps.table.loc[reps.table["item"] == "calls", "count"].sum()
+
+
+def test_headcount_hand_computed() -> None:
+    from salesplan.plan.headcount import headcount
+
+    plan = backward(pd.DataFrame({"process": ["p"], "period": ["2026-06"], "contracts": [40]}),
+                    {"p": {"lead": 0.5}}, durations={"p": {"lead": 20}},
+                    activity_ratios={"p": {"lead": {"visits": 2}}})
+    n = int(plan.volumes["required_entries"].iloc[0])
+    team = [{"owner": "ann", "processes": ["p"], "hours_per_week": 10}]
+    profile = {"hours_per_week": 30, "ramp_months": 1, "ramp_fraction": 0.5, "lead_months": 1,
+               "cost_per_month": 6000}
+    need = headcount(plan, team, profile, as_of="2026-03-01", hours={"visits": 2.0})
+    may = need.table.set_index("period").loc["2026-05"]
+    # entries May 12 - 31 land in June (20 days of 30): 2 visits of 2 hours each
+    assert may["required_hours"] == pytest.approx(n * 4 * 20 / 30)
+    assert may["team_hours"] == pytest.approx(21 * 2.0)  # 21 weekdays at 10 h a week
+    assert may["hire_hours"] == pytest.approx(21 * 6.0)  # hired April 1, ramped by May
+    assert need.summary["hires"].iloc[0] == int(np.ceil((may["required_hours"] - 42) / 126))
+    assert need.summary["cost"].iloc[0] == pytest.approx(need.summary["hires"].iloc[0] * 6000 * 3)  # Apr-Jun
+    # attrition lowers the team's hours; a lead time past the plan makes the gap unfixable
+    worse = headcount(plan, team, {**profile, "attrition": 0.5}, as_of="2026-03-01", hours={"visits": 2.0})
+    assert worse.table["team_hours"].iloc[0] < may["team_hours"]
+    late = headcount(plan, team, {**profile, "lead_months": 5}, as_of="2026-03-01", hours={"visits": 2.0})
+    assert late.summary["months_short_before_start"].iloc[0] == 2 and late.summary["hires"].iloc[0] == 0
+    with pytest.raises(PlanInputError, match="key 'cost_per_month' is missing"):
+        headcount(plan, team, {"hours_per_week": 30}, as_of="2026-03-01")

@@ -8,7 +8,7 @@
 * :func:`compare_scenarios`: what-if plans side by side;
 * :meth:`Plan.net_of` (net of the open pipeline), :meth:`Plan.reachability` (from the cut),
   :meth:`Plan.per_rep` with :func:`read_team` / :func:`team_from_data` (whole numbers per rep and week),
-  :meth:`Plan.save` / :func:`load_plan` (the plan of record).
+  :meth:`Plan.save` / :func:`load_plan` (the plan of record), :func:`headcount` (hires that make it fit).
 
 Examples
 --------
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from salesplan.plan.backward import Plan, backward
 from salesplan.plan.capacity import CapacityReport, capacity_report
+from salesplan.plan.headcount import Headcount, headcount
 from salesplan.plan.mix import mix_options, optimise_mix
 from salesplan.plan.record import load_plan
 from salesplan.plan.reps import RepPlan
@@ -47,4 +48,6 @@ __all__ = [
     "read_team",
     "team_from_data",
     "rep_hours",
+    "headcount",
+    "Headcount",
 ]

@@ -210,6 +210,17 @@ class Plan:
         return allocate_to_reps(self.schedule(freq, as_of=cut), team, basis=basis, split=split, freq=freq,
                                 hours=hours, as_of=cut, first_stages=firsts)
 
+    def headcount(self, team: Any, profile: Mapping[str, Any], *, as_of: Any = None, hours: Any = None,
+                  basis: str = "required") -> Any:
+        """Reps of ``profile`` to hire per process, by when, and the cost, so the plan fits the team's hours.
+
+        Method and assumptions: :mod:`salesplan.plan.headcount`. Returns a :class:`~salesplan.plan.headcount.
+        Headcount` (``table`` per process and month, ``summary`` per process).
+        """
+        from salesplan.plan.headcount import headcount
+
+        return headcount(self, team, profile, as_of=as_of, hours=hours, basis=basis)
+
     def save(self, path: Any, *, settings: dict[str, Any] | None = None) -> Any:
         """Save as the plan of record (JSON; :mod:`salesplan.plan.record`).
 
