@@ -220,3 +220,10 @@ def test_headcount_hand_computed() -> None:
     assert late.summary["months_short_before_start"].iloc[0] == 2 and late.summary["hires"].iloc[0] == 0
     with pytest.raises(PlanInputError, match="key 'cost_per_month' is missing"):
         headcount(plan, team, {"hours_per_week": 30}, as_of="2026-03-01")
+
+
+def test_equal_reps_take_turns_with_odd_units() -> None:
+    weeks = 6
+    alloc = largest_remainder(np.ones(weeks, dtype=np.int64), np.ones((weeks, 3)), rotate=np.arange(weeks))
+    assert alloc.sum(axis=0).tolist() == [2, 2, 2]
+    assert alloc.sum(axis=1).tolist() == [1] * weeks

@@ -52,11 +52,13 @@ logger = logging.getLogger(__name__)
 UNASSIGNED = "(unassigned)"
 
 
-def largest_remainder(totals: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def largest_remainder(totals: np.ndarray, weights: np.ndarray, rotate: np.ndarray | None = None) -> np.ndarray:
     """Split whole ``totals`` (cells) over columns in proportion to ``weights`` (cells x reps), exactly.
 
-    Each rep gets the floor of its quota ``total * w / sum(w)``; the units left go to the largest remainders
-    (ties to the first rep). Rows with zero total weight get nothing (the caller reassigns them).
+    Each rep gets the floor of its quota ``total * w / sum(w)``; the units left go to the largest remainders.
+    Ties go to the first rep, or, with ``rotate`` (one integer per cell, e.g. the bucket's number), to the rep
+    ``rotate mod reps`` and those after it, so equal reps take turns over the weeks. Rows with zero total weight
+    get nothing (the caller reassigns them).
 
     Examples
     --------
@@ -71,6 +73,10 @@ def largest_remainder(totals: np.ndarray, weights: np.ndarray) -> np.ndarray:
     base = np.floor(quota + 1e-9).astype(np.int64)
     left = np.where(s[:, 0] > 0, totals - base.sum(axis=1), 0)
     frac = quota - base
+    if rotate is not None:
+        n_reps = w.shape[1]
+        turn = (np.arange(n_reps)[None, :] - np.asarray(rotate, dtype=np.int64)[:, None]) % max(n_reps, 1)
+        frac = np.round(frac, 9) - turn * 1e-12  # equal remainders: the rep whose turn it is first
     order = np.argsort(-frac, axis=1, kind="stable")
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(w.shape[1])[None, :].repeat(w.shape[0], axis=0), axis=1)
@@ -171,7 +177,8 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
                 values[b] += values[a]
                 values[a] = 0.0
         whole[idx] = whole_per_bucket(values[idx])
-    alloc = largest_remainder(whole, w)
+    bucket_no = pd.factorize(items["start"], sort=True)[0]
+    alloc = largest_remainder(whole, w, rotate=bucket_no)
     nobody = w.sum(axis=1) <= 0
     rows = []
     nz_r, nz_c = np.nonzero(alloc)
