@@ -11,7 +11,7 @@ Method
        by weights: their available hours in that bucket (``split="capacity"``; ramp and absences lower a rep's
        share), or a column of the team table such as ``pipeline_share`` (times 1 when the rep is available at
        all in the bucket, else 0). The split uses the largest-remainder (Hamilton) method, so the reps' whole
-       numbers add up exactly to the bucket's.
+       numbers add up exactly to the bucket's; equal remainders go to the reps in turn, bucket by bucket.
     4. Utilisation per rep and bucket: the hours of the allocated activities (hours per activity kind) over the
        rep's available hours.
 
