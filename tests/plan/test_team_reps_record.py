@@ -227,3 +227,19 @@ def test_equal_reps_take_turns_with_odd_units() -> None:
     alloc = largest_remainder(np.ones(weeks, dtype=np.int64), np.ones((weeks, 3)), rotate=np.arange(weeks))
     assert alloc.sum(axis=0).tolist() == [2, 2, 2]
     assert alloc.sum(axis=1).tolist() == [1] * weeks
+
+
+def test_analysis_team_from_the_data_and_the_plan_of_record(tmp_path) -> None:
+    from salesplan import Analysis, AnalysisSettings
+
+    data = load_example()
+    a = Analysis(data, AnalysisSettings())
+    assert len(a.team) == 15 and a.capacity_processes == a.processes
+    assert a.team["hours_per_week"].iloc[0] == pytest.approx(120.0 * 12 / 52)
+    assert a.plan_is_reconstructed
+    path = _plan().save(tmp_path / "plan.json")
+    b = Analysis(data, AnalysisSettings(plan_of_record=path,
+                                        team=[{"owner": "x", "processes": ["retention"], "hours_per_week": 9}]))
+    assert not b.plan_is_reconstructed
+    assert b.plan_of_record.volumes.equals(load_plan(path).volumes)
+    assert b.team["owner"].tolist() == ["x"] and b.capacity_processes == ["retention"]
