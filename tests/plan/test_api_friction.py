@@ -16,7 +16,7 @@ from salesplan.datasets import load_example
 from salesplan.funnel import estimate
 from salesplan.funnel.snapshot import snapshot_funnel
 from salesplan.plan import backward, required_entries
-from salesplan.plot.funnel import funnel_chart
+from salesplan.plot.funnel import funnel_chart, time_in_stage
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +81,6 @@ def test_backward_and_chart_accept_a_snapshot_funnel() -> None:
     ax = funnel_chart(s, "sales")
     assert ax.get_xlabel() == "deals in the stage at the snapshot"
     assert "censored from Engaging" in ax.get_title()
+    ax = time_in_stage(s, "sales")
+    med = s.time_to_close.set_index("outcome")["median_days"]
+    assert [p.get_width() for p in ax.patches] == pytest.approx([med["won"], med["lost"]])

@@ -97,8 +97,24 @@ def forest_plot(funnel: Any, process: str, stage: str, ax: Any = None) -> Any:
 
 
 def time_in_stage(funnel: Any, process: str, stages: list[str] | None = None, ax: Any = None) -> Any:
-    """Share still in each stage against days since entering it (Aalen-Johansen, censoring-aware)."""
+    """Share still in each stage against days since entering it (Aalen-Johansen, censoring-aware).
+
+    A :class:`salesplan.funnel.SnapshotFunnel` has no stay curves; its days from the dated stage to a win and to a
+    loss are drawn instead (median with the quartiles).
+    """
     ax = get_ax(ax, figsize=(6.0, 4.0))
+    if hasattr(funnel, "time_to_close") and hasattr(funnel, "limits"):
+        ttc = funnel.time_to_close
+        if ttc.empty:
+            raise ValueError("the snapshot funnel has no entry and close dates: no time to close to draw")
+        y = np.arange(len(ttc))
+        med = ttc["median_days"].to_numpy(float)
+        err = np.vstack([med - ttc["q25_days"].to_numpy(float), ttc["q75_days"].to_numpy(float) - med])
+        ax.barh(y, med, xerr=err, color="#4C72B0", alpha=0.8, capsize=4)
+        ax.set_yticks(y, [f"to {o} (n={int(n)})" for o, n in zip(ttc["outcome"], ttc["n"], strict=True)])
+        ax.set_xlabel("days from the dated stage (median, quartiles)")
+        ax.set_title(f"{process}: time to close (snapshot)")
+        return ax
     for stage in stages or list(funnel.processes[process].stages):
         c = funnel.stay_curve(process, stage)
         ax.step(c["days"], c["still_in_stage"], where="post", label=stage)
