@@ -116,6 +116,7 @@ def test_netting_on_the_simulator() -> None:
     for period, col in (("2025-01", 0), ("2025-02", 1)):
         mine = vol[vol["period"] == period]
         assert mine["open_contracts"].iloc[0] == pytest.approx(fc.draws["pipeline"][:, 0, col].mean())
+        assert (mine["open_contracts"] + mine["new_contracts"]).iloc[0] == pytest.approx(3.0)
     assert (vol["required_entries"] <= vol["gross_required_entries"]).all()
     assert (vol["probability"] >= 0.8).all()
     assert net.as_of == data.as_of

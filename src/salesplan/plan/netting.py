@@ -56,7 +56,8 @@ __all__ = ["net_entries", "net_volumes", "NET_COLUMNS"]
 logger = logging.getLogger(__name__)
 
 #: Columns a netted plan adds to ``Plan.volumes``.
-NET_COLUMNS = ["open_contracts", "open_contracts_probability", "gross_expected_entries", "gross_required_entries"]
+NET_COLUMNS = ["open_contracts", "new_contracts", "open_contracts_probability", "gross_expected_entries",
+               "gross_required_entries"]
 
 
 def _reach(x: np.ndarray, wins: np.ndarray, q: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -173,7 +174,8 @@ def net_volumes(volumes: pd.DataFrame, view: FunnelView, forecast: Any, target_p
     """The plan's stage volumes net of the open pipeline (see the module docstring).
 
     Rows of target periods that end before the forecast's cut are left out (logged): nothing can be done for them
-    any more. Adds ``open_contracts`` (expected wins of the open deals in the period),
+    any more. Adds ``open_contracts`` (expected wins of the open deals in the period), ``new_contracts`` (the rest
+    of the target, expected from new entries),
     ``open_contracts_probability`` (the chance the open deals alone reach the target) and the gross plan's
     ``gross_expected_entries`` / ``gross_required_entries``.
     """
@@ -217,6 +219,7 @@ def net_volumes(volumes: pd.DataFrame, view: FunnelView, forecast: Any, target_p
     vol["gross_expected_entries"] = vol["expected_entries"]
     vol["gross_required_entries"] = vol["required_entries"]
     vol["open_contracts"] = np.where(has_draws, wins.mean(axis=1), 0.0)
+    vol["new_contracts"] = np.maximum(x - vol["open_contracts"].to_numpy(float), 0.0)
     vol["open_contracts_probability"] = np.where(has_draws, (wins >= x[:, None]).mean(axis=1), (x <= 0) * 1.0)
     if with_pipeline.any():
         idx = np.flatnonzero(with_pipeline)
