@@ -178,7 +178,13 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
                 values[a] = 0.0
         whole[idx] = whole_per_bucket(values[idx])
     bucket_no = pd.factorize(items["start"], sort=True)[0]
-    alloc = largest_remainder(whole, w, rotate=bucket_no)
+    alloc = np.zeros(w.shape, dtype=np.int64)
+    for code in range(len(proc_names)):  # only the reps who work a process take part in its split
+        rows_p = np.flatnonzero(proc_codes == code)
+        cols_p = np.flatnonzero(serves[rows_p[0]]) if len(rows_p) else np.array([], dtype=int)
+        if len(cols_p):
+            alloc[np.ix_(rows_p, cols_p)] = largest_remainder(whole[rows_p], w[np.ix_(rows_p, cols_p)],
+                                                             rotate=bucket_no[rows_p])
     nobody = w.sum(axis=1) <= 0
     rows = []
     nz_r, nz_c = np.nonzero(alloc)

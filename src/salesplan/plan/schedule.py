@@ -171,7 +171,7 @@ def time_phase(volumes: pd.DataFrame, ratios: pd.DataFrame, view: FunnelView, fr
         raise PlanInputError(f"freq must be one of {sorted(FREQS)}, got {freq!r}")
     cut_day = None if cut is None else np.datetime64(cut.date(), "D")
     pmfs: dict[tuple[str, str, Any], np.ndarray] = {}
-    profiles: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, float]] = {}
+    profiles: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]] = {}
     pmf_ids: dict[bytes, int] = {}
     label_cache: dict[np.datetime64, str] = {}
 
@@ -209,14 +209,14 @@ def time_phase(volumes: pd.DataFrame, ratios: pd.DataFrame, view: FunnelView, fr
             starts, inverse = np.unique(_bucket_starts(dates, freq), return_inverse=True)
             share = np.bincount(inverse, weights=profile, minlength=len(starts))
             keep = share > 1e-12
-            profiles[(pid, row.period)] = (starts[keep], share[keep], before)
-        starts, share, before = profiles[(pid, row.period)]
-        flags = np.zeros(len(share), dtype=bool)
-        if cut_day is not None and before > 1e-12:
-            starts = np.append(starts, _bucket_starts(np.array([cut_day]), freq))
-            share = np.append(share, before)
-            flags = np.append(flags, True)
-        labels = [label(d) for d in starts]
+            starts, share = starts[keep], share[keep]
+            flags = np.zeros(len(share), dtype=bool)
+            if cut_day is not None and before > 1e-12:
+                starts = np.append(starts, _bucket_starts(np.array([cut_day]), freq))
+                share = np.append(share, before)
+                flags = np.append(flags, True)
+            profiles[(pid, row.period)] = (starts, share, flags, [label(d) for d in starts])
+        starts, share, flags, labels = profiles[(pid, row.period)]
         items = [("entries", 1.0)] + [(k, float(v)) for k, v in ratio_map.get(i, [])]
         for item, mult in items:
             n = len(share)
