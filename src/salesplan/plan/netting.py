@@ -106,14 +106,18 @@ def net_entries(contracts: np.ndarray, open_wins: np.ndarray, win_rate: np.ndarr
     done = p_lo >= target_probability
     if upper is not None:
         hi = np.maximum(np.asarray(upper, dtype=np.int64), 1)
-        # tighten the bracket around the gross answer scaled by the share of the target left to new entries
+        # tighten the bracket around the gross answer scaled by the share of the target left to new entries:
+        # a guess, then a step of 3% to the side the guess points to
         share = np.clip(1.0 - w.mean(axis=1) / np.maximum(x, 1.0), 0.0, 1.0)
-        for factor in (1.1, 0.9):
-            guess = np.clip(np.ceil(hi * share * factor), 0, hi).astype(np.int64)
-            p_guess = _reach(x, w, q, guess)
-            ok = ~done & (p_guess >= target_probability)
-            hi = np.where(ok & (guess < hi), guess, hi)
-            lo = np.where(~done & ~ok & (guess > lo), guess, lo)
+        guess = np.clip(np.ceil(hi * share), 0, hi).astype(np.int64)
+        ok = ~done & (_reach(x, w, q, guess) >= target_probability)
+        hi = np.where(ok, guess, hi)
+        lo = np.where(~done & ~ok, np.maximum(guess, lo), lo)
+        step = np.maximum(np.ceil(guess * 0.03), 1).astype(np.int64)
+        probe = np.clip(np.where(ok, guess - step, guess + step), lo, hi)
+        ok2 = ~done & (_reach(x, w, q, probe) >= target_probability)
+        hi = np.where(ok2 & (probe < hi), probe, hi)
+        lo = np.where(~done & ~ok2 & (probe > lo), probe, lo)
     else:  # double from the mean need until the target probability is reached
         hi = np.maximum(np.ceil(np.maximum(x - w.mean(axis=1), 1.0) / q.mean(axis=1)), 1).astype(np.int64)
     p_hi = np.where(done, p_lo, _reach(x, w, q, hi))
