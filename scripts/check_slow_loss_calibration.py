@@ -36,14 +36,14 @@ def main() -> None:
     sim = importlib.import_module("salesplan.datasets.simulate")
     est = importlib.import_module("salesplan.funnel.estimate")
     sim.LOSS_SLOWER = args.slower
-    est.RATE_TAIL = args.tail
+    tail = args.tail
     procs = {"acquisition": DEFAULT_PROCESSES["acquisition"]}
     t0 = time.perf_counter()
     rows, probs = [], []
     for seed in range(args.worlds):
         data, truth = sim.simulate(n_customers=20, years=args.years, seed=seed, creation_scale=args.scale,
                                    processes=procs)
-        f = est.estimate(data.stage_events, procs, data.opportunities)
+        f = est.estimate(data.stage_events, procs, data.opportunities, tail=tail)
         true = truth.stage_rates.query("segment == '*'")[["stage", "rate"]].rename(columns={"rate": "true"})
         r = f.rates.merge(true, on="stage")
         rows.append(r)

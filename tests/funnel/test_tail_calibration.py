@@ -75,3 +75,12 @@ def test_plan_at_80_percent_reaches_the_target_under_the_true_rates(worlds) -> N
     _, probs = worlds
     assert probs.mean() >= 0.78
     assert probs.min() >= 0.5
+
+
+def test_tail_choice_is_checked() -> None:
+    from salesplan import ParameterError, SalesProcess
+
+    ev = pd.DataFrame({"opportunity_id": ["a", "a"], "stage": ["lead", "won"],
+                       "entered_at": pd.to_datetime(["2024-01-01", "2024-01-05"])})
+    with pytest.raises(ParameterError, match="tail"):
+        estimate(ev, SalesProcess("p", ["lead"]), tail="guess")
