@@ -155,7 +155,6 @@ def load_plan(path: str | Path) -> Any:
     view = FunnelView(processes, _frame(doc, "rates", where), _frame(doc, "win", where),
                       segmented=bool(doc.get("segmented", False)), lead_times=lead)
     as_of = None if doc.get("as_of") is None else pd.Timestamp(doc["as_of"])
-    plan = Plan(_frame(doc, "targets", where), _frame(doc, "volumes", where), _frame(doc, "activity_ratios", where),
-                float(doc["target_probability"]), view, None, as_of=as_of)
-    plan.record = {k: doc.get(k) for k in ("created", "salesplan", "settings")} | {"path": where}
-    return plan
+    record = {k: doc.get(k) for k in ("created", "salesplan", "settings")} | {"path": where}
+    return Plan(_frame(doc, "targets", where), _frame(doc, "volumes", where), _frame(doc, "activity_ratios", where),
+                float(doc["target_probability"]), view, None, as_of=as_of, record=record)
