@@ -47,6 +47,7 @@ from salesplan.engines import to_engine
 from salesplan.errors import ConfigError, SalesplanError
 from salesplan.forecast import SeriesForecaster, backtest, pipeline
 from salesplan.funnel import estimate
+from salesplan.parse import to_naive_utc
 from salesplan.plan import backward
 from salesplan.reduce.orders import order_revenue
 from salesplan.reduce.states import activity_counts, distinct
@@ -182,7 +183,7 @@ class AnalysisSettings:
         if self.plan_months < 0:
             raise ConfigError(f"plan_months must be >= 0, got {self.plan_months}")
         set_(self, "horizon", _horizon(self.horizon))
-        set_(self, "as_of", None if self.as_of is None else pd.Timestamp(self.as_of))
+        set_(self, "as_of", None if self.as_of is None else to_naive_utc(self.as_of))
         set_(self, "processes", None if self.processes is None else tuple(self.processes))
         set_(self, "by", tuple(self.by))
         set_(self, "abc", tuple(float(x) for x in self.abc))

@@ -39,6 +39,7 @@ import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.forecast.pipeline import pipeline
+from salesplan.parse import to_naive_utc
 from salesplan.reduce.states import deal_states, known_by, time_span
 
 __all__ = ["cut_data", "pipeline_backtest", "PipelineBacktest", "reliability", "brier_score"]
@@ -55,7 +56,7 @@ def cut_data(data: Any, as_of: Any) -> Any:
     Planned dates (``expected_close``) and targets are kept. The result is a :class:`~salesplan.SalesData`
     with ``as_of`` set; ``data`` is not changed.
     """
-    cut = pd.Timestamp(as_of)
+    cut = to_naive_utc(as_of)
     first = time_span(data.opportunities, "created_at", "opportunities")[0] if data.opportunities is not None \
         else None
     if first is not None and cut < first:
