@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import salesplan as sp
 from salesplan.errors import SalesplanError, SchemaError
-from salesplan.schema import normalise_period, validate
+from salesplan.schema import TEXT_DTYPE, normalise_period, validate
 
 
 def opps(**overrides) -> pd.DataFrame:
@@ -198,7 +198,8 @@ def test_coercion_of_ids_dates_and_amounts():
     raw = pd.DataFrame({"customer_id": [12345.0, 7.0, np.nan], "order_date": ["2024-01-05", "2024-01-06", "x"],
                         "amount": [1, 2, 3], "order_id": [1, 2, 3]})
     out = validate(raw, "orders", raise_errors=False)
-    assert out["customer_id"].tolist() == ["12345", "7", None]
+    assert out["customer_id"].fillna("<missing>").tolist() == ["12345", "7", "<missing>"]
+    assert out["customer_id"].dtype == TEXT_DTYPE and out["order_id"].dtype == TEXT_DTYPE
     assert out["order_id"].tolist() == ["1", "2", "3"]
     assert out["amount"].dtype == "float64" and out["order_date"].dtype == "datetime64[ns]"
     aware = orders(order_date=pd.to_datetime(["2024-01-05 12:00"] * 3).tz_localize("America/New_York"))

@@ -42,8 +42,8 @@ Examples
 >>> raw = pd.DataFrame({"Kunde": [1, 2], "Datum": ["2024-01-05", "2024-02-01"], "Betrag": [100, -20]})
 >>> orders = sp.validate(raw, "orders", columns={"Kunde": "customer_id", "Datum": "order_date",
 ...                                              "Betrag": "amount"})
->>> orders.dtypes.astype(str).to_dict()
-{'customer_id': 'object', 'order_date': 'datetime64[ns]', 'amount': 'float64', 'is_return': 'bool'}
+>>> orders.dtypes.astype(str).to_dict()  # ids and text: pandas' ``str`` dtype (``object`` on pandas 2)
+{'customer_id': 'str', 'order_date': 'datetime64[ns]', 'amount': 'float64', 'is_return': 'bool'}
 >>> list(raw.columns)  # the caller's frame is unchanged
 ['Kunde', 'Datum', 'Betrag']
 """
@@ -148,6 +148,10 @@ TABLES: dict[str, TableSpec] = {
 
 
 _COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3  # pandas 3: copy-on-write always on
+_STR_DTYPE = _COPY_ON_WRITE  # pandas 3: the ``str`` text dtype (Arrow-backed, missing values NaN)
+#: The dtype of id and text columns after :func:`validate`: pandas' ``str`` dtype (pandas 3; missing values are
+#: NaN, as pandas' own readers return text), ``object`` on pandas 2 (missing values None).
+TEXT_DTYPE: Any = pd.StringDtype(na_value=np.nan) if _STR_DTYPE else object
 
 
 def to_pandas(frame: Any, table: str = "table") -> pd.DataFrame:
@@ -249,9 +253,10 @@ def _blank_to_na(series: pd.Series) -> pd.Series:
 
 
 def _as_id(series: pd.Series) -> pd.Series:
-    """Ids as strings; integral floats lose their '.0'; blanks and missing values become None.
+    """Ids as text (:data:`TEXT_DTYPE`); integral floats lose their '.0'; blanks and missing values are missing.
 
-    Each distinct value is converted once (ids repeat: customers in orders, opportunities in stage events)."""
+    Text read by pandas' CSV reader is stripped in one vectorised pass; other values (numbers, Python objects)
+    are converted once per distinct value (ids repeat: customers in orders, opportunities in stage events)."""
     def one(v: Any) -> str | None:
         if v is None or v is pd.NA or v is pd.NaT:
             return None
@@ -262,28 +267,49 @@ def _as_id(series: pd.Series) -> pd.Series:
         text = str(v).strip()
         return text or None
 
-    if isinstance(series.dtype, pd.StringDtype):  # pandas' text dtype: vectorised, no Python loop per value
-        stripped = series.str.strip()
-        out = stripped.to_numpy(dtype=object, na_value=None)
+    if _STR_DTYPE and isinstance(series.dtype, pd.StringDtype):  # pandas' text dtype: vectorised
+        stripped = series.str.strip() if _may_have_blanks(series) else series
         blank = (stripped == "").to_numpy(dtype=bool, na_value=False)
         if blank.any():
-            out[blank] = None
-        return pd.Series(out, index=series.index, dtype=object)
+            stripped = stripped.mask(blank)
+        return stripped.astype(TEXT_DTYPE)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     converted = np.array([one(v) for v in np.asarray(uniques, dtype=object)] + [None], dtype=object)
-    return pd.Series(converted[codes], index=series.index, dtype=object)
+    return pd.Series(converted[codes], index=series.index, dtype=TEXT_DTYPE)
+
+
+def _may_have_blanks(series: pd.Series) -> bool:
+    """Whether a text column may hold values with surrounding blanks.
+
+    For Arrow-backed text one look at the bytes of the values decides: without a byte <= 32 (blanks, control
+    characters) or >= 128 (non-ASCII, such as a no-break space) no value needs stripping. Otherwise True."""
+    if getattr(series.dtype, "storage", None) != "pyarrow":
+        return True
+    import pyarrow as pa
+
+    arrow = pa.array(series.array)  # zero-copy view of the column's Arrow data
+    for chunk in getattr(arrow, "chunks", [arrow]):
+        data = chunk.buffers()[2] if chunk.type in (pa.string(), pa.large_string()) else None
+        if data is None:
+            if len(chunk) > chunk.null_count:
+                return True
+            continue
+        raw = np.frombuffer(data, dtype=np.uint8)
+        if ((raw <= 32) | (raw >= 128)).any():
+            return True
+    return False
 
 
 def _as_text(series: pd.Series, blank_is_missing: bool = False) -> pd.Series:
-    if isinstance(series.dtype, pd.StringDtype):  # already text: one conversion, no Python loop
-        src = blank_to_na(series) if blank_is_missing else series
-        return pd.Series(src.to_numpy(dtype=object, na_value=None), index=series.index, dtype=object)
-    out = (blank_to_na(series) if blank_is_missing else series).astype(object)
-    notna = out.notna()
-    if not notna.all() or not (series.dtype == object or pd.api.types.is_string_dtype(series)):
-        out = out.copy()
-        out[notna] = out[notna].map(str)
-    return out.where(notna, None)
+    """Text as :data:`TEXT_DTYPE`: non-text values become their ``str``; missing values stay missing."""
+    src = blank_to_na(series) if blank_is_missing else series
+    if isinstance(src.dtype, pd.StringDtype):  # already text: at most a change of missing-value marker
+        return src.astype(TEXT_DTYPE)
+    notna = src.notna()
+    out = src.astype(object)
+    if not (series.dtype == object and all(isinstance(v, str) for v in pd.unique(out[notna]))):
+        out = out.where(~notna, out[notna].map(str))
+    return out.where(notna, None).astype(TEXT_DTYPE)
 
 
 def _as_date(series: pd.Series, column: str, col: _Collector, dayfirst: bool | None = None,
@@ -447,8 +473,9 @@ def validate(
             missing_value = df[name].isna() & ~col.failed.pop(name, False) if kind in (DATE, AMOUNT, NUMBER) \
                 else df[name].isna()
             col.add(name, "not_null", missing_value, raw)
-    timed_naive = [c for c, a in aware.items() if not a and (df[c].dropna() != df[c].dropna().dt.normalize()).any()]
-    if any(aware.values()) and timed_naive:
+    timed_naive = [c for c, a in aware.items() if not a and (df[c].dropna() != df[c].dropna().dt.normalize()).any()] \
+        if any(aware.values()) else []
+    if timed_naive:
         detail = ", ".join(f"{c}={'aware' if a else 'naive'}" for c, a in aware.items())
         col.add(",".join(aware), "timezone", key="-",
                 value=f"zone-aware and naive timestamps in one table: {detail}")
