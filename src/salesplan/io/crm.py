@@ -355,6 +355,14 @@ def from_hubspot(
     added at ``Close Date`` (or the latest known date, or the creation date) and reported. ``Date entered``
     columns that are empty for every deal (other pipelines' stages) are ignored.
 
+    One call maps one pipeline onto one process. An export with several pipelines (a ``Pipeline`` column) is split
+    by that column and each part read with its own ``stage_map`` and ``process``; the results are concatenated
+    (see the example in ``tests/io/test_exports.py``)::
+
+        parts = [from_hubspot(deals[deals["Pipeline"] == name], maps[name], process)
+                 for name, process in {"Sales Pipeline": "acquisition", "Renewals": "retention"}.items()]
+        opportunities = pd.concat([p[0] for p in parts], ignore_index=True)
+
     Parameters
     ----------
     deals : DataFrame or path
