@@ -309,8 +309,9 @@ def parse_dates(
     bad_u = np.isnat(out)
     bad = bad_u[safe] & ~missing if bad_u.any() else np.zeros(len(codes), dtype=bool)
     aware = aware_u[safe] & ~missing if aware_u.any() else np.zeros(len(codes), dtype=bool)
-    return ParsedDates(pd.Series(parsed, index=index, dtype="datetime64[ns]"), pd.Series(bad, index=index),
-                       pd.Series(aware, index=index), reading)
+    # the arrays were made here: no copy (pandas 3 copies NumPy input by default)
+    return ParsedDates(pd.Series(parsed, index=index, dtype="datetime64[ns]", copy=False),
+                       pd.Series(bad, index=index, copy=False), pd.Series(aware, index=index, copy=False), reading)
 
 
 def _looks_plain_date(text: str) -> bool:
