@@ -206,6 +206,11 @@ def test_coercion_of_ids_dates_and_amounts():
     assert validate(aware, "orders")["order_date"].iloc[0] == pd.Timestamp("2024-01-05 17:00")
     padded = orders(customer_id=[" 007 ", "008", "009"])
     assert validate(padded, "orders")["customer_id"].iloc[0] == "007"
+    # text as pandas' readers return it (Arrow-backed str): tabs, no-break spaces and blanks found in the bytes
+    arrow_text = orders(customer_id=pd.Series(["\t007", "008\u00a0", "  "], dtype=TEXT_DTYPE))
+    out = validate(arrow_text, "orders", raise_errors=False)
+    assert out["customer_id"].fillna("<missing>").tolist() == ["007", "008", "<missing>"]
+    assert out.attrs["failure_cases"][["column", "check"]].values.tolist() == [["customer_id", "not_null"]]
 
 
 def test_caller_frame_and_index_untouched_and_copy_returned():
