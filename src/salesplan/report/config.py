@@ -456,12 +456,13 @@ def demo_config(**report: Any) -> ReportConfig:
 def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
     """Read one ``[data]`` source as it is with :func:`salesplan.io.read_raw`, the reader of ``read_table``.
 
-    So the batch command reads what the library reads: separator sniffing, UTF-8 then cp1252, id columns as text,
-    title rows and a report footer detected and skipped (logged at WARNING), Excel title rows. ``sep``,
-    ``encoding``, ``decimal`` and ``thousands`` of the entry go to the CSV reader; errors name the config key.
+    So the batch command reads what the library reads: separator sniffing, UTF-8 then cp1252, id and text columns
+    as text (``00042`` and a segment ``01`` keep their zeros), title rows and a report footer detected and skipped
+    (logged at WARNING), Excel title rows. ``sep``, ``encoding``, ``decimal`` and ``thousands`` of the entry go to
+    the CSV reader; errors name the config key.
     """
     from salesplan.io.files import EXCEL_SUFFIXES, read_raw
-    from salesplan.schema import ID, TABLES
+    from salesplan.schema import ID, TABLES, TEXT
 
     path = src.path
     key = f"data.{src.table}.path"
@@ -472,7 +473,8 @@ def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
     if not path.is_file():
         raise ConfigError(f"{cfg_source}: '{key}' names a file that does not exist: {path}")
     inverse = {target: source for source, target in src.columns.items()}
-    text_columns = [inverse.get(name, name) for name, kind in TABLES[src.table].columns.items() if kind == ID]
+    text_columns = [inverse.get(name, name) for name, kind in TABLES[src.table].columns.items()
+                    if kind in (ID, TEXT)]
     options: dict[str, Any] = {}
     if not path.name.lower().endswith(EXCEL_SUFFIXES):
         options = {k: getattr(src, k) for k in ("sep", "encoding", "decimal", "thousands")
