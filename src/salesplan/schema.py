@@ -443,7 +443,7 @@ def validate(
     for name, kind in kinds.items():  # ids first: a single-column key names the rows in messages
         if kind == ID:
             df[name] = _as_id(df[name])
-    if len(spec.key) == 1:
+    if len(spec.key) == 1 or table == "opportunity_history":  # history rows are named by their deal
         key = df[spec.key[0]]
         col.keys = key.where(key.notna(), pd.Series([f"row {i}" for i in df.index], index=df.index))
     aware: dict[str, bool] = {}

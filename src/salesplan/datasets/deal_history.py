@@ -50,8 +50,10 @@ _DAY = pd.Timedelta(days=1)
 
 
 def forecast_category(process: SalesProcess, stage: str) -> str:
-    """The forecast category of a stage: ``pipeline``, ``best_case`` (second-last working stage), ``commit``
-    (last working stage), ``closed`` (won) or ``omitted`` (lost).
+    """The forecast category of a stage.
+
+    ``pipeline``, ``best_case`` (second-last working stage), ``commit`` (last working stage), ``closed`` (won) or
+    ``omitted`` (lost).
 
     Examples
     --------
@@ -107,6 +109,8 @@ def _one_deal(rng: np.random.Generator, proc: SalesProcess, created: float, cycl
             delay = rng.uniform(0, prm["slip_review_days"])
             continue
         row["stage"] = stage
+        if t == handover:
+            row["owner"] = owner_now
         if stage in (proc.won, proc.lost):
             row["expected_close"] = float(np.floor(t))
             break
@@ -121,8 +125,6 @@ def _one_deal(rng: np.random.Generator, proc: SalesProcess, created: float, cycl
                 expected = target
                 row["expected_close"] = expected
                 delay = rng.uniform(0, prm["slip_review_days"])
-        if t == handover:
-            row["owner"] = owner_now
     out = []
     owner = other_owner if handover is not None else owner_now
     for t in sorted(rows):
