@@ -388,8 +388,8 @@ def brier_decomposition(p: Any, y: Any, bins: int = 10) -> pd.Series:
     Examples
     --------
     >>> d = brier_decomposition([0.1, 0.1, 0.9, 0.9], [0, 1, 1, 1], bins=2)
-    >>> {k: round(float(v), 4) for k, v in d.items()}
-    {'brier': 0.21, 'reliability': 0.17, 'resolution': 0.0625, 'uncertainty': 0.1875, 'within_bin': 0.0}
+    >>> {k: round(float(v), 4) + 0.0 for k, v in d.items()}  # reliability: (0.5 (0.1 - 0.5)^2 + 0.5 (0.9 - 1)^2)
+    {'brier': 0.21, 'reliability': 0.085, 'resolution': 0.0625, 'uncertainty': 0.1875, 'within_bin': 0.0}
     """
     p, y = np.asarray(p, float), np.asarray(y, float)
     brier = brier_score(p, y)
