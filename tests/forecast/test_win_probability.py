@@ -14,10 +14,10 @@ from salesplan.forecast.evaluation import cut_data
 from salesplan.forecast.win_probability import (
     WinProbability,
     brier_decomposition,
+    deal_win_probability,
     paired_bootstrap,
     score_table,
     training_dates,
-    win_probability,
 )
 from salesplan.reduce.history import deal_snapshots
 
@@ -28,7 +28,7 @@ def fitted():
     deals open at later month ends, whose outcomes the simulator knows."""
     data, truth = simulate(n_customers=40, years=3, seed=7, creation_scale=2)
     train_end = data.as_of - pd.Timedelta(days=270)
-    result = win_probability(cut_data(data, train_end), model=WinProbability(n_threads=1, cv=3))
+    result = deal_win_probability(cut_data(data, train_end), model=WinProbability(n_threads=1, cv=3))
     dates = training_dates(train_end + pd.Timedelta(days=1), data.as_of - pd.Timedelta(days=1))[::2]
     snaps = deal_snapshots(data.stage_events, data.processes, data.opportunities, dates=dates,
                            history=data.opportunity_history, activities=data.activities, customers=data.customers)

@@ -67,7 +67,7 @@ import pandas as pd
 from salesplan.errors import ConfigError, NotFittedError, SchemaError
 from salesplan.forecast.evaluation import brier_score, reliability
 
-__all__ = ["WinProbability", "WinProbabilityResult", "win_probability", "deal_features", "deal_labels",
+__all__ = ["WinProbability", "WinProbabilityResult", "deal_win_probability", "deal_features", "deal_labels",
            "brier_decomposition", "calibration_slope", "paired_bootstrap", "score_table", "training_dates"]
 
 logger = logging.getLogger(__name__)
@@ -511,7 +511,7 @@ def paired_bootstrap(y: Any, p_model: Any, p_baseline: Any, *, n_draws: int = 20
 
 @dataclass
 class WinProbabilityResult:
-    """Result of :func:`win_probability`.
+    """Result of :func:`deal_win_probability`.
 
     Attributes
     ----------
@@ -572,7 +572,7 @@ class WinProbabilityResult:
                 f"{html.escape(str(self.as_of.date()))}</p>" + self.deals.head(20).to_html(index=False, escape=True))
 
 
-def win_probability(data: Any, *, as_of: Any = None, start: Any = None, freq: str = "M", horizon: Any = None,
+def deal_win_probability(data: Any, *, as_of: Any = None, start: Any = None, freq: str = "M", horizon: Any = None,
                     settle: Any = "180D", calibration: str = "sigmoid", seed: int = 0,
                     model: WinProbability | None = None) -> WinProbabilityResult:
     """Fit the calibrated win-probability model out of time and score the deals open at ``as_of``.
