@@ -135,10 +135,13 @@ def _one_deal(rng: np.random.Generator, proc: SalesProcess, created: float, cycl
     return out
 
 
-def simulate_history(rng: np.random.Generator, opportunities: pd.DataFrame, latent_events: pd.DataFrame,
+def simulate_history(opportunities: pd.DataFrame, latent_events: pd.DataFrame,
                      processes: dict[str, SalesProcess], cycle_days: dict[str, float], as_of: pd.Timestamp,
-                     owners: dict[str, list[str]], params: dict[str, float] | None = None) -> pd.DataFrame:
+                     owners: dict[str, list[str]], params: dict[str, float] | None = None, *,
+                     seed: int | list[int] = 0) -> pd.DataFrame:
     """The full (latent) history of ``opportunities``, including rows after ``as_of``.
+
+    ``seed`` seeds the history's own random stream (the simulator passes ``[seed, 18]``).
 
     Returns
     -------
@@ -147,6 +150,7 @@ def simulate_history(rng: np.random.Generator, opportunities: pd.DataFrame, late
         carries all values after the change (the stage, category and owner current at that row).
     """
     prm = dict(HISTORY_PARAMS if params is None else params)
+    rng = np.random.default_rng(seed)
     origin = opportunities["created_at"].min().floor("D")
     day = lambda ts: (ts - origin) / _DAY  # noqa: E731
     cut = day(as_of)

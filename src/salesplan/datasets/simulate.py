@@ -348,8 +348,8 @@ def simulate(
     cycle = {n: pd.Timedelta(days=float(sum(ADVANCE_DAYS[n]))) for n in procs}
     opps["expected_close"] = (opps["created_at"] + opps["process"].map(cycle)).dt.floor("D")
     # the deal history on its own random stream, so the rest of the world is the same with or without it
-    latent_history = simulate_history(np.random.default_rng([seed, 18]), opps, latent, procs,
-                                      {n: float(sum(ADVANCE_DAYS[n])) for n in procs}, as_of, owners)
+    latent_history = simulate_history(opps, latent, procs, {n: float(sum(ADVANCE_DAYS[n])) for n in procs}, as_of,
+                                      owners, seed=[seed, 18])
     history = latent_history[latent_history["changed_at"] <= as_of].reset_index(drop=True)
     known = history.groupby("opportunity_id").tail(1).set_index("opportunity_id")
     opps["expected_close"] = opps["opportunity_id"].map(known["expected_close"]).fillna(opps["expected_close"])

@@ -64,7 +64,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan.errors import ConfigError, NotFittedError, SchemaError
+from salesplan._validation import check_choice, check_freq, check_positive, check_probability, horizon_end
+from salesplan.errors import NotFittedError, SchemaError
 from salesplan.forecast.evaluation import brier_score, reliability
 
 __all__ = ["WinProbability", "WinProbabilityResult", "deal_win_probability", "deal_features", "deal_labels",
@@ -147,8 +148,9 @@ def deal_labels(stage_events: Any, processes: Any, opportunities: Any, snapshots
     won = (status == "won").astype(float)
     if horizon is None:
         return won.where(status != "open").where(status.notna())
-    end = pd.to_datetime(snapshots["as_of"]) + pd.tseries.frequencies.to_offset(horizon) \
-        if isinstance(horizon, str) else pd.to_datetime(snapshots["as_of"]) + pd.Timedelta(horizon)
+    cuts = pd.to_datetime(snapshots["as_of"])
+    ends = {c: horizon_end(c, horizon) for c in cuts.unique()}
+    end = cuts.map(ends)
     won_by = ((status == "won") & (closed_at <= end)).astype(float)
     known = (end <= cut) | ((status != "open") & (closed_at <= end)) | (status == "lost")
     return won_by.where(known & status.notna())
@@ -162,9 +164,7 @@ def training_dates(first: Any, last: Any, freq: str = "M") -> list[pd.Timestamp]
     >>> [str(d.date()) for d in training_dates("2024-01-15", "2024-04-02")]
     ['2024-01-31', '2024-02-29', '2024-03-31']
     """
-    alias = {"W": "W-SUN", "M": "ME", "Q": "QE", "Y": "YE"}.get(freq)
-    if alias is None:
-        raise ConfigError(f"freq must be one of ['W', 'M', 'Q', 'Y'], got {freq!r}")
+    alias = {"W": "W-SUN", "M": "ME", "Q": "QE", "Y": "YE"}[check_freq(freq)]
     return list(pd.date_range(pd.Timestamp(first), pd.Timestamp(last), freq=alias))
 
 
@@ -279,14 +279,13 @@ class WinProbability:
         ------
         SchemaError
             Lengths differ, outcomes are not 0/1, or only one outcome occurs.
-        ConfigError
+        ParameterError
             An unknown ``calibration``.
         """
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        if self.calibration not in ("isotonic", "sigmoid"):
-            raise ConfigError(f"calibration must be 'isotonic' or 'sigmoid', got {self.calibration!r}")
+        check_choice(self.calibration, "calibration", ("sigmoid", "isotonic"))
         y = np.asarray(won, dtype=float)
         if len(y) != len(features) or not np.isin(y, (0.0, 1.0)).all():
             raise SchemaError("WinProbability.fit: won must be 0/1 with one value per feature row")
@@ -485,6 +484,8 @@ def paired_bootstrap(y: Any, p_model: Any, p_baseline: Any, *, n_draws: int = 20
     >>> bool(out["low"] > 0)
     True
     """
+    n_draws = int(check_positive(n_draws, "n_draws", integer=True))
+    confidence = check_probability(confidence, "confidence")
     y = np.asarray(y, float)
     a = (np.asarray(p_model, float) - y) ** 2
     b = (np.asarray(p_baseline, float) - y) ** 2
@@ -590,8 +591,9 @@ def deal_win_probability(data: Any, *, as_of: Any = None, start: Any = None, fre
         Spacing of the training cuts.
     horizon : str or Timedelta, optional
         Predict P(won within horizon of the cut) instead of P(won ever).
-    settle : str or Timedelta
-        Training cuts end this long before ``as_of`` so that most of their deals have closed by then.
+    settle : str, Timedelta or DateOffset
+        Training cuts end this long before ``as_of`` so that most of their deals have closed by then (read like
+        ``horizon``).
     calibration : {"sigmoid", "isotonic"}
         Platt scaling (default) or isotonic regression (see the module docstring).
     seed : int
@@ -617,10 +619,9 @@ def deal_win_probability(data: Any, *, as_of: Any = None, start: Any = None, fre
     known = cut_data(data, cut)
     first, _ = time_span(known.opportunities, "created_at", "opportunities")
     begin = pd.Timestamp(start) if start is not None else first + pd.Timedelta(days=90)
-    end = cut - pd.Timedelta(settle)
+    end = cut - (horizon_end(cut, settle, "settle") - cut)
     if horizon is not None:
-        end = min(end, cut - (pd.Timedelta(horizon) if not isinstance(horizon, str)
-                              else pd.tseries.frequencies.to_offset(horizon)))
+        end = min(end, cut - (horizon_end(cut, horizon) - cut))
     dates = training_dates(begin, end, freq)
     if not dates:
         raise SchemaError(f"win_probability: no training cut between {begin.date()} and {end.date()}; "
