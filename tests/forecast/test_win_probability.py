@@ -24,11 +24,11 @@ from salesplan.reduce.history import deal_snapshots
 
 @pytest.fixture(scope="module")
 def fitted():
-    """A world of three years; the model is fitted on what was known 9 months before the cut and scored on the
+    """A world of two and a half years; the model is fitted on what was known 9 months before the cut and scored on the
     deals open at later month ends, whose outcomes the simulator knows."""
-    data, truth = simulate(n_customers=40, years=3, seed=7, creation_scale=2)
+    data, truth = simulate(n_customers=40, years=2.5, seed=7, creation_scale=2)
     train_end = data.as_of - pd.Timedelta(days=270)
-    result = deal_win_probability(cut_data(data, train_end), model=WinProbability(n_threads=1, cv=3))
+    result = deal_win_probability(cut_data(data, train_end), model=WinProbability(n_threads=1, cv=3, max_iter=100))
     dates = training_dates(train_end + pd.Timedelta(days=1), data.as_of - pd.Timedelta(days=1))[::2]
     snaps = deal_snapshots(data.stage_events, data.processes, data.opportunities, dates=dates,
                            history=data.opportunity_history, activities=data.activities, customers=data.customers)
