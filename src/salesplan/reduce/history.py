@@ -278,6 +278,18 @@ def deal_snapshots(
         One row per (cut, deal open at it): the :data:`~salesplan.reduce.states.STATE_COLUMNS`, the attributes,
         ``amount, expected_close, owner, forecast_category`` as of the cut, :data:`CHANGE_COLUMNS`,
         ``last_activity_at, activities`` and ``values_from`` (``"history"`` or ``"current"``).
+
+    Examples
+    --------
+    >>> from salesplan import SalesProcess
+    >>> opps = pd.DataFrame({"opportunity_id": ["a"], "process": "p", "amount": [999.0],
+    ...                      "created_at": pd.to_datetime(["2024-01-01"])})
+    >>> ev = pd.DataFrame({"opportunity_id": ["a"], "stage": ["lead"], "entered_at": pd.to_datetime(["2024-01-01"])})
+    >>> hist = pd.DataFrame({"opportunity_id": ["a", "a"], "changed_at": pd.to_datetime(["2024-01-01", "2024-03-01"]),
+    ...                      "amount": [100.0, 999.0]})
+    >>> snap = deal_snapshots(ev, SalesProcess("p", ["lead", "offer"]), opps, dates=["2024-02-01"], history=hist)
+    >>> snap[["opportunity_id", "work_stage", "amount", "values_from"]].values.tolist()  # the amount known then
+    [['a', 'lead', 100.0, 'history']]
     """
     import logging
 
