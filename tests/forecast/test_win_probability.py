@@ -86,3 +86,21 @@ def test_brier_decomposition_and_bootstrap_by_hand():
         WinProbability().p_win(pd.DataFrame({"a": [1.0]}))
     with pytest.raises(sp.SchemaError, match="all won or all lost"):
         WinProbability().fit(pd.DataFrame({"a": [1.0, 2.0]}), [1, 1])
+
+
+def test_labels_won_ever_and_within_a_horizon_by_hand():
+    from salesplan.forecast.win_probability import deal_labels
+
+    proc = sp.SalesProcess("p", ["lead", "offer"])
+    opps = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "process": "p",
+                         "created_at": pd.to_datetime(["2024-01-01"] * 3)})
+    ev = pd.DataFrame({"opportunity_id": ["a", "a", "b", "b", "c"], "stage": ["lead", "won", "lead", "lost", "lead"],
+                       "entered_at": pd.to_datetime(["2024-01-01", "2024-03-15", "2024-01-01", "2024-02-01",
+                                                     "2024-01-01"])})
+    snap = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "as_of": pd.to_datetime(["2024-01-31"] * 3)})
+    ever = deal_labels(ev, proc, opps, snap, as_of="2024-06-30")
+    assert ever.tolist()[:2] == [1.0, 0.0] and np.isnan(ever.iloc[2])  # c still open: not known
+    # won on 03-15 is after the 30-day horizon (03-01); c open when the horizon ended: not won within it
+    assert deal_labels(ev, proc, opps, snap, as_of="2024-06-30", horizon="30D").tolist() == [0.0, 0.0, 0.0]
+    early = deal_labels(ev, proc, opps, snap, as_of="2024-02-15", horizon="60D")  # horizon ends after the cut
+    assert np.isnan(early.iloc[0]) and early.iloc[1] == 0.0 and np.isnan(early.iloc[2])
