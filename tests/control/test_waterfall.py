@@ -35,7 +35,7 @@ def random_data(seed: int, n: int) -> sp.SalesData:
         opportunity_history=h, as_of=DAY0 + pd.Timedelta(days=400))
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n=st.integers(1, 15), a=st.integers(0, 150), span=st.integers(1, 150),
        month=st.integers(1, 9))
 def test_waterfall_adds_up_on_random_histories(seed, n, a, span, month):

@@ -45,7 +45,7 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> X = pd.DataFrame({"pushes": rng.integers(0, 4, 600), "stage": rng.choice(["offer", "negotiation"], 600)})
 >>> y = rng.random(600) < np.where(X["stage"] == "negotiation", 0.6, 0.3) / (1 + X["pushes"])
->>> model = WinProbability(cv=3).fit(X, y)
+>>> model = WinProbability(cv=3, max_iter=50, n_threads=1).fit(X, y)
 >>> p = model.p_win(X)
 >>> bool(abs(p.mean() - y.mean()) < 0.02)
 True
