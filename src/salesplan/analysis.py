@@ -331,8 +331,10 @@ class Analysis:
         if acts is not None and "opportunity_id" in acts.columns:
             acts = acts[acts["opportunity_id"].isna() | acts["opportunity_id"].isin(ids)]
         targets = data.targets[data.targets["process"].isin(names)] if data.targets is not None else None
+        history = data.opportunity_history
+        history = history[history["opportunity_id"].isin(ids)] if history is not None else None
         return dataclasses.replace(data, opportunities=opps, stage_events=events, activities=acts, targets=targets,
-                                   processes={n: data.processes[n] for n in names})
+                                   opportunity_history=history, processes={n: data.processes[n] for n in names})
 
     @cached_property
     def engine_frames(self) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Canonical tables, column mapping and validation.
 
-salesplan works on six canonical tables (see the README): ``customers``, ``orders``, ``opportunities``,
-``stage_events``, ``activities`` and ``targets``. :func:`validate` maps a user's column names onto the canonical
+salesplan works on seven canonical tables (see the README): ``customers``, ``orders``, ``opportunities``,
+``stage_events``, ``activities``, ``targets`` and ``opportunity_history`` (each deal's values after every change:
+expected close, amount, forecast category, stage, owner; the CRM's field history). :func:`validate` maps a user's column names onto the canonical
 ones, coerces types and checks every rule, collecting all failures before it raises one :class:`SchemaError`
 whose ``failure_cases`` table lists each (table, column, check, key, value). The caller's frame is never changed.
 
@@ -30,7 +31,7 @@ Rules (the ``check`` names in ``failure_cases``)
     have opposite signs (returns carry both negative); ``period`` a target period is not a month, quarter or year;
     ``known_process`` a process name is not defined; ``known_opportunity`` a stage event or activity names an
     unknown opportunity; ``known_stage`` a stage is not a stage of that opportunity's process;
-    ``after_created`` a stage event lies before the opportunity's creation.
+    ``after_created`` a stage event or a history row lies before the opportunity's creation.
 
 Negative order amounts are kept: they are returns or credit notes, flagged in the added boolean column
 ``is_return`` so that revenue figures can include or exclude them explicitly.
@@ -143,6 +144,17 @@ TABLES: dict[str, TableSpec] = {
         {"segment": TEXT, "revenue": AMOUNT},
         key=("process", "period", "segment"),
         non_negative=("contracts", "revenue"),
+    ),
+    # One row per change of a deal, with the values *after* the change; a missing value means "not recorded in
+    # this row" (a field-history export records one field per row), not "blanked".
+    "opportunity_history": TableSpec(
+        "opportunity_history",
+        {"opportunity_id": ID, "changed_at": DATE},
+        {"expected_close": DATE, "amount": AMOUNT, "forecast_category": TEXT, "stage": TEXT, "owner": TEXT,
+         "probability": NUMBER},
+        key=("opportunity_id", "changed_at"),
+        non_negative=("amount", "probability"),
+        future_ok=("expected_close",),
     ),
 }
 
@@ -377,7 +389,8 @@ def validate(
     ----------
     frame : DataFrame
         The user's table (pandas, or anything narwhals reads: Polars, PyArrow, DuckDB relation).
-    table : {"customers", "orders", "opportunities", "stage_events", "activities", "targets"}
+    table : {"customers", "orders", "opportunities", "stage_events", "activities", "targets", \
+"opportunity_history"}
         Which canonical table ``frame`` holds.
     columns : mapping, optional
         ``{"their column": "canonical column"}``. Unmapped columns keep their names.
@@ -387,7 +400,8 @@ def validate(
         Known processes (default: the five defaults). Checks ``process`` columns and, for stage events with
         ``opportunities``, that each stage belongs to the opportunity's process.
     opportunities : DataFrame, optional
-        A *validated* opportunities table, for the cross-table rules of ``stage_events`` and ``activities``.
+        A *validated* opportunities table, for the cross-table rules of ``stage_events``, ``activities`` and
+        ``opportunity_history``.
     raise_errors : bool
         When False, return the frame with the failures in ``result.attrs["failure_cases"]`` instead of raising.
     dayfirst : bool or mapping of canonical column to bool, optional
@@ -455,7 +469,7 @@ def validate(
     for name, kind in kinds.items():  # ids first: a single-column key names the rows in messages
         if kind == ID:
             df[name] = _as_id(df[name])
-    if len(spec.key) == 1:
+    if len(spec.key) == 1 or table == "opportunity_history":  # history rows are named by their deal
         key = df[spec.key[0]]
         col.keys = key.where(key.notna(), pd.Series([f"row {i}" for i in df.index], index=df.index))
     aware: dict[str, bool] = {}
@@ -509,12 +523,12 @@ def _table_rules(table: str, df: pd.DataFrame, col: _Collector, processes: dict[
         df["period"] = periods.where(periods.notna(), df["period"])
         contracts = df["contracts"]
         col.add("contracts", "integer", np.isfinite(contracts) & (contracts % 1 != 0), contracts)
-    if table in ("stage_events", "activities") and _usable_opportunities(opportunities) \
+    if table in ("stage_events", "activities", "opportunity_history") and _usable_opportunities(opportunities) \
             and "opportunity_id" in df.columns:
         opp = opportunities.drop_duplicates("opportunity_id").set_index("opportunity_id")
         known = df["opportunity_id"].notna() & df["opportunity_id"].isin(opp.index)
         col.add("opportunity_id", "known_opportunity", df["opportunity_id"].notna() & ~known, df["opportunity_id"])
-        if table == "stage_events":
+        if table in ("stage_events", "opportunity_history") and "stage" in df.columns:
             proc = df["opportunity_id"].map(opp["process"])
             allowed = pd.MultiIndex.from_tuples(
                 [(name, stage) for name, p in processes.items() for stage in p.all_stages])
@@ -523,9 +537,11 @@ def _table_rules(table: str, df: pd.DataFrame, col: _Collector, processes: dict[
                 & proc.isin(list(processes))
             col.add("stage", "known_stage", known & bad_stage,
                     lambda i: df.loc[i, "stage"].astype(str) + " (process " + proc.loc[i].astype(str) + ")")
+        when = {"stage_events": "entered_at", "opportunity_history": "changed_at"}.get(table)
+        if when is not None and when in df.columns:
             created = df["opportunity_id"].map(opp["created_at"])
-            col.add("entered_at", "after_created", known & (df["entered_at"] < created),
-                    lambda i: df.loc[i, "entered_at"].astype(str) + " < created " + created.loc[i].astype(str))
+            col.add(when, "after_created", known & (df[when] < created),
+                    lambda i: df.loc[i, when].astype(str) + " < created " + created.loc[i].astype(str))
 
 
 def _usable_opportunities(opportunities: pd.DataFrame | None) -> bool:

@@ -26,7 +26,8 @@ def test_example_config_is_valid_and_documents_every_table():
     cfg = parse_config(raw, source="example", base=Path("/base"))
     assert cfg.report.formats == ("html", "pdf", "xlsx", "json")
     assert cfg.data["orders"].path == Path("/base/data/orders.csv")
-    assert set(cfg.data) == {"customers", "orders", "opportunities", "stage_events", "activities", "targets"}
+    assert set(cfg.data) == {"customers", "orders", "opportunities", "stage_events", "activities", "targets",
+                             "opportunity_history"}
     assert cfg.option("capacity", "reps")["acquisition"] == 1
     assert cfg.option("plan", "target_probability") == 0.8
 

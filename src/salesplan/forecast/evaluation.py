@@ -48,7 +48,7 @@ __all__ = ["cut_data", "pipeline_backtest", "PipelineBacktest", "reliability", "
 logger = logging.getLogger(__name__)
 
 _DATE_COLUMN = {"orders": "order_date", "opportunities": "created_at", "stage_events": "entered_at",
-                "activities": "date"}
+                "activities": "date", "opportunity_history": "changed_at"}
 
 
 def cut_data(data: Any, as_of: Any) -> Any:

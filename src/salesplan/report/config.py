@@ -646,6 +646,7 @@ opportunities = "data/opportunities.csv"
 stage_events = "data/stage_events.csv"
 activities = "data/activities.csv"
 targets = "data/targets.csv"
+opportunity_history = "data/opportunity_history.csv"   # the deal history (optional; past amounts and close dates)
 # Example of a column mapping for a CRM export with its own column names:
 # [data.opportunities]
 # path = "crm/deals.xlsx"
