@@ -1,0 +1,89 @@
+"""Empirical-Bayes shrinkage: the prior strength against an independent maximum-likelihood fit, shrunk rates and
+their intervals against the posterior by hand, and the strength's effect on a group rate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from salesplan.funnel.shrinkage import KAPPA_BOUNDS, fit_prior_strength, shrink_rates
+
+# six owners of one stage: advances x of n entries, spread more than binomial noise around 0.5
+X = np.array([12.0, 30, 30, 55, 20, 41])
+N = np.array([40.0, 60, 80, 100, 50, 70])
+MEAN = 0.5
+
+
+def _kappa_by_grid(x: np.ndarray, n: np.ndarray, mean: float) -> float:
+    """Independent type-II ML: scipy's beta-binomial log pmf summed over groups, maximised on a fine log grid."""
+    grid = np.exp(np.linspace(np.log(0.05), np.log(1e4), 40001))
+    ll = [stats.betabinom.logpmf(x, n, mean * k, (1 - mean) * k).sum() for k in grid[::100]]
+    coarse = grid[::100][int(np.argmax(ll))]
+    fine = grid[(grid > coarse / 1.1) & (grid < coarse * 1.1)]
+    ll_fine = [stats.betabinom.logpmf(x, n, mean * k, (1 - mean) * k).sum() for k in fine]
+    return float(fine[int(np.argmax(ll_fine))])
+
+
+def _frame(x: np.ndarray, n: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rates = pd.DataFrame({"process": "p", "owner": list("abcdef")[: len(x)], "stage": "s", "entered": n,
+                          "rate": x / n, "n_eff": n})
+    parent = pd.DataFrame({"process": ["p"], "stage": ["s"], "rate": [MEAN]})
+    return rates, parent
+
+
+def test_prior_strength_is_the_beta_binomial_maximum_likelihood() -> None:
+    kappa = fit_prior_strength(X, N, MEAN)
+    assert 5 < kappa < 200  # interior: the data pin it down
+    assert kappa == pytest.approx(_kappa_by_grid(X, N, MEAN), rel=2e-3)
+    # groups that differ no more than chance allows: full pooling (the upper bound)
+    same = np.array([50.0, 51, 49, 50])
+    assert fit_prior_strength(same, np.full(4, 100.0), 0.5) == pytest.approx(KAPPA_BOUNDS[1], rel=1e-3)
+    # one group or a degenerate mean: no information, full pooling
+    assert fit_prior_strength(np.array([3.0]), np.array([10.0]), 0.5) == KAPPA_BOUNDS[1]
+    assert fit_prior_strength(X, N, 0.0) == KAPPA_BOUNDS[1]
+
+
+def test_shrunk_rates_and_intervals_are_the_posterior() -> None:
+    rates, parent = _frame(X, N)
+    out = shrink_rates(rates, parent, by=["owner"], confidence=0.9).set_index("owner")
+    kappa = _kappa_by_grid(X, N, MEAN)
+    a, b = X + MEAN * kappa, N - X + (1 - MEAN) * kappa
+    np.testing.assert_allclose(out["prior_strength"], kappa, rtol=2e-3)
+    np.testing.assert_allclose(out["prior_alpha"], MEAN * kappa, rtol=2e-3)
+    np.testing.assert_allclose(out["prior_beta"], (1 - MEAN) * kappa, rtol=2e-3)
+    np.testing.assert_allclose(out["shrunk_rate"], a / (a + b), rtol=1e-4)
+    np.testing.assert_allclose(out["shrunk_low"], stats.beta(a, b).ppf(0.05), rtol=1e-3)
+    np.testing.assert_allclose(out["shrunk_high"], stats.beta(a, b).ppf(0.95), rtol=1e-3)
+    np.testing.assert_allclose(out["rate"], X / N)
+    assert (out["parent_rate"] == MEAN).all()
+    assert list(shrink_rates(rates, parent, by=["owner"]).columns) == [
+        "process", "owner", "stage", "entered", "n_eff", "rate", "shrunk_rate", "shrunk_low", "shrunk_high",
+        "parent_rate", "prior_alpha", "prior_beta", "prior_strength"]
+
+
+def test_strength_decides_how_far_a_small_group_moves() -> None:
+    """Group a (12 of 40, rate 0.30) moves toward 0.5 by kappa / (40 + kappa): a wrong kappa moves it wrongly."""
+    rates, parent = _frame(X, N)
+    out = shrink_rates(rates, parent, by=["owner"]).set_index("owner")
+    kappa = _kappa_by_grid(X, N, MEAN)
+    expected = (12 + 0.5 * kappa) / (40 + kappa)
+    assert out.loc["a", "shrunk_rate"] == pytest.approx(expected, abs=5e-4)
+    assert abs(expected - (12 + 0.5 * 4 * kappa) / (40 + 4 * kappa)) > 0.02  # a strength 4x too big is caught
+
+
+def test_groups_without_rate_and_unknown_parent() -> None:
+    rates, parent = _frame(X, N)
+    rates.loc[5, ["rate", "n_eff"]] = [np.nan, 0.0]  # a group with no resolved stays: the prior itself
+    out = shrink_rates(rates, parent, by=["owner"]).set_index("owner")
+    kappa = _kappa_by_grid(X[:5], N[:5], MEAN)
+    assert out.loc["f", "shrunk_rate"] == pytest.approx(MEAN, abs=1e-6)
+    assert out.loc["f", "prior_strength"] == pytest.approx(kappa, rel=2e-3)
+    lo, hi = stats.beta(MEAN * kappa, (1 - MEAN) * kappa).ppf([0.025, 0.975])
+    assert (out.loc["f", "shrunk_low"], out.loc["f", "shrunk_high"]) == pytest.approx((lo, hi), rel=2e-3)
+    # a stage whose parent rate is unknown: a flat Beta(1/2, 1/2) prior
+    nan_parent = parent.assign(rate=np.nan)
+    flat = shrink_rates(rates.iloc[:1], nan_parent, by=["owner"]).iloc[0]
+    assert (flat["prior_alpha"], flat["prior_beta"]) == (0.5, 0.5)
+    assert flat["shrunk_rate"] == pytest.approx((12 + 0.5) / (40 + 1))
