@@ -105,6 +105,7 @@ def test_no_censoring_gives_the_binomial_variance() -> None:
     assert fit.unresolved == pytest.approx(0.0)
 
 
+@pytest.mark.slow
 def test_variance_is_right_against_simulator_truth_with_heavy_censoring() -> None:
     """2,000 replications of 200 stays, about half still open at the cut.
 
@@ -164,7 +165,58 @@ def test_wilson_effective_n_and_beta_against_published_formulas() -> None:
     assert effective_n(0.2, 0.0016, fallback=5, cap=50) == 50.0
     assert effective_n(1.0, 0.0, fallback=7, cap=1e6) == 7.0
     assert effective_n(float("nan"), 0.01, fallback=7, cap=1e6) == 0.0
+    for rate, var in [(0.0, 0.01), (1.0, 0.01), (0.5, 0.0)]:  # no binomial size to match: the fallback
+        assert effective_n(rate, var, fallback=7, cap=1e6) == 7.0
+    # n = 1: 1.96^2 pseudo-counts dominate; centre 1/2, half-width z / (1 + z^2) sqrt(1/4 + z^2 / 4)
+    z = stats.norm.ppf(0.975)
+    lo1, hi1 = wilson_interval(0.5, 1.0)
+    half = z / (1 + z**2) * np.sqrt(0.25 + z**2 / 4)
+    assert (float(lo1), float(hi1)) == pytest.approx((0.5 - half, 0.5 + half))
     a, b = effective_beta(np.array([0.25, np.nan]), np.array([40.0, 10.0]))
     assert a.tolist() == [10.5, 0.5] and b.tolist() == [30.5, 0.5]
     lo_b, hi_b = beta_interval(10.5, 30.5, 0.9)
     assert (float(lo_b), float(hi_b)) == pytest.approx(stats.beta(10.5, 30.5).ppf([0.05, 0.95]))
+
+
+def test_open_stay_before_the_first_event_and_a_horizon_at_the_first_event() -> None:
+    # an open stay at day 0 left before anything happened: it never was at risk at an event time
+    days = np.concatenate([[0.0], DAYS])
+    out = np.concatenate([[0], OUT])
+    w = np.concatenate([[4.0], W])
+    fit = aalen_johansen(days, out, w)
+    assert fit.rate == pytest.approx(_rate(days, out, w, 9.0), rel=1e-12)
+    assert fit.var == pytest.approx(_jackknife_variance(days, out, w, 9.0), rel=1e-5)
+    assert fit.var == pytest.approx(aalen_johansen(DAYS, OUT, W).var, rel=1e-12)  # its influence is zero
+    # horizon between the first and the second event time: only day 1 counts (1 advance of 15 at risk)
+    first = aalen_johansen(DAYS, OUT, W, horizon=1.5)
+    assert first.rate == 1.0 and first.unresolved == pytest.approx(14 / 15)
+    assert first.var == pytest.approx(_jackknife_variance(DAYS, OUT, W, 1.5), abs=1e-12)
+
+
+def test_every_field_of_the_degenerate_fits() -> None:
+    empty = aalen_johansen(np.array([3.0, 4]), np.array([0, 0]), np.array([2.0, 1.0]))
+    assert [len(empty.times), len(empty.surv), len(empty.cif_advance), len(empty.cif_loss)] == [0, 0, 0, 0]
+    assert np.isnan([empty.horizon, empty.rate, empty.var]).all()
+    assert (empty.unresolved, empty.n, empty.n_advance, empty.n_loss, empty.n_open) == (1.0, 3.0, 0.0, 0.0, 3.0)
+    assert empty.cif([1.0, 10.0]).tolist() == [0.0, 0.0]
+    assert np.isnan(empty.quantiles([0.5, 0.9])).all() and empty.quantiles([0.5, 0.9]).shape == (2,)
+    nothing = aalen_johansen(np.array([], dtype=float), np.array([], dtype=int))
+    assert np.isnan(nothing.unresolved) and nothing.n == 0.0
+    early = aalen_johansen(np.array([3.0, 4, 6]), np.array([1, 2, 0]), np.array([1.0, 2, 3]), horizon=2.0)
+    assert early.times.tolist() == [3.0, 4.0] and early.horizon == 2.0
+    np.testing.assert_allclose(early.surv, [5 / 6, 0.5])
+    np.testing.assert_allclose(early.cif_advance, [1 / 6, 1 / 6])
+    np.testing.assert_allclose(early.cif_loss, [0.0, 5 / 6 * 2 / 5])
+    assert np.isnan([early.rate, early.var]).all() and early.unresolved == 1.0
+    assert (early.n, early.n_advance, early.n_loss, early.n_open) == (6.0, 1.0, 2.0, 3.0)
+    assert np.isnan(early.quantiles([0.5])).all()
+
+
+def test_step_function_and_quantile_edges() -> None:
+    fit = aalen_johansen(np.array([1.0, 2, 3, 4]), np.array([1, 2, 0, 1]))
+    # F1 jumps by 1/4 on day 1 and by (1/2)(1/1) on day 4; F2 by 1/4 on day 2
+    assert fit.cif([0.99, 1.0, 3.99, 4.0]).tolist() == pytest.approx([0.0, 0.25, 0.25, 0.75])
+    assert fit.cif(2.0, outcome=2).tolist() == pytest.approx([0.25])
+    q = fit.quantiles([0.0, 1 / 3, 0.34, 1.0, 1.5])
+    assert q[:4].tolist() == [1.0, 1.0, 4.0, 4.0] and np.isnan(q[4])
+

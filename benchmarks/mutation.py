@@ -1,0 +1,185 @@
+"""Mutation testing of the numeric core with mutmut, one module at a time against its own test files.
+
+``make mutation`` runs this script. For each module below it builds a scratch copy of ``src`` and ``tests`` under
+``build/mutation/<module>/`` with a ``[tool.mutmut]`` section that mutates only that file and runs only its test
+files, runs ``mutmut run`` there (forking workers, 2 by default), and reads the verdicts with ``mutmut results``.
+The repository itself is never mutated. Scores are printed and written to ``build/mutation/scores.md``; each
+module's surviving mutants, with their diffs, to ``build/mutation/<module>/survivors.txt``. The recorded scores
+and the review of every survivor are in ``benchmarks/MUTATION.md``.
+
+Not part of ``make test`` or CI: a full run takes about 20 minutes on 2 cores.
+
+Usage::
+
+    python benchmarks/mutation.py                 # every module
+    python benchmarks/mutation.py aalen_johansen  # one module (names below)
+    python benchmarks/mutation.py --jobs 1 shrinkage
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "build" / "mutation"
+log = logging.getLogger("mutation")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One module to mutate: its source file, its test files and (optionally) which functions to mutate."""
+
+    name: str
+    source: str
+    tests: tuple[str, ...]
+    functions: tuple[str, ...] = ()  # mutmut name globs, e.g. "*xǁBetaGeoǁ_nll_grad__mutmut_*"; () = whole file
+
+
+TARGETS = [
+    Target("aalen_johansen", "src/salesplan/funnel/aalen_johansen.py", ("tests/funnel/test_aalen_johansen.py",)),
+    Target("shrinkage", "src/salesplan/funnel/shrinkage.py", ("tests/funnel/test_shrinkage.py",)),
+    Target("volumes", "src/salesplan/plan/volumes.py", ("tests/plan/test_volumes.py",)),
+    Target("clv_likelihoods", "src/salesplan/segment/clv.py", ("tests/segment/test_clv_likelihoods.py",),
+           ("*xǁBetaGeoǁ_nll_grad__mutmut_*", "*xǁGammaGammaǁ_nll_grad__mutmut_*")),
+    Target("variance", "src/salesplan/control/variance.py", ("tests/control/test_variance.py",)),
+    Target("schema_dates", "src/salesplan/schema.py", ("tests/test_schema.py",),
+           ("*x__as_date__mutmut_*", "*x_validate__mutmut_*")),
+    Target("pipeline_intervals", "src/salesplan/forecast/pipeline.py", ("tests/forecast/test_pipeline_intervals.py",),
+           ("*xǁPipelineForecastǁ_select__mutmut_*", "*xǁPipelineForecastǁinterval__mutmut_*",
+            "*xǁPipelineForecastǁdistribution__mutmut_*", "*xǁPipelineForecastǁsummary__mutmut_*")),
+    Target("html_escaping", "src/salesplan/report/html.py", ("tests/report/test_html_escaping.py",)),
+]
+
+LINE = re.compile(r"^\s+(\S+): (.+)$")
+
+
+def _scratch(target: Target) -> Path:
+    """A scratch project with src, tests and a pyproject.toml whose [tool.mutmut] names this target."""
+    work = OUT / target.name
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    tests = ", ".join(f'"{t}"' for t in target.tests)
+    section = f"""
+
+[tool.mutmut]
+source_paths = ["src"]
+only_mutate = ["{target.source}"]
+pytest_add_cli_args_test_selection = [{tests}]
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-m", "not slow"]
+use_git_change_detection = false
+"""
+    (work / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + section)
+    return work
+
+
+def _mutmut(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("mutmut")
+    env = {**os.environ, "SALESPLAN_SHARED_DATA": os.environ.get("SALESPLAN_SHARED_DATA",
+                                                                  str(ROOT.parent / "shared" / "data")),
+           "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "POLARS_MAX_THREADS": "1"}
+    return subprocess.run([str(exe), *args], cwd=work, env=env, capture_output=True, text=True, check=False)
+
+
+def _changed_lines(mutated: Path) -> dict[str, str]:
+    """``mutant -> "line  =>  mutated line"`` read from mutmut's trampolined copy (faster than ``mutmut show``)."""
+    import ast
+    import difflib
+
+    tree = ast.parse(mutated.read_text())
+    lines = mutated.read_text().splitlines()
+    funcs: dict[str, list[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and "__mutmut_" in node.name:
+            funcs[node.name] = [ln.strip() for ln in lines[node.lineno - 1: node.end_lineno]]
+    out = {}
+    for name, body in funcs.items():
+        base, _, num = name.rpartition("__mutmut_")
+        orig = funcs.get(f"{base}__mutmut_orig")
+        if num == "orig" or orig is None:
+            continue
+        old = [ln for ln in difflib.ndiff(orig[1:], body[1:]) if ln[:1] == "-"]
+        new = [ln for ln in difflib.ndiff(orig[1:], body[1:]) if ln[:1] == "+"]
+        if orig[0].replace("__mutmut_orig", f"__mutmut_{num}") != body[0]:
+            old, new = [orig[0], *old], [body[0], *new]
+        out[name] = "  |  ".join(x.lstrip("- ") for x in old) + "\n    => " + "  |  ".join(x.lstrip("+ ")
+                                                                                      for x in new)
+    return out
+
+
+def run_target(target: Target, jobs: int) -> dict[str, object]:
+    """Mutate one module, return its counts and survivors."""
+    work = _scratch(target)
+    start = time.perf_counter()
+    done = _mutmut(work, "run", "--max-children", str(jobs), *target.functions)
+    seconds = time.perf_counter() - start
+    (work / "run.log").write_text(done.stdout + "\n" + done.stderr)
+    res = _mutmut(work, "results", "--all", "true")
+    status: dict[str, str] = {}
+    for line in res.stdout.splitlines():
+        m = LINE.match(line)
+        if m:
+            status[m.group(1)] = m.group(2).strip()
+    if target.functions:
+        from fnmatch import fnmatch
+
+        status = {k: v for k, v in status.items() if any(fnmatch(k, pat) for pat in target.functions)}
+    counts: dict[str, int] = {}
+    for v in status.values():
+        counts[v] = counts.get(v, 0) + 1
+    survivors = sorted(k for k, v in status.items() if v not in ("killed", "timeout"))
+    changes = _changed_lines(work / "mutants" / target.source)
+    with open(work / "survivors.txt", "w") as fh:
+        for k in survivors:
+            fh.write(f"{k.rsplit('.', 1)[-1]}  [{status[k]}]\n    {changes.get(k.rsplit('.', 1)[-1], '?')}\n")
+    tested = sum(n for s, n in counts.items() if s not in ("skipped", "not checked"))
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    score = killed / tested if tested else float("nan")
+    if done.returncode != 0 and not status:
+        log.error("%s: mutmut failed (exit %s), see %s", target.name, done.returncode, work / "run.log")
+    return {"module": target.name, "source": target.source, "mutants": tested, "killed": killed,
+            "survived": tested - killed, "score": score, "seconds": seconds, "counts": counts,
+            "survivors": survivors}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the targets named on the command line (default: all) and write the score table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("modules", nargs="*", help=f"subset of {[t.name for t in TARGETS]}")
+    parser.add_argument("--jobs", type=int, default=2, help="mutmut workers (default 2)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    unknown = set(args.modules) - {t.name for t in TARGETS}
+    if unknown:
+        parser.error(f"unknown modules {sorted(unknown)}")
+    chosen = [t for t in TARGETS if not args.modules or t.name in args.modules]
+    OUT.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for target in chosen:
+        log.info("mutating %s with %s ...", target.source, ", ".join(target.tests))
+        row = run_target(target, args.jobs)
+        rows.append(row)
+        log.info("  %s: %s of %s mutants killed (%.1f%%) in %.0f s; %s", row["module"], row["killed"],
+                 row["mutants"], 100 * float(row["score"]), row["seconds"], row["counts"])
+    table = ["| module | source | mutants | killed | survived | score | seconds |", "|---|---|---|---|---|---|---|"]
+    table += [f"| {r['module']} | `{r['source']}` | {r['mutants']} | {r['killed']} | {r['survived']} | "
+              f"{100 * float(r['score']):.1f}% | {float(r['seconds']):.0f} |" for r in rows]
+    text = "\n".join(table) + "\n"
+    (OUT / ("scores.md" if not args.modules else f"scores-{'-'.join(args.modules)}.md")).write_text(text)
+    log.info("\n%s", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
