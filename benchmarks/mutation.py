@@ -50,7 +50,9 @@ TARGETS = [
     Target("volumes", "src/salesplan/plan/volumes.py", ("tests/plan/test_volumes.py",)),
     Target("clv_likelihoods", "src/salesplan/segment/clv.py", ("tests/segment/test_clv_likelihoods.py",),
            ("*xǁBetaGeoǁ_nll_grad__mutmut_*", "*xǁGammaGammaǁ_nll_grad__mutmut_*")),
-    Target("variance", "src/salesplan/control/variance.py", ("tests/control/test_variance.py",)),
+    Target("variance", "src/salesplan/control/variance.py", ("tests/control/test_variance.py",),
+           ("*x_decompose_gap__mutmut_*", "*x_plan_volumes_frame__mutmut_*", "*x_variance__mutmut_*",
+            "*x__plan_rates__mutmut_*")),
     Target("schema_dates", "src/salesplan/schema.py", ("tests/test_schema.py",),
            ("*x__as_date__mutmut_*", "*x_validate__mutmut_*")),
     Target("pipeline_intervals", "src/salesplan/forecast/pipeline.py", ("tests/forecast/test_pipeline_intervals.py",),
@@ -77,7 +79,7 @@ def _scratch(target: Target) -> Path:
 source_paths = ["src"]
 only_mutate = ["{target.source}"]
 pytest_add_cli_args_test_selection = [{tests}]
-pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-m", "not slow"]
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-q", "-m", "not slow"]
 use_git_change_detection = false
 """
     (work / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + section)

@@ -26,6 +26,9 @@ def _kappa_by_grid(x: np.ndarray, n: np.ndarray, mean: float) -> float:
     return float(fine[int(np.argmax(ll_fine))])
 
 
+KAPPA = _kappa_by_grid(X, N, MEAN)
+
+
 def _frame(x: np.ndarray, n: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     rates = pd.DataFrame({"process": "p", "owner": list("abcdef")[: len(x)], "stage": "s", "entered": n,
                           "rate": x / n, "n_eff": n})
@@ -36,7 +39,7 @@ def _frame(x: np.ndarray, n: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_prior_strength_is_the_beta_binomial_maximum_likelihood() -> None:
     kappa = fit_prior_strength(X, N, MEAN)
     assert 5 < kappa < 200  # interior: the data pin it down
-    assert kappa == pytest.approx(_kappa_by_grid(X, N, MEAN), rel=2e-3)
+    assert kappa == pytest.approx(KAPPA, rel=2e-3)
     # groups that differ no more than chance allows: full pooling (the upper bound)
     same = np.array([50.0, 51, 49, 50])
     assert fit_prior_strength(same, np.full(4, 100.0), 0.5) == pytest.approx(KAPPA_BOUNDS[1], rel=1e-3)
@@ -48,7 +51,7 @@ def test_prior_strength_is_the_beta_binomial_maximum_likelihood() -> None:
 def test_shrunk_rates_and_intervals_are_the_posterior() -> None:
     rates, parent = _frame(X, N)
     out = shrink_rates(rates, parent, by=["owner"], confidence=0.9).set_index("owner")
-    kappa = _kappa_by_grid(X, N, MEAN)
+    kappa = KAPPA
     a, b = X + MEAN * kappa, N - X + (1 - MEAN) * kappa
     np.testing.assert_allclose(out["prior_strength"], kappa, rtol=2e-3)
     np.testing.assert_allclose(out["prior_alpha"], MEAN * kappa, rtol=2e-3)
@@ -67,7 +70,7 @@ def test_strength_decides_how_far_a_small_group_moves() -> None:
     """Group a (12 of 40, rate 0.30) moves toward 0.5 by kappa / (40 + kappa): a wrong kappa moves it wrongly."""
     rates, parent = _frame(X, N)
     out = shrink_rates(rates, parent, by=["owner"]).set_index("owner")
-    kappa = _kappa_by_grid(X, N, MEAN)
+    kappa = KAPPA
     expected = (12 + 0.5 * kappa) / (40 + kappa)
     assert out.loc["a", "shrunk_rate"] == pytest.approx(expected, abs=5e-4)
     assert abs(expected - (12 + 0.5 * 4 * kappa) / (40 + 4 * kappa)) > 0.02  # a strength 4x too big is caught
@@ -87,3 +90,39 @@ def test_groups_without_rate_and_unknown_parent() -> None:
     flat = shrink_rates(rates.iloc[:1], nan_parent, by=["owner"]).iloc[0]
     assert (flat["prior_alpha"], flat["prior_beta"]) == (0.5, 0.5)
     assert flat["shrunk_rate"] == pytest.approx((12 + 0.5) / (40 + 1))
+
+
+def test_two_groups_edge_means_and_row_order() -> None:
+    # two groups are enough to estimate the strength; a parent rate of 0 or 1 or outside (0, 1) is not
+    x2, n2 = np.array([10.0, 40]), np.array([50.0, 60])
+    assert fit_prior_strength(x2, n2, 0.5) == pytest.approx(_kappa_by_grid(x2, n2, 0.5), rel=2e-3)
+    for mean in (1.0, 1.5, -0.1):
+        assert fit_prior_strength(X, N, mean) == KAPPA_BOUNDS[1]
+    # rows come back in input order, renumbered, stages in order of appearance; a stage without a parent rate
+    # keeps its rows with the flat Beta(1/2, 1/2) prior
+    rates = pd.DataFrame({"process": "p", "owner": ["a", "a", "b", "b", "c"], "stage": ["t", "s", "t", "s", "u"],
+                          "entered": 50, "rate": [0.2, 0.5, 0.6, 0.4, 0.3], "n_eff": [50.0, 40, 60, 45, 10]})
+    parent = pd.DataFrame({"process": ["p", "p"], "stage": ["t", "s"], "rate": [0.4, 0.45]})
+    out = shrink_rates(rates, parent, by=["owner"])
+    assert out.index.tolist() == [0, 1, 2, 3, 4]
+    assert list(zip(out["owner"], out["stage"], strict=True)) == [("a", "t"), ("b", "t"), ("a", "s"), ("b", "s"),
+                                                                  ("c", "u")]
+    u = out.iloc[4]
+    assert np.isnan(u["parent_rate"]) and (u["prior_alpha"], u["prior_beta"]) == (0.5, 0.5)
+    assert u["shrunk_rate"] == pytest.approx((3 + 0.5) / (10 + 1))
+
+
+def test_groups_with_missing_or_tiny_sizes_and_a_certain_parent() -> None:
+    # a rate without a size is left out of the fit and gets the prior
+    rates, parent = _frame(X, N)
+    extra = pd.DataFrame({"process": "p", "owner": ["h", "i"], "stage": "s", "entered": [5, 1],
+                          "rate": [0.4, 1.0], "n_eff": [np.nan, 1.0]})
+    out = shrink_rates(pd.concat([rates, extra], ignore_index=True), parent, by=["owner"]).set_index("owner")
+    # the tiny group (1 of 1 effective entry) does count in the fit
+    kappa = _kappa_by_grid(np.append(X, 1.0), np.append(N, 1.0), MEAN)
+    assert out.loc["a", "prior_strength"] == pytest.approx(kappa, rel=2e-3)
+    assert out.loc["h", "shrunk_rate"] == pytest.approx(MEAN)
+    # a parent rate of exactly 1 is kept just inside (0, 1): finite shrunk rates close to 1
+    sure = shrink_rates(rates, parent.assign(rate=1.0), by=["owner"])
+    assert np.isfinite(sure["shrunk_rate"]).all() and (sure["prior_beta"] > 0).all()
+    assert (sure["shrunk_rate"] >= sure["rate"] - 1e-9).all()
