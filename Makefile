@@ -8,7 +8,7 @@ OUT ?= demo-report
 JOBS ?= 2
 SPHINX := $(BIN)/python -m sphinx -W --keep-going -E -q -j $(or $(filter-out 0,$(JOBS)),1) -b html docs docs/_build/html
 
-.PHONY: demo test lint docs clean
+.PHONY: demo test lint docs clean mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ docs: .stamp-dev
 lint: .stamp-dev
 	$(BIN)/ruff check src tests benchmarks scripts docs
 	$(BIN)/mypy
+
+# Mutation testing of the numeric core, one module at a time against its own tests (about 20-30 minutes on 2
+# cores; not part of `make test` or CI). Scores: build/mutation/scores.md; recorded ones: benchmarks/MUTATION.md.
+mutation: .stamp-dev
+	$(BIN)/python -m pip install --quiet -e ".[dev,mutation]"
+	$(BIN)/python benchmarks/mutation.py $(MODULES)
 
 clean:
 	rm -rf $(VENV) .stamp-base .stamp-dev docs/_build docs/examples docs/reference/generated

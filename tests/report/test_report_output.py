@@ -185,9 +185,25 @@ def test_html_shows_markup_as_text(hostile_report, shown_hostile_names):
     assert not re.search(r"""(src|href)=["'](https?:|//)""", page)
 
 
-def test_pdf_escapes_markup_and_renders(hostile_report):
+def test_pdf_escapes_markup_and_renders(hostile_report, shown_hostile_names):
+    """The PDF's extracted text shows the hostile names literally, the title, every section and key figure."""
+    from pypdf import PdfReader
+
     pdf = render_pdf(hostile_report)
-    assert pdf.startswith(b"%PDF-") and len(pdf) > 10_000
+    assert pdf.startswith(b"%PDF-")
+    reader = PdfReader(io.BytesIO(pdf))
+    # text extraction breaks lines anywhere: compare with all whitespace removed
+    text = re.sub(r"\s+", "", "".join(page.extract_text() for page in reader.pages))
+    squash = lambda s: re.sub(r"\s+", "", s)  # noqa: E731
+    assert shown_hostile_names
+    for name in shown_hostile_names:  # markup shown as text, not interpreted (a bold tag would vanish)
+        assert squash(name) in text, name
+    assert squash(hostile_report.title) in text
+    for sec in hostile_report.sections:
+        assert squash(sec.title) in text, sec.title
+    for fig in hostile_report.key_figures:
+        assert squash(fig.label) in text and squash(fig.text()) in text, fig.label
+    assert len(reader.pages) >= len(hostile_report.sections)
 
 
 def test_excel_keeps_formulas_as_text(hostile_report, shown_hostile_names):
