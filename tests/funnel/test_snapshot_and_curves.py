@@ -94,3 +94,36 @@ def test_lead_time_pmf_from_a_fitted_funnel_and_from_durations() -> None:
     # given durations: one point mass at their sum
     fixed = lead_time_pmf(view, "p", "lead", durations={"lead": 3, "offer": 4.4})
     assert len(fixed) == 8 and fixed[-1] == 1.0 and fixed[:-1].sum() == 0.0
+
+
+def test_driver_odds_ratio_is_the_cross_product_ratio() -> None:
+    """One binary attribute: the logistic MLE odds ratio is (a d) / (b c) of the 2x2 table and its Wald standard
+    error on the log scale sqrt(1/a + 1/b + 1/c + 1/d) (e.g. Agresti 2013, sec. 5.3)."""
+    from scipy import stats
+
+    from salesplan.funnel import drivers
+
+    cells = {("key", "won"): 12, ("key", "lost"): 8, ("small", "won"): 10, ("small", "lost"): 30}
+    rows, ev = [], []
+    for (seg, outcome), n in cells.items():
+        for i in range(n):
+            oid = f"{seg}-{outcome}-{i}"
+            rows.append({"opportunity_id": oid, "customer_id": oid, "process": "p", "created_at": START,
+                         "segment": seg})
+            ev += [(oid, "lead", START), (oid, outcome, START + pd.Timedelta(days=5 + i % 7))]
+    rows.append({"opportunity_id": "open", "customer_id": "o", "process": "p", "created_at": START,
+                 "segment": "key"})
+    ev.append(("open", "lead", START))
+    events = pd.DataFrame(ev, columns=["opportunity_id", "stage", "entered_at"])
+    m = drivers(events, {"p": SalesProcess("p", ["lead"])}, pd.DataFrame(rows), attributes=["segment"],
+                as_of=START + pd.Timedelta(days=40), confidence=0.9)
+    o = m.odds_ratios
+    assert list(o.index) == ["intercept", "segment[key]"]  # the most frequent level is the reference
+    log_or, se = np.log(12 * 30 / (8 * 10)), np.sqrt(1 / 12 + 1 / 8 + 1 / 10 + 1 / 30)
+    z = stats.norm.ppf(0.95)
+    assert o.loc["segment[key]", "odds_ratio"] == pytest.approx(4.5, rel=1e-6)
+    assert o.loc["segment[key]", "low"] == pytest.approx(np.exp(log_or - z * se), rel=1e-5)
+    assert o.loc["segment[key]", "high"] == pytest.approx(np.exp(log_or + z * se), rel=1e-5)
+    assert o.loc["segment[key]", "p_value"] == pytest.approx(2 * stats.norm.sf(log_or / se), rel=1e-4)
+    assert o.loc["intercept", "odds_ratio"] == pytest.approx(10 / 30, rel=1e-6)  # odds of the reference level
+    assert len(m.open_deals) == 1 and 0 < m.open_deals["p_win"].iloc[0] < 1
