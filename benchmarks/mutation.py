@@ -85,7 +85,48 @@ pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-q", "-m", "
 use_git_change_detection = false
 """
     (work / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + section)
+    if target.functions:
+        _exclude_other_functions(work / target.source, target.functions)
     return work
+
+
+def _exclude_other_functions(path: Path, selected: tuple[str, ...]) -> None:
+    """Mark every line of the functions outside ``selected`` with mutmut's ``# pragma: no mutate`` (in the
+    scratch copy only): mutmut then generates no mutants there, which keeps generation fast on large modules."""
+    import ast
+    import io
+    import tokenize
+    from fnmatch import fnmatch
+
+    text = path.read_text()
+    tree = ast.parse(text)
+    skip: set[int] = set()
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                visit(node.body, f"xǁ{node.name}ǁ")
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{prefix}{node.name}" if prefix else f"x_{node.name}"
+                if not any(fnmatch(f"m.{name}__mutmut_1", pat) for pat in selected):
+                    start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                    skip.update(range(start, (node.end_lineno or node.lineno) + 1))
+
+    visit(tree.body, "")
+    tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    ends = {tok.start[0] for tok in tokens if tok.type in (tokenize.NEWLINE, tokenize.NL)}
+    comments = {tok.start[0]: tok.start[1] for tok in tokens if tok.type == tokenize.COMMENT}
+    lines = text.splitlines()
+    for i in sorted(skip & ends):
+        line = lines[i - 1]
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if i in comments:  # "# note" -> "# pragma: no mutate # note"
+            col = comments[i]
+            lines[i - 1] = line[:col] + "# pragma: no mutate " + line[col:]
+        else:
+            lines[i - 1] = line + "  # pragma: no mutate"
+    path.write_text("\n".join(lines) + "\n")
 
 
 def _mutmut(work: Path, *args: str, budget: float | None = None) -> subprocess.CompletedProcess[str]:
