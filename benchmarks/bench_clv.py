@@ -90,7 +90,7 @@ def run_salesplan(path: Path, as_of: str, engine: str = "polars") -> dict:
     frame = pl.read_parquet(path) if engine == "polars" else pd.read_parquet(path)
     times = {}
     t0 = time.perf_counter()
-    s = clv_summary(frame, as_of=as_of, date_col="date")
+    s = clv_summary(frame, as_of=as_of, columns={"date": "order_date"})
     times["summary"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     bg = BetaGeo().fit(s["frequency"], s["recency"], s["T"])  # compresses to distinct (x, t_x, T) itself
@@ -100,7 +100,7 @@ def run_salesplan(path: Path, as_of: str, engine: str = "polars") -> dict:
     gg = GammaGamma().fit(repeat["frequency"], repeat["monetary_value"])
     times["gg_fit"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    clv = customer_lifetime_value(bg, gg, s["frequency"], s["recency"], s["T"], s["monetary_value"], horizon=12,
+    clv = customer_lifetime_value(bg, gg, s["frequency"], s["recency"], s["T"], s["monetary_value"], n_steps=12,
                                   step=30, discount_rate=0.01)
     times["clv"] = time.perf_counter() - t0
     # not counted in the total: salesplan computes standard errors on first use, while lifetimes computes its
@@ -110,7 +110,7 @@ def run_salesplan(path: Path, as_of: str, engine: str = "polars") -> dict:
     standard_errors = time.perf_counter() - t0
     del frame
     t0 = time.perf_counter()
-    clv_summary(pl.scan_parquet(path), as_of=as_of, date_col="date")
+    clv_summary(pl.scan_parquet(path), as_of=as_of, columns={"date": "order_date"})
     scan = time.perf_counter() - t0
     return {"times": times, "params": {**bg.params_.to_dict(), **gg.params_.to_dict()},
             "n_customers": len(s), "patterns": int(bg.summary().attrs["patterns"]), "clv_sum": float(np.sum(clv)),

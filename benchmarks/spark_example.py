@@ -80,8 +80,8 @@ def main() -> None:
     print(f"orders: {orders.count():,} lines in Spark ({type(orders).__name__})")
 
     # 2. customer value: the reduction runs in Spark; the summary (one row per customer) comes back as pandas
-    summary = customer_summary(orders, as_of=data.as_of, period="D", period_length=7)  # weeks to the day
-    patterns = customer_patterns(orders, as_of=data.as_of, period="D", period_length=7)
+    summary = customer_summary(orders, as_of=data.as_of, time_unit="D", period_length=7)  # weeks to the day
+    patterns = customer_patterns(orders, as_of=data.as_of, time_unit="D", period_length=7)
     print(f"customer summary: {len(summary):,} customers; BG/NBD patterns: {len(patterns):,} distinct rows")
     bgnbd = BetaGeo().fit(patterns["frequency"], patterns["recency"], patterns["T"], weights=patterns["weight"])
     print("BG/NBD fitted on the collected patterns:\n", bgnbd.summary().round(3).to_string())

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._validation import check_freq, check_horizon, check_probability, horizon_periods
 from salesplan.control import kpis as control_kpis
 from salesplan.control import pipeline_movement, plan_vs_actual, variance
 from salesplan.control.attainment import (
@@ -63,29 +64,14 @@ __all__ = ["Analysis", "AnalysisSettings", "FigureUnavailable", "PERIODS", "ENGI
 
 logger = logging.getLogger(__name__)
 
-#: Reporting period lengths: name -> pandas frequency.
-PERIODS = {"month": "M", "quarter": "Q"}
+#: Reporting period lengths (``freq``): month or quarter.
+PERIODS = ("M", "Q")
 #: Engines of the heavy reductions.
 ENGINES = ("pandas", "duckdb", "polars", "spark")
 
 
 class FigureUnavailable(SalesplanError):
     """A figure cannot be computed from this data and these settings (no targets, no orders, no teams, ...)."""
-
-
-def _horizon(value: Any) -> pd.DateOffset | pd.Timedelta:
-    if isinstance(value, pd.DateOffset | pd.Timedelta):
-        return value
-    if isinstance(value, str):
-        try:
-            return pd.tseries.frequencies.to_offset(value)
-        except ValueError:
-            try:
-                return pd.Timedelta(value)
-            except ValueError:
-                raise ConfigError(f"horizon {value!r} is neither a pandas offset ('3MS') nor a timedelta ('90D')") \
-                    from None
-    raise ConfigError(f"horizon must be a DateOffset, a Timedelta or a string such as '90D', got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -97,8 +83,8 @@ class AnalysisSettings:
     ----------
     as_of : Timestamp, optional
         The data cut; default the data's (``SalesData.as_of``). Nothing after it is known.
-    period : {"month", "quarter"}
-        Length of the reporting period: the one holding the last instant before the cut.
+    freq : {"M", "Q"}
+        Length of the reporting period (month or quarter): the one holding the last instant before the cut.
     confidence : float
         Interval level of every interval (funnel rates, forecasts), in (0, 1).
     target_probability : float
@@ -106,8 +92,9 @@ class AnalysisSettings:
     horizon : DateOffset, Timedelta or str
         How far the pipeline forecast looks ahead of the cut: the window ``[as_of, as_of + horizon)``
         (default three months; a string is tried as an offset first, ``"3MS"``, then as a timedelta, ``"90D"``).
-    plan_months : int
-        Months after the reporting period for which the activities needed are listed.
+    plan_horizon : str, DateOffset or Timedelta
+        How far after the reporting period the activities needed are listed (``"1MS"``: the next month; the
+        months that start within it).
     processes : tuple of str, optional
         Processes to report (default: every process with opportunities).
     by : tuple of str
@@ -135,21 +122,21 @@ class AnalysisSettings:
 
     Examples
     --------
-    >>> s = AnalysisSettings(period="quarter", horizon="90D", teams={"retention": 2})
+    >>> s = AnalysisSettings(freq="Q", horizon="90D", teams={"retention": 2})
     >>> s.freq, s.horizon, dict(s.teams)
     ('Q', <90 * Days>, {'retention': 2})
     >>> AnalysisSettings(confidence=1.5)
     Traceback (most recent call last):
     ...
-    salesplan.errors.ConfigError: confidence must be in (0, 1), got 1.5
+    salesplan.errors.ParameterError: confidence must be a probability strictly between 0 and 1, got 1.5
     """
 
     as_of: pd.Timestamp | None = None
-    period: str = "month"
+    freq: str = "M"
     confidence: float = 0.9
     target_probability: float = 0.8
     horizon: Any = field(default_factory=lambda: pd.DateOffset(months=3))
-    plan_months: int = 1
+    plan_horizon: Any = "1MS"
     processes: tuple[str, ...] | None = None
     by: tuple[str, ...] = ()
     teams: Mapping[str, int] = field(default_factory=dict)
@@ -168,32 +155,22 @@ class AnalysisSettings:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         for name in ("confidence", "target_probability"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not 0 < value < 1:
-                raise ConfigError(f"{name} must be in (0, 1), got {value}")
-        if self.period not in PERIODS:
-            raise ConfigError(f"period must be one of {list(PERIODS)}, got {self.period!r}")
+            check_probability(getattr(self, name), name)
+        set_(self, "freq", check_freq(self.freq, "freq", PERIODS))
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {list(ENGINES)}, got {self.engine!r}")
         if self.segment_value not in ("clv", "revenue"):
             raise ConfigError(f"segment_value must be 'clv' or 'revenue', got {self.segment_value!r}")
         if len(self.abc) != 2 or not 0 < self.abc[0] < self.abc[1] < 1:
             raise ConfigError(f"abc must be two increasing shares in (0, 1), got {self.abc}")
-        if self.plan_months < 0:
-            raise ConfigError(f"plan_months must be >= 0, got {self.plan_months}")
-        set_(self, "horizon", _horizon(self.horizon))
+        set_(self, "horizon", check_horizon(self.horizon))
+        set_(self, "plan_horizon", check_horizon(self.plan_horizon, "plan_horizon"))
         set_(self, "as_of", None if self.as_of is None else pd.Timestamp(self.as_of))
         set_(self, "processes", None if self.processes is None else tuple(self.processes))
         set_(self, "by", tuple(self.by))
         set_(self, "abc", tuple(float(x) for x in self.abc))
         for name in ("teams", "hours_per_activity", "cost_per_activity"):
             set_(self, name, MappingProxyType(dict(getattr(self, name))))
-
-    @property
-    def freq(self) -> str:
-        """Pandas frequency of the reporting period (``"M"`` or ``"Q"``)."""
-        return PERIODS[self.period]
-
 
 class Analysis:
     """Every figure of one data cut and reporting period, computed lazily and cached.
@@ -611,7 +588,7 @@ class Analysis:
         targets = self.scoped.targets
         if targets is None or targets.empty:
             raise FigureUnavailable("no targets for the reported processes: nothing to plan against")
-        return backward(targets, self.funnel, confidence=self.settings.target_probability,
+        return backward(targets, self.funnel, target_probability=self.settings.target_probability,
                         processes=self.scoped.processes)
 
     @cached_property
@@ -624,7 +601,7 @@ class Analysis:
         """Activity cost of the plan per process at ``settings.cost_per_activity``
         (:meth:`Plan.cost`, all target periods).
         """
-        return self.plan.cost(dict(self.settings.cost_per_activity), level="process")
+        return self.plan.cost(dict(self.settings.cost_per_activity), by="process")
 
     @cached_property
     def plan_period_range(self) -> tuple[str, str]:
@@ -680,8 +657,11 @@ class Analysis:
 
     @property
     def plan_months(self) -> list[str]:
-        """The months the activities needed are listed for (``settings.plan_months`` from :attr:`next_month`)."""
-        return [str(self.next_month + i) for i in range(max(int(self.settings.plan_months), 1))]
+        """The months the activities needed are listed for (those starting within ``settings.plan_horizon`` after the
+        reporting period).
+        """
+        n = horizon_periods(self.next_month - 1, self.settings.plan_horizon, "plan_horizon")
+        return [str(self.next_month + i) for i in range(max(n, 1))]
 
     def activities_needed(self, process: str) -> pd.DataFrame:
         """New opportunities (entries into the first stage) and activities the plan needs in :attr:`plan_months`:
@@ -723,7 +703,7 @@ class Analysis:
         (:func:`salesplan.forecast.pipeline`, intervals at ``settings.confidence``, seeded).
         """
         return pipeline(self.scoped, self.funnel, as_of=self.as_of, horizon=self.settings.horizon, freq="M",
-                        level=self.settings.confidence, seed=self.settings.seed)
+                        confidence=self.settings.confidence, seed=self.settings.seed)
 
     @cached_property
     def target_window(self) -> pd.Series:
@@ -813,12 +793,13 @@ class Analysis:
         """The monthly series forecaster (:class:`salesplan.forecast.SeriesForecaster`, ``"auto"``) fitted on
         36 months of wins.
         """
-        return SeriesForecaster("auto", level=self.settings.confidence).fit(self.won_per_month_total(36))
+        return SeriesForecaster("auto", confidence=self.settings.confidence).fit(self.won_per_month_total(36))
 
     @cached_property
     def trend_forecast(self) -> pd.DataFrame:
         """The trend forecast for the months of the window with its prediction interval."""
-        return self.trend_model.forecast(len(self.window_months), level=self.settings.confidence)
+        return self.trend_model.forecast(pd.DateOffset(months=len(self.window_months)),
+                                         confidence=self.settings.confidence)
 
     @cached_property
     def trend_table(self) -> pd.DataFrame:
@@ -833,7 +814,7 @@ class Analysis:
         if not self.settings.backtest:
             raise FigureUnavailable("backtest switched off")
         history = self.won_per_month_total(36)
-        return backtest(history, ("ets",), horizon=1, level=self.settings.confidence,
+        return backtest(history, ("ets",), horizon="1MS", confidence=self.settings.confidence,
                         min_train=max(len(history) - 12, 13), step=4)
 
     @cached_property

@@ -47,6 +47,7 @@ from salesplan.errors import ConfigError, SalesplanError, SchemaError
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_UNEXPECTED", "EXIT_INPUT"]
 
 logger = logging.getLogger(__name__)
+_PERIOD_NAMES = {"M": "month", "Q": "quarter"}
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 _STARTED = 0.0  # start of the current command; staging folders older than it may be stale
@@ -284,10 +285,10 @@ def _check_as_of(data: Any, cfg: Any, as_of_key: str) -> None:
     if pd.isna(last):
         return
     last_instant = pd.Timestamp(as_of) - pd.Timedelta(seconds=1)  # as the report: the period holding it
-    start = pd.Period(last_instant, freq="Q" if cfg.report.period == "quarter" else "M").start_time
+    start = pd.Period(last_instant, freq=cfg.report.freq).start_time
     if last < start:
         raise ConfigError(f"{as_of_key} = {as_of:%Y-%m-%d %H:%M} lies after all the data, which run from "
-                          f"{first:%Y-%m-%d} to {last:%Y-%m-%d}: the reporting {cfg.report.period} that ends at "
+                          f"{first:%Y-%m-%d} to {last:%Y-%m-%d}: the reporting {_PERIOD_NAMES[cfg.report.freq]} that ends at "
                           "it holds no data. Choose an as-of date within the data, or leave it out to use the "
                           "latest date in the data.")
 

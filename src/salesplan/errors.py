@@ -28,6 +28,7 @@ __all__ = [
     "SalesplanError",
     "SchemaError",
     "ConfigError",
+    "ParameterError",
     "NotFittedError",
     "ConvergenceError",
     "PlanInputError",
@@ -94,6 +95,14 @@ class SchemaError(SalesplanError, ValueError):
 
 class ConfigError(SalesplanError, ValueError):
     """A configuration (TOML file, process definition, argument) is invalid."""
+
+
+class ParameterError(ConfigError):
+    """An argument of a public function or constructor is invalid (a bad ``confidence``, ``freq``, ``horizon``...).
+
+    The message names the parameter, the value given and what is allowed. A subclass of :class:`ConfigError`
+    (a bad argument is a configuration mistake, not a table problem).
+    """
 
 
 class NotFittedError(SalesplanError, AttributeError):

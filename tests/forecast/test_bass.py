@@ -47,7 +47,7 @@ def test_fixed_market_potential_and_forecast():
     y = _bass_counts(500, 0.03, 0.3, 6, np.random.default_rng(2))
     b = BassDiffusion(market_potential=500, seed=1).fit(y)
     assert bool(b.params_.loc["m", "fixed"]) and b.params_.loc["m", "estimate"] == 500
-    fc = b.forecast(6)
+    fc = b.forecast("6MS")
     assert [str(p) for p in fc.index[:2]] == ["2024-07", "2024-08"]
     assert (fc["low"] <= fc["mean"]).all() and (fc["mean"] <= fc["high"] + 1e-9).all()
     assert fc["cumulative"].iloc[-1] + fc["remaining"].iloc[-1] == pytest.approx(500)
@@ -55,7 +55,7 @@ def test_fixed_market_potential_and_forecast():
 
 def test_bass_errors():
     with pytest.raises(NotFittedError):
-        BassDiffusion().forecast(3)
+        BassDiffusion().forecast("3MS")
     with pytest.raises(SchemaError, match="at least"):
         BassDiffusion().fit(pd.Series([1.0, 2.0], index=pd.period_range("2024-01", periods=2, freq="M")))
     y = _bass_counts(100, 0.05, 0.3, 6)

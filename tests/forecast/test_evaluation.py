@@ -18,7 +18,7 @@ def _estimator(cut):
 @pytest.fixture(scope="module")
 def backtest_result():
     data, _ = simulate(n_customers=10, years=2, seed=21)
-    return data, pipeline_backtest(data, horizon=30, n_origins=5, estimator=_estimator, n_draws=500)
+    return data, pipeline_backtest(data, horizon="30D", n_origins=5, estimator=_estimator, n_draws=500)
 
 
 def test_brier_and_reliability_hand_computed():
@@ -66,5 +66,5 @@ def test_owner_bias_adds_up(backtest_result):
 def test_backtest_rejects_origins_without_outcome(small_world):
     data, _ = small_world
     with pytest.raises(ConfigError, match="after the data cut"):
-        pipeline_backtest(data, origins=[data.as_of - pd.Timedelta(days=5)], horizon=30, estimator=_estimator)
+        pipeline_backtest(data, origins=[data.as_of - pd.Timedelta(days=5)], horizon="30D", estimator=_estimator)
     assert brier_score([0.2], [0]) == pytest.approx(0.04)  # (0.2 - 0)^2

@@ -31,7 +31,7 @@ def _funnel(rate_offer=0.6, n=1e7, adv=10.0, loss=30.0, sigma=0.5, rate_lead=0.5
 
 def test_probability_given_time_in_stage_matches_formula():
     ev, opps = _deals(300, "offer", "2024-12-27")  # 5 days in the last stage
-    fc = pipeline(ev, _funnel(), opportunities=opps, as_of=AS_OF, horizon=7, include_new=False, n_draws=3000,
+    fc = pipeline(ev, _funnel(), opportunities=opps, as_of=AS_OF, horizon="7D", include_new=False, n_draws=3000,
                   seed=4)
     adv, loss = stats.lognorm(0.5, scale=10.0), stats.lognorm(0.5, scale=30.0)
     t, h, r = 5.0, 7.0, 0.6
@@ -52,7 +52,7 @@ def test_rate_uncertainty_is_shared_across_deals():
     """Fixed rate: binomial spread; Beta(6, 4) rate shared by all deals: beta-binomial spread (far wider)."""
     n = 200
     ev, opps = _deals(n, "offer", "2025-01-01")
-    kwargs = dict(opportunities=opps, as_of=AS_OF, horizon=3650, freq="Y", include_new=False, n_draws=4000, seed=1)
+    kwargs = dict(opportunities=opps, as_of=AS_OF, horizon="3650D", freq="Y", include_new=False, n_draws=4000, seed=1)
     fixed = pipeline(ev, _funnel(0.6, 1e9), **kwargs)
     shared = pipeline(ev, _funnel(0.6, 10), **kwargs)
     x_fixed = fixed._select("pipeline", None, None)
@@ -71,7 +71,7 @@ def test_new_opportunities_are_a_separate_component():
     opps = pd.DataFrame({"opportunity_id": ids, "process": "p", "amount": 50.0, "created_at": created})
     ev = pd.DataFrame({"opportunity_id": ids, "stage": "lost", "entered_at": created})
     fun = _funnel(rate_offer=1.0 - 1e-9, adv=0.01, rate_lead=0.5)
-    fc = pipeline(ev, fun, opportunities=opps, as_of=AS_OF, horizon=100, creation_window=100, n_draws=2000, seed=3)
+    fc = pipeline(ev, fun, opportunities=opps, as_of=AS_OF, horizon="100D", creation_window=100, n_draws=2000, seed=3)
     window = 100 - 0.1  # days from the first creation to as_of
     assert fc.creation["per_day"].iloc[0] == pytest.approx(200 / window)
     assert fc.interval(component="pipeline") == (0.0, 0.0)
@@ -88,10 +88,10 @@ def test_bad_input_errors():
     with pytest.raises(ConfigError, match="before the data"):
         pipeline(ev, f, opportunities=opps, as_of="2020-01-01")
     with pytest.raises(ConfigError, match="horizon"):
-        pipeline(ev, f, opportunities=opps, as_of=AS_OF, horizon=0)
+        pipeline(ev, f, opportunities=opps, as_of=AS_OF, horizon="0D")
     with pytest.raises(SchemaError, match="opportunities"):
         pipeline(ev, f, as_of=AS_OF)
-    fc = pipeline(ev, f, opportunities=opps, as_of=AS_OF, horizon=30, n_draws=200)
+    fc = pipeline(ev, f, opportunities=opps, as_of=AS_OF, horizon="30D", n_draws=200)
     with pytest.raises(ConfigError, match="component"):
         fc.interval(0.8, component="nope")
     with pytest.raises(ConfigError, match="period"):
@@ -109,7 +109,7 @@ def test_simulator_coverage_of_next_period_wins():
     for seed in range(30):
         data, truth = simulate(n_customers=10, years=1.25, seed=seed)
         funnel = estimate(data.stage_events, data.processes, opportunities=data.opportunities, as_of=data.as_of)
-        fc = pipeline(data, funnel, horizon=30, include_new=False, n_draws=1000, seed=seed)
+        fc = pipeline(data, funnel, horizon="30D", include_new=False, n_draws=1000, seed=seed)
         ev = truth.latent_events.merge(data.opportunities[["opportunity_id", "process"]], on="opportunity_id")
         won = ev[(ev["stage"] == "won") & (ev["entered_at"] > data.as_of)
                  & (ev["entered_at"] <= data.as_of + pd.Timedelta(days=30))]

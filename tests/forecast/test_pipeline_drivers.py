@@ -48,7 +48,7 @@ def _p_adv(t: float, r: float = 0.6) -> float:
 def test_shift_matches_hand_computation_and_keeps_timing():
     """Last stage, 5 days in it, 7-day horizon; key odds x2 against an all-standard training mix (xbar 0)."""
     ev, opps = _deals(["key"] * 400 + ["standard"] * 400, "offer", "2024-12-27")
-    kwargs = dict(opportunities=opps, as_of=AS_OF, horizon=7, include_new=False, n_draws=3000, seed=2)
+    kwargs = dict(opportunities=opps, as_of=AS_OF, horizon="7D", include_new=False, n_draws=3000, seed=2)
     fc = pipeline(ev, _funnel(), drivers=_model(np.log(2.0), 0.0), **kwargs)
     p_stage = _p_adv(5.0)
     p_key = expit(logit(p_stage) + np.log(2.0))
@@ -75,7 +75,7 @@ def test_factor_above_one_spills_to_later_stages():
     """First stage (rates 0.5 then 0.6, age 0): odds x9 gives 0.794 > 0.5, more than the first stage can carry;
     the eventual win probability still equals the driver model's and stays below 1."""
     ev, opps = _deals(["key"] * 500 + ["standard"] * 500, "lead")
-    fc = pipeline(ev, _funnel(), opportunities=opps, as_of=AS_OF, horizon=3650, freq="Y", include_new=False,
+    fc = pipeline(ev, _funnel(), opportunities=opps, as_of=AS_OF, horizon="3650D", freq="Y", include_new=False,
                   n_draws=2000, seed=5, drivers=_model(np.log(9.0), 0.0))
     p_stage = 0.5 * 0.6  # age 0: both survival functions are 1
     p_key = expit(logit(p_stage) + np.log(9.0))
@@ -93,7 +93,7 @@ def test_balanced_mix_keeps_total_and_rate_uncertainty_is_shared():
     logistic; with a Beta(60, 40) offer rate the spread stays beta-binomial-like (far above binomial)."""
     segs = ["key", "standard"] * 200
     ev, opps = _deals(segs, "offer")
-    kwargs = dict(opportunities=opps, as_of=AS_OF, horizon=3650, freq="Y", include_new=False, n_draws=4000, seed=1)
+    kwargs = dict(opportunities=opps, as_of=AS_OF, horizon="3650D", freq="Y", include_new=False, n_draws=4000, seed=1)
     shifted = pipeline(ev, _funnel(100), drivers=_model(np.log(6.0), 0.5), **kwargs)
     plain = pipeline(ev, _funnel(100), **kwargs)
     s = np.log(6.0) / 2
@@ -113,8 +113,8 @@ def test_simulator_key_accounts_win_more_and_totals_stay_close():
     data, _ = simulate(n_customers=80, years=1, seed=8, creation_scale=2)
     model = drivers(data.stage_events, data.processes, data.opportunities, attributes=["segment"])
     assert model.odds_ratios.loc["segment[key]", "low"] > 1
-    fc = pipeline(data, model.funnel, horizon=30, include_new=False, n_draws=1000, seed=3, drivers=model)
-    plain = pipeline(data, model.funnel, horizon=30, include_new=False, n_draws=1000, seed=3)
+    fc = pipeline(data, model.funnel, horizon="30D", include_new=False, n_draws=1000, seed=3, drivers=model)
+    plain = pipeline(data, model.funnel, horizon="30D", include_new=False, n_draws=1000, seed=3)
     d = fc.deals.merge(data.opportunities[["opportunity_id", "segment"]], on="opportunity_id")
     key = d["segment"] == "key"
     # same stage and age, higher probability: the eventual and the in-horizon probability move the same way
@@ -139,7 +139,7 @@ def test_simulator_coverage_with_drivers():
         data, truth = simulate(n_customers=20, years=1.25, seed=seed)
         model = drivers(data.stage_events, data.processes, data.opportunities, attributes=["segment"],
                         as_of=data.as_of)
-        fc = pipeline(data, model.funnel, horizon=30, include_new=False, n_draws=1000, seed=seed, drivers=model)
+        fc = pipeline(data, model.funnel, horizon="30D", include_new=False, n_draws=1000, seed=seed, drivers=model)
         ev = truth.latent_events.merge(data.opportunities[["opportunity_id", "process"]], on="opportunity_id")
         won = ev[(ev["stage"] == "won") & (ev["entered_at"] > data.as_of)
                  & (ev["entered_at"] <= data.as_of + pd.Timedelta(days=30))]
@@ -158,12 +158,12 @@ def test_simulator_coverage_with_drivers():
 def test_missing_driver_attribute_is_a_schema_error_naming_the_column():
     ev, opps = _deals(["key", "standard"], "offer")
     with pytest.raises(SchemaError, match="segment") as info:
-        pipeline(ev, _funnel(), opportunities=opps.drop(columns="segment"), as_of=AS_OF, horizon=30,
+        pipeline(ev, _funnel(), opportunities=opps.drop(columns="segment"), as_of=AS_OF, horizon="30D",
                  include_new=False, n_draws=200, drivers=_model(1.0, 0.5))
     assert list(info.value.failure_cases["column"]) == ["segment"]
     assert isinstance(info.value, SalesplanError)
     with pytest.raises(SalesplanError, match="DriverModel"):
-        pipeline(ev, _funnel(), opportunities=opps, as_of=AS_OF, horizon=30, include_new=False, n_draws=200,
+        pipeline(ev, _funnel(), opportunities=opps, as_of=AS_OF, horizon="30D", include_new=False, n_draws=200,
                  drivers="segment")
 
 
@@ -171,12 +171,12 @@ def test_customer_attribute_is_joined_from_sales_data():
     data, _ = simulate(n_customers=40, years=1, seed=4)
     model = drivers(data.stage_events, data.processes, data.opportunities, attributes=["size"],
                     customers=data.customers)
-    fc = pipeline(data, model.funnel, horizon=30, include_new=False, n_draws=200, drivers=model)
+    fc = pipeline(data, model.funnel, horizon="30D", include_new=False, n_draws=200, drivers=model)
     sizes = fc.deals.merge(data.opportunities[["opportunity_id", "customer_id"]], on="opportunity_id").merge(
         data.customers[["customer_id", "size"]], on="customer_id")
     # the same size gets the same shift; sizes differ
     assert sizes.groupby("size")["driver_shift"].nunique().max() == 1
     assert sizes["driver_shift"].nunique() > 1
     with pytest.raises(SchemaError, match="size"):
-        pipeline(data.stage_events, model.funnel, opportunities=data.opportunities, horizon=30, include_new=False,
+        pipeline(data.stage_events, model.funnel, opportunities=data.opportunities, horizon="30D", include_new=False,
                  n_draws=200, drivers=model)

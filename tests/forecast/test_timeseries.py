@@ -17,7 +17,7 @@ def _monthly(values, start="2020-01"):
 
 def test_naive_interval_widens_with_sqrt_h():
     y = _monthly([10, 12, 11, 13])  # one-step differences 2, -1, 2 -> rms sqrt(3)
-    fc = SeriesForecaster("naive").fit(y).forecast(4, level=0.8)
+    fc = SeriesForecaster("naive").fit(y).forecast("4MS", confidence=0.8)
     z = stats.norm.ppf(0.9)
     sigma = np.sqrt((4 + 1 + 4) / 3)
     assert fc["mean"].tolist() == [13.0] * 4
@@ -27,7 +27,7 @@ def test_naive_interval_widens_with_sqrt_h():
 
 def test_seasonal_naive_repeats_last_season():
     y = _monthly([1, 2, 3, 4, 5, 6, 7, 8], "2020-01")
-    fc = SeriesForecaster("seasonal_naive", seasonal_periods=4).fit(y).forecast(6)
+    fc = SeriesForecaster("seasonal_naive", seasonal_periods=4).fit(y).forecast("6MS")
     assert fc["mean"].tolist() == [5, 6, 7, 8, 5, 6]
     # all seasonal differences are 4 -> sigma 4; k = 0 for steps 1-4, 1 for steps 5-6
     width = (fc["high"] - fc["mean"]).to_numpy()
@@ -38,7 +38,7 @@ def test_ets_tracks_level_and_sarima_runs():
     rng = np.random.default_rng(3)
     y = _monthly(50 + rng.normal(0, 1, 36))
     ets = SeriesForecaster("ets").fit(y)
-    fc = ets.forecast(3)
+    fc = ets.forecast("3MS")
     assert ets.model_.startswith("ETS(")
     assert abs(fc["mean"].iloc[0] - 50) < 1.5
     assert (fc["low"] < fc["mean"]).all() and (fc["mean"] < fc["high"]).all()
@@ -61,7 +61,7 @@ def test_sarima_against_the_model_it_fits():
     y[:13] = 100 + np.arange(13)
     for t in range(13, n):
         y[t] = y[t - 1] + y[t - 12] - y[t - 13] + u[t]
-    fc = SeriesForecaster("sarima", clip_zero=False).fit(_monthly(y)).forecast(1, 0.8)
+    fc = SeriesForecaster("sarima", clip_zero=False).fit(_monthly(y)).forecast("1MS", confidence=0.8)
     w_last = (y[-1] - y[-2]) - (y[-13] - y[-14])
     expected = y[-1] + (y[-12] - y[-13]) + phi * w_last
     assert fc["mean"].iloc[0] == pytest.approx(expected, abs=4 * 0.084 * abs(w_last) + 0.05)
@@ -71,11 +71,11 @@ def test_sarima_against_the_model_it_fits():
 
 def test_forecaster_errors():
     with pytest.raises(NotFittedError):
-        SeriesForecaster().forecast(2)
+        SeriesForecaster().forecast("2MS")
     with pytest.raises(ConfigError):
         SeriesForecaster("magic").fit(_monthly([1, 2, 3]))
     with pytest.raises(ConfigError):
-        SeriesForecaster(level=1.5).fit(_monthly([1, 2, 3]))
+        SeriesForecaster(confidence=1.5).fit(_monthly([1, 2, 3]))
     with pytest.raises(SchemaError, match="empty"):
         SeriesForecaster().fit(pd.Series([], dtype=float))
     gappy = pd.Series([1.0, 2.0], index=pd.PeriodIndex(["2020-01", "2020-03"], freq="M"))
@@ -88,7 +88,7 @@ def test_forecaster_errors():
 def test_mase_scale_and_backtest_hand_computed():
     assert mase_scale(np.array([1.0, 3, 2, 6]), 1) == pytest.approx((2 + 1 + 4) / 3)
     y = _monthly([1, 2, 3, 4, 5, 6])
-    bt = backtest(y, methods=("naive",), min_train=3, horizon=1, seasonal_periods=2)
+    bt = backtest(y, methods=("naive",), min_train=3, horizon="1MS", seasonal_periods=2)
     f = bt.forecasts.query("method == 'naive'")
     # naive forecasts 3, 4, 5 for actuals 4, 5, 6: every error is 1
     assert f["abs_error"].tolist() == [1.0, 1.0, 1.0]
@@ -117,7 +117,7 @@ def test_uci_online_retail_backtest_against_seasonal_naive(shared_data):
     assert len(y) == 24
     # the 2010-2011 file's total (9,747,747.93) minus its Dec 2011 days is in the series
     assert y["2011-01":"2011-11"].sum() + y["2010-12"] == pytest.approx(9_747_747.93 - 433_668.01, abs=0.1)
-    bt = backtest(y, methods=("ets", "sarima"), min_train=13, horizon=1, level=0.8)
+    bt = backtest(y, methods=("ets", "sarima"), min_train=13, horizon="1MS", confidence=0.8)
     s = bt.summary()
     assert set(s.index) == {"ets", "sarima", "naive", "seasonal_naive"}
     assert (s["n"] == 11).all()

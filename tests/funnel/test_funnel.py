@@ -33,7 +33,7 @@ def world():
 @pytest.fixture(scope="module")
 def cohorts(world):
     data, _ = world
-    return cohort_rates(data.stage_events, data.processes, data.opportunities, freq="3mo")
+    return cohort_rates(data.stage_events, data.processes, data.opportunities, freq="Q")
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_cohorts_and_trend_detection(world, cohorts) -> None:
     assert {"cohort", "age_days", "mature", "rate_low", "rate_high"} <= set(c.rates.columns)
     # constant true rates: few spurious flags
     assert (c.tests["flag"] != "").mean() <= 0.25
-    w = win_rates_by_period(data.stage_events, data.processes, data.opportunities, freq="3mo")
+    w = win_rates_by_period(data.stage_events, data.processes, data.opportunities, freq="Q")
     coh = w[w["view"] == "cohort"]
     assert (coh["won"] + coh["lost"] + coh["open"] == coh["deals"]).all()
     # a planted break is found

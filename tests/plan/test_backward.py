@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import salesplan as sp
-from salesplan import PlanInputError, SchemaError
+from salesplan import ParameterError, PlanInputError, SchemaError
 from salesplan.datasets import STAGE_RATES
 from salesplan.plan import backward, required_entries
 
@@ -19,7 +19,7 @@ ALL_RATES = {p: dict(zip(sp.DEFAULT_PROCESSES[p].stages, r, strict=True)) for p,
 
 
 def test_single_number_known_rates_hand_computed() -> None:
-    plan = backward(10, {"lead": 0.5, "offer": 0.4}, confidence=0.8)
+    plan = backward(10, {"lead": 0.5, "offer": 0.4}, target_probability=0.8)
     vol = plan.volumes
     assert vol["stage"].tolist() == ["lead", "offer"]
     assert vol["win_rate"].round(12).tolist() == [0.2, 0.4]
@@ -115,9 +115,9 @@ def test_negative_targets() -> None:
 
 
 @pytest.mark.parametrize("c", [0, 1, -0.5, 1.01, "high"])
-def test_confidence_outside_unit_interval(c) -> None:
-    with pytest.raises(PlanInputError, match="confidence"):
-        backward(5, {"lead": 0.5}, confidence=c)
+def test_target_probability_outside_unit_interval(c) -> None:
+    with pytest.raises(ParameterError, match="target_probability"):
+        backward(5, {"lead": 0.5}, target_probability=c)
 
 
 def test_other_bad_funnels() -> None:

@@ -102,7 +102,7 @@ def test_scenarios_side_by_side() -> None:
     table = compare_scenarios(
         targets, {"p": {"lead": 0.5, "offer": 0.4}},
         {"qual +5": {"rates": {"lead": 0.05}}, "one more rep": {"people": {"t": 1}},
-         "conf 70%": {"confidence": 0.7}, "more": {"contracts": 1.5}},
+         "conf 70%": {"target_probability": 0.7}, "more": {"contracts": 1.5}},
         teams=teams, hours={"calls": 0.5}, unit_costs={"calls": 20.0},
         activity_ratios={"p": {"lead": {"calls": 1.0}}}, processes={"p": sp.SalesProcess("p", ["lead", "offer"])},
     ).set_index("scenario")

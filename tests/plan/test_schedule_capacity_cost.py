@@ -126,7 +126,7 @@ def test_cost_hand_computed() -> None:
     by_kind = plan.cost({"calls": 10.0, "visits": 100.0})
     exp = by_kind.set_index("kind")["expected_cost"]
     assert exp["calls"] == pytest.approx(1000.0) and exp["visits"] == pytest.approx(2000.0)
-    per = plan.cost({"calls": 10.0, "visits": 100.0}, level="process").iloc[0]
+    per = plan.cost({"calls": 10.0, "visits": 100.0}, by="process").iloc[0]
     assert per["expected_cost_per_contract"] == pytest.approx(300.0)
     assert per["required_cost_per_contract"] > per["expected_cost_per_contract"]
     with pytest.raises(PlanInputError, match="visits"):

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from salesplan import PlanInputError
+from salesplan import ParameterError, PlanInputError
 from salesplan.plan import required_entries, win_probability
 
 targets = st.integers(min_value=1, max_value=60)
@@ -120,8 +120,8 @@ def test_hand_computed_cases() -> None:
 
 
 @pytest.mark.parametrize("c", [0.0, 1.0, -0.1, 1.5, float("nan")])
-def test_confidence_outside_unit_interval(c: float) -> None:
-    with pytest.raises(PlanInputError, match="confidence"):
+def test_target_probability_outside_unit_interval(c: float) -> None:
+    with pytest.raises(ParameterError, match="target_probability"):
         required_entries(5, 0.5, c)
 
 

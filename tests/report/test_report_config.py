@@ -28,14 +28,14 @@ def test_example_config_is_valid_and_documents_every_table():
     assert cfg.data["orders"].path == Path("/base/data/orders.csv")
     assert set(cfg.data) == {"customers", "orders", "opportunities", "stage_events", "activities", "targets"}
     assert cfg.option("capacity", "reps")["acquisition"] == 1
-    assert cfg.option("plan", "confidence") == 0.8
+    assert cfg.option("plan", "target_probability") == 0.8
 
 
 def test_defaults_and_relative_paths(tmp_path):
     cfg = load_config(_write(tmp_path, MINIMAL))
-    assert cfg.report.period == "month" and cfg.report.confidence == 0.9 and cfg.report.seed == 0
+    assert cfg.report.freq == "M" and cfg.report.confidence == 0.9 and cfg.report.seed == 0
     assert cfg.data["opportunities"].path == tmp_path.resolve() / "opps.csv"
-    assert cfg.option("forecast", "horizon_months") == 3
+    assert cfg.option("forecast", "horizon") == "3MS"
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -44,7 +44,11 @@ def test_defaults_and_relative_paths(tmp_path):
     ('[report]\nseed = "7"\n' + MINIMAL, "'report.seed' must be int, got str '7'"),
     ('[report]\nconfidence = true\n' + MINIMAL, "'report.confidence' must be float, got bool"),
     ('[report]\nconfidence = 1.5\n' + MINIMAL, "'report.confidence' must be in [0.5, 1)"),
-    ('[report]\nperiod = "week"\n' + MINIMAL, "'report.period' must be one of"),
+    ('[report]\nfreq = "W"\n' + MINIMAL, "'report.freq' must be one of"),
+    ('[report]\nperiod = "month"\n' + MINIMAL, "'report.period' was renamed to 'report.freq'"),
+    (MINIMAL + '[plan]\nconfidence = 0.8\n', "'plan.confidence' was renamed to 'plan.target_probability'"),
+    (MINIMAL + '[forecast]\nhorizon_months = 3\n', "'forecast.horizon_months' was renamed to 'forecast.horizon'"),
+    (MINIMAL + '[plan]\nhorizon = 2\n', "'plan.horizon' must be a pandas offset or duration string such as '2MS'"),
     ('[report]\nformats = ["html", "docx"]\n' + MINIMAL, "'report.formats'"),
     ('[report]\nsections = ["overview", "gossip"]\n' + MINIMAL, "unknown section(s) ['gossip']"),
     ('[report]\nas_of = "yesterday-ish"\n' + MINIMAL, "'report.as_of' is not a date"),
@@ -56,8 +60,8 @@ def test_defaults_and_relative_paths(tmp_path):
     (MINIMAL + '[capacity]\nreps = {acquisition = -1}\n', "'capacity.reps.acquisition' must be >= 0"),
     (MINIMAL + '[capacity]\nreps = {acquisition = 1.5}\n', "'capacity.reps' must be table[int]"),
     (MINIMAL + '[segments]\nabc = [0.95, 0.8]\n', "'segments.abc' must be two increasing shares"),
-    (MINIMAL + '[forecast]\nhorizon_months = 0\n', "'forecast.horizon_months' must be in 1..36"),
-    (MINIMAL + '[plan]\nconfidence = 0.2\n', "'plan.confidence' must be in [0.5, 1)"),
+    (MINIMAL + '[forecast]\nhorizon = "3 months"\n', "forecast.horizon must be a pandas Timedelta"),
+    (MINIMAL + '[plan]\ntarget_probability = 0.2\n', "'plan.target_probability' must be in [0.5, 1)"),
     ('title = "x"\n' + MINIMAL, "unknown table [title]"),
 ])
 def test_bad_config_names_file_and_key(tmp_path, text, expected):

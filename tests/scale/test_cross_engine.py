@@ -44,7 +44,7 @@ def pandas_results(world):
     red = reduce_stage_events(data.stage_events, data.processes, data.opportunities, as_of=data.as_of)
     return {
         "summary": summary,
-        "patterns": customer_patterns(data.orders, as_of=data.as_of, period="W"),
+        "patterns": customer_patterns(data.orders, as_of=data.as_of, time_unit="W"),
         "reduction": _spells(red),
         "rates": fit_reduction(red, data.processes).rates,
         "activities": activity_ratios(data.activities, data.stage_events, data.processes, data.opportunities,
@@ -70,7 +70,7 @@ def test_customer_summary_and_patterns_equal_pandas(world, pandas_results, to_na
     summary = customer_summary(orders, as_of=data.as_of)
     pd.testing.assert_frame_equal(summary, pandas_results["summary"], obj=f"summary on {engine}")
     assert len(summary) > 30 and summary["frequency"].sum() > 0  # a real test: repeat buyers exist
-    patterns = customer_patterns(orders, as_of=data.as_of, period="W")
+    patterns = customer_patterns(orders, as_of=data.as_of, time_unit="W")
     pd.testing.assert_frame_equal(patterns, pandas_results["patterns"], obj=f"patterns on {engine}")
     assert patterns["weight"].sum() == len(summary)
     # the models only see the summary: RFM and ABC are then identical by construction, checked anyway

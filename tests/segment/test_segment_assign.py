@@ -31,7 +31,7 @@ def world():
 @pytest.fixture(scope="module")
 def segments(world):
     data, _ = world
-    cs = CrossSell(min_buyers=5).fit(data.orders, cutoff="2025-06-30", end=data.as_of)
+    cs = CrossSell(min_buyers=5).fit(data.orders, as_of="2025-06-30", end=data.as_of)
     return customer_segments(data.orders, data.customers, as_of=data.as_of,
                              cross_sell=cs.score(data.orders, data.as_of))
 
@@ -85,8 +85,8 @@ def test_portfolio_quadrants() -> None:
 
 def test_cross_sell_beats_chance_out_of_time(world) -> None:
     data, _ = world
-    cs = CrossSell(min_buyers=5).fit(data.orders, cutoff="2024-12-31", end="2025-06-30")
-    ev = cs.evaluate(data.orders, cutoff="2025-06-30", end=data.as_of)
+    cs = CrossSell(min_buyers=5).fit(data.orders, as_of="2024-12-31", end="2025-06-30")
+    ev = cs.evaluate(data.orders, as_of="2025-06-30", end=data.as_of)
     pooled = ev.loc["(pooled)"]
     assert pooled["buyers"] > 50
     assert pooled["auc"] > 0.6 and pooled["lift_top"] > 1.5

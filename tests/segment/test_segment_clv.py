@@ -76,7 +76,7 @@ def test_predictions_match_published_formulas() -> None:
     assert bg.probability_alive(2, 30.43, 38.86)[0] == pytest.approx(0.72657857, rel=1e-6)
     assert bg.expected_purchases_new(39)[0] == pytest.approx(1.19672319, rel=1e-6)
     assert bg.probability_alive(0, 0, 38.86)[0] == 1.0
-    clv = customer_lifetime_value(bg, gg, [0, 2], [0, 30.43], [38.86, 38.86], [0, 22.35], horizon=12, step=4.345)
+    clv = customer_lifetime_value(bg, gg, [0, 2], [0, 30.43], [38.86, 38.86], [0, 22.35], n_steps=12, step=4.345)
     np.testing.assert_allclose(clv, [8.369004, 36.289211], rtol=1e-6)
     # expected purchases grow with the horizon and are bounded by the unconditional count for x = 0
     h = np.array([1.0, 10, 50, 100])
@@ -95,7 +95,7 @@ def test_recovers_truth_from_bgnbd_draws() -> None:
 
 def test_gamma_gamma_recovers_simulator_truth(world) -> None:
     data, truth = world
-    s = customer_summary(data.orders, as_of=data.as_of, period="D", period_length=7)
+    s = customer_summary(data.orders, as_of=data.as_of, time_unit="D", period_length=7)
     summ = GammaGamma().fit(s["frequency"], s["monetary_value"]).summary()
     for name in ("p", "q", "v"):
         assert summ.loc[name, "lower"] <= truth.clv_params[name] <= summ.loc[name, "upper"], name
@@ -103,7 +103,7 @@ def test_gamma_gamma_recovers_simulator_truth(world) -> None:
 
 def test_bgnbd_recovers_simulator_truth(world) -> None:
     data, truth = world
-    s = customer_summary(data.orders, as_of=data.as_of, period="D", period_length=7)
+    s = customer_summary(data.orders, as_of=data.as_of, time_unit="D", period_length=7)
     summ = BetaGeo().fit(s["frequency"], s["recency"], s["T"]).summary()
     z = (summ["estimate"] - pd.Series({k: truth.clv_params[k] for k in summ.index})) / summ["se"]
     assert (z.abs() < 3.5).all(), z.to_dict()
@@ -111,7 +111,7 @@ def test_bgnbd_recovers_simulator_truth(world) -> None:
 
 def test_calibration_holdout_on_simulator(world) -> None:
     data, _ = world
-    table = calibration_holdout(data.orders, calibration_end="2025-06-30", holdout_end=data.as_of, period="D",
+    table = calibration_holdout(data.orders, as_of="2025-06-30", end=data.as_of, time_unit="D",
                                 period_length=7)
     assert np.allclose(table["duration_holdout"], (data.as_of - pd.Timestamp("2025-06-30")).days / 7)
     bg = BetaGeo().fit(table["frequency"], table["recency"], table["T"])

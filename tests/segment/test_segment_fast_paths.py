@@ -41,19 +41,19 @@ def test_rfm_summary_hand_computed() -> None:
     assert list(s.index) == ["a", "b"]  # c has a return only
     assert s.loc["a"].tolist() == [1, 10.0, 30.0, 20.0, 35.0]
     assert s.loc["b"].tolist() == [0, 0.0, 26.0, 26.0, 7.0]
-    w = rfm_summary(o, as_of="2024-01-31", period="W")  # 2024-01-01 is a Monday: weeks 0, 1; Jan 31 is week 4
+    w = rfm_summary(o, as_of="2024-01-31", time_unit="W")  # 2024-01-01 is a Monday: weeks 0, 1; Jan 31 is week 4
     assert w.loc["a", ["frequency", "recency", "T", "days_since_last"]].tolist() == [1, 1.0, 4.0, 3.0]
 
 
 @pytest.mark.parametrize(("period", "length"), [("D", 1), ("D", 7), ("W", 1), ("M", 1)])
 def test_rfm_summary_equals_customer_summary_on_every_engine(period: str, length: float) -> None:
     frame = _orders()
-    full = customer_summary(frame, as_of="2024-03-31", period=period, period_length=length)
+    full = customer_summary(frame, as_of="2024-03-31", time_unit=period, period_length=length)
     expected = full[RFM_COLUMNS[:3]].assign(days_since_last=full["T"] - full["recency"], revenue=full["revenue"])
     engines = {"pandas": frame, "polars": pl.from_pandas(frame), "polars_lazy": pl.from_pandas(frame).lazy(),
                "duckdb": duckdb.from_df(frame)}
     for name, native in engines.items():
-        got = rfm_summary(native, as_of="2024-03-31", period=period, period_length=length)
+        got = rfm_summary(native, as_of="2024-03-31", time_unit=period, period_length=length)
         pd.testing.assert_frame_equal(got, expected, obj=name)
         assert got.attrs["period"] == period and got.attrs["as_of"] == pd.Timestamp("2024-03-31")
     k1 = frame[(frame["customer_id"] == "K001") & (frame["amount"] >= 0) & (frame["order_date"] < "2024-04-01")]
@@ -63,13 +63,13 @@ def test_rfm_summary_equals_customer_summary_on_every_engine(period: str, length
 @pytest.mark.parametrize("period", ["D", "W", "M"])
 def test_clv_summary_equals_customer_summary_on_every_engine(period: str) -> None:
     frame = _orders(seed=9)
-    full = customer_summary(frame, as_of="2024-03-31", period=period, period_length=7 if period == "D" else 1)
+    full = customer_summary(frame, as_of="2024-03-31", time_unit=period, period_length=7 if period == "D" else 1)
     expected = full[["frequency", "recency", "T", "monetary_value", "revenue"]]
     assert (expected["frequency"] > 0).mean() > 0.5 and (expected["monetary_value"] > 0).sum() > 100
     engines = {"pandas": frame, "polars": pl.from_pandas(frame), "polars_lazy": pl.from_pandas(frame).lazy(),
                "duckdb": duckdb.from_df(frame)}
     for name, native in engines.items():
-        got = clv_summary(native, as_of="2024-03-31", period=period, period_length=7 if period == "D" else 1)
+        got = clv_summary(native, as_of="2024-03-31", time_unit=period, period_length=7 if period == "D" else 1)
         pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12, obj=name)
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salesplan import SchemaError, validate
+from salesplan import ParameterError, SchemaError, validate
 from salesplan.reduce.customers import (
     customer_patterns,
     customer_summary,
@@ -47,13 +47,13 @@ def test_hand_computed_daily(orders: pd.DataFrame, caplog: pytest.LogCaptureFixt
 
 
 def test_weekly_and_monthly_periods(orders: pd.DataFrame) -> None:
-    w = customer_summary(orders, as_of="2024-03-31", period="W")
+    w = customer_summary(orders, as_of="2024-03-31", time_unit="W")
     # 2024-01-01 is a Monday: Jan 1 and Jan 10 are weeks 0 and 1, Feb 20 is week 7, Mar 31 (Sunday) week 12
     assert (w.loc["a", "frequency"], w.loc["a", "recency"], w.loc["a", "T"]) == (2, 7.0, 12.0)
-    m = customer_summary(orders, as_of="2024-03-31", period="M")
+    m = customer_summary(orders, as_of="2024-03-31", time_unit="M")
     assert (m.loc["a", "frequency"], m.loc["a", "recency"], m.loc["a", "T"], m.loc["a", "monetary_value"]) == (
         1, 1.0, 2.0, 30.0)
-    d7 = customer_summary(orders, as_of="2024-03-31", period="D", period_length=7)
+    d7 = customer_summary(orders, as_of="2024-03-31", time_unit="D", period_length=7)
     assert d7.loc["a", "T"] == pytest.approx(90 / 7)
 
 
@@ -69,8 +69,8 @@ def test_validated_orders_and_errors(orders: pd.DataFrame) -> None:
     assert s.loc["c", "n_returns"] == 1
     with pytest.raises(SchemaError, match="order_date"):
         customer_summary(orders.drop(columns="order_date"))
-    with pytest.raises(SchemaError, match="period"):
-        customer_summary(orders, period="Q")
+    with pytest.raises(ParameterError, match="time_unit"):
+        customer_summary(orders, time_unit="Q")
 
 
 def _engines(frame: pd.DataFrame) -> dict[str, object]:
@@ -88,18 +88,18 @@ def test_identical_across_engines(period: str) -> None:
         "amount": np.round(rng.gamma(2, 50, n) * np.where(rng.random(n) < 0.03, -1, 1), 2),
         "product": rng.choice(list("ABCDE"), n),
     })
-    ref_s = customer_summary(frame, as_of="2024-06-30", period=period)
-    ref_p = customer_patterns(frame, as_of="2024-06-30", period=period)
+    ref_s = customer_summary(frame, as_of="2024-06-30", time_unit=period)
+    ref_p = customer_patterns(frame, as_of="2024-06-30", time_unit=period)
     ref_o = product_ownership(frame, as_of="2024-06-30")
-    ref_h = holdout_purchases(frame, calibration_end="2023-12-31", holdout_end="2024-06-30", period=period)
+    ref_h = holdout_purchases(frame, as_of="2023-12-31", end="2024-06-30", time_unit=period)
     for name, native in _engines(frame).items():
-        pd.testing.assert_frame_equal(customer_summary(native, as_of="2024-06-30", period=period), ref_s,
+        pd.testing.assert_frame_equal(customer_summary(native, as_of="2024-06-30", time_unit=period), ref_s,
                                       check_exact=False, rtol=1e-12, obj=name)
-        pd.testing.assert_frame_equal(customer_patterns(native, as_of="2024-06-30", period=period), ref_p, obj=name)
+        pd.testing.assert_frame_equal(customer_patterns(native, as_of="2024-06-30", time_unit=period), ref_p, obj=name)
         pd.testing.assert_frame_equal(product_ownership(native, as_of="2024-06-30"), ref_o, check_exact=False,
                                       rtol=1e-12, obj=name)
         pd.testing.assert_frame_equal(
-            holdout_purchases(native, calibration_end="2023-12-31", holdout_end="2024-06-30", period=period),
+            holdout_purchases(native, as_of="2023-12-31", end="2024-06-30", time_unit=period),
             ref_h, check_exact=False, rtol=1e-12, obj=name)
     # patterns are the summary compressed
     assert ref_p["weight"].sum() == len(ref_s)
@@ -136,7 +136,7 @@ def test_matches_lifetimes_definitions(rows: list[tuple[int, int, float]], perio
     ref = _lifetimes_reference(frame, "2023-12-31", period)
     if ref.empty:
         return
-    got = customer_summary(frame, as_of="2023-12-31", period=period)
+    got = customer_summary(frame, as_of="2023-12-31", time_unit=period)
     got = got.loc[ref.index, ["frequency", "recency", "T", "monetary_value"]]
     pd.testing.assert_frame_equal(got, ref, check_dtype=False, check_names=False, check_index_type=False, rtol=1e-9)
 
@@ -146,7 +146,7 @@ def test_cdnow_calibration_summary_reproduced(shared_data) -> None:
                       names=["master_id", "customer_id", "date", "cds", "amount"], dtype={"date": str})
     raw["order_date"] = pd.to_datetime(raw["date"], format="%Y%m%d")
     raw["customer_id"] = raw["customer_id"].astype(str)
-    s = customer_summary(raw, as_of="1997-09-30", period="D", period_length=7)
+    s = customer_summary(raw, as_of="1997-09-30", time_unit="D", period_length=7)
     published = pd.read_csv(shared_data / "cdnow" / "cdnow_customers_summary_with_transactions.csv")
     published["ID"] = published["ID"].astype(str)
     published = published.set_index("ID")

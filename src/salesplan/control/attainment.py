@@ -13,7 +13,7 @@ One definition for each of these figures, used by :class:`salesplan.Analysis`, t
     Won against target for several named windows (period, quarter, year); ``attainment = won / target``.
 ``chance_of_target(pmf, target)``
     ``P(contracts >= ceil(target))`` from a simulated distribution of contracts.
-``cohort_mature(period, cut, median_days)``
+``cohort_mature(period, as_of, median_days)``
     A creation cohort is mature once the cut is at least the median days from creation to win (of the process's
     wins closed by the cut) past the end of its period; before that most of its deals cannot have closed yet, so
     its win rate and its conversion effect in the variance say little ("too early").
@@ -243,8 +243,8 @@ def median_cycle_days(won_closes: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def cohort_mature(period: pd.Period, cut: Any, median_days: float) -> bool:
-    """Whether the cohort created in ``period`` had time to close by ``cut`` (see the module docstring).
+def cohort_mature(period: pd.Period, as_of: Any, median_days: float) -> bool:
+    """Whether the cohort created in ``period`` had time to close by ``as_of`` (see the module docstring).
 
     Examples
     --------
@@ -254,5 +254,5 @@ def cohort_mature(period: pd.Period, cut: Any, median_days: float) -> bool:
     """
     end = (period + 1).start_time
     if median_days is None or not np.isfinite(median_days):
-        return bool(pd.Timestamp(cut) >= end)
-    return bool(pd.Timestamp(cut) >= end + pd.Timedelta(days=float(median_days)))
+        return bool(pd.Timestamp(as_of) >= end)
+    return bool(pd.Timestamp(as_of) >= end + pd.Timedelta(days=float(median_days)))

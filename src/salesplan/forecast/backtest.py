@@ -7,7 +7,7 @@ and forecasts ``horizon`` periods; the forecasts are compared with what happened
 * MASE: absolute error divided by the in-sample mean absolute error of the seasonal-naive forecast (lag ``m``;
   lag 1 when the training window is too short) on the same training window, then averaged (Hyndman & Koehler
   2006, "Another look at measures of forecast accuracy"). Below 1 means better than the in-sample baseline.
-* coverage: share of actuals inside the ``level`` prediction interval.
+* coverage: share of actuals inside the ``confidence`` prediction interval.
 
 The naive and seasonal-naive baselines are always included, so a model is never reported without them.
 
@@ -18,7 +18,7 @@ Examples
 >>> t = np.arange(48)
 >>> y = pd.Series(100 + 20 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 2, 48),
 ...               index=pd.period_range("2020-01", periods=48, freq="M"))
->>> bt = backtest(y, methods=("naive",), min_train=24, horizon=1)
+>>> bt = backtest(y, methods=("naive",), min_train=24, horizon="1MS")
 >>> s = bt.summary()
 >>> list(s.index)[:1], bool(s.loc["seasonal_naive", "mase"] < s.loc["naive", "mase"])
 (['seasonal_naive'], True)
@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan.errors import ConfigError, SalesplanError, SchemaError
+from salesplan._validation import check_horizon, check_positive, check_probability, horizon_periods
+from salesplan.errors import SalesplanError, SchemaError
 from salesplan.forecast.timeseries import SeriesForecaster, as_period_series
 
 __all__ = ["backtest", "BacktestResult", "mase_scale"]
@@ -68,12 +69,12 @@ class BacktestResult:
     forecasts : DataFrame
         ``origin`` (last training period), ``method``, ``model`` (fitted model), ``step``, ``period``,
         ``actual``, ``mean``, ``low``, ``high``, ``abs_error``, ``scaled_error``, ``covered``.
-    level : float
+    confidence : float
         Coverage of the intervals.
     """
 
     forecasts: pd.DataFrame
-    level: float
+    confidence: float
 
     def summary(self, by_step: bool = False) -> pd.DataFrame:
         """Per method (and step): ``n``, ``mae``, ``rmse``, ``mase``, ``coverage``, sorted by MASE."""
@@ -87,7 +88,7 @@ class BacktestResult:
             "mase": g["scaled_error"].mean(),
             "coverage": g["covered"].mean(),
         })
-        out["level"] = self.level
+        out["confidence"] = self.confidence
         return out.sort_values(["mase", "mae"])
 
     @property
@@ -97,20 +98,20 @@ class BacktestResult:
 
     def _repr_html_(self) -> str:
         return (f"<p><b>Rolling-origin backtest</b>: {self.forecasts['origin'].nunique()} origins, "
-                f"interval level {self.level:.0%}</p>" + self.summary().to_html(float_format="%.3f"))
+                f"interval level {self.confidence:.0%}</p>" + self.summary().to_html(float_format="%.3f"))
 
     def __repr__(self) -> str:
-        return f"BacktestResult(level={self.level})\n{self.summary().round(3).to_string()}"
+        return f"BacktestResult(confidence={self.confidence})\n{self.summary().round(3).to_string()}"
 
 
 def backtest(
     y: Any,
     methods: Sequence[str | SeriesForecaster] = ("ets",),
     *,
-    horizon: int = 1,
+    horizon: Any = None,
     min_train: int | None = None,
     step: int = 1,
-    level: float = 0.8,
+    confidence: float = 0.8,
     seasonal_periods: int | None = None,
 ) -> BacktestResult:
     """Rolling-origin evaluation of per-period forecasters.
@@ -121,14 +122,14 @@ def backtest(
         Per-period values (PeriodIndex or DatetimeIndex, no gaps).
     methods : sequence
         Method names of :class:`~salesplan.forecast.SeriesForecaster` or configured forecaster instances (any
-        object with ``fit(y)`` and ``forecast(h, level)``). The naive and seasonal-naive baselines are added.
-    horizon : int
-        Steps ahead forecast from each origin.
+        object with ``fit(y)`` and ``forecast(h, confidence)``). The naive and seasonal-naive baselines are added.
+    horizon : str, Timedelta or DateOffset, optional
+        How far ahead each origin forecasts (``"3MS"``: three months of a monthly series); default one period.
     min_train : int, optional
         Periods in the first training window (default: one season plus one, at least 3).
     step : int
         Periods between origins.
-    level : float
+    confidence : float
         Prediction interval coverage.
     seasonal_periods : int, optional
         Season length (default from the index frequency).
@@ -146,8 +147,10 @@ def backtest(
     m = seasonal_periods or SeriesForecaster(seasonal_periods=seasonal_periods)._season(s)
     if min_train is None:
         min_train = max(m + 1, 3)
-    if int(horizon) < 1 or int(step) < 1:
-        raise ConfigError(f"backtest: horizon and step must be >= 1, got horizon={horizon}, step={step}")
+    check_probability(confidence, "confidence")
+    check_positive(step, "step", integer=True)
+    if horizon is not None:
+        check_horizon(horizon)
     if len(s) < min_train + 1:
         raise SchemaError(f"backtest: the series has {len(s)} periods; need more than min_train={min_train}")
     specs: list[tuple[str, Any]] = []
@@ -164,14 +167,15 @@ def backtest(
     for t in range(int(min_train), len(s), int(step)):
         train = s.iloc[:t]
         scale = mase_scale(train.to_numpy(), m)
-        h = min(int(horizon), len(s) - t)
+        h = 1 if horizon is None else horizon_periods(train.index[-1], horizon)
+        h = min(h, len(s) - t)
         for name, spec in specs:
             if name == "seasonal_naive" and t <= m:
                 continue
-            model = SeriesForecaster(**spec, seasonal_periods=m, level=level) if isinstance(spec, dict) else spec
+            model = SeriesForecaster(**spec, seasonal_periods=m, confidence=confidence) if isinstance(spec, dict) else spec
             try:
                 model.fit(train)
-                fc = model.forecast(h, level=level)
+                fc = model.forecast(s.index.freq * h, confidence=confidence)
             except SalesplanError as exc:
                 logger.warning("backtest: %s failed at origin %s: %s", name, train.index[-1], exc)
                 continue
@@ -186,4 +190,4 @@ def backtest(
                              "covered": bool(fc["low"].iloc[k] <= actual <= fc["high"].iloc[k])})
     if not rows:
         raise SchemaError("backtest: no forecast could be evaluated; lengthen the series or lower min_train")
-    return BacktestResult(pd.DataFrame(rows), float(level))
+    return BacktestResult(pd.DataFrame(rows), float(confidence))

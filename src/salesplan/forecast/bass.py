@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from salesplan._validation import check_positive, check_probability, horizon_periods
 from salesplan.errors import ConfigError, ConvergenceError, NotFittedError, SchemaError
 from salesplan.forecast.timeseries import as_period_series
 
@@ -69,7 +70,7 @@ class BassDiffusion:
     ----------
     market_potential : float, optional
         Number of eligible customers ``m``; fitted when None.
-    level : float
+    confidence : float
         Coverage of the forecast intervals.
     n_draws : int
         Parameter draws for the forecast intervals.
@@ -85,17 +86,17 @@ class BassDiffusion:
         The per-period contracts since the launch.
     """
 
-    def __init__(self, market_potential: float | None = None, *, level: float = 0.8, n_draws: int = 2000,
+    def __init__(self, market_potential: float | None = None, *, confidence: float = 0.8, n_draws: int = 2000,
                  seed: int = 0) -> None:
         self.market_potential = market_potential
-        self.level = level
-        self.n_draws = n_draws
+        self.confidence = check_probability(confidence, "confidence")
+        self.n_draws = check_positive(n_draws, "n_draws", integer=True)
         self.seed = seed
 
     def fit(self, y: Any) -> BassDiffusion:
         """Fit to contracts per period since the launch (first value = first period after the launch)."""
-        if not 0 < float(self.level) < 1:
-            raise ConfigError(f"BassDiffusion: level must lie in (0, 1), got {self.level}")
+        check_probability(self.confidence, "confidence")
+        check_positive(self.n_draws, "n_draws", integer=True)
         s = as_period_series(y, name="BassDiffusion.fit(y)")
         if (s < 0).any():
             raise SchemaError(f"BassDiffusion.fit: contracts per period must be >= 0; negative in {list(s[s < 0].index[:3])}")
@@ -166,8 +167,15 @@ class BassDiffusion:
         if not hasattr(self, "params_"):
             raise NotFittedError("BassDiffusion: call fit(y) first")
 
-    def forecast(self, horizon: int, level: float | None = None) -> pd.DataFrame:
-        """Contracts per period for ``horizon`` periods after the data.
+    def forecast(self, horizon: Any, confidence: float | None = None) -> pd.DataFrame:
+        """Contracts per period for the periods that start within ``horizon`` after the data.
+
+        Parameters
+        ----------
+        horizon : str, Timedelta or DateOffset
+            How far ahead (``"12MS"``: the next twelve months of a monthly series).
+        confidence : float, optional
+            Interval level (default: the model's).
 
         Returns
         -------
@@ -176,11 +184,11 @@ class BassDiffusion:
             ``cumulative`` (expected adopters by the end of the period), ``remaining`` (``m`` minus it).
         """
         self._check_fitted()
-        level = self.level if level is None else level
-        if int(horizon) < 1:
-            raise ConfigError(f"horizon must be >= 1, got {horizon}")
+        confidence = self.confidence if confidence is None else confidence
+        check_probability(confidence, "confidence")
+        h = horizon_periods(self.y_.index[-1], horizon)
         n = len(self.y_)
-        t = np.arange(n + 1, n + int(horizon) + 1, dtype=float)
+        t = np.arange(n + 1, n + h + 1, dtype=float)
         m, p, q = (float(self.params_.loc[k, "estimate"]) for k in ("m", "p", "q"))
         mean = _per_period(t, p, q, m)
         rng = np.random.default_rng(self.seed)
@@ -190,8 +198,8 @@ class BassDiffusion:
         lam = ms[:, None] * (bass_cdf(t[None, :], ps[:, None], qs[:, None])
                              - bass_cdf(t[None, :] - 1, ps[:, None], qs[:, None]))
         draws = rng.poisson(np.clip(lam, 0, None))
-        lo, hi = np.quantile(draws, [0.5 - level / 2, 0.5 + level / 2], axis=0)
-        idx = pd.period_range(self.y_.index[-1] + 1, periods=int(horizon), freq=self.y_.index.freq)
+        lo, hi = np.quantile(draws, [0.5 - confidence / 2, 0.5 + confidence / 2], axis=0)
+        idx = pd.period_range(self.y_.index[-1] + 1, periods=h, freq=self.y_.index.freq)
         cum = m * bass_cdf(t, p, q)
         out = pd.DataFrame({"mean": mean, "low": lo, "high": hi, "cumulative": cum, "remaining": m - cum},
                            index=idx)

@@ -5,7 +5,7 @@ origin), a funnel is estimated on the cut, the pipeline is forecast for ``horizo
 the full data show happened.
 
 Reported
-    * totals per origin and process: forecast mean and ``level`` interval against the actual wins (of the deals
+    * totals per origin and process: forecast mean and ``confidence`` interval against the actual wins (of the deals
       open at the origin), beside the naive (the same count one window earlier: wins in the previous window of
       the deals open at its start) and seasonal-naive (the same a year earlier) baselines; MAE of each and the
       interval coverage;
@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._validation import check_horizon, check_probability
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.forecast.pipeline import pipeline
 from salesplan.reduce.states import deal_states, known_by, time_span
@@ -121,13 +122,16 @@ class PipelineBacktest:
         ``covered``, ``naive``, ``seasonal_naive`` (NaN when the year-earlier window is before the data).
     deals : DataFrame
         Per origin and open deal: ``process, stage, owner, p_win, won`` (won within the horizon).
-    level, horizon_days : float
+    confidence : float
+        Interval level of the totals.
+    horizon : Timedelta or DateOffset
+        Length of each window after its origin.
     """
 
     totals: pd.DataFrame
     deals: pd.DataFrame
-    level: float
-    horizon_days: float
+    confidence: float
+    horizon: Any
 
     def summary(self) -> pd.DataFrame:
         """MAE of the forecast and the baselines and the interval coverage, per process."""
@@ -142,7 +146,7 @@ class PipelineBacktest:
             "mean_expected": g["expected"].mean(),
             "mean_actual": g["actual"].mean(),
         })
-        out["level"] = self.level
+        out["confidence"] = self.confidence
         return out
 
     def brier(self) -> pd.Series:
@@ -176,9 +180,16 @@ class PipelineBacktest:
         return out.sort_values("bias")
 
     def _repr_html_(self) -> str:
-        return (f"<p><b>Pipeline backtest</b>: horizon {self.horizon_days:g} days, "
+        return (f"<p><b>Pipeline backtest</b>: horizon {html.escape(_horizon_text(self.horizon))}, "
                 f"{html.escape(str(self.totals['origin'].nunique()))} origins</p>"
                 + self.summary().to_html(float_format="%.3f"))
+
+
+def _horizon_text(horizon: Any) -> str:
+    if isinstance(horizon, pd.Timedelta):
+        days = horizon.total_seconds() / 86400.0
+        return f"{days:g} days"
+    return str(horizon.freqstr if hasattr(horizon, "freqstr") else horizon)
 
 
 def _of(frame: pd.DataFrame, process: str | None) -> pd.DataFrame:
@@ -217,11 +228,11 @@ def pipeline_backtest(
     data: Any,
     origins: Sequence[Any] | None = None,
     *,
-    horizon: float = 30,
+    horizon: Any = "30D",
     n_origins: int = 6,
     estimator: Callable[[Any], Any] | None = None,
     n_draws: int = 1000,
-    level: float = 0.8,
+    confidence: float = 0.8,
     seed: int = 0,
 ) -> PipelineBacktest:
     """Rolling-origin backtest of :func:`~salesplan.forecast.pipeline` (open-pipeline component).
@@ -231,13 +242,13 @@ def pipeline_backtest(
     data : SalesData
         The full history.
     origins : sequence of dates, optional
-        Forecast origins; default ``n_origins`` origins ``horizon`` days apart, the last one ``horizon`` days
-        before the data cut.
-    horizon : float
-        Days ahead.
+        Forecast origins; default ``n_origins`` origins ``horizon`` apart, the last one ``horizon`` before the
+        data cut.
+    horizon : str, Timedelta or DateOffset
+        How far ahead each origin forecasts (``"30D"``, ``"1MS"``).
     estimator : callable, optional
         ``estimator(cut_data) -> Funnel``; default :func:`salesplan.funnel.estimate`.
-    n_draws, level, seed
+    n_draws, confidence, seed
         Passed to the pipeline forecast.
 
     Raises
@@ -245,10 +256,9 @@ def pipeline_backtest(
     ConfigError
         An origin before the data or whose horizon ends after the data cut.
     """
-    if not horizon > 0:
-        raise ConfigError(f"horizon must be > 0 days, got {horizon}")
+    h = check_horizon(horizon)
+    check_probability(confidence, "confidence")
     cut_all = pd.Timestamp(data.as_of)
-    h = pd.Timedelta(days=float(horizon))
     if origins is None:
         origins = [cut_all - h * (i + 1) for i in range(int(n_origins))][::-1]
     origins = [pd.Timestamp(o) for o in origins]
@@ -265,8 +275,8 @@ def pipeline_backtest(
     for i, origin in enumerate(origins):
         cut = cut_data(data, origin)
         funnel = estimator(cut)
-        fc = pipeline(cut, funnel, as_of=origin, horizon=float(horizon), include_new=False, n_draws=n_draws,
-                      level=level, seed=seed + i)
+        fc = pipeline(cut, funnel, as_of=origin, horizon=h, include_new=False, n_draws=n_draws,
+                      confidence=confidence, seed=seed + i)
         from_open = wins.get(origin, none)
         # baselines on the same definition (wins of the deals open at the window's start), one window earlier
         # and one year earlier
@@ -274,7 +284,7 @@ def pipeline_backtest(
         has_year = years[i] >= first
         last_year = wins.get(years[i], none) if has_year else none
         for proc in [*fc.processes, None]:
-            lo, hi = fc.interval(level, component="pipeline", process=proc)
+            lo, hi = fc.interval(confidence, component="pipeline", process=proc)
             actual = len(_of(from_open, proc))
             totals.append({"origin": origin, "process": proc or "(all)",
                            "expected": float(fc._select("pipeline", proc, None).mean()), "low": lo, "high": hi,
@@ -289,4 +299,4 @@ def pipeline_backtest(
             deal_frames.append(d)
     deals = pd.concat(deal_frames, ignore_index=True) if deal_frames else pd.DataFrame(
         columns=["origin", "opportunity_id", "process", "stage", "p_win", "won"])
-    return PipelineBacktest(pd.DataFrame(totals), deals, float(level), float(horizon))
+    return PipelineBacktest(pd.DataFrame(totals), deals, float(confidence), h)

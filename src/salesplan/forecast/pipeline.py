@@ -62,7 +62,7 @@ Examples
 ...                    "entered_at": pd.to_datetime(["2025-01-01", "2025-01-01"])})
 >>> opps = pd.DataFrame({"opportunity_id": ["a", "b"], "process": "p", "amount": [100.0, 300.0],
 ...                      "created_at": pd.to_datetime(["2024-12-01", "2024-12-01"])})
->>> fc = pipeline(ev, funnel, opportunities=opps, as_of="2025-01-01", horizon=365, include_new=False, seed=1)
+>>> fc = pipeline(ev, funnel, opportunities=opps, as_of="2025-01-01", horizon="365D", include_new=False, seed=1)
 >>> round(fc.expected, 1), fc.interval(0.8)
 (1.0, (0.0, 2.0))
 """
@@ -81,6 +81,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit
 
+from salesplan._validation import check_freq, check_positive, check_probability, horizon_end
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.process import SalesProcess
 from salesplan.reduce.states import opportunity_amounts, time_span
@@ -250,7 +251,7 @@ class PipelineForecast:
     draws: dict[str, np.ndarray]
     revenue_draws: dict[str, np.ndarray]
     creation: pd.DataFrame = field(default_factory=pd.DataFrame)
-    level: float = 0.8
+    confidence: float = 0.8
 
     def _select(self, component: str, process: str | None, period: str | None, revenue: bool = False) -> np.ndarray:
         source = self.revenue_draws if revenue else self.draws
@@ -276,14 +277,12 @@ class PipelineForecast:
         """Mean number of contracts won in the window, all processes and components."""
         return float(self._select("total", None, None).mean())
 
-    def interval(self, level: float | None = None, *, component: str = "total", process: str | None = None,
+    def interval(self, confidence: float | None = None, *, component: str = "total", process: str | None = None,
                  period: str | None = None, revenue: bool = False) -> tuple[float, float]:
-        """Central ``level`` interval (quantiles of the Monte Carlo distribution) of the total."""
-        level = self.level if level is None else level
-        if not 0 < level < 1:
-            raise ConfigError(f"level must lie in (0, 1), got {level}")
+        """Central ``confidence`` interval (quantiles of the Monte Carlo distribution) of the total."""
+        confidence = check_probability(self.confidence if confidence is None else confidence, "confidence")
         x = self._select(component, process, period, revenue)
-        lo, hi = np.quantile(x, [0.5 - level / 2, 0.5 + level / 2], method="inverted_cdf")
+        lo, hi = np.quantile(x, [0.5 - confidence / 2, 0.5 + confidence / 2], method="inverted_cdf")
         return float(lo), float(hi)
 
     def distribution(self, *, component: str = "total", process: str | None = None,
@@ -293,9 +292,9 @@ class PipelineForecast:
         counts = np.bincount(x)
         return pd.Series(counts / counts.sum(), name="probability").rename_axis("contracts")
 
-    def summary(self, level: float | None = None) -> pd.DataFrame:
-        """Per process, period and component: expected contracts and revenue with their ``level`` intervals."""
-        level = self.level if level is None else level
+    def summary(self, confidence: float | None = None) -> pd.DataFrame:
+        """Per process, period and component: expected contracts and revenue with their ``confidence`` intervals."""
+        confidence = self.confidence if confidence is None else confidence
         rows = []
         comps = [*self.draws, "total"] if len(self.draws) > 1 else list(self.draws)
         for comp in comps:
@@ -303,13 +302,13 @@ class PipelineForecast:
                 for per in [*self.periods, None]:
                     x = self._select(comp, proc, per)
                     rv = self._select(comp, proc, per, revenue=True)
-                    qs = [0.5 - level / 2, 0.5 + level / 2]
+                    qs = [0.5 - confidence / 2, 0.5 + confidence / 2]
                     lo, hi = np.quantile(x, qs, method="inverted_cdf")
                     rlo, rhi = np.quantile(rv, qs)
                     rows.append({"component": comp, "process": proc or "(all)", "period": per or "(window)",
                                  "contracts": float(x.mean()), "contracts_low": float(lo),
                                  "contracts_high": float(hi), "revenue": float(rv.mean()),
-                                 "revenue_low": float(rlo), "revenue_high": float(rhi), "level": level})
+                                 "revenue_low": float(rlo), "revenue_high": float(rhi), "confidence": confidence})
         return pd.DataFrame(rows)
 
     def _repr_html_(self) -> str:
@@ -322,28 +321,7 @@ class PipelineForecast:
     def __repr__(self) -> str:
         lo, hi = self.interval()
         return (f"PipelineForecast({self.as_of.date()}..{self.end.date()}, expected={self.expected:.1f}, "
-                f"{self.level:.0%} interval=({lo:g}, {hi:g}), components={list(self.draws)})")
-
-
-def _horizon_end(as_of: pd.Timestamp, horizon: Any) -> pd.Timestamp:
-    if isinstance(horizon, int | float | np.integer | np.floating):
-        if not horizon > 0:
-            raise ConfigError(f"horizon must be > 0 days, got {horizon}")
-        return as_of + pd.Timedelta(days=float(horizon))
-    if isinstance(horizon, pd.Timedelta):
-        return as_of + horizon
-    if isinstance(horizon, str):
-        try:
-            return as_of + pd.Timedelta(horizon)
-        except ValueError:
-            pass
-        try:
-            return as_of + pd.tseries.frequencies.to_offset(horizon)
-        except ValueError as exc:
-            raise ConfigError(f"horizon {horizon!r}: use days, a Timedelta or an offset such as '3MS'") from exc
-    if isinstance(horizon, pd.DateOffset):
-        return as_of + horizon
-    raise ConfigError(f"horizon must be days, a Timedelta or a pandas offset, got {type(horizon).__name__}")
+                f"{self.confidence:.0%} interval=({lo:g}, {hi:g}), components={list(self.draws)})")
 
 
 def _period_edges(as_of: pd.Timestamp, end: pd.Timestamp, freq: str) -> tuple[list[str], np.ndarray]:
@@ -359,13 +337,13 @@ def pipeline(
     funnel: Any,
     *,
     as_of: Any = None,
-    horizon: Any = 90,
+    horizon: Any = "90D",
     opportunities: pd.DataFrame | None = None,
     freq: str = "M",
     n_draws: int = 2000,
     include_new: bool = True,
     creation_window: float = 365.0,
-    level: float = 0.8,
+    confidence: float = 0.8,
     seed: int | None = 0,
     drivers: Any = None,
 ) -> PipelineForecast:
@@ -380,8 +358,9 @@ def pipeline(
         Stage rates with their Beta and durations (``salesplan.funnel.estimate``).
     as_of : date-like, optional
         Forecast origin (default ``data.as_of`` or the latest event). Only events up to it are used.
-    horizon : int, float, Timedelta, str or DateOffset
-        Window length: days (``90``), ``"30D"``, or an offset such as ``pd.DateOffset(months=3)``.
+    horizon : str, Timedelta or DateOffset
+        Window length: ``"90D"``, ``"3MS"`` (to the third month start after ``as_of``; a string is read as an
+        offset first), ``pd.Timedelta(days=30)`` or ``pd.DateOffset(months=3)``.
     opportunities : DataFrame, optional
         ``opportunity_id, process, created_at`` (and ``amount`` for revenue, the funnel's group columns).
     freq : str
@@ -392,7 +371,7 @@ def pipeline(
         Add the ``"new"`` component (opportunities created during the window).
     creation_window : float
         Days before ``as_of`` whose creations estimate the creation rate.
-    level : float
+    confidence : float
         Default interval level.
     seed : int, optional
         Random seed.
@@ -421,7 +400,7 @@ def pipeline(
     >>> from salesplan.funnel import drivers as fit_drivers
     >>> data, _ = simulate(n_customers=80, years=1, seed=8, creation_scale=2)
     >>> model = fit_drivers(data.stage_events, data.processes, data.opportunities, attributes=["segment"])
-    >>> fc = pipeline(data, model.funnel, horizon=30, include_new=False, n_draws=300, drivers=model)
+    >>> fc = pipeline(data, model.funnel, horizon="30D", include_new=False, n_draws=300, drivers=model)
     >>> d = fc.deals.merge(data.opportunities[["opportunity_id", "segment"]], on="opportunity_id")
     >>> up = d["p_win_drivers"] > d["p_win_stage"]
     >>> bool((up == (d["segment"] == "key")).all())
@@ -457,11 +436,12 @@ def pipeline(
     if params.as_of is not None and params.as_of > cut:
         logger.warning("pipeline: the funnel was estimated with data up to %s, after as_of %s; a backtest with it "
                        "would see the future", params.as_of.date(), cut.date())
-    if not 0 < level < 1:
-        raise ConfigError(f"level must lie in (0, 1), got {level}")
+    check_probability(confidence, "confidence")
+    check_freq(freq)
+    check_positive(n_draws, "n_draws", integer=True)
     if int(n_draws) < 100:
         raise ConfigError(f"n_draws must be >= 100, got {n_draws}")
-    end = _horizon_end(cut, horizon)
+    end = horizon_end(cut, horizon)
     h_days = (end - cut).total_seconds() / 86400.0
     periods, edges = _period_edges(cut, end, freq)
     rng = np.random.default_rng(seed)
@@ -576,7 +556,7 @@ def pipeline(
     if deals_df.empty and not include_new:
         logger.warning("pipeline: no open opportunity at %s", cut.date())
     return PipelineForecast(as_of=cut, end=end, periods=periods, processes=procs, deals=deals_df, draws=draws,
-                            revenue_draws=rev, creation=pd.DataFrame(creation_rows), level=level)
+                            revenue_draws=rev, creation=pd.DataFrame(creation_rows), confidence=confidence)
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

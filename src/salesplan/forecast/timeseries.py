@@ -27,7 +27,7 @@ Examples
 --------
 >>> import numpy as np, pandas as pd
 >>> y = pd.Series(np.arange(1.0, 25.0) % 12 + 10, index=pd.period_range("2020-01", periods=24, freq="M"))
->>> fc = SeriesForecaster("seasonal_naive", seasonal_periods=12).fit(y).forecast(3)
+>>> fc = SeriesForecaster("seasonal_naive", seasonal_periods=12).fit(y).forecast("3MS")
 >>> fc["mean"].tolist()
 [11.0, 12.0, 13.0]
 >>> bool((fc["low"] <= fc["mean"]).all())
@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from salesplan._validation import check_probability, horizon_periods
 from salesplan.errors import ConfigError, ConvergenceError, NotFittedError, SchemaError
 
 __all__ = ["SeriesForecaster", "METHODS", "as_period_series"]
@@ -112,7 +113,7 @@ class SeriesForecaster:
         See the module docstring.
     seasonal_periods : int, optional
         Season length (default from the index frequency: 12 for months, 4 for quarters, 52 for weeks).
-    level : float
+    confidence : float
         Default coverage of the prediction interval (0.8 gives the 10% and 90% quantiles).
     order : tuple, optional
         ARIMA order for ``"sarima"``.
@@ -133,16 +134,16 @@ class SeriesForecaster:
     >>> import pandas as pd
     >>> y = pd.Series([10.0, 12, 11, 13, 12, 14, 13, 15], index=pd.period_range("2024-01", periods=8, freq="M"))
     >>> f = SeriesForecaster("naive").fit(y)
-    >>> out = f.forecast(2, level=0.8)
+    >>> out = f.forecast("2MS", confidence=0.8)
     >>> out["mean"].tolist(), bool(out["high"].iloc[1] - out["low"].iloc[1] > out["high"].iloc[0] - out["low"].iloc[0])
     ([15.0, 15.0], True)
     """
 
-    def __init__(self, method: str = "auto", *, seasonal_periods: int | None = None, level: float = 0.8,
+    def __init__(self, method: str = "auto", *, seasonal_periods: int | None = None, confidence: float = 0.8,
                  order: tuple[int, int, int] | None = None, clip_zero: bool = True) -> None:
         self.method = method
         self.seasonal_periods = seasonal_periods
-        self.level = level
+        self.confidence = check_probability(confidence, "confidence")
         self.order = order
         self.clip_zero = clip_zero
 
@@ -150,7 +151,7 @@ class SeriesForecaster:
     def _check(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"SeriesForecaster: method must be one of {METHODS}, got {self.method!r}")
-        _check_level(self.level)
+        check_probability(self.confidence, "confidence")
 
     def _season(self, y: pd.Series) -> int:
         if self.seasonal_periods is not None:
@@ -188,25 +189,30 @@ class SeriesForecaster:
         logger.debug("fitted %s on %d periods", self.model_, len(s))
         return self
 
-    def forecast(self, horizon: int, level: float | None = None) -> pd.DataFrame:
-        """Forecast ``horizon`` periods ahead.
+    def forecast(self, horizon: Any, confidence: float | None = None) -> pd.DataFrame:
+        """Forecast the periods that start within ``horizon`` after the data.
+
+        Parameters
+        ----------
+        horizon : str, Timedelta or DateOffset
+            How far ahead (``"3MS"``: the next three months of a monthly series; ``"2QS"`` two quarters).
+        confidence : float, optional
+            Interval level (default: the forecaster's).
 
         Returns
         -------
         DataFrame
-            Index: the forecast periods; columns ``mean``, ``low``, ``high`` (the central ``level`` prediction
-            interval), ``level`` and ``method``.
+            Index: the forecast periods; columns ``mean``, ``low``, ``high`` (the central ``confidence`` prediction
+            interval), ``confidence`` and ``method``.
         """
         if not hasattr(self, "y_"):
             raise NotFittedError("SeriesForecaster: call fit(y) before forecast()")
-        level = self.level if level is None else level
-        _check_level(level)
-        if int(horizon) < 1:
-            raise ConfigError(f"horizon must be >= 1 period, got {horizon}")
-        h = int(horizon)
+        confidence = self.confidence if confidence is None else confidence
+        check_probability(confidence, "confidence")
+        h = horizon_periods(self.y_.index[-1], horizon)
         y = self.y_
         idx = pd.period_range(y.index[-1] + 1, periods=h, freq=y.index.freq)
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = stats.norm.ppf(0.5 + confidence / 2)
         steps = np.arange(1, h + 1)
         if self.method_ == "naive":
             mean = np.full(h, y.iloc[-1])
@@ -218,12 +224,12 @@ class SeriesForecaster:
             sd = self.sigma_ * np.sqrt((steps - 1) // m + 1)
         elif self.method_ == "ets":
             pred = self.result_.get_prediction(start=len(y), end=len(y) + h - 1)
-            frame = pred.summary_frame(alpha=1 - level)
+            frame = pred.summary_frame(alpha=1 - confidence)
             mean = frame["mean"].to_numpy()
             lo, hi = frame["pi_lower"].to_numpy(), frame["pi_upper"].to_numpy()
             sd = None
         else:
-            frame = self.result_.get_forecast(h).summary_frame(alpha=1 - level)
+            frame = self.result_.get_forecast(h).summary_frame(alpha=1 - confidence)
             mean = frame["mean"].to_numpy()
             lo, hi = frame["mean_ci_lower"].to_numpy(), frame["mean_ci_upper"].to_numpy()
             sd = None
@@ -234,7 +240,7 @@ class SeriesForecaster:
         if self.clip_zero:
             out = out.clip(lower=0.0)
         out.index.name = "period"
-        out["level"] = level
+        out["confidence"] = confidence
         out["method"] = self.model_
         return out
 
@@ -243,9 +249,6 @@ class SeriesForecaster:
         return f"SeriesForecaster(method={self.method!r}{fitted})"
 
 
-def _check_level(level: float) -> None:
-    if not (isinstance(level, int | float) and 0 < float(level) < 1):
-        raise ConfigError(f"level must be a probability strictly between 0 and 1, got {level!r}")
 
 
 def _aicc(res: Any, n: int) -> float:

@@ -55,7 +55,7 @@ def poisson_interval(count: np.ndarray | float, exposure: np.ndarray | float, co
     return lo, hi
 
 
-def activity_ratios(activities: Any, stage_events: Any, process: SalesProcess | Mapping[str, SalesProcess],
+def activity_ratios(activities: Any, stage_events: Any, processes: SalesProcess | Mapping[str, SalesProcess],
                     opportunities: Any = None, *, as_of: Any = None, confidence: float = 0.95) -> pd.DataFrame:
     """Activities per opportunity entering each stage, per (process, stage, kind), with intervals.
 
@@ -63,7 +63,7 @@ def activity_ratios(activities: Any, stage_events: Any, process: SalesProcess | 
     ----------
     activities : DataFrame-like
         ``kind, date, opportunity_id`` (any engine narwhals reads; same engine as the events).
-    stage_events, process, opportunities, as_of
+    stage_events, processes, opportunities, as_of
         As in :func:`salesplan.funnel.estimate`.
     confidence : float
         Interval level.
@@ -75,7 +75,7 @@ def activity_ratios(activities: Any, stage_events: Any, process: SalesProcess | 
         entries_all, per_entry_all`` (``entries`` = resolved stays). Kinds named in the process definition but
         never seen are listed with zero activities. ``attrs["unattributed"]`` counts activities not attributed.
     """
-    procs = normalise_processes(process)
+    procs = normalise_processes(processes)
     red = reduce_activities(activities, stage_events, procs, opportunities, as_of=as_of)
     counts, entries = red["counts"], red["entries"]
     rows = []

@@ -11,7 +11,7 @@ Tests (per process and stage, on mature cohorts)
     ``trend_p`` is the Wald p-value of the slope (``trend_slope`` on the log-odds scale per period).
     *Break*: for every split into an earlier and a later block (at least two cohorts each), the likelihood-ratio
     statistic of two rates vs one; ``break_p`` is the Bonferroni-adjusted chi-square(1) p-value of the largest.
-    ``flag`` names what is significant at ``level``.
+    ``flag`` names what is significant at ``significance``.
 
 Cohort vs snapshot win rates
     *Cohort*: of the deals created in a period, the share won so far (with the share still open: maturity).
@@ -22,7 +22,7 @@ Examples
 --------
 >>> from salesplan.datasets import simulate
 >>> data, _ = simulate(n_customers=40, years=1, seed=6)
->>> res = cohort_rates(data.stage_events, data.processes, data.opportunities, freq="3mo")
+>>> res = cohort_rates(data.stage_events, data.processes, data.opportunities, freq="Q")
 >>> sorted(res.tests.columns)[:3]
 ['break_at', 'break_p', 'flag']
 """
@@ -39,6 +39,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from salesplan._validation import check_probability
 from salesplan.funnel.aalen_johansen import wilson_interval
 from salesplan.funnel.estimate import estimate
 from salesplan.process import SalesProcess
@@ -61,7 +62,7 @@ def _binom_ll(x: np.ndarray, n: np.ndarray) -> float:
     return float(np.sum(x * np.log(p) + (n - x) * np.log(1 - p)))
 
 
-def trend_tests(rates: pd.DataFrame, level: float = 0.05) -> pd.DataFrame:
+def trend_tests(rates: pd.DataFrame, significance: float = 0.05) -> pd.DataFrame:
     """Trend and break tests per (process, stage) on a cohort ``rates`` table (``cohort, rate, n_eff, mature``).
 
     Examples
@@ -72,6 +73,7 @@ def trend_tests(rates: pd.DataFrame, level: float = 0.05) -> pd.DataFrame:
     >>> bool(t.loc[0, "trend_p"] < 0.001), t.loc[0, "flag"]
     (True, 'trend+break')
     """
+    check_probability(significance, "significance")
     rows = []
     for (pname, stage), g in rates.groupby(["process", "stage"], sort=False):
         g = g[g["mature"] & g["rate"].notna() & (g["n_eff"] > 0)].sort_values("cohort")
@@ -95,29 +97,31 @@ def trend_tests(rates: pd.DataFrame, level: float = 0.05) -> pd.DataFrame:
                         best, at = stat, g["cohort"].iloc[s]
                 out["break_at"] = at
                 out["break_p"] = float(min(1.0, stats.chi2.sf(best, 1) * max(1, len(g) - 3)))
-            flags = [name for name, p in (("trend", out["trend_p"]), ("break", out["break_p"])) if p < level]
+            flags = [name for name, p in (("trend", out["trend_p"]), ("break", out["break_p"])) if p < significance]
             out["flag"] = "+".join(flags)
         rows.append(out)
     return pd.DataFrame(rows)
 
 
-def cohort_rates(stage_events: Any, process: SalesProcess | Mapping[str, SalesProcess], opportunities: Any = None,
-                 *, freq: str = "1mo", as_of: Any = None, confidence: float = 0.95, max_unresolved: float = 0.1,
-                 level: float = 0.05) -> CohortRates:
+def cohort_rates(stage_events: Any, processes: SalesProcess | Mapping[str, SalesProcess], opportunities: Any = None,
+                 *, freq: str = "M", as_of: Any = None, confidence: float = 0.95, max_unresolved: float = 0.1,
+                 significance: float = 0.05) -> CohortRates:
     """Stage rates per cohort (period of first entry) with maturity, plus trend and break tests.
 
     Parameters
     ----------
-    stage_events, process, opportunities, as_of, confidence
+    stage_events, processes, opportunities, as_of, confidence
         As in :func:`salesplan.funnel.estimate`.
-    freq : str
-        Cohort period (``"1mo"``, ``"3mo"``, ``"1y"``).
+    freq : {"W", "M", "Q", "Y"}
+        Cohort period.
     max_unresolved : float
         Cohorts with a larger estimated share still in the stage at the horizon are immature (not tested).
-    level : float
+    significance : float
         Significance level of the flags.
     """
-    procs = normalise_processes(process)
+    check_probability(confidence, "confidence")
+    check_probability(significance, "significance")
+    procs = normalise_processes(processes)
     red = reduce_stage_events(stage_events, procs, opportunities, by=["cohort"], as_of=as_of, cohort_freq=freq)
     from salesplan.funnel.estimate import fit_reduction
 
@@ -127,11 +131,11 @@ def cohort_rates(stage_events: Any, process: SalesProcess | Mapping[str, SalesPr
     rates["mature"] = rates["unresolved"].fillna(1.0) <= max_unresolved
     rates = rates[["process", "cohort", "stage", "age_days", "entered", "advanced", "lost", "open", "rate",
                    "rate_low", "rate_high", "n_eff", "unresolved", "mature", "closed_only_rate"]]
-    return CohortRates(rates=rates, tests=trend_tests(rates, level), freq=freq)
+    return CohortRates(rates=rates, tests=trend_tests(rates, significance), freq=freq)
 
 
-def win_rates_by_period(stage_events: Any, process: SalesProcess | Mapping[str, SalesProcess],
-                        opportunities: Any = None, *, freq: str = "1mo", as_of: Any = None,
+def win_rates_by_period(stage_events: Any, processes: SalesProcess | Mapping[str, SalesProcess],
+                        opportunities: Any = None, *, freq: str = "M", as_of: Any = None,
                         confidence: float = 0.95) -> pd.DataFrame:
     """Cohort (created in period) and snapshot (closed in period) win rates side by side.
 
@@ -143,11 +147,11 @@ def win_rates_by_period(stage_events: Any, process: SalesProcess | Mapping[str, 
     --------
     >>> from salesplan.datasets import simulate
     >>> data, _ = simulate(n_customers=40, years=1, seed=6)
-    >>> w = win_rates_by_period(data.stage_events, data.processes, data.opportunities, freq="3mo")
+    >>> w = win_rates_by_period(data.stage_events, data.processes, data.opportunities, freq="Q")
     >>> sorted(w["view"].unique())
     ['cohort', 'snapshot']
     """
-    procs = normalise_processes(process)
+    procs = normalise_processes(processes)
     red = reduce_stage_events(stage_events, procs, opportunities, as_of=as_of, cohort_freq=freq)
     out = red.outcomes
     parts = []

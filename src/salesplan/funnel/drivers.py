@@ -128,14 +128,14 @@ def _base_p(funnel: Funnel, process: str, stage: str, days: np.ndarray) -> np.nd
     return np.clip(share, 0, 1) * after
 
 
-def drivers(stage_events: Any, process: SalesProcess | Mapping[str, SalesProcess], opportunities: Any,
+def drivers(stage_events: Any, processes: SalesProcess | Mapping[str, SalesProcess], opportunities: Any,
             attributes: Sequence[str], *, customers: Any = None, as_of: Any = None,
             confidence: float = 0.95) -> DriverModel:
     """Fit a logistic model of winning on opportunity/customer attributes; score the open deals.
 
     Parameters
     ----------
-    stage_events, process, opportunities, customers, as_of, confidence
+    stage_events, processes, opportunities, customers, as_of, confidence
         As in :func:`salesplan.funnel.estimate` (``opportunities`` is required: it carries the attributes).
     attributes : list of str
         Columns of ``opportunities`` (or of ``customers``, joined on ``customer_id``).
@@ -147,7 +147,7 @@ def drivers(stage_events: Any, process: SalesProcess | Mapping[str, SalesProcess
     ConvergenceError
         The logistic fit failed (perfect separation, a constant column): the message names the attributes.
     """
-    procs = normalise_processes(process)
+    procs = normalise_processes(processes)
     attributes = list(attributes)
     opps = to_pandas(opportunities, "opportunities")
     opps["opportunity_id"] = opps["opportunity_id"].astype(str)

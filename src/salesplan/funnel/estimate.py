@@ -48,6 +48,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._validation import check_horizon, check_probability
+from salesplan._validation import horizon_days as days_of
 from salesplan.errors import ConfigError, SalesplanError
 from salesplan.funnel.aalen_johansen import (
     AJFit,
@@ -204,7 +206,7 @@ class Funnel:
 
 def estimate(
     stage_events: Any,
-    process: SalesProcess | Mapping[str, SalesProcess] | None = None,
+    processes: SalesProcess | Mapping[str, SalesProcess] | None = None,
     opportunities: Any = None,
     by: Sequence[str] | str | None = None,
     as_of: Any = None,
@@ -212,7 +214,7 @@ def estimate(
     *,
     customers: Any = None,
     activities: Any = None,
-    horizon_days: float | None = None,
+    horizon: Any = None,
     resolution_hours: float = 1.0,
     stale_after_days: float | None = None,
 ) -> Funnel:
@@ -224,7 +226,7 @@ def estimate(
         ``opportunity_id, stage, entered_at`` in any engine narwhals reads (pandas, Polars, DuckDB, ...). A
         :class:`~salesplan.SalesData` supplies the events, processes, opportunities, customers, activities and
         ``as_of`` at once.
-    process : SalesProcess or mapping of name to SalesProcess
+    processes : SalesProcess or mapping of name to SalesProcess
         With a mapping, the process of each opportunity comes from ``opportunities.process``.
     opportunities : DataFrame-like, optional
         Needed with several processes or ``by``; opportunities without events count as open in the first stage.
@@ -238,8 +240,9 @@ def estimate(
         For ``by`` columns on the customer (joined on ``customer_id``).
     activities : DataFrame-like, optional
         ``kind, date, opportunity_id``: adds :attr:`Funnel.activity_ratios`.
-    horizon_days : float, optional
-        Horizon of every rate in days; default, per stage, the last observed advance or loss.
+    horizon : str, Timedelta or DateOffset, optional
+        Horizon of every rate after entering the stage (``"180D"``; an offset such as ``"6MS"`` is measured from
+        ``as_of``); default, per stage, the last observed advance or loss.
     resolution_hours : float
         Durations are floored to this many hours before counting patterns.
     stale_after_days : float, optional
@@ -262,7 +265,7 @@ def estimate(
 
     if isinstance(stage_events, SalesData):
         data = stage_events
-        process = data.processes if process is None else process
+        processes = data.processes if processes is None else processes
         opportunities = data.opportunities if opportunities is None else opportunities
         customers = data.customers if customers is None else customers
         activities = data.activities if activities is None else activities
@@ -270,17 +273,18 @@ def estimate(
         stage_events = data.stage_events
         if stage_events is None:
             raise SalesplanError("SalesData has no stage_events table")
-        if opportunities is not None and process is data.processes:
+        if opportunities is not None and processes is data.processes:
             used = set(distinct(opportunities, "process", "opportunities"))
-            process = {k: v for k, v in data.processes.items() if k in used} or data.processes
-    if process is None:
-        raise ConfigError("estimate needs `process` (a SalesProcess or a mapping of them)")
-    if not 0 < confidence < 1:
-        raise ConfigError(f"confidence must lie in (0, 1), got {confidence}")
-    procs = normalise_processes(process)
+            processes = {k: v for k, v in data.processes.items() if k in used} or data.processes
+    if processes is None:
+        raise ConfigError("estimate needs `processes` (a SalesProcess or a mapping of them)")
+    check_probability(confidence, "confidence")
+    if horizon is not None:
+        check_horizon(horizon)
+    procs = normalise_processes(processes)
     red = reduce_stage_events(stage_events, procs, opportunities, by=by, customers=customers, as_of=as_of,
                               resolution_hours=resolution_hours, stale_after_days=stale_after_days)
-    funnel = fit_reduction(red, procs, confidence=confidence, horizon_days=horizon_days)
+    funnel = fit_reduction(red, procs, confidence=confidence, horizon=horizon)
     if activities is not None:
         from salesplan.funnel.activities import activity_ratios
 
@@ -396,10 +400,11 @@ def _win_table(rates: pd.DataFrame, ttc: pd.DataFrame, by: list[str], confidence
 
 
 def fit_reduction(red: StageReduction, processes: Mapping[str, SalesProcess], confidence: float = 0.95,
-                  horizon_days: float | None = None) -> Funnel:
+                  horizon: Any = None) -> Funnel:
     """Fit the funnel models on a :class:`~salesplan.reduce.stages.StageReduction` (no raw rows needed).
 
     This is the model half of :func:`estimate`; use it when the reduction ran elsewhere (a warehouse, Spark).
+    ``confidence`` and ``horizon`` are as in :func:`estimate`.
 
     Examples
     --------
@@ -413,8 +418,10 @@ def fit_reduction(red: StageReduction, processes: Mapping[str, SalesProcess], co
     >>> f.rates[["entered", "advanced", "open", "rate"]].to_dict("records")
     [{'entered': 2, 'advanced': 1, 'open': 1, 'rate': 1.0}]
     """
+    check_probability(confidence, "confidence")
     procs = dict(processes)
     by = list(red.by)
+    horizon_days = None if horizon is None else days_of(red.as_of, horizon)
     fits, win_fits, dur_rows, ttc_rows = _fit_all(red.spells, red.closes, procs, by, horizon_days)
     rates = stage_table_from_fits(fits, procs, by, confidence)
     no_info = rates["entered"].gt(0) & (rates["advanced"] + rates["lost"]).eq(0)

@@ -10,7 +10,7 @@
 Examples
 --------
 >>> from salesplan.plan import backward
->>> plan = backward(10, {"lead": 0.5, "offer": 0.4}, confidence=0.5)
+>>> plan = backward(10, {"lead": 0.5, "offer": 0.4}, target_probability=0.5)
 >>> plan.volumes["required_entries"].tolist()
 [49, 24]
 """

@@ -8,7 +8,7 @@ Sources of the ratios, first found wins per (process, stage, kind):
 3. the process definitions (``SalesProcess.activities``).
 
 Activities per plan row are ``sum over stages of entries(stage) * per_entry(stage, kind)``, for the expected and
-for the required (confidence) entries.
+for the required (target-probability) entries.
 
 Examples
 --------

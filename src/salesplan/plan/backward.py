@@ -11,8 +11,8 @@ Known rates against uncertain rates
 
 Examples
 --------
-10 contracts, two stages at 50% and 40% (win rate 20%): 50 leads on average, 61 for 80% confidence when the rates
-are known. If the rates were estimated from 20 and 10 deals only, 80% confidence needs many more leads:
+10 contracts, two stages at 50% and 40% (win rate 20%): 50 leads on average, 61 for an 80% target probability when the rates
+are known. If the rates were estimated from 20 and 10 deals only, an 80% target probability needs many more leads:
 
 >>> from salesplan.plan import backward
 >>> known = backward(10, {"lead": 0.5, "offer": 0.4})
@@ -36,19 +36,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._validation import check_choice
 from salesplan.plan._inputs import FunnelView, funnel_view, normalise_targets
 from salesplan.plan.activities import activity_ratio_table, plan_activities
 from salesplan.plan.capacity import CapacityReport, capacity_report
 from salesplan.plan.cost import plan_cost
 from salesplan.plan.schedule import time_phase
-from salesplan.plan.volumes import check_confidence, required_entries
+from salesplan.plan.volumes import check_target_probability, required_entries
 
 __all__ = ["backward", "Plan", "VOLUME_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
 VOLUME_COLUMNS = ["process", "segment", "period", "stage", "contracts", "rate", "win_rate", "win_alpha",
-                  "win_beta", "expected_entries", "required_entries", "probability", "confidence", "method"]
+                  "win_beta", "expected_entries", "required_entries", "probability", "target_probability", "method"]
 
 
 @dataclass
@@ -63,17 +64,17 @@ class Plan:
         Per (process, segment, period, stage): ``contracts``, ``rate`` (stage rate), ``win_rate`` (from this
         stage), ``win_alpha``/``win_beta`` (its Beta, NaN when known), ``expected_entries``
         (``contracts / win_rate``), ``required_entries`` (smallest n reaching the target with probability
-        ``confidence``), ``probability`` (the probability those entries actually give), ``confidence``,
+        ``target_probability``), ``probability`` (the probability those entries actually give), ``target_probability``,
         ``method`` (``negative_binomial`` or ``beta_negative_binomial``).
     activity_ratios : DataFrame
         Activities per stage entry used (``process, stage, kind, per_entry, source``).
-    confidence : float
+    target_probability : float
     """
 
     targets: pd.DataFrame
     volumes: pd.DataFrame
     activity_ratios: pd.DataFrame
-    confidence: float
+    target_probability: float
     view: FunnelView = field(repr=False)
     durations: Mapping[str, Any] | None = field(default=None, repr=False)
     _schedules: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
@@ -108,17 +109,16 @@ class Plan:
         return capacity_report(self.schedule(freq), teams, hours, basis=basis,
                                raise_if_infeasible=raise_if_infeasible)
 
-    def cost(self, unit_costs: Any, *, level: str = "kind") -> pd.DataFrame:
-        """Activity cost; ``level="kind"`` per (process, segment, period, kind), ``"process"`` per process.
+    def cost(self, unit_costs: Any, *, by: str = "kind") -> pd.DataFrame:
+        """Activity cost; ``by="kind"`` per (process, segment, period, kind), ``by="process"`` per process.
 
-        At the process level the table has ``contracts``, ``expected_cost``, ``required_cost`` and the cost per
-        contract in both variants.
+        Per process the table has ``contracts``, ``expected_cost``, ``required_cost`` and the cost per contract
+        in both variants.
         """
+        check_choice(by, "by", ("kind", "process"))
         detail = plan_cost(self.activities, unit_costs)
-        if level == "kind":
+        if by == "kind":
             return detail
-        if level != "process":
-            raise ValueError(f"level must be 'kind' or 'process', got {level!r}")
         costs = detail.groupby("process")[["expected_cost", "required_cost"]].sum()
         contracts = self.targets.groupby("process")["contracts"].sum()
         out = pd.DataFrame({"contracts": contracts}).join(costs).fillna(0.0)
@@ -140,16 +140,16 @@ class Plan:
         return out.reset_index()
 
     def _repr_html_(self) -> str:
-        head = (f"<p><b>Plan</b> at confidence {self.confidence:.0%}: {int(self.targets['contracts'].sum())} "
+        head = (f"<p><b>Plan</b> at target probability {self.target_probability:.0%}: {int(self.targets['contracts'].sum())} "
                 f"contracts in {len(self.targets)} target row(s)</p>")
         return head + self.summary().to_html(index=False, escape=True)
 
     def __repr__(self) -> str:
-        return (f"Plan(confidence={self.confidence}, targets={len(self.targets)}, "
+        return (f"Plan(target_probability={self.target_probability}, targets={len(self.targets)}, "
                 f"contracts={int(self.targets['contracts'].sum())}, stages={len(self.volumes)})")
 
 
-def plan_volumes(targets: pd.DataFrame, view: FunnelView, confidence: float) -> pd.DataFrame:
+def plan_volumes(targets: pd.DataFrame, view: FunnelView, target_probability: float) -> pd.DataFrame:
     """Stage volumes for normalised targets (vectorised over every target and stage)."""
     stage_pos = {(p, s): i for p, proc in view.processes.items() for i, s in enumerate(proc.stages)}
     win = view.win.merge(view.rates[["process", "segment", "stage", "rate"]], on=["process", "segment", "stage"],
@@ -164,15 +164,15 @@ def plan_volumes(targets: pd.DataFrame, view: FunnelView, confidence: float) -> 
     a = vol["win_alpha"].to_numpy(float)
     b = vol["win_beta"].to_numpy(float)
     vol["expected_entries"] = x / p
-    vol["required_entries"], vol["probability"] = required_entries(x, p, confidence, alpha=a, beta=b,
+    vol["required_entries"], vol["probability"] = required_entries(x, p, target_probability, alpha=a, beta=b,
                                                                    return_probability=True)
-    vol["confidence"] = confidence
+    vol["target_probability"] = target_probability
     uncertain = np.isfinite(a) & np.isfinite(b)
     vol["method"] = np.where(uncertain, "beta_negative_binomial", "negative_binomial")
     return vol[VOLUME_COLUMNS]
 
 
-def backward(targets: Any, funnel: Any, confidence: float = 0.8, *, process: str | None = None,
+def backward(targets: Any, funnel: Any, target_probability: float = 0.8, *, process: str | None = None,
              period: Any = None, activity_ratios: Any = None, durations: Mapping[str, Any] | None = None,
              processes: Mapping[str, Any] | None = None) -> Plan:
     """Plan backward from contract targets to the entries each stage needs.
@@ -185,7 +185,7 @@ def backward(targets: Any, funnel: Any, confidence: float = 0.8, *, process: str
     funnel : Funnel, mapping or DataFrame
         A fitted ``salesplan.funnel.Funnel``; ``{stage: rate}``; ``{process: {stage: rate}}``; or a table with
         ``stage`` and ``rate`` and/or ``alpha``, ``beta`` (optional ``process``, ``segment``).
-    confidence : float
+    target_probability : float
         Probability, in (0, 1), of reaching each target row.
     process : str, optional
         Name of the process of a single-process mapping or table (default ``"process"``).
@@ -216,11 +216,11 @@ def backward(targets: Any, funnel: Any, confidence: float = 0.8, *, process: str
     they do not multiply down exactly like the expected entries. Method and reference: see
     :mod:`salesplan.plan.volumes`.
     """
-    confidence = check_confidence(confidence)
+    target_probability = check_target_probability(target_probability)
     view = funnel_view(funnel, process=process, processes=processes)
     tab = normalise_targets(targets, view, period=period)
-    volumes = plan_volumes(tab, view, confidence)
+    volumes = plan_volumes(tab, view, target_probability)
     ratios = activity_ratio_table(view, activity_ratios)
-    logger.info("planned %d target row(s), %d contracts, confidence %.2f", len(tab), int(tab["contracts"].sum()),
-                confidence)
-    return Plan(tab, volumes, ratios, confidence, view, durations)
+    logger.info("planned %d target row(s), %d contracts, target probability %.2f", len(tab), int(tab["contracts"].sum()),
+                target_probability)
+    return Plan(tab, volumes, ratios, target_probability, view, durations)

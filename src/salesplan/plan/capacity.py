@@ -118,7 +118,7 @@ class CapacityReport:
     infeasible : DataFrame
         The rows with a shortfall and a ``message`` naming period, team and amount.
     basis : str
-        ``"required"`` (hours at the plan's confidence) or ``"expected"``.
+        ``"required"`` (hours at the plan's target probability) or ``"expected"``.
     """
 
     table: pd.DataFrame
@@ -165,7 +165,7 @@ def capacity_report(schedule: pd.DataFrame, teams: Any, hours: Any, *, basis: st
     hours : mapping or DataFrame
         Hours per activity kind.
     basis : {"required", "expected"}
-        Plan at the confidence level or in expectation.
+        Plan at the target probability or in expectation.
     raise_if_infeasible : bool
         Raise :class:`~salesplan.PlanInputError` listing the shortfalls instead of returning them.
     """

@@ -46,7 +46,7 @@ def unit_cost_table(unit_costs: Any) -> pd.DataFrame:
 
 
 def plan_cost(activities: pd.DataFrame, unit_costs: Any) -> pd.DataFrame:
-    """Cost per (process, segment, period, kind): ``expected_cost`` and ``required_cost`` (at the confidence)."""
+    """Cost per (process, segment, period, kind): ``expected_cost`` and ``required_cost`` (at the target probability)."""
     table = unit_cost_table(unit_costs)
     specific = table[table["process"] != "*"].set_index(["process", "kind"])["cost"]
     general = table[table["process"] == "*"].set_index("kind")["cost"]

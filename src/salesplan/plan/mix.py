@@ -12,7 +12,7 @@ Method
     * capacity: per team, ``sum_{i in team} hours_per_contract_i * c_i <= hours available``.
 
     Effort per contract is in expectation (activities per entry times expected entries per contract); plan the
-    chosen mix with :func:`~salesplan.plan.backward` to add the confidence margin.
+    chosen mix with :func:`~salesplan.plan.backward` to add the target-probability margin.
 
 Reference
     Huangfu, Q. & Hall, J. A. J. (2018). Parallelizing the dual revised simplex method. *Mathematical Programming

@@ -2,7 +2,7 @@
 
 Method
     For a revenue target ``R`` of a process with ``m`` observed deal sizes, the number of contracts needed is the
-    smallest ``N`` with ``P(S_N >= R) >= confidence``, where ``S_N`` is the revenue of ``N`` future deals. Two
+    smallest ``N`` with ``P(S_N >= R) >= target_probability``, where ``S_N`` is the revenue of ``N`` future deals. Two
     sources of uncertainty enter: the deal-to-deal spread and the uncertainty about the deal-size distribution
     itself (only ``m`` deals were seen). Both are simulated with the Bayesian bootstrap (Rubin 1981): each draw
     takes Dirichlet(1, ..., 1) weights over the observed deals (a plausible deal-size distribution) and then
@@ -21,7 +21,7 @@ Examples
 >>> import pandas as pd
 >>> deals = pd.DataFrame({"process": "p", "amount": [8000.0, 10000.0, 12000.0, 9000.0, 11000.0] * 8})
 >>> t = pd.DataFrame({"process": ["p"], "period": ["2025Q1"], "contracts": [0], "revenue": [100000.0]})
->>> out = targets_from_revenue(t, deals, confidence=0.8)
+>>> out = targets_from_revenue(t, deals, target_probability=0.8)
 >>> out[["expected_contracts", "contracts"]].to_dict("records")
 [{'expected_contracts': 10.0, 'contracts': 11}]
 """
@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import PlanInputError
-from salesplan.plan.volumes import check_confidence
+from salesplan.plan.volumes import check_target_probability
 from salesplan.schema import to_pandas
 
 __all__ = ["targets_from_revenue", "contracts_for_revenue"]
@@ -64,9 +64,9 @@ def _deal_samples(deal_sizes: Any) -> dict[str, np.ndarray]:
     return clean
 
 
-def contracts_for_revenue(revenue: float, sizes: np.ndarray, confidence: float = 0.8, *, draws: int = 4000,
+def contracts_for_revenue(revenue: float, sizes: np.ndarray, target_probability: float = 0.8, *, n_draws: int = 4000,
                           seed: int = 0) -> tuple[int, float, float]:
-    """Contracts needed to reach ``revenue`` with probability ``confidence``; see the module docstring.
+    """Contracts needed to reach ``revenue`` with probability ``target_probability``; see the module docstring.
 
     Returns ``(required, expected, probability)`` where ``probability`` is the simulated chance of reaching the
     revenue with ``required`` contracts.
@@ -76,7 +76,7 @@ def contracts_for_revenue(revenue: float, sizes: np.ndarray, confidence: float =
     >>> contracts_for_revenue(0.0, np.array([1.0, 2.0]))
     (0, 0.0, 1.0)
     """
-    confidence = check_confidence(confidence)
+    target_probability = check_target_probability(target_probability)
     if not np.isfinite(revenue) or revenue < 0:
         raise PlanInputError(f"revenue target must be a finite number >= 0, got {revenue!r}")
     sizes = np.asarray(sizes, dtype=float)
@@ -84,17 +84,17 @@ def contracts_for_revenue(revenue: float, sizes: np.ndarray, confidence: float =
     if revenue == 0:
         return 0, 0.0, 1.0
     rng = np.random.default_rng(seed)
-    weights = rng.dirichlet(np.ones(len(sizes)), size=draws)
+    weights = rng.dirichlet(np.ones(len(sizes)), size=n_draws)
     cum_w = np.cumsum(weights, axis=1)
     cum_w[:, -1] = 1.0
     n_max = int(np.ceil(expected * 1.5 + 10))
-    reached_at = np.full(draws, np.iinfo(np.int64).max)
-    total = np.zeros(draws)
+    reached_at = np.full(n_draws, np.iinfo(np.int64).max)
+    total = np.zeros(n_draws)
     done = 0
     while True:
-        u = rng.random((draws, n_max - done))
+        u = rng.random((n_draws, n_max - done))
         # one searchsorted for all draws: shift row d of the cumulative weights (and its uniforms) by d
-        shift = np.arange(draws)[:, None]
+        shift = np.arange(n_draws)[:, None]
         flat = np.searchsorted((cum_w + shift).ravel(), (u + shift).ravel()).reshape(u.shape)
         idx = np.clip(flat - shift * len(sizes), 0, len(sizes) - 1)
         running = total[:, None] + np.cumsum(sizes[idx], axis=1)
@@ -104,7 +104,7 @@ def contracts_for_revenue(revenue: float, sizes: np.ndarray, confidence: float =
         total = running[:, -1]
         done = n_max
         counts = np.sort(reached_at)
-        k = int(np.ceil(confidence * draws)) - 1
+        k = int(np.ceil(target_probability * n_draws)) - 1
         if counts[k] < np.iinfo(np.int64).max:
             required = int(counts[k])
             return required, expected, float(np.mean(reached_at <= required))
@@ -113,9 +113,9 @@ def contracts_for_revenue(revenue: float, sizes: np.ndarray, confidence: float =
         n_max *= 2
 
 
-def targets_from_revenue(targets: Any, deal_sizes: Any, confidence: float = 0.8, *, draws: int = 4000,
+def targets_from_revenue(targets: Any, deal_sizes: Any, target_probability: float = 0.8, *, n_draws: int = 4000,
                          seed: int = 0) -> pd.DataFrame:
-    """Replace each row's ``contracts`` by the contracts its ``revenue`` needs at ``confidence``.
+    """Replace each row's ``contracts`` by the contracts its ``revenue`` needs at ``target_probability``.
 
     Parameters
     ----------
@@ -125,7 +125,7 @@ def targets_from_revenue(targets: Any, deal_sizes: Any, confidence: float = 0.8,
     deal_sizes : DataFrame or mapping
         Observed deal sizes: a table ``process, amount`` (for example won opportunities) or
         ``{process: amounts}``.
-    confidence : float
+    target_probability : float
         Probability of reaching the revenue with the planned contracts (if they are all won).
 
     Returns
@@ -147,7 +147,7 @@ def targets_from_revenue(targets: Any, deal_sizes: Any, confidence: float = 0.8,
             raise PlanInputError(f"targets row {i} (process={proc!r}): no deal sizes for this process; have "
                                  f"{sorted(samples)}")
         try:
-            r, e, p = contracts_for_revenue(float(rev), samples[proc], confidence, draws=draws, seed=seed + i)
+            r, e, p = contracts_for_revenue(float(rev), samples[proc], target_probability, n_draws=n_draws, seed=seed + i)
         except PlanInputError as err:
             raise PlanInputError(f"targets row {i} (process={proc!r}): {err}") from None
         req.append(r)

@@ -1,12 +1,12 @@
-"""What-if scenarios compared side by side: changed conversion, more people, another confidence, other targets.
+"""What-if scenarios compared side by side: changed conversion, more people, another target probability, other targets.
 
 A scenario is a mapping with any of
 
 ``rates``
     ``{(process, stage): delta}`` or ``{stage: delta}``: add ``delta`` to a stage rate (0.05 = five points).
     An uncertain rate keeps its evidence (``alpha + beta``) around the new mean.
-``confidence``
-    Another confidence level.
+``target_probability``
+    Another target probability.
 ``people``
     ``{team: delta}``: more (or fewer) people in a team.
 ``contracts``
@@ -17,11 +17,11 @@ Examples
 >>> import pandas as pd
 >>> targets = pd.DataFrame({"process": ["p"], "period": ["2025-03"], "contracts": [10]})
 >>> table = compare_scenarios(targets, {"p": {"lead": 0.5, "offer": 0.4}},
-...                           {"better offers": {"rates": {"offer": 0.1}}, "70%": {"confidence": 0.7}})
->>> table[["scenario", "confidence", "required_entries"]].to_dict("records")
-[{'scenario': 'baseline', 'confidence': 0.8, 'required_entries': 61},
- {'scenario': 'better offers', 'confidence': 0.8, 'required_entries': 49},
- {'scenario': '70%', 'confidence': 0.7, 'required_entries': 56}]
+...                           {"better offers": {"rates": {"offer": 0.1}}, "70%": {"target_probability": 0.7}})
+>>> table[["scenario", "target_probability", "required_entries"]].to_dict("records")
+[{'scenario': 'baseline', 'target_probability': 0.8, 'required_entries': 61},
+ {'scenario': 'better offers', 'target_probability': 0.8, 'required_entries': 49},
+ {'scenario': '70%', 'target_probability': 0.7, 'required_entries': 56}]
 """
 
 from __future__ import annotations
@@ -42,30 +42,30 @@ __all__ = ["compare_scenarios"]
 
 logger = logging.getLogger(__name__)
 
-KEYS = {"rates", "confidence", "people", "contracts"}
+KEYS = {"rates", "target_probability", "people", "contracts"}
 
 
 def compare_scenarios(targets: Any, funnel: Any, scenarios: Mapping[str, Mapping[str, Any]], *,
-                      confidence: float = 0.8, teams: Any = None, hours: Any = None, unit_costs: Any = None,
+                      target_probability: float = 0.8, teams: Any = None, hours: Any = None, unit_costs: Any = None,
                       freq: str = "M", **kwargs: Any) -> pd.DataFrame:
     """Plan the baseline and every scenario; one row per (scenario, process).
 
     Parameters
     ----------
-    targets, funnel, confidence
+    targets, funnel, target_probability
         As for :func:`~salesplan.plan.backward` (``kwargs`` are passed on to it).
     scenarios : mapping
-        ``{name: {"rates": ..., "confidence": ..., "people": ..., "contracts": ...}}``.
+        ``{name: {"rates": ..., "target_probability": ..., "people": ..., "contracts": ...}}``.
     teams, hours : DataFrame / mapping, optional
         With both, capacity columns are added (``hours``, ``peak_utilisation``, ``periods_short``,
         ``largest_shortfall`` for the team serving the process).
     unit_costs : mapping or DataFrame, optional
-        With it, ``cost`` and ``cost_per_contract`` (at the confidence) are added.
+        With it, ``cost`` and ``cost_per_contract`` (at the target probability) are added.
 
     Returns
     -------
     DataFrame
-        ``scenario, process, contracts, confidence, first_stage, expected_entries, required_entries``, required
+        ``scenario, process, contracts, target_probability, first_stage, expected_entries, required_entries``, required
         activities per kind (``required_<kind>``), and the capacity and cost columns when asked for.
     """
     base_view = funnel_view(funnel, process=kwargs.get("process"), processes=kwargs.get("processes"))
@@ -82,7 +82,7 @@ def compare_scenarios(targets: Any, funnel: Any, scenarios: Mapping[str, Mapping
             else:
                 tgt = to_pandas(targets, "targets")
                 tgt["contracts"] = (tgt["contracts"] * float(spec["contracts"])).round().astype("int64")
-        conf = float(spec.get("confidence", confidence))
+        conf = float(spec.get("target_probability", target_probability))
         plan = backward(tgt, view, conf, **kwargs)
         table = plan.summary().groupby("process", sort=False).agg(
             contracts=("contracts", "sum"), first_stage=("first_stage", "first"),
@@ -90,7 +90,7 @@ def compare_scenarios(targets: Any, funnel: Any, scenarios: Mapping[str, Mapping
             **{c: (c, "sum") for c in plan.summary().columns if c.startswith("required_") and
                c != "required_entries"})
         table.insert(0, "scenario", name)
-        table.insert(2, "confidence", conf)
+        table.insert(2, "target_probability", conf)
         if teams is not None and hours is not None:
             team_tab = to_pandas(teams, "teams")
             for team, delta in dict(spec.get("people", {})).items():
@@ -108,7 +108,7 @@ def compare_scenarios(targets: Any, funnel: Any, scenarios: Mapping[str, Mapping
         elif spec.get("people"):
             raise PlanInputError(f"scenario {name!r}: a people change needs teams= and hours=")
         if unit_costs is not None:
-            cost = plan.cost(unit_costs, level="process").set_index("process")
+            cost = plan.cost(unit_costs, by="process").set_index("process")
             table["cost"] = cost["required_cost"]
             table["cost_per_contract"] = cost["required_cost_per_contract"]
         rows.append(table.reset_index())

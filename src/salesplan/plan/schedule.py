@@ -13,7 +13,7 @@ Method
     3. the fitted funnel's ``durations`` (sum of the median days to advance);
     4. no lead time (logged at WARNING).
 
-    Volumes are fractional flows per bucket; the required (confidence) entries share the profile of the expected
+    Volumes are fractional flows per bucket; the required (target-probability) entries share the profile of the expected
     ones.
 
 Examples

@@ -3,15 +3,15 @@
 Method
     Each entry into a stage is won independently with probability ``p`` (the product of the stage rates from
     that stage on). With ``n`` entries the wins are ``W ~ Binomial(n, p)``. The number of entries needed is the
-    smallest ``n`` with ``P(W >= x | n) >= confidence``. Because ``P(W >= x | n) = P(F <= n - x)`` where ``F``
+    smallest ``n`` with ``P(W >= x | n) >= target_probability``. Because ``P(W >= x | n) = P(F <= n - x)`` where ``F``
     is the number of losses before the ``x``-th win, ``F ~ NegativeBinomial(x, p)``, the answer is
-    ``x + F.ppf(confidence)``.
+    ``x + F.ppf(target_probability)``.
 
     When ``p`` itself is uncertain, ``p ~ Beta(alpha, beta)`` (the funnel's effective Beta of the win rate), the
     same identity holds for the predictive distribution: ``W | n`` is beta-binomial and ``F`` is
-    beta-negative-binomial, so the answer is ``x + F.ppf(confidence)`` under the beta-negative-binomial. Rate
+    beta-negative-binomial, so the answer is ``x + F.ppf(target_probability)`` under the beta-negative-binomial. Rate
     uncertainty widens the plan: the lower the evidence behind a rate, the more entries are needed for the same
-    confidence.
+    target_probability.
 
     The beta-negative-binomial quantile is computed by :func:`required_entries` with a vectorised scan of the
     cumulative distribution over all targets at once (log-pmf via ``scipy.special.gammaln``/``betaln``), which
@@ -27,8 +27,8 @@ Reference
 
 Examples
 --------
-Known rate: 10 contracts at a 25% win rate need 40 entries on average, 49 for 80% confidence. If the 25% is only
-an estimate from 20 wins in 80 deals (``Beta(20, 60)``), 80% confidence needs more:
+Known rate: 10 contracts at a 25% win rate need 40 entries on average, 49 for an 80% target probability. If the 25% is only
+an estimate from 20 wins in 80 deals (``Beta(20, 60)``), an 80% target probability needs more:
 
 >>> from salesplan.plan.volumes import required_entries, win_probability
 >>> int(required_entries(10, 0.25, 0.8))
@@ -45,36 +45,31 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special, stats
 
-from salesplan.errors import PlanInputError
+from salesplan._validation import check_probability
+from salesplan.errors import ParameterError, PlanInputError
 
-__all__ = ["required_entries", "win_probability", "check_confidence"]
+__all__ = ["required_entries", "win_probability", "check_target_probability"]
 
 #: Upper bound on the entries any single row may need; beyond it the rate is too uncertain to plan with.
 MAX_ENTRIES = 50_000_000
 
 
-def check_confidence(confidence: float) -> float:
-    """Return ``confidence`` as float or raise :class:`~salesplan.PlanInputError` if it is not in (0, 1).
+def check_target_probability(target_probability: float) -> float:
+    """Return ``target_probability`` as float or raise :class:`~salesplan.ParameterError` if it is not in (0, 1).
 
     Examples
     --------
-    >>> check_confidence(0.8)
+    >>> check_target_probability(0.8)
     0.8
     """
-    try:
-        value = float(confidence)
-    except (TypeError, ValueError):
-        raise PlanInputError(f"confidence must be a number in (0, 1), got {confidence!r}") from None
-    if not 0.0 < value < 1.0:
-        raise PlanInputError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
-    return value
+    return check_probability(target_probability, "target_probability")
 
 
-def _broadcast(contracts: ArrayLike, win_rate: ArrayLike, confidence: ArrayLike,
+def _broadcast(contracts: ArrayLike, win_rate: ArrayLike, target_probability: ArrayLike,
                alpha: ArrayLike | None, beta: ArrayLike | None) -> tuple[np.ndarray, ...]:
     x = np.asarray(contracts, dtype=float)
     p = np.asarray(win_rate, dtype=float)
-    c = np.asarray(confidence, dtype=float)
+    c = np.asarray(target_probability, dtype=float)
     a = np.full_like(p, np.nan) if alpha is None else np.asarray(alpha, dtype=float)
     b = np.full_like(p, np.nan) if beta is None else np.asarray(beta, dtype=float)
     x, p, c, a, b = np.broadcast_arrays(x, p, c, a, b)
@@ -83,7 +78,8 @@ def _broadcast(contracts: ArrayLike, win_rate: ArrayLike, confidence: ArrayLike,
         raise PlanInputError(f"contracts must be whole numbers >= 0; bad at position(s) {bad.tolist()}")
     if np.any(~((c > 0) & (c < 1))):
         bad = np.flatnonzero((~((c > 0) & (c < 1))).ravel())[:5]
-        raise PlanInputError(f"confidence must lie strictly between 0 and 1; bad at position(s) {bad.tolist()}")
+        raise ParameterError(f"target_probability must lie strictly between 0 and 1; bad at position(s) "
+                             f"{bad.tolist()}")
     if np.any(~((p > 0) & (p <= 1))):
         bad = np.flatnonzero((~((p > 0) & (p <= 1))).ravel())[:5]
         raise PlanInputError(f"win rates must lie in (0, 1]; bad at position(s) {bad.tolist()}")
@@ -158,15 +154,15 @@ def _bnb_quantile(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) ->
                 raise PlanInputError(
                     f"rate too uncertain to plan: more than {MAX_ENTRIES:,} entries needed at position "
                     f"{int(worst)} (alpha={float(a.ravel()[worst]):.3g}, beta={float(b.ravel()[worst]):.3g}); "
-                    "gather more data or lower the confidence"
+                    "gather more data or lower the target probability"
                 )
     return out, prob
 
 
-def required_entries(contracts: ArrayLike, win_rate: ArrayLike, confidence: ArrayLike = 0.8, *,
+def required_entries(contracts: ArrayLike, win_rate: ArrayLike, target_probability: ArrayLike = 0.8, *,
                      alpha: ArrayLike | None = None, beta: ArrayLike | None = None,
                      return_probability: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Smallest number of entries with ``P(at least contracts wins) >= confidence`` (vectorised).
+    """Smallest number of entries with ``P(at least contracts wins) >= target_probability`` (vectorised).
 
     Parameters
     ----------
@@ -174,14 +170,14 @@ def required_entries(contracts: ArrayLike, win_rate: ArrayLike, confidence: Arra
         Target wins ``x`` (whole numbers >= 0).
     win_rate : array-like of float
         Probability that one entry is won, in (0, 1]. Used when ``alpha``/``beta`` are missing.
-    confidence : array-like of float
+    target_probability : array-like of float
         Probability, in (0, 1), of reaching the target.
     alpha, beta : array-like of float, optional
         Beta distribution of the win rate. Where both are finite the beta-negative-binomial (predictive) quantile
         is used; where NaN or omitted the rate is treated as known (negative binomial).
 
     return_probability : bool
-        Also return ``P(at least contracts wins | required entries)`` (at least ``confidence``).
+        Also return ``P(at least contracts wins | required entries)`` (at least ``target_probability``).
 
     Returns
     -------
@@ -191,7 +187,7 @@ def required_entries(contracts: ArrayLike, win_rate: ArrayLike, confidence: Arra
     Raises
     ------
     PlanInputError
-        Contracts not whole or negative, confidence outside (0, 1), rate outside (0, 1], bad Beta parameters.
+        Contracts not whole or negative, target_probability outside (0, 1), rate outside (0, 1], bad Beta parameters.
 
     Examples
     --------
@@ -200,7 +196,7 @@ def required_entries(contracts: ArrayLike, win_rate: ArrayLike, confidence: Arra
     >>> required_entries(5, 0.5, [0.5, 0.9]).tolist()
     [9, 14]
     """
-    x, p, c, a, b, uncertain = _broadcast(contracts, win_rate, confidence, alpha, beta)
+    x, p, c, a, b, uncertain = _broadcast(contracts, win_rate, target_probability, alpha, beta)
     out = np.zeros(x.shape, dtype=np.int64)
     prob = np.ones(x.shape)
     known = ~uncertain & (x > 0)

@@ -8,7 +8,7 @@ Examples
 >>> from salesplan.forecast import SeriesForecaster
 >>> y = pd.Series([5.0, 7, 6, 8, 7, 9, 8, 10], index=pd.period_range("2024-01", periods=8, freq="M"))
 >>> f = SeriesForecaster("naive").fit(y)
->>> ax = fan_chart(y, {0.5: f.forecast(3, 0.5), 0.8: f.forecast(3, 0.8)})
+>>> ax = fan_chart(y, {0.5: f.forecast("3MS", 0.5), 0.8: f.forecast("3MS", 0.8)})
 >>> ax.get_ylabel()
 'contracts per period'
 """
@@ -47,8 +47,8 @@ def fan_chart(history: pd.Series, forecast: pd.DataFrame | Mapping[float, pd.Dat
         ``mean``, ``low``, ``high`` per forecast period (``SeriesForecaster.forecast``); several levels give a fan.
     """
     ax = get_ax(ax)
-    fcs = dict(forecast) if isinstance(forecast, Mapping) else {float(forecast["level"].iloc[0])
-                                                                 if "level" in forecast else 0.8: forecast}
+    fcs = dict(forecast) if isinstance(forecast, Mapping) else {float(forecast["confidence"].iloc[0])
+                                                                 if "confidence" in forecast else 0.8: forecast}
     ax.plot(_x(history.index), history.to_numpy(dtype=float), color="black", lw=1.5, label="actual")
     levels = sorted(fcs, reverse=True)
     for i, lev in enumerate(levels):
@@ -68,13 +68,13 @@ def fan_chart(history: pd.Series, forecast: pd.DataFrame | Mapping[float, pd.Dat
 
 
 def pipeline_chart(forecast: Any, *, ax: Any = None, component: str = "total", process: str | None = None,
-                   level: float | None = None) -> Any:
-    """Distribution of the contracts won in the window (bars) with the mean and the ``level`` interval."""
+                   confidence: float | None = None) -> Any:
+    """Distribution of the contracts won in the window (bars) with the mean and the ``confidence`` interval."""
     ax = get_ax(ax)
     pmf = forecast.distribution(component=component, process=process)
-    lo, hi = forecast.interval(level, component=component, process=process)
+    lo, hi = forecast.interval(confidence, component=component, process=process)
     inside = (pmf.index >= lo) & (pmf.index <= hi)
-    ax.bar(pmf.index[inside], pmf.to_numpy()[inside], color=_BLUE, label=f"{(level or forecast.level):.0%} interval")
+    ax.bar(pmf.index[inside], pmf.to_numpy()[inside], color=_BLUE, label=f"{(confidence or forecast.confidence):.0%} interval")
     ax.bar(pmf.index[~inside], pmf.to_numpy()[~inside], color="#9bb7d4")
     mean = float(forecast._select(component, process, None).mean())
     ax.axvline(mean, color=_ORANGE, lw=2, label=f"expected {mean:.1f}")
@@ -102,16 +102,16 @@ def reliability_chart(table: pd.DataFrame, *, ax: Any = None) -> Any:
     return ax
 
 
-def bass_chart(model: Any, horizon: int = 12, *, ax: Any = None, level: float | None = None) -> Any:
+def bass_chart(model: Any, horizon: Any = "12MS", *, ax: Any = None, confidence: float | None = None) -> Any:
     """Observed launch contracts, the fitted Bass curve and its forecast with interval."""
     ax = get_ax(ax)
     y = model.y_
     ax.bar(_x(y.index), y.to_numpy(float), width=20, color="#9bb7d4", label="contracts")
     ax.plot(_x(y.index), model.fitted().to_numpy(), color=_BLUE, lw=2, label="Bass fit")
-    f = model.forecast(horizon, level)
+    f = model.forecast(horizon, confidence)
     ax.plot(_x(f.index), f["mean"].to_numpy(), color=_BLUE, lw=2, ls="--", label="forecast")
     ax.fill_between(_x(f.index), f["low"], f["high"], color=_BLUE, alpha=0.2, lw=0,
-                    label=f"{(level or model.level):.0%} interval")
+                    label=f"{(confidence or model.confidence):.0%} interval")
     ax.set_ylabel("contracts per period")
     ax.set_xlabel("period")
     ax.legend(fontsize="small")

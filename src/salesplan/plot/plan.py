@@ -24,7 +24,7 @@ __all__ = ["reverse_funnel", "activity_plan", "capacity_chart"]
 
 
 def reverse_funnel(plan: Any, process: str | None = None, *, period: str | None = None, ax: Any = None) -> Any:
-    """Entries needed per stage of one process: expected (bar) and at the plan's confidence (marker).
+    """Entries needed per stage of one process: expected (bar) and at the plan's target probability (marker).
 
     Sums over the target periods (and segments) unless ``period`` picks one.
     """
@@ -40,7 +40,7 @@ def reverse_funnel(plan: Any, process: str | None = None, *, period: str | None 
     y = np.arange(len(stages))[::-1]
     ax.barh(y, agg["expected_entries"], color="#8fb3d9", label="expected entries")
     ax.scatter(agg["required_entries"], y, color="#c0392b", marker="|", s=300, linewidths=2.5, zorder=3,
-               label=f"needed at {plan.confidence:.0%} confidence")
+               label=f"needed at {plan.target_probability:.0%} target probability")
     for yi, req in zip(y, agg["required_entries"], strict=True):
         ax.annotate(f"{req:,.0f}", (req, yi), xytext=(6, -3), textcoords="offset points", fontsize=8)
     ax.set_yticks(y, stages)

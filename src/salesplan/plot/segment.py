@@ -100,7 +100,7 @@ def rfm_heatmap(rfm: pd.DataFrame, *, value: str | None = None, ax: Any = None) 
     return ax
 
 
-def clv_by_segment(frame: pd.DataFrame, *, value: str = "clv", segment: str = "value_class", unit: str = "",
+def clv_by_segment(frame: pd.DataFrame, *, value: str = "clv", by: str = "value_class", unit: str = "",
                    log: bool = True, ax: Any = None) -> Any:
     """Distribution of CLV (or another value) per segment as box plots.
 
@@ -110,21 +110,21 @@ def clv_by_segment(frame: pd.DataFrame, *, value: str = "clv", segment: str = "v
     >>> clv_by_segment(f, unit="EUR").get_ylabel()
     'clv (EUR, log scale)'
     """
-    _need(frame, [value, segment], "clv_by_segment")
+    _need(frame, [value, by], "clv_by_segment")
     ax = get_ax(ax)
-    data = frame[[segment, value]].dropna()
-    groups = sorted(data[segment].astype(str).unique())
-    series = [data.loc[data[segment].astype(str) == g, value].to_numpy(dtype=float) for g in groups]
+    data = frame[[by, value]].dropna()
+    groups = sorted(data[by].astype(str).unique())
+    series = [data.loc[data[by].astype(str) == g, value].to_numpy(dtype=float) for g in groups]
     if log:
         series = [s[s > 0] for s in series]
     ax.boxplot(series, tick_labels=[f"{g}\n(n={len(s)})" for g, s in zip(groups, series, strict=True)],
                showfliers=False)
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel(segment)
+    ax.set_xlabel(by)
     unit_txt = ", ".join(p for p in (unit, "log scale" if log else "") if p)
     ax.set_ylabel(f"{value} ({unit_txt})" if unit_txt else value)
-    ax.set_title(f"{value} by {segment}")
+    ax.set_title(f"{value} by {by}")
     return ax
 
 

@@ -5,7 +5,7 @@ PyArrow and DuckDB relations (and other narwhals backends); only the small per-c
 returned as pandas.
 
 Definitions (Fader, Hardie & Lee 2005; the same as ``lifetimes.utils.summary_data_from_transaction_data``)
-    Dates are cut to periods of the chosen unit (``"D"`` days, ``"W"`` Monday-Sunday weeks, ``"M"`` calendar
+    Dates are cut to periods of the chosen ``time_unit`` (``"D"`` days, ``"W"`` Monday-Sunday weeks, ``"M"`` calendar
     months); all purchases of a customer within one period count as one purchase whose value is their sum.
 
     * ``frequency``: number of *repeat* purchase periods (distinct purchase periods minus one);
@@ -13,7 +13,7 @@ Definitions (Fader, Hardie & Lee 2005; the same as ``lifetimes.utils.summary_dat
     * ``T``: periods between the first purchase period and the period of ``as_of`` (the customer's age);
     * ``monetary_value``: mean value of the repeat purchase periods (0 when ``frequency == 0``).
 
-    ``recency`` and ``T`` are divided by ``period_length`` (e.g. ``period="D", period_length=7`` gives weeks
+    ``recency`` and ``T`` are divided by ``period_length`` (e.g. ``time_unit="D", period_length=7`` gives weeks
     measured to the day, as lifetimes' ``freq_multiplier``).
 
 Returns
@@ -41,13 +41,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from salesplan.errors import SchemaError
+from salesplan._validation import check_choice, check_positive, column_names
+from salesplan.errors import ParameterError, SchemaError
 from salesplan.parse import to_naive_utc
 
 __all__ = ["customer_summary", "rfm_summary", "clv_summary", "customer_patterns", "holdout_purchases",
@@ -55,7 +57,7 @@ __all__ = ["customer_summary", "rfm_summary", "clv_summary", "customer_patterns"
 
 logger = logging.getLogger(__name__)
 
-#: Supported period units.
+#: Supported time units (``time_unit``).
 PERIODS = ("D", "W", "M")
 
 _CUST, _P = "customer_id", "_period"
@@ -108,10 +110,16 @@ def _period_of(ts: pd.Timestamp, period: str) -> int:
 
 
 def _check_period(period: str, period_length: float) -> None:
-    if period not in PERIODS:
-        raise SchemaError(f"period must be one of {PERIODS} (days, weeks, months), got {period!r}")
-    if not (isinstance(period_length, int | float) and np.isfinite(period_length) and period_length > 0):
-        raise SchemaError(f"period_length must be a positive number, got {period_length!r}")
+    check_choice(period, "time_unit", PERIODS)
+    check_positive(period_length, "period_length")
+    if not np.isfinite(period_length):
+        raise ParameterError(f"period_length must be a positive number, got {period_length!r}")
+
+
+def _order_columns(columns: Any) -> tuple[str, str, str, str, str]:
+    """The order columns ``customer_id, order_date, amount, product, margin`` under the user's names."""
+    names = column_names(columns, ("customer_id", "order_date", "amount", "product", "margin"))
+    return (names["customer_id"], names["order_date"], names["amount"], names["product"], names["margin"])
 
 
 def _resolve_as_of(lf: nw.LazyFrame, date_col: str, as_of: Any) -> pd.Timestamp:
@@ -191,13 +199,9 @@ def customer_summary(
     orders: Any,
     *,
     as_of: Any = None,
-    period: str = "D",
+    time_unit: str = "D",
     period_length: float = 1,
-    customer_col: str = "customer_id",
-    date_col: str = "order_date",
-    amount_col: str = "amount",
-    product_col: str | None = "product",
-    margin_col: str | None = "margin",
+    columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Per-customer frequency, recency, age, spend, revenue, returns, margin and product breadth.
 
@@ -207,14 +211,14 @@ def customer_summary(
         Order lines in any narwhals-supported engine (validated orders, or raw with the column names given).
     as_of : date-like, optional
         The data cut (default: the latest order date). Its period is the end of every customer's age ``T``.
-    period : {"D", "W", "M"}
+    time_unit : {"D", "W", "M"}
         Period unit; see the module docstring for the definitions.
     period_length : float
-        Divide recency and T by this (``period="D", period_length=7``: weeks measured to the day).
-    customer_col, date_col, amount_col : str
-        Column names.
-    product_col, margin_col : str or None
-        Optional columns; used when present (``n_products`` distinct products bought, ``margin`` summed).
+        Divide recency and T by this (``time_unit="D", period_length=7``: weeks measured to the day).
+    columns : mapping, optional
+        ``{"their name": "canonical name"}`` for the columns ``customer_id``, ``order_date``, ``amount``,
+        ``product`` and ``margin`` when the orders use other names. The optional ``product`` and ``margin``
+        are used when present (``n_products`` distinct products bought, ``margin`` summed).
 
     Returns
     -------
@@ -235,10 +239,12 @@ def customer_summary(
     >>> import pandas as pd
     >>> o = pd.DataFrame({"customer_id": ["x", "x", "x"], "amount": [50.0, 30.0, -10.0],
     ...                   "order_date": pd.to_datetime(["2024-01-01", "2024-03-15", "2024-03-20"])})
-    >>> s = customer_summary(o, as_of="2024-06-30", period="M")
+    >>> s = customer_summary(o, as_of="2024-06-30", time_unit="M")
     >>> s.loc["x", ["frequency", "recency", "T", "monetary_value", "returns", "n_returns"]].tolist()
     [1.0, 2.0, 5.0, 30.0, -10.0, 1.0]
     """
+    customer_col, date_col, amount_col, product_col, margin_col = _order_columns(columns)
+    period = time_unit
     _check_period(period, period_length)
     lf, as_of_ts, names = _prepared(orders, customer_col, date_col, amount_col, as_of, period)
     with_margin = bool(margin_col and margin_col in names)
@@ -308,11 +314,9 @@ def rfm_summary(
     orders: Any,
     *,
     as_of: Any = None,
-    period: str = "D",
+    time_unit: str = "D",
     period_length: float = 1,
-    customer_col: str = "customer_id",
-    date_col: str = "order_date",
-    amount_col: str = "amount",
+    columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Light per-customer recency, frequency and revenue for RFM and ABC: one group-by over the purchase lines.
 
@@ -327,12 +331,13 @@ def rfm_summary(
         Order lines in any narwhals-supported engine.
     as_of : date-like, optional
         The data cut (default: the latest order date).
-    period : {"D", "W", "M"}
+    time_unit : {"D", "W", "M"}
         Period unit.
     period_length : float
         Divide ``recency``, ``T`` and ``days_since_last`` by this.
-    customer_col, date_col, amount_col : str
-        Column names.
+    columns : mapping, optional
+        ``{"their name": "canonical name"}`` for the columns ``customer_id``, ``order_date``, ``amount``,
+        ``product`` and ``margin`` when the orders use other names.
 
     Returns
     -------
@@ -350,6 +355,8 @@ def rfm_summary(
     >>> rfm_summary(o, as_of="2024-01-31").to_dict("index")["a"]
     {'frequency': 1, 'recency': 10.0, 'T': 30.0, 'days_since_last': 20.0, 'revenue': 35.0}
     """
+    customer_col, date_col, amount_col, product_col, margin_col = _order_columns(columns)
+    period = time_unit
     _check_period(period, period_length)
     lf, as_of_ts, _ = _prepared(orders, customer_col, date_col, amount_col, as_of, period)
     res, out = _light_summary(lf, as_of_ts, period, period_length, first_value=False)
@@ -362,11 +369,9 @@ def clv_summary(
     orders: Any,
     *,
     as_of: Any = None,
-    period: str = "D",
+    time_unit: str = "D",
     period_length: float = 1,
-    customer_col: str = "customer_id",
-    date_col: str = "order_date",
-    amount_col: str = "amount",
+    columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Light per-customer BG/NBD and Gamma-Gamma inputs: frequency, recency, T, monetary value and revenue.
 
@@ -381,12 +386,13 @@ def clv_summary(
         Order lines in any narwhals-supported engine.
     as_of : date-like, optional
         The data cut (default: the latest order date).
-    period : {"D", "W", "M"}
+    time_unit : {"D", "W", "M"}
         Period unit.
     period_length : float
         Divide ``recency`` and ``T`` by this.
-    customer_col, date_col, amount_col : str
-        Column names.
+    columns : mapping, optional
+        ``{"their name": "canonical name"}`` for the columns ``customer_id``, ``order_date``, ``amount``,
+        ``product`` and ``margin`` when the orders use other names.
 
     Returns
     -------
@@ -403,6 +409,8 @@ def clv_summary(
     >>> clv_summary(o, as_of="2024-01-31").to_dict("index")["a"]
     {'frequency': 1, 'recency': 10.0, 'T': 30.0, 'monetary_value': 20.0, 'revenue': 35.0}
     """
+    customer_col, date_col, amount_col, product_col, margin_col = _order_columns(columns)
+    period = time_unit
     _check_period(period, period_length)
     lf, as_of_ts, _ = _prepared(orders, customer_col, date_col, amount_col, as_of, period)
     res, out = _light_summary(lf, as_of_ts, period, period_length, first_value=True)
@@ -442,11 +450,9 @@ def customer_patterns(
     orders: Any,
     *,
     as_of: Any = None,
-    period: str = "D",
+    time_unit: str = "D",
     period_length: float = 1,
-    customer_col: str = "customer_id",
-    date_col: str = "order_date",
-    amount_col: str = "amount",
+    columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Distinct ``(frequency, recency, T)`` patterns with their customer counts, reduced inside the engine.
 
@@ -466,6 +472,8 @@ def customer_patterns(
     >>> customer_patterns(o, as_of="2024-01-10").to_dict("list")
     {'frequency': [0, 0], 'recency': [0.0, 0.0], 'T': [8.0, 9.0], 'weight': [1, 2]}
     """
+    customer_col, date_col, amount_col, product_col, margin_col = _order_columns(columns)
+    period = time_unit
     _check_period(period, period_length)
     lf, as_of_ts, _ = _prepared(orders, customer_col, date_col, amount_col, as_of, period)
     end = _period_of(as_of_ts, period)
@@ -484,14 +492,12 @@ def customer_patterns(
 def holdout_purchases(
     orders: Any,
     *,
-    calibration_end: Any,
-    holdout_end: Any,
-    period: str = "D",
-    customer_col: str = "customer_id",
-    date_col: str = "order_date",
-    amount_col: str = "amount",
+    as_of: Any,
+    end: Any,
+    time_unit: str = "D",
+    columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Purchase periods and purchase value per customer in the holdout window ``(calibration_end, holdout_end]``.
+    """Purchase periods and purchase value per customer in the holdout window ``(as_of, end]``.
 
     Returns
     -------
@@ -503,12 +509,14 @@ def holdout_purchases(
     >>> import pandas as pd
     >>> o = pd.DataFrame({"customer_id": ["a", "a", "a"], "amount": [1.0, 2.0, 3.0],
     ...                   "order_date": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-02-01"])})
-    >>> holdout_purchases(o, calibration_end="2024-01-15", holdout_end="2024-03-01").to_dict("list")
+    >>> holdout_purchases(o, as_of="2024-01-15", end="2024-03-01").to_dict("list")
     {'frequency_holdout': [1], 'revenue_holdout': [5.0]}
     """
+    customer_col, date_col, amount_col, product_col, margin_col = _order_columns(columns)
+    period = time_unit
     _check_period(period, 1)
-    lf, cal_ts, _ = _prepared(orders, customer_col, date_col, amount_col, holdout_end, period)
-    start = dt.datetime.combine((pd.Timestamp(calibration_end).normalize() + pd.Timedelta(days=1)).date(), dt.time())
+    lf, cal_ts, _ = _prepared(orders, customer_col, date_col, amount_col, end, period)
+    start = dt.datetime.combine((pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)).date(), dt.time())
     out = (lf.filter(~nw.col("_ret") & (nw.col(date_col) >= start)).group_by(_CUST)
            .agg(nw.col(_P).n_unique().alias("frequency_holdout"), nw.col("_amount").sum().alias("revenue_holdout"))
            .collect().to_pandas())
@@ -522,10 +530,7 @@ def product_ownership(
     *,
     as_of: Any = None,
     start: Any = None,
-    product_col: str = "product",
-    customer_col: str = "customer_id",
-    date_col: str = "order_date",
-    amount_col: str = "amount",
+    columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Purchase value per customer and product for purchases in ``[start, as_of]`` (long format).
 
@@ -544,6 +549,7 @@ def product_ownership(
     >>> product_ownership(o)[["customer_id", "product", "amount"]].to_dict("list")
     {'customer_id': ['a', 'a', 'b'], 'product': ['P', 'Q', 'P'], 'amount': [1.0, 2.0, 3.0]}
     """
+    customer_col, date_col, amount_col, product_col, margin_col = _order_columns(columns)
     lf, _, _ = _prepared(orders, customer_col, date_col, amount_col, as_of, "D")
     _check_columns(lf, {"product": product_col})
     lf = lf.filter(~nw.col("_ret"))

@@ -54,8 +54,9 @@ from typing import Any
 import narwhals as nw
 import pandas as pd
 
+from salesplan._validation import check_freq
 from salesplan.engines import current_row_limit, materialise, parse_datetime, released_after, seconds_between
-from salesplan.errors import ConfigError, SchemaError
+from salesplan.errors import ConfigError, ParameterError, SchemaError
 from salesplan.parse import to_naive_utc
 from salesplan.process import SalesProcess
 
@@ -63,6 +64,9 @@ __all__ = ["StageReduction", "reduce_stage_events", "reduce_activities", "reduce
            "SPELL_COLUMNS"]
 
 logger = logging.getLogger(__name__)
+
+#: The engine (narwhals ``dt.truncate``) spelling of each period alias ``freq`` takes.
+TRUNCATE = {"W": "1w", "M": "1mo", "Q": "1q", "Y": "1y"}
 
 SPELL_COLUMNS = ["process", "stage_idx", "stage", "outcome", "days", "implied", "weight"]
 _OPP, _STAGE, _AT = "opportunity_id", "stage", "entered_at"
@@ -104,7 +108,7 @@ class StageReduction:
     opportunities: pd.DataFrame | None = None
 
 
-def normalise_processes(process: SalesProcess | Mapping[str, SalesProcess]) -> dict[str, SalesProcess]:
+def normalise_processes(processes: SalesProcess | Mapping[str, SalesProcess]) -> dict[str, SalesProcess]:
     """A ``{name: SalesProcess}`` dict from one process or a mapping of them.
 
     Examples
@@ -113,12 +117,12 @@ def normalise_processes(process: SalesProcess | Mapping[str, SalesProcess]) -> d
     >>> sorted(normalise_processes(SalesProcess("x", ["a"])))
     ['x']
     """
-    if isinstance(process, SalesProcess):
-        return {process.name: process}
-    if isinstance(process, Mapping) and process and all(isinstance(p, SalesProcess) for p in process.values()):
-        return {str(k): v for k, v in process.items()}
-    raise ConfigError(f"process must be a SalesProcess or a non-empty mapping of name to SalesProcess, "
-                      f"got {type(process).__name__}")
+    if isinstance(processes, SalesProcess):
+        return {processes.name: processes}
+    if isinstance(processes, Mapping) and processes and all(isinstance(p, SalesProcess) for p in processes.values()):
+        return {str(k): v for k, v in processes.items()}
+    raise ParameterError(f"processes must be a SalesProcess or a non-empty mapping of name to SalesProcess, "
+                      f"got {type(processes).__name__}")
 
 
 def _collect(frame: Any) -> pd.DataFrame:
@@ -369,14 +373,14 @@ def _days(later: nw.Expr, earlier: nw.Expr, resolution_hours: float,
 @released_after
 def reduce_stage_events(
     stage_events: Any,
-    process: SalesProcess | Mapping[str, SalesProcess],
+    processes: SalesProcess | Mapping[str, SalesProcess],
     opportunities: Any = None,
     *,
     by: Sequence[str] | str | None = None,
     customers: Any = None,
     as_of: Any = None,
     resolution_hours: float = 1.0,
-    cohort_freq: str = "1mo",
+    cohort_freq: str = "M",
     keep_opportunities: bool = False,
     stale_after_days: float | None = None,
 ) -> StageReduction:
@@ -386,7 +390,7 @@ def reduce_stage_events(
     ----------
     stage_events : DataFrame-like
         ``opportunity_id, stage, entered_at`` in pandas, Polars (eager or lazy), PyArrow or DuckDB.
-    process : SalesProcess or mapping of name to SalesProcess
+    processes : SalesProcess or mapping of name to SalesProcess
         With a mapping, ``opportunities`` must give each opportunity's ``process``.
     opportunities : DataFrame-like, optional
         ``opportunity_id`` plus ``process``, ``created_at`` and group columns; same engine as the events.
@@ -401,9 +405,8 @@ def reduce_stage_events(
         Data cut; events after it are ignored. Default: the latest event.
     resolution_hours : float
         Durations are floored to this many hours (default 1) so that patterns repeat; 24 gives whole days.
-    cohort_freq : str
-        Period of the ``cohort`` and ``closed_period`` columns (narwhals ``dt.truncate`` syntax, e.g. ``"1mo"``,
-        ``"3mo"``, ``"1y"``).
+    cohort_freq : {"W", "M", "Q", "Y"}
+        Period of the ``cohort`` and ``closed_period`` columns.
     keep_opportunities : bool
         Also return one row per opportunity (its furthest stage, status and days in that stage).
     stale_after_days : float, optional
@@ -421,7 +424,8 @@ def reduce_stage_events(
         (``known_opportunity``), events before the opportunity's creation (``after_created``), an opportunity
         without a known process (``known_process``).
     """
-    procs = normalise_processes(process)
+    procs = normalise_processes(processes)
+    cohort_freq = TRUNCATE[check_freq(cohort_freq, "cohort_freq")]
     by_cols = [by] if isinstance(by, str) else list(by or [])
     built = _build_rows(stage_events, procs, opportunities, by_cols, customers, as_of, resolution_hours,
                         cohort_freq, stale_after_days)
@@ -805,7 +809,7 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
 def reduce_activities(
     activities: Any,
     stage_events: Any,
-    process: SalesProcess | Mapping[str, SalesProcess],
+    processes: SalesProcess | Mapping[str, SalesProcess],
     opportunities: Any = None,
     *,
     as_of: Any = None,
@@ -837,7 +841,7 @@ def reduce_activities(
     >>> out["counts"][["stage_idx", "kind", "count", "weight"]].to_dict("records")
     [{'stage_idx': 0, 'kind': 'calls', 'count': 2, 'weight': 1}, {'stage_idx': 1, 'kind': 'visits', 'count': 1, 'weight': 1}]
     """
-    procs = normalise_processes(process)
+    procs = normalise_processes(processes)
     entered = _entry(stage_events=stage_events, opportunities=opportunities, activities=activities)
     stage_events, opportunities, activities = (entered[k] for k in ("stage_events", "opportunities", "activities"))
     built = _build_rows(stage_events, procs, opportunities, [], None, as_of, 1.0, "1mo")

@@ -67,7 +67,15 @@ import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.process import SalesProcess
-from salesplan.reduce.stages import _build_rows, _collect, _entry, _lazy, _seconds, normalise_processes
+from salesplan.reduce.stages import (
+    TRUNCATE,
+    _build_rows,
+    _collect,
+    _entry,
+    _lazy,
+    _seconds,
+    normalise_processes,
+)
 from salesplan.schema import normalise_period
 
 __all__ = ["deal_states", "state_counts", "stage_flows", "activity_counts", "time_span", "distinct", "known_by", "opportunity_amounts", "StageFlows", "period_label", "STATE_COLUMNS", "FREQS"]
@@ -77,7 +85,7 @@ logger = logging.getLogger(__name__)
 _OPP = "opportunity_id"
 STATE_COLUMNS = ["as_of", _OPP, "process", "status", "stage", "stage_index", "work_stage", "work_index",
                  "entered_stage_at", "days_in_stage", "first_entered_at", "created_at", "closed_at", "moved_back"]
-FREQS = {"W": "1w", "M": "1mo", "Q": "1q", "Y": "1y"}
+FREQS = TRUNCATE
 _DAY = 86400.0
 _SEP = "\x1f"  # joins an opportunity id and a cut index in a stacked reduction
 _DATES_PER_PASS = 12

@@ -9,7 +9,7 @@ Schema
 ------
 ``[report]``
     ``title`` (str), ``subtitle`` (str), ``company`` (str), ``as_of`` (date; default: the latest date in the data),
-    ``period`` (``"month"`` or ``"quarter"``; the reporting period that ends at ``as_of``), ``currency`` (str),
+    ``freq`` (``"M"`` or ``"Q"``; the month or quarter reported, the one that ends at ``as_of``), ``currency`` (str),
     ``confidence`` (float in (0.5, 1); interval level used throughout), ``seed`` (int; every random step uses
     it), ``formats`` (list of ``"html"``, ``"pdf"``, ``"xlsx"``, ``"json"``), ``sections`` (list of section keys
     to include; default all), ``processes`` (list of process names to report; default all with data).
@@ -38,11 +38,15 @@ Schema
 ``[funnel]``
     ``by`` (list of group columns, e.g. ``["segment"]``; rates, plan and forecast are then split by them).
 ``[plan]``
-    ``confidence`` (float; the probability of reaching the target the plan is sized for), ``horizon`` (int;
-    months ahead for which the activities needed are listed, starting with the month after the reporting period).
+    ``target_probability`` (float; the probability of reaching the target the plan is sized for), ``horizon``
+    (str, a pandas offset such as ``"1MS"``; the months after the reporting period that start within it list the
+    activities needed).
 ``[forecast]``
-    ``horizon_months`` (int; window of the pipeline forecast after the cut), ``backtest`` (bool; rolling-origin
-    backtest of the monthly series forecast).
+    ``horizon`` (str, ``"3MS"`` or ``"90D"``; window of the pipeline forecast after the cut), ``backtest`` (bool;
+    rolling-origin backtest of the monthly series forecast).
+
+Keys renamed in 0.2 (an old key is an error naming the new one): ``[report] period`` -> ``freq`` (``"M"`` or
+``"Q"``), ``[plan] confidence`` -> ``target_probability``, ``[forecast] horizon_months`` -> ``horizon``.
 ``[capacity]``
     ``hours_per_rep`` (float; selling hours per rep and month), ``reps`` (table process -> int),
     ``hours_per_activity`` (table kind -> float).
@@ -52,14 +56,14 @@ Schema
 Examples
 --------
 >>> from salesplan.report.config import parse_config
->>> cfg = parse_config({"report": {"title": "Sales control", "period": "month"},
+>>> cfg = parse_config({"report": {"title": "Sales control", "freq": "M"},
 ...                     "data": {"opportunities": "opps.csv", "stage_events": "events.csv"}}, source="<doc>")
 >>> cfg.report.title, cfg.report.confidence, cfg.data["opportunities"].path.name
 ('Sales control', 0.9, 'opps.csv')
 >>> parse_config({"report": {"titel": "x"}}, source="r.toml")
 Traceback (most recent call last):
 ...
-salesplan.errors.ConfigError: r.toml: unknown key 'report.titel'; allowed keys in [report]: as_of, company, confidence, currency, formats, period, processes, sections, seed, subtitle, title
+salesplan.errors.ConfigError: r.toml: unknown key 'report.titel'; allowed keys in [report]: as_of, company, confidence, currency, formats, freq, processes, sections, seed, subtitle, title
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ from typing import Any
 import pandas as pd
 
 from salesplan._toml import read_toml
+from salesplan._validation import check_horizon
 from salesplan.analysis import AnalysisSettings
 from salesplan.data import TABLE_ORDER, SalesData
 from salesplan.errors import ConfigError, SalesplanError
@@ -103,7 +108,14 @@ FORMATS = ("html", "pdf", "xlsx", "json")
 ENGINES = ("pandas", "duckdb", "polars", "spark")
 #: The large tables that a non-pandas ``[data] engine`` opens lazily (they must be Parquet).
 LAZY_TABLES = ("orders", "stage_events", "activities")
-PERIODS = ("month", "quarter")
+#: Old TOML keys -> (new key, what it holds): an old key is an error naming the new one.
+RENAMED_KEYS: dict[tuple[str, str], tuple[str, str]] = {
+    ("report", "period"): ("freq", '"M" or "Q"'),
+    ("plan", "confidence"): ("target_probability", "the chance of reaching the target the plan is sized for"),
+    ("forecast", "horizon_months"): ("horizon", 'an offset string such as "3MS"'),
+}
+#: Values of ``[report] freq``: monthly or quarterly reporting.
+PERIODS = ("M", "Q")
 #: The report's sections in order (``report.sections`` names a subset); ``salesplan.report.sections`` lays them out.
 SECTION_KEYS: tuple[str, ...] = ("overview", "forecast", "processes", "kpis", "activity", "segments",
                                  "data_quality")
@@ -117,7 +129,7 @@ class ReportOptions:
     subtitle: str = ""
     company: str = ""
     as_of: pd.Timestamp | None = None
-    period: str = "month"
+    freq: str = "M"
     currency: str = "EUR"
     confidence: float = 0.9
     seed: int = 0
@@ -170,20 +182,20 @@ class ReportConfig:
     def settings(self) -> AnalysisSettings:
         """The analysis options of this configuration as :class:`salesplan.AnalysisSettings`.
 
-        ``[report] confidence`` is the interval level, ``[plan] confidence`` the target probability the plan is
-        sized for, ``[forecast] horizon_months`` the forecast horizon, ``[capacity] reps`` the teams.
+        ``[report] confidence`` is the interval level, ``[plan] target_probability`` the target probability the
+        plan is sized for, ``[forecast] horizon`` the forecast horizon, ``[capacity] reps`` the teams.
 
         Examples
         --------
         >>> s = demo_config().settings()
         >>> s.confidence, s.target_probability, s.horizon
-        (0.9, 0.8, <DateOffset: months=3>)
+        (0.9, 0.8, <3 * MonthBegins>)
         """
         return AnalysisSettings(
-            as_of=self.report.as_of, period=self.report.period, confidence=float(self.report.confidence),
-            target_probability=float(self.option("plan", "confidence")),
-            horizon=pd.DateOffset(months=int(self.option("forecast", "horizon_months"))),
-            plan_months=int(self.option("plan", "horizon")), processes=self.report.processes,
+            as_of=self.report.as_of, freq=self.report.freq, confidence=float(self.report.confidence),
+            target_probability=float(self.option("plan", "target_probability")),
+            horizon=self.option("forecast", "horizon"),
+            plan_horizon=self.option("plan", "horizon"), processes=self.report.processes,
             by=tuple(self.option("funnel", "by")), teams=dict(self.option("capacity", "reps")),
             hours_per_rep=float(self.option("capacity", "hours_per_rep")),
             hours_per_activity=dict(self.option("capacity", "hours_per_activity")),
@@ -197,14 +209,14 @@ class ReportConfig:
 # key -> (expected type(s), description). Types: "str", "int", "float", "bool", "date", "list[str]",
 # "list[float]", "table[str]", "table[int]", "table[float]", "str|int".
 _SCHEMA: dict[str, dict[str, str]] = {
-    "report": {"title": "str", "subtitle": "str", "company": "str", "as_of": "date", "period": "str",
+    "report": {"title": "str", "subtitle": "str", "company": "str", "as_of": "date", "freq": "str",
                "currency": "str", "confidence": "float", "seed": "int", "formats": "list[str]",
                "sections": "list[str]", "processes": "list[str]"},
     "processes": {"file": "str"},
     "segments": {"abc": "list[float]", "value": "str"},
     "funnel": {"by": "list[str]"},
-    "plan": {"confidence": "float", "horizon": "int"},
-    "forecast": {"horizon_months": "int", "backtest": "bool"},
+    "plan": {"target_probability": "float", "horizon": "str"},
+    "forecast": {"horizon": "str", "backtest": "bool"},
     "capacity": {"hours_per_rep": "float", "reps": "table[int]", "hours_per_activity": "table[float]"},
     "costs": {"per_activity": "table[float]"},
 }
@@ -214,8 +226,8 @@ _TABLE_KEYS = {"path": "str", "columns": "table[str]", "sheet": "str|int", "sep"
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "segments": {"abc": [0.8, 0.95], "value": "clv"},
     "funnel": {"by": []},
-    "plan": {"confidence": 0.8, "horizon": 1},
-    "forecast": {"horizon_months": 3, "backtest": True},
+    "plan": {"target_probability": 0.8, "horizon": "1MS"},
+    "forecast": {"horizon": "3MS", "backtest": True},
     "capacity": {"hours_per_rep": 120.0, "reps": {}, "hours_per_activity": {"calls": 0.25, "visits": 2.0,
                                                                               "offers": 3.0}},
     "costs": {"per_activity": {"calls": 20.0, "visits": 150.0, "offers": 300.0}},
@@ -254,6 +266,12 @@ def _check_table(raw: Mapping[str, Any], group: str, allowed: Mapping[str, str],
         raise ConfigError(f"{source}: [{group}] must be a table, got {_describe(raw)}")
     out = {}
     for key, value in raw.items():
+        if (group, key) in RENAMED_KEYS:
+            new = RENAMED_KEYS[(group, key)]
+            raise ConfigError(f"{source}: '{group}.{key}' was renamed to '{group}.{new[0]}' ({new[1]})")
+        if key == "horizon" and isinstance(value, int | float) and not isinstance(value, bool):
+            raise ConfigError(f"{source}: '{group}.horizon' must be a pandas offset or duration string such as "
+                              f"'{int(value)}MS' ({int(value)} months) or '90D', got {value!r}")
         if key not in allowed:
             raise ConfigError(f"{source}: unknown key '{group}.{key}'; allowed keys in [{group}]: "
                               f"{', '.join(sorted(allowed))}")
@@ -322,9 +340,9 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
     confidence = float(rep.get("confidence", 0.9))
     if not 0.5 <= confidence < 1:
         raise ConfigError(f"{source}: 'report.confidence' must be in [0.5, 1), got {confidence}")
-    period = rep.get("period", "month")
-    if period not in PERIODS:
-        raise ConfigError(f"{source}: 'report.period' must be one of {list(PERIODS)}, got {period!r}")
+    freq = rep.get("freq", "M")
+    if freq not in PERIODS:
+        raise ConfigError(f"{source}: 'report.freq' must be one of {list(PERIODS)}, got {freq!r}")
     formats = tuple(rep.get("formats", FORMATS))
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
@@ -339,7 +357,7 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
         title=rep.get("title", ReportOptions.title), subtitle=rep.get("subtitle", ""),
         company=rep.get("company", ""),
         as_of=_date(rep["as_of"], "report.as_of", source) if "as_of" in rep else None,
-        period=period, currency=rep.get("currency", "EUR"), confidence=confidence, seed=int(rep.get("seed", 0)),
+        freq=freq, currency=rep.get("currency", "EUR"), confidence=confidence, seed=int(rep.get("seed", 0)),
         formats=formats, sections=tuple(sections) if sections is not None else None,
         processes=tuple(rep["processes"]) if "processes" in rep else None,
     )
@@ -368,17 +386,17 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
     if engine != "pandas":
         _check_lazy_sources(data, engine, source)
 
-    for group, key in (("plan", "confidence"),):
+    for group, key in (("plan", "target_probability"),):
         if key in groups[group] and not 0.5 <= groups[group][key] < 1:
             raise ConfigError(f"{source}: '{group}.{key}' must be in [0.5, 1), got {groups[group][key]}")
     if groups["segments"].get("value", "clv") not in ("clv", "revenue"):
         raise ConfigError(f"{source}: 'segments.value' must be 'clv' or 'revenue', got {groups['segments']['value']!r}")
-    for group, key in (("plan", "horizon"), ("forecast", "horizon_months")):
-        if key in groups[group] and groups[group][key] < 0:
-            raise ConfigError(f"{source}: '{group}.{key}' must be >= 0, got {groups[group][key]}")
-    if "horizon_months" in groups["forecast"] and not 1 <= groups["forecast"]["horizon_months"] <= 36:
-        raise ConfigError(f"{source}: 'forecast.horizon_months' must be in 1..36, "
-                          f"got {groups['forecast']['horizon_months']}")
+    for group in ("plan", "forecast"):
+        if "horizon" in groups[group]:
+            try:
+                check_horizon(groups[group]["horizon"], f"{group}.horizon")
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
     if "abc" in groups["segments"]:
         abc = groups["segments"]["abc"]
         if len(abc) != 2 or not 0 < abc[0] < abc[1] < 1:
@@ -587,7 +605,7 @@ EXAMPLE_CONFIG = '''\
 title = "Monthly sales control report"
 company = "Example company"
 # as_of = 2025-12-31          # the data cut; default: the latest date found in the data
-period = "month"              # "month" or "quarter": the reporting period that ends at as_of
+freq = "M"                    # "M" (month) or "Q" (quarter): the reporting period that ends at as_of
 currency = "EUR"
 confidence = 0.9              # level of every interval in the report
 seed = 20240                  # random steps (simulation-based intervals) use this seed: same data, same report
@@ -622,11 +640,11 @@ value = "clv"                 # "clv" (12-month customer lifetime value) or "rev
 by = []                       # group columns for conversion rates, e.g. ["segment"]
 
 [plan]
-confidence = 0.8              # plan volumes so that the target is reached with this probability
-horizon = 1                   # months after the reporting period to list the activities needed for
+target_probability = 0.8      # plan volumes so that the target is reached with this probability
+horizon = "1MS"               # the months after the reporting period starting within it list the activities needed
 
 [forecast]
-horizon_months = 3            # window of the pipeline forecast after the data cut
+horizon = "3MS"               # window of the pipeline forecast after the data cut ("3MS": to the third month start)
 backtest = true               # rolling-origin backtest of the monthly forecast against naive baselines
 
 [capacity]

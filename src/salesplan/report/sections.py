@@ -287,7 +287,7 @@ def section_forecast(ctx: ReportContext) -> Section:
                                      key="p_reach_target"))
         sec.add_chart(render(plot_forecast.pipeline_chart, f"Contracts won {window}: distribution",
                              "All processes; bars inside the interval are dark.", forecast=a.forecast,
-                             level=a.settings.confidence))
+                             confidence=a.settings.confidence))
         sec.add_chart(render(plot_overview.plot_actual_vs_target, f"Forecast {window} against target",
                              "Expected contracts per process with the interval, against the target of the window.",
                              table=a.forecast_by_process.rename(columns={

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan._toml import read_toml
+from salesplan._validation import check_horizon, horizon_days
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.expressions import Expression, parse_expression
 
@@ -204,17 +205,17 @@ def customer_segments(
     as_of: Any = None,
     value: str = "clv",
     thresholds: Sequence[float] = (0.8, 0.95),
-    horizon_days: float = 365,
+    horizon: Any = "365D",
     discount_rate: float = 0.01,
     cross_sell: pd.DataFrame | None = None,
     features: Sequence[str] = ("industry", "size", "region"),
-    **columns: str,
+    columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per customer (and prospect) with value, RFM, CLV, wallet and cross-selling columns.
 
     Steps: :func:`~salesplan.reduce.customers.customer_summary` (daily periods), BG/NBD and Gamma-Gamma fitted on
-    distinct patterns, P(alive), expected purchases in ``horizon_days``, 12-month CLV (monthly discount
-    ``discount_rate``), ABC on ``value``, RFM, :func:`~salesplan.segment.wallet.share_of_wallet`, resemblance of
+    distinct patterns, P(alive), expected purchases within ``horizon`` (``"365D"``; an offset such as ``"12MS"``
+    counts from ``as_of``), 12-month CLV (monthly discount ``discount_rate``), ABC on ``value``, RFM, :func:`~salesplan.segment.wallet.share_of_wallet`, resemblance of
     prospects to A customers, the best cross-selling product (from :meth:`CrossSell.score` output).
 
     Returns
@@ -222,6 +223,9 @@ def customer_segments(
     pandas.DataFrame
         Indexed by ``customer_id``. Prospects have ``has_orders`` False, no value class and NaN model columns.
         ``attrs`` hold the fitted models (``purchase_model``, ``spend_model``).
+
+    Other parameters: ``columns`` maps the orders' own column names to ``customer_id``, ``order_date``,
+    ``amount`` (``{"their name": "canonical name"}``).
 
     Raises
     ------
@@ -235,18 +239,18 @@ def customer_segments(
     from salesplan.segment.rfm import rfm_scores
     from salesplan.segment.wallet import share_of_wallet
 
-    column_args: dict[str, Any] = dict(columns)  # column names only (the readers' other parameters are not strings)
-    summary = customer_summary(orders, as_of=as_of, **column_args)
-    pat = customer_patterns(orders, as_of=summary.attrs["as_of"],
-                            **{k: v for k, v in column_args.items() if k != "product_col" and k != "margin_col"})
+    check_horizon(horizon)
+    summary = customer_summary(orders, as_of=as_of, columns=columns)
+    pat = customer_patterns(orders, as_of=summary.attrs["as_of"], columns=columns)
     bg = BetaGeo().fit(pat["frequency"], pat["recency"], pat["T"], weights=pat["weight"])
     gg = GammaGamma().fit(summary["frequency"], summary["monetary_value"])
     x, tx, t, m = (summary[c] for c in ("frequency", "recency", "T", "monetary_value"))
     table = summary.copy()
     table["p_alive"] = bg.probability_alive(x, tx, t)
-    table["expected_purchases"] = bg.expected_purchases(horizon_days, x, tx, t)
+    table["expected_purchases"] = bg.expected_purchases(horizon_days(summary.attrs["as_of"], horizon), x, tx, t)
     table["expected_spend"] = gg.expected_spend(x, m)
-    table["clv"] = customer_lifetime_value(bg, gg, x, tx, t, m, horizon=12, step=30, discount_rate=discount_rate)
+    table["clv"] = customer_lifetime_value(bg, gg, x, tx, t, m, n_steps=12, step=30,
+                                           discount_rate=discount_rate)
     if value not in table.columns:
         raise SchemaError(f"customer_segments: value column {value!r} unknown; use one of {list(table.columns)}")
     abc = abc_classes(table[value].clip(lower=0), thresholds=thresholds)

@@ -40,13 +40,15 @@ from __future__ import annotations
 import contextlib
 import html
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, special, stats
 
-from salesplan.errors import ConvergenceError, NotFittedError, SchemaError
+from salesplan._validation import check_positive, check_probability
+from salesplan.errors import ConvergenceError, NotFittedError, ParameterError, SchemaError
 
 __all__ = ["BetaGeo", "GammaGamma", "customer_lifetime_value", "calibration_holdout", "holdout_comparison",
            "sample_bgnbd"]
@@ -202,7 +204,9 @@ class _MLEModel:
     _n_patterns: int
 
     def __init__(self, *, confidence: float = 0.95, max_iter: int = 500, tol: float = 1e-10) -> None:
-        self.confidence = confidence
+        self.confidence = check_probability(confidence, "confidence")
+        check_positive(max_iter, "max_iter", integer=True)
+        check_positive(tol, "tol")
         self.max_iter = max_iter
         self.tol = tol
 
@@ -638,8 +642,8 @@ class BetaGeo(_MLEModel):
         hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, zed)
         return (a + b + x - 1) / (a - 1) * (1 - np.exp((r + x) * np.log1p(-zed)) * hyp)
 
-    def expected_purchases(self, horizon: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
-        """Expected purchases in the next ``horizon`` time units, given each customer's (x, t_x, T).
+    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        """Expected purchases in the next ``t`` time units (of the fitted data), given each customer's (x, t_x, T).
 
         Distinct (x, T) pairs are evaluated once (the hypergeometric term depends on them only).
 
@@ -651,14 +655,14 @@ class BetaGeo(_MLEModel):
         1.226
         """
         self._check_fitted()
-        h, x, tx, t = np.broadcast_arrays(_array(horizon, "horizon"), _array(frequency, "frequency"),
-                                          _array(recency, "recency"), _array(T, "T"))
-        codes, (hu, xu, tu) = _distinct([h, x, t])
+        h, x, tx, age = np.broadcast_arrays(_array(t, "t"), _array(frequency, "frequency"),
+                                            _array(recency, "recency"), _array(T, "T"))
+        codes, (hu, xu, tu) = _distinct([h, x, age])
         num = self._numerator(hu, xu, tu)[codes]
-        return num / (1.0 + self._odds_dead(x, tx, t))
+        return num / (1.0 + self._odds_dead(x, tx, age))
 
-    def expected_purchases_new(self, horizon: Any) -> np.ndarray:
-        """Expected purchases of a new customer (just made a first purchase) in ``horizon`` time units.
+    def expected_purchases_new(self, t: Any) -> np.ndarray:
+        """Expected purchases of a new customer (just made a first purchase) in ``t`` time units.
 
         Examples
         --------
@@ -668,18 +672,18 @@ class BetaGeo(_MLEModel):
         1.1967
         """
         self._check_fitted()
-        h = _array(horizon, "horizon")
+        h = _array(t, "t")
         r, alpha, a, b = self.params_.to_numpy()
         zed = h / (alpha + h)
         return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + h)) ** r * special.hyp2f1(r, b, a + b - 1, zed))
 
-    def predict(self, frequency: Any, recency: Any, T: Any, horizon: float = 1.0) -> np.ndarray:
-        """Alias of :meth:`expected_purchases` with the horizon last (scikit-learn style)."""
-        return self.expected_purchases(horizon, frequency, recency, T)
+    def predict(self, frequency: Any, recency: Any, T: Any, t: float = 1.0) -> np.ndarray:
+        """Alias of :meth:`expected_purchases` with the duration ``t`` last (scikit-learn style)."""
+        return self.expected_purchases(t, frequency, recency, T)
 
-    def discounted_purchases(self, frequency: Any, recency: Any, T: Any, *, horizon: int = 12, step: float = 30,
+    def discounted_purchases(self, frequency: Any, recency: Any, T: Any, *, n_steps: int = 12, step: float = 30,
                              discount_rate: float = 0.01) -> np.ndarray:
-        """Sum over ``horizon`` steps of expected purchases in each step, discounted by ``(1+rate)**step``.
+        """Sum over ``n_steps`` steps of expected purchases in each step, discounted by ``(1+rate)**step``.
 
         Multiply by an expected spend per purchase to get CLV (see :func:`customer_lifetime_value`).
         """
@@ -688,7 +692,9 @@ class BetaGeo(_MLEModel):
         codes, (xu, tu) = _distinct([x, t])
         total = np.zeros(len(xu))
         previous = np.zeros(len(xu))
-        for i in range(1, int(horizon) + 1):
+        check_positive(n_steps, "n_steps", integer=True)
+        check_positive(step, "step")
+        for i in range(1, int(n_steps) + 1):
             current = self._numerator(np.full(len(xu), i * step), xu, tu)
             total += (current - previous) / (1 + discount_rate) ** i
             previous = current
@@ -826,13 +832,13 @@ def customer_lifetime_value(
     T: Any,
     monetary_value: Any,
     *,
-    horizon: int = 12,
+    n_steps: int = 12,
     step: float = 30,
     discount_rate: float = 0.01,
 ) -> np.ndarray:
     """Discounted CLV: expected spend times expected purchases per step, discounted per step.
 
-    ``CLV = E[spend] * sum_{i=1..horizon} (E[Y(i step)] - E[Y((i-1) step)]) / (1 + discount_rate)**i``, the same
+    ``CLV = E[spend] * sum_{i=1..n_steps} (E[Y(i step)] - E[Y((i-1) step)]) / (1 + discount_rate)**i``, the same
     definition as lifetimes' ``customer_lifetime_value`` (``step`` = 30 for daily data and monthly steps).
 
     Parameters
@@ -843,7 +849,7 @@ def customer_lifetime_value(
         Fitted spend model.
     frequency, recency, T, monetary_value : array-like
         Per customer, in the time unit the purchase model was fitted in.
-    horizon : int
+    n_steps : int
         Number of discounting steps (e.g. 12 months).
     step : float
         Length of one step in model time units (30 days, 4.345 weeks, 1 month).
@@ -855,29 +861,29 @@ def customer_lifetime_value(
     >>> bg, gg = BetaGeo(), GammaGamma()
     >>> bg.params_ = pd.Series({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
     >>> gg.params_ = pd.Series({"p": 6.25, "q": 3.74, "v": 15.44})
-    >>> clv = customer_lifetime_value(bg, gg, [0, 2], [0, 30.43], [38.86, 38.86], [0, 22.35], horizon=12,
+    >>> clv = customer_lifetime_value(bg, gg, [0, 2], [0, 30.43], [38.86, 38.86], [0, 22.35], n_steps=12,
     ...                               step=4.345)
     >>> [round(float(c), 2) for c in clv]
     [8.37, 36.29]
     """
     x, tx, t, m = (_array(v, n) for v, n in ((frequency, "frequency"), (recency, "recency"), (T, "T"),
                                              (monetary_value, "monetary_value")))
-    factor = purchases.discounted_purchases(x, tx, t, horizon=horizon, step=step, discount_rate=discount_rate)
+    factor = purchases.discounted_purchases(x, tx, t, n_steps=n_steps, step=step, discount_rate=discount_rate)
     return spend.expected_spend(x, m) * factor
 
 
 def calibration_holdout(
     orders: Any,
     *,
-    calibration_end: Any,
-    holdout_end: Any,
-    period: str = "D",
+    as_of: Any,
+    end: Any,
+    time_unit: str = "D",
     period_length: float = 1,
-    customer_col: str = "customer_id",
-    date_col: str = "order_date",
-    amount_col: str = "amount",
+    columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Calibration summary up to ``calibration_end`` joined with actual purchases in the holdout window.
+    """Calibration summary up to ``as_of`` joined with actual purchases in the holdout window ``(as_of, end]``.
+
+    ``time_unit``, ``period_length`` and ``columns`` are as in :func:`salesplan.reduce.customers.customer_summary`.
 
     Only customers whose first purchase is in the calibration period are included (the usual set-up).
 
@@ -885,31 +891,31 @@ def calibration_holdout(
     -------
     pandas.DataFrame
         The columns of :func:`salesplan.reduce.customers.customer_summary` plus ``frequency_holdout`` (purchase
-        periods in ``(calibration_end, holdout_end]``), ``revenue_holdout`` and ``duration_holdout`` (length of
+        periods in ``(as_of, end]``), ``revenue_holdout`` and ``duration_holdout`` (length of
         the holdout window in model time units).
 
     Examples
     --------
     >>> o = pd.DataFrame({"customer_id": ["a", "a", "a", "b"], "amount": [5.0, 6.0, 7.0, 8.0],
     ...                   "order_date": pd.to_datetime(["2024-01-01", "2024-01-20", "2024-03-01", "2024-02-10"])})
-    >>> t = calibration_holdout(o, calibration_end="2024-01-31", holdout_end="2024-03-31")
+    >>> t = calibration_holdout(o, as_of="2024-01-31", end="2024-03-31")
     >>> t[["frequency", "frequency_holdout", "duration_holdout"]].to_dict("index")
     {'a': {'frequency': 1, 'frequency_holdout': 1, 'duration_holdout': 60.0}}
     """
     from salesplan.reduce.customers import _check_period, _period_of, customer_summary, holdout_purchases
 
+    period = time_unit
     _check_period(period, period_length)
-    kw = {"customer_col": customer_col, "date_col": date_col, "amount_col": amount_col, "period": period}
-    cal = customer_summary(orders, as_of=calibration_end, period_length=period_length, **kw)
-    hold = holdout_purchases(orders, calibration_end=calibration_end, holdout_end=holdout_end, **kw)
+    cal = customer_summary(orders, as_of=as_of, time_unit=period, period_length=period_length, columns=columns)
+    hold = holdout_purchases(orders, as_of=as_of, end=end, time_unit=period, columns=columns)
     out = cal.join(hold, how="left")
     out["frequency_holdout"] = out["frequency_holdout"].fillna(0).astype("int64")
     out["revenue_holdout"] = out["revenue_holdout"].fillna(0.0)
-    cal_ts, end_ts = pd.Timestamp(calibration_end), pd.Timestamp(holdout_end)
+    cal_ts, end_ts = pd.Timestamp(as_of), pd.Timestamp(end)
     if end_ts <= cal_ts:
-        raise SchemaError(f"holdout_end {end_ts.date()} must be after calibration_end {cal_ts.date()}")
+        raise ParameterError(f"end {end_ts.date()} must be after as_of {cal_ts.date()}")
     out["duration_holdout"] = (_period_of(end_ts, period) - _period_of(cal_ts, period)) / period_length
-    out.attrs.update(cal.attrs, calibration_end=cal_ts, holdout_end=end_ts)
+    out.attrs.update(cal.attrs, end=end_ts)
     return out
 
 

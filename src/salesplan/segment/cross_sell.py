@@ -1,10 +1,10 @@
 """Cross-selling propensity: which products a customer has not bought yet, and how likely each one is next.
 
 Method (next-product-to-buy)
-    From orders up to a cutoff, each customer's product ownership (bought / not bought, per product) plus its
+    From orders up to ``as_of``, each customer's product ownership (bought / not bought, per product) plus its
     activity (log revenue, log order lines, products owned, log days since the last purchase) are the features. For every product with at least
-    ``min_buyers`` new buyers in the window ``(cutoff, end]`` a logistic regression (scikit-learn, standardised
-    features, L2 penalty) is fitted on the customers that did not own it at the cutoff, with "bought it in the
+    ``min_buyers`` new buyers in the window ``(as_of, end]`` a logistic regression (scikit-learn, standardised
+    features, L2 penalty) is fitted on the customers that did not own it at ``as_of``, with "bought it in the
     window" as the target. Scores are probabilities of buying the product in a window of the same length.
     Validation is on a time split: fit on one window, then :meth:`CrossSell.evaluate` on a later one reports, per
     product and pooled, the AUC and the lift in the top decile (buy rate of the 10% highest scores / base rate).
@@ -16,7 +16,7 @@ Examples
 --------
 >>> from salesplan.datasets import simulate
 >>> data, _ = simulate(n_customers=300, years=2, seed=4, n_prospects=0)
->>> cs = CrossSell(min_buyers=5).fit(data.orders, cutoff="2024-06-30", end="2024-12-31")
+>>> cs = CrossSell(min_buyers=5).fit(data.orders, as_of="2024-06-30", end="2024-12-31")
 >>> scores = cs.score(data.orders, as_of="2024-12-31")
 >>> sorted(scores.columns)
 ['customer_id', 'product', 'rank', 'score']
@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -40,8 +41,10 @@ logger = logging.getLogger(__name__)
 
 
 def ownership_matrix(orders: Any, *, as_of: Any = None, start: Any = None, products: list[str] | None = None,
-                     **columns: str) -> pd.DataFrame:
+                     columns: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Customers x products matrix of purchase value up to ``as_of`` (0 = never bought).
+
+    ``columns`` maps the orders' own column names to ``customer_id``, ``order_date``, ``amount``, ``product``.
 
     Examples
     --------
@@ -52,7 +55,7 @@ def ownership_matrix(orders: Any, *, as_of: Any = None, start: Any = None, produ
     """
     from salesplan.reduce.customers import product_ownership
 
-    long = product_ownership(orders, as_of=as_of, start=start, **columns)
+    long = product_ownership(orders, as_of=as_of, start=start, columns=columns)
     wide = long.pivot_table(index="customer_id", columns="product", values="amount", aggfunc="sum", fill_value=0.0)
     if products is not None:
         wide = wide.reindex(columns=products, fill_value=0.0)
@@ -91,7 +94,8 @@ class CrossSell:
     C : float
         Inverse L2 penalty of the logistic regressions.
     columns : dict, optional
-        Column names for the order reduction (``customer_col``, ``date_col``, ``amount_col``, ``product_col``).
+        ``{"their name": "canonical name"}`` for the order columns ``customer_id``, ``order_date``, ``amount``,
+        ``product``.
 
     Attributes
     ----------
@@ -100,26 +104,26 @@ class CrossSell:
     models_ : dict
         Product -> fitted scikit-learn pipeline.
     training_ : DataFrame
-        Per modelled product: ``candidates`` (non-owners at the cutoff), ``buyers`` (new buyers in the window).
+        Per modelled product: ``candidates`` (non-owners at ``as_of``), ``buyers`` (new buyers in the window).
     """
 
     def __init__(self, *, products: list[str] | None = None, max_products: int = 30, min_buyers: int = 10,
-                 C: float = 1.0, columns: dict[str, str] | None = None) -> None:
+                 C: float = 1.0, columns: Mapping[str, str] | None = None) -> None:
         self.products = products
         self.max_products = max_products
         self.min_buyers = min_buyers
         self.C = C
         self.columns = columns
 
-    def _window(self, orders: Any, cutoff: Any, end: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _window(self, orders: Any, as_of: Any, end: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         from salesplan.reduce.customers import product_ownership
 
         cols = dict(self.columns or {})
-        cut = pd.Timestamp(cutoff)
-        before = product_ownership(orders, as_of=cut, **cols)
+        cut = pd.Timestamp(as_of)
+        before = product_ownership(orders, as_of=cut, columns=cols)
         if before.empty:
-            raise SchemaError(f"CrossSell: no purchases on or before the cutoff {cut.date()}")
-        after = product_ownership(orders, as_of=end, start=cut + pd.Timedelta(days=1), **cols) if end is not None \
+            raise SchemaError(f"CrossSell: no purchases on or before as_of {cut.date()}")
+        after = product_ownership(orders, as_of=end, start=cut + pd.Timedelta(days=1), columns=cols) if end is not None \
             else None
         return before, after
 
@@ -133,8 +137,8 @@ class CrossSell:
         idle = (before["last_order"].max() - last).dt.days.astype(float)
         return _features(owned, lines, idle)
 
-    def fit(self, orders: Any, cutoff: Any, end: Any) -> CrossSell:
-        """Fit one model per product: features at ``cutoff``, targets = first purchases in ``(cutoff, end]``.
+    def fit(self, orders: Any, as_of: Any, end: Any) -> CrossSell:
+        """Fit one model per product: features at ``as_of``, targets = first purchases in ``(as_of, end]``.
 
         Raises
         ------
@@ -146,7 +150,7 @@ class CrossSell:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        before, after = self._window(orders, cutoff, end)
+        before, after = self._window(orders, as_of, end)
         if self.products is not None:
             self.products_ = [str(p) for p in self.products]
         else:
@@ -171,14 +175,14 @@ class CrossSell:
                         self.min_buyers, skipped[:10])
         if not self.models_:
             raise ConvergenceError(f"CrossSell: no product has {self.min_buyers} or more new buyers between "
-                                   f"{pd.Timestamp(cutoff).date()} and {pd.Timestamp(end).date()}; use a longer "
+                                   f"{pd.Timestamp(as_of).date()} and {pd.Timestamp(end).date()}; use a longer "
                                    "window or a lower min_buyers")
-        self.window_days_ = (pd.Timestamp(end) - pd.Timestamp(cutoff)).days
+        self.window_days_ = (pd.Timestamp(end) - pd.Timestamp(as_of)).days
         return self
 
     def _check(self) -> None:
         if not hasattr(self, "models_"):
-            raise NotFittedError("CrossSell is not fitted yet; call fit(orders, cutoff, end) first")
+            raise NotFittedError("CrossSell is not fitted yet; call fit(orders, as_of, end) first")
 
     def _scores(self, features: pd.DataFrame) -> pd.DataFrame:
         parts = []
@@ -207,8 +211,8 @@ class CrossSell:
         out["rank"] = out.groupby("customer_id")["score"].rank(method="first", ascending=False).astype(int)
         return out.sort_values(["customer_id", "rank"], kind="stable").reset_index(drop=True)
 
-    def evaluate(self, orders: Any, cutoff: Any, end: Any, top: float = 0.1) -> pd.DataFrame:
-        """Out-of-time validation: score at ``cutoff``, compare with first purchases in ``(cutoff, end]``.
+    def evaluate(self, orders: Any, as_of: Any, end: Any, top: float = 0.1) -> pd.DataFrame:
+        """Out-of-time validation: score at ``as_of``, compare with first purchases in ``(as_of, end]``.
 
         Returns
         -------
@@ -219,7 +223,7 @@ class CrossSell:
         from sklearn.metrics import roc_auc_score
 
         self._check()
-        before, after = self._window(orders, cutoff, end)
+        before, after = self._window(orders, as_of, end)
         scores = self._scores(self._matrix(before))
         bought = set(zip(after["customer_id"], after["product"].astype(str), strict=True))
         scores["bought"] = [int((c, p) in bought) for c, p in zip(scores["customer_id"], scores["product"],

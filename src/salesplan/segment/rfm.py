@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._validation import check_positive, column_names
 from salesplan.errors import ConfigError, SchemaError
 
 __all__ = ["rfm_scores", "quantile_score", "DEFAULT_SEGMENTS"]
@@ -118,9 +119,7 @@ def rfm_scores(
     summary: pd.DataFrame,
     *,
     bins: int = 5,
-    recency: str = "days_since_last",
-    frequency: str = "frequency",
-    monetary: str = "revenue",
+    columns: Mapping[str, str] | None = None,
     segments: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """R, F and M scores, the RFM cell and score, and a named segment per customer.
@@ -131,11 +130,10 @@ def rfm_scores(
         Per customer, e.g. from :func:`salesplan.reduce.customers.customer_summary`.
     bins : int
         Number of score levels (5 = quintiles).
-    recency : str
-        Column with the time since the last purchase (smaller = better). The default ``"days_since_last"`` is
-        computed as ``T - recency`` when absent.
-    frequency, monetary : str
-        Columns scored with larger = better (default repeat purchases and total revenue).
+    columns : mapping, optional
+        ``{"their name": "canonical name"}`` for the three scored columns: ``days_since_last`` (time since the
+        last purchase, smaller = better; computed as ``T - recency`` when absent), ``frequency`` and ``revenue``
+        (larger = better; default repeat purchases and total revenue). E.g. ``{"net_revenue": "revenue"}``.
     segments : mapping, optional
         Named segments (see the module docstring); default :data:`DEFAULT_SEGMENTS`.
 
@@ -145,6 +143,9 @@ def rfm_scores(
         Same index: ``recency_value``, ``frequency_value``, ``monetary_value``, ``r_score``, ``f_score``,
         ``m_score``, ``rfm_cell`` (e.g. ``"545"``), ``rfm_score`` (sum), ``segment``.
     """
+    names = column_names(columns, ("days_since_last", "frequency", "revenue"))
+    recency, frequency, monetary = names["days_since_last"], names["frequency"], names["revenue"]
+    check_positive(bins, "bins", integer=True)
     segments = DEFAULT_SEGMENTS if segments is None else segments
     _check_segments(segments)
     frame = summary
