@@ -31,7 +31,7 @@ def forecast():
     fun = FunnelParameters.from_values({"p": PROC}, rates={("p", "lead"): (0.5, 1e7), ("p", "offer"): (0.6, 10)},
                                        advance_days={("p", "lead"): 10.0, ("p", "offer"): 10.0},
                                        loss_days={("p", "lead"): 30.0, ("p", "offer"): 30.0}, sigma=0.5)
-    return pipeline(ev, fun, opportunities=opps, as_of=AS_OF, horizon=3650, freq="Y", include_new=False,
+    return pipeline(ev, fun, opportunities=opps, as_of=AS_OF, horizon="3650D", freq="Y", include_new=False,
                     n_draws=4000, seed=11)
 
 

@@ -98,9 +98,9 @@ def test_predict_and_discounted_purchases_values() -> None:
     bg = BetaGeo()
     bg.params_ = pd.Series({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
     # lifetimes 0.11.3, same parameters: conditional expected purchases in 39 weeks for (2, 30.43, 38.86)
-    assert bg.predict(2, 30.43, 38.86, horizon=39)[0] == pytest.approx(1.22602817, rel=1e-6)
+    assert bg.predict(2, 30.43, 38.86, 39)[0] == pytest.approx(1.22602817, rel=1e-6)
     # without discounting the steps add up to the expected purchases over the whole horizon
-    flat = bg.discounted_purchases([2, 0], [30.43, 0], [38.86, 38.86], horizon=12, step=4.345, discount_rate=0.0)
+    flat = bg.discounted_purchases([2, 0], [30.43, 0], [38.86, 38.86], n_steps=12, step=4.345, discount_rate=0.0)
     np.testing.assert_allclose(flat, bg.expected_purchases(12 * 4.345, [2, 0], [30.43, 0], [38.86, 38.86]),
                                rtol=1e-10)
     # discounting: each step's increment divided by (1 + d)^i
@@ -108,6 +108,6 @@ def test_predict_and_discounted_purchases_values() -> None:
     grid = np.arange(0, 13) * 4.345
     cum = np.array([bg.expected_purchases(h, 2, 30.43, 38.86)[0] if h > 0 else 0.0 for h in grid])
     by_hand = float(np.sum(np.diff(cum) / (1 + d) ** np.arange(1, 13)))
-    got = bg.discounted_purchases(2, 30.43, 38.86, horizon=12, step=4.345, discount_rate=d)[0]
+    got = bg.discounted_purchases(2, 30.43, 38.86, n_steps=12, step=4.345, discount_rate=d)[0]
     assert got == pytest.approx(by_hand, rel=1e-10)
     assert got < flat[0]
