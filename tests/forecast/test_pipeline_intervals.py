@@ -22,8 +22,7 @@ N = 200
 TRUTH = stats.betabinom(N, 6, 4)
 
 
-@pytest.fixture(scope="module")
-def forecast():
+def _forecast():
     ids = [f"o{i}" for i in range(N)]
     ev = pd.DataFrame({"opportunity_id": ids, "stage": "offer", "entered_at": AS_OF})
     opps = pd.DataFrame({"opportunity_id": ids, "process": "p", "amount": 100.0,
@@ -33,6 +32,15 @@ def forecast():
                                        loss_days={("p", "lead"): 30.0, ("p", "offer"): 30.0}, sigma=0.5)
     return pipeline(ev, fun, opportunities=opps, as_of=AS_OF, horizon="3650D", freq="Y", include_new=False,
                     n_draws=4000, seed=11)
+
+
+#: Built once at import (mutation testing forks after collection and reuses it for every mutant).
+FORECAST = _forecast()
+
+
+@pytest.fixture(scope="module")
+def forecast():
+    return FORECAST
 
 
 def _quantile_of_pmf(pmf: pd.Series, q: float, n_draws: int = 4000) -> float:
