@@ -218,13 +218,24 @@ def test_excel_keeps_formulas_as_text(hostile_report, shown_hostile_names):
     assert not [c for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.data_type == "f"]
 
 
-def test_summary_json_and_excel_agree(demo_summary, demo_sheets):
+def test_summary_json_and_excel_agree(demo_summary, demo_sheets, example_data):
     assert demo_summary["generator"] == "salesplan"
     assert demo_summary["as_of"] == "2026-01-01" and demo_summary["seed"] == 20240
     figures = demo_sheets["key_figures"]
     assert figures["figure"].tolist() == [f["label"] for f in demo_summary["key_figures"]]
     assert figures["value"].astype(float).tolist() == pytest.approx(
         [float(f["value"]) for f in demo_summary["key_figures"]], rel=1e-5)
+    # the numbers themselves, counted here from the raw example tables at the demo's cut
+    cut = pd.Timestamp(demo_summary["as_of"])
+    opps = example_data.opportunities[example_data.opportunities["created_at"] < cut]
+    ev = example_data.stage_events[example_data.stage_events["entered_at"] < cut]
+    closed = set(ev.loc[ev["stage"].isin(["won", "lost"]), "opportunity_id"])
+    values = {f["key"]: f["value"] for f in demo_summary["key_figures"]}
+    assert values["open_opportunities"] == int((~opps["opportunity_id"].isin(closed)).sum())
+    won = ev[ev["stage"] == "won"].merge(opps[["opportunity_id", "process"]])
+    quarter = won[won["entered_at"] >= pd.Timestamp("2025-10-01")].groupby("process").size()
+    for proc, n in quarter.items():
+        assert values[f"won_quarter_{proc}"] == n, proc
 
 
 # ------------------------------------------------------------------------------------------- determinism
