@@ -174,6 +174,9 @@ def test_wilson_effective_n_and_beta_against_published_formulas() -> None:
     assert (float(lo1), float(hi1)) == pytest.approx((0.5 - half, 0.5 + half))
     a, b = effective_beta(np.array([0.25, np.nan]), np.array([40.0, 10.0]))
     assert a.tolist() == [10.5, 0.5] and b.tolist() == [30.5, 0.5]
+    assert [float(v) for v in beta_interval(2, 3)] == pytest.approx(stats.beta(2, 3).ppf([0.025, 0.975]))  # default 95%
+    # a share of 0 or 1 keeps its end of the interval exactly
+    assert float(wilson_interval(0.0, 10)[0]) == 0.0 and float(wilson_interval(1.0, 10)[1]) == pytest.approx(1.0)
     lo_b, hi_b = beta_interval(10.5, 30.5, 0.9)
     assert (float(lo_b), float(hi_b)) == pytest.approx(stats.beta(10.5, 30.5).ppf([0.05, 0.95]))
 
