@@ -1,4 +1,4 @@
-"""The seven hand-made wrong numbers of issue 20: apply each to the source in turn, run its test file, restore.
+"""The hand-made wrong numbers of issue 20 (its seven, and the BG/NBD one): apply each to the source in turn, run its test file, restore.
 
 Each change must make its test file fail (exit 1). The source file is restored even when interrupted; run it on a
 clean checkout (``git status`` before and after). Usage: ``python benchmarks/mutation_named.py [1 2 ...]``.
@@ -34,6 +34,9 @@ CHANGES = [
     ("7 shrinkage prior strength x4", "src/salesplan/funnel/shrinkage.py",
      "kappa = fit_prior_strength(x, n, m_c)", "kappa = 4 * fit_prior_strength(x, n, m_c)",
      "tests/funnel/test_shrinkage.py"),
+    ("8 BG/NBD likelihood b + x - 1 -> b + x (caught before only by the published CDNOW values)",
+     "src/salesplan/segment/clv.py", "a_u = a / np.where(xu > 0, b + xu - 1, 1.0)",
+     "a_u = a / np.where(xu > 0, b + xu, 1.0)", "tests/segment/test_clv_likelihoods.py"),
 ]
 
 
