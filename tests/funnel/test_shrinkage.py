@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 from salesplan.funnel.shrinkage import KAPPA_BOUNDS, fit_prior_strength, shrink_rates
 
@@ -17,13 +17,18 @@ MEAN = 0.5
 
 
 def _kappa_by_grid(x: np.ndarray, n: np.ndarray, mean: float) -> float:
-    """Independent type-II ML: scipy's beta-binomial log pmf summed over groups, maximised on a fine log grid."""
+    """Independent type-II ML: the beta-binomial log-likelihood sum_g [ln B(x_g + a, n_g - x_g + b) - ln B(a, b)]
+    (binomial coefficients dropped: they do not depend on kappa; real x and n allowed, as n_eff is real),
+    maximised on a fine log grid."""
+
+    def loglik(k: float) -> float:
+        a, b = mean * k, (1 - mean) * k
+        return float(np.sum(special.betaln(x + a, n - x + b) - special.betaln(a, b)))
+
     grid = np.exp(np.linspace(np.log(0.05), np.log(1e4), 40001))
-    ll = [stats.betabinom.logpmf(x, n, mean * k, (1 - mean) * k).sum() for k in grid[::100]]
-    coarse = grid[::100][int(np.argmax(ll))]
+    coarse = grid[::100][int(np.argmax([loglik(k) for k in grid[::100]]))]
     fine = grid[(grid > coarse / 1.1) & (grid < coarse * 1.1)]
-    ll_fine = [stats.betabinom.logpmf(x, n, mean * k, (1 - mean) * k).sum() for k in fine]
-    return float(fine[int(np.argmax(ll_fine))])
+    return float(fine[int(np.argmax([loglik(k) for k in fine]))])
 
 
 KAPPA = _kappa_by_grid(X, N, MEAN)
@@ -116,10 +121,11 @@ def test_groups_with_missing_or_tiny_sizes_and_a_certain_parent() -> None:
     # a rate without a size is left out of the fit and gets the prior
     rates, parent = _frame(X, N)
     extra = pd.DataFrame({"process": "p", "owner": ["h", "i"], "stage": "s", "entered": [5, 1],
-                          "rate": [0.4, 1.0], "n_eff": [np.nan, 1.0]})
+                          "rate": [0.4, 1.0], "n_eff": [np.nan, 0.5]})
     out = shrink_rates(pd.concat([rates, extra], ignore_index=True), parent, by=["owner"]).set_index("owner")
-    # the tiny group (1 of 1 effective entry) does count in the fit
-    kappa = _kappa_by_grid(np.append(X, 1.0), np.append(N, 1.0), MEAN)
+    # the tiny group (0.5 of 0.5 effective entries) counts in the fit (it carries almost no information on the
+    # strength: a group of exactly 1 entry carries none, P(x | n = 1) = the mean whatever kappa)
+    kappa = _kappa_by_grid(np.append(X, 0.5), np.append(N, 0.5), MEAN)
     assert out.loc["a", "prior_strength"] == pytest.approx(kappa, rel=2e-3)
     assert out.loc["h", "shrunk_rate"] == pytest.approx(MEAN)
     # a parent rate of exactly 1 is kept just inside (0, 1): finite shrunk rates close to 1
