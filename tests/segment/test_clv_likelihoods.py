@@ -64,6 +64,23 @@ def test_bgnbd_likelihood_and_gradient_are_the_published_formula(params) -> None
     nll, grad = bg._nll_grad(np.log(params))
     assert -nll == pytest.approx(_bgnbd_ll(params), rel=1e-10)
     np.testing.assert_allclose(-grad, _numeric_grad_log(_bgnbd_ll, params), rtol=1e-5, atol=1e-7)
+    # the same customers in reverse order (one-time buyers last): the same likelihood and gradient
+    rev = BetaGeo()
+    rev._data = rev._prepare([X[::-1].copy(), TX[::-1].copy(), T[::-1].copy()], W[::-1].copy())
+    nll_rev, grad_rev = rev._nll_grad(np.log(params))
+    assert nll_rev == pytest.approx(nll, rel=1e-12)
+    np.testing.assert_allclose(grad_rev, grad, rtol=1e-10)
+
+
+def test_undefined_likelihood_is_infinite_with_a_zero_gradient() -> None:
+    bg, gg = BetaGeo(), GammaGamma()
+    bg._data = bg._prepare([X, TX, T], W)
+    k = X > 0
+    gg._data = gg._prepare([X[k], M[k]], W[k])
+    nll, grad = bg._nll_grad(np.array([np.nan, 0.0, 0.0, 0.0]))
+    assert nll == np.inf and grad.tolist() == [0.0] * 4
+    nll, grad = gg._nll_grad(np.array([np.nan, 0.0, 0.0]))
+    assert nll == np.inf and grad.tolist() == [0.0] * 3
 
 
 @pytest.mark.parametrize("params", [[6.25, 3.74, 15.44], [1.2, 0.8, 3.0]])
