@@ -97,3 +97,27 @@ def test_summary_rows_and_default_level(forecast) -> None:
                                                                      _quantile_of_pmf(pmf, 0.9))
     with pytest.raises(ConfigError):
         forecast.interval(1.2)
+
+
+def test_filters_labels_and_errors(forecast) -> None:
+    first = forecast.periods[0]
+    pmf = forecast.distribution(process="p", period=first)
+    assert pmf.name == "probability" and pmf.index.name == "contracts"
+    # the first year's wins: the interval of that period's own distribution, by process and period
+    assert forecast.interval(0.8, process="p", period=first) == (_quantile_of_pmf(pmf, 0.1),
+                                                                 _quantile_of_pmf(pmf, 0.9))
+    assert forecast.interval(0.8, period=first) == forecast.interval(0.8, process="p", period=first)
+    assert pmf.sum() == pytest.approx(1.0) and (pmf * pmf.index).sum() <= forecast.expected + 1e-9
+    s = forecast.summary(0.8)
+    assert list(s.columns)[:10] == ["component", "process", "period", "contracts", "contracts_low", "contracts_high",
+                                    "revenue", "revenue_low", "revenue_high", list(s.columns)[9]]
+    row = s[(s["process"] == "p") & (s["period"] == first)].iloc[0]
+    assert (row["contracts_low"], row["contracts_high"]) == (_quantile_of_pmf(pmf, 0.1), _quantile_of_pmf(pmf, 0.9))
+    assert row["revenue_low"] == pytest.approx(100 * np.quantile(
+        np.repeat(pmf.index.to_numpy(), np.round(pmf.to_numpy() * 4000).astype(int)), 0.1), abs=100)
+    with pytest.raises(ConfigError, match="component must be 'total' or one of"):
+        forecast.interval(component="nope")
+    with pytest.raises(ConfigError, match="process 'q' not in the forecast"):
+        forecast.interval(process="q")
+    with pytest.raises(ConfigError, match="not in the forecast window"):
+        forecast.interval(period="1999-01")
