@@ -7,6 +7,8 @@ parser, which must find no element that the writer did not make, and find each h
 
 from __future__ import annotations
 
+import base64
+import html
 from html.parser import HTMLParser
 
 import numpy as np
@@ -77,6 +79,15 @@ def test_every_data_string_is_escaped_in_the_page() -> None:
     assert f"HNote A {EVIL} 2 rows: see report.xlsx, sheet hA." in text
     assert "Top 25.0% (20.0% – 30.0%)" in "".join(parsed.text).replace(EVIL, "")
     assert "intervals at 80%" in text and "data cut 2025-12-31" in text and "seed 7" in text
+    # each string in its element, escaped as html.escape does (quotes included)
+    esc = html.escape
+    for fragment in (f'<section id="keyA"><h2>{esc("Title A " + EVIL)}</h2>', f'<p>{esc("Para A " + EVIL)}</p>',
+                     f'<p class="warning">{esc("Caveat A " + EVIL)}</p>', f"<li>{esc('Brief ' + EVIL)}</li>",
+                     f'<div class="warning">{esc("Warn A " + EVIL)}</div>', f"<title>{esc('Report ' + EVIL)}</title>"):
+        assert fragment in page, fragment
+    assert page.count("<section") == page.count("</section>") == 1
+    assert imgs[0]["src"] == "data:image/png;base64," + base64.b64encode(b"\x89PNG").decode()
+    assert "width" not in imgs[0] and "height" not in imgs[0]  # no size given: none written
     # the table of contents links to the section by its key
     assert ("a", {"href": "#keyA"}) in parsed.tags
     assert ("div", {"class": "fig bad"}) in parsed.tags
