@@ -140,6 +140,8 @@ INVALID: dict[str, Callable[[], Any]] = {
     "confidence (BassDiffusion constructor)": lambda: salesplan.BassDiffusion(confidence=-0.1),
     "confidence (estimate)": lambda: salesplan.estimate(EVENTS, PROC, confidence=95),
     "confidence (pipeline)": lambda: _pipeline(confidence=1.0),
+    "confidence (drivers)": lambda: salesplan.drivers(EVENTS, PROC, None, attributes=["segment"], confidence=2),
+    "confidence (activity_ratios)": lambda: salesplan.activity_ratios(ORDERS, EVENTS, PROC, confidence=-1),
     "target_probability (backward)": lambda: salesplan.backward(5, {"lead": 0.5}, target_probability=1.5),
     "significance (trend_tests)": lambda: importlib.import_module("salesplan.funnel.cohorts").trend_tests(
         _rates(), significance=5),

@@ -55,8 +55,8 @@ def test_rate_uncertainty_is_shared_across_deals():
     kwargs = dict(opportunities=opps, as_of=AS_OF, horizon="3650D", freq="Y", include_new=False, n_draws=4000, seed=1)
     fixed = pipeline(ev, _funnel(0.6, 1e9), **kwargs)
     shared = pipeline(ev, _funnel(0.6, 10), **kwargs)
-    x_fixed = fixed._select("pipeline", None, None)
-    x_shared = shared._select("pipeline", None, None)
+    x_fixed = fixed.samples("pipeline")
+    x_shared = shared.samples("pipeline")
     assert x_fixed.mean() == pytest.approx(120, abs=0.5)
     assert x_fixed.var() == pytest.approx(stats.binom(n, 0.6).var(), rel=0.1)
     assert x_shared.var() == pytest.approx(stats.betabinom(n, 6, 4).var(), rel=0.1)
@@ -75,7 +75,7 @@ def test_new_opportunities_are_a_separate_component():
     window = 100 - 0.1  # days from the first creation to as_of
     assert fc.creation["per_day"].iloc[0] == pytest.approx(200 / window)
     assert fc.interval(component="pipeline") == (0.0, 0.0)
-    new = fc._select("new", None, None)
+    new = fc.samples("new")
     # Gamma(200.5, rate=99.9) per day x 100 days x win rate 0.5
     assert new.mean() == pytest.approx(200.5 / window * 100 * 0.5, rel=0.03)
     assert fc.expected == pytest.approx(new.mean())

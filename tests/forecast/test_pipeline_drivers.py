@@ -103,7 +103,7 @@ def test_balanced_mix_keeps_total_and_rate_uncertainty_is_shared():
     assert shifted.deals.loc[~key, "p_win"].mean() == pytest.approx(p_std, abs=0.01)
     assert shifted.expected == pytest.approx(200 * (p_key + p_std), rel=0.01)  # 2.8% below 240: curvature
     assert shifted.expected == pytest.approx(plain.expected, rel=0.04)
-    x = shifted._select("pipeline", None, None)
+    x = shifted.samples("pipeline")
     # shared rate: var >= n^2 var(rate) (the Beta(60, 40) variance), several times the binomial 400 p (1 - p)
     assert x.var() > 0.8 * 400**2 * stats.beta(60, 40).var()
     assert x.var() > 3 * 400 * 0.6 * 0.4

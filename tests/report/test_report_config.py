@@ -43,7 +43,7 @@ def test_defaults_and_relative_paths(tmp_path):
     ('[reprot]\ntitle = "x"\n' + MINIMAL, "unknown table [reprot]"),
     ('[report]\nseed = "7"\n' + MINIMAL, "'report.seed' must be int, got str '7'"),
     ('[report]\nconfidence = true\n' + MINIMAL, "'report.confidence' must be float, got bool"),
-    ('[report]\nconfidence = 1.5\n' + MINIMAL, "'report.confidence' must be in [0.5, 1)"),
+    ('[report]\nconfidence = 1.5\n' + MINIMAL, "'report.confidence' must be a probability strictly between 0 and 1"),
     ('[report]\nfreq = "W"\n' + MINIMAL, "'report.freq' must be one of"),
     ('[report]\nperiod = "month"\n' + MINIMAL, "'report.period' was renamed to 'report.freq'"),
     (MINIMAL + '[plan]\nconfidence = 0.8\n', "'plan.confidence' was renamed to 'plan.target_probability'"),
@@ -61,7 +61,7 @@ def test_defaults_and_relative_paths(tmp_path):
     (MINIMAL + '[capacity]\nreps = {acquisition = 1.5}\n', "'capacity.reps' must be table[int]"),
     (MINIMAL + '[segments]\nabc = [0.95, 0.8]\n', "'segments.abc' must be two increasing shares"),
     (MINIMAL + '[forecast]\nhorizon = "3 months"\n', "forecast.horizon must be a pandas Timedelta"),
-    (MINIMAL + '[plan]\ntarget_probability = 0.2\n', "'plan.target_probability' must be in [0.5, 1)"),
+    (MINIMAL + '[plan]\ntarget_probability = 1.0\n', "'plan.target_probability' must be a probability strictly"),
     ('title = "x"\n' + MINIMAL, "unknown table [title]"),
 ])
 def test_bad_config_names_file_and_key(tmp_path, text, expected):

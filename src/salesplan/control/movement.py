@@ -27,7 +27,6 @@ True
 
 from __future__ import annotations
 
-import html
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._results import Result
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.reduce.states import deal_states, time_span
 
@@ -58,8 +58,8 @@ def state_at(data: Any, when: Any) -> pd.DataFrame:
     return out.drop(columns="as_of")
 
 
-@dataclass
-class Movement:
+@dataclass(frozen=True, repr=False)
+class Movement(Result):
     """Result of :func:`pipeline_movement`.
 
     Attributes
@@ -77,15 +77,14 @@ class Movement:
     table: pd.DataFrame
     deals: pd.DataFrame
 
+    def title(self) -> str:
+        """The window of the movement."""
+        return f"Pipeline movement {self.start.date()} to {self.end.date()}"
+
     def summary(self) -> pd.DataFrame:
         """Counts and values per category (rows) and process (columns) as a wide table."""
         return self.table.pivot_table(index="category", columns="process", values=["count", "value"],
                                       sort=False, aggfunc="sum")
-
-    def _repr_html_(self) -> str:
-        return (f"<p><b>Pipeline movement</b> {html.escape(str(self.start.date()))} to "
-                f"{html.escape(str(self.end.date()))}</p>" + self.table[self.table["process"] == "(all)"].to_html(
-                    index=False, float_format="%.0f"))
 
 
 def pipeline_movement(data: Any, start: Any, end: Any, *, close_dates: pd.DataFrame | None = None) -> Movement:

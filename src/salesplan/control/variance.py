@@ -38,7 +38,6 @@ Examples
 
 from __future__ import annotations
 
-import html
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._results import Result
 from salesplan.control.actuals import flows, period_freq, period_labels
 from salesplan.control.attainment import cohort_mature, median_cycle_days
 from salesplan.errors import PlanInputError, SchemaError
@@ -143,8 +143,8 @@ def plan_volumes_frame(plan: Any) -> pd.DataFrame:
     return g
 
 
-@dataclass
-class VarianceResult:
+@dataclass(frozen=True, repr=False)
+class VarianceResult(Result):
     """Result of :func:`variance`.
 
     Attributes
@@ -161,17 +161,14 @@ class VarianceResult:
     table: pd.DataFrame
     by_stage: pd.DataFrame
 
+    def title(self) -> str:
+        """What the table decomposes."""
+        return "Contract gap: volume, conversion and timing effects per process"
+
     def summary(self) -> pd.DataFrame:
         """Effects per process summed over the periods."""
         cols = ["planned_contracts", "actual_contracts", "gap", "volume_effect", "conversion_effect", "timing_effect"]
         return self.table.groupby("process")[cols].sum()
-
-    def _repr_html_(self) -> str:
-        return "<p><b>Contract gap: volume, conversion, timing</b></p>" + self.table.to_html(
-            index=False, float_format="%.2f", escape=True, na_rep="")
-
-    def __repr__(self) -> str:
-        return "VarianceResult\n" + html.unescape(self.summary().round(2).to_string())
 
 
 def variance(plan: Any, data: Any, *, periods: Any = None, as_of: Any = None) -> VarianceResult:

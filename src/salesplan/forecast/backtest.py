@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._results import Result
 from salesplan._validation import check_horizon, check_positive, check_probability, horizon_periods
 from salesplan.errors import SalesplanError, SchemaError
 from salesplan.forecast.timeseries import SeriesForecaster, as_period_series
@@ -60,8 +61,8 @@ def mase_scale(y: np.ndarray, m: int) -> float:
     return float(np.mean(np.abs(y[lag:] - y[:-lag])))
 
 
-@dataclass
-class BacktestResult:
+@dataclass(frozen=True, repr=False)
+class BacktestResult(Result):
     """Forecasts of every origin, method and step beside the actuals.
 
     Attributes
@@ -75,6 +76,10 @@ class BacktestResult:
 
     forecasts: pd.DataFrame
     confidence: float
+
+    def title(self) -> str:
+        """Origins and interval level of the backtest."""
+        return f"Rolling-origin backtest: {self.forecasts['origin'].nunique()} origins, {self.confidence:.0%} intervals"
 
     def summary(self, by_step: bool = False) -> pd.DataFrame:
         """Per method (and step): ``n``, ``mae``, ``rmse``, ``mase``, ``coverage``, sorted by MASE."""
@@ -95,13 +100,6 @@ class BacktestResult:
     def best(self) -> str:
         """The method with the lowest MASE."""
         return str(self.summary().index[0])
-
-    def _repr_html_(self) -> str:
-        return (f"<p><b>Rolling-origin backtest</b>: {self.forecasts['origin'].nunique()} origins, "
-                f"interval level {self.confidence:.0%}</p>" + self.summary().to_html(float_format="%.3f"))
-
-    def __repr__(self) -> str:
-        return f"BacktestResult(confidence={self.confidence})\n{self.summary().round(3).to_string()}"
 
 
 def backtest(

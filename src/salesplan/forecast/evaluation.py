@@ -28,7 +28,6 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import html
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._results import Result
 from salesplan._validation import check_horizon, check_probability
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.forecast.pipeline import pipeline
@@ -111,8 +111,8 @@ def reliability(p: Any, y: Any, bins: int | Sequence[float] = 10) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-@dataclass
-class PipelineBacktest:
+@dataclass(frozen=True, repr=False)
+class PipelineBacktest(Result):
     """Result of :func:`pipeline_backtest`.
 
     Attributes
@@ -132,6 +132,11 @@ class PipelineBacktest:
     deals: pd.DataFrame
     confidence: float
     horizon: Any
+
+    def title(self) -> str:
+        """Origins and window of the backtest."""
+        return f"Pipeline backtest: {self.totals['origin'].nunique()} origins, horizon {_horizon_text(self.horizon)}, " \
+               f"{self.confidence:.0%} intervals"
 
     def summary(self) -> pd.DataFrame:
         """MAE of the forecast and the baselines and the interval coverage, per process."""
@@ -178,11 +183,6 @@ class PipelineBacktest:
         out["bias"] = out["forecast"] - out["actual"]
         out["ratio"] = out["actual"] / out["forecast"].where(out["forecast"] > 0)
         return out.sort_values("bias")
-
-    def _repr_html_(self) -> str:
-        return (f"<p><b>Pipeline backtest</b>: horizon {html.escape(_horizon_text(self.horizon))}, "
-                f"{html.escape(str(self.totals['origin'].nunique()))} origins</p>"
-                + self.summary().to_html(float_format="%.3f"))
 
 
 def _horizon_text(horizon: Any) -> str:
@@ -287,7 +287,7 @@ def pipeline_backtest(
             lo, hi = fc.interval(confidence, component="pipeline", process=proc)
             actual = len(_of(from_open, proc))
             totals.append({"origin": origin, "process": proc or "(all)",
-                           "expected": float(fc._select("pipeline", proc, None).mean()), "low": lo, "high": hi,
+                           "expected": float(fc.samples("pipeline", process=proc).mean()), "low": lo, "high": hi,
                            "actual": actual, "covered": bool(lo <= actual <= hi),
                            "naive": float(len(_of(prev, proc))),
                            "seasonal_naive": float(len(_of(last_year, proc))) if has_year else np.nan})

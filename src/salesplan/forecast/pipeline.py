@@ -69,7 +69,6 @@ Examples
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,6 +80,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit
 
+from salesplan._results import Result
 from salesplan._validation import check_freq, check_positive, check_probability, horizon_end
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.process import SalesProcess
@@ -217,8 +217,8 @@ def _count(frame: Any) -> int:
     return int(lazy.select(nw.len()).collect().to_pandas().iloc[0, 0])
 
 
-@dataclass
-class PipelineForecast:
+@dataclass(frozen=True, repr=False)
+class PipelineForecast(Result):
     """Distribution of contracts (and revenue) won within the horizon, per process, period and component.
 
     Attributes
@@ -253,7 +253,29 @@ class PipelineForecast:
     creation: pd.DataFrame = field(default_factory=pd.DataFrame)
     confidence: float = 0.8
 
-    def _select(self, component: str, process: str | None, period: str | None, revenue: bool = False) -> np.ndarray:
+    def title(self) -> str:
+        """Window, open deals and the expected total with its interval."""
+        return f"Pipeline forecast {self.as_of.date()} to {self.end.date()}: {len(self.deals)} open opportunities, " \
+               f"{self.expected:.1f} contracts expected ({self.confidence:.0%} intervals)"
+
+    def samples(self, component: str = "total", *, process: str | None = None, period: str | None = None,
+                revenue: bool = False) -> np.ndarray:
+        """The Monte Carlo draws of contracts (or revenue) won: one number per draw, summed over the processes and
+        periods asked for (all by default).
+
+        Examples
+        --------
+        >>> from salesplan.forecast import FunnelParameters
+        >>> import pandas as pd
+        >>> proc = SalesProcess("p", ["lead"])
+        >>> fp = FunnelParameters.from_values({"p": proc}, rates={("p", "lead"): (0.5, 1e6)},
+        ...                                   advance_days={("p", "lead"): 5.0}, loss_days={("p", "lead"): 5.0})
+        >>> ev = pd.DataFrame({"opportunity_id": ["a"], "stage": "lead", "entered_at": pd.Timestamp("2025-01-01")})
+        >>> op = pd.DataFrame({"opportunity_id": ["a"], "process": "p", "created_at": pd.Timestamp("2025-01-01")})
+        >>> fc = pipeline(ev, fp, opportunities=op, as_of="2025-01-02", horizon="365D", include_new=False, n_draws=400)
+        >>> fc.samples().shape, bool(0.4 < fc.samples().mean() < 0.6)
+        ((400,), True)
+        """
         source = self.revenue_draws if revenue else self.draws
         if component == "total":
             arr = sum(source.values())
@@ -275,20 +297,20 @@ class PipelineForecast:
     @property
     def expected(self) -> float:
         """Mean number of contracts won in the window, all processes and components."""
-        return float(self._select("total", None, None).mean())
+        return float(self.samples().mean())
 
     def interval(self, confidence: float | None = None, *, component: str = "total", process: str | None = None,
                  period: str | None = None, revenue: bool = False) -> tuple[float, float]:
         """Central ``confidence`` interval (quantiles of the Monte Carlo distribution) of the total."""
         confidence = check_probability(self.confidence if confidence is None else confidence, "confidence")
-        x = self._select(component, process, period, revenue)
+        x = self.samples(component, process=process, period=period, revenue=revenue)
         lo, hi = np.quantile(x, [0.5 - confidence / 2, 0.5 + confidence / 2], method="inverted_cdf")
         return float(lo), float(hi)
 
     def distribution(self, *, component: str = "total", process: str | None = None,
                      period: str | None = None) -> pd.Series:
         """Probability of each number of contracts (the Monte Carlo pmf)."""
-        x = self._select(component, process, period).astype(int)
+        x = self.samples(component, process=process, period=period).astype(int)
         counts = np.bincount(x)
         return pd.Series(counts / counts.sum(), name="probability").rename_axis("contracts")
 
@@ -300,8 +322,8 @@ class PipelineForecast:
         for comp in comps:
             for proc in [*self.processes, None]:
                 for per in [*self.periods, None]:
-                    x = self._select(comp, proc, per)
-                    rv = self._select(comp, proc, per, revenue=True)
+                    x = self.samples(comp, process=proc, period=per)
+                    rv = self.samples(comp, process=proc, period=per, revenue=True)
                     qs = [0.5 - confidence / 2, 0.5 + confidence / 2]
                     lo, hi = np.quantile(x, qs, method="inverted_cdf")
                     rlo, rhi = np.quantile(rv, qs)
@@ -310,18 +332,6 @@ class PipelineForecast:
                                  "contracts_high": float(hi), "revenue": float(rv.mean()),
                                  "revenue_low": float(rlo), "revenue_high": float(rhi), "confidence": confidence})
         return pd.DataFrame(rows)
-
-    def _repr_html_(self) -> str:
-        head = (f"<p><b>Pipeline forecast</b> {html.escape(str(self.as_of.date()))} to "
-                f"{html.escape(str(self.end.date()))}: {len(self.deals)} open opportunities</p>")
-        s = self.summary()
-        s = s[(s["period"] == "(window)")]
-        return head + s.to_html(index=False, float_format="%.1f")
-
-    def __repr__(self) -> str:
-        lo, hi = self.interval()
-        return (f"PipelineForecast({self.as_of.date()}..{self.end.date()}, expected={self.expected:.1f}, "
-                f"{self.confidence:.0%} interval=({lo:g}, {hi:g}), components={list(self.draws)})")
 
 
 def _period_edges(as_of: pd.Timestamp, end: pd.Timestamp, freq: str) -> tuple[list[str], np.ndarray]:
@@ -633,7 +643,7 @@ def _lognorm_sf(t: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
 
 def _driver_shift(model: Any, deals: pd.DataFrame, customers: pd.DataFrame | None, by: list[str]) -> np.ndarray:
     """Log-odds shift ``(x - xbar) beta`` of each open deal's attributes under a fitted DriverModel (0 if NaN)."""
-    for attr in ("attributes", "design", "result", "_xbar"):
+    for attr in ("attributes", "design", "result", "design_means", "levels"):
         if not hasattr(model, attr):
             raise ConfigError("pipeline: drivers= must be a fitted salesplan.funnel.DriverModel "
                               f"(from salesplan.funnel.drivers), got {type(model).__name__}")
@@ -661,7 +671,7 @@ def _driver_shift(model: Any, deals: pd.DataFrame, customers: pd.DataFrame | Non
     if (~ok).any():
         logger.info("pipeline: %d open opportunity(ies) with a missing driver attribute keep the funnel's "
                     "probability (no shift)", int((~ok).sum()))
-    levels = getattr(model, "_levels", {}) or {}
+    levels = model.levels or {}
     for a, known in levels.items():
         unseen = sorted(set(frame.loc[ok, a].astype(str)) - set(map(str, known)))
         if unseen:
@@ -669,7 +679,7 @@ def _driver_shift(model: Any, deals: pd.DataFrame, customers: pd.DataFrame | Non
                            "fitted; they count as the reference level %r", a, unseen, known[0])
     if ok.any():
         beta = np.asarray(model.result.params, dtype=float)[1:]
-        shift[ok] = (model.design(frame.loc[ok]) - np.asarray(model._xbar, dtype=float)) @ beta
+        shift[ok] = (model.design(frame.loc[ok]) - np.asarray(model.design_means, dtype=float)) @ beta
     return shift
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from salesplan._validation import check_probability
 from salesplan.process import SalesProcess
 from salesplan.reduce.stages import normalise_processes, reduce_activities
 
@@ -75,6 +76,7 @@ def activity_ratios(activities: Any, stage_events: Any, processes: SalesProcess 
         entries_all, per_entry_all`` (``entries`` = resolved stays). Kinds named in the process definition but
         never seen are listed with zero activities. ``attrs["unattributed"]`` counts activities not attributed.
     """
+    check_probability(confidence, "confidence")
     procs = normalise_processes(processes)
     red = reduce_activities(activities, stage_events, procs, opportunities, as_of=as_of)
     counts, entries = red["counts"], red["entries"]

@@ -39,6 +39,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from salesplan._results import Result, rounded
 from salesplan._validation import check_probability
 from salesplan.funnel.aalen_johansen import wilson_interval
 from salesplan.funnel.estimate import estimate
@@ -48,13 +49,25 @@ from salesplan.reduce.stages import normalise_processes, reduce_stage_events
 __all__ = ["CohortRates", "cohort_rates", "trend_tests", "win_rates_by_period"]
 
 
-@dataclass
-class CohortRates:
-    """Rates per cohort (``rates``) and the trend/break tests per process and stage (``tests``)."""
+@dataclass(frozen=True, repr=False)
+class CohortRates(Result):
+    """Rates per cohort (``rates``) and the trend/break tests per process and stage (``tests``); immutable."""
 
     rates: pd.DataFrame
     tests: pd.DataFrame
     freq: str
+
+    def title(self) -> str:
+        """The cohort period and how many (process, stage) rows the tests flag."""
+        flagged = int((self.tests["flag"] != "").sum()) if "flag" in self.tests else 0
+        return f"Stage rates per {self.freq} cohort with intervals; trend or break flagged in {flagged} row(s)"
+
+    def summary(self) -> pd.DataFrame:
+        """Rates per cohort and stage with their intervals, maturity and the stage's trend/break flag."""
+        if "flag" not in self.tests:
+            return rounded(self.rates)
+        return rounded(self.rates.merge(self.tests[["process", "stage", "flag"]], on=["process", "stage"],
+                                        how="left"))
 
 
 def _binom_ll(x: np.ndarray, n: np.ndarray) -> float:
@@ -151,6 +164,7 @@ def win_rates_by_period(stage_events: Any, processes: SalesProcess | Mapping[str
     >>> sorted(w["view"].unique())
     ['cohort', 'snapshot']
     """
+    check_probability(confidence, "confidence")
     procs = normalise_processes(processes)
     red = reduce_stage_events(stage_events, procs, opportunities, as_of=as_of, cohort_freq=freq)
     out = red.outcomes

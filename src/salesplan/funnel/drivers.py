@@ -26,7 +26,7 @@ True
 
 from __future__ import annotations
 
-import html
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +38,8 @@ import statsmodels.api as sm
 from scipy import stats
 from scipy.special import expit, logit
 
+from salesplan._results import Result
+from salesplan._validation import check_probability
 from salesplan.errors import ConvergenceError, SchemaError
 from salesplan.funnel.estimate import Funnel, fit_reduction
 from salesplan.process import SalesProcess
@@ -47,9 +49,9 @@ from salesplan.schema import to_pandas
 __all__ = ["DriverModel", "drivers"]
 
 
-@dataclass
-class DriverModel:
-    """Result of :func:`drivers`.
+@dataclass(frozen=True, repr=False)
+class DriverModel(Result):
+    """Result of :func:`drivers` (immutable).
 
     Attributes
     ----------
@@ -61,6 +63,12 @@ class DriverModel:
         Open opportunities with ``stage, days_in_stage, p_win_base, p_win`` (see the module docstring).
     funnel : Funnel
         The censored funnel used for the base probabilities.
+    design_columns : list of str
+        The columns of the design matrix (dummy-coded attributes that vary).
+    levels : dict
+        Per attribute, the levels seen in the fit (the first is the reference).
+    design_means : ndarray
+        Mean of each design column over the closed deals (the shift of a deal is measured from it).
     """
 
     odds_ratios: pd.DataFrame
@@ -68,26 +76,26 @@ class DriverModel:
     attributes: list[str]
     open_deals: pd.DataFrame
     funnel: Funnel
-    _design_cols: list[str]
-    _levels: dict[str, list[Any]]
-    _xbar: np.ndarray
+    design_columns: list[str]
+    levels: dict[str, list[Any]]
+    design_means: np.ndarray
+
+    def title(self) -> str:
+        """Which attributes the model weighs."""
+        return f"Win drivers ({', '.join(self.attributes)}): odds ratios with intervals"
 
     def summary(self) -> pd.DataFrame:
         """The odds-ratio table (rounded)."""
         return self.odds_ratios.round(4)
 
-    def _repr_html_(self) -> str:
-        return f"<p><b>Win drivers</b> ({html.escape(', '.join(self.attributes))})</p>" + \
-            self.summary().to_html(escape=True)
-
     def design(self, frame: pd.DataFrame) -> np.ndarray:
         """Design matrix (without intercept) of ``frame`` in the model's coding."""
-        return _design(frame, self.attributes, self._levels)[self._design_cols].to_numpy(dtype=float)
+        return _design(frame, self.attributes, self.levels)[self.design_columns].to_numpy(dtype=float)
 
     def p_win(self, process: str, stage: str, days_in_stage: np.ndarray, attributes: pd.DataFrame) -> np.ndarray:
         """P(win | stage, days in stage, attributes) for rows of ``attributes``."""
         base = _base_p(self.funnel, process, stage, np.asarray(days_in_stage, dtype=float))
-        shift = (self.design(attributes) - self._xbar) @ self.result.params.to_numpy()[1:]
+        shift = (self.design(attributes) - self.design_means) @ self.result.params.to_numpy()[1:]
         return expit(logit(np.clip(base, 1e-9, 1 - 1e-9)) + shift)
 
 
@@ -147,6 +155,7 @@ def drivers(stage_events: Any, processes: SalesProcess | Mapping[str, SalesProce
     ConvergenceError
         The logistic fit failed (perfect separation, a constant column): the message names the attributes.
     """
+    check_probability(confidence, "confidence")
     procs = normalise_processes(processes)
     attributes = list(attributes)
     opps = to_pandas(opportunities, "opportunities")
@@ -195,6 +204,5 @@ def drivers(stage_events: Any, processes: SalesProcess | Mapping[str, SalesProce
         if ok.any():
             g.loc[ok, "p_win"] = model.p_win(pname, stage, g.loc[ok, "days_in_stage"].to_numpy(), g.loc[ok])
         parts.append(g)
-    model.open_deals = (pd.concat(parts, ignore_index=True) if parts else open_deals.assign(
-        p_win_base=[], p_win=[]))
-    return model
+    scored = pd.concat(parts, ignore_index=True) if parts else open_deals.assign(p_win_base=[], p_win=[])
+    return dataclasses.replace(model, open_deals=scored)

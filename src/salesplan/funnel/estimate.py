@@ -39,7 +39,7 @@ Examples
 
 from __future__ import annotations
 
-import html
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._results import Result, rounded
 from salesplan._validation import check_horizon, check_probability
 from salesplan._validation import horizon_days as days_of
 from salesplan.errors import ConfigError, SalesplanError
@@ -59,6 +60,7 @@ from salesplan.funnel.aalen_johansen import (
     effective_n,
     wilson_interval,
 )
+from salesplan.funnel.win_rate import win_rate_beta
 from salesplan.process import SalesProcess
 from salesplan.reduce.stages import StageReduction, normalise_processes, reduce_stage_events
 from salesplan.reduce.states import distinct
@@ -72,9 +74,9 @@ _FINAL_CODE = {"won": 1, "lost": 2, "open": 0}
 QUARTILES = (0.25, 0.5, 0.75)
 
 
-@dataclass
-class Funnel:
-    """Measured stage conversion and timing (the result of :func:`estimate`).
+@dataclass(frozen=True, repr=False)
+class Funnel(Result):
+    """Measured stage conversion and timing (the result of :func:`estimate`; immutable).
 
     Attributes
     ----------
@@ -186,22 +188,20 @@ class Funnel:
                              "advanced": np.concatenate([[0.0], fit.cif_advance]),
                              "lost": np.concatenate([[0.0], fit.cif_loss])})
 
+    def title(self) -> str:
+        """What the funnel is: processes, cut, interval level and groups."""
+        by = f", by {', '.join(self.by)}" if self.by else ""
+        return (f"Funnel of {', '.join(self.processes)} as of {self.as_of}{by}: stage rates and win rates with "
+                f"{self.confidence:.0%} intervals")
+
     def summary(self) -> pd.DataFrame:
         """The rates table with the naive figures and the win rate side by side (rounded for display)."""
-        cols = ["process", *self.by, "stage", "entered", "advanced", "lost", "open", "rate", "rate_low",
-                "rate_high", "closed_only_rate", "open_as_lost_rate"]
-        out = self.rates[cols].merge(self.win_rate[["process", *self.by, "stage", "win_rate"]],
-                                     on=["process", *self.by, "stage"], how="left")
-        return out.round(3)
-
-    def __repr__(self) -> str:
-        return (f"Funnel(processes={list(self.processes)}, by={self.by}, as_of={self.as_of}, "
-                f"confidence={self.confidence}, groups x stages={len(self.rates)})")
-
-    def _repr_html_(self) -> str:
-        head = (f"<p><b>Funnel</b> as of {html.escape(str(self.as_of))}, {self.confidence:.0%} intervals, "
-                f"groups {html.escape(str(self.by))}</p>")
-        return head + self.summary().to_html(index=False, escape=True)
+        keys = ["process", *self.by, "stage"]
+        cols = [*keys, "entered", "advanced", "lost", "open", "rate", "rate_low", "rate_high", "closed_only_rate",
+                "open_as_lost_rate"]
+        out = self.rates[cols].merge(self.win_rate[[*keys, "win_rate", "win_rate_low", "win_rate_high"]],
+                                     on=keys, how="left")
+        return rounded(out)
 
 
 def estimate(
@@ -288,8 +288,9 @@ def estimate(
     if activities is not None:
         from salesplan.funnel.activities import activity_ratios
 
-        funnel.activity_ratios = activity_ratios(activities, stage_events, procs, opportunities,
-                                                 as_of=red.as_of, confidence=confidence)
+        ratios = activity_ratios(activities, stage_events, procs, opportunities, as_of=red.as_of,
+                                 confidence=confidence)
+        funnel = dataclasses.replace(funnel, activity_ratios=ratios)
     return funnel
 
 
@@ -372,26 +373,15 @@ def _fit_all(spells: pd.DataFrame, closes: pd.DataFrame, procs: Mapping[str, Sal
 
 
 def _win_table(rates: pd.DataFrame, ttc: pd.DataFrame, by: list[str], confidence: float) -> pd.DataFrame:
-    rows = []
     keys = ["process", *by]
-    for _, g in rates.groupby(keys, sort=False, dropna=False):
-        g = g.sort_values("stage_idx")
-        a, b = g["alpha"].to_numpy(), g["beta"].to_numpy()
-        rate = g["rate"].to_numpy()
-        m1 = a / (a + b)
-        m2 = a * (a + 1) / ((a + b) * (a + b + 1))
-        for i in range(len(g)):
-            point = float(np.prod(rate[i:]))
-            mean, second = float(np.prod(m1[i:])), float(np.prod(m2[i:]))
-            var = max(second - mean**2, 1e-12)
-            common = mean * (1 - mean) / var - 1
-            alpha, beta = (mean * common, (1 - mean) * common) if common > 0 else (0.5, 0.5)
-            lo, hi = beta_interval(alpha, beta, confidence)
-            row = g.iloc[i]
-            rows.append({**{k: row[k] for k in keys}, "stage_idx": row["stage_idx"], "stage": row["stage"],
-                         "win_rate": point, "win_rate_low": float(lo) if np.isfinite(point) else 0.0,
-                         "win_rate_high": float(hi) if np.isfinite(point) else 1.0, "alpha": alpha, "beta": beta})
-    out = pd.DataFrame(rows)
+    win = win_rate_beta(rates, keys, order=rates["stage_idx"])
+    lo, hi = beta_interval(win["alpha"].to_numpy(), win["beta"].to_numpy(), confidence)
+    point = win["win_rate"].to_numpy()
+    out = rates[[*keys, "stage_idx", "stage"]].copy()
+    out["win_rate"] = point
+    out["win_rate_low"] = np.where(np.isfinite(point), lo, 0.0)
+    out["win_rate_high"] = np.where(np.isfinite(point), hi, 1.0)
+    out["alpha"], out["beta"] = win["alpha"].to_numpy(), win["beta"].to_numpy()
     extra = ttc[[*keys, "stage", "_direct", "_closed_only", "_open_as_lost"]].rename(
         columns={"_direct": "direct_win_rate", "_closed_only": "closed_only_win_rate",
                  "_open_as_lost": "open_as_lost_win_rate"})
@@ -443,11 +433,11 @@ def fit_reduction(red: StageReduction, processes: Mapping[str, SalesProcess], co
         fits = {**fits, **pfits}
     else:
         parent = rates
-    funnel = Funnel(processes=procs, by=by, as_of=red.as_of, confidence=confidence, rates=rates, win_rate=win,
-                    durations=durations, time_to_close=time_to_close, parent_rates=parent, issues=red.issues,
-                    reduction=red, stay_curves=fits, win_curves=win_fits)
+    shrinkage = None
     if by:
         from salesplan.funnel.shrinkage import shrink_rates
 
-        funnel.shrinkage = shrink_rates(rates, parent, by=by, confidence=confidence)
-    return funnel
+        shrinkage = shrink_rates(rates, parent, by=by, confidence=confidence)
+    return Funnel(processes=procs, by=by, as_of=red.as_of, confidence=confidence, rates=rates, win_rate=win,
+                  durations=durations, time_to_close=time_to_close, parent_rates=parent, issues=red.issues,
+                  reduction=red, shrinkage=shrinkage, stay_curves=fits, win_curves=win_fits)

@@ -31,7 +31,6 @@ Examples
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._results import Result, rounded
+from salesplan._validation import check_probability
 from salesplan.errors import SchemaError
 from salesplan.funnel.aalen_johansen import aalen_johansen, effective_n, wilson_interval
 from salesplan.reduce.stages import reduce_snapshot
@@ -54,9 +55,9 @@ SNAPSHOT_LIMITS = (
 )
 
 
-@dataclass
-class SnapshotFunnel:
-    """Result of :func:`snapshot_funnel`.
+@dataclass(frozen=True, repr=False)
+class SnapshotFunnel(Result):
+    """Result of :func:`snapshot_funnel` (immutable).
 
     Holds ``stage_counts``, ``win_rate`` (by method), ``time_to_close``, ``limits`` (text) and ``as_of``.
     """
@@ -67,10 +68,13 @@ class SnapshotFunnel:
     limits: str
     as_of: pd.Timestamp | None
 
-    def _repr_html_(self) -> str:
-        return (f"<p><b>Snapshot funnel</b> as of {html.escape(str(self.as_of))}</p>"
-                + self.win_rate.round(3).to_html(escape=True)
-                + f"<p><i>{html.escape(self.limits)}</i></p>")
+    def title(self) -> str:
+        """The cut and the limits of a snapshot."""
+        return f"Snapshot funnel as of {self.as_of}: {self.limits}"
+
+    def summary(self) -> pd.DataFrame:
+        """Win rate by method with its interval (rounded)."""
+        return rounded(self.win_rate)
 
 
 def snapshot_funnel(snapshot: Any, *, stages: Sequence[str], stage: str = "stage", won: str = "won",
@@ -98,6 +102,7 @@ def snapshot_funnel(snapshot: Any, *, stages: Sequence[str], stage: str = "stage
     SchemaError
         A stage value that is neither a working stage nor an outcome (``known_stage``).
     """
+    check_probability(confidence, "confidence")
     patterns, cut = reduce_snapshot(snapshot, stage=stage, entered=entered, closed=closed, as_of=as_of,
                                     won=won, lost=lost)
     known = [*stages, won, lost]

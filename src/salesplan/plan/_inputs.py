@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import PlanInputError, SchemaError
+from salesplan.funnel.win_rate import win_rate_beta
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess
 from salesplan.schema import normalise_period, to_pandas, validate
 
@@ -96,11 +97,11 @@ class FunnelView:
 
 
 def moment_match_win(rates: pd.DataFrame, processes: Mapping[str, SalesProcess]) -> pd.DataFrame:
-    """Win rate from each stage: product of the stage rates from it on, moment-matched to a Beta.
+    """Win rate from each stage per (process, segment) with its moment-matched Beta.
 
-    With independent ``r_j ~ Beta(a_j, b_j)``, ``E[prod] = prod a/(a+b)`` and
-    ``E[prod^2] = prod a(a+1)/((a+b)(a+b+1))``; a known rate contributes ``r`` and ``r^2``. The Beta with those
-    two moments is returned (alpha/beta NaN when every factor is known).
+    The one definition is :func:`salesplan.funnel.win_rate.win_rate_beta` (the funnel's ``win_rate`` uses it too):
+    the point win rate is the product of the point stage rates from the stage on; ``alpha``/``beta`` are NaN when
+    every factor is known.
 
     Examples
     --------
@@ -112,29 +113,11 @@ def moment_match_win(rates: pd.DataFrame, processes: Mapping[str, SalesProcess])
     """
     if rates.empty:
         return pd.DataFrame(columns=WIN_COLUMNS)
-    df = rates[["process", "segment", "stage", "rate", "alpha", "beta"]].copy()
     order = {(p, s): i for p, proc in processes.items() for i, s in enumerate(proc.stages)}
-    df["_o"] = [order.get(k, 0) for k in zip(df["process"].tolist(), df["stage"].tolist(), strict=True)]
-    df["_n"] = np.arange(len(df))
-    # reverse stage order within each (process, segment), so cumulative products run from the last stage back
-    df = df.sort_values(["process", "segment", "_o", "_n"], ascending=[True, True, False, False], kind="stable")
-    a, b, r = df["alpha"].to_numpy(float), df["beta"].to_numpy(float), df["rate"].to_numpy(float)
-    known = ~(np.isfinite(a) & np.isfinite(b))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        df["_m1"] = np.where(known, r, a / (a + b))
-        df["_m2"] = np.where(known, r**2, a * (a + 1) / ((a + b) * (a + b + 1)))
-    df["_u"] = (~known).astype(int)
-    grp = df.groupby(["process", "segment"], sort=False)
-    p1 = grp["_m1"].cumprod().to_numpy()
-    p2 = grp["_m2"].cumprod().to_numpy()
-    unc = grp["_u"].cumsum().to_numpy() > 0
-    var = np.maximum(p2 - p1**2, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        conc = np.where(unc & (var > 0), p1 * (1 - p1) / np.where(var > 0, var, 1) - 1, np.nan)
-    out = pd.DataFrame({"process": df["process"].to_numpy(), "segment": df["segment"].to_numpy(),
-                        "stage": df["stage"].to_numpy(), "win_rate": p1, "alpha": p1 * conc,
-                        "beta": (1 - p1) * conc, "_n": df["_n"].to_numpy()})
-    return out.sort_values("_n", kind="stable").drop(columns="_n").reset_index(drop=True)[WIN_COLUMNS]
+    idx = [order.get(k, 0) for k in zip(rates["process"].tolist(), rates["stage"].tolist(), strict=True)]
+    win = win_rate_beta(rates, ["process", "segment"], order=idx)
+    out = rates[["process", "segment", "stage"]].join(win)
+    return out.reset_index(drop=True)[WIN_COLUMNS]
 
 
 def _row_label(row: Mapping[str, Any]) -> str:
@@ -265,14 +248,6 @@ def _from_funnel(funnel: Any) -> FunnelView:
                 top[col] = np.nan
         rates = pd.concat([rates, top[rates.columns.intersection(top.columns)]], ignore_index=True)
         top_win = moment_match_win(top, processes)
-        # the point win rate is the product of the point stage rates, as in Funnel.win_rate; the Beta stays
-        order = {(p, st): i for p, proc in processes.items() for i, st in enumerate(proc.stages)}
-        point = {}
-        for proc_name, grp in top.groupby("process", sort=False):
-            grp = grp.assign(_o=[order.get((proc_name, st), 0) for st in grp["stage"]]).sort_values("_o")
-            tail = np.cumprod(grp["rate"].to_numpy(float)[::-1])[::-1]
-            point.update({(proc_name, st): v for st, v in zip(grp["stage"], tail, strict=True)})
-        top_win["win_rate"] = [point[k] for k in zip(top_win["process"], top_win["stage"], strict=True)]
         win = pd.concat([win, top_win], ignore_index=True)
     bad = ~((win["win_rate"] > 0) & (win["win_rate"] <= 1))
     if bad.any():

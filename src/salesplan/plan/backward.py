@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._results import Result
 from salesplan._validation import check_choice
 from salesplan.plan._inputs import FunnelView, funnel_view, normalise_targets
 from salesplan.plan.activities import activity_ratio_table, plan_activities
@@ -52,8 +53,8 @@ VOLUME_COLUMNS = ["process", "segment", "period", "stage", "contracts", "rate", 
                   "win_beta", "expected_entries", "required_entries", "probability", "target_probability", "method"]
 
 
-@dataclass
-class Plan:
+@dataclass(frozen=True, repr=False)
+class Plan(Result):
     """The result of :func:`backward`: stage volumes per target, activities, and methods for timing and capacity.
 
     Attributes
@@ -78,6 +79,11 @@ class Plan:
     view: FunnelView = field(repr=False)
     durations: Mapping[str, Any] | None = field(default=None, repr=False)
     _schedules: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    def title(self) -> str:
+        """Target probability and size of the plan."""
+        return f"Plan at target probability {self.target_probability:.0%}: {int(self.targets['contracts'].sum())} " \
+               f"contracts in {len(self.targets)} target row(s)"
 
     @property
     def activities(self) -> pd.DataFrame:
@@ -138,15 +144,6 @@ class Plan:
             wide = acts.pivot_table(index=["process", "segment"], columns="kind", values="required", aggfunc="sum")
             out = out.join(wide.add_prefix("required_"))
         return out.reset_index()
-
-    def _repr_html_(self) -> str:
-        head = (f"<p><b>Plan</b> at target probability {self.target_probability:.0%}: {int(self.targets['contracts'].sum())} "
-                f"contracts in {len(self.targets)} target row(s)</p>")
-        return head + self.summary().to_html(index=False, escape=True)
-
-    def __repr__(self) -> str:
-        return (f"Plan(target_probability={self.target_probability}, targets={len(self.targets)}, "
-                f"contracts={int(self.targets['contracts'].sum())}, stages={len(self.volumes)})")
 
 
 def plan_volumes(targets: pd.DataFrame, view: FunnelView, target_probability: float) -> pd.DataFrame:

@@ -26,7 +26,6 @@ Examples
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._results import Result
 from salesplan.errors import PlanInputError
 from salesplan.schema import to_pandas
 
@@ -106,8 +106,8 @@ def normalise_teams(teams: Any, processes: list[str]) -> pd.DataFrame:
     return frame
 
 
-@dataclass
-class CapacityReport:
+@dataclass(frozen=True, repr=False)
+class CapacityReport(Result):
     """Required against available hours per (period, team).
 
     Attributes
@@ -124,6 +124,10 @@ class CapacityReport:
     table: pd.DataFrame
     infeasible: pd.DataFrame
     basis: str = "required"
+
+    def title(self) -> str:
+        """Whether the teams have the hours (the first line of ``str(report)``)."""
+        return str(self).splitlines()[0]
 
     @property
     def feasible(self) -> bool:
@@ -147,9 +151,6 @@ class CapacityReport:
         lines = [f"capacity short in {len(self.infeasible)} period-team cell(s) ({self.basis} hours):"]
         lines.extend(f"  {m}" for m in self.infeasible["message"])
         return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        return f"<p>{html.escape(str(self).splitlines()[0])}</p>" + self.summary().to_html()
 
 
 def capacity_report(schedule: pd.DataFrame, teams: Any, hours: Any, *, basis: str = "required",

@@ -76,7 +76,7 @@ def pipeline_chart(forecast: Any, *, ax: Any = None, component: str = "total", p
     inside = (pmf.index >= lo) & (pmf.index <= hi)
     ax.bar(pmf.index[inside], pmf.to_numpy()[inside], color=_BLUE, label=f"{(confidence or forecast.confidence):.0%} interval")
     ax.bar(pmf.index[~inside], pmf.to_numpy()[~inside], color="#9bb7d4")
-    mean = float(forecast._select(component, process, None).mean())
+    mean = float(forecast.samples(component, process=process).mean())
     ax.axvline(mean, color=_ORANGE, lw=2, label=f"expected {mean:.1f}")
     ax.set_xlabel(f"contracts won {forecast.as_of.date()} to {forecast.end.date()}")
     ax.set_ylabel("probability")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan.errors import ParameterError
 from salesplan.plot._base import get_ax
 
 __all__ = ["funnel_chart", "forest_plot", "time_in_stage", "cohort_heatmap"]
@@ -53,9 +54,9 @@ def funnel_chart(funnel: Any, process: str, ax: Any = None) -> Any:
 
 def forest_plot(funnel: Any, process: str, stage: str, ax: Any = None) -> Any:
     """Raw and empirical-Bayes shrunk rates per group for one stage, with intervals (needs ``by``)."""
-    ax = get_ax(ax, figsize=(6.0, 4.0))
     if funnel.shrinkage is None:
-        raise ValueError("forest_plot needs a funnel estimated with by=...")
+        raise ParameterError("forest_plot needs a funnel estimated with by=... (it has no groups to compare)")
+    ax = get_ax(ax, figsize=(6.0, 4.0))
     s = funnel.shrinkage
     s = s[(s["process"] == process) & (s["stage"] == stage)].reset_index(drop=True)
     raw = funnel.rates[(funnel.rates["process"] == process) & (funnel.rates["stage"] == stage)]

@@ -53,7 +53,7 @@ from salesplan.errors import ParameterError, SchemaError
 from salesplan.parse import to_naive_utc
 
 __all__ = ["customer_summary", "rfm_summary", "clv_summary", "customer_patterns", "holdout_purchases",
-           "product_ownership", "PERIODS"]
+           "product_ownership", "period_index", "PERIODS"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,11 +102,20 @@ def _period_expr(date_col: str, period: str, epoch_days: bool = False) -> nw.Exp
     return (days + 3) // 7  # 1970-01-01 was a Thursday; weeks start on Monday as pandas' "W" periods
 
 
-def _period_of(ts: pd.Timestamp, period: str) -> int:
-    if period == "M":
+def period_index(ts: pd.Timestamp, time_unit: str) -> int:
+    """The integer index of the ``time_unit`` period (``"D"``, ``"W"``, ``"M"``) that holds ``ts``.
+
+    Differences of two indices count whole periods, as ``recency`` and ``T`` do.
+
+    Examples
+    --------
+    >>> period_index(pd.Timestamp("2024-03-15"), "M") - period_index(pd.Timestamp("2024-01-31"), "M")
+    2
+    """
+    if time_unit == "M":
         return ts.year * 12 + ts.month - 1
     days = (ts.normalize() - pd.Timestamp("1970-01-01")).days
-    return days if period == "D" else (days + 3) // 7
+    return days if time_unit == "D" else (days + 3) // 7
 
 
 def _check_period(period: str, period_length: float) -> None:
@@ -283,7 +292,7 @@ def _finish_summary(out: pd.DataFrame, as_of_ts: pd.Timestamp, period: str, peri
         logger.warning("orders: %d customer(s) have only return lines and no purchase; left out of the summary "
                        "(see attrs['dropped']), e.g. %s", len(dropped), list(dropped.index[:5]))
         out = out[has_first]
-    end = _period_of(as_of_ts, period)
+    end = period_index(as_of_ts, period)
     first = out["_first"].to_numpy().astype("int64")
     freq = out["_n_keys"].to_numpy().astype("int64") - out["_has_other"].to_numpy().astype("int64") - 1
     revenue = out["revenue"].to_numpy().astype(float)
@@ -436,7 +445,7 @@ def _light_summary(lf: nw.LazyFrame, as_of_ts: pd.Timestamp, period: str, period
     out[_CUST] = out[_CUST].astype(object)
     if not out[_CUST].is_monotonic_increasing:
         out = out.sort_values(_CUST, kind="stable")
-    end = _period_of(as_of_ts, period)
+    end = period_index(as_of_ts, period)
     first = out["_first"].to_numpy().astype("int64")
     res = pd.DataFrame(index=pd.Index(out[_CUST].to_numpy(), name=_CUST, dtype=object))
     res["frequency"] = out["_n_periods"].to_numpy().astype("int64") - 1
@@ -476,7 +485,7 @@ def customer_patterns(
     period = time_unit
     _check_period(period, period_length)
     lf, as_of_ts, _ = _prepared(orders, customer_col, date_col, amount_col, as_of, period)
-    end = _period_of(as_of_ts, period)
+    end = period_index(as_of_ts, period)
     rep = _period_table(lf)
     pat = (rep.select((nw.col("_n_periods") - 1).alias("frequency"), (nw.col("_last") - nw.col("_first"))
                       .alias("recency"), (end - nw.col("_first")).alias("T"))

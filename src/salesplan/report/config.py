@@ -10,7 +10,7 @@ Schema
 ``[report]``
     ``title`` (str), ``subtitle`` (str), ``company`` (str), ``as_of`` (date; default: the latest date in the data),
     ``freq`` (``"M"`` or ``"Q"``; the month or quarter reported, the one that ends at ``as_of``), ``currency`` (str),
-    ``confidence`` (float in (0.5, 1); interval level used throughout), ``seed`` (int; every random step uses
+    ``confidence`` (float in (0, 1); interval level used throughout), ``seed`` (int; every random step uses
     it), ``formats`` (list of ``"html"``, ``"pdf"``, ``"xlsx"``, ``"json"``), ``sections`` (list of section keys
     to include; default all), ``processes`` (list of process names to report; default all with data).
 ``[data]``
@@ -78,7 +78,7 @@ from typing import Any
 import pandas as pd
 
 from salesplan._toml import read_toml
-from salesplan._validation import check_horizon
+from salesplan._validation import check_horizon, check_probability
 from salesplan.analysis import AnalysisSettings
 from salesplan.data import TABLE_ORDER, SalesData
 from salesplan.errors import ConfigError, SalesplanError
@@ -281,6 +281,14 @@ def _check_table(raw: Mapping[str, Any], group: str, allowed: Mapping[str, str],
     return out
 
 
+def _probability(value: Any, key: str, source: str) -> float:
+    """A probability in (0, 1), as everywhere in salesplan (the same check as the functions' ``confidence``)."""
+    try:
+        return check_probability(value, f"'{key}'")
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
 def _date(value: Any, key: str, source: str) -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(value)
@@ -338,8 +346,7 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
 
     rep = groups["report"]
     confidence = float(rep.get("confidence", 0.9))
-    if not 0.5 <= confidence < 1:
-        raise ConfigError(f"{source}: 'report.confidence' must be in [0.5, 1), got {confidence}")
+    _probability(confidence, "report.confidence", source)
     freq = rep.get("freq", "M")
     if freq not in PERIODS:
         raise ConfigError(f"{source}: 'report.freq' must be one of {list(PERIODS)}, got {freq!r}")
@@ -387,8 +394,8 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
         _check_lazy_sources(data, engine, source)
 
     for group, key in (("plan", "target_probability"),):
-        if key in groups[group] and not 0.5 <= groups[group][key] < 1:
-            raise ConfigError(f"{source}: '{group}.{key}' must be in [0.5, 1), got {groups[group][key]}")
+        if key in groups[group]:
+            _probability(groups[group][key], f"{group}.{key}", source)
     if groups["segments"].get("value", "clv") not in ("clv", "revenue"):
         raise ConfigError(f"{source}: 'segments.value' must be 'clv' or 'revenue', got {groups['segments']['value']!r}")
     for group in ("plan", "forecast"):

@@ -26,7 +26,7 @@ from salesplan.report.blocks import Chart, KeyFigure, Note, Table, format_number
 if TYPE_CHECKING:
     from salesplan.report.model import Report, Section
 
-__all__ = ["render_html", "frame_to_html", "section_html", "CSP", "CSS"]
+__all__ = ["render_html", "frame_to_html", "section_html", "cell_text", "CSP", "CSS"]
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
@@ -89,7 +89,7 @@ def is_percent_column(name: Any) -> bool:
     return any(k in text for k in ("rate", "attainment", "share", "utilisation", "probability"))
 
 
-def _cell(value: Any, percent: bool = False) -> tuple[str, bool]:
+def cell_text(value: Any, percent: bool = False) -> tuple[str, bool]:
     """Display text of one table cell and whether it is numeric."""
     if percent and isinstance(value, float | np.floating) and np.isfinite(value):
         return f"{float(value) * 100:.1f}%", True
@@ -119,7 +119,7 @@ def frame_to_html(frame: pd.DataFrame, max_rows: int | None = None) -> str:
     for values in shown.itertuples(index=False, name=None):
         cells = []
         for v, pct in zip(values, percent, strict=True):
-            text, numeric = _cell(v, pct)
+            text, numeric = cell_text(v, pct)
             cells.append(f'<td class="num">{_esc(text)}</td>' if numeric else f"<td>{_esc(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 
 import pandas as pd
 
-from salesplan.report.html import _cell, is_percent_column
+from salesplan.report.html import cell_text, is_percent_column
 from salesplan.report.model import Chart, KeyFigure, Note, Report, Table
 
 __all__ = ["render_pdf"]
@@ -101,7 +101,7 @@ def _data_table(table: Table, st: dict[str, Any], width: float) -> list[Any]:
     rows = [[_p(c, st["cell"]) for c in cols]]
     percent = [is_percent_column(c) for c in cols]
     for values in shown.itertuples(index=False, name=None):
-        rows.append([_p(_cell(v, pct)[0], st["cell"]) for v, pct in zip(values, percent, strict=True)])
+        rows.append([_p(cell_text(v, pct)[0], st["cell"]) for v, pct in zip(values, percent, strict=True)])
     out = [_p(table.title, st["h3"])]
     rl = RLTable(rows, colWidths=[width / len(cols)] * len(cols), repeatRows=1)
     rl.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#c5ccd3")),

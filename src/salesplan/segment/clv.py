@@ -902,10 +902,9 @@ def calibration_holdout(
     >>> t[["frequency", "frequency_holdout", "duration_holdout"]].to_dict("index")
     {'a': {'frequency': 1, 'frequency_holdout': 1, 'duration_holdout': 60.0}}
     """
-    from salesplan.reduce.customers import _check_period, _period_of, customer_summary, holdout_purchases
+    from salesplan.reduce.customers import customer_summary, holdout_purchases, period_index
 
     period = time_unit
-    _check_period(period, period_length)
     cal = customer_summary(orders, as_of=as_of, time_unit=period, period_length=period_length, columns=columns)
     hold = holdout_purchases(orders, as_of=as_of, end=end, time_unit=period, columns=columns)
     out = cal.join(hold, how="left")
@@ -914,7 +913,7 @@ def calibration_holdout(
     cal_ts, end_ts = pd.Timestamp(as_of), pd.Timestamp(end)
     if end_ts <= cal_ts:
         raise ParameterError(f"end {end_ts.date()} must be after as_of {cal_ts.date()}")
-    out["duration_holdout"] = (_period_of(end_ts, period) - _period_of(cal_ts, period)) / period_length
+    out["duration_holdout"] = (period_index(end_ts, period) - period_index(cal_ts, period)) / period_length
     out.attrs.update(cal.attrs, end=end_ts)
     return out
 

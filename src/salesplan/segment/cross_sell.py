@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._validation import check_columns, check_positive
 from salesplan.errors import ConvergenceError, NotFittedError, SchemaError
 
 __all__ = ["CrossSell", "ownership_matrix"]
@@ -110,10 +111,10 @@ class CrossSell:
     def __init__(self, *, products: list[str] | None = None, max_products: int = 30, min_buyers: int = 10,
                  C: float = 1.0, columns: Mapping[str, str] | None = None) -> None:
         self.products = products
-        self.max_products = max_products
-        self.min_buyers = min_buyers
-        self.C = C
-        self.columns = columns
+        self.max_products = check_positive(max_products, "max_products", integer=True)
+        self.min_buyers = check_positive(min_buyers, "min_buyers", integer=True)
+        self.C = check_positive(C, "C")
+        self.columns = check_columns(columns) or None
 
     def _window(self, orders: Any, as_of: Any, end: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         from salesplan.reduce.customers import product_ownership
