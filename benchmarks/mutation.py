@@ -58,7 +58,7 @@ TARGETS = [
     Target("schema_dates", "src/salesplan/schema.py", ("tests/test_schema.py",),
            ("*x__as_date__mutmut_*", "*x_validate__mutmut_*")),
     Target("pipeline_intervals", "src/salesplan/forecast/pipeline.py", ("tests/forecast/test_pipeline_intervals.py",),
-           ("*xǁPipelineForecastǁ_select__mutmut_*", "*xǁPipelineForecastǁinterval__mutmut_*",
+           ("*xǁPipelineForecastǁsamples__mutmut_*", "*xǁPipelineForecastǁinterval__mutmut_*",
             "*xǁPipelineForecastǁdistribution__mutmut_*", "*xǁPipelineForecastǁsummary__mutmut_*")),
     Target("html_escaping", "src/salesplan/report/html.py", ("tests/report/test_html_escaping.py",)),
 ]
