@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import salesplan as sp
 from salesplan.errors import SalesplanError, SchemaError
-from salesplan.schema import normalise_period, validate
+from salesplan.schema import TEXT_DTYPE, normalise_period, validate
 
 
 def opps(**overrides) -> pd.DataFrame:
@@ -217,13 +217,19 @@ def test_coercion_of_ids_dates_and_amounts():
     raw = pd.DataFrame({"customer_id": [12345.0, 7.0, np.nan], "order_date": ["2024-01-05", "2024-01-06", "x"],
                         "amount": [1, 2, 3], "order_id": [1, 2, 3]})
     out = validate(raw, "orders", raise_errors=False)
-    assert out["customer_id"].tolist() == ["12345", "7", None]
+    assert out["customer_id"].fillna("<missing>").tolist() == ["12345", "7", "<missing>"]
+    assert out["customer_id"].dtype == TEXT_DTYPE and out["order_id"].dtype == TEXT_DTYPE
     assert out["order_id"].tolist() == ["1", "2", "3"]
     assert out["amount"].dtype == "float64" and out["order_date"].dtype == "datetime64[ns]"
     aware = orders(order_date=pd.to_datetime(["2024-01-05 12:00"] * 3).tz_localize("America/New_York"))
     assert validate(aware, "orders")["order_date"].iloc[0] == pd.Timestamp("2024-01-05 17:00")
     padded = orders(customer_id=[" 007 ", "008", "009"])
     assert validate(padded, "orders")["customer_id"].iloc[0] == "007"
+    # text as pandas' readers return it (Arrow-backed str): tabs, no-break spaces and blanks found in the bytes
+    arrow_text = orders(customer_id=pd.Series(["\t007", "008\u00a0", "  "], dtype=TEXT_DTYPE))
+    out = validate(arrow_text, "orders", raise_errors=False)
+    assert out["customer_id"].fillna("<missing>").tolist() == ["007", "008", "<missing>"]
+    assert out.attrs["failure_cases"][["column", "check"]].values.tolist() == [["customer_id", "not_null"]]
 
 
 def test_caller_frame_and_index_untouched_and_copy_returned():

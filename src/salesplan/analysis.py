@@ -48,6 +48,7 @@ from salesplan.engines import to_engine
 from salesplan.errors import ConfigError, SalesplanError
 from salesplan.forecast import SeriesForecaster, backtest, pipeline
 from salesplan.funnel import estimate
+from salesplan.parse import to_naive_utc
 from salesplan.plan import backward
 from salesplan.reduce.orders import order_revenue
 from salesplan.reduce.states import activity_counts, distinct
@@ -165,7 +166,7 @@ class AnalysisSettings:
             raise ConfigError(f"abc must be two increasing shares in (0, 1), got {self.abc}")
         set_(self, "horizon", check_horizon(self.horizon))
         set_(self, "plan_horizon", check_horizon(self.plan_horizon, "plan_horizon"))
-        set_(self, "as_of", None if self.as_of is None else pd.Timestamp(self.as_of))
+        set_(self, "as_of", None if self.as_of is None else to_naive_utc(self.as_of))
         set_(self, "processes", None if self.processes is None else tuple(self.processes))
         set_(self, "by", tuple(self.by))
         set_(self, "abc", tuple(float(x) for x in self.abc))
@@ -330,8 +331,10 @@ class Analysis:
         if acts is not None and "opportunity_id" in acts.columns:
             acts = acts[acts["opportunity_id"].isna() | acts["opportunity_id"].isin(ids)]
         targets = data.targets[data.targets["process"].isin(names)] if data.targets is not None else None
+        history = data.opportunity_history
+        history = history[history["opportunity_id"].isin(ids)] if history is not None else None
         return dataclasses.replace(data, opportunities=opps, stage_events=events, activities=acts, targets=targets,
-                                   processes={n: data.processes[n] for n in names})
+                                   opportunity_history=history, processes={n: data.processes[n] for n in names})
 
     @cached_property
     def engine_frames(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
+from salesplan.parse import to_naive_utc
 from salesplan.reduce.states import StageFlows, activity_counts, stage_flows
 from salesplan.schema import normalise_period
 
@@ -73,7 +74,7 @@ def _need(data: Any, table: str) -> Any:
 
 def flows(data: Any, freq: str = "Q", as_of: Any = None) -> StageFlows:
     """:func:`salesplan.reduce.states.stage_flows` of a SalesData at ``as_of`` (default ``data.as_of``)."""
-    cut = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data.as_of)
+    cut = to_naive_utc(as_of) if as_of is not None else pd.Timestamp(data.as_of)
     return stage_flows(_need(data, "stage_events"), data.processes, _need(data, "opportunities"), freq=freq,
                        as_of=cut)
 
@@ -136,5 +137,5 @@ def actual_activities(data: Any, freq: str = "Q", as_of: Any = None) -> pd.DataF
     neither are counted under process ``"(none)"`` and logged (:func:`salesplan.reduce.states.activity_counts`).
     """
     acts = _need(data, "activities")
-    cut = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data.as_of)
+    cut = to_naive_utc(as_of) if as_of is not None else pd.Timestamp(data.as_of)
     return activity_counts(acts, getattr(data, "opportunities", None), freq=freq, as_of=cut)

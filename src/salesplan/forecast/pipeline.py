@@ -83,6 +83,7 @@ from scipy.special import expit, logit
 from salesplan._results import Result
 from salesplan._validation import check_freq, check_positive, check_probability, horizon_end
 from salesplan.errors import ConfigError, SchemaError
+from salesplan.parse import to_naive_utc
 from salesplan.process import SalesProcess
 from salesplan.reduce.states import opportunity_amounts, time_span
 from salesplan.schema import normalise_period
@@ -438,7 +439,7 @@ def pipeline(
         raise SchemaError("pipeline: stage_events and opportunities are empty")
     first_date = min(t for t in (ev_first, opp_first) if pd.notna(t))
     last_date = max(t for t in (ev_last, opp_last) if pd.notna(t))
-    cut = pd.Timestamp(as_of) if as_of is not None else (pd.Timestamp(default_cut) if default_cut is not None
+    cut = to_naive_utc(as_of) if as_of is not None else (pd.Timestamp(default_cut) if default_cut is not None
                                                           else last_date)
     if cut < first_date:
         raise ConfigError(f"pipeline: as_of {cut.date()} is before the data (first event {first_date.date()}); "

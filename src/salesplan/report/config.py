@@ -16,10 +16,14 @@ Schema
 ``[data]``
     One entry per canonical table (``customers``, ``orders``, ``opportunities``, ``stage_events``,
     ``activities``, ``targets``): either a path string or a table with ``path`` (str), ``columns`` (table of
-    ``"their column" = "canonical column"``), ``sheet`` (str or int, Excel only), ``sep`` (str, CSV only),
-    ``encoding`` (str, CSV only), ``dayfirst`` (bool) or ``date_format`` (str): how to read numeric dates when a
-    column reads both month-first and day-first (see :func:`salesplan.parse.parse_dates`; such a column is refused
-    otherwise), ``decimal`` and ``thousands`` (str): separators of text amounts (default inferred per column).
+    ``"their column" = "canonical column"``), ``sheet`` (str or int, Excel only), ``sep`` (str, CSV only; default
+    sniffed among ``;``, ``,``, tab and ``|``), ``encoding`` (str, CSV only; default UTF-8, then cp1252),
+    ``dayfirst`` (bool) or ``date_format`` (str): how to read numeric dates when a column reads both month-first
+    and day-first (see :func:`salesplan.parse.parse_dates`; such a column is refused otherwise), ``decimal`` and
+    ``thousands`` (str): separators of amounts (default inferred per column; a ``;`` file is read with decimal
+    commas). Files are read as :func:`salesplan.io.read_table` reads them (:func:`salesplan.io.read_raw`): id
+    columns as text, title rows above the header and a report footer below the data (Salesforce report exports)
+    detected and skipped with a WARNING naming each skipped line.
     ``opportunities`` and ``stage_events`` are required.
     ``engine`` (``"pandas"``, ``"duckdb"``, ``"polars"`` or ``"spark"``; default ``"pandas"``): the engine that
     runs the heavy reductions. With any engine but pandas, ``orders``, ``stage_events`` and ``activities`` must be
@@ -457,6 +461,16 @@ def demo_config(**report: Any) -> ReportConfig:
 
 
 def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
+    """Read one ``[data]`` source as it is with :func:`salesplan.io.read_raw`, the reader of ``read_table``.
+
+    So the batch command reads what the library reads: separator sniffing, UTF-8 then cp1252, id and text columns
+    as text (``00042`` and a segment ``01`` keep their zeros), title rows and a report footer detected and skipped
+    (logged at WARNING), Excel title rows. ``sep``, ``encoding``, ``decimal`` and ``thousands`` of the entry go to
+    the CSV reader; errors name the config key.
+    """
+    from salesplan.io.files import EXCEL_SUFFIXES, read_raw
+    from salesplan.schema import ID, TABLES, TEXT
+
     path = src.path
     key = f"data.{src.table}.path"
     if path.is_dir():
@@ -465,18 +479,19 @@ def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
                           "\"polars\" or \"spark\")")
     if not path.is_file():
         raise ConfigError(f"{cfg_source}: '{key}' names a file that does not exist: {path}")
-    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
+    inverse = {target: source for source, target in src.columns.items()}
+    text_columns = [inverse.get(name, name) for name, kind in TABLES[src.table].columns.items()
+                    if kind in (ID, TEXT)]
+    options: dict[str, Any] = {}
+    if not path.name.lower().endswith(EXCEL_SUFFIXES):
+        options = {k: getattr(src, k) for k in ("sep", "encoding", "decimal", "thousands")
+                   if getattr(src, k) is not None}
     try:
-        if suffix in (".csv", ".txt", ".tsv", ".csv.gz"):
-            sep = src.sep if src.sep is not None else ("\t" if suffix == ".tsv" else ",")
-            return pd.read_csv(path, sep=sep, encoding=src.encoding or "utf-8", dtype=str, keep_default_na=True)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".xlsx", ".xlsm", ".xls"):
-            return pd.read_excel(path, sheet_name=src.sheet if src.sheet is not None else 0, dtype=str)
+        return read_raw(path, text_columns=text_columns, sheet=src.sheet if src.sheet is not None else 0, **options)
+    except ConfigError as exc:
+        raise ConfigError(f"{cfg_source}: '{key}': {exc}") from None
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise ConfigError(f"{cfg_source}: '{key}': cannot read {path}: {exc}") from None
-    raise ConfigError(f"{cfg_source}: '{key}': unsupported file type {path.suffix!r} (csv, tsv, parquet, xlsx)")
 
 
 def load_processes_for(cfg: ReportConfig) -> dict[str, SalesProcess]:
@@ -620,7 +635,8 @@ formats = ["html", "pdf", "xlsx", "json"]
 # processes = ["acquisition", "retention"]   # report only these processes (default: all with data)
 # sections = ["overview", "data_quality"]    # include only these sections (default: all)
 
-# One entry per table: a path, or a table with path, columns (their name = canonical name), sheet, sep, encoding.
+# One entry per table: a path, or a table with path, columns (their name = canonical name), sheet, sep, encoding,
+# dayfirst / date_format (numeric dates that read both ways), decimal / thousands (amount separators).
 [data]
 # engine = "duckdb"           # big Parquet tables: reduce orders, stage events, activities in DuckDB out of core
 #                             # ("pandas" default, "duckdb", "polars", "spark"; those three need Parquet sources)
@@ -630,6 +646,7 @@ opportunities = "data/opportunities.csv"
 stage_events = "data/stage_events.csv"
 activities = "data/activities.csv"
 targets = "data/targets.csv"
+opportunity_history = "data/opportunity_history.csv"   # the deal history (optional; past amounts and close dates)
 # Example of a column mapping for a CRM export with its own column names:
 # [data.opportunities]
 # path = "crm/deals.xlsx"
