@@ -126,6 +126,25 @@ def test_not_in_future_exempts_planned_dates():
     assert len(validate(raw, "opportunities", as_of=pd.Timestamp("2024-06-01", tz="UTC"))) == 2
 
 
+def test_cut_off_in_another_zone_and_within_a_day():
+    """The cut-off is an instant: a +02:00 cut-off is 2 hours earlier in UTC, and times within a day count."""
+    # 2024-03-01 00:00 +02:00 is 2024-02-29 22:00 UTC: 21:59 is before it, 22:01 and 23:30 are after it
+    raw = opps(opportunity_id=["o1", "o2", "o3"], customer_id=["c1", "c2", "c3"], process=["acquisition"] * 3,
+               created_at=["2024-02-29 21:59", "2024-02-29 22:01", "2024-02-29 23:30"])
+    fails(raw, "opportunities", {("created_at", "not_in_future", "o2"), ("created_at", "not_in_future", "o3")},
+          as_of="2024-03-01T00:00:00+02:00")
+    fails(raw, "opportunities", {("created_at", "not_in_future", "o2"), ("created_at", "not_in_future", "o3")},
+          as_of=pd.Timestamp("2024-03-01", tz="Europe/Athens"))  # +02:00 in winter
+    assert len(validate(raw, "opportunities", as_of="2024-02-29T23:30:00Z")) == 3
+    # a naive cut-off with a time of day: one minute after it is in the future, the same instant is not
+    fails(raw, "opportunities", {("created_at", "not_in_future", "o3")}, as_of="2024-02-29 22:01")
+    fails(raw, "opportunities", {("created_at", "not_in_future", "o2"), ("created_at", "not_in_future", "o3")},
+          as_of="2024-02-29 22:00")
+    # zone-aware values against a naive (UTC) cut-off: 23:30 +02:00 is 21:30 UTC
+    aware = opps(created_at=["2024-02-29T23:30:00+02:00", "2024-03-01T00:30:00+02:00"])
+    fails(aware, "opportunities", {("created_at", "not_in_future", "o2")}, as_of="2024-02-29 22:00")
+
+
 def test_numeric_and_finite():
     raw = orders(amount=["100", "zwölf", np.inf])
     fails(raw, "orders", {("amount", "numeric", "row 1"), ("amount", "finite", "row 2")})
