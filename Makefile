@@ -6,9 +6,11 @@ BIN := $(VENV)/bin
 OUT ?= demo-report
 # pytest-xdist workers for `make test` (the machine has 2 cores); JOBS=0 runs in one process.
 JOBS ?= 2
+# Seconds per module of `make mutation` (8 modules: under 30 minutes in all).
+MUTATION_BUDGET ?= 200
 SPHINX := $(BIN)/python -m sphinx -W --keep-going -E -q -j $(or $(filter-out 0,$(JOBS)),1) -b html docs docs/_build/html
 
-.PHONY: demo test lint docs clean
+.PHONY: demo test lint docs clean mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +46,12 @@ docs: .stamp-dev
 lint: .stamp-dev
 	$(BIN)/ruff check src tests benchmarks scripts docs
 	$(BIN)/mypy
+
+# Mutation testing of the numeric core, one module at a time against its own tests (about 20-30 minutes on 2
+# cores; not part of `make test` or CI). Scores: build/mutation/scores.md; recorded ones: benchmarks/MUTATION.md.
+mutation: .stamp-dev
+	$(BIN)/python -m pip install --quiet -e ".[dev,mutation]"
+	$(BIN)/python benchmarks/mutation.py --budget $(MUTATION_BUDGET) $(MODULES)
 
 clean:
 	rm -rf $(VENV) .stamp-base .stamp-dev docs/_build docs/examples docs/reference/generated

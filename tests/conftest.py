@@ -15,6 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # The real public data beside this checkout, for the tests and the notebooks they run (unless set otherwise).
 os.environ.setdefault("SALESPLAN_SHARED_DATA", str(ROOT.parent / "shared" / "data"))
 
+# Mutation testing (benchmarks/mutation.py) runs each test file once per mutant: fewer, fixed property examples.
+if os.environ.get("SALESPLAN_HYPOTHESIS_PROFILE") == "mutation":
+    from hypothesis import settings
+
+    settings.register_profile("mutation", max_examples=15, derandomize=True, deadline=None)
+    settings.load_profile("mutation")
+
 
 #: Test folders whose conftest builds costly session fixtures (the demo report, a Spark session): one xdist worker.
 _ONE_WORKER_DIRS = ("report", "scale", "control")

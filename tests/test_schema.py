@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import salesplan as sp
 from salesplan.errors import SalesplanError, SchemaError
-from salesplan.schema import normalise_period, validate
+from salesplan.schema import TEXT_DTYPE, normalise_period, validate
 
 
 def opps(**overrides) -> pd.DataFrame:
@@ -126,6 +126,25 @@ def test_not_in_future_exempts_planned_dates():
     assert len(validate(raw, "opportunities", as_of=pd.Timestamp("2024-06-01", tz="UTC"))) == 2
 
 
+def test_cut_off_in_another_zone_and_within_a_day():
+    """The cut-off is an instant: a +02:00 cut-off is 2 hours earlier in UTC, and times within a day count."""
+    # 2024-03-01 00:00 +02:00 is 2024-02-29 22:00 UTC: 21:59 is before it, 22:01 and 23:30 are after it
+    raw = opps(opportunity_id=["o1", "o2", "o3"], customer_id=["c1", "c2", "c3"], process=["acquisition"] * 3,
+               created_at=["2024-02-29 21:59", "2024-02-29 22:01", "2024-02-29 23:30"])
+    fails(raw, "opportunities", {("created_at", "not_in_future", "o2"), ("created_at", "not_in_future", "o3")},
+          as_of="2024-03-01T00:00:00+02:00")
+    fails(raw, "opportunities", {("created_at", "not_in_future", "o2"), ("created_at", "not_in_future", "o3")},
+          as_of=pd.Timestamp("2024-03-01", tz="Europe/Athens"))  # +02:00 in winter
+    assert len(validate(raw, "opportunities", as_of="2024-02-29T23:30:00Z")) == 3
+    # a naive cut-off with a time of day: one minute after it is in the future, the same instant is not
+    fails(raw, "opportunities", {("created_at", "not_in_future", "o3")}, as_of="2024-02-29 22:01")
+    fails(raw, "opportunities", {("created_at", "not_in_future", "o2"), ("created_at", "not_in_future", "o3")},
+          as_of="2024-02-29 22:00")
+    # zone-aware values against a naive (UTC) cut-off: 23:30 +02:00 is 21:30 UTC
+    aware = opps(created_at=["2024-02-29T23:30:00+02:00", "2024-03-01T00:30:00+02:00"])
+    fails(aware, "opportunities", {("created_at", "not_in_future", "o2")}, as_of="2024-02-29 22:00")
+
+
 def test_numeric_and_finite():
     raw = orders(amount=["100", "zwölf", np.inf])
     fails(raw, "orders", {("amount", "numeric", "row 1"), ("amount", "finite", "row 2")})
@@ -198,13 +217,19 @@ def test_coercion_of_ids_dates_and_amounts():
     raw = pd.DataFrame({"customer_id": [12345.0, 7.0, np.nan], "order_date": ["2024-01-05", "2024-01-06", "x"],
                         "amount": [1, 2, 3], "order_id": [1, 2, 3]})
     out = validate(raw, "orders", raise_errors=False)
-    assert out["customer_id"].tolist() == ["12345", "7", None]
+    assert out["customer_id"].fillna("<missing>").tolist() == ["12345", "7", "<missing>"]
+    assert out["customer_id"].dtype == TEXT_DTYPE and out["order_id"].dtype == TEXT_DTYPE
     assert out["order_id"].tolist() == ["1", "2", "3"]
     assert out["amount"].dtype == "float64" and out["order_date"].dtype == "datetime64[ns]"
     aware = orders(order_date=pd.to_datetime(["2024-01-05 12:00"] * 3).tz_localize("America/New_York"))
     assert validate(aware, "orders")["order_date"].iloc[0] == pd.Timestamp("2024-01-05 17:00")
     padded = orders(customer_id=[" 007 ", "008", "009"])
     assert validate(padded, "orders")["customer_id"].iloc[0] == "007"
+    # text as pandas' readers return it (Arrow-backed str): tabs, no-break spaces and blanks found in the bytes
+    arrow_text = orders(customer_id=pd.Series(["\t007", "008\u00a0", "  "], dtype=TEXT_DTYPE))
+    out = validate(arrow_text, "orders", raise_errors=False)
+    assert out["customer_id"].fillna("<missing>").tolist() == ["007", "008", "<missing>"]
+    assert out.attrs["failure_cases"][["column", "check"]].values.tolist() == [["customer_id", "not_null"]]
 
 
 def test_caller_frame_and_index_untouched_and_copy_returned():

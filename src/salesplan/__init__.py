@@ -63,6 +63,7 @@ _LAZY: dict[str, str] = {
     "pipeline": "salesplan.forecast", "PipelineForecast": "salesplan.forecast",
     "SeriesForecaster": "salesplan.forecast", "backtest": "salesplan.forecast",
     "pipeline_backtest": "salesplan.forecast", "BassDiffusion": "salesplan.forecast",
+    "deal_win_probability": "salesplan.forecast", "WinProbability": "salesplan.forecast",
     "plan_vs_actual": "salesplan.control", "decompose_gap": "salesplan.control", "variance": "salesplan.control",
     "kpis": "salesplan.control", "pipeline_movement": "salesplan.control",
     # every figure of a reporting run

@@ -48,10 +48,11 @@ from salesplan.control.plan_vs_actual import plan_actual_summary
 from salesplan.control.variance import plan_volumes_frame
 from salesplan.data import TABLE_ORDER, SalesData
 from salesplan.engines import to_engine
-from salesplan.errors import ConfigError, SalesplanError
+from salesplan.errors import ConfigError, PlanInputError, SalesplanError
 from salesplan.forecast import SeriesForecaster, backtest, pipeline
 from salesplan.funnel import estimate
-from salesplan.plan import backward
+from salesplan.parse import to_naive_utc
+from salesplan.plan import backward, load_plan, read_team, team_from_data
 from salesplan.reduce.orders import order_revenue
 from salesplan.reduce.states import (
     StageFlows,
@@ -65,6 +66,7 @@ from salesplan.reduce.states import (
     time_span,
     unmatched_count,
 )
+from salesplan.schema import normalise_period
 from salesplan.segment import (
     abc_classes,
     abc_summary,
@@ -114,7 +116,13 @@ class AnalysisSettings:
     by : tuple of str
         Group columns of the funnel (rates, plan and forecast are then split by them).
     teams : mapping of process to int
-        Reps per process (one team per process, named ``"<process> team"``); empty: capacity is not checked.
+        Legacy: reps per process (one team per process, named ``"<process> team"``). When empty, the team is
+        ``team`` or, without it, derived from the owners in the data (:attr:`Analysis.team`).
+    team : path, DataFrame or list of mappings, optional
+        The team table, one row per rep (:func:`salesplan.plan.read_team`); default: the owners in the data.
+    plan_of_record : path, optional
+        A plan saved with :meth:`salesplan.plan.Plan.save`; plan against actual compares with it. Without it the
+        plan shown is reconstructed from the funnel at the cut (:attr:`Analysis.plan_is_reconstructed`).
     hours_per_rep : float
         Selling hours per rep and month.
     hours_per_activity : mapping of kind to float
@@ -154,6 +162,8 @@ class AnalysisSettings:
     processes: tuple[str, ...] | None = None
     by: tuple[str, ...] = ()
     teams: Mapping[str, int] = field(default_factory=dict)
+    team: Any = None
+    plan_of_record: Any = None
     hours_per_rep: float = 120.0
     hours_per_activity: Mapping[str, float] = field(
         default_factory=lambda: {"calls": 0.25, "visits": 2.0, "offers": 3.0})
@@ -179,7 +189,7 @@ class AnalysisSettings:
             raise ConfigError(f"abc must be two increasing shares in (0, 1), got {self.abc}")
         set_(self, "horizon", check_horizon(self.horizon))
         set_(self, "plan_horizon", check_horizon(self.plan_horizon, "plan_horizon"))
-        set_(self, "as_of", None if self.as_of is None else pd.Timestamp(self.as_of))
+        set_(self, "as_of", None if self.as_of is None else to_naive_utc(self.as_of))
         set_(self, "processes", None if self.processes is None else tuple(self.processes))
         set_(self, "by", tuple(self.by))
         set_(self, "abc", tuple(float(x) for x in self.abc))
@@ -351,8 +361,10 @@ class Analysis:
         if acts is not None and "opportunity_id" in acts.columns:
             acts = acts[acts["opportunity_id"].isna() | acts["opportunity_id"].isin(ids)]
         targets = data.targets[data.targets["process"].isin(names)] if data.targets is not None else None
+        history = data.opportunity_history
+        history = history[history["opportunity_id"].isin(ids)] if history is not None else None
         return dataclasses.replace(data, opportunities=opps, stage_events=events, activities=acts, targets=targets,
-                                   processes={n: data.processes[n] for n in names})
+                                   opportunity_history=history, processes={n: data.processes[n] for n in names})
 
     @cached_property
     def engine_data(self) -> SalesData:
@@ -624,17 +636,63 @@ class Analysis:
         return periods[0], periods[-1]
 
     @cached_property
+    def team(self) -> pd.DataFrame:
+        """The sales team, one row per rep (:func:`salesplan.plan.read_team`): ``settings.team``, else every owner
+        who created opportunities of a reported process in the year before the cut
+        (:func:`salesplan.plan.team_from_data`) at ``settings.hours_per_rep`` hours a month (times 12 / 52 a
+        week).
+        """
+        if self.settings.team is not None:
+            return read_team(self.settings.team, processes=list(self.data.processes))
+        opps = self.data.opportunities
+        if opps is None or "owner" not in opps.columns:
+            raise FigureUnavailable("no team: give [capacity] team, or opportunities with an owner column")
+        try:
+            return team_from_data(self.scoped.opportunities, as_of=self.as_of, processes=self.processes,
+                                  hours_per_week=float(self.settings.hours_per_rep) * 12 / 52)
+        except PlanInputError as exc:
+            raise FigureUnavailable(str(exc)) from None
+
+    @cached_property
+    def capacity_processes(self) -> list[str]:
+        """Reported processes that some team serves (legacy ``settings.teams``, else the team table); empty when
+        there is no team.
+        """
+        if self.settings.teams:
+            return [p for p in self.processes if p in self.settings.teams]
+        try:
+            served = {p for procs in self.team["processes"] for p in procs}
+        except FigureUnavailable:
+            return []
+        return [p for p in self.processes if p in served]
+
+    @cached_property
     def capacity(self) -> Any:
         """Hours the plan needs per team and month against the hours available (:meth:`Plan.capacity`).
 
-        One team per process in ``settings.teams`` with that many reps at ``settings.hours_per_rep`` hours.
+        One team per process, ``"<process> team"``: with the legacy ``settings.teams``, that many reps at
+        ``settings.hours_per_rep`` hours; else the reps of :attr:`team` who work the process, a rep who works
+        several processes counted as an equal share in each, at their hours per week times 52 / 12 a month
+        (ramp and absences count in :attr:`rep_plan`'s weekly utilisation, not here).
         """
         reps = dict(self.settings.teams)
-        if not reps:
-            raise FigureUnavailable("no teams configured ([capacity] reps): capacity is not checked")
-        procs = [p for p in self.processes if p in reps]
-        teams = pd.DataFrame({"team": [f"{p} team" for p in procs], "process": procs,
-                              "people": [reps[p] for p in procs], "hours": float(self.settings.hours_per_rep)})
+        if reps:
+            procs = [p for p in self.processes if p in reps]
+            teams = pd.DataFrame({"team": [f"{p} team" for p in procs], "process": procs,
+                                  "people": [reps[p] for p in procs], "hours": float(self.settings.hours_per_rep)})
+        else:
+            procs = self.capacity_processes
+            if not procs:
+                raise FigureUnavailable("no team serves the reported processes: capacity is not checked")
+            team = self.team
+            people, hours = [], []
+            for p in procs:
+                mine = team[team["processes"].map(lambda ps, p=p: p in ps)]
+                share = 1.0 / mine["processes"].map(len).to_numpy(float)
+                people.append(float(share.sum()))
+                hours.append(float((share * mine["hours_per_week"].to_numpy(float)).sum() / share.sum() * 52 / 12))
+            teams = pd.DataFrame({"team": [f"{p} team" for p in procs], "process": procs, "people": people,
+                                  "hours": hours})
         if self.schedule.empty:
             raise FigureUnavailable("the plan schedules nothing: capacity is not checked")
         return self.plan.capacity(teams, dict(self.settings.hours_per_activity), freq="M")
@@ -709,6 +767,56 @@ class Analysis:
         vol = self.plan.volumes
         periods = dict.fromkeys(vol.loc[vol["process"] == process, "period"])
         return next((p for p in periods if pd.Period(str(p)).end_time >= self.next_month.start_time), None)
+
+    @cached_property
+    def plan_of_record(self) -> Any:
+        """The plan as it was set: ``settings.plan_of_record`` (:func:`salesplan.plan.load_plan`), else
+        :attr:`plan`, reconstructed from today's funnel (see :attr:`plan_is_reconstructed`).
+        """
+        if self.settings.plan_of_record is None:
+            return self.plan
+        return load_plan(self.settings.plan_of_record)
+
+    @property
+    def plan_is_reconstructed(self) -> bool:
+        """True when no plan of record is given: the plan compared with the actuals is rebuilt from the funnel at
+        the cut, not the plan that was set at the time.
+        """
+        return self.settings.plan_of_record is None
+
+    @cached_property
+    def net_plan(self) -> Any:
+        """The plan from the cut for the target periods that end inside the forecast window, net of the open
+        pipeline (:meth:`salesplan.plan.Plan.net_of` against :attr:`forecast`: open deals and new entries share
+        one draw of the rates), sized to ``settings.target_probability``; its schedule starts at the cut.
+        """
+        targets = self.scoped.targets
+        if targets is None or targets.empty:
+            raise FigureUnavailable("no targets for the reported processes: nothing to plan against")
+        start, end = self.window
+        ends = pd.Series([pd.Period(str(normalise_period(p) or p)).end_time for p in targets["period"]],
+                         index=targets.index)
+        ahead = targets[(ends >= start) & (ends < end)]
+        if ahead.empty:
+            raise FigureUnavailable(f"no target period ends inside the forecast window {self.window_label()}")
+        plan = backward(ahead, self.funnel, target_probability=self.settings.target_probability,
+                        processes=self.scoped.processes)
+        return plan.net_of(self.forecast)
+
+    @cached_property
+    def plan_reachability(self) -> pd.DataFrame:
+        """Per target of :attr:`net_plan`: catch-up share, whether it can still be reached from the cut and the
+        best reachable probability (:meth:`salesplan.plan.Plan.reachability`).
+        """
+        return self.net_plan.reachability()
+
+    @cached_property
+    def rep_plan(self) -> Any:
+        """:attr:`net_plan`'s entries and activities per rep and week as whole numbers, split by available hours,
+        with each rep's utilisation (:meth:`salesplan.plan.Plan.per_rep` with :attr:`team` and
+        ``settings.hours_per_activity``).
+        """
+        return self.net_plan.per_rep(self.team, freq="W", hours=dict(self.settings.hours_per_activity))
 
     # ---------------------------------------------------------------------------------------- forecast
     @cached_property
@@ -839,19 +947,19 @@ class Analysis:
     # ----------------------------------------------------------------------------------------- control
     @cached_property
     def plan_periods(self) -> list[str]:
-        """Target periods of the plan that have started by the cut (the ones plan and actual compare)."""
-        periods = dict.fromkeys(str(p) for p in self.plan.volumes["period"])
+        """Target periods of the plan of record that have started by the cut (the ones plan and actual compare)."""
+        periods = dict.fromkeys(str(p) for p in self.plan_of_record.volumes["period"])
         return [p for p in periods if pd.Period(p).start_time <= self.last_instant]
 
     @property
     def plan_freq(self) -> str:
-        """Period length of the plan's target periods (``"M"``, ``"Q"`` or ``"Y"``)."""
-        return period_freq(plan_volumes_frame(self.plan)["period"].unique())
+        """Period length of the target periods of the plan of record (``"M"``, ``"Q"`` or ``"Y"``)."""
+        return period_freq(plan_volumes_frame(self.plan_of_record)["period"].unique())
 
     @cached_property
     def plan_vs_actual(self) -> pd.DataFrame:
         """:func:`salesplan.control.plan_vs_actual` for :attr:`plan_periods`."""
-        return plan_vs_actual(self.plan, self.engine_data, periods=self.plan_periods, as_of=self.as_of,
+        return plan_vs_actual(self.plan_of_record, self.engine_data, periods=self.plan_periods, as_of=self.as_of,
                               stage_flows=self.stage_flows(self.plan_freq))
 
     def plan_vs_actual_rows(self, process: str) -> pd.DataFrame:
@@ -870,8 +978,9 @@ class Analysis:
         """:func:`salesplan.control.variance` for :attr:`plan_periods`: the contract gap split into volume,
         conversion and timing effects, immature cohorts flagged.
         """
+        freq = period_freq(plan_volumes_frame(self.plan)["period"].unique())
         return variance(self.plan, self.engine_data, periods=self.plan_periods, as_of=self.as_of,
-                        stage_flows=self.stage_flows(self.plan_freq))
+                        stage_flows=self.stage_flows(freq))
 
     def variance_table(self, process: str) -> pd.DataFrame:
         """The contract gap by cause for one process, per period.

@@ -30,7 +30,7 @@ from salesplan.schema import TABLES, validate
 
 __all__ = ["SalesData"]
 
-TABLE_ORDER = ("customers", "orders", "opportunities", "stage_events", "activities", "targets")
+TABLE_ORDER = ("customers", "orders", "opportunities", "stage_events", "activities", "targets", "opportunity_history")
 
 
 @dataclass
@@ -42,7 +42,7 @@ class SalesData:
 
     Attributes
     ----------
-    customers, orders, opportunities, stage_events, activities, targets : pandas.DataFrame or None
+    customers, orders, opportunities, stage_events, activities, targets, opportunity_history : pandas.DataFrame or None
         Validated pandas frames; a large table may instead be a native engine frame (a DuckDB relation, a
         Polars LazyFrame, a Spark DataFrame over Parquet, as ``salesplan.report.load_data`` opens them with
         ``[data] engine``), read only through the reductions of :mod:`salesplan.reduce`.
@@ -57,6 +57,7 @@ class SalesData:
     stage_events: pd.DataFrame | None = None
     activities: pd.DataFrame | None = None
     targets: pd.DataFrame | None = None
+    opportunity_history: pd.DataFrame | None = None
     processes: dict[str, SalesProcess] = field(default_factory=lambda: dict(DEFAULT_PROCESSES))
     as_of: pd.Timestamp | None = None
 
@@ -70,6 +71,7 @@ class SalesData:
         stage_events: Any = None,
         activities: Any = None,
         targets: Any = None,
+        opportunity_history: Any = None,
         processes: Mapping[str, SalesProcess] | None = None,
         columns: Mapping[str, Mapping[str, str]] | None = None,
         as_of: Any = None,
@@ -78,8 +80,10 @@ class SalesData:
 
         Parameters
         ----------
-        customers, orders, opportunities, stage_events, activities, targets : DataFrame, optional
-            Raw tables in canonical shape (or mapped with ``columns``).
+        customers, orders, opportunities, stage_events, activities, targets, opportunity_history : DataFrame, optional
+            Raw tables in canonical shape (or mapped with ``columns``). ``opportunity_history`` holds each deal's
+            values after every change (``opportunity_id, changed_at`` and any of ``expected_close, amount,
+            forecast_category, stage, owner, probability``); read with :func:`salesplan.reduce.history.deal_values`.
         processes : mapping, optional
             Sales processes by name; default the five defaults.
         columns : mapping, optional
@@ -93,11 +97,12 @@ class SalesData:
         SchemaError
             One error with the failures of every table and every cross-table rule: orders, opportunities and
             activities naming unknown customers (``known_customer``), stage events and activities naming unknown
-            opportunities, stages outside the opportunity's process, events before creation.
+            opportunities, stages outside the opportunity's process, events and history rows before creation.
         """
         procs = dict(DEFAULT_PROCESSES if processes is None else processes)
         raw = {"customers": customers, "orders": orders, "opportunities": opportunities,
-               "stage_events": stage_events, "activities": activities, "targets": targets}
+               "stage_events": stage_events, "activities": activities, "targets": targets,
+               "opportunity_history": opportunity_history}
         columns = dict(columns or {})
         unknown = set(columns) - set(TABLES)
         if unknown:

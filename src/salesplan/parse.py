@@ -263,9 +263,11 @@ def parse_dates(
     if pd.api.types.is_datetime64_dtype(series):
         return ParsedDates(series.astype("datetime64[ns]"), pd.Series(False, index=index),
                            pd.Series(False, index=index), "datetime")
-    values = blank_to_na(series)
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)  # each distinct value is read once
     uniq = np.asarray(uniques, dtype=object)
+    blank = np.fromiter((isinstance(v, str) and not v.strip() for v in uniq), dtype=bool, count=len(uniq))
+    if blank.any():  # blank strings are missing values
+        codes = np.where(blank[np.maximum(codes, 0)], -1, codes)
     out = np.full(len(uniq), np.datetime64("NaT"), dtype="datetime64[ns]")
     aware_u = np.zeros(len(uniq), dtype=bool)
     # 20240325 read as a number by a CSV reader is a compact ISO date, not nanoseconds since 1970
@@ -298,13 +300,18 @@ def parse_dates(
             if np.isnat(got).any():
                 got, reading = _ordered(t, got, column, table, dayfirst)
         out[text_idx] = got
-    parsed = out.take(np.maximum(codes, 0))
-    parsed[codes < 0] = np.datetime64("NaT")
+    missing = codes < 0
+    has_missing = bool(missing.any())
+    safe = np.maximum(codes, 0) if has_missing else codes
+    parsed = out.take(safe)
+    if has_missing:
+        parsed[missing] = np.datetime64("NaT")
     bad_u = np.isnat(out)
-    bad = (codes >= 0) & bad_u[np.maximum(codes, 0)]
-    aware = (codes >= 0) & aware_u[np.maximum(codes, 0)]
-    return ParsedDates(pd.Series(parsed, index=index, dtype="datetime64[ns]"), pd.Series(bad, index=index),
-                       pd.Series(aware, index=index), reading)
+    bad = bad_u[safe] & ~missing if bad_u.any() else np.zeros(len(codes), dtype=bool)
+    aware = aware_u[safe] & ~missing if aware_u.any() else np.zeros(len(codes), dtype=bool)
+    # the arrays were made here: no copy (pandas 3 copies NumPy input by default)
+    return ParsedDates(pd.Series(parsed, index=index, dtype="datetime64[ns]", copy=False),
+                       pd.Series(bad, index=index, copy=False), pd.Series(aware, index=index, copy=False), reading)
 
 
 def _looks_plain_date(text: str) -> bool:
@@ -463,9 +470,11 @@ def parse_numbers(
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         num = series.astype(float)
         return ParsedNumbers(num, pd.Series(False, index=index), mixed_currency=pd.Series(False, index=index))
-    values = blank_to_na(series)
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)  # each distinct value is read once
     uniq = np.asarray(uniques, dtype=object)
+    blank = np.fromiter((isinstance(v, str) and not v.strip() for v in uniq), dtype=bool, count=len(uniq))
+    if blank.any():  # blank strings are missing values
+        codes = np.where(blank[np.maximum(codes, 0)], -1, codes)
     plain = pd.to_numeric(pd.Series(uniq, dtype=object), errors="coerce").to_numpy(dtype=float)
     if decimal is None and thousands is None:
         if not np.isnan(plain).any():

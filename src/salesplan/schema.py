@@ -1,7 +1,8 @@
 """Canonical tables, column mapping and validation.
 
-salesplan works on six canonical tables (see the README): ``customers``, ``orders``, ``opportunities``,
-``stage_events``, ``activities`` and ``targets``. :func:`validate` maps a user's column names onto the canonical
+salesplan works on seven canonical tables (see the README): ``customers``, ``orders``, ``opportunities``,
+``stage_events``, ``activities``, ``targets`` and ``opportunity_history`` (each deal's values after every change:
+expected close, amount, forecast category, stage, owner; the CRM's field history). :func:`validate` maps a user's column names onto the canonical
 ones, coerces types and checks every rule, collecting all failures before it raises one :class:`SchemaError`
 whose ``failure_cases`` table lists each (table, column, check, key, value). The caller's frame is never changed.
 
@@ -30,7 +31,7 @@ Rules (the ``check`` names in ``failure_cases``)
     have opposite signs (returns carry both negative); ``period`` a target period is not a month, quarter or year;
     ``known_process`` a process name is not defined; ``known_opportunity`` a stage event or activity names an
     unknown opportunity; ``known_stage`` a stage is not a stage of that opportunity's process;
-    ``after_created`` a stage event lies before the opportunity's creation.
+    ``after_created`` a stage event or a history row lies before the opportunity's creation.
 
 Negative order amounts are kept: they are returns or credit notes, flagged in the added boolean column
 ``is_return`` so that revenue figures can include or exclude them explicitly.
@@ -42,8 +43,8 @@ Examples
 >>> raw = pd.DataFrame({"Kunde": [1, 2], "Datum": ["2024-01-05", "2024-02-01"], "Betrag": [100, -20]})
 >>> orders = sp.validate(raw, "orders", columns={"Kunde": "customer_id", "Datum": "order_date",
 ...                                              "Betrag": "amount"})
->>> orders.dtypes.astype(str).to_dict()
-{'customer_id': 'object', 'order_date': 'datetime64[ns]', 'amount': 'float64', 'is_return': 'bool'}
+>>> orders.dtypes.astype(str).to_dict()  # ids and text: pandas' ``str`` dtype (``object`` on pandas 2)
+{'customer_id': 'str', 'order_date': 'datetime64[ns]', 'amount': 'float64', 'is_return': 'bool'}
 >>> list(raw.columns)  # the caller's frame is unchanged
 ['Kunde', 'Datum', 'Betrag']
 """
@@ -144,10 +145,25 @@ TABLES: dict[str, TableSpec] = {
         key=("process", "period", "segment"),
         non_negative=("contracts", "revenue"),
     ),
+    # One row per change of a deal, with the values *after* the change; a missing value means "not recorded in
+    # this row" (a field-history export records one field per row), not "blanked".
+    "opportunity_history": TableSpec(
+        "opportunity_history",
+        {"opportunity_id": ID, "changed_at": DATE},
+        {"expected_close": DATE, "amount": AMOUNT, "forecast_category": TEXT, "stage": TEXT, "owner": TEXT,
+         "probability": NUMBER},
+        key=("opportunity_id", "changed_at"),
+        non_negative=("amount", "probability"),
+        future_ok=("expected_close",),
+    ),
 }
 
 
 _COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3  # pandas 3: copy-on-write always on
+_STR_DTYPE = _COPY_ON_WRITE  # pandas 3: the ``str`` text dtype (Arrow-backed, missing values NaN)
+#: The dtype of id and text columns after :func:`validate`: pandas' ``str`` dtype (pandas 3; missing values are
+#: NaN, as pandas' own readers return text), ``object`` on pandas 2 (missing values None).
+TEXT_DTYPE: Any = pd.StringDtype(na_value=np.nan) if _STR_DTYPE else object
 
 
 def to_pandas(frame: Any, table: str = "table") -> pd.DataFrame:
@@ -249,9 +265,10 @@ def _blank_to_na(series: pd.Series) -> pd.Series:
 
 
 def _as_id(series: pd.Series) -> pd.Series:
-    """Ids as strings; integral floats lose their '.0'; blanks and missing values become None.
+    """Ids as text (:data:`TEXT_DTYPE`); integral floats lose their '.0'; blanks and missing values are missing.
 
-    Each distinct value is converted once (ids repeat: customers in orders, opportunities in stage events)."""
+    Text read by pandas' CSV reader is stripped in one vectorised pass; other values (numbers, Python objects)
+    are converted once per distinct value (ids repeat: customers in orders, opportunities in stage events)."""
     def one(v: Any) -> str | None:
         if v is None or v is pd.NA or v is pd.NaT:
             return None
@@ -262,28 +279,49 @@ def _as_id(series: pd.Series) -> pd.Series:
         text = str(v).strip()
         return text or None
 
-    if isinstance(series.dtype, pd.StringDtype):  # pandas' text dtype: vectorised, no Python loop per value
-        stripped = series.str.strip()
-        out = stripped.to_numpy(dtype=object, na_value=None)
+    if _STR_DTYPE and isinstance(series.dtype, pd.StringDtype):  # pandas' text dtype: vectorised
+        stripped = series.str.strip() if _may_have_blanks(series) else series
         blank = (stripped == "").to_numpy(dtype=bool, na_value=False)
         if blank.any():
-            out[blank] = None
-        return pd.Series(out, index=series.index, dtype=object)
+            stripped = stripped.mask(blank)
+        return stripped.astype(TEXT_DTYPE)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     converted = np.array([one(v) for v in np.asarray(uniques, dtype=object)] + [None], dtype=object)
-    return pd.Series(converted[codes], index=series.index, dtype=object)
+    return pd.Series(converted[codes], index=series.index, dtype=TEXT_DTYPE)
+
+
+def _may_have_blanks(series: pd.Series) -> bool:
+    """Whether a text column may hold values with surrounding blanks.
+
+    For Arrow-backed text one look at the bytes of the values decides: without a byte <= 32 (blanks, control
+    characters) or >= 128 (non-ASCII, such as a no-break space) no value needs stripping. Otherwise True."""
+    if getattr(series.dtype, "storage", None) != "pyarrow":
+        return True
+    import pyarrow as pa
+
+    arrow = pa.array(series.array)  # zero-copy view of the column's Arrow data
+    for chunk in getattr(arrow, "chunks", [arrow]):
+        data = chunk.buffers()[2] if chunk.type in (pa.string(), pa.large_string()) else None
+        if data is None:
+            if len(chunk) > chunk.null_count:
+                return True
+            continue
+        raw = np.frombuffer(data, dtype=np.uint8)
+        if ((raw <= 32) | (raw >= 128)).any():
+            return True
+    return False
 
 
 def _as_text(series: pd.Series, blank_is_missing: bool = False) -> pd.Series:
-    if isinstance(series.dtype, pd.StringDtype):  # already text: one conversion, no Python loop
-        src = blank_to_na(series) if blank_is_missing else series
-        return pd.Series(src.to_numpy(dtype=object, na_value=None), index=series.index, dtype=object)
-    out = (blank_to_na(series) if blank_is_missing else series).astype(object)
-    notna = out.notna()
-    if not notna.all() or not (series.dtype == object or pd.api.types.is_string_dtype(series)):
-        out = out.copy()
-        out[notna] = out[notna].map(str)
-    return out.where(notna, None)
+    """Text as :data:`TEXT_DTYPE`: non-text values become their ``str``; missing values stay missing."""
+    src = blank_to_na(series) if blank_is_missing else series
+    if isinstance(src.dtype, pd.StringDtype):  # already text: at most a change of missing-value marker
+        return src.astype(TEXT_DTYPE)
+    notna = src.notna()
+    out = src.astype(object)
+    if not (series.dtype == object and all(isinstance(v, str) for v in pd.unique(out[notna]))):
+        out = out.where(~notna, out[notna].map(str))
+    return out.where(notna, None).astype(TEXT_DTYPE)
 
 
 def _as_date(series: pd.Series, column: str, col: _Collector, dayfirst: bool | None = None,
@@ -351,7 +389,8 @@ def validate(
     ----------
     frame : DataFrame
         The user's table (pandas, or anything narwhals reads: Polars, PyArrow, DuckDB relation).
-    table : {"customers", "orders", "opportunities", "stage_events", "activities", "targets"}
+    table : {"customers", "orders", "opportunities", "stage_events", "activities", "targets", \
+"opportunity_history"}
         Which canonical table ``frame`` holds.
     columns : mapping, optional
         ``{"their column": "canonical column"}``. Unmapped columns keep their names.
@@ -361,7 +400,8 @@ def validate(
         Known processes (default: the five defaults). Checks ``process`` columns and, for stage events with
         ``opportunities``, that each stage belongs to the opportunity's process.
     opportunities : DataFrame, optional
-        A *validated* opportunities table, for the cross-table rules of ``stage_events`` and ``activities``.
+        A *validated* opportunities table, for the cross-table rules of ``stage_events``, ``activities`` and
+        ``opportunity_history``.
     raise_errors : bool
         When False, return the frame with the failures in ``result.attrs["failure_cases"]`` instead of raising.
     dayfirst : bool or mapping of canonical column to bool, optional
@@ -429,7 +469,7 @@ def validate(
     for name, kind in kinds.items():  # ids first: a single-column key names the rows in messages
         if kind == ID:
             df[name] = _as_id(df[name])
-    if len(spec.key) == 1:
+    if len(spec.key) == 1 or table == "opportunity_history":  # history rows are named by their deal
         key = df[spec.key[0]]
         col.keys = key.where(key.notna(), pd.Series([f"row {i}" for i in df.index], index=df.index))
     aware: dict[str, bool] = {}
@@ -447,8 +487,9 @@ def validate(
             missing_value = df[name].isna() & ~col.failed.pop(name, False) if kind in (DATE, AMOUNT, NUMBER) \
                 else df[name].isna()
             col.add(name, "not_null", missing_value, raw)
-    timed_naive = [c for c, a in aware.items() if not a and (df[c].dropna() != df[c].dropna().dt.normalize()).any()]
-    if any(aware.values()) and timed_naive:
+    timed_naive = [c for c, a in aware.items() if not a and (df[c].dropna() != df[c].dropna().dt.normalize()).any()] \
+        if any(aware.values()) else []
+    if timed_naive:
         detail = ", ".join(f"{c}={'aware' if a else 'naive'}" for c, a in aware.items())
         col.add(",".join(aware), "timezone", key="-",
                 value=f"zone-aware and naive timestamps in one table: {detail}")
@@ -482,12 +523,12 @@ def _table_rules(table: str, df: pd.DataFrame, col: _Collector, processes: dict[
         df["period"] = periods.where(periods.notna(), df["period"])
         contracts = df["contracts"]
         col.add("contracts", "integer", np.isfinite(contracts) & (contracts % 1 != 0), contracts)
-    if table in ("stage_events", "activities") and _usable_opportunities(opportunities) \
+    if table in ("stage_events", "activities", "opportunity_history") and _usable_opportunities(opportunities) \
             and "opportunity_id" in df.columns:
         opp = opportunities.drop_duplicates("opportunity_id").set_index("opportunity_id")
         known = df["opportunity_id"].notna() & df["opportunity_id"].isin(opp.index)
         col.add("opportunity_id", "known_opportunity", df["opportunity_id"].notna() & ~known, df["opportunity_id"])
-        if table == "stage_events":
+        if table in ("stage_events", "opportunity_history") and "stage" in df.columns:
             proc = df["opportunity_id"].map(opp["process"])
             allowed = pd.MultiIndex.from_tuples(
                 [(name, stage) for name, p in processes.items() for stage in p.all_stages])
@@ -496,9 +537,11 @@ def _table_rules(table: str, df: pd.DataFrame, col: _Collector, processes: dict[
                 & proc.isin(list(processes))
             col.add("stage", "known_stage", known & bad_stage,
                     lambda i: df.loc[i, "stage"].astype(str) + " (process " + proc.loc[i].astype(str) + ")")
+        when = {"stage_events": "entered_at", "opportunity_history": "changed_at"}.get(table)
+        if when is not None and when in df.columns:
             created = df["opportunity_id"].map(opp["created_at"])
-            col.add("entered_at", "after_created", known & (df["entered_at"] < created),
-                    lambda i: df.loc[i, "entered_at"].astype(str) + " < created " + created.loc[i].astype(str))
+            col.add(when, "after_created", known & (df[when] < created),
+                    lambda i: df.loc[i, when].astype(str) + " < created " + created.loc[i].astype(str))
 
 
 def _usable_opportunities(opportunities: pd.DataFrame | None) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -68,4 +67,4 @@ def test_backtest_rejects_origins_without_outcome(small_world):
     data, _ = small_world
     with pytest.raises(ConfigError, match="after the data cut"):
         pipeline_backtest(data, origins=[data.as_of - pd.Timedelta(days=5)], horizon="30D", estimator=_estimator)
-    assert np.isfinite(brier_score([0.2], [0]))
+    assert brier_score([0.2], [0]) == pytest.approx(0.04)  # (0.2 - 0)^2

@@ -42,8 +42,31 @@ def test_ets_tracks_level_and_sarima_runs():
     assert ets.model_.startswith("ETS(")
     assert abs(fc["mean"].iloc[0] - 50) < 1.5
     assert (fc["low"] < fc["mean"]).all() and (fc["mean"] < fc["high"]).all()
-    sar = SeriesForecaster("sarima").fit(y).forecast("2MS")
-    assert np.isfinite(sar[["mean", "low", "high"]].to_numpy()).all()
+
+
+def test_sarima_against_the_model_it_fits():
+    """Data drawn from SARIMA(1,1,0)x(0,1,0,12) with phi = 0.5, sd 1 (the default model for 10 years of months).
+
+    The one-step mean is y_T + (y_{T-11} - y_{T-12}) + phi w_T with w the doubly differenced series; with phi
+    estimated from ~107 points its standard error is sqrt((1 - phi^2) / 107) = 0.084, so the mean is checked to 4 of
+    those times |w_T|. The 80% half-width is z_0.9 times the estimated sd (relative standard error ~7%: +-20%).
+    """
+    rng = np.random.default_rng(5)
+    n, phi = 120, 0.5
+    u = np.zeros(n)
+    e = rng.normal(0, 1, n)
+    for t in range(1, n):
+        u[t] = phi * u[t - 1] + e[t]
+    y = np.zeros(n)
+    y[:13] = 100 + np.arange(13)
+    for t in range(13, n):
+        y[t] = y[t - 1] + y[t - 12] - y[t - 13] + u[t]
+    fc = SeriesForecaster("sarima", clip_zero=False).fit(_monthly(y)).forecast("1MS", confidence=0.8)
+    w_last = (y[-1] - y[-2]) - (y[-13] - y[-14])
+    expected = y[-1] + (y[-12] - y[-13]) + phi * w_last
+    assert fc["mean"].iloc[0] == pytest.approx(expected, abs=4 * 0.084 * abs(w_last) + 0.05)
+    half = (fc["high"] - fc["mean"]).iloc[0]
+    assert half == pytest.approx(stats.norm.ppf(0.9) * 1.0, rel=0.2)
 
 
 def test_forecaster_errors():

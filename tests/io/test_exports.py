@@ -189,3 +189,11 @@ def test_excel_export_with_title_rows(tmp_path):
     assert orders[["customer_id", "amount"]].values.tolist() == [["00042", 1234.5], ["00107", 99.0]]
     assert orders["order_date"].tolist() == [pd.Timestamp("2024-03-25"), pd.Timestamp("2024-03-05")]
     assert [s["text"] for s in orders.attrs["skipped_lines"]] == ["Orders export — Acme Ltd"]
+
+
+def test_numeric_looking_ids_and_text_keep_their_zeros(tmp_path):
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_id,segment,region\n00042,01,7\n00107,02,8\n")
+    customers = read_table(path, "customers")
+    assert customers[["customer_id", "segment", "region"]].values.tolist() == [["00042", "01", "7"],
+                                                                             ["00107", "02", "8"]]

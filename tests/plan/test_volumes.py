@@ -136,3 +136,25 @@ def test_bad_contracts() -> None:
         required_entries(-1, 0.5, 0.8)
     with pytest.raises(PlanInputError, match="whole numbers"):
         required_entries(2.5, 0.5, 0.8)
+
+
+@pytest.mark.parametrize(("x", "a", "b", "c"), [(3, 1.2, 5.0, 0.99), (5, 2.5, 20.0, 0.999), (1, 1.05, 3.0, 0.95),
+                                                (40, 30.0, 60.0, 0.9999)])
+def test_heavy_tails_need_several_scan_blocks(x: int, a: float, b: float, c: float) -> None:
+    """Quantiles far beyond the first block (heavy tails, extreme target probabilities): the scan restarts from a
+    later k with the closed-form log-pmf, which must agree with scipy's CDF there."""
+    n = int(required_entries(x, a / (a + b), c, alpha=a, beta=b))
+    assert stats.betanbinom.cdf(n - x, x, a, b) >= c - 1e-9 > stats.betanbinom.cdf(n - x - 1, x, a, b) - 2e-9
+
+
+def test_win_probability_edges_against_the_beta_binomial() -> None:
+    # as many entries as contracts: every one must be won, P = B(a + x, b) / B(a, b) = betabinom.pmf(x; x, a, b)
+    assert float(win_probability(3, 3, 0.5, alpha=2.0, beta=2.0)) == pytest.approx(stats.betabinom(3, 2, 2).pmf(3))
+    assert float(win_probability(1, 1, 0.4, alpha=2.0, beta=3.0)) == pytest.approx(0.4)
+    # fewer entries than contracts: impossible; no contracts needed: certain
+    assert float(win_probability(2, 3, 0.5, alpha=2.0, beta=2.0)) == 0.0
+    assert float(win_probability(5, 0, 0.5, alpha=2.0, beta=2.0)) == 1.0
+    # mixed rows: known and uncertain rates side by side keep their own formulas
+    got = win_probability([20, 20], [10, 10], [0.5, 0.5], alpha=[np.nan, 5.0], beta=[np.nan, 5.0])
+    assert got.dtype == float
+    assert got.tolist() == pytest.approx([stats.binom.sf(9, 20, 0.5), stats.betabinom.sf(9, 20, 5, 5)])

@@ -26,8 +26,9 @@ def test_example_config_is_valid_and_documents_every_table():
     cfg = parse_config(raw, source="example", base=Path("/base"))
     assert cfg.report.formats == ("html", "pdf", "xlsx", "json")
     assert cfg.data["orders"].path == Path("/base/data/orders.csv")
-    assert set(cfg.data) == {"customers", "orders", "opportunities", "stage_events", "activities", "targets"}
-    assert cfg.option("capacity", "reps")["acquisition"] == 1
+    assert set(cfg.data) == {"customers", "orders", "opportunities", "stage_events", "activities", "targets",
+                             "opportunity_history"}
+    assert cfg.option("capacity", "reps") == {} and cfg.option("capacity", "team") is None
     assert cfg.option("plan", "target_probability") == 0.8
 
 
@@ -154,7 +155,7 @@ def test_unsupported_file_type(tmp_path, example_data):
     _tables(tmp_path, example_data)
     (tmp_path / "crm" / "events.json").write_text("{}")
     cfg = load_config(_write(tmp_path, CRM.replace("crm/events.tsv", "crm/events.json")))
-    with pytest.raises(ConfigError, match="unsupported file type '.json'"):
+    with pytest.raises(ConfigError, match=r"'data.stage_events.path': .*events.json: unknown file type"):
         load_data(cfg)
 
 

@@ -185,9 +185,25 @@ def test_html_shows_markup_as_text(hostile_report, shown_hostile_names):
     assert not re.search(r"""(src|href)=["'](https?:|//)""", page)
 
 
-def test_pdf_escapes_markup_and_renders(hostile_report):
+def test_pdf_escapes_markup_and_renders(hostile_report, shown_hostile_names):
+    """The PDF's extracted text shows the hostile names literally, the title, every section and key figure."""
+    from pypdf import PdfReader
+
     pdf = render_pdf(hostile_report)
-    assert pdf.startswith(b"%PDF-") and len(pdf) > 10_000
+    assert pdf.startswith(b"%PDF-")
+    reader = PdfReader(io.BytesIO(pdf))
+    # text extraction breaks lines anywhere: compare with all whitespace removed
+    text = re.sub(r"\s+", "", "".join(page.extract_text() for page in reader.pages))
+    squash = lambda s: re.sub(r"\s+", "", s)  # noqa: E731
+    assert shown_hostile_names
+    for name in shown_hostile_names:  # markup shown as text, not interpreted (a bold tag would vanish)
+        assert squash(name) in text, name
+    assert squash(hostile_report.title) in text
+    for sec in hostile_report.sections:
+        assert squash(sec.title) in text, sec.title
+    for fig in hostile_report.key_figures:
+        assert squash(fig.label) in text and squash(fig.text()) in text, fig.label
+    assert len(reader.pages) >= len(hostile_report.sections)
 
 
 def test_excel_keeps_formulas_as_text(hostile_report, shown_hostile_names):
@@ -202,13 +218,24 @@ def test_excel_keeps_formulas_as_text(hostile_report, shown_hostile_names):
     assert not [c for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.data_type == "f"]
 
 
-def test_summary_json_and_excel_agree(demo_summary, demo_sheets):
+def test_summary_json_and_excel_agree(demo_summary, demo_sheets, example_data):
     assert demo_summary["generator"] == "salesplan"
     assert demo_summary["as_of"] == "2026-01-01" and demo_summary["seed"] == 20240
     figures = demo_sheets["key_figures"]
     assert figures["figure"].tolist() == [f["label"] for f in demo_summary["key_figures"]]
     assert figures["value"].astype(float).tolist() == pytest.approx(
         [float(f["value"]) for f in demo_summary["key_figures"]], rel=1e-5)
+    # the numbers themselves, counted here from the raw example tables at the demo's cut
+    cut = pd.Timestamp(demo_summary["as_of"])
+    opps = example_data.opportunities[example_data.opportunities["created_at"] < cut]
+    ev = example_data.stage_events[example_data.stage_events["entered_at"] < cut]
+    closed = set(ev.loc[ev["stage"].isin(["won", "lost"]), "opportunity_id"])
+    values = {f["key"]: f["value"] for f in demo_summary["key_figures"]}
+    assert values["open_opportunities"] == int((~opps["opportunity_id"].isin(closed)).sum())
+    won = ev[ev["stage"] == "won"].merge(opps[["opportunity_id", "process"]])
+    quarter = won[won["entered_at"] >= pd.Timestamp("2025-10-01")].groupby("process").size()
+    for proc, n in quarter.items():
+        assert values[f"won_quarter_{proc}"] == n, proc
 
 
 # ------------------------------------------------------------------------------------------- determinism

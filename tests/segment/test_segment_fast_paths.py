@@ -14,7 +14,16 @@ from hypothesis import strategies as st
 
 from salesplan.reduce.customers import clv_summary, customer_summary, rfm_summary
 from salesplan.segment import DEFAULT_SEGMENTS, abc_classes, gini, quantile_score, rfm_scores
-from salesplan.segment.rfm import _segment_labels
+
+
+def _label_by_rules(r: int, f: int, m: int, bins: int, segments: dict) -> str:
+    """The documented rule, one customer at a time: the first segment whose bounds hold every scaled score
+    ``(score - 1) / (bins - 1)``, else "other" (written here, not the vectorised code of rfm_scores)."""
+    scaled = {"r": (r - 1) / (bins - 1), "f": (f - 1) / (bins - 1), "m": (m - 1) / (bins - 1)}
+    for name, rule in segments.items():
+        if all(lo - 1e-9 <= scaled[k] <= hi + 1e-9 for k, (lo, hi) in rule.items()):
+            return name
+    return "other"
 
 RFM_COLUMNS = ["frequency", "recency", "T", "revenue"]
 
@@ -122,7 +131,8 @@ def test_rfm_cell_table_equals_per_customer_rules(rows: list[tuple[int, int, int
     segments = {"top": {"r": (0.6, 1.0), "m": (0.5, 1.0)}, **DEFAULT_SEGMENTS}
     out = rfm_scores(summary, bins=bins, segments=segments)
     r_s, f_s, m_s = (out[c].to_numpy() for c in ("r_score", "f_score", "m_score"))
-    assert out["segment"].tolist() == _segment_labels(r_s, f_s, m_s, bins, segments).tolist()
+    assert out["segment"].tolist() == [_label_by_rules(a, b, c, bins, segments) for a, b, c in
+                                       zip(r_s, f_s, m_s, strict=True)]
     assert out["rfm_cell"].tolist() == [f"{a}{b}{c}" for a, b, c in zip(r_s, f_s, m_s, strict=True)]
     assert (out["rfm_score"] == r_s + f_s + m_s).all()
 

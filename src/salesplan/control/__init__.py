@@ -28,6 +28,7 @@ from salesplan.control.kpis import KPI_COLUMNS, kpis
 from salesplan.control.movement import Movement, pipeline_movement, state_at
 from salesplan.control.plan_vs_actual import plan_vs_actual
 from salesplan.control.variance import VarianceResult, decompose_gap, variance
+from salesplan.control.waterfall import Waterfall, pipeline_waterfall
 
 __all__ = [
     "plan_vs_actual",
@@ -39,6 +40,8 @@ __all__ = [
     "pipeline_movement",
     "Movement",
     "state_at",
+    "pipeline_waterfall",
+    "Waterfall",
     "actual_volumes",
     "actual_activities",
     "attainment_table",

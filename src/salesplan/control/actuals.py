@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
+from salesplan.parse import to_naive_utc
 from salesplan.reduce.states import StageFlows, activity_counts, column_names, stage_flows
 from salesplan.schema import normalise_period
 
@@ -77,7 +78,7 @@ def flows(data: Any, freq: str = "Q", as_of: Any = None, *, given: StageFlows | 
     ``given``: flows already reduced (e.g. cached by :class:`salesplan.Analysis`); returned as they are after
     checking that their ``freq`` and cut are the ones asked for, so one reduction serves every control table.
     """
-    cut = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data.as_of)
+    cut = to_naive_utc(as_of) if as_of is not None else pd.Timestamp(data.as_of)
     if given is not None:
         if given.freq != freq or pd.Timestamp(given.as_of) != cut:
             raise ConfigError(f"flows: the given flows are for freq {given.freq!r} at {given.as_of}, but freq "
@@ -141,5 +142,5 @@ def actual_activities(data: Any, freq: str = "Q", as_of: Any = None) -> pd.DataF
     neither are counted under process ``"(none)"`` and logged (:func:`salesplan.reduce.states.activity_counts`).
     """
     acts = _need(data, "activities")
-    cut = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data.as_of)
+    cut = to_naive_utc(as_of) if as_of is not None else pd.Timestamp(data.as_of)
     return activity_counts(acts, getattr(data, "opportunities", None), freq=freq, as_of=cut)

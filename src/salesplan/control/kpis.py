@@ -51,6 +51,7 @@ import pandas as pd
 from salesplan.control.actuals import actual_activities, flows, period_labels
 from salesplan.control.attainment import cohort_mature, median_cycle_days, target_between
 from salesplan.errors import ConfigError, SchemaError
+from salesplan.parse import to_naive_utc
 from salesplan.reduce.states import StageFlows, column_names, state_counts, time_span
 
 __all__ = ["kpis", "KPI_COLUMNS"]
@@ -101,7 +102,7 @@ def kpis(data: Any, *, freq: str = "M", funnel: Any = None, plan: Any = None, st
         raise ConfigError(f"kpis: freq must be 'M', 'Q' or 'Y', got {freq!r}")
     if data.opportunities is None or data.stage_events is None:
         raise SchemaError("kpis needs the opportunities and stage_events tables")
-    cut = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data.as_of)
+    cut = to_naive_utc(as_of) if as_of is not None else pd.Timestamp(data.as_of)
     first_date, _ = time_span(data.opportunities, "created_at", "opportunities")
     if pd.isna(first_date):
         raise SchemaError("kpis needs the opportunities and stage_events tables (opportunities is empty)")

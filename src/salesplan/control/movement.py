@@ -11,8 +11,12 @@ Bridge (counts and values add up: ``open_at_start + new + reopened - won - lost 
 Moves of the opportunities open at both dates (exclusive, first match wins)
     ``advanced`` (later stage at ``end``), ``regressed`` (moved back to an earlier stage during the window; it
     stays counted at its furthest stage), ``pushed`` (still in the same stage and
-    its expected close date moved later: needs ``close_dates`` history), ``slipped`` (same stage, expected to
-    close by ``end`` but still open), ``unchanged``.
+    its expected close date moved later: from ``data.opportunity_history`` or ``close_dates``), ``slipped``
+    (same stage, expected to close by ``end`` but still open), ``unchanged``.
+Waterfall of a period (``period=``)
+    How the pipeline expected to close in the period changed: :func:`salesplan.control.waterfall.pipeline_waterfall`
+    (opening, created, reopened, pulled in, pushed in, value up / down, pushed out, pulled out, won, lost,
+    closing), in :attr:`Movement.waterfall`.
 
 Examples
 --------
@@ -70,12 +74,15 @@ class Movement(Result):
     deals : DataFrame
         Per opportunity: ``process, stage_start, stage_end, status_start, status_end, amount, flow`` (bridge
         category: new / won / lost / carried) and ``move`` (for deals open at both dates).
+    waterfall : Waterfall or None
+        The pipeline waterfall of ``period`` when one was asked for.
     """
 
     start: pd.Timestamp
     end: pd.Timestamp
     table: pd.DataFrame
     deals: pd.DataFrame
+    waterfall: Any = None
 
     def title(self) -> str:
         """The window of the movement."""
@@ -87,7 +94,8 @@ class Movement(Result):
                                       sort=False, aggfunc="sum")
 
 
-def pipeline_movement(data: Any, start: Any, end: Any, *, close_dates: pd.DataFrame | None = None) -> Movement:
+def pipeline_movement(data: Any, start: Any, end: Any, *, close_dates: pd.DataFrame | None = None,
+                      period: Any = None, by: str | list[str] | None = None) -> Movement:
     """Classify the pipeline's movement between ``start`` and ``end`` (see the module docstring).
 
     Parameters
@@ -98,6 +106,12 @@ def pipeline_movement(data: Any, start: Any, end: Any, *, close_dates: pd.DataFr
         The two snapshot dates, ``start < end <= data.as_of``.
     close_dates : DataFrame, optional
         History of expected close dates: ``opportunity_id, recorded_at, expected_close``; enables ``pushed``.
+        Default: the ``expected_close`` rows of ``data.opportunity_history`` when there is one.
+    period : str, optional
+        A month, quarter or year (``"2026-Q1"``): also compute the pipeline waterfall of that period
+        (:func:`salesplan.control.waterfall.pipeline_waterfall`, in ``Movement.waterfall``).
+    by : str or list of str, optional
+        Groups of the waterfall besides ``process`` (``owner``, ``segment``).
 
     Raises
     ------
@@ -147,6 +161,11 @@ def pipeline_movement(data: Any, start: Any, end: Any, *, close_dates: pd.DataFr
     d["flow"] = flow
     both = (d["status_start"] == "open") & (d["status_end"] == "open")
     pushed = pd.Series(False, index=d.index)
+    history = getattr(data, "opportunity_history", None)
+    if close_dates is None and history is not None and "expected_close" in history.columns:
+        close_dates = history.loc[history["expected_close"].notna(), ["opportunity_id", "changed_at",
+                                                                     "expected_close"]].rename(
+            columns={"changed_at": "recorded_at"})
     if close_dates is not None:
         need = {"opportunity_id", "recorded_at", "expected_close"}
         if not need <= set(close_dates.columns):
@@ -180,4 +199,9 @@ def pipeline_movement(data: Any, start: Any, end: Any, *, close_dates: pd.DataFr
             rows.append({"process": proc, "category": cat, "count": int(mask.sum()),
                          "value": float(g.loc[mask, "amount"].sum())})
     table = pd.DataFrame(rows)
-    return Movement(t0, t1, table, d.reset_index().rename(columns={"index": "opportunity_id"}))
+    waterfall = None
+    if period is not None:
+        from salesplan.control.waterfall import pipeline_waterfall
+
+        waterfall = pipeline_waterfall(data, t0, t1, period, by=by)
+    return Movement(t0, t1, table, d.reset_index().rename(columns={"index": "opportunity_id"}), waterfall)

@@ -30,6 +30,7 @@ import pandas as pd
 from salesplan.control.actuals import actual_activities, actual_volumes, flows, period_freq, period_labels
 from salesplan.control.variance import _select_periods, plan_volumes_frame
 from salesplan.errors import PlanInputError, SalesplanError, SchemaError
+from salesplan.parse import to_naive_utc
 from salesplan.reduce.states import StageFlows
 
 __all__ = ["plan_vs_actual", "plan_actual_summary", "MEASURES"]
@@ -77,7 +78,7 @@ def plan_vs_actual(plan: Any, data: Any, *, periods: Any = None, basis: str = "e
     """
     if basis not in ("expected", "required"):
         raise PlanInputError(f"basis must be 'expected' or 'required', got {basis!r}")
-    cut = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data.as_of)
+    cut = to_naive_utc(as_of) if as_of is not None else pd.Timestamp(data.as_of)
     vol = getattr(plan, "volumes", plan)
     pv = plan_volumes_frame(plan)
     if basis == "required":

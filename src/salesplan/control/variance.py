@@ -49,6 +49,7 @@ from salesplan._results import Result
 from salesplan.control.actuals import flows, period_freq, period_labels
 from salesplan.control.attainment import cohort_mature, median_cycle_days
 from salesplan.errors import PlanInputError, SchemaError
+from salesplan.parse import to_naive_utc
 from salesplan.reduce.states import StageFlows, time_span
 
 __all__ = ["decompose_gap", "variance", "VarianceResult", "plan_volumes_frame"]
@@ -210,7 +211,7 @@ def variance(plan: Any, data: Any, *, periods: Any = None, as_of: Any = None,
     >>> bool(((t.volume_effect + t.conversion_effect + t.timing_effect - t.gap).abs() < 1e-9).all())
     True
     """
-    cut = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data.as_of)
+    cut = to_naive_utc(as_of) if as_of is not None else pd.Timestamp(data.as_of)
     pv = plan_volumes_frame(plan)
     freq = period_freq(pv["period"].unique())
     fl = flows(data, freq, cut, given=stage_flows)

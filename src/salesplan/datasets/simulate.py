@@ -18,13 +18,17 @@ The world
     * Activities are Poisson per opportunity and stage entered, with the true ratio per (process, stage, kind),
       dated uniformly while the opportunity sits in the stage.
     * Targets per process and quarter for the last simulated year and the next one.
+    * The deal history (``opportunity_history``): close-date pushes when deals slip, early pushes (more often
+      for deals that will be lost), pull-ins, amount changes and hand-overs, with the rules of
+      :mod:`salesplan.datasets.deal_history`; rows after the cut are in ``Truth.latent_history``. The
+      opportunities' ``amount``, ``expected_close`` and ``owner`` are the values known at the cut.
 
 Examples
 --------
 >>> from salesplan.datasets import simulate
 >>> data, truth = simulate(n_customers=60, years=1, seed=1)
 >>> sorted(data.tables)
-['activities', 'customers', 'opportunities', 'orders', 'stage_events', 'targets']
+['activities', 'customers', 'opportunities', 'opportunity_history', 'orders', 'stage_events', 'targets']
 >>> round(truth.rate("retention", "review_scheduled"), 3)
 0.906
 """
@@ -38,6 +42,7 @@ import pandas as pd
 from scipy import stats
 
 from salesplan.data import SalesData
+from salesplan.datasets.deal_history import HISTORY_PARAMS, simulate_history
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess
 
 __all__ = ["simulate", "Truth", "STAGE_RATES", "CLV_PARAMS"]
@@ -105,6 +110,10 @@ class Truth:
         True share of wallet per customer id.
     customer_params : DataFrame
         True ``lam`` (purchases per week), ``p`` (dropout probability) and ``nu`` per customer, and ``alive``.
+    latent_history : DataFrame
+        The whole ``opportunity_history``, including the rows after the data cut.
+    history_params : dict
+        The rules of the deal history (:data:`salesplan.datasets.deal_history.HISTORY_PARAMS`).
     """
 
     stage_rates: pd.DataFrame
@@ -118,6 +127,8 @@ class Truth:
     share_of_wallet: pd.Series
     customer_params: pd.DataFrame
     as_of: pd.Timestamp = field(default_factory=pd.Timestamp.now)
+    latent_history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    history_params: dict[str, float] = field(default_factory=lambda: dict(HISTORY_PARAMS))
 
     def rate(self, process: str, stage: str, segment: str = "*") -> float:
         """The true advance rate of one stage."""
@@ -336,15 +347,22 @@ def simulate(
     # expected close: created + sum of mean advance days (a planning date, may lie after the cut)
     cycle = {n: pd.Timedelta(days=float(sum(ADVANCE_DAYS[n]))) for n in procs}
     opps["expected_close"] = (opps["created_at"] + opps["process"].map(cycle)).dt.floor("D")
+    # the deal history on its own random stream, so the rest of the world is the same with or without it
+    latent_history = simulate_history(opps, latent, procs, {n: float(sum(ADVANCE_DAYS[n])) for n in procs}, as_of,
+                                      owners, seed=[seed, 18])
+    history = latent_history[latent_history["changed_at"] <= as_of].reset_index(drop=True)
+    known = history.groupby("opportunity_id").tail(1).set_index("opportunity_id")
+    opps["expected_close"] = opps["opportunity_id"].map(known["expected_close"]).fillna(opps["expected_close"])
 
     targets = _targets(procs, rate_t, as_of, creation_scale)
     data = SalesData.from_frames(customers=cust, orders=orders, opportunities=opps, stage_events=events,
-                                 activities=acts, targets=targets, processes=procs, as_of=as_of)
+                                 activities=acts, targets=targets, opportunity_history=history, processes=procs,
+                                 as_of=as_of)
     truth = Truth(stage_rates=rate_t, win_rates=win_t, durations=dur_t, activity_ratios=act_t,
                   clv_params=dict(CLV_PARAMS),
                   creation_per_week={n: CREATION_PER_WEEK[n] * creation_scale for n in procs},
                   latent_events=latent, outcomes=outcomes, share_of_wallet=sow,
-                  customer_params=cparams, as_of=as_of)
+                  customer_params=cparams, as_of=as_of, latent_history=latent_history)
     return data, truth
 
 

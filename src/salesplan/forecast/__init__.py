@@ -7,6 +7,9 @@
 * :func:`pipeline_backtest`: the pipeline forecast on past snapshots, calibration (Brier, reliability) and
   per-owner bias.
 * :class:`BassDiffusion`: adoption of a new product among the eligible customers.
+* :func:`deal_win_probability` / :class:`WinProbability`: a calibrated win probability per open deal with its
+  reasons, fitted out of time on past snapshots from the deal history; :func:`score_table`,
+  :func:`brier_decomposition`, :func:`paired_bootstrap` to judge it.
 
 Examples
 --------
@@ -26,6 +29,15 @@ from salesplan.forecast.evaluation import (
 )
 from salesplan.forecast.pipeline import FunnelParameters, PipelineForecast, open_pipeline, pipeline
 from salesplan.forecast.timeseries import SeriesForecaster, as_period_series
+from salesplan.forecast.win_probability import (
+    WinProbability,
+    WinProbabilityResult,
+    brier_decomposition,
+    calibration_slope,
+    deal_win_probability,
+    paired_bootstrap,
+    score_table,
+)
 
 __all__ = [
     "pipeline",
@@ -44,4 +56,11 @@ __all__ = [
     "reliability",
     "BassDiffusion",
     "bass_cdf",
+    "deal_win_probability",
+    "WinProbability",
+    "WinProbabilityResult",
+    "brier_decomposition",
+    "calibration_slope",
+    "paired_bootstrap",
+    "score_table",
 ]

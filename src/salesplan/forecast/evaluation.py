@@ -40,6 +40,7 @@ from salesplan._results import Result
 from salesplan._validation import check_horizon, check_probability
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.forecast.pipeline import pipeline
+from salesplan.parse import to_naive_utc
 from salesplan.reduce.states import deal_states, known_by, time_span
 
 __all__ = ["cut_data", "pipeline_backtest", "PipelineBacktest", "reliability", "brier_score"]
@@ -47,7 +48,7 @@ __all__ = ["cut_data", "pipeline_backtest", "PipelineBacktest", "reliability", "
 logger = logging.getLogger(__name__)
 
 _DATE_COLUMN = {"orders": "order_date", "opportunities": "created_at", "stage_events": "entered_at",
-                "activities": "date"}
+                "activities": "date", "opportunity_history": "changed_at"}
 
 
 def cut_data(data: Any, as_of: Any) -> Any:
@@ -56,7 +57,7 @@ def cut_data(data: Any, as_of: Any) -> Any:
     Planned dates (``expected_close``) and targets are kept. The result is a :class:`~salesplan.SalesData`
     with ``as_of`` set; ``data`` is not changed.
     """
-    cut = pd.Timestamp(as_of)
+    cut = to_naive_utc(as_of)
     first = time_span(data.opportunities, "created_at", "opportunities")[0] if data.opportunities is not None \
         else None
     if first is not None and cut < first:

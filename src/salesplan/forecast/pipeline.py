@@ -83,6 +83,7 @@ from scipy.special import expit, logit
 from salesplan._results import Result
 from salesplan._validation import check_freq, check_positive, check_probability, horizon_end
 from salesplan.errors import ConfigError, SchemaError
+from salesplan.parse import to_naive_utc
 from salesplan.process import SalesProcess
 from salesplan.reduce.states import opportunity_amounts, time_span
 from salesplan.schema import normalise_period
@@ -244,6 +245,12 @@ class PipelineForecast(Result):
     creation : DataFrame
         Per process the creation rate used for the ``"new"`` component (``per_day``, ``window_days``,
         ``created``).
+    rate_draws : dict
+        ``{(process, *group): array (n_draws, n_stages)}``: the stage rates drawn in each Monte Carlo draw for the
+        open deals of that process and group (a plan netted against this forecast reuses them, so that its new
+        entries and the open deals share one draw of the rates).
+    group_draws : dict
+        ``{(process, *group): array (n_draws, n_periods)}``: contracts won by the open deals of that group.
     """
 
     as_of: pd.Timestamp
@@ -255,6 +262,8 @@ class PipelineForecast(Result):
     revenue_draws: dict[str, np.ndarray]
     creation: pd.DataFrame = field(default_factory=pd.DataFrame)
     confidence: float = 0.8
+    rate_draws: dict[tuple, np.ndarray] = field(default_factory=dict)
+    group_draws: dict[tuple, np.ndarray] = field(default_factory=dict)
 
     def title(self) -> str:
         """Window, open deals and the expected total with its interval."""
@@ -441,7 +450,7 @@ def pipeline(
         raise SchemaError("pipeline: stage_events and opportunities are empty")
     first_date = min(t for t in (ev_first, opp_first) if pd.notna(t))
     last_date = max(t for t in (ev_last, opp_last) if pd.notna(t))
-    cut = pd.Timestamp(as_of) if as_of is not None else (pd.Timestamp(default_cut) if default_cut is not None
+    cut = to_naive_utc(as_of) if as_of is not None else (pd.Timestamp(default_cut) if default_cut is not None
                                                           else last_date)
     if cut < first_date:
         raise ConfigError(f"pipeline: as_of {cut.date()} is before the data (first event {first_date.date()}); "
@@ -471,6 +480,8 @@ def pipeline(
         draws["new"] = np.zeros((n_s, n_p, n_t), dtype=np.int32)
         rev["new"] = np.zeros((n_s, n_p, n_t))
     deal_rows, creation_rows = [], []
+    rate_draws: dict[tuple, np.ndarray] = {}
+    group_draws: dict[tuple, np.ndarray] = {}
     amounts_past = opportunity_amounts(opps, as_of=cut)
     for j, proc_name in enumerate(procs):
         proc = params.processes[proc_name]
@@ -487,6 +498,8 @@ def pipeline(
             table = _stage_table(params, proc, gkey)
             r_draw = rng.beta(table["alpha"][None, :], table["beta"][None, :], size=(n_s, len(proc.stages)))
             r_draw = np.where(table["fixed"][None, :], table["rate"][None, :], r_draw)
+            rate_draws[(proc_name, *gkey)] = r_draw
+            group_draws[(proc_name, *gkey)] = np.zeros((n_s, n_t), dtype=np.int32)
             step = max(1, _CHUNK_CELLS // n_s)  # memory: arrays of draws x deals, one chunk of deals at a time
             for lo in range(0, len(group_idx), step):
                 idx = group_idx[lo:lo + step]
@@ -505,8 +518,9 @@ def pipeline(
                 n_sub = len(idx)
                 # counts per (draw, period) and per (deal, period) in one pass each
                 flat = (np.arange(n_s)[:, None] * (n_t + 1) + bins).ravel()
-                draws["pipeline"][:, j, :] += np.bincount(flat, minlength=n_s * (n_t + 1)).reshape(
-                    n_s, n_t + 1)[:, :n_t].astype(np.int32)
+                in_group = np.bincount(flat, minlength=n_s * (n_t + 1)).reshape(n_s, n_t + 1)[:, :n_t].astype(np.int32)
+                group_draws[(proc_name, *gkey)] += in_group
+                draws["pipeline"][:, j, :] += in_group
                 weights = np.broadcast_to(amounts[idx], (n_s, n_sub)).ravel()
                 rev["pipeline"][:, j, :] += np.bincount(flat, weights=weights, minlength=n_s * (n_t + 1)).reshape(
                     n_s, n_t + 1)[:, :n_t]
@@ -573,7 +587,8 @@ def pipeline(
     if deals_df.empty and not include_new:
         logger.warning("pipeline: no open opportunity at %s", cut.date())
     return PipelineForecast(as_of=cut, end=end, periods=periods, processes=procs, deals=deals_df, draws=draws,
-                            revenue_draws=rev, creation=pd.DataFrame(creation_rows), confidence=confidence)
+                            revenue_draws=rev, creation=pd.DataFrame(creation_rows), confidence=confidence,
+                            rate_draws=rate_draws, group_draws=group_draws)
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

@@ -60,6 +60,9 @@ class AJFit:
         ``S(tau)``, the estimated share still in the stage at the horizon.
     n, n_advance, n_loss, n_open : float
         Weights entered, advanced, lost and open (censored).
+    tail : float
+        With ``tail="parametric"``: the probability that a stay unresolved at the horizon advances (NaN when
+        the split assumption was kept).
     """
 
     times: np.ndarray
@@ -74,6 +77,7 @@ class AJFit:
     n_advance: float
     n_loss: float
     n_open: float
+    tail: float = float("nan")
 
     def cif(self, days: np.ndarray | float, outcome: int = 1) -> np.ndarray:
         """``F_outcome(d)`` at each of ``days`` (step function, right-continuous)."""
@@ -101,7 +105,7 @@ class AJFit:
 
 
 def aalen_johansen(days: np.ndarray, outcome: np.ndarray, weight: np.ndarray | None = None,
-                   horizon: float | None = None) -> AJFit:
+                   horizon: float | None = None, tail: str = "split") -> AJFit:
     """Aalen-Johansen estimate of advance vs loss on weighted ``(days, outcome)`` patterns.
 
     Parameters
@@ -114,6 +118,10 @@ def aalen_johansen(days: np.ndarray, outcome: np.ndarray, weight: np.ndarray | N
         Pattern weights (counts); default 1.
     horizon : float, optional
         Horizon ``tau`` in days; default the last advance or loss.
+    tail : {"split", "parametric"}
+        How stays unresolved at the horizon end: ``"split"`` like the resolved ones (``R = F_1 / (F_1 + F_2)``);
+        ``"parametric"``: by the mixture-cure model of :mod:`salesplan.funnel.tail` (``R = F_1 + S(tau) pi``,
+        its variance added), where the data carry it (else split).
 
     Returns
     -------
@@ -180,10 +188,23 @@ def aalen_johansen(days: np.ndarray, outcome: np.ndarray, weight: np.ndarray | N
     total = F1 + F2
     if total <= 0:
         return AJFit(times, surv, f1, f2, tau, np.nan, np.nan, float(surv[k]), n, n_adv, n_loss, n_open)
+    unresolved = float(surv[k])
+    if tail == "parametric" and unresolved > 1e-3:
+        from salesplan.funnel.tail import mixture_tail
+
+        pi, var_pi = mixture_tail(days, outcome, w, tau)
+        if np.isfinite(pi):
+            # F_1 + S pi with S = 1 - F_1 - F_2: influence (1 - pi) IF_1 - pi IF_2, plus the model's variance
+            if_t = (1 - pi) * if1 - pi * if2
+            var_t = float(np.sum(w * if_t**2)) + unresolved**2 * (var_pi if np.isfinite(var_pi) else 0.0)
+            return AJFit(times, surv, f1, f2, tau, float(F1 + unresolved * pi), var_t, unresolved, n, n_adv,
+                         n_loss, n_open, float(pi))
+    elif tail not in ("split", "parametric"):
+        raise ValueError(f"tail must be 'split' or 'parametric', got {tail!r}")
     rate = F1 / total
     if_r = (F2 * if1 - F1 * if2) / total**2
     var = float(np.sum(w * if_r**2))
-    return AJFit(times, surv, f1, f2, tau, float(rate), var, float(surv[k]), n, n_adv, n_loss, n_open)
+    return AJFit(times, surv, f1, f2, tau, float(rate), var, unresolved, n, n_adv, n_loss, n_open)
 
 
 def effective_n(rate: float, var: float, fallback: float, cap: float) -> float:

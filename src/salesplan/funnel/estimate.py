@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan._results import Result, rounded
-from salesplan._validation import check_horizon, check_probability
+from salesplan._validation import check_choice, check_horizon, check_probability
 from salesplan._validation import horizon_days as days_of
 from salesplan.errors import ConfigError, SalesplanError
 from salesplan.funnel.aalen_johansen import (
@@ -66,6 +66,11 @@ from salesplan.reduce.stages import StageReduction, normalise_processes, reduce_
 from salesplan.reduce.states import distinct
 
 __all__ = ["Funnel", "estimate", "fit_reduction", "stage_table_from_fits"]
+
+#: Default of ``tail=``: how the stage rates treat stays unresolved at the horizon
+#: (:func:`salesplan.funnel.aalen_johansen.aalen_johansen`): ``"parametric"`` (a mixture-cure tail,
+#: :mod:`salesplan.funnel.tail`) or ``"split"`` (like the resolved ones).
+RATE_TAIL = "parametric"
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +222,7 @@ def estimate(
     horizon: Any = None,
     resolution_hours: float = 1.0,
     stale_after_days: float | None = None,
+    tail: str = "parametric",
 ) -> Funnel:
     """Measure stage conversion, win rates and timing with open deals right-censored.
 
@@ -249,6 +255,10 @@ def estimate(
         For data without loss records: stays open longer than this count as lost at that day (see
         :func:`~salesplan.reduce.stages.reduce_stage_events`). Without it, such data have no losses and every
         rate is 1 at the horizon.
+    tail : {"parametric", "split"}
+        How stays still open at the horizon end: as a mixture-cure model of the times to advance and to loss
+        predicts (:mod:`salesplan.funnel.tail`; default), or split like the resolved stays (biased upward when
+        losses are slower than advances).
 
     Returns
     -------
@@ -284,7 +294,7 @@ def estimate(
     procs = normalise_processes(processes)
     red = reduce_stage_events(stage_events, procs, opportunities, by=by, customers=customers, as_of=as_of,
                               resolution_hours=resolution_hours, stale_after_days=stale_after_days)
-    funnel = fit_reduction(red, procs, confidence=confidence, horizon=horizon)
+    funnel = fit_reduction(red, procs, confidence=confidence, horizon=horizon, tail=tail)
     if activities is not None:
         from salesplan.funnel.activities import activity_ratios
 
@@ -330,7 +340,7 @@ def stage_table_from_fits(fits: Mapping[tuple, AJFit], procs: Mapping[str, Sales
 
 
 def _fit_all(spells: pd.DataFrame, closes: pd.DataFrame, procs: Mapping[str, SalesProcess], by: list[str],
-             horizon_days: float | None) -> tuple[dict, dict, list, list]:
+             horizon_days: float | None, tail: str = RATE_TAIL) -> tuple[dict, dict, list, list]:
     keys = ["process", *by]
     sp_groups, cl_groups = _groups(spells, keys), _groups(closes, keys)
     fits, win_fits, dur_rows, ttc_rows = {}, {}, [], []
@@ -344,7 +354,7 @@ def _fit_all(spells: pd.DataFrame, closes: pd.DataFrame, procs: Mapping[str, Sal
         for k, stage in enumerate(proc.stages):
             s = sg_by.get(k, sg.iloc[:0])
             code = s["outcome"].map(_OUTCOME_CODE).to_numpy()
-            fit = aalen_johansen(s["days"].to_numpy(), code, s["weight"].to_numpy(), horizon_days)
+            fit = aalen_johansen(s["days"].to_numpy(), code, s["weight"].to_numpy(), horizon_days, tail=tail)
             fits[(pname, group, stage)] = fit
             real = ~s["implied"].to_numpy(dtype=bool)
             dfit = aalen_johansen(s["days"].to_numpy()[real], code[real], s["weight"].to_numpy()[real],
@@ -390,11 +400,11 @@ def _win_table(rates: pd.DataFrame, ttc: pd.DataFrame, by: list[str], confidence
 
 
 def fit_reduction(red: StageReduction, processes: Mapping[str, SalesProcess], confidence: float = 0.95,
-                  horizon: Any = None) -> Funnel:
+                  horizon: Any = None, tail: str = RATE_TAIL) -> Funnel:
     """Fit the funnel models on a :class:`~salesplan.reduce.stages.StageReduction` (no raw rows needed).
 
     This is the model half of :func:`estimate`; use it when the reduction ran elsewhere (a warehouse, Spark).
-    ``confidence`` and ``horizon`` are as in :func:`estimate`.
+    ``confidence``, ``horizon`` and ``tail`` are as in :func:`estimate`.
 
     Examples
     --------
@@ -412,7 +422,8 @@ def fit_reduction(red: StageReduction, processes: Mapping[str, SalesProcess], co
     procs = dict(processes)
     by = list(red.by)
     horizon_days = None if horizon is None else days_of(red.as_of, horizon)
-    fits, win_fits, dur_rows, ttc_rows = _fit_all(red.spells, red.closes, procs, by, horizon_days)
+    check_choice(tail, "tail", ("parametric", "split"))
+    fits, win_fits, dur_rows, ttc_rows = _fit_all(red.spells, red.closes, procs, by, horizon_days, tail)
     rates = stage_table_from_fits(fits, procs, by, confidence)
     no_info = rates["entered"].gt(0) & (rates["advanced"] + rates["lost"]).eq(0)
     if no_info.any():

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 import pandas as pd
 
@@ -46,7 +46,8 @@ from salesplan.io._common import (
 from salesplan.process import SalesProcess
 from salesplan.schema import validate
 
-__all__ = ["from_salesforce", "from_hubspot", "SALESFORCE_STAGE_MAP", "HUBSPOT_STAGE_MAP"]
+__all__ = ["from_salesforce", "from_hubspot", "SALESFORCE_STAGE_MAP", "HUBSPOT_STAGE_MAP",
+           "SALESFORCE_FORECAST_CATEGORIES"]
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +138,84 @@ def _finish(opps: pd.DataFrame, events: pd.DataFrame, report: Report, procs: dic
     return clean_opps, clean_events, report.frame()
 
 
+#: Salesforce forecast categories (``ForecastCategory`` API values and ``ForecastCategoryName`` labels) onto
+#: salesplan's names.
+SALESFORCE_FORECAST_CATEGORIES: dict[str, str] = {
+    "pipeline": "pipeline", "best case": "best_case", "bestcase": "best_case", "forecast": "commit",
+    "commit": "commit", "closed": "closed", "omitted": "omitted",
+}
+#: OpportunityFieldHistory ``Field`` values (lower case) and the history column each one changes.
+_FIELD_COLUMNS = {"stagename": "stage", "stage": "stage", "amount": "amount", "closedate": "expected_close",
+                  "forecastcategoryname": "forecast_category", "forecastcategory": "forecast_category",
+                  "owner": "owner", "ownerid": "owner", "ownerassignment": "owner", "probability": "probability"}
+#: OpportunityHistory columns and the history column each one fills.
+_HISTORY_COLUMNS = {"StageName": "stage", "Amount": "amount", "CloseDate": "expected_close",
+                    "ForecastCategory": "forecast_category", "ForecastCategoryName": "forecast_category",
+                    "Probability": "probability"}
+
+
+def _salesforce_history(hist: pd.DataFrame, field_shape: bool, stage_map: Mapping[str, str | None],
+                        opps: pd.DataFrame, report: Report, procs: dict[str, SalesProcess]) -> pd.DataFrame:
+    """The canonical ``opportunity_history`` of an export: every row, also those that repeat the stage."""
+    if field_shape:
+        field = hist["Field"].astype(str).str.strip().str.lower().str.replace(" ", "", regex=False)
+        parts = []
+        created = hist["OpportunityId"].map(opps.set_index("opportunity_id")["created_at"])
+        for name, column in _FIELD_COLUMNS.items():
+            rows = hist.loc[field == name]
+            if rows.empty:
+                continue
+            first = rows.groupby("OpportunityId", sort=False).head(1)  # the value before the first change
+            parts.append(pd.DataFrame({"opportunity_id": first["OpportunityId"],
+                                       "changed_at": created.loc[first.index].fillna(first["_at"]),
+                                       column: first["OldValue"]}))
+            parts.append(pd.DataFrame({"opportunity_id": rows["OpportunityId"], "changed_at": rows["_at"],
+                                       column: rows["NewValue"]}))
+        if not parts:
+            return pd.DataFrame({"opportunity_id": pd.Series(dtype=object),
+                                 "changed_at": pd.Series(dtype="datetime64[ns]")})
+        long = pd.concat(parts, ignore_index=True)
+    else:
+        present = {src: dst for src, dst in _HISTORY_COLUMNS.items() if src in hist.columns}
+        long = pd.DataFrame({"opportunity_id": hist["OpportunityId"], "changed_at": hist["_at"],
+                             **{dst: hist[src] for src, dst in present.items()}})
+    long = long.assign(changed_at=pd.to_datetime(long["changed_at"]))
+    if "stage" in long.columns:
+        text = long["stage"].where(long["stage"].notna()).astype(object)
+        text = text.where(text.isna(), text.astype(str).str.strip())
+        long["stage"] = text.map(lambda v: stage_map.get(v) if isinstance(v, str) else None)
+    if "forecast_category" in long.columns:
+        cat = long["forecast_category"].astype(object)
+        long["forecast_category"] = cat.map(
+            lambda v: SALESFORCE_FORECAST_CATEGORIES.get(str(v).strip().lower(), str(v).strip())
+            if pd.notna(v) else None)
+    values = [c for c in long.columns if c not in ("opportunity_id", "changed_at")]
+    dup = long.duplicated(["opportunity_id", "changed_at"], keep=False)
+    if not field_shape and dup.any():
+        report.add("opportunity_history", long.loc[dup, "opportunity_id"].unique(), "CreatedDate",
+                   "same_time", "repaired", "values of the last row kept",
+                   why="several history rows of one opportunity at the same time stamp: one change")
+    # one row per (deal, time): the last recorded value of each column at that time
+    long = long.groupby(["opportunity_id", "changed_at"], sort=True, as_index=False)[values].last()
+    return validate(long, "opportunity_history", processes=procs, opportunities=opps)
+
+
+@overload
+def from_salesforce(history: Any, stage_map: Mapping[str, str | None], process: str | SalesProcess = ...,
+                    opportunities: Any = ..., *, processes: Mapping[str, SalesProcess] | None = ...,
+                    columns: Mapping[str, str] | None = ..., dayfirst: bool | None = ...,
+                    date_format: str | None = ..., with_history: Literal[False] = ...,
+                    **reader_options: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]: ...
+
+
+@overload
+def from_salesforce(history: Any, stage_map: Mapping[str, str | None], process: str | SalesProcess = ...,
+                    opportunities: Any = ..., *, processes: Mapping[str, SalesProcess] | None = ...,
+                    columns: Mapping[str, str] | None = ..., dayfirst: bool | None = ...,
+                    date_format: str | None = ..., with_history: Literal[True],
+                    **reader_options: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]: ...
+
+
 def from_salesforce(
     history: Any,
     stage_map: Mapping[str, str | None],
@@ -147,16 +226,18 @@ def from_salesforce(
     columns: Mapping[str, str] | None = None,
     dayfirst: bool | None = None,
     date_format: str | None = None,
+    with_history: bool = False,
     **reader_options: Any,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, ...]:
     """Canonical opportunities and stage events from a Salesforce stage-history export.
 
     Two export shapes are read (the shape is recognised from the columns):
 
     * **OpportunityHistory**: one row per change of stage, amount, close date or probability, with
-      ``OpportunityId, StageName, CreatedDate`` and optionally ``Amount, CloseDate, Probability, IsDeleted``.
-      Rows that repeat the previous stage (amount or date edits) are not stage changes and are dropped (reported).
-      The first row of an opportunity marks its creation.
+      ``OpportunityId, StageName, CreatedDate`` and optionally ``Amount, CloseDate, Probability,
+      ForecastCategory, IsDeleted``. Rows that repeat the previous stage (amount or date edits) are not stage
+      changes and are dropped from the stage events (reported), but kept in the deal history
+      (``with_history=True``). The first row of an opportunity marks its creation.
     * **OpportunityFieldHistory**: ``OpportunityId, Field, OldValue, NewValue, CreatedDate``. Rows with
       ``Field == "StageName"`` are stage changes; the ``OldValue`` of the first change is the stage the
       opportunity was created in, entered at its creation (the ``Opportunity`` export's ``CreatedDate``, else a
@@ -314,8 +395,14 @@ def from_salesforce(
 
     events = _map_stages(events, stage_map, report, "salesforce", "NewValue" if field_shape else "StageName")
     events = collapse_repeats(events, report, proc, why="same stage as the previous row (amount or date edits, or "
-                                                  "several Salesforce stages mapped onto one stage)")
-    return _finish(opps, events[["opportunity_id", "stage", "entered_at"]], report, procs, reader_options)
+                                                  "several Salesforce stages mapped onto one stage; kept in the "
+                                                  "deal history)")
+    clean_opps, clean_events, report_frame = _finish(opps, events[["opportunity_id", "stage", "entered_at"]],
+                                                     report, procs, reader_options)
+    if not with_history:
+        return clean_opps, clean_events, report_frame
+    history_table = _salesforce_history(hist, field_shape, stage_map, clean_opps, report, procs)
+    return clean_opps, clean_events, report.frame(), history_table
 
 
 _DATE_ENTERED = re.compile(r"^\s*date\s+entered\s*[:\-]?\s*[\"'“”‘’]?(?P<stage>.*?)[\"'“”‘’]?\s*$", re.IGNORECASE)
@@ -354,6 +441,14 @@ def from_hubspot(
     stage; events are kept in time order as they are. When the current ``Deal Stage`` has no date, an event is
     added at ``Close Date`` (or the latest known date, or the creation date) and reported. ``Date entered``
     columns that are empty for every deal (other pipelines' stages) are ignored.
+
+    One call maps one pipeline onto one process. An export with several pipelines (a ``Pipeline`` column) is split
+    by that column and each part read with its own ``stage_map`` and ``process``; the results are concatenated
+    (see the example in ``tests/io/test_exports.py``)::
+
+        parts = [from_hubspot(deals[deals["Pipeline"] == name], maps[name], process)
+                 for name, process in {"Sales Pipeline": "acquisition", "Renewals": "retention"}.items()]
+        opportunities = pd.concat([p[0] for p in parts], ignore_index=True)
 
     Parameters
     ----------

@@ -27,7 +27,7 @@ from salesplan.funnel.win_rate import win_rate_beta
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess
 from salesplan.schema import normalise_period, to_pandas, validate
 
-__all__ = ["FunnelView", "funnel_view", "normalise_targets", "ALL", "moment_match_win"]
+__all__ = ["FunnelView", "funnel_view", "normalise_targets", "ALL", "moment_match_win", "group_label"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +50,14 @@ class FunnelView:
     win : DataFrame
         ``process, segment, stage, win_rate, alpha, beta``: probability of winning from each stage.
     segmented : bool
-        True when rates differ by segment.
+        True when rates differ by segment (or by any group column of the funnel).
+    by : list of str
+        The funnel's group columns; their values, joined with ``" | "``, are the plan's ``segment``.
     source : object
         The fitted Funnel, or None for mappings and tables.
+    lead_times : dict, optional
+        ``{(process, segment, stage): pmf of the days from entering the stage to a win}`` stored with a plan of
+        record (:func:`salesplan.plan.load_plan`); used before any other source of timing.
     """
 
     processes: dict[str, SalesProcess]
@@ -61,6 +66,8 @@ class FunnelView:
     segmented: bool = False
     source: Any = None
     changed: set[str] = field(default_factory=set)
+    lead_times: dict[tuple[str, str, str], np.ndarray] | None = None
+    by: list[str] = field(default_factory=list)
 
     @property
     def uncertain(self) -> bool:
@@ -218,28 +225,39 @@ def _from_table(frame: pd.DataFrame, processes: Mapping[str, SalesProcess], know
     return FunnelView(procs, rates, win, segmented=bool((rates["segment"] != ALL).any()))
 
 
+def group_label(frame: pd.DataFrame, by: list[str]) -> pd.Series:
+    """The plan's ``segment`` label of rows grouped by ``by``: the group value, several joined with ``" | "``.
+
+    Examples
+    --------
+    >>> group_label(pd.DataFrame({"origin": ["web", None]}), ["origin"]).tolist()
+    ['web', 'nan']
+    """
+    if not by:
+        return pd.Series(ALL, index=frame.index)
+    parts = [pd.Series([str(v) for v in frame[c]], index=frame.index, dtype=object) for c in by]
+    out = parts[0]
+    for part in parts[1:]:
+        out = out + " | " + part
+    return out
+
+
 def _from_funnel(funnel: Any) -> FunnelView:
     by = list(getattr(funnel, "by", []) or [])
-    other = [c for c in by if c != "segment"]
-    if other:
-        raise PlanInputError(
-            f"the funnel is grouped by {by}; planning understands the group column 'segment' only. Estimate the "
-            f"funnel by=['segment'] or without groups for planning"
-        )
     rates = funnel.rates.copy()
-    rates["segment"] = rates["segment"].astype(str) if "segment" in by else ALL
+    rates["segment"] = group_label(rates, by)
     for col in ("alpha", "beta"):
         if col not in rates.columns:
             rates[col] = np.nan
     _check_rates(rates, "Funnel.rates")
     win = funnel.win_rate.copy()
-    win["segment"] = win["segment"].astype(str) if "segment" in by else ALL
+    win["segment"] = group_label(win, by)
     for col in ("alpha", "beta"):
         if col not in win.columns:
             win[col] = np.nan
     processes = dict(funnel.processes)
     parent = getattr(funnel, "parent_rates", None)
-    if "segment" in by and isinstance(parent, pd.DataFrame) and not parent.empty:
+    if by and isinstance(parent, pd.DataFrame) and not parent.empty:
         # a segmented funnel also plans targets set for the whole process (segment "all") from the parent rates
         top = parent.copy()
         top["segment"] = ALL
@@ -255,7 +273,32 @@ def _from_funnel(funnel: Any) -> FunnelView:
         raise PlanInputError(f"Funnel.win_rate: win rate {row['win_rate']!r} outside (0, 1] at {_row_label(row)}; "
                              "no contract can be planned from a stage that is never won")
     return FunnelView(processes, rates[RATE_COLUMNS].reset_index(drop=True),
-                      win[WIN_COLUMNS].reset_index(drop=True), segmented="segment" in by, source=funnel)
+                      win[WIN_COLUMNS].reset_index(drop=True), segmented=bool(by), source=funnel, by=by)
+
+
+def _from_snapshot(funnel: Any, process: str | None) -> FunnelView:
+    """A one-stage view of a :class:`salesplan.funnel.SnapshotFunnel`.
+
+    Entries into its dated stage, won with the censored win probability (or, without dates, the closed-only win rate, logged as biased), its Beta from the
+    estimate and its interval's effective sample size.
+    """
+    win = funnel.win_rate
+    censored = [m for m in win.index if str(m).startswith("censored_from_")]
+    method = censored[0] if censored else "closed_only"
+    if not censored:
+        logger.warning("planning from a snapshot without entry and close dates: the closed-only win rate is biased "
+                       "when wins and losses take different times")
+    stage = str(method).removeprefix("censored_from_") if censored else (
+        getattr(funnel, "stages", None) or ["first_stage"])[0]
+    rate, n = float(win.loc[method, "win_rate"]), float(win.loc[method, "n"])
+    if not (np.isfinite(rate) and 0 < rate <= 1):
+        raise PlanInputError(f"snapshot funnel: win rate {rate!r} ({method}) cannot be planned with")
+    name = process or "process"
+    frame = pd.DataFrame({"process": [name], "stage": [stage], "rate": [rate],
+                          "alpha": [rate * n if rate < 1 else np.nan], "beta": [(1 - rate) * n if rate < 1 else
+                                                                              np.nan]})
+    view = _from_table(frame, {name: SalesProcess(name, (stage,))})
+    return FunnelView(view.processes, view.rates, view.win, source=None)
 
 
 def funnel_view(funnel: Any, *, process: str | None = None,
@@ -283,6 +326,8 @@ def funnel_view(funnel: Any, *, process: str | None = None,
         return funnel
     if hasattr(funnel, "rates") and hasattr(funnel, "win_rate") and hasattr(funnel, "processes"):
         return _from_funnel(funnel)
+    if hasattr(funnel, "stage_counts") and hasattr(funnel, "win_rate") and hasattr(funnel, "limits"):
+        return _from_snapshot(funnel, process)
     if isinstance(funnel, Mapping):
         return _from_mapping(funnel, process, procs)
     try:
@@ -294,7 +339,8 @@ def funnel_view(funnel: Any, *, process: str | None = None,
     return _from_table(frame, procs, process=process)
 
 
-def normalise_targets(targets: Any, view: FunnelView, *, period: Any = None) -> pd.DataFrame:
+def normalise_targets(targets: Any, view: FunnelView, *, period: Any = None,
+                      process: str | None = None) -> pd.DataFrame:
     """The canonical targets table (process, segment, period, contracts [, revenue]) checked against the funnel.
 
     A single number is a target for the funnel's only process. Table problems raise
@@ -312,15 +358,26 @@ def normalise_targets(targets: Any, view: FunnelView, *, period: Any = None) -> 
         if not np.isfinite(value) or value < 0 or value % 1 != 0:
             raise PlanInputError(f"target must be a whole number of contracts >= 0, got {targets!r}")
         names = sorted(view.rates["process"].unique())
+        if process is not None:
+            if process not in names:
+                raise PlanInputError(f"process={process!r}: the funnel has no rates for it; it covers {names}")
+            names = [process]
         if len(names) != 1:
             raise PlanInputError(f"a single-number target needs a one-process funnel; the funnel has {names}. "
                                  "Give a targets table (process, period, contracts)")
-        segs = sorted(view.rates["segment"].unique())
+        segs = sorted(view.rates.loc[view.rates["process"] == names[0], "segment"].unique())
+        if len(segs) > 1 and ALL in segs:
+            segs = [ALL]  # a grouped funnel plans a whole-process target from its pooled rates
         if len(segs) != 1:
             raise PlanInputError(f"a single-number target needs unsegmented rates; the funnel has segments {segs}")
         label = "total" if period is None else (normalise_period(period) or str(period))
         return pd.DataFrame({"process": names, "segment": segs, "period": [label], "contracts": [int(value)]})
     known = {p: view.processes[p] for p in view.rates["process"].unique() if p in view.processes}
+    if view.by and view.by != ["segment"]:
+        frame = to_pandas(targets, "targets")
+        if set(view.by) <= set(frame.columns) and "segment" not in frame.columns:
+            # targets per group of the funnel (e.g. by="origin"): the group values are the plan's segment
+            targets = frame.drop(columns=view.by).assign(segment=group_label(frame, view.by).to_numpy())
     df = validate(targets, "targets", processes=known)
     if "segment" not in df.columns:
         df["segment"] = ALL

@@ -37,10 +37,23 @@ logger = logging.getLogger(__name__)
 RATIO_COLUMNS = ["process", "segment", "stage", "kind", "per_entry", "source"]
 
 
-def _given(ratios: Any) -> pd.DataFrame:
+def _given(ratios: Any, processes: list[str] | None = None, process: str | None = None) -> pd.DataFrame:
     if ratios is None:
         return pd.DataFrame(columns=RATIO_COLUMNS)
     if isinstance(ratios, Mapping):
+        two_levels = all(isinstance(v, Mapping) and all(not isinstance(k, Mapping) for k in v.values())
+                         for v in ratios.values())
+        if two_levels and ratios:
+            # {stage: {kind: per_entry}}: one process (the funnel's only one, or the process named)
+            names = [process] if process is not None else list(processes or [])
+            if len(names) != 1:
+                raise PlanInputError(f"activity_ratios {{stage: {{kind: per_entry}}}} needs a one-process funnel or "
+                                     f"process=; the funnel has {names}. Give {{process: {{stage: {{kind: n}}}}}}")
+            ratios = {names[0]: ratios}
+        bad = [p for p, stages in ratios.items() if not isinstance(stages, Mapping)
+               or any(not isinstance(k, Mapping) for k in stages.values())]
+        if bad:
+            raise PlanInputError(f"activity_ratios: process {bad[0]!r} must map stage -> {{kind: per_entry}}")
         rows = [(p, s, k, v) for p, stages in ratios.items() for s, kinds in dict(stages).items()
                 for k, v in dict(kinds).items()]
         frame = pd.DataFrame(rows, columns=["process", "stage", "kind", "per_entry"])
@@ -62,7 +75,7 @@ def _given(ratios: Any) -> pd.DataFrame:
     return frame
 
 
-def activity_ratio_table(view: FunnelView, activity_ratios: Any = None) -> pd.DataFrame:
+def activity_ratio_table(view: FunnelView, activity_ratios: Any = None, *, process: str | None = None) -> pd.DataFrame:
     """Activities per stage entry for every (process, stage, kind) of the funnel, with their source.
 
     Examples
@@ -73,7 +86,7 @@ def activity_ratio_table(view: FunnelView, activity_ratios: Any = None) -> pd.Da
     >>> t[t["stage"] == "renewal_offer"][["kind", "per_entry"]].to_dict("records")
     [{'kind': 'offers', 'per_entry': 1.0}, {'kind': 'calls', 'per_entry': 0.5}]
     """
-    parts = [_given(activity_ratios)]
+    parts = [_given(activity_ratios, sorted(view.rates["process"].unique()), process)]
     measured = getattr(view.source, "activity_ratios", None) if view.source is not None else None
     if isinstance(measured, pd.DataFrame) and not measured.empty:
         m = measured[["process", "stage", "kind", "per_entry"]].assign(segment=ALL)

@@ -38,6 +38,7 @@ import pandas as pd
 
 from salesplan._results import Result
 from salesplan._validation import check_choice
+from salesplan.errors import PlanInputError
 from salesplan.plan._inputs import FunnelView, funnel_view, normalise_targets
 from salesplan.plan.activities import activity_ratio_table, plan_activities
 from salesplan.plan.capacity import CapacityReport, capacity_report
@@ -70,6 +71,12 @@ class Plan(Result):
     activity_ratios : DataFrame
         Activities per stage entry used (``process, stage, kind, per_entry, source``).
     target_probability : float
+        The chance of reaching each target the required volumes are sized for.
+    as_of : Timestamp or None
+        The cut a netted plan (:meth:`net_of`) or a plan of record was made at; its schedule starts there.
+    record : dict or None
+        For a plan loaded by :func:`salesplan.plan.load_plan`: ``path``, ``created``, ``salesplan`` (version),
+        ``settings``.
     """
 
     targets: pd.DataFrame
@@ -78,7 +85,9 @@ class Plan(Result):
     target_probability: float
     view: FunnelView = field(repr=False)
     durations: Mapping[str, Any] | None = field(default=None, repr=False)
-    _schedules: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    as_of: pd.Timestamp | None = None
+    record: dict[str, Any] | None = field(default=None, repr=False)
+    _schedules: dict[Any, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def title(self) -> str:
         """Target probability and size of the plan."""
@@ -95,19 +104,137 @@ class Plan(Result):
         """Activities per (process, segment, period, stage, kind)."""
         return plan_activities(self.volumes, self.activity_ratios, by_stage=True)
 
-    def schedule(self, freq: str = "W", *, durations: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    def schedule(self, freq: str = "W", *, durations: Mapping[str, Any] | None = None,
+                 as_of: Any = None) -> pd.DataFrame:
         """Entries and activities per calendar bucket so contracts land in their target period.
 
         See :mod:`salesplan.plan.schedule` for the method. ``freq`` is ``"W"`` (weeks from Monday), ``"M"`` or
-        ``"Q"``; ``durations`` (days to advance per stage) overrides the funnel's timing.
+        ``"Q"``; ``durations`` (days to advance per stage) overrides the funnel's timing. With ``as_of`` (default
+        the plan's own ``as_of``, set for a netted plan) nothing is placed before the cut: work due earlier is in
+        catch-up rows (``catch_up``, ``shortfall_contracts``) in the cut's bucket.
         """
-        if durations is None and freq in self._schedules:
-            return self._schedules[freq].copy()
+        cut = self.as_of if as_of is None else pd.Timestamp(as_of)
+        key = (freq, cut)
+        if durations is None and key in self._schedules:
+            return self._schedules[key].copy()
         out = time_phase(self.volumes, self.activity_ratios, self.view, freq,
-                         durations=durations if durations is not None else self.durations)
+                         durations=durations if durations is not None else self.durations, as_of=cut)
         if durations is None:
-            self._schedules[freq] = out
+            self._schedules[key] = out
         return out.copy()
+
+    def net_of(self, forecast: Any) -> Plan:
+        """The plan net of the open pipeline: new entries still needed once the open deals have done their part.
+
+        ``forecast`` is a :class:`salesplan.forecast.PipelineForecast` made from the same funnel at the cut
+        (``freq="M"``, a horizon covering the target periods). Method: :mod:`salesplan.plan.netting` (open-deal
+        wins and new-entry wins share one draw of the rates per simulation). The result's ``as_of`` is the
+        forecast's cut, so its schedule starts there; target periods that ended before the cut are left out.
+        """
+        from salesplan.plan.netting import net_volumes
+
+        volumes = net_volumes(self.volumes, self.view, forecast, self.target_probability)
+        keep = set(zip(volumes["process"], volumes["segment"], volumes["period"], strict=True))
+        mask = [k in keep for k in zip(self.targets["process"], self.targets["segment"], self.targets["period"],
+                                       strict=True)]
+        return Plan(self.targets[mask].reset_index(drop=True), volumes, self.activity_ratios, self.target_probability,
+                    self.view, self.durations, as_of=pd.Timestamp(forecast.as_of))
+
+    def reachability(self, as_of: Any = None) -> pd.DataFrame:
+        """Per target row and first stage: whether the target can still be reached from the cut.
+
+        ``catch_up_share`` is the share of the row's entries due before the cut (:meth:`schedule` with
+        ``as_of``); ``landing_if_now`` the chance that a won entry made at the cut closes inside the target
+        period (from the lead-time distribution); ``catch_up_entries`` the entries to make now so the catch-up
+        contracts still land in time (``required * share / landing``, rounded up; NaN when they cannot land);
+        ``reachable`` is False when catch-up work is due and cannot land at all, and then ``best_probability``
+        is the chance of reaching the target with the scheduled entries and the open pipeline only
+        (beta-binomial at the plan's win rate; the open deals' wins taken at their expectation).
+        """
+        from salesplan.plan.schedule import lead_time_pmf
+        from salesplan.plan.volumes import win_probability
+
+        cut = self.as_of if as_of is None else pd.Timestamp(as_of)
+        if cut is None:
+            raise PlanInputError("reachability needs the cut: give as_of= (or net the plan with net_of)")
+        cut = pd.Timestamp(cut).normalize()
+        sched = self.schedule("D", as_of=cut)
+        first = self.volumes.groupby(["process", "segment", "period"], sort=False).head(1)
+        rows = []
+        for r in first.itertuples(index=False):
+            mine = sched[(sched["process"] == r.process) & (sched["segment"] == r.segment)
+                         & (sched["target_period"] == r.period) & (sched["stage"] == r.stage)
+                         & (sched["item"] == "entries")]
+            total = float(mine["expected"].sum())
+            share = float(mine.loc[mine["catch_up"], "expected"].sum()) / total if total > 0 else 0.0
+            per = pd.Period(str(r.period))
+            pmf = lead_time_pmf(self.view, r.process, r.stage, durations=self.durations, segment=r.segment)
+            days = np.arange(len(pmf))
+            land = cut + pd.to_timedelta(days, unit="D")
+            landing = float(pmf[(land >= per.start_time) & (land <= per.end_time)].sum())
+            reachable = share <= 1e-9 or landing > 0
+            open_c = float(getattr(r, "open_contracts", 0.0)) if hasattr(r, "open_contracts") else 0.0
+            if reachable:
+                best = float(r.probability)
+                catch = float(np.ceil(r.required_entries * share / landing - 1e-9)) if share > 1e-9 else 0.0
+            else:
+                left = max(int(round(r.contracts - open_c)), 0)
+                n_sched = int(np.floor(r.required_entries * (1 - share)))
+                a = getattr(r, "win_alpha", np.nan)
+                b = getattr(r, "win_beta", np.nan)
+                best = 1.0 if left == 0 else float(win_probability(
+                    n_sched, left, r.win_rate, alpha=None if not np.isfinite(a) else a,
+                    beta=None if not np.isfinite(b) else b))
+                catch = np.nan
+            rows.append({"process": r.process, "segment": r.segment, "period": r.period, "stage": r.stage,
+                         "contracts": r.contracts, "catch_up_share": share, "landing_if_now": landing,
+                         "catch_up_entries": catch, "reachable": reachable, "best_probability": best})
+        out = pd.DataFrame(rows)
+        for row in out[~out["reachable"]].itertuples(index=False) if len(out) else []:
+            logger.warning("target %s %s %s can no longer be reached at probability %.2f from %s: best reachable "
+                           "%.2f", row.process, row.segment, row.period, self.target_probability, cut.date(),
+                           row.best_probability)
+        return out
+
+    def per_rep(self, team: Any, *, freq: str = "W", as_of: Any = None, basis: str = "required",
+                split: str = "capacity", hours: Any = None) -> Any:
+        """The plan's entries and activities per rep and week (or month) as whole numbers, with utilisation.
+
+        ``team`` is a team table (:func:`salesplan.plan.read_team`, a frame, a list of rows, or a .toml/.csv
+        path). The schedule starts at ``as_of`` (default the plan's). Method: :mod:`salesplan.plan.reps`.
+        Returns a :class:`salesplan.plan.RepPlan` (``table``, ``utilisation``, ``wide()``, ``to_excel()``).
+        """
+        from salesplan.plan.reps import allocate_to_reps
+        from salesplan.plan.team import TEAM_COLUMNS, read_team
+
+        cut = self.as_of if as_of is None else pd.Timestamp(as_of)
+        if cut is None:
+            raise PlanInputError("per_rep needs the cut the work starts from: give as_of= (or net the plan first)")
+        if not (isinstance(team, pd.DataFrame) and set(TEAM_COLUMNS) <= set(team.columns)):
+            team = read_team(team, processes=list(self.view.processes))
+        firsts = {name: proc.stages[0] for name, proc in self.view.processes.items()}
+        return allocate_to_reps(self.schedule(freq, as_of=cut), team, basis=basis, split=split, freq=freq,
+                                hours=hours, as_of=cut, first_stages=firsts)
+
+    def headcount(self, team: Any, profile: Mapping[str, Any], *, as_of: Any = None, hours: Any = None,
+                  basis: str = "required") -> Any:
+        """Reps of ``profile`` to hire per process, by when, and the cost, so the plan fits the team's hours.
+
+        Method and assumptions: :mod:`salesplan.plan.headcount`. Returns a :class:`~salesplan.plan.headcount.
+        Headcount` (``table`` per process and month, ``summary`` per process).
+        """
+        from salesplan.plan.headcount import headcount
+
+        return headcount(self, team, profile, as_of=as_of, hours=hours, basis=basis)
+
+    def save(self, path: Any, *, settings: dict[str, Any] | None = None) -> Any:
+        """Save as the plan of record (JSON; :mod:`salesplan.plan.record`).
+
+        :func:`salesplan.plan.load_plan` reads it back exactly. Returns the path.
+        """
+        from salesplan.plan.record import save_plan
+
+        return save_plan(self, path, settings=settings)
 
     def capacity(self, teams: Any, hours: Any, *, freq: str = "M", basis: str = "required",
                  raise_if_infeasible: bool = False) -> CapacityReport:
@@ -179,17 +306,22 @@ def backward(targets: Any, funnel: Any, target_probability: float = 0.8, *, proc
     targets : int or DataFrame
         Contracts for the funnel's single process, or the canonical targets table ``process, period, contracts``
         (optional ``segment``, ``revenue``); see :func:`salesplan.plan.targets_from_revenue` for revenue targets.
-    funnel : Funnel, mapping or DataFrame
-        A fitted ``salesplan.funnel.Funnel``; ``{stage: rate}``; ``{process: {stage: rate}}``; or a table with
-        ``stage`` and ``rate`` and/or ``alpha``, ``beta`` (optional ``process``, ``segment``).
+    funnel : Funnel, SnapshotFunnel, mapping or DataFrame
+        A fitted ``salesplan.funnel.Funnel`` (grouped by any columns: targets then carry those columns, or a
+        ``segment`` with their values joined by ``" | "``); a ``SnapshotFunnel`` (entries into its dated stage);
+        ``{stage: rate}``; ``{process: {stage: rate}}``; or a table with ``stage`` and ``rate`` and/or ``alpha``,
+        ``beta`` (optional ``process``, ``segment``).
     target_probability : float
         Probability, in (0, 1), of reaching each target row.
     process : str, optional
-        Name of the process of a single-process mapping or table (default ``"process"``).
+        Name of the process of a single-process mapping or table (default ``"process"``); with a single-number
+        target and a multi-process funnel, the process the target is for.
     period : str, optional
         Calendar period of a single-number target (needed for :meth:`Plan.schedule`).
     activity_ratios : DataFrame or mapping, optional
-        Activities per stage entry; overrides measured and process-definition ratios.
+        Activities per stage entry; overrides measured and process-definition ratios. A mapping is
+        ``{process: {stage: {kind: per_entry}}}``, or ``{stage: {kind: per_entry}}`` for a one-process funnel (or
+        the ``process`` given).
     durations : mapping, optional
         Days to advance per stage (``{stage: days}`` or ``{process: {stage: days}}``) for the schedule.
     processes : mapping, optional
@@ -215,9 +347,9 @@ def backward(targets: Any, funnel: Any, target_probability: float = 0.8, *, proc
     """
     target_probability = check_target_probability(target_probability)
     view = funnel_view(funnel, process=process, processes=processes)
-    tab = normalise_targets(targets, view, period=period)
+    tab = normalise_targets(targets, view, period=period, process=process)
     volumes = plan_volumes(tab, view, target_probability)
-    ratios = activity_ratio_table(view, activity_ratios)
+    ratios = activity_ratio_table(view, activity_ratios, process=process)
     logger.info("planned %d target row(s), %d contracts, target probability %.2f", len(tab), int(tab["contracts"].sum()),
                 target_probability)
     return Plan(tab, volumes, ratios, target_probability, view, durations)

@@ -16,6 +16,14 @@ Method
     Volumes are fractional flows per bucket; the required (target-probability) entries share the profile of the expected
     ones.
 
+From the cut (``as_of=``)
+    Nothing is placed before the cut. The part of each row's profile on days before ``as_of`` (work that, given
+    the lead times, should already have happened) becomes a *catch-up* row (``catch_up`` True) in the bucket of
+    the cut, with ``shortfall_contracts``: the share of the row's target contracts that depends on that work
+    (``contracts * share before the cut``; a shortfall if it is not caught up). Catch-up rows plus scheduled rows
+    add up to the unconstrained plan, row by row. Whether catch-up work can still land in time is answered by
+    :meth:`salesplan.plan.Plan.reachability`.
+
 Examples
 --------
 >>> import salesplan as sp
@@ -40,12 +48,14 @@ from salesplan.errors import PlanInputError, SalesplanError
 from salesplan.plan._inputs import ALL, FunnelView
 from salesplan.plan.activities import match_ratios
 
-__all__ = ["lead_time_pmf", "time_phase", "SCHEDULE_COLUMNS"]
+__all__ = ["lead_time_pmf", "time_phase", "SCHEDULE_COLUMNS", "CATCH_UP_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
 SCHEDULE_COLUMNS = ["process", "segment", "target_period", "stage", "item", "period", "start", "expected",
                     "required"]
+#: Extra columns of a schedule from the cut (``as_of=``).
+CATCH_UP_COLUMNS = ["catch_up", "shortfall_contracts"]
 FREQS = {"W": "W-SUN", "M": "M", "D": "D", "Q": "Q"}  # W-SUN: weeks Monday to Sunday
 
 
@@ -71,6 +81,9 @@ def lead_time_pmf(view: FunnelView, process: str, stage: str, *, durations: Mapp
     """
     proc = view.processes[process]
     after = proc.stages[proc.index(stage):]
+    stored = view.lead_times or {}
+    if durations is None and (process, segment or ALL, stage) in stored:
+        return np.asarray(stored[(process, segment or ALL, stage)], dtype=float)
     given = _durations_for(durations or {}, process)
     if given is not None:
         missing = [s for s in after if s not in given]
@@ -132,41 +145,100 @@ def _labels(index: pd.PeriodIndex, freq: str) -> list[str]:
     return [f"{d.isocalendar()[0]}-W{d.isocalendar()[1]:02d}" for d in index.start_time]
 
 
+def _bucket_starts(days: np.ndarray, freq: str) -> np.ndarray:
+    """First day (datetime64[D]) of the calendar bucket of each day (weeks start on Monday)."""
+    if freq == "D":
+        return days
+    if freq == "W":
+        return days - ((days.astype(np.int64) + 3) % 7).astype("timedelta64[D]")  # 1970-01-01 was a Thursday
+    months = days.astype("datetime64[M]")
+    if freq == "Q":
+        m = months.astype(np.int64)
+        months = (m - m % 3).astype("datetime64[M]")
+    return months.astype("datetime64[D]")
+
+
 def time_phase(volumes: pd.DataFrame, ratios: pd.DataFrame, view: FunnelView, freq: str = "W", *,
-               durations: Mapping[str, Any] | None = None) -> pd.DataFrame:
+               durations: Mapping[str, Any] | None = None, as_of: Any = None) -> pd.DataFrame:
     """Entries and activities per calendar bucket (``freq`` ``"W"`` weeks starting Monday, ``"M"``, ``"Q"``).
 
     Returns a long table with the columns of ``SCHEDULE_COLUMNS``: ``item`` is ``"entries"`` or an activity kind.
+    With ``as_of`` the table starts at the cut and has the ``CATCH_UP_COLUMNS`` (see the module docstring).
+    The profile of each distinct (lead-time distribution, target period) is computed once, with numpy.
     """
+    cut = None if as_of is None else pd.Timestamp(as_of).normalize()
     if freq not in FREQS:
         raise PlanInputError(f"freq must be one of {sorted(FREQS)}, got {freq!r}")
+    cut_day = None if cut is None else np.datetime64(cut.date(), "D")
     pmfs: dict[tuple[str, str, Any], np.ndarray] = {}
-    frames = []
+    profiles: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]] = {}
+    pmf_ids: dict[bytes, int] = {}
+    label_cache: dict[np.datetime64, str] = {}
+
+    def label(day: np.datetime64) -> str:
+        if day not in label_cache:
+            ts = pd.Timestamp(day)
+            if freq == "W":
+                iso = ts.isocalendar()
+                label_cache[day] = f"{iso[0]}-W{iso[1]:02d}"
+            else:
+                label_cache[day] = str(pd.Period(ts, freq=FREQS[freq]))
+        return label_cache[day]
+
     matched = match_ratios(volumes.assign(_row=np.arange(len(volumes))), ratios)
     ratio_map = {int(k): g[["kind", "per_entry"]].to_numpy() for k, g in matched.groupby("_row")}
+    cols: dict[str, list[Any]] = {c: [] for c in [*SCHEDULE_COLUMNS, *CATCH_UP_COLUMNS]}
     for i, row in enumerate(volumes.itertuples(index=False)):
         pkey = (row.process, row.stage, row.segment)
         if pkey not in pmfs:
             pmfs[pkey] = lead_time_pmf(view, row.process, row.stage, durations=durations, segment=row.segment)
         pmf = pmfs[pkey]
-        per = _period(row.period, i)
-        days = pd.date_range(per.start_time.normalize(), per.end_time.normalize(), freq="D")
-        landing = np.full(len(days), 1.0 / len(days))
-        profile = np.convolve(landing, pmf[::-1])  # index j <-> day start + j - (len(pmf) - 1)
-        first = days[0] - pd.Timedelta(days=len(pmf) - 1)
-        dates = pd.date_range(first, periods=len(profile), freq="D")
-        buckets = dates.to_period(FREQS[freq])
-        share = pd.Series(profile, index=buckets).groupby(level=0).sum()
-        share = share[share > 1e-12]
-        labels = _labels(share.index, freq)
+        pid = pmf_ids.setdefault(pmf.tobytes(), len(pmf_ids))
+        if (pid, row.period) not in profiles:
+            per = _period(row.period, i)
+            first_day = np.datetime64(per.start_time.date(), "D")
+            n_days = int((np.datetime64(per.end_time.date(), "D") - first_day) // np.timedelta64(1, "D")) + 1
+            landing = np.full(n_days, 1.0 / n_days)
+            profile = np.convolve(landing, pmf[::-1])  # index j <-> day start + j - (len(pmf) - 1)
+            dates = first_day - np.timedelta64(len(pmf) - 1, "D") + np.arange(len(profile)).astype("timedelta64[D]")
+            before = 0.0
+            if cut_day is not None:
+                early = dates < cut_day
+                before = float(profile[early].sum())
+                profile = np.where(early, 0.0, profile)
+            starts, inverse = np.unique(_bucket_starts(dates, freq), return_inverse=True)
+            share = np.bincount(inverse, weights=profile, minlength=len(starts))
+            keep = share > 1e-12
+            starts, share = starts[keep], share[keep]
+            flags = np.zeros(len(share), dtype=bool)
+            if cut_day is not None and before > 1e-12:
+                starts = np.append(starts, _bucket_starts(np.array([cut_day]), freq))
+                share = np.append(share, before)
+                flags = np.append(flags, True)
+            profiles[(pid, row.period)] = (starts, share, flags, [label(d) for d in starts])
+        starts, share, flags, labels = profiles[(pid, row.period)]
         items = [("entries", 1.0)] + [(k, float(v)) for k, v in ratio_map.get(i, [])]
         for item, mult in items:
-            frames.append(pd.DataFrame({
-                "process": row.process, "segment": row.segment, "target_period": row.period, "stage": row.stage,
-                "item": item, "period": labels, "start": share.index.start_time,
-                "expected": share.to_numpy() * row.expected_entries * mult,
-                "required": share.to_numpy() * row.required_entries * mult,
-            }))
-    if not frames:
-        return pd.DataFrame(columns=SCHEDULE_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[SCHEDULE_COLUMNS]
+            n = len(share)
+            for col, value in (("process", row.process), ("segment", row.segment), ("target_period", row.period),
+                               ("stage", row.stage), ("item", item)):
+                cols[col].append([value] * n)
+            cols["period"].append(labels)
+            cols["start"].append(starts)
+            cols["expected"].append(share * row.expected_entries * mult)
+            cols["required"].append(share * row.required_entries * mult)
+            cols["catch_up"].append(flags)
+            cols["shortfall_contracts"].append(np.where(flags, share * row.contracts, 0.0))
+    columns = SCHEDULE_COLUMNS + (CATCH_UP_COLUMNS if cut is not None else [])
+    if not cols["expected"]:
+        return pd.DataFrame(columns=columns)
+    out: dict[str, Any] = {}
+    for col in columns:
+        parts = cols[col]
+        if col in ("expected", "required", "shortfall_contracts", "catch_up"):
+            out[col] = np.concatenate(parts)
+        elif col == "start":
+            out[col] = pd.DatetimeIndex(np.concatenate(parts).astype("datetime64[ns]"))
+        else:
+            out[col] = [v for part in parts for v in part]
+    return pd.DataFrame(out, columns=columns)

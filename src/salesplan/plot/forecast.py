@@ -89,7 +89,8 @@ def reliability_chart(table: pd.DataFrame, *, ax: Any = None) -> Any:
     """Reliability curve (observed share against mean forecast per bin, Wilson intervals) and the diagonal."""
     ax = get_ax(ax, figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], color="grey", ls=":", label="perfect calibration")
-    yerr = np.vstack([table["observed"] - table["observed_low"], table["observed_high"] - table["observed"]])
+    yerr = np.clip(np.vstack([table["observed"] - table["observed_low"], table["observed_high"] - table["observed"]]),
+                   0, None)  # a Wilson bound equal to the share can differ from it in the last bit
     ax.errorbar(table["mean_forecast"], table["observed"], yerr=yerr, fmt="o-", color=_BLUE, capsize=3,
                 label="observed share won")
     for x, y, n in zip(table["mean_forecast"], table["observed"], table["n"], strict=True):

@@ -32,9 +32,12 @@ __all__ = ["funnel_chart", "forest_plot", "time_in_stage", "cohort_heatmap"]
 def funnel_chart(funnel: Any, process: str, ax: Any = None) -> Any:
     """Horizontal bars of entries per stage, labelled with the rate to the next stage and its interval.
 
-    With groups, the process-level (pooled) figures are drawn.
+    With groups, the process-level (pooled) figures are drawn. A :class:`salesplan.funnel.SnapshotFunnel` (no
+    stage history) is drawn as deals per current stage, titled with its win rates and their intervals.
     """
     ax = get_ax(ax, figsize=(7.0, 4.0))
+    if hasattr(funnel, "stage_counts") and hasattr(funnel, "limits"):
+        return _snapshot_chart(funnel, process, ax)
     rates = funnel.parent_rates if funnel.by else funnel.rates
     r = rates[rates["process"] == process].sort_values("stage_idx")
     y = np.arange(len(r))[::-1]
@@ -49,6 +52,22 @@ def funnel_chart(funnel: Any, process: str, ax: Any = None) -> Any:
     ax.set_title(f"{process}: entries and conversion ({funnel.confidence:.0%} intervals)")
     ax.set_xlim(0, max(float(r["entered"].max()) * 1.8, 1.0))
     ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def _snapshot_chart(funnel: Any, process: str, ax: Any) -> Any:
+    counts = funnel.stage_counts
+    y = np.arange(len(counts))[::-1]
+    ax.barh(y, counts["deals"], color="#4C72B0", alpha=0.8)
+    for yi, (deals, share) in zip(y, zip(counts["deals"], counts["share"], strict=True), strict=True):
+        ax.text(deals, yi, f"  {int(deals)} ({share:.0%})", va="center", fontsize=8)
+    ax.set_yticks(y, counts["stage"])
+    ax.set_xlabel("deals in the stage at the snapshot")
+    win = funnel.win_rate
+    parts = [f"{m.replace('_', ' ')} {r.win_rate:.0%} [{r.win_rate_low:.0%}, {r.win_rate_high:.0%}]"
+             for m, r in zip(win.index, win.itertuples(), strict=True) if np.isfinite(r.win_rate)]
+    ax.set_title(f"{process}: current stages (snapshot)\nwin rate " + "; ".join(parts), fontsize=9)
+    ax.set_xlim(0, max(float(counts["deals"].max()) * 1.4, 1.0))
     return ax
 
 
@@ -79,8 +98,24 @@ def forest_plot(funnel: Any, process: str, stage: str, ax: Any = None) -> Any:
 
 
 def time_in_stage(funnel: Any, process: str, stages: list[str] | None = None, ax: Any = None) -> Any:
-    """Share still in each stage against days since entering it (Aalen-Johansen, censoring-aware)."""
+    """Share still in each stage against days since entering it (Aalen-Johansen, censoring-aware).
+
+    A :class:`salesplan.funnel.SnapshotFunnel` has no stay curves; its days from the dated stage to a win and to a
+    loss are drawn instead (median with the quartiles).
+    """
     ax = get_ax(ax, figsize=(6.0, 4.0))
+    if hasattr(funnel, "time_to_close") and hasattr(funnel, "limits"):
+        ttc = funnel.time_to_close
+        if ttc.empty:
+            raise ValueError("the snapshot funnel has no entry and close dates: no time to close to draw")
+        y = np.arange(len(ttc))
+        med = ttc["median_days"].to_numpy(float)
+        err = np.vstack([med - ttc["q25_days"].to_numpy(float), ttc["q75_days"].to_numpy(float) - med])
+        ax.barh(y, med, xerr=err, color="#4C72B0", alpha=0.8, capsize=4)
+        ax.set_yticks(y, [f"to {o} (n={int(n)})" for o, n in zip(ttc["outcome"], ttc["n"], strict=True)])
+        ax.set_xlabel("days from the dated stage (median, quartiles)")
+        ax.set_title(f"{process}: time to close (snapshot)")
+        return ax
     for stage in stages or list(funnel.processes[process].stages):
         c = funnel.stay_curve(process, stage)
         ax.step(c["days"], c["still_in_stage"], where="post", label=stage)

@@ -1,4 +1,4 @@
-"""Planning charts: the reverse funnel, the activity plan over time, capacity against required hours.
+"""Planning charts: reverse funnel, activity plan over time, capacity against hours needed, targets per rep.
 
 Every function takes ``ax=None`` (a new Figure without pyplot state is made when missing) and returns the Axes.
 
@@ -20,7 +20,7 @@ import pandas as pd
 
 from salesplan.plot._base import get_ax
 
-__all__ = ["reverse_funnel", "activity_plan", "capacity_chart"]
+__all__ = ["reverse_funnel", "activity_plan", "capacity_chart", "rep_targets"]
 
 
 def reverse_funnel(plan: Any, process: str | None = None, *, period: str | None = None, ax: Any = None) -> Any:
@@ -98,4 +98,50 @@ def capacity_chart(report: Any, team: str | None = None, *, ax: Any = None) -> A
     handles = [Patch(color="#5d8aa8", label="required hours"), Patch(color="#c0392b", label="required, short"),
                *[h for h in handles if not isinstance(h, Patch) and h.get_label() == "available hours"]]
     ax.legend(handles=handles, fontsize=8)
+    return ax
+
+
+def rep_targets(rep_plan: Any, item: str = "calls", *, process: str | None = None, ax: Any = None) -> Any:
+    """Weekly (or monthly) whole-number targets of one item per rep, stacked, with each bucket's total on top.
+
+    ``rep_plan`` is a :class:`salesplan.plan.RepPlan` (:meth:`Plan.per_rep`); ``item`` an activity kind or
+    ``"new entries"`` (entries into each process's first stage); ``process`` keeps one process.
+
+    Examples
+    --------
+    >>> from salesplan.plan import backward
+    >>> plan = backward(pd.DataFrame({"process": ["p"], "period": ["2026-02"], "contracts": [4]}),
+    ...                 {"p": {"lead": 0.5}}, durations={"p": {"lead": 7}},
+    ...                 activity_ratios={"p": {"lead": {"calls": 3}}})
+    >>> reps = plan.per_rep([{"owner": "ann", "processes": ["p"], "hours_per_week": 30}], as_of="2026-01-15")
+    >>> rep_targets(reps, "calls").get_ylabel()
+    'calls per rep'
+    """
+    ax = get_ax(ax, figsize=(8.0, 4.0))
+    tab = rep_plan.table
+    if process is not None:
+        tab = tab[tab["process"] == process]
+    if item == "new entries":
+        tab = tab[tab["item"].isin(rep_plan.first_items)]
+    else:
+        tab = tab[tab["item"] == item]
+    if tab.empty:
+        raise ValueError(f"the rep plan has no {item!r}" + (f" for {process!r}" if process else ""))
+    wide = tab.pivot_table(index=["start", "period"], columns="owner", values="count", aggfunc="sum",
+                           fill_value=0).sort_index()
+    x = np.arange(len(wide))
+    bottom = np.zeros(len(wide))
+    for owner in wide.columns:
+        values = wide[owner].to_numpy(float)
+        ax.bar(x, values, bottom=bottom, label=str(owner), width=0.8)
+        bottom += values
+    for xi, total in zip(x, bottom, strict=True):
+        ax.text(xi, total, f"{int(total)}", ha="center", va="bottom", fontsize=7)
+    labels = [p for _, p in wide.index]
+    step = max(1, len(labels) // 12)
+    ax.set_xticks(x[::step], labels[::step], rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel(f"{item} per rep")
+    ax.set_title(f"{item}: whole-number targets per rep and {'week' if rep_plan.freq == 'W' else 'month'} "
+                 f"({rep_plan.basis})")
+    ax.legend(fontsize=7, ncol=min(len(wide.columns), 4), loc="upper right")
     return ax

@@ -527,7 +527,7 @@ def holdout_purchases(
     period = time_unit
     _check_period(period, 1)
     lf, cal_ts, _ = _prepared(orders, customer_col, date_col, amount_col, end, period)
-    start = dt.datetime.combine((pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)).date(), dt.time())
+    start = dt.datetime.combine((to_naive_utc(as_of).normalize() + pd.Timedelta(days=1)).date(), dt.time())
     out = (lf.filter(~nw.col("_ret") & (nw.col(date_col) >= start)).group_by(_CUST)
            .agg(nw.col(_P).n_unique().alias("frequency_holdout"), nw.col("_amount").sum().alias("revenue_holdout"))
            .collect().to_pandas())

@@ -17,6 +17,7 @@ import narwhals as nw
 import pandas as pd
 
 from salesplan.errors import SchemaError
+from salesplan.parse import to_naive_utc
 from salesplan.reduce.stages import _collect, _lazy
 from salesplan.reduce.states import _check_freq, period_label
 
@@ -47,7 +48,7 @@ def order_revenue(orders: Any, *, freq: str = "M", as_of: Any = None) -> pd.Data
         raise SchemaError.from_cases([{"table": "orders", "column": c, "check": "required", "key": "-",
                                        "value": "missing column"} for c in missing])
     if as_of is not None:
-        lazy = lazy.filter(nw.col("order_date") <= nw.lit(pd.Timestamp(as_of).to_pydatetime()))
+        lazy = lazy.filter(nw.col("order_date") <= nw.lit(to_naive_utc(as_of).to_pydatetime()))
     lazy = lazy.with_columns(period=nw.col("order_date").dt.truncate(trunc), _amount=nw.col("amount").cast(nw.Float64))
     out = _collect(lazy.group_by("period").agg(nw.len().alias("lines"), nw.col("_amount").sum().alias("amount")))
     out = out.sort_values("period", kind="stable").reset_index(drop=True)

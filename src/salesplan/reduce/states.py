@@ -67,6 +67,7 @@ import pandas as pd
 
 from salesplan.engines import released_after
 from salesplan.errors import ConfigError, SchemaError
+from salesplan.parse import to_naive_utc
 from salesplan.process import SalesProcess
 from salesplan.reduce.stages import (
     TRUNCATE,
@@ -253,7 +254,7 @@ def deal_states(
         if when is None:
             ev = _lazy(stage_events, "stage_events")
             when = _collect(ev.select(nw.col("entered_at").max())).iloc[0, 0]
-        cuts.append(pd.Timestamp(when))
+        cuts.append(to_naive_utc(when))
     out = []
     for lo in range(0, len(cuts), _DATES_PER_PASS):
         chunk = cuts[lo:lo + _DATES_PER_PASS]
@@ -533,7 +534,7 @@ def stage_flows(
     if as_of is None:
         ev = _lazy(stage_events, "stage_events")
         as_of = _collect(ev.select(nw.col("entered_at").max())).iloc[0, 0]
-    cut = pd.Timestamp(as_of)
+    cut = to_naive_utc(as_of)
     rows = _rows_at(stage_events, opportunities, cut, procs)
     empty_e = pd.DataFrame(columns=["process", "period", "stage_index", "stage", "entries", "implied", "advanced",
                                     "won", "lost"])
@@ -621,7 +622,7 @@ def activity_counts(activities: Any, opportunities: Any = None, *, freq: str = "
         raise SchemaError.from_cases([{"table": "activities", "column": c, "check": "required", "key": "-",
                                        "value": "missing column"} for c in missing])
     if as_of is not None:
-        acts = acts.filter(nw.col("date") <= nw.lit(pd.Timestamp(as_of).to_pydatetime()))
+        acts = acts.filter(nw.col("date") <= nw.lit(to_naive_utc(as_of).to_pydatetime()))
     proc = nw.col("process").cast(nw.String) if "process" in names else nw.lit(None, dtype=nw.String)
     if "opportunity_id" in names and opportunities is not None:
         opp = _lazy(opportunities, "opportunities").select(nw.col(_OPP).cast(nw.String),
@@ -678,7 +679,7 @@ def opportunity_amounts(opportunities: Any, *, as_of: Any, start: Any = None,
     """
     opp = _lazy(opportunities, "opportunities")
     names = opp.collect_schema().names()
-    opp = opp.filter(nw.col("created_at") <= nw.lit(pd.Timestamp(as_of).to_pydatetime()))
+    opp = opp.filter(nw.col("created_at") <= nw.lit(to_naive_utc(as_of).to_pydatetime()))
     if start is not None:
         opp = opp.filter(nw.col("created_at") > nw.lit(pd.Timestamp(start).to_pydatetime()))
     amount = nw.col("amount").cast(nw.Float64) if "amount" in names else nw.lit(None, dtype=nw.Float64)
@@ -715,6 +716,6 @@ def known_by(frame: Any, column: str, as_of: Any) -> Any:
     1
     """
     if isinstance(frame, pd.DataFrame):
-        return frame[frame[column] <= pd.Timestamp(as_of)].reset_index(drop=True)
+        return frame[frame[column] <= to_naive_utc(as_of)].reset_index(drop=True)
     wrapped = nw.from_native(frame)
-    return nw.to_native(wrapped.filter(nw.col(column) <= nw.lit(pd.Timestamp(as_of).to_pydatetime())))
+    return nw.to_native(wrapped.filter(nw.col(column) <= nw.lit(to_naive_utc(as_of).to_pydatetime())))

@@ -16,10 +16,14 @@ Schema
 ``[data]``
     One entry per canonical table (``customers``, ``orders``, ``opportunities``, ``stage_events``,
     ``activities``, ``targets``): either a path string or a table with ``path`` (str), ``columns`` (table of
-    ``"their column" = "canonical column"``), ``sheet`` (str or int, Excel only), ``sep`` (str, CSV only),
-    ``encoding`` (str, CSV only), ``dayfirst`` (bool) or ``date_format`` (str): how to read numeric dates when a
-    column reads both month-first and day-first (see :func:`salesplan.parse.parse_dates`; such a column is refused
-    otherwise), ``decimal`` and ``thousands`` (str): separators of text amounts (default inferred per column).
+    ``"their column" = "canonical column"``), ``sheet`` (str or int, Excel only), ``sep`` (str, CSV only; default
+    sniffed among ``;``, ``,``, tab and ``|``), ``encoding`` (str, CSV only; default UTF-8, then cp1252),
+    ``dayfirst`` (bool) or ``date_format`` (str): how to read numeric dates when a column reads both month-first
+    and day-first (see :func:`salesplan.parse.parse_dates`; such a column is refused otherwise), ``decimal`` and
+    ``thousands`` (str): separators of amounts (default inferred per column; a ``;`` file is read with decimal
+    commas). Files are read as :func:`salesplan.io.read_table` reads them (:func:`salesplan.io.read_raw`): id
+    columns as text, title rows above the header and a report footer below the data (Salesforce report exports)
+    detected and skipped with a WARNING naming each skipped line.
     ``opportunities`` and ``stage_events`` are required.
     ``engine`` (``"pandas"``, ``"duckdb"``, ``"polars"`` or ``"spark"``; default ``"pandas"``): the engine that
     runs the heavy reductions. With any engine but pandas, ``orders``, ``opportunities``, ``stage_events`` and
@@ -38,7 +42,8 @@ Schema
 ``[plan]``
     ``target_probability`` (float; the probability of reaching the target the plan is sized for), ``horizon``
     (str, a pandas offset such as ``"1MS"``; the months after the reporting period that start within it list the
-    activities needed).
+    activities needed), ``of_record`` (str; a plan saved with ``Plan.save``: plan against actual compares with
+    it; without it the report says that the plan shown is reconstructed from the funnel at the cut).
 ``[forecast]``
     ``horizon`` (str, ``"3MS"`` or ``"90D"``; window of the pipeline forecast after the cut), ``backtest`` (bool;
     rolling-origin backtest of the monthly series forecast).
@@ -46,8 +51,10 @@ Schema
 Keys renamed in 0.2 (an old key is an error naming the new one): ``[report] period`` -> ``freq`` (``"M"`` or
 ``"Q"``), ``[plan] confidence`` -> ``target_probability``, ``[forecast] horizon_months`` -> ``horizon``.
 ``[capacity]``
-    ``hours_per_rep`` (float; selling hours per rep and month), ``reps`` (table process -> int),
-    ``hours_per_activity`` (table kind -> float).
+    ``hours_per_rep`` (float; selling hours per rep and month), ``team`` (str; a team file, ``.toml`` with one
+    ``[[team]]`` table per rep or ``.csv``, see :func:`salesplan.plan.read_team`; default: every owner of
+    opportunities in the year before the cut), ``reps`` (legacy: table process -> number of reps, one team per
+    process; overrides ``team``), ``hours_per_activity`` (table kind -> float).
 ``[costs]``
     ``per_activity`` (table kind -> cost per activity; the plan's activity cost per process and contract).
 
@@ -196,6 +203,7 @@ class ReportConfig:
             horizon=self.option("forecast", "horizon"),
             plan_horizon=self.option("plan", "horizon"), processes=self.report.processes,
             by=tuple(self.option("funnel", "by")), teams=dict(self.option("capacity", "reps")),
+            team=self.option("capacity", "team"), plan_of_record=self.option("plan", "of_record"),
             hours_per_rep=float(self.option("capacity", "hours_per_rep")),
             hours_per_activity=dict(self.option("capacity", "hours_per_activity")),
             cost_per_activity=dict(self.option("costs", "per_activity")),
@@ -214,9 +222,9 @@ _SCHEMA: dict[str, dict[str, str]] = {
     "processes": {"file": "str"},
     "segments": {"abc": "list[float]", "value": "str"},
     "funnel": {"by": "list[str]"},
-    "plan": {"target_probability": "float", "horizon": "str"},
+    "plan": {"target_probability": "float", "horizon": "str", "of_record": "str"},
     "forecast": {"horizon": "str", "backtest": "bool"},
-    "capacity": {"hours_per_rep": "float", "reps": "table[int]", "hours_per_activity": "table[float]"},
+    "capacity": {"hours_per_rep": "float", "reps": "table[int]", "team": "str", "hours_per_activity": "table[float]"},
     "costs": {"per_activity": "table[float]"},
 }
 _TABLE_KEYS = {"path": "str", "columns": "table[str]", "sheet": "str|int", "sep": "str", "encoding": "str",
@@ -225,9 +233,9 @@ _TABLE_KEYS = {"path": "str", "columns": "table[str]", "sheet": "str|int", "sep"
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "segments": {"abc": [0.8, 0.95], "value": "clv"},
     "funnel": {"by": []},
-    "plan": {"target_probability": 0.8, "horizon": "1MS"},
+    "plan": {"target_probability": 0.8, "horizon": "1MS", "of_record": None},
     "forecast": {"horizon": "3MS", "backtest": True},
-    "capacity": {"hours_per_rep": 120.0, "reps": {}, "hours_per_activity": {"calls": 0.25, "visits": 2.0,
+    "capacity": {"hours_per_rep": 120.0, "reps": {}, "team": None, "hours_per_activity": {"calls": 0.25, "visits": 2.0,
                                                                               "offers": 3.0}},
     "costs": {"per_activity": {"calls": 20.0, "visits": 150.0, "offers": 300.0}},
 }
@@ -415,6 +423,9 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
         if key in groups[group] and groups[group][key] < 0:
             raise ConfigError(f"{source}: '{group}.{key}' must be >= 0, got {groups[group][key]}")
 
+    for group, key in (("plan", "of_record"), ("capacity", "team")):
+        if key in groups[group]:
+            groups[group] = {**groups[group], key: str(base / groups[group][key])}
     proc_file = groups["processes"].get("file")
     return ReportConfig(
         source=source, report=options, data=data, data_engine=engine,
@@ -451,11 +462,20 @@ def demo_config(**report: Any) -> ReportConfig:
     options = {"title": "Sales control report — example company", "company": "Example company (simulated)",
                "seed": 20240, **report}
     return ReportConfig(source="<demo>", report=ReportOptions(**options),
-                        capacity={"reps": {"acquisition": 1, "new_product": 1, "delivery_rate": 1,
-                                           "cross_selling": 1, "retention": 1}})
+                        capacity={})
 
 
 def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
+    """Read one ``[data]`` source as it is with :func:`salesplan.io.read_raw`, the reader of ``read_table``.
+
+    So the batch command reads what the library reads: separator sniffing, UTF-8 then cp1252, id and text columns
+    as text (``00042`` and a segment ``01`` keep their zeros), title rows and a report footer detected and skipped
+    (logged at WARNING), Excel title rows. ``sep``, ``encoding``, ``decimal`` and ``thousands`` of the entry go to
+    the CSV reader; errors name the config key.
+    """
+    from salesplan.io.files import EXCEL_SUFFIXES, read_raw
+    from salesplan.schema import ID, TABLES, TEXT
+
     path = src.path
     key = f"data.{src.table}.path"
     if path.is_dir():
@@ -464,18 +484,19 @@ def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
                           "\"polars\" or \"spark\")")
     if not path.is_file():
         raise ConfigError(f"{cfg_source}: '{key}' names a file that does not exist: {path}")
-    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
+    inverse = {target: source for source, target in src.columns.items()}
+    text_columns = [inverse.get(name, name) for name, kind in TABLES[src.table].columns.items()
+                    if kind in (ID, TEXT)]
+    options: dict[str, Any] = {}
+    if not path.name.lower().endswith(EXCEL_SUFFIXES):
+        options = {k: getattr(src, k) for k in ("sep", "encoding", "decimal", "thousands")
+                   if getattr(src, k) is not None}
     try:
-        if suffix in (".csv", ".txt", ".tsv", ".csv.gz"):
-            sep = src.sep if src.sep is not None else ("\t" if suffix == ".tsv" else ",")
-            return pd.read_csv(path, sep=sep, encoding=src.encoding or "utf-8", dtype=str, keep_default_na=True)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".xlsx", ".xlsm", ".xls"):
-            return pd.read_excel(path, sheet_name=src.sheet if src.sheet is not None else 0, dtype=str)
+        return read_raw(path, text_columns=text_columns, sheet=src.sheet if src.sheet is not None else 0, **options)
+    except ConfigError as exc:
+        raise ConfigError(f"{cfg_source}: '{key}': {exc}") from None
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise ConfigError(f"{cfg_source}: '{key}': cannot read {path}: {exc}") from None
-    raise ConfigError(f"{cfg_source}: '{key}': unsupported file type {path.suffix!r} (csv, tsv, parquet, xlsx)")
 
 
 def load_processes_for(cfg: ReportConfig) -> dict[str, SalesProcess]:
@@ -670,7 +691,8 @@ formats = ["html", "pdf", "xlsx", "json"]
 # processes = ["acquisition", "retention"]   # report only these processes (default: all with data)
 # sections = ["overview", "data_quality"]    # include only these sections (default: all)
 
-# One entry per table: a path, or a table with path, columns (their name = canonical name), sheet, sep, encoding.
+# One entry per table: a path, or a table with path, columns (their name = canonical name), sheet, sep, encoding,
+# dayfirst / date_format (numeric dates that read both ways), decimal / thousands (amount separators).
 [data]
 # engine = "duckdb"           # big Parquet tables: reduce orders, stage events, activities in DuckDB out of core
 #                             # ("pandas" default, "duckdb", "polars", "spark"; those three need Parquet sources)
@@ -680,6 +702,7 @@ opportunities = "data/opportunities.csv"
 stage_events = "data/stage_events.csv"
 activities = "data/activities.csv"
 targets = "data/targets.csv"
+opportunity_history = "data/opportunity_history.csv"   # the deal history (optional; past amounts and close dates)
 # Example of a column mapping for a CRM export with its own column names:
 # [data.opportunities]
 # path = "crm/deals.xlsx"
@@ -699,14 +722,18 @@ by = []                       # group columns for conversion rates, e.g. ["segme
 [plan]
 target_probability = 0.8      # plan volumes so that the target is reached with this probability
 horizon = "1MS"               # the months after the reporting period starting within it list the activities needed
+# of_record = "plan-2026.json"  # the plan as set (salesplan.plan.Plan.save); without it plan vs actual is
+                                # compared with a plan reconstructed from the funnel at the cut
 
 [forecast]
 horizon = "3MS"               # window of the pipeline forecast after the data cut ("3MS": to the third month start)
 backtest = true               # rolling-origin backtest of the monthly forecast against naive baselines
 
 [capacity]
-hours_per_rep = 120.0         # selling hours per rep and month
-reps = { acquisition = 1, new_product = 1, delivery_rate = 1, cross_selling = 1, retention = 1 }
+hours_per_rep = 120.0         # selling hours per rep and month (reps derived from the data)
+# team = "team.toml"          # one [[team]] table per rep: owner, processes = [...], hours_per_week, start,
+                              # ramp_months, absences = [["2026-02-02", "2026-02-06"]], end (or a .csv);
+                              # default: every owner of opportunities in the last year
 hours_per_activity = { calls = 0.25, visits = 2.0, offers = 3.0 }
 
 [costs]

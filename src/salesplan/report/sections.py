@@ -159,7 +159,10 @@ def section_process(ctx: ReportContext, process: str) -> Section:
                             a.plan_actual_summary(process),
                             note="Plan = target contracts and revenue, and the activities the backward plan "
                                  "expects; latest = the last target period started by the cut, year = the "
-                                 "periods of its year so far."))
+                                 "periods of its year so far. " + (
+                                     "The plan is reconstructed from the funnel at the cut, not the plan that was "
+                                     "set ([plan] of_record names a saved plan)." if a.plan_is_reconstructed else
+                                     "The plan is the plan of record.")))
         sec.add_table(Table(f"pva_{process}", f"{process}: plan against actual, every row",
                             a.plan_vs_actual_rows(process), show_rows=0))
     with piece(sec, "variance"):
@@ -180,8 +183,8 @@ def section_process(ctx: ReportContext, process: str) -> Section:
         _activities_needed(ctx, sec, process)
     with piece(sec, "capacity"):
         team = f"{process} team"
-        if process not in a.settings.teams:
-            sec.warn(f"capacity: no team serves {process} (set [capacity] reps)")
+        if process not in a.capacity_processes:
+            sec.warn(f"capacity: no team serves {process} (set [capacity] team)")
         else:
             sec.add_chart(render(plot_plan.capacity_chart, f"{process}: hours needed against hours available",
                                  "Hours the plan needs per month (red where short) and the team's hours.",
@@ -427,7 +430,7 @@ def in_brief(ctx: ReportContext, keys: tuple[str, ...] | list[str]) -> list[str]
              if not a.coverage_short else
              f"Pipeline coverage at the cut is below what the measured conversion needs in: "
              f"{', '.join(a.coverage_short)}.")
-    if "processes" in keys and a.settings.teams:
+    if "processes" in keys and a.capacity_processes:
         def capacity() -> str | None:
             if a.capacity_next.empty:
                 return None

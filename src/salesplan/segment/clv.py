@@ -49,6 +49,7 @@ from scipy import linalg, optimize, special, stats
 
 from salesplan._validation import check_positive, check_probability
 from salesplan.errors import ConvergenceError, NotFittedError, ParameterError, SchemaError
+from salesplan.parse import to_naive_utc
 
 __all__ = ["BetaGeo", "GammaGamma", "customer_lifetime_value", "calibration_holdout", "holdout_comparison",
            "sample_bgnbd"]
@@ -910,7 +911,7 @@ def calibration_holdout(
     out = cal.join(hold, how="left")
     out["frequency_holdout"] = out["frequency_holdout"].fillna(0).astype("int64")
     out["revenue_holdout"] = out["revenue_holdout"].fillna(0.0)
-    cal_ts, end_ts = pd.Timestamp(as_of), pd.Timestamp(end)
+    cal_ts, end_ts = to_naive_utc(as_of), to_naive_utc(end)
     if end_ts <= cal_ts:
         raise ParameterError(f"end {end_ts.date()} must be after as_of {cal_ts.date()}")
     out["duration_holdout"] = (period_index(end_ts, period) - period_index(cal_ts, period)) / period_length

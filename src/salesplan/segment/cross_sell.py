@@ -35,6 +35,7 @@ import pandas as pd
 
 from salesplan._validation import check_columns, check_positive
 from salesplan.errors import ConvergenceError, NotFittedError, SchemaError
+from salesplan.parse import to_naive_utc
 
 __all__ = ["CrossSell", "ownership_matrix"]
 
@@ -120,7 +121,7 @@ class CrossSell:
         from salesplan.reduce.customers import product_ownership
 
         cols = dict(self.columns or {})
-        cut = pd.Timestamp(as_of)
+        cut = to_naive_utc(as_of)
         before = product_ownership(orders, as_of=cut, columns=cols)
         if before.empty:
             raise SchemaError(f"CrossSell: no purchases on or before as_of {cut.date()}")
@@ -178,7 +179,7 @@ class CrossSell:
             raise ConvergenceError(f"CrossSell: no product has {self.min_buyers} or more new buyers between "
                                    f"{pd.Timestamp(as_of).date()} and {pd.Timestamp(end).date()}; use a longer "
                                    "window or a lower min_buyers")
-        self.window_days_ = (pd.Timestamp(end) - pd.Timestamp(as_of)).days
+        self.window_days_ = (to_naive_utc(end) - to_naive_utc(as_of)).days
         return self
 
     def _check(self) -> None:

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import SchemaError
+from salesplan.parse import to_naive_utc
 
 __all__ = ["share_of_wallet", "annual_spend"]
 
@@ -57,7 +58,7 @@ def annual_spend(summary: pd.DataFrame, as_of: Any = None, *, min_tenure_days: f
     for col in (revenue, "first_order"):
         if col not in summary.columns:
             raise SchemaError(f"annual_spend: summary lacks column {col!r} (use customer_summary(...))")
-    as_of_ts = pd.Timestamp(as_of if as_of is not None else summary.attrs.get("as_of", summary["first_order"].max()))
+    as_of_ts = to_naive_utc(as_of if as_of is not None else summary.attrs.get("as_of", summary["first_order"].max()))
     tenure = (as_of_ts - summary["first_order"]).dt.days.astype(float).clip(lower=min_tenure_days)
     return (summary[revenue].astype(float) * 365.25 / tenure).rename("annual_spend")
 

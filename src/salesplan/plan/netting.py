@@ -1,0 +1,242 @@
+"""Net a plan against the open pipeline: the new entries still needed once the open deals have done their part.
+
+Method
+    For a target of ``x`` contracts in period ``T`` and a stage ``k``, let ``W`` be the contracts the deals open at
+    the cut win inside ``T`` and ``q`` the probability that a new entry into ``k`` is won (the product of the
+    stage rates from ``k`` on). The pipeline forecast (:func:`salesplan.forecast.pipeline`) simulates ``W`` in
+    ``S`` Monte Carlo draws, each with its own draw ``r_s`` of the stage rates; the same draw gives
+    ``q_s = prod_{j >= k} r_{s, j}``. The new entries needed are the smallest ``n`` with
+
+    .. math:: \\frac{1}{S} \\sum_s P\\big(W_s + \\text{Binomial}(n, q_s) \\ge x\\big) \\ge \\text{target probability}
+
+    so that open deals and new entries share one draw of the rates per simulation: when the rates are lower than
+    estimated, both the pipeline and the new entries bring less, and the plan carries that correlation (treating
+    the two parts as independent would understate the risk). ``P(Binomial(n, q) >= m)`` is the regularised
+    incomplete beta ``I_q(m, n - m + 1)``; the smallest ``n`` is found by bisection on every row at once.
+
+    The netted entries are never more than the gross plan's (the open deals only add wins; a simulated answer
+    above the exact gross one is Monte Carlo error). Expected entries are ``max(x - E[W], 0) / E[q]``. A row whose open deals win nothing in every draw (no open
+    pipeline) keeps the gross plan's figures exactly (the beta-negative-binomial of
+    :mod:`salesplan.plan.volumes`), which is the same question without a pipeline, answered in closed form.
+
+Assumptions
+    The wins of new entries land in the target period (the plan's flow convention, as in
+    :mod:`salesplan.plan.schedule`); the forecast was made from the same funnel and at the cut the plan is made
+    from; contracts already won in a period that has begun are not counted (plan periods after the cut).
+
+Reference
+    Kalbfleisch & Prentice (2002), *The Statistical Analysis of Failure Time Data*, 2nd ed., ch. 8 (competing
+    risks behind the pipeline forecast); Johnson, Kemp & Kotz (2005), *Univariate Discrete Distributions*, 3rd
+    ed., section 3.7 (binomial tail as an incomplete beta function).
+
+Examples
+--------
+Three open deals that are won for sure cover three of ten contracts; a win rate of 0.5 known exactly:
+
+>>> import numpy as np
+>>> n, p = net_entries(np.array([10]), np.full((1, 500), 3), np.full((1, 500), 0.5), 0.8)
+>>> int(n[0]), bool(p[0] >= 0.8)
+(17, True)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from salesplan.errors import PlanInputError
+from salesplan.plan._inputs import ALL, FunnelView
+
+__all__ = ["net_entries", "net_volumes", "NET_COLUMNS"]
+
+logger = logging.getLogger(__name__)
+
+#: Columns a netted plan adds to ``Plan.volumes``.
+NET_COLUMNS = ["open_contracts", "new_contracts", "open_contracts_probability", "gross_expected_entries",
+               "gross_required_entries"]
+
+
+def _reach(x: np.ndarray, wins: np.ndarray, q: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Mean over draws of P(wins + Binomial(n, q) >= x), per row (rows x draws inputs)."""
+    need = x[:, None] - wins  # wins still needed from the new entries in each draw
+    nn = np.broadcast_to(n[:, None].astype(float), need.shape)
+    with np.errstate(invalid="ignore"):
+        tail = special.betainc(np.maximum(need, 1.0), np.maximum(nn - need + 1.0, 1e-300), q)
+    tail = np.where(need <= 0, 1.0, np.where(nn < need, 0.0, tail))
+    return np.asarray(tail.mean(axis=1), dtype=float)
+
+
+def net_entries(contracts: np.ndarray, open_wins: np.ndarray, win_rate: np.ndarray,
+                target_probability: float, upper: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest new entries per row with ``mean_s P(open_wins_s + Bin(n, win_rate_s) >= contracts) >= p``.
+
+    Parameters
+    ----------
+    contracts : array (rows,)
+        Target contracts per row.
+    open_wins : array (rows, draws)
+        Contracts the open deals win in the period, per Monte Carlo draw.
+    win_rate : array (rows, draws)
+        Win rate of a new entry in the same draw (the shared rate draw).
+    target_probability : float
+        Chance of reaching the target, in (0, 1).
+    upper : array (rows,), optional
+        A known upper bound of the answer (the gross plan's entries): the search stops there.
+
+    Returns
+    -------
+    tuple of arrays
+        Entries needed (int64) and the probability they give.
+
+    Examples
+    --------
+    >>> n, p = net_entries(np.array([2]), np.zeros((1, 100)), np.full((1, 100), 1.0), 0.9)
+    >>> int(n[0]), float(p[0])
+    (2, 1.0)
+    """
+    x = np.asarray(contracts, dtype=float)
+    w = np.asarray(open_wins, dtype=float)
+    q = np.clip(np.asarray(win_rate, dtype=float), 1e-12, 1.0)
+    lo = np.zeros(len(x), dtype=np.int64)
+    p_lo = _reach(x, w, q, lo)
+    done = p_lo >= target_probability
+    if upper is not None:
+        hi = np.maximum(np.asarray(upper, dtype=np.int64), 1)
+        # tighten the bracket around the gross answer scaled by the share of the target left to new entries:
+        # a guess, then a step of 3% to the side the guess points to
+        share = np.clip(1.0 - w.mean(axis=1) / np.maximum(x, 1.0), 0.0, 1.0)
+        guess = np.clip(np.ceil(hi * share), 0, hi).astype(np.int64)
+        ok = ~done & (_reach(x, w, q, guess) >= target_probability)
+        hi = np.where(ok, guess, hi)
+        lo = np.where(~done & ~ok, np.maximum(guess, lo), lo)
+        step = np.maximum(np.ceil(guess * 0.03), 1).astype(np.int64)
+        probe = np.clip(np.where(ok, guess - step, guess + step), lo, hi)
+        ok2 = ~done & (_reach(x, w, q, probe) >= target_probability)
+        hi = np.where(ok2 & (probe < hi), probe, hi)
+        lo = np.where(~done & ~ok2 & (probe > lo), probe, lo)
+    else:  # double from the mean need until the target probability is reached
+        hi = np.maximum(np.ceil(np.maximum(x - w.mean(axis=1), 1.0) / q.mean(axis=1)), 1).astype(np.int64)
+    p_hi = np.where(done, p_lo, _reach(x, w, q, hi))
+    for _ in range(40):
+        short = ~done & (p_hi < target_probability)
+        if not short.any() or upper is not None:
+            break
+        hi = np.where(short, hi * 2, hi)
+        if hi.max() > 50_000_000:
+            row = int(np.flatnonzero(short)[0])
+            raise PlanInputError(f"netting row {row}: more than 50,000,000 new entries needed; the target cannot be "
+                                 "reached at this probability")
+        p_hi = np.where(short, _reach(x, w, q, hi), p_hi)
+    if upper is None:
+        lo = np.where(done, 0, np.maximum(hi // 2 - 1, 0))
+        lo = np.where(~done & (_reach(x, w, q, lo) >= target_probability), 0, lo)
+    # invariant: reach(lo) < p <= reach(hi) on rows still open (with an upper bound: hi is the answer if short)
+    while True:
+        open_ = ~done & (hi - lo > 1) & (p_hi >= target_probability)
+        if not open_.any():
+            break
+        mid = (lo + hi) // 2
+        rows = np.flatnonzero(open_)
+        p_mid = np.full(len(x), np.nan)
+        p_mid[rows] = _reach(x[rows], w[rows], q[rows], mid[rows])
+        up = open_ & (p_mid >= target_probability)
+        hi = np.where(up, mid, hi)
+        p_hi = np.where(up, p_mid, p_hi)
+        lo = np.where(open_ & ~up, mid, lo)
+    n = np.where(done, 0, hi)
+    prob = np.where(done, p_lo, p_hi)
+    return n.astype(np.int64), prob
+
+
+def _period_columns(forecast: Any, period: str) -> list[int]:
+    """Indices of the forecast's periods that fall inside the target period (which must be covered whole)."""
+    target = pd.Period(str(period))
+    starts, ends = target.start_time, target.end_time
+    if forecast.end < ends.normalize():
+        raise PlanInputError(
+            f"netting: the pipeline forecast ends {forecast.end.date()}, before the end of target period "
+            f"{period!r} ({ends.date()}); forecast with a horizon that covers the plan's periods")
+    if forecast.as_of > starts:
+        logger.warning("netting: target period %s began before the cut %s; contracts already won in it are not "
+                       "counted", period, forecast.as_of.date())
+    cols = []
+    for i, label in enumerate(forecast.periods):
+        per = pd.Period(str(label))
+        if per.start_time >= starts and per.end_time <= ends:
+            cols.append(i)
+        elif per.start_time <= ends and per.end_time >= starts:
+            raise PlanInputError(f"netting: forecast period {label!r} straddles target period {period!r}; "
+                                 "forecast with freq='M' (or the targets' own period length)")
+    return cols
+
+
+def net_volumes(volumes: pd.DataFrame, view: FunnelView, forecast: Any, target_probability: float) -> pd.DataFrame:
+    """The plan's stage volumes net of the open pipeline (see the module docstring).
+
+    Rows of target periods that end before the forecast's cut are left out (logged): nothing can be done for them
+    any more. Adds ``open_contracts`` (expected wins of the open deals in the period), ``new_contracts`` (the rest
+    of the target, expected from new entries),
+    ``open_contracts_probability`` (the chance the open deals alone reach the target) and the gross plan's
+    ``gross_expected_entries`` / ``gross_required_entries``.
+    """
+    for attr in ("rate_draws", "group_draws", "periods", "as_of", "end"):
+        if not hasattr(forecast, attr):
+            raise PlanInputError("net_of: give a salesplan.forecast.PipelineForecast (from salesplan.forecast.pipeline)")
+    cut = pd.Timestamp(forecast.as_of)
+    ends = pd.Series([pd.Period(str(p)).end_time for p in volumes["period"]], index=volumes.index)
+    past = ends < cut
+    if past.any():
+        logger.warning("net_of: %d plan row(s) of periods ended before the cut %s are left out",
+                       int(past.sum()), cut.date())
+    vol = volumes[~past].reset_index(drop=True).copy()
+    if vol.empty:
+        raise PlanInputError(f"net_of: every target period ends before the forecast's cut {cut.date()}")
+    n_draws = next(iter(forecast.draws.values())).shape[0] if forecast.draws else 0
+    by_keys = {len(k) for k in forecast.rate_draws}
+    wins = np.zeros((len(vol), max(n_draws, 1)))
+    q = np.ones((len(vol), max(n_draws, 1)))
+    has_draws = np.zeros(len(vol), dtype=bool)
+    period_cols = {p: _period_columns(forecast, p) for p in vol["period"].unique()}
+    # forecast keys are (process, *group values); the plan's segment is the values joined with " | "
+    labels = {(k[0], " | ".join(str(v) for v in k[1:])) if len(k) > 1 else (k[0], ALL): k for k in forecast.rate_draws}
+    for i, row in enumerate(vol.itertuples(index=False)):
+        key: tuple = labels.get((row.process, row.segment), (row.process, row.segment))
+        if key not in forecast.rate_draws and row.segment == ALL and by_keys - {1}:
+            raise PlanInputError(f"net_of: the forecast is split by groups but target row (process={row.process!r}, "
+                                 "segment='all') is not; net segment targets against a forecast grouped by segment")
+        cols = period_cols[row.period]
+        draws = forecast.group_draws.get(key)
+        if draws is None or not cols:
+            continue
+        rates = forecast.rate_draws[key]
+        stages = list(view.processes[row.process].stages)
+        k = stages.index(row.stage)
+        wins[i] = draws[:, cols].sum(axis=1)
+        q[i] = rates[:, k:].prod(axis=1)
+        has_draws[i] = True
+    with_pipeline = has_draws & (wins.max(axis=1) > 0)
+    x = vol["contracts"].to_numpy(float)
+    vol["gross_expected_entries"] = vol["expected_entries"]
+    vol["gross_required_entries"] = vol["required_entries"]
+    vol["open_contracts"] = np.where(has_draws, wins.mean(axis=1), 0.0)
+    vol["new_contracts"] = np.maximum(x - vol["open_contracts"].to_numpy(float), 0.0)
+    vol["open_contracts_probability"] = np.where(has_draws, (wins >= x[:, None]).mean(axis=1), (x <= 0) * 1.0)
+    if with_pipeline.any():
+        idx = np.flatnonzero(with_pipeline)
+        n, prob = net_entries(x[idx], wins[idx], q[idx], target_probability,
+                              upper=vol.loc[idx, "gross_required_entries"].to_numpy(np.int64))
+        need = np.maximum(x[idx] - wins[idx].mean(axis=1), 0.0)
+        vol.loc[idx, "expected_entries"] = need / vol.loc[idx, "win_rate"].to_numpy(float)
+        gross = vol.loc[idx, "gross_required_entries"].to_numpy(np.int64)
+        # the pipeline only adds wins: a simulated answer above the exact gross one is Monte Carlo error
+        vol.loc[idx, "required_entries"] = np.minimum(n, gross)
+        vol.loc[idx, "probability"] = np.where(n <= gross, prob, vol.loc[idx, "probability"].to_numpy(float))
+        vol.loc[idx, "method"] = "netted_monte_carlo"
+    vol["required_entries"] = vol["required_entries"].astype(np.int64)
+    logger.info("net_of: %d of %d plan row(s) netted against %d open deal(s)", int(with_pipeline.sum()), len(vol),
+                len(getattr(forecast, "deals", [])))
+    return vol

@@ -1,0 +1,337 @@
+"""The plan per rep and week: whole numbers of new entries, calls, visits and offers, and each rep's utilisation.
+
+Method
+    1. The plan's schedule from the cut (:meth:`salesplan.plan.Plan.schedule` with ``as_of``; catch-up work in
+       the first bucket) is summed per process, segment, item (entries per stage, activities per kind) and
+       bucket, at the ``required`` volumes (sized to the target probability) or the ``expected`` ones.
+    2. Whole numbers per bucket: the cumulative total is rounded up, ``n_t = ceil(C_t) - ceil(C_{t-1})``, so the
+       buckets add up to the process total rounded up, never more (rounding each bucket up would inflate the
+       total by up to one per bucket).
+    3. Each bucket's whole number is split to the reps who work the process (and segment, when the rep has one)
+       by weights: their available hours in that bucket (``split="capacity"``; ramp and absences lower a rep's
+       share), or a column of the team table such as ``pipeline_share`` (times 1 when the rep is available at
+       all in the bucket, else 0). The split uses the largest-remainder (Hamilton) method, so the reps' whole
+       numbers add up exactly to the bucket's; equal remainders go to the reps in turn, bucket by bucket.
+    4. Utilisation per rep and bucket: the hours of the allocated activities (hours per activity kind) over the
+       rep's available hours.
+
+Work in a bucket where no rep of the process is available (a cut on a Sunday, a week everybody is on leave) moves
+to the next bucket of the same item that has one; what is left at the end goes to owner ``"(unassigned)"`` (logged
+at WARNING), never dropped.
+
+Reference
+    Balinski & Young (2001), *Fair Representation*, 2nd ed., ch. 2 (largest-remainder apportionment).
+
+Examples
+--------
+>>> largest_remainder(np.array([7]), np.array([[1.0, 1.0, 1.0]])).tolist()
+[[3, 2, 2]]
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan.errors import PlanInputError
+from salesplan.plan._inputs import ALL
+from salesplan.plan.capacity import hours_table
+from salesplan.plan.team import rep_hours
+
+__all__ = ["RepPlan", "largest_remainder", "whole_per_bucket", "allocate_to_reps", "UNASSIGNED"]
+
+logger = logging.getLogger(__name__)
+
+UNASSIGNED = "(unassigned)"
+
+
+def largest_remainder(totals: np.ndarray, weights: np.ndarray, rotate: np.ndarray | None = None) -> np.ndarray:
+    """Split whole ``totals`` (cells) over columns in proportion to ``weights`` (cells x reps), exactly.
+
+    Each rep gets the floor of its quota ``total * w / sum(w)``; the units left go to the largest remainders.
+    Ties go to the first rep, or, with ``rotate`` (one integer per cell, e.g. the bucket's number), to the rep
+    ``rotate mod reps`` and those after it, so equal reps take turns over the weeks. Rows with zero total weight
+    get nothing (the caller reassigns them).
+
+    Examples
+    --------
+    >>> largest_remainder(np.array([10, 1]), np.array([[2.0, 1.0], [1.0, 1.0]])).tolist()
+    [[7, 3], [1, 0]]
+    """
+    totals = np.asarray(totals, dtype=np.int64)
+    w = np.asarray(weights, dtype=float)
+    s = w.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        quota = np.where(s > 0, totals[:, None] * w / np.where(s > 0, s, 1.0), 0.0)
+    base = np.floor(quota + 1e-9).astype(np.int64)
+    left = np.where(s[:, 0] > 0, totals - base.sum(axis=1), 0)
+    frac = quota - base
+    if rotate is not None:
+        n_reps = w.shape[1]
+        turn = (np.arange(n_reps)[None, :] - np.asarray(rotate, dtype=np.int64)[:, None]) % max(n_reps, 1)
+        frac = np.round(frac, 9) - turn * 1e-12  # equal remainders: the rep whose turn it is first
+    order = np.argsort(-frac, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(w.shape[1])[None, :].repeat(w.shape[0], axis=0), axis=1)
+    return base + (rank < left[:, None]).astype(np.int64)
+
+
+def whole_per_bucket(values: np.ndarray) -> np.ndarray:
+    """Whole numbers per bucket whose running total is the running total rounded up (so the sum is ``ceil``).
+
+    Examples
+    --------
+    >>> whole_per_bucket(np.array([0.4, 0.4, 0.4])).tolist()
+    [1, 0, 1]
+    """
+    cum = np.ceil(np.cumsum(np.asarray(values, dtype=float)) - 1e-9)
+    cum = np.maximum(cum, 0)
+    return np.diff(cum, prepend=0.0).astype(np.int64)
+
+
+def _item_table(schedule: pd.DataFrame, basis: str) -> pd.DataFrame:
+    sched = schedule.copy()
+    is_entry = sched["item"] == "entries"
+    sched["item"] = np.where(is_entry, sched["stage"].astype(str) + " entries", sched["item"].astype(str))
+    sched["kind"] = np.where(is_entry, "entries", sched["item"])
+    keys = ["process", "segment", "item", "kind", "period", "start"]
+    out = sched.groupby(keys, sort=False, as_index=False)[basis].sum()
+    return out.sort_values(["process", "segment", "item", "start"], kind="stable").reset_index(drop=True)
+
+
+def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str = "required",
+                     split: str = "capacity", freq: str = "W", hours: Any = None, as_of: Any = None,
+                     first_stages: Mapping[str, str] | None = None) -> RepPlan:
+    """Split a schedule to reps as whole numbers (see the module docstring).
+
+    Parameters
+    ----------
+    schedule : DataFrame
+        :meth:`Plan.schedule` output (from the cut), at ``freq``.
+    team : DataFrame
+        :func:`salesplan.plan.read_team` / :func:`salesplan.plan.team_from_data` output.
+    basis : {"required", "expected"}
+        Volumes at the target probability or in expectation.
+    split : str
+        ``"capacity"`` or the name of a numeric column of ``team`` (e.g. ``"pipeline_share"``).
+    freq : {"W", "M"}
+    hours : mapping or DataFrame, optional
+        Hours per activity kind for utilisation (default: calls 0.25, visits 2, offers 3).
+    as_of : date-like, optional
+        The cut: hours before it are not available (the first bucket is partial).
+    first_stages : mapping, optional
+        ``{process: first stage}``: the entries :meth:`RepPlan.wide` shows as ``new entries``.
+
+    Returns
+    -------
+    RepPlan
+    """
+    if basis not in ("required", "expected"):
+        raise PlanInputError(f"basis must be 'required' or 'expected', got {basis!r}")
+    if split != "capacity" and split not in team.columns:
+        raise PlanInputError(f"split must be 'capacity' or a column of the team table; team has {list(team.columns)}")
+    items = _item_table(schedule, basis)
+    if items.empty:
+        raise PlanInputError("per_rep: the schedule is empty (no target from the cut on)")
+    start = items["start"].min() if as_of is None else max(items["start"].min(), pd.Timestamp(as_of).normalize())
+    last = pd.Period(items["start"].max(), "W-SUN" if freq == "W" else "M")
+    end = last.end_time.normalize()
+    avail = rep_hours(team, start, end, freq=freq)
+    avail_w = avail.pivot(index="period", columns="owner", values="available_hours").reindex(
+        columns=team["owner"].tolist()).fillna(0.0)
+    owners = team["owner"].tolist()
+    proc_codes, proc_names = pd.factorize(items["process"])
+    seg_codes, seg_names = pd.factorize(items["segment"])
+    serves = np.array([[p in procs for procs in team["processes"]] for p in proc_names], dtype=bool)[proc_codes]
+    seg = team["segment"].to_numpy(object)
+    seg_ok = np.array([[s is None or s == g or g == ALL for s in seg] for g in seg_names], dtype=bool)[seg_codes]
+    if split == "capacity":
+        w = avail_w.reindex(items["period"]).to_numpy(float)
+    else:
+        share = pd.to_numeric(team[split], errors="coerce").to_numpy(float)
+        if np.isnan(share).any() or (share < 0).any():
+            i = int(np.flatnonzero(np.isnan(share) | (share < 0))[0])
+            raise PlanInputError(f"team row {i} (owner={owners[i]!r}): split column {split!r} must be >= 0")
+        per_proc = team.attrs.get(split) if isinstance(team.attrs.get(split), Mapping) else None
+        if per_proc:
+            base = np.array([[per_proc.get((p, o), 0.0) for o in owners] for p in items["process"]])
+        else:
+            base = np.broadcast_to(share[None, :], (len(items), len(owners)))
+        w = base * (avail_w.reindex(items["period"]).to_numpy(float) > 0)
+    w = np.where(serves & seg_ok, np.nan_to_num(w), 0.0)
+    # work in a bucket where no rep of the process is available moves to the next bucket that has one
+    values = items[basis].to_numpy(float).copy()
+    idle = w.sum(axis=1) <= 0
+    # whole numbers per bucket, per (process, segment, item) over time
+    whole = np.zeros(len(items), dtype=np.int64)
+    for _, idx in items.groupby(["process", "segment", "item"], sort=False).indices.items():
+        for a, b in zip(idx[:-1], idx[1:], strict=True):
+            if idle[a] and values[a] > 0:
+                values[b] += values[a]
+                values[a] = 0.0
+        whole[idx] = whole_per_bucket(values[idx])
+    bucket_no = pd.factorize(items["start"], sort=True)[0]
+    alloc = np.zeros(w.shape, dtype=np.int64)
+    for code in range(len(proc_names)):  # only the reps who work a process take part in its split
+        rows_p = np.flatnonzero(proc_codes == code)
+        cols_p = np.flatnonzero(serves[rows_p[0]]) if len(rows_p) else np.array([], dtype=int)
+        if len(cols_p):
+            alloc[np.ix_(rows_p, cols_p)] = largest_remainder(whole[rows_p], w[np.ix_(rows_p, cols_p)],
+                                                             rotate=bucket_no[rows_p])
+    nobody = w.sum(axis=1) <= 0
+    rows = []
+    nz_r, nz_c = np.nonzero(alloc)
+    base_cols = items[["process", "segment", "item", "kind", "period", "start"]]
+    part = base_cols.iloc[nz_r].reset_index(drop=True)
+    part.insert(0, "owner", np.asarray(owners, dtype=object)[nz_c])
+    part["count"] = alloc[nz_r, nz_c]
+    rows.append(part)
+    if (nobody & (whole > 0)).any():
+        lost = items[nobody & (whole > 0)]
+        logger.warning("per_rep: %d process-item-bucket cell(s) have no available rep; they are listed under %r "
+                       "(first: %s %s %s)", len(lost), UNASSIGNED, lost["process"].iloc[0], lost["item"].iloc[0],
+                       lost["period"].iloc[0])
+        un = base_cols[nobody & (whole > 0)].reset_index(drop=True)
+        un.insert(0, "owner", UNASSIGNED)
+        un["count"] = whole[nobody & (whole > 0)]
+        rows.append(un)
+    table = pd.concat(rows, ignore_index=True).sort_values(["start", "owner", "process", "item"], kind="stable")
+    table = table.reset_index(drop=True)
+    table["count"] = table["count"].astype(np.int64)
+    totals = items.assign(carried=values, whole=whole)
+    util = _utilisation(table, avail, hours)
+    firsts = {f"{stage} entries" for stage in (first_stages or {}).values()}
+    return RepPlan(table=table, utilisation=util, totals=totals, basis=basis, split=split, freq=freq,
+                   first_items=sorted(firsts))
+
+
+def _utilisation(table: pd.DataFrame, avail: pd.DataFrame, hours: Any) -> pd.DataFrame:
+    htab = hours_table(hours if hours is not None else {"calls": 0.25, "visits": 2.0, "offers": 3.0})
+    specific = htab[htab["process"] != "*"].set_index(["process", "kind"])["hours"]
+    general = htab[htab["process"] == "*"].set_index("kind")["hours"]
+    acts = table[table["kind"] != "entries"]
+    per = np.asarray([specific.get((p, k), general.get(k, 0.0)) for p, k in
+                      zip(acts["process"], acts["kind"], strict=True)], dtype=float)
+    need = acts.assign(required_hours=acts["count"].to_numpy() * per).groupby(
+        ["owner", "period"], as_index=False)["required_hours"].sum()
+    out = avail.merge(need, on=["owner", "period"], how="outer")
+    out["required_hours"] = out["required_hours"].fillna(0.0)
+    out["available_hours"] = out["available_hours"].fillna(0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["utilisation"] = np.where(out["available_hours"] > 0, out["required_hours"] / out["available_hours"],
+                                      np.where(out["required_hours"] > 0, np.inf, 0.0))
+    return out.sort_values(["start", "owner"], kind="stable").reset_index(drop=True)
+
+
+@dataclass
+class RepPlan:
+    """Whole-number work per rep and bucket (:meth:`salesplan.plan.Plan.per_rep`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        Tidy: ``owner, process, segment, item, kind, period, start, count`` (``item`` is ``"<stage> entries"``
+        or an activity kind; ``kind`` is ``"entries"`` or the activity kind).
+    utilisation : DataFrame
+        ``owner, period, start, available_hours, full_hours, required_hours, utilisation``.
+    totals : DataFrame
+        Per process, segment, item and bucket: the plan's fractional volume and ``whole`` (its whole number).
+    basis, split, freq : str
+    first_items : list of str
+        The items that are entries into a process's first stage (new opportunities: addresses selected).
+    """
+
+    table: pd.DataFrame
+    utilisation: pd.DataFrame
+    totals: pd.DataFrame
+    basis: str
+    split: str
+    freq: str
+    first_items: list[str] = field(default_factory=list)
+
+    def wide(self, *, stages: str = "first") -> pd.DataFrame:
+        """One row per rep and bucket, one column per item (whole numbers), with hours and utilisation.
+
+        ``stages="first"`` keeps, of the entries, those into each process's first stage (summed as
+        ``new entries``); ``"all"`` keeps a column per stage.
+        """
+        if stages not in ("first", "all"):
+            raise PlanInputError(f"stages must be 'first' or 'all', got {stages!r}")
+        tab = self.table
+        if stages == "first":
+            tab = tab[(tab["kind"] != "entries") | tab["item"].isin(self.first_items)]
+            tab = tab.assign(item=np.where(tab["kind"] == "entries", "new entries", tab["item"]))
+        wide = tab.pivot_table(index=["owner", "period", "start"], columns="item", values="count",
+                               aggfunc="sum", fill_value=0)
+        wide.columns = [str(c) for c in wide.columns]
+        if "new entries" in wide.columns:
+            wide = wide[["new entries", *[c for c in wide.columns if c != "new entries"]]]
+        util = self.utilisation.set_index(["owner", "period", "start"])[
+            ["required_hours", "available_hours", "utilisation"]]
+        out = wide.join(util, how="left").reset_index()
+        return out.sort_values(["start", "owner"], kind="stable").reset_index(drop=True)
+
+    def to_excel(self, path: str | Path) -> Path:
+        """Write the sheet a team lead hands out: one row per rep and week, one column per item, formatted.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from salesplan.plan import backward, read_team
+        >>> plan = backward(pd.DataFrame({"process": ["p"], "period": ["2026-02"], "contracts": [4]}),
+        ...                 {"p": {"lead": 0.5}}, durations={"p": {"lead": 7}},
+        ...                 activity_ratios={"p": {"lead": {"calls": 3}}})
+        >>> team = read_team([{"owner": "ann", "processes": ["p"], "hours_per_week": 30}])
+        >>> out = plan.per_rep(team, as_of="2026-01-15").to_excel(pathlib.Path(tempfile.mkdtemp()) / "reps.xlsx")
+        >>> out.suffix
+        '.xlsx'
+        """
+        from openpyxl import Workbook
+        from openpyxl.styles import Alignment, Font, PatternFill
+        from openpyxl.utils import get_column_letter
+
+        wide = self.wide()
+        wb = Workbook()
+        ws = wb.active
+        ws.title = "per rep and week" if self.freq == "W" else "per rep and month"
+        header = ["rep", "week" if self.freq == "W" else "month", "from"] + [
+            c for c in wide.columns if c not in ("owner", "period", "start", "required_hours", "available_hours",
+                                                 "utilisation")] + ["hours needed", "hours available", "utilisation"]
+        ws.append(header)
+        for cell in ws[1]:
+            cell.font = Font(bold=True, color="FFFFFF")
+            cell.fill = PatternFill("solid", fgColor="305496")
+            cell.alignment = Alignment(horizontal="center", wrap_text=True)
+        items = header[3:-3]
+        for rec in wide.to_dict("records"):
+            util = rec["utilisation"]
+            ws.append([rec["owner"], rec["period"], pd.Timestamp(rec["start"]).date(),
+                       *[int(rec[c]) for c in items], round(float(rec["required_hours"]), 1),
+                       round(float(rec["available_hours"]), 1),
+                       float(util) if np.isfinite(util) else None])
+        n = ws.max_row
+        for row in range(2, n + 1):
+            ws.cell(row, 3).number_format = "yyyy-mm-dd"
+            ws.cell(row, len(header)).number_format = "0%"
+            util_cell = ws.cell(row, len(header))
+            if util_cell.value is not None and util_cell.value > 1:
+                util_cell.font = Font(bold=True, color="C00000")
+        for i, name in enumerate(header, start=1):
+            ws.column_dimensions[get_column_letter(i)].width = max(10, min(len(name) + 2, 28))
+        ws.freeze_panes = "D2"
+        ws.auto_filter.ref = ws.dimensions
+        target = Path(path)
+        wb.save(target)
+        return target
+
+    def _repr_html_(self) -> str:
+        head = (f"<p><b>Plan per rep</b> ({self.basis}, split by {html.escape(self.split)}, per "
+                f"{'week' if self.freq == 'W' else 'month'}): {self.table['owner'].nunique()} rep(s)</p>")
+        return head + self.wide().head(20).to_html(index=False)
