@@ -645,7 +645,7 @@ class Analysis:
         if self.settings.team is not None:
             return read_team(self.settings.team, processes=list(self.data.processes))
         opps = self.data.opportunities
-        if opps is None or "owner" not in opps.columns:
+        if opps is None or "owner" not in column_names(opps):
             raise FigureUnavailable("no team: give [capacity] team, or opportunities with an owner column")
         try:
             return team_from_data(self.scoped.opportunities, as_of=self.as_of, processes=self.processes,
