@@ -70,7 +70,10 @@ def test_no_look_ahead_and_one_truth_at_the_cut(world):
     opps = data.opportunities.set_index("opportunity_id")
     assert set(now.index) == set(opps.index)
     for col in ("amount", "expected_close", "owner"):
-        pd.testing.assert_series_equal(now[col], opps.loc[now.index, col], check_names=False)
+        # values, not the text dtype: engine results carry ids and owners as object, validated tables as str
+        pd.testing.assert_series_equal(
+            now[col], opps.loc[now.index, col], check_names=False, check_index_type=False, check_dtype=False
+        )
     # and its stage is the stage of the stage events
     status = data.opportunity_status().set_index("opportunity_id")
     assert (now["stage"] == status.loc[now.index, "stage"]).mean() > 0.999
