@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from salesplan import ConfigError
+from salesplan import ConfigError, ParameterError
 from salesplan.control import kpis, pipeline_movement
 
 
@@ -30,7 +30,7 @@ def test_kpis_by_hand(tiny):
     assert feb["cohort_open_share"] == 1.0  # o3 and o5 still open
     with pytest.raises(ConfigError, match="before the data"):
         kpis(tiny, start="2020-01-01")
-    with pytest.raises(ConfigError, match="freq"):
+    with pytest.raises(ParameterError, match="freq"):
         kpis(tiny, freq="W")
 
 

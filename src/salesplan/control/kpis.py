@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._validation import check_freq
 from salesplan.control.actuals import actual_activities, flows, period_labels
 from salesplan.control.attainment import cohort_mature, median_cycle_days, target_between
 from salesplan.errors import ConfigError, SchemaError
@@ -93,13 +94,14 @@ def kpis(data: Any, *, freq: str = "M", funnel: Any = None, plan: Any = None, st
 
     Raises
     ------
+    ParameterError
+        ``freq`` not one of M/Q/Y.
     ConfigError
-        ``freq`` not one of M/Q/Y, or ``start`` after the cut or before the data.
+        ``start`` after the cut or before the data.
     SchemaError
         Missing opportunities or stage events.
     """
-    if freq not in ("M", "Q", "Y"):
-        raise ConfigError(f"kpis: freq must be 'M', 'Q' or 'Y', got {freq!r}")
+    freq = check_freq(freq, choices=("M", "Q", "Y"))
     if data.opportunities is None or data.stage_events is None:
         raise SchemaError("kpis needs the opportunities and stage_events tables")
     cut = to_naive_utc(as_of) if as_of is not None else pd.Timestamp(data.as_of)

@@ -63,6 +63,15 @@ PERIODS = ("D", "W", "M")
 _CUST, _P = "customer_id", "_period"
 
 
+
+def _significant(values: Any, digits: int = 12) -> np.ndarray:
+    """Values rounded to ``digits`` significant digits (zeros and non-finite values kept as they are)."""
+    x = np.asarray(values, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exponent = np.where((x != 0) & np.isfinite(x), np.floor(np.log10(np.abs(x))), 0.0)
+    scale = 10.0 ** (digits - 1 - exponent)
+    return np.where(np.isfinite(x), np.round(x * scale) / scale, x)
+
 def _lazy(frame: Any, table: str = "orders") -> nw.LazyFrame:
     try:
         nw_frame = nw.from_native(frame)
@@ -295,24 +304,25 @@ def _finish_summary(out: pd.DataFrame, as_of_ts: pd.Timestamp, period: str, peri
     end = period_index(as_of_ts, period)
     first = out["_first"].to_numpy().astype("int64")
     freq = out["_n_keys"].to_numpy().astype("int64") - out["_has_other"].to_numpy().astype("int64") - 1
-    # engine sums rounded to 1e-6: parallel group-bys add in varying order, and the last bits must not change
-    # the fitted models (a customer-value fit on sums differing in the 16th digit can stop elsewhere)
-    revenue = out["revenue"].to_numpy().astype(float).round(6)
+    # engine sums rounded to 12 significant digits: parallel group-bys add in varying order, and the last bits
+    # must not change the fitted models (a customer-value fit on sums differing in the 16th digit can stop
+    # elsewhere); relative, so that small amounts keep their digits
+    revenue = _significant(out["revenue"])
     res = pd.DataFrame(index=out.index)
     res["frequency"] = freq
     res["recency"] = (out["_last"].to_numpy().astype("int64") - first) / period_length
     res["T"] = (end - first) / period_length
-    repeat_total = revenue - out["_first_value"].to_numpy().astype(float).round(6)
+    repeat_total = revenue - _significant(out["_first_value"])
     res["monetary_value"] = np.where(freq > 0, repeat_total / np.maximum(freq, 1), 0.0)
     res["revenue"] = revenue
-    res["returns"] = out["returns"].astype(float).round(6)
+    res["returns"] = _significant(out["returns"])
     res["n_returns"] = out["n_returns"].astype("int64")
     res["net_revenue"] = res["revenue"] + res["returns"]
     res["n_lines"] = out["n_lines"].astype("int64")
     res["first_order"] = _naive(out["first_order"])
     res["last_order"] = _naive(out["last_order"])
     if "margin" in out:
-        res["margin"] = out["margin"].astype(float).round(6)
+        res["margin"] = _significant(out["margin"])
     if "n_products" in out:
         res["n_products"] = out["n_products"].astype("int64")
     res.index.name = _CUST

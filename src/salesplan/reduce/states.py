@@ -65,6 +65,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from salesplan._validation import check_freq
 from salesplan.engines import released_after
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.parse import to_naive_utc
@@ -97,9 +98,8 @@ _CUT_DIGITS = 4  # the cut index is the last digits of a stacked key
 
 
 def _check_freq(freq: str) -> str:
-    if freq not in FREQS:
-        raise ConfigError(f"freq must be one of {list(FREQS)}, got {freq!r}")
-    return FREQS[freq]
+    """The engine's truncation unit of a period alias, checked by the shared vocabulary check."""
+    return FREQS[check_freq(freq, choices=FREQS)]
 
 
 def _stable_sum(values: pd.Series) -> pd.Series:

@@ -87,9 +87,10 @@ from salesplan._toml import read_toml
 from salesplan._validation import check_horizon, check_probability
 from salesplan.analysis import AnalysisSettings
 from salesplan.data import TABLE_ORDER, SalesData
-from salesplan.errors import ConfigError, SalesplanError, SchemaError
+from salesplan.errors import ConfigError, SalesplanError
 from salesplan.parse import to_naive_utc
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess, load_processes
+from salesplan.reduce.links import LAZY_TABLES, check_lazy_links, latest_date
 
 __all__ = [
     "ENGINES",
@@ -112,8 +113,6 @@ logger = logging.getLogger(__name__)
 FORMATS = ("html", "pdf", "xlsx", "json")
 #: Values of ``[data] engine``.
 ENGINES = ("pandas", "duckdb", "polars", "spark")
-#: The large tables that a non-pandas ``[data] engine`` opens lazily (they must be Parquet).
-LAZY_TABLES = ("orders", "opportunities", "stage_events", "activities")
 #: Old TOML keys -> (new key, what it holds): an old key is an error naming the new one.
 RENAMED_KEYS: dict[tuple[str, str], tuple[str, str]] = {
     ("report", "period"): ("freq", '"M" or "Q"'),
@@ -566,7 +565,7 @@ def load_data(cfg: ReportConfig) -> SalesData:
     (:func:`open_lazy_tables`, DuckDB's default connection) and stay native frames of that engine in the returned
     :class:`SalesData`: no raw row of them is collected; every figure reads them through the reductions of
     :mod:`salesplan.reduce`. Their schema (columns, types) is checked when they are opened, and the links between
-    tables are checked in the engine (:func:`check_lazy_links`); the small tables are validated in pandas.
+    tables are checked in the engine (:func:`salesplan.reduce.links.check_lazy_links`); the small tables are validated in pandas.
 
     Raises
     ------
@@ -600,79 +599,10 @@ def load_data(cfg: ReportConfig) -> SalesData:
     data = dataclasses.replace(data, **lazy)
     check_lazy_links(data, cfg.report.as_of)
     if cfg.report.as_of is None:  # the latest date of every table, the lazy ones spanned in their engine
-        latest = data.summary()["last_date"].dropna()
-        data = dataclasses.replace(data, as_of=latest.max() if len(latest) else data.as_of)
+        data = dataclasses.replace(data, as_of=latest_date(data))
     logger.info("data.engine = %r: %s stay in %s (read through summaries only)", cfg.data_engine,
                 ", ".join(lazy), cfg.data_engine)
     return data
-
-
-def check_lazy_links(data: SalesData, as_of: Any = None) -> None:
-    """Check the links of lazily opened tables to the validated small ones, in the engine.
-
-    Stage events and activities naming unknown opportunities, orders and opportunities naming unknown customers
-    (rules ``known_opportunity`` / ``known_customer``), and with ``as_of`` dates after the cut (``not_in_future``,
-    as for pandas tables); the row-level rules of the small tables ran in pandas.
-
-    Raises
-    ------
-    SchemaError
-        Naming table, column, rule, how many rows and up to five example keys.
-    """
-    import narwhals as nw
-
-    from salesplan.engines import collect, engine_of, to_engine
-    from salesplan.reduce.states import column_names
-
-    cases: list[dict[str, Any]] = []
-
-    def check(table: str, key: str, known: pd.DataFrame | None, rule: str) -> None:
-        frame = getattr(data, table)
-        if frame is None or known is None or isinstance(frame, pd.DataFrame) or key not in column_names(frame):
-            return
-        engine = engine_of(frame, table)
-        ref = to_engine(known[[key]].drop_duplicates().astype({key: str}), engine)
-        rows = nw.from_native(frame).select(nw.col(key).cast(nw.String)).filter(~nw.col(key).is_null())
-        bad = rows.join(nw.from_native(ref), on=key, how="anti")
-        n = int(collect(bad.select(nw.len().alias("n"))).iloc[0, 0])
-        if n:
-            examples = collect(bad.unique().head(5))[key].astype(str).tolist()
-            cases.extend({"table": table, "column": key, "check": rule, "key": "-", "value": v}
-                         for v in examples)
-            logger.error("%s.%s: %d row(s) name unknown %s", table, key, n, key)
-
-    if isinstance(data.opportunities, pd.DataFrame):
-        check("stage_events", "opportunity_id", data.opportunities, "known_opportunity")
-        check("activities", "opportunity_id", data.opportunities, "known_opportunity")
-    elif data.opportunities is not None:
-        from salesplan.reduce.states import unmatched_count
-
-        n = unmatched_count(data.stage_events, data.opportunities, "opportunity_id", "stage_events") \
-            if data.stage_events is not None else 0
-        if n:
-            cases.append({"table": "stage_events", "column": "opportunity_id", "check": "known_opportunity",
-                          "key": "-", "value": f"{n} row(s) name an opportunity that is not in opportunities"})
-    if isinstance(data.customers, pd.DataFrame):
-        check("orders", "customer_id", data.customers, "known_customer")
-        check("opportunities", "customer_id", data.customers, "known_customer")
-    if as_of is not None:
-        from salesplan.reduce.states import row_count
-        from salesplan.schema import TABLES
-
-        cut = nw.lit(pd.Timestamp(as_of).to_pydatetime())
-        for table in LAZY_TABLES:
-            frame = getattr(data, table)
-            if frame is None or isinstance(frame, pd.DataFrame):
-                continue
-            names = column_names(frame)
-            for col, kind in TABLES[table].columns.items():
-                if kind == "date" and col in names and col not in TABLES[table].future_ok:
-                    n = row_count(frame, table, where=nw.col(col) > cut)
-                    if n:
-                        cases.append({"table": table, "column": col, "check": "not_in_future", "key": "-",
-                                      "value": f"{n} row(s) after the cut {pd.Timestamp(as_of)}"})
-    if cases:
-        raise SchemaError.from_cases(cases)
 
 
 EXAMPLE_CONFIG = '''\
