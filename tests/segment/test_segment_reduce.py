@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from salesplan import ParameterError, SchemaError, validate
@@ -128,6 +128,9 @@ def _lifetimes_reference(frame: pd.DataFrame, as_of: str, period: str) -> pd.Dat
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 400), st.floats(-50, 500, allow_nan=False)),
                 min_size=1, max_size=40),
        st.sampled_from(["D", "W", "M"]))
+# small and subnormal amounts keep their digits through the engine-sum rounding (found by hypothesis in CI)
+@example(rows=[(0, 0, 0.0), (0, 2, 0.0078125)], period="D")
+@example(rows=[(0, 0, 0.0), (0, 2, 5e-324)], period="D")
 def test_matches_lifetimes_definitions(rows: list[tuple[int, int, float]], period: str) -> None:
     frame = pd.DataFrame(rows, columns=["cid", "day", "amount"])
     frame = pd.DataFrame({"customer_id": frame["cid"].map(lambda i: f"c{i}"),

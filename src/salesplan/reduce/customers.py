@@ -67,10 +67,11 @@ _CUST, _P = "customer_id", "_period"
 def _significant(values: Any, digits: int = 12) -> np.ndarray:
     """Values rounded to ``digits`` significant digits (zeros and non-finite values kept as they are)."""
     x = np.asarray(values, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        exponent = np.where((x != 0) & np.isfinite(x), np.floor(np.log10(np.abs(x))), 0.0)
-    scale = 10.0 ** (digits - 1 - exponent)
-    return np.where(np.isfinite(x), np.round(x * scale) / scale, x)
+    # only normal magnitudes are rounded: a scale beyond 1e300 would overflow (subnormal sums stay as they are)
+    usable = np.isfinite(x) & (np.abs(x) > 1e-280) & (np.abs(x) < 1e280)
+    safe = np.where(usable, x, 1.0)
+    scale = 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(safe))))
+    return np.where(usable, np.round(safe * scale) / scale, x)
 
 def _lazy(frame: Any, table: str = "orders") -> nw.LazyFrame:
     try:
