@@ -50,6 +50,7 @@ Schema
 
 Keys renamed in 0.2 (an old key is an error naming the new one): ``[report] period`` -> ``freq`` (``"M"`` or
 ``"Q"``), ``[plan] confidence`` -> ``target_probability``, ``[forecast] horizon_months`` -> ``horizon``.
+
 ``[capacity]``
     ``hours_per_rep`` (float; selling hours per rep and month), ``team`` (str; a team file, ``.toml`` with one
     ``[[team]]`` table per rep or ``.csv``, see :func:`salesplan.plan.read_team`; default: every owner of
