@@ -94,6 +94,11 @@ use_git_change_detection = false
 # a mutant is "timeout" after 15 x its tests' clean time + this constant: generous, as each fork rebuilds the
 # test file's fixtures on a shared machine (with mutmut's default of 1 s, slow forks were counted as timeouts)
 timeout_constant = 30.0
+# each mutant in a process forked from a clean fork server (imports and test collection only), not from the
+# process that ran the clean tests: that process holds the thread pools of polars/duckdb/BLAS, and a fork of it
+# waits forever on a lock of a thread that the fork does not have (the "timeouts" of control/variance and the
+# schema rules in the first recorded run were such deadlocks: 0% CPU, one thread, futex wait)
+process_isolation = "forkserver"
 """
     (work / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + section)
     if target.functions:
