@@ -23,6 +23,11 @@ if _MUTATION:
 
     settings.register_profile("mutation", max_examples=_MUTATION_EXAMPLES, derandomize=True, deadline=None)
     settings.load_profile("mutation")
+    # imported here, in mutmut's fork server, so that each mutant's fork does not import them again (1-2 s each);
+    # importing starts no thread pool (using them would, and a fork of that process could deadlock)
+    import duckdb  # noqa: F401
+    import narwhals  # noqa: F401
+    import polars  # noqa: F401
 
 
 #: Test folders whose conftest builds costly session fixtures (the demo report, a Spark session): one xdist worker.
