@@ -121,3 +121,33 @@ def test_filters_labels_and_errors(forecast) -> None:
         forecast.interval(process="q")
     with pytest.raises(ConfigError, match="not in the forecast window"):
         forecast.interval(period="1999-01")
+
+
+def test_summary_of_two_components_by_hand() -> None:
+    from salesplan.forecast import PipelineForecast
+
+    # 5 draws; components "open" and "new"; processes a, b; periods 2025-01, 2025-02
+    open_ = np.zeros((5, 2, 2))
+    open_[:, 0, 0] = [0, 1, 2, 3, 4]  # a, January
+    open_[:, 1, 1] = [1, 1, 1, 1, 6]  # b, February
+    new = np.zeros((5, 2, 2))
+    new[:, 0, 1] = [2, 0, 0, 0, 0]  # a, February
+    fc = PipelineForecast(as_of=pd.Timestamp("2024-12-31"), end=pd.Timestamp("2025-02-28"),
+                          periods=["2025-01", "2025-02"], processes=["a", "b"], deals=pd.DataFrame(),
+                          draws={"open": open_, "new": new}, revenue_draws={"open": 10 * open_, "new": 10 * new},
+                          confidence=0.8)
+    s = fc.summary().set_index(["component", "process", "period"])
+    assert len(s) == 3 * 3 * 3  # open, new, total x a, b, (all) x two months, (window)
+    total = s.loc[("total", "(all)", "(window)")]
+    # draw totals 3, 2, 3, 4, 10: mean 4.4; inverted-cdf quantiles at 0.1 and 0.9: 2 and 10
+    assert total["contracts"] == pytest.approx(4.4)
+    assert (total["contracts_low"], total["contracts_high"]) == (2.0, 10.0)
+    # revenue quantiles interpolate (numpy's default): sorted 20, 30, 30, 40, 100 at 0.1 -> 24, at 0.9 -> 76
+    assert (total["revenue"], total["revenue_low"], total["revenue_high"]) == pytest.approx((44.0, 24.0, 76.0))
+    assert s.loc[("new", "a", "2025-02"), "contracts"] == pytest.approx(0.4)
+    assert s.loc[("total", "a", "2025-02"), ["contracts_low", "contracts_high"]].tolist() == [0.0, 2.0]
+    assert s.loc[("open", "b", "(window)"), ["contracts", "contracts_low", "contracts_high"]].tolist() == [2.0, 1.0, 6.0]
+    assert fc.interval(0.8, component="open", process="a") == (0.0, 4.0)
+    assert fc.expected == pytest.approx(4.4)
+    assert fc.distribution(component="new").tolist() == [0.8, 0.0, 0.2]
+    np.testing.assert_array_equal(fc.samples("open", process="b", period="2025-02", revenue=True), [10, 10, 10, 10, 60])
