@@ -78,7 +78,7 @@ def test_every_data_string_is_escaped_in_the_page() -> None:
     assert f"Chart A {EVIL}. Caption A {EVIL}" in text  # the caption: title. caption
     assert f"HNote A {EVIL} 2 rows: see report.xlsx, sheet hA." in text
     assert "Top 25.0% (20.0% – 30.0%)" in "".join(parsed.text).replace(EVIL, "")
-    assert "intervals at 80%" in text and "data cut 2025-12-31" in text and "seed 7" in text
+    assert "data cut 2025-12-31 · salesplan 1 · seed 7 · intervals at 80%" in text
     # each string in its element, escaped as html.escape does (quotes included)
     esc = html.escape
     for fragment in (f'<section id="keyA"><h2>{esc("Title A " + EVIL)}</h2>', f'<p>{esc("Para A " + EVIL)}</p>',
@@ -142,6 +142,7 @@ def test_figure_status_classes_brief_and_empty_parts() -> None:
     assert '<ul class="brief"><li>one</li><li>two &lt;b&gt;</li></ul>' in page
     plain = render_html(Report(title="R", period="2025-12"))
     assert "<ul" not in plain and 'class="figures"' not in plain
+    assert "<h2>Key figures</h2>\n\n\n<nav>" in plain  # no figures, no brief: nothing between
     assert plain.count('class="meta"') == 1  # no subtitle paragraph without a subtitle
     assert "Reporting period 2025-12 · data cut  · salesplan  · seed  · intervals at –" in plain
     assert """<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:;""" in plain
@@ -190,6 +191,7 @@ def test_percent_columns_by_name() -> None:
 def test_scoped_css_limits_every_rule_to_the_scope() -> None:
     from salesplan.report.html import CSS, scoped_css
 
+    assert scoped_css().startswith(".salesplan-report header{")  # the default scope, the first kept rule
     out = scoped_css("#r")
     rules = [r for r in out.split("}") if r]
     # every selector is inside the scope; page-level rules (body, main) are dropped; bodies are kept as written
