@@ -72,7 +72,7 @@ def test_every_data_string_is_escaped_in_the_page() -> None:
     assert len(imgs) == 1 and imgs[0]["class"] == "chart" and "onerror" not in imgs[0]
     assert imgs[0]["alt"] == f"Chart A {EVIL}" and imgs[0]["src"].startswith("data:image/png;base64,")
     text = "".join(parsed.text)
-    for slot in ("Title A", "Intro A", "Warn A", "Label A", "Value A", "Note A", "Table A", "Cell A", "TNote A",
+    for slot in ("Hidden A", "Title A", "Intro A", "Warn A", "Label A", "Value A", "Note A", "Table A", "Cell A", "TNote A",
                  "Para A", "Caveat A", "Report", "Sub", "Top", "TopNote", "Brief", "Dec", "col"):
         assert f"{slot} {EVIL}" in text, slot
     assert f"Chart A {EVIL}. Caption A {EVIL}" in text  # the caption: title. caption
@@ -83,11 +83,12 @@ def test_every_data_string_is_escaped_in_the_page() -> None:
     esc = html.escape
     for fragment in (f'<section id="keyA"><h2>{esc("Title A " + EVIL)}</h2>', f'<p>{esc("Para A " + EVIL)}</p>',
                      f'<p class="warning">{esc("Caveat A " + EVIL)}</p>', f"<li>{esc('Brief ' + EVIL)}</li>",
-                     f'<div class="warning">{esc("Warn A " + EVIL)}</div>', f"<title>{esc('Report ' + EVIL)}</title>"):
+                     f'<div class="warning">{esc("Warn A " + EVIL)}</div>', f"<title>{esc('Report ' + EVIL)}</title>",
+                     f"<h1>{esc('Report ' + EVIL)}</h1>", f'<li><a href="#keyA">{esc("Title A " + EVIL)}</a></li>'):
         assert fragment in page, fragment
     assert page.count("<section") == page.count("</section>") == 1
     assert imgs[0]["src"] == "data:image/png;base64," + base64.b64encode(b"\x89PNG").decode()
-    assert "width" not in imgs[0] and "height" not in imgs[0]  # no size given: none written
+    assert set(imgs[0]) == {"class", "alt", "src"}  # no size given: none written
     # the table of contents links to the section by its key
     assert ("a", {"href": "#keyA"}) in parsed.tags
     assert ("div", {"class": "fig bad"}) in parsed.tags
@@ -134,8 +135,12 @@ def test_float_cells(value, shown) -> None:
 def test_figure_status_classes_brief_and_empty_parts() -> None:
     figs = [KeyFigure(s or "none", 1, status=s) for s in ("good", "warn", "bad", "", "odd")]
     sec = Section("k", "T", figures=figs)
-    classes = [a["class"] for t, a in _parse(section_html(sec)).tags if t == "div" and "fig" in a.get("class", "")]
+    frag = section_html(sec)
+    classes = [a["class"] for t, a in _parse(frag).tags if t == "div" and "fig" in a.get("class", "")]
     assert classes == ["figures", "fig good", "fig warn", "fig bad", "fig", "fig"]
+    assert 'class="note"' not in frag  # figures without a note have no note element
+    assert ('<div class="fig good"><div class="label">good</div><div class="value">1</div></div>'
+            '<div class="fig warn"><div class="label">warn</div>') in frag
     bare = section_html(Section("k", "T"))  # no intro, figures, warnings or blocks: the heading alone
     assert bare == '<section id="k"><h2>T</h2>\n\n</section>'
     page = render_html(Report(title="R", period="2025-12", brief=["one", "two <b>"]))
@@ -144,6 +149,10 @@ def test_figure_status_classes_brief_and_empty_parts() -> None:
     assert "<ul" not in plain and 'class="figures"' not in plain
     assert "<h2>Key figures</h2>\n\n\n<nav>" in plain  # no figures, no brief: nothing between
     assert plain.count('class="meta"') == 1  # no subtitle paragraph without a subtitle
+    assert '<header><h1>R</h1><p class="meta">Reporting period' in plain
+    two = render_html(Report(title="R", sections=[Section("a", "A"), Section("b", "B")]))
+    assert '<ol><li><a href="#a">A</a></li><li><a href="#b">B</a></li></ol>' in two
+    assert "</section>\n<section" in two
     assert "Reporting period 2025-12 · data cut  · salesplan  · seed  · intervals at –" in plain
     assert """<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:;""" in plain
     assert plain.startswith('<!DOCTYPE html>\n<html lang="en">') and plain.rstrip().endswith("</html>")
@@ -153,9 +162,11 @@ def test_long_tables_say_how_many_rows_are_shown() -> None:
     sec = Section("k", "T")
     sec.add_table(Table("big", "Big", pd.DataFrame({"v": [1, 2, 3]}), note="Counts.", show_rows=1))
     sec.add_table(Table("all", "All", pd.DataFrame({"v": [1, 2]}), show_rows=2))
+    sec.add_table(Table("one", "One more", pd.DataFrame({"v": [1, 2]}), show_rows=1))
     out = section_html(sec)
     assert '<p class="tnote">Counts. Showing 1 of 3 rows; all rows are in report.xlsx, sheet big.</p>' in out
-    assert out.count('class="tnote"') == 1  # a table shown whole without a note has none
+    assert out.count('class="tnote"') == 2  # a table shown whole without a note has none
+    assert '<p class="tnote">Showing 1 of 2 rows; all rows are in report.xlsx, sheet one.</p>' in out
     assert '<h3>Big</h3><div class="tablewrap"><table><thead><tr><th>v</th></tr></thead><tbody><tr><td class="num">1' \
            '</td></tr></tbody></table></div><p class="tnote">' in out  # only the first row of "big"
     assert '<tbody><tr><td class="num">1</td></tr><tr><td class="num">2</td></tr></tbody></table></div>\n' in out
