@@ -236,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("modules", nargs="*", help=f"subset of {[t.name for t in TARGETS]}")
     parser.add_argument("--jobs", type=int, default=2, help="mutmut workers (default 2)")
+    parser.add_argument("--functions", nargs="+", default=None, metavar="GLOB",
+                        help="mutate only these functions of the one module named (mutmut name globs, e.g. "
+                        "'*x__bnb_quantile__mutmut_*'): to finish one function of a large module in a budget")
     parser.add_argument("--budget", type=float, default=0, help="seconds per module, 0 = no limit (mutants are "
                         "run fastest first; those not reached are reported as unchecked)")
     args = parser.parse_args(argv)
@@ -244,6 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown modules {sorted(unknown)}")
     chosen = [t for t in TARGETS if not args.modules or t.name in args.modules]
+    if args.functions:
+        if len(chosen) != 1:
+            parser.error("--functions needs exactly one module")
+        from dataclasses import replace
+
+        chosen = [replace(chosen[0], functions=tuple(args.functions))]
     OUT.mkdir(parents=True, exist_ok=True)
     rows = []
     for target in chosen:
