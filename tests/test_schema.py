@@ -314,6 +314,19 @@ def test_date_and_mapping_messages_in_full() -> None:
     assert message(opps(["25/03/2024", "xx"])) == (
         "1 validation failure(s):\n  opportunities.created_at [date]: 1 row(s), e.g. b (xx)\n    hint: the column "
         "reads day-first; values that do not fit it are not dates (set dayfirst= or date_format= if this is wrong)")
+    # an ambiguous column is not taken for a zone-aware one beside a naive date column
+    beside = message(opps(["05/03/2024", "06/04/2024"]).assign(expected_close=["2024-07-01", "2024-08-01"]))
+    assert beside.startswith("2 validation failure(s):\n  opportunities.created_at [ambiguous_date]")
+    assert "[timezone]" not in beside
+    # an ISO column with a value that is no date: the failure, without a reading hint
+    assert message(opps(["2024-03-05", "xx"])) == (
+        "1 validation failure(s):\n  opportunities.created_at [date]: 1 row(s), e.g. b (xx)")
+    # zone-aware and naive values in one column: the fewer are named (the aware ones on a tie)
+    aware, naive = "2024-03-05T10:00:00+02:00", "2024-03-07"
+    three = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "customer_id": ["c", "d", "e"], "process": "acquisition",
+                          "created_at": [aware, aware, naive]})
+    assert message(three).endswith("[timezone]: 1 row(s), e.g. c (2024-03-07)")
+    assert message(opps([aware, naive])).endswith(f"[timezone]: 1 row(s), e.g. a ({aware})")
     ok = opps(["2024-03-05", "2024-03-06"])
     assert message(ok.rename(columns={"created_at": "made"}), columns={"when": "created_at"}) == (
         "2 validation failure(s):\n  opportunities.created_at [mapping]: 1 row(s), e.g. - (columns= maps 'when', "
