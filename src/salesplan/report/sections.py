@@ -259,6 +259,9 @@ def section_data_quality(ctx: ReportContext) -> Section:
                         a.data_status_counts.reset_index()))
     for row in a.quality_findings:
         ctx.add_quality(row["section"], row["severity"], row["message"], table=row["table"], rows=row["rows"])
+    with piece(sec, "plausibility checks"):
+        for flag in a.flags:
+            ctx.add_quality("plausibility", "warning", flag.message)
     return sec
 
 

@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 
 from salesplan._validation import check_columns, check_positive
-from salesplan.errors import ConvergenceError, NotFittedError, SchemaError
+from salesplan.errors import ConvergenceError, NotFittedError, SalesplanError, SchemaError
 from salesplan.parse import to_naive_utc
 
-__all__ = ["CrossSell", "ownership_matrix"]
+__all__ = ["CrossSell", "ownership_matrix", "recent_cross_sell"]
 
 logger = logging.getLogger(__name__)
 
@@ -238,3 +238,36 @@ class CrossSell:
                          "base_rate": float(y.mean()) if len(y) else float("nan"), "auc": auc,
                          "lift_top": _lift(y, s, top)})
         return pd.DataFrame(rows).set_index("product")
+
+
+def recent_cross_sell(orders: Any, *, as_of: Any, start: Any, min_buyers: int = 10,
+                      columns: Mapping[str, str] | None = None) -> pd.DataFrame | None:
+    """Cross-selling scores at ``as_of`` from a :class:`CrossSell` fitted on the window ``(start, as_of]``.
+
+    Features are taken at ``start``, targets are first purchases of a product in ``(start, as_of]``; the fitted
+    models then score every customer at ``as_of``, so a score is the probability of buying the product within a
+    window as long as the training window. This is what :func:`~salesplan.segment.customer_segments` uses when
+    no scores are given, so the default cross-selling rule has its ``cross_sell_score`` column.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        As :meth:`CrossSell.score`; None (logged at WARNING with the reason) when the orders have no product
+        column, no purchases before ``start`` or too few new buyers of any product in the window.
+
+    Examples
+    --------
+    >>> from salesplan.datasets import simulate
+    >>> data, _ = simulate(n_customers=300, years=2, seed=4, n_prospects=0)
+    >>> s = recent_cross_sell(data.orders, as_of=data.as_of, start="2024-06-30", min_buyers=5)
+    >>> bool(s["score"].between(0, 1).all()), s.attrs["window_days"]
+    (True, 185)
+    """
+    try:
+        model = CrossSell(min_buyers=min_buyers, columns=columns).fit(orders, as_of=start, end=as_of)
+        scores = model.score(orders, as_of=as_of)
+    except SalesplanError as exc:
+        logger.warning("cross-selling scores not derived (the cross-selling rule will assign no one): %s", exc)
+        return None
+    scores.attrs["window_days"] = model.window_days_
+    return scores
