@@ -283,7 +283,7 @@ def check_mix(mix: pd.DataFrame) -> list[Flag]:
     col = mix.attrs.get("effort_column", "hours_per_contract")
     where = mix.loc[used].iloc[0]
     name = str(where["process"]) + (f" / {where['segment']}" if "segment" in mix.columns
-                                    and str(where["segment"]) not in ("", ALL, "nan") else "")
+                                    and str(where["segment"]) not in ("", "all", ALL, "nan") else "")
     effort = ""
     if col in mix.columns:
         rest = mix.loc[others].sort_values(col, kind="stable").iloc[0]
