@@ -51,10 +51,14 @@ def test_expected_value_against_wallet_and_revenue(caplog) -> None:
     # within the wallet and the revenue: nothing
     ok = asg.assign(expected_value=[600.0, 20.0, 48.0])
     assert check_expected_value(ok, seg, revenue=1000.0) == []
-    # a probability of 1 for every customer: the expected value is the potential to the cent
-    same = asg.assign(potential=[600.0, 20.0, 48.0], expected_value=[600.0, 20.0, 48.0])
+    # a probability of about 1 for every customer (notebook 01: P(alive) >= 0.998): the expected value is the
+    # potential to the cent; 599.5 + 20 of 620 is 99.92%, above 1 - 0.001
+    same = asg.assign(potential=[600.0, 20.0, 48.0], expected_value=[599.5, 20.0, 48.0])
     (flag,) = check_expected_value(same, seg, revenue=1e6)
-    assert flag.process == "delivery_rate" and "equals the potential for all 2 customers" in flag.reason
+    assert flag.process == "delivery_rate" and (flag.value, flag.reference) == (619.5, 620.0)
+    assert "99.92% of the potential over the 2 customers" in flag.reason
+    assert check_expected_value(asg.assign(potential=[600.0, 20.0, 48.0], expected_value=[590.0, 20.0, 48.0]),
+                                seg, revenue=1e6) == []  # 98.4%: discounted
     assert flags_table(flags)["figure"].tolist() == ["expected value"] * 2
 
 
