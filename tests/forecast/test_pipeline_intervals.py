@@ -160,5 +160,5 @@ def test_summary_of_two_components_by_hand() -> None:
     # open deals of b in February: 1, 1, 1, 1, 6 (all processes in February: 1, 1, 1, 1, 7; b over both: 2, 1, ...)
     assert fc.distribution(component="open", process="b", period="2025-02").tolist() == [0, 0.8, 0, 0, 0, 0, 0.2]
     np.testing.assert_array_equal(fc.samples("open", process="b", period="2025-02", revenue=True), [10, 10, 10, 10, 60])
-    with pytest.raises(ParameterError, match="confidence"):
+    with pytest.raises(ParameterError, match=r"^confidence must be a probability strictly between 0 and 1, got 1.5"):
         fc.interval(1.5)
