@@ -13,7 +13,8 @@
     an axis spans more than :data:`MAX_RANGE_RATIO` times the range of what is drawn on it (``Axes.dataLim``: bars
     from their base, whiskers, bands and intervals included), measured in the axis' scale (log axes in decades);
 ``clipped``
-    drawn data reaches beyond the axis limits (a bar cut off);
+    drawn data reaches beyond the axis limits, or bars end exactly at the far (non-zero) end of an axis: a bar
+    that looks cut off (matplotlib adds no margin beyond a bar's base, e.g. a negative bar hanging from the top);
 ``offset``
     an axis shows an offset or multiplier text (``1e6``) instead of readable tick labels;
 ``title`` / ``label``
@@ -29,10 +30,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.container import BarContainer
 from matplotlib.collections import Collection
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
@@ -227,10 +230,24 @@ def _range_problems(ax: Axes) -> list[str]:
         tol = 5e-3 * vspan
         if dlo < vlo - tol or dhi > vhi + tol:
             out.append(f"clipped: {_name(ax)} {name} data {d0:.4g}..{d1:.4g} beyond the axis {v0:.4g}..{v1:.4g}")
+        elif vhi != 0 and dspan > 0 and _bar_end(ax, name, scale) >= vhi - 1e-9 * vspan:
+            out.append(f"clipped: {_name(ax)} {name} bars reach the end of the axis {vhi:.4g} (no room above)")
         if dspan > 0 and vspan > MAX_RANGE_RATIO * dspan:
             out.append(f"range: {_name(ax)} {name} axis {v0:.4g}..{v1:.4g} is {vspan / dspan:.2f}x the data "
                        f"{d0:.4g}..{d1:.4g}")
     return out
+
+
+def _bar_end(ax: Axes, name: str, scale: Any) -> float:
+    """The far end of the bars (``Axes.bar``/``barh``) along axis ``name`` in scale units (-inf without bars)."""
+    ends = [-np.inf]
+    for container in ax.containers:
+        if isinstance(container, BarContainer):
+            for rect in container.patches:
+                box = rect.get_bbox()
+                lo, hi = (box.x0, box.x1) if name == "x" else (box.y0, box.y1)
+                ends.append(float(np.max(scale.transform(np.array([lo, hi])))))
+    return max(ends)
 
 
 def _legend_problems(ax: Axes, renderer: object) -> list[str]:

@@ -319,6 +319,17 @@ def test_the_check_flags_a_bad_chart() -> None:
     assert kinds == {"overlap", "outside", "range", "label", "code", "offset", "legend"}, kinds
 
 
+def test_the_check_flags_cut_off_bars() -> None:
+    """A bar beyond the axis, and a bar hanging from the top with no room above (the movement chart's old bug)."""
+    ax = Figure(layout="constrained").add_subplot()
+    ax.bar([0, 1], [5.0, 9.0])
+    ax.set_ylim(0, 8)
+    assert any(p.startswith("clipped:") and "beyond" in p for p in figure_problems(ax))
+    ax = Figure(layout="constrained").add_subplot()
+    ax.bar([0, 1], [6.0, -2.0], bottom=[0.0, 6.0])
+    assert any(p.startswith("clipped:") and "reach the end" in p for p in figure_problems(ax))
+
+
 def test_the_check_passes_a_good_chart() -> None:
     fig = Figure(figsize=(5, 3), layout="constrained")
     ax = fig.add_subplot()

@@ -158,6 +158,9 @@ def movement_chart(movement: Any, *, process: str = "(all)", value: bool = False
     moves = ["advanced", "regressed", "pushed", "slipped", "unchanged"]
     for i, m in enumerate(moves, start=7):
         ax.bar(i, float(t.loc[m, col]), color="#b0bec5")
+    # a bar hanging down from the top (won, lost) gets no autoscale margin above it: leave room explicitly
+    top = max(start + new + back, end, *(float(t.loc[m, col]) for m in moves))
+    ax.set_ylim(0, max(top, 1e-9) * 1.08)
     labels = ["open at start", "+ new", "+ reopened", "- won", "- lost", "open at end", "", *moves]
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     ax.set_xlabel("in and out of the open pipeline (left); moves of deals open at both dates (right)")
