@@ -35,11 +35,9 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.container import BarContainer
 from matplotlib.collections import Collection
+from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
-from matplotlib.legend import Legend
-from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.text import Annotation, Text
 
@@ -283,4 +281,4 @@ def _any_inside(xy: np.ndarray, box: object) -> bool:
     return bool(((xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)).any())
 
 
-__all__ = ["CODE_PATTERNS", "MAX_RANGE_RATIO", "figure_of", "figure_problems", "Legend", "Line2D"]
+__all__ = ["CODE_PATTERNS", "MAX_RANGE_RATIO", "figure_of", "figure_problems"]

@@ -37,8 +37,9 @@ def _x(index: pd.Index) -> np.ndarray:
 
 def fan_chart(history: pd.Series, forecast: pd.DataFrame | Mapping[float, pd.DataFrame], *, ax: Any = None,
               ylabel: str = "contracts per period", title: str | None = None) -> Any:
-    """History line and forecast mean with one shaded band per interval level (title default "History and
-    forecast"; a model code such as ``ETS(A,N,N)`` belongs in a caption, not the title).
+    """History line and forecast mean with one shaded band per interval level.
+
+    The title defaults to "History and forecast"; a model code such as ``ETS(A,N,N)`` belongs in a caption.
 
     Parameters
     ----------

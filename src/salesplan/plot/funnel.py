@@ -31,9 +31,9 @@ __all__ = ["funnel_chart", "forest_plot", "time_in_stage", "cohort_heatmap"]
 
 
 def funnel_chart(funnel: Any, process: str, ax: Any = None) -> Any:
-    """Horizontal bars of entries per stage (closed and still open at the cut), with the rate to the next stage and
-    its interval written under each stage name.
+    """Horizontal bars of entries per stage (closed and still open at the cut), with the rate and its interval.
 
+    The rate to the next stage and its interval are written under each stage name.
     With groups, the process-level (pooled) figures are drawn. A :class:`salesplan.funnel.SnapshotFunnel` (no
     stage history) is drawn as deals per current stage, titled with its win rates and their intervals.
     """
