@@ -106,7 +106,7 @@ def capacity_chart(report: Any, team: str | None = None, *, start: Any = None, e
     ax.set_ylabel(f"hours ({report.basis})")
     ax.set_xlabel("period start")
     compact_numbers(ax.yaxis)
-    ax.set_title("Capacity" + (f": team {team}" if team else ": all teams"))
+    ax.set_title("Capacity: " + (readable(team) if team else "all teams"))
     from matplotlib.patches import Patch
 
     handles, _ = ax.get_legend_handles_labels()
