@@ -172,9 +172,12 @@ def _text_problems(fig: Figure, texts: list[Text], renderer: object) -> list[str
         b = t.get_window_extent(renderer)
         if b.x0 < fb.x0 - _TOL_PX or b.y0 < fb.y0 - _TOL_PX or b.x1 > fb.x1 + _TOL_PX or b.y1 > fb.y1 + _TOL_PX:
             problems.append(f"outside: text {t.get_text()!r} leaves the figure")
-    for i in range(len(texts)):
-        for j in range(i + 1, len(texts)):
-            if _overlap(polys[i], polys[j]):
+    boxes = np.array([[p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()] for p in polys]).reshape(-1, 4)
+    w = np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0])
+    h = np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1])
+    candidates = np.argwhere(np.triu((w > _TOL_PX) & (h > _TOL_PX), k=1))  # bounding boxes meet: test exactly
+    for i, j in candidates:
+        if _overlap(polys[i], polys[j]):
                 problems.append(f"overlap: {texts[i].get_text()!r} and {texts[j].get_text()!r}")
     return problems
 
