@@ -30,8 +30,11 @@ def _checker() -> Any:
 @pytest.fixture(scope="module")
 def report_charts(hostile_data) -> dict[str, list[str]]:
     """Chart title -> layout problems, for every chart of the full report of ``hostile_data``."""
+    from dataclasses import fields
+
     from salesplan.report import build_report, demo_config
     from salesplan.report.blocks import Chart
+    from salesplan.report.config import ReportOptions
 
     check = _checker().figure_problems
     found: dict[str, list[str]] = {}
@@ -45,7 +48,9 @@ def report_charts(hostile_data) -> dict[str, list[str]]:
     mp = pytest.MonkeyPatch()
     mp.setattr(Chart, "from_figure", classmethod(recording))
     try:
-        build_report(hostile_data, demo_config(title="chart layout"))
+        # every chart: the full level where the report has levels
+        full = {"level": "full"} if "level" in {f.name for f in fields(ReportOptions)} else {}
+        build_report(hostile_data, demo_config(title="chart layout", **full))
     finally:
         mp.undo()
     return found
