@@ -82,7 +82,7 @@ def forest_plot(funnel: Any, process: str, stage: str, ax: Any = None) -> Any:
     """Raw and empirical-Bayes shrunk rates per group for one stage, with intervals (needs ``by``)."""
     if funnel.shrinkage is None:
         raise ParameterError("forest_plot needs a funnel estimated with by=... (it has no groups to compare)")
-    ax = get_ax(ax, figsize=(6.0, 4.0))
+    ax = get_ax(ax, figsize=(7.0, 4.0))
     s = funnel.shrinkage
     s = s[(s["process"] == process) & (s["stage"] == stage)].reset_index(drop=True)
     raw = funnel.rates[(funnel.rates["process"] == process) & (funnel.rates["stage"] == stage)]
@@ -115,7 +115,7 @@ def time_in_stage(funnel: Any, process: str, stages: list[str] | None = None, ax
     A :class:`salesplan.funnel.SnapshotFunnel` has no stay curves; its days from the dated stage to a win and to a
     loss are drawn instead (median with the quartiles).
     """
-    ax = get_ax(ax, figsize=(6.0, 4.0))
+    ax = get_ax(ax, figsize=(7.0, 4.0))
     if hasattr(funnel, "time_to_close") and hasattr(funnel, "limits"):
         ttc = funnel.time_to_close
         if ttc.empty:
