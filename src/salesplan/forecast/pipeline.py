@@ -635,7 +635,8 @@ def _group_keys(frame: pd.DataFrame, by: list[str]) -> dict[tuple, np.ndarray]:
 
 def _split_by_group(params: FunnelParameters) -> dict[tuple, tuple[dict, dict]]:
     """The funnel's rates and durations per (process, *group) as plain look-ups, read once (not a frame filter
-    per group): ``{key: ({stage: (rate, alpha, beta)}, {(stage, outcome): (mu, sigma)})}``."""
+    per group): ``{key: ({stage: (rate, alpha, beta)}, {(stage, outcome): (mu, sigma)})}``.
+    """
     keys = ["process", *params.by]
     out: dict[tuple, tuple[dict, dict]] = {}
     for row in zip(*(params.rates[c].to_numpy() for c in [*keys, "stage", "rate", "alpha", "beta"]), strict=True):
