@@ -245,7 +245,7 @@ def timing(table: dict[str, np.ndarray], stage: np.ndarray, age: np.ndarray, bou
     >>> t = {"mu_a": np.log([10.0]), "sd_a": np.array([0.5])}
     >>> p = timing(t, np.array([0]), np.array([10.0]), np.array([5.0, 1e6]))
     >>> d = stats.lognorm(0.5, scale=10.0)
-    >>> np.round(p, 4).tolist(), round((d.cdf(15) - d.cdf(10)) / d.sf(10), 4)
+    >>> np.round(p, 4).tolist(), round(float((d.cdf(15) - d.cdf(10)) / d.sf(10)), 4)
     ([[0.5826, 0.4174]], 0.5826)
     """
     stage = np.asarray(stage, dtype=np.int64)
