@@ -347,6 +347,9 @@ def simulate_cells(rng: np.random.Generator, cells: Cells, rate_draws: list[np.n
     for g, idx in enumerate(of_group):
         ratio[idx] = survival_ratio(tables[g], cells.stage[idx], cells.age[idx])
     sorted_amounts = np.asarray(amounts, dtype=float)[cells.order]
+    cell_amount = sorted_amounts[cells.start]
+    equal_amounts = bool((np.maximum.reduceat(sorted_amounts, cells.start) == cell_amount).all() and
+                         (np.minimum.reduceat(sorted_amounts, cells.start) == cell_amount).all())
     size = cells.size
     step = max(1, chunk // n_c)
     prefix: np.ndarray | None = None
@@ -364,42 +367,42 @@ def simulate_cells(rng: np.random.Generator, cells: Cells, rate_draws: list[np.n
         rows = np.flatnonzero(wins)
         m = wins[rows]
         row_cell, row_draw = rows // ns, rows % ns
-        offset = rng.integers(0, size[row_cell])  # where each row's block of won deals starts
-        keys: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
-        amts: list[np.ndarray] = []
+        # where each row's block of won deals starts (not needed when every cell's amounts are equal)
+        offset = np.zeros(len(rows), dtype=np.int64) if equal_amounts else rng.integers(0, size[row_cell])
+        size_out = ns * n_g * n_t
         few = m <= PER_WIN
         if few.any():  # each win by inverse CDF; its deal is the next in the cell's block
             fm, fc = m[few], row_cell[few]
             win_row = np.repeat(np.arange(len(fm)), fm)
-            rank = np.arange(len(win_row)) - np.repeat(np.cumsum(fm) - fm, fm)
             cw = fc[win_row]
             period = np.searchsorted(flat_cdf, cw + rng.random(len(win_row)), side="right") - cw * (n_t - 1) \
                 if n_t > 1 else np.zeros(len(win_row), dtype=np.int64)
-            period = np.clip(period, 0, n_t - 1)
-            pos = (offset[few][win_row] + rank) % size[cw]
-            keys.append((row_draw[few][win_row] * n_g + cells.group[cw]) * n_t + period)
-            vals.append(np.ones(len(win_row)))
-            amts.append(sorted_amounts[cells.start[cw] + pos])
+            key = (row_draw[few][win_row] * n_g + cells.group[cw]) * n_t + np.clip(period, 0, n_t - 1)
+            if equal_amounts:
+                amount = cell_amount[cw]
+            else:
+                rank = np.arange(len(win_row)) - np.repeat(np.cumsum(fm) - fm, fm)
+                amount = sorted_amounts[cells.start[cw] + (offset[few][win_row] + rank) % size[cw]]
+            counts[s0:s1] += np.bincount(key, minlength=size_out).astype(np.int32).reshape(ns, n_g, n_t)
+            revenue[s0:s1] += np.bincount(key, weights=amount, minlength=size_out).reshape(ns, n_g, n_t)
         many = ~few
         if many.any():  # one multinomial per row; revenue from cyclic block sums
             mc = row_cell[many]
             split = rng.multinomial(m[many], share[mc])
-            before = np.cumsum(split, axis=1) - split
-            begin = (offset[many][:, None] + before) % size[mc][:, None]
-            if prefix is None:  # each cell's amounts twice in a row, so that a cyclic block is one slice
-                cell_of = np.repeat(np.arange(n_c), 2 * size)
-                local = np.arange(len(cell_of)) - np.repeat(2 * cells.start, 2 * size)
-                doubled = sorted_amounts[cells.start[cell_of] + local % size[cell_of]]
-                prefix = np.concatenate([[0.0], np.cumsum(doubled)])
-            base = (2 * cells.start[mc])[:, None] + begin
-            keys.append(((row_draw[many] * n_g + cells.group[mc])[:, None] * n_t + np.arange(n_t)[None, :]).ravel())
-            vals.append(split.ravel().astype(float))
-            amts.append((prefix[base + split] - prefix[base]).ravel())
-        if keys:
-            key = np.concatenate(keys)
-            size_out = ns * n_g * n_t
-            counts[s0:s1] += np.rint(np.bincount(key, weights=np.concatenate(vals), minlength=size_out)).astype(
+            key = ((row_draw[many] * n_g + cells.group[mc])[:, None] * n_t + np.arange(n_t)[None, :]).ravel()
+            if equal_amounts:
+                amount = (split * cell_amount[mc][:, None]).ravel()
+            else:
+                before = np.cumsum(split, axis=1) - split
+                begin = (offset[many][:, None] + before) % size[mc][:, None]
+                if prefix is None:  # each cell's amounts twice in a row, so that a cyclic block is one slice
+                    cell_of = np.repeat(np.arange(n_c), 2 * size)
+                    local = np.arange(len(cell_of)) - np.repeat(2 * cells.start, 2 * size)
+                    doubled = sorted_amounts[cells.start[cell_of] + local % size[cell_of]]
+                    prefix = np.concatenate([[0.0], np.cumsum(doubled)])
+                base = (2 * cells.start[mc])[:, None] + begin
+                amount = (prefix[base + split] - prefix[base]).ravel()
+            counts[s0:s1] += np.bincount(key, weights=split.ravel(), minlength=size_out).round().astype(
                 np.int32).reshape(ns, n_g, n_t)
-            revenue[s0:s1] += np.bincount(key, weights=np.concatenate(amts), minlength=size_out).reshape(ns, n_g, n_t)
+            revenue[s0:s1] += np.bincount(key, weights=amount, minlength=size_out).reshape(ns, n_g, n_t)
     return CellDraws(counts, revenue, eventual / n_s)
