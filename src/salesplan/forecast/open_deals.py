@@ -55,10 +55,10 @@ are Binomial(10, 0.5).
 >>> import numpy as np
 >>> table = {"rate": np.array([0.5, 0.5]), "mu_a": np.log([5.0, 5.0]), "sd_a": np.array([0.5, 0.5]),
 ...          "mu_l": np.log([5.0, 5.0]), "sd_l": np.array([0.5, 0.5])}
->>> cells = summarise(np.zeros(10, dtype=int), np.ones(10, dtype=int), np.zeros(10), rng=np.random.default_rng(0))
+>>> cells = summarise(np.zeros(10, dtype=int), np.ones(10, dtype=int), np.zeros(10), seed=0)
 >>> tau = timing(table, cells.stage, cells.age, np.array([1000.0]))
 >>> rates = [np.full((4000, 2), 0.5)]
->>> sim = simulate_cells(np.random.default_rng(1), cells, rates, [table], tau, np.full(10, 2.0))
+>>> sim = simulate_cells(1, cells, rates, [table], tau, np.full(10, 2.0))
 >>> int(cells.size[0]), round(float(tau[0, 0]), 6)
 (10, 1.0)
 >>> x = sim.counts[:, 0, 0]
@@ -91,7 +91,7 @@ class Cells:
 
     Attributes
     ----------
-    group, stage : ndarray of int
+    group_index, stage : ndarray of int
         Per cell: the caller's group index (a process and group of the funnel) and the stage index.
     age, shift : ndarray of float
         Per cell: the mean days in stage and the mean driver log-odds shift of its deals.
@@ -105,7 +105,7 @@ class Cells:
         Where each cell's deals begin in ``order``.
     """
 
-    group: np.ndarray
+    group_index: np.ndarray
     stage: np.ndarray
     age: np.ndarray
     shift: np.ndarray
@@ -138,20 +138,20 @@ class CellDraws:
     eventual: np.ndarray
 
 
-def summarise(group: np.ndarray, stage: np.ndarray, age: np.ndarray, shift: np.ndarray | None = None, *,
-              rng: np.random.Generator) -> Cells:
+def summarise(group_index: np.ndarray, stage: np.ndarray, age: np.ndarray, shift: np.ndarray | None = None, *,
+              seed: int | np.random.Generator | None = None) -> Cells:
     """Cells of deals with the same group, stage, age bucket and shift bucket.
 
     Parameters
     ----------
-    group, stage : array of int
-        Per deal.
+    group_index, stage : array of int
+        Per deal: the caller's group index and the stage index.
     age : array of float
         Days in stage per deal.
     shift : array of float, optional
         Driver log-odds shift per deal.
-    rng : Generator
-        For the random order of the deals within each cell.
+    seed : int or Generator, optional
+        Randomness of the order of the deals within each cell (a Generator is used as it is).
 
     Returns
     -------
@@ -160,11 +160,12 @@ def summarise(group: np.ndarray, stage: np.ndarray, age: np.ndarray, shift: np.n
     Examples
     --------
     >>> c = summarise(np.array([0, 0, 0, 1]), np.array([1, 1, 1, 1]), np.array([3.0, 3.01, 9.0, 3.0]),
-    ...               rng=np.random.default_rng(0))
+    ...               seed=0)
     >>> c.size.tolist(), c.of_deal.tolist(), np.round(c.age, 3).tolist()
     ([2, 1, 1], [0, 0, 1, 2], [3.005, 9.0, 3.0])
     """
-    group = np.asarray(group, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    group = np.asarray(group_index, dtype=np.int64)
     stage = np.asarray(stage, dtype=np.int64)
     age = np.maximum(np.asarray(age, dtype=float), 0.0)
     n = len(age)
@@ -304,14 +305,15 @@ def _eventual(r_draw: np.ndarray, stage: np.ndarray, ratio: np.ndarray, mult: np
     return p
 
 
-def simulate_cells(rng: np.random.Generator, cells: Cells, rate_draws: list[np.ndarray],
+def simulate_cells(seed: int | np.random.Generator | None, cells: Cells, rate_draws: list[np.ndarray],
                    tables: list[dict[str, np.ndarray]], tau: np.ndarray, amounts: np.ndarray, *,
                    mult: np.ndarray | None = None, chunk: int = CHUNK) -> CellDraws:
     """Wins and revenue per draw, group and period of the open deals summarised in ``cells``.
 
     Parameters
     ----------
-    rng : Generator
+    seed : int or Generator
+        Randomness (a Generator is used as it is, so a caller's stream continues).
     cells : Cells
         From :func:`summarise`.
     rate_draws : list of ndarray
@@ -331,6 +333,7 @@ def simulate_cells(rng: np.random.Generator, cells: Cells, rate_draws: list[np.n
     -------
     CellDraws
     """
+    rng = np.random.default_rng(seed)
     n_s = rate_draws[0].shape[0] if rate_draws else 0
     n_g, n_c, n_t = len(rate_draws), len(cells), tau.shape[1]
     counts = np.zeros((n_s, n_g, n_t), dtype=np.int32)
@@ -343,7 +346,7 @@ def simulate_cells(rng: np.random.Generator, cells: Cells, rate_draws: list[np.n
     cum = np.cumsum(share, axis=1)[:, :-1]
     flat_cdf = (np.arange(n_c)[:, None] + np.minimum(cum, 1.0)).ravel()
     ratio = np.empty(n_c)
-    of_group = [np.flatnonzero(cells.group == g) for g in range(n_g)]
+    of_group = [np.flatnonzero(cells.group_index == g) for g in range(n_g)]
     for g, idx in enumerate(of_group):
         ratio[idx] = survival_ratio(tables[g], cells.stage[idx], cells.age[idx])
     sorted_amounts = np.asarray(amounts, dtype=float)[cells.order]
@@ -377,7 +380,7 @@ def simulate_cells(rng: np.random.Generator, cells: Cells, rate_draws: list[np.n
             cw = fc[win_row]
             period = np.searchsorted(flat_cdf, cw + rng.random(len(win_row)), side="right") - cw * (n_t - 1) \
                 if n_t > 1 else np.zeros(len(win_row), dtype=np.int64)
-            key = (row_draw[few][win_row] * n_g + cells.group[cw]) * n_t + np.clip(period, 0, n_t - 1)
+            key = (row_draw[few][win_row] * n_g + cells.group_index[cw]) * n_t + np.clip(period, 0, n_t - 1)
             if equal_amounts:
                 amount = cell_amount[cw]
             else:
@@ -389,7 +392,7 @@ def simulate_cells(rng: np.random.Generator, cells: Cells, rate_draws: list[np.n
         if many.any():  # one multinomial per row; revenue from cyclic block sums
             mc = row_cell[many]
             split = rng.multinomial(m[many], share[mc])
-            key = ((row_draw[many] * n_g + cells.group[mc])[:, None] * n_t + np.arange(n_t)[None, :]).ravel()
+            key = ((row_draw[many] * n_g + cells.group_index[mc])[:, None] * n_t + np.arange(n_t)[None, :]).ravel()
             if equal_amounts:
                 amount = (split * cell_amount[mc][:, None]).ravel()
             else:

@@ -524,14 +524,14 @@ def pipeline(
             k = sub["stage_index"].to_numpy(dtype=np.int64)
             age = sub["days_in_stage"].to_numpy(dtype=float)
             shift = None if shift_all is None else shift_all[sub.index.to_numpy()]
-            cells = summarise(of_group, k, age, shift, rng=rng)
+            cells = summarise(of_group, k, age, shift, seed=rng)
             tau = np.zeros((len(cells), n_t))
             mult = None if shift is None else np.ones((len(cells), len(proc.stages)))
             p_adv = np.empty(len(pos))
             p_stage = np.empty(len(pos))
             p_drv = np.empty(len(pos))
             for g, table in enumerate(tables):
-                here = np.flatnonzero(cells.group == g)
+                here = np.flatnonzero(cells.group_index == g)
                 tau[here] = timing(table, cells.stage[here], cells.age[here], bounds)
                 mine = np.flatnonzero(of_group == g)
                 p_adv[mine] = _p_advance_mean(table, k[mine], age[mine])
