@@ -18,9 +18,10 @@ Method
       ch. XI.1). This is the distribution of the per-deal simulation, exactly, for deals of equal inputs.
 
     Rows of (draw, cell) with at most ``PER_WIN`` wins place each win by inverse CDF; rows with more use one
-    multinomial draw. Work is therefore bounded by draws x cells x periods, and cells by groups x stages x age
-    buckets: time and memory do not grow with the number of open deals beyond this summary (draws are processed
-    in chunks of at most ``chunk`` (draw, cell) pairs).
+    multinomial draw. Work is therefore bounded by draws x cells x max(``PER_WIN``, periods), and cells by
+    groups x stages x age buckets: beyond this summary, time does not grow with the number of open deals (below
+    the bound it grows with the wins per draw and cell), and memory is bounded by the chunks of at most
+    ``chunk`` (draw, cell) pairs in which the draws are processed.
 
 Age buckets (the one approximation in the counts)
     Ages are continuous, so cells gather deals whose ``log(1 + days in stage)`` falls in one bucket of width
