@@ -58,7 +58,8 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,6 +155,17 @@ def _stacked(stage_events: Any, opportunities: Any, cuts: Sequence[pd.Timestamp]
             key, *[c for c in opp_names if c != _OPP]))
     return (nw.to_native(nw.concat(ev_parts, how="vertical")), nw.to_native(nw.concat(opp_parts, how="vertical")),
             max(cuts))
+
+
+@contextmanager
+def _one_pass() -> Iterator[None]:
+    """The temporary tables of one stacked pass, dropped when the pass ends (not kept until the last pass)."""
+    tables = TempTables()
+    try:
+        with tables.active():
+            yield
+    finally:
+        tables.drop()
 
 
 def _dates_per_pass(stage_events: Any, n_cuts: int) -> int:
@@ -642,43 +654,44 @@ def deal_states(
     out = []
     per_pass = _dates_per_pass(stage_events, len(cuts))
     for lo in range(0, len(cuts), per_pass):
-        chunk = cuts[lo:lo + per_pass]
-        if len(chunk) == 1:
-            chunk_attrs = attrs
-            rows = _rows_at(stage_events, opportunities, chunk[0], procs)
-        else:
-            stacked_events, stacked_opps, latest = _stacked(stage_events, opportunities, chunk)
-            chunk_attrs = _attributes(stacked_opps, attr_cols)[0]
-            try:
-                rows = _rows_at(stacked_events, stacked_opps, latest, procs)
-            except SchemaError:  # name the real rows: re-run the latest cut on its own, which raises clearly
-                _rows_at(stage_events, opportunities, latest, procs)
-                raise
-        if rows is None:
-            continue
-        last = rows.filter(nw.col("is_last")).select(_OPP, "process", "code", "final", "closed_at", "t_entry",
-                                                     "first_entered_at", "moved_back")
-        if status is not None:
-            last = last.filter(nw.col("final").is_in(list(status)))
-        if process is not None:
-            last = last.filter(nw.col("process") == process)
-        if chunk_attrs is not None and attr_cols:
-            last = last.join(chunk_attrs, on=_OPP, how="left")
-        if largest is not None:
-            if len(chunk) > 1:
-                raise ConfigError("deal_states: largest= works on one cut at a time")
-            order = ["amount", _OPP] if "amount" in attr_cols else ["created_at", _OPP]
-            last = last.sort(order, descending=[order[0] == "amount", False], nulls_last=True).head(int(largest))
-        frame = _collect(last)
-        if len(chunk) == 1:
-            frame["_cut"] = 0
-        else:
-            parts = frame[_OPP].str.rsplit(_SEP, n=1, expand=True)
-            frame[_OPP] = parts[0].to_numpy() if len(frame) else frame[_OPP]
-            frame["_cut"] = parts[1].astype("int64").to_numpy() if len(frame) else np.zeros(0, dtype="int64")
-        for i, cut in enumerate(chunk):
-            part = frame[frame["_cut"] == i].drop(columns="_cut").reset_index(drop=True)
-            out.append(_finish_states(part, procs, cut))
+        with _one_pass():  # its temporary tables go when its summary is collected
+            chunk = cuts[lo:lo + per_pass]
+            if len(chunk) == 1:
+                chunk_attrs = attrs
+                rows = _rows_at(stage_events, opportunities, chunk[0], procs)
+            else:
+                stacked_events, stacked_opps, latest = _stacked(stage_events, opportunities, chunk)
+                chunk_attrs = _attributes(stacked_opps, attr_cols)[0]
+                try:
+                    rows = _rows_at(stacked_events, stacked_opps, latest, procs)
+                except SchemaError:  # name the real rows: re-run the latest cut on its own, which raises clearly
+                    _rows_at(stage_events, opportunities, latest, procs)
+                    raise
+            if rows is None:
+                continue
+            last = rows.filter(nw.col("is_last")).select(_OPP, "process", "code", "final", "closed_at", "t_entry",
+                                                         "first_entered_at", "moved_back")
+            if status is not None:
+                last = last.filter(nw.col("final").is_in(list(status)))
+            if process is not None:
+                last = last.filter(nw.col("process") == process)
+            if chunk_attrs is not None and attr_cols:
+                last = last.join(chunk_attrs, on=_OPP, how="left")
+            if largest is not None:
+                if len(chunk) > 1:
+                    raise ConfigError("deal_states: largest= works on one cut at a time")
+                order = ["amount", _OPP] if "amount" in attr_cols else ["created_at", _OPP]
+                last = last.sort(order, descending=[order[0] == "amount", False], nulls_last=True).head(int(largest))
+            frame = _collect(last)
+            if len(chunk) == 1:
+                frame["_cut"] = 0
+            else:
+                parts = frame[_OPP].str.rsplit(_SEP, n=1, expand=True)
+                frame[_OPP] = parts[0].to_numpy() if len(frame) else frame[_OPP]
+                frame["_cut"] = parts[1].astype("int64").to_numpy() if len(frame) else np.zeros(0, dtype="int64")
+            for i, cut in enumerate(chunk):
+                part = frame[frame["_cut"] == i].drop(columns="_cut").reset_index(drop=True)
+                out.append(_finish_states(part, procs, cut))
     cols = STATE_COLUMNS + [c for c in attr_cols if c not in STATE_COLUMNS]
     if not out:
         return pd.DataFrame(columns=cols)
@@ -729,23 +742,24 @@ def state_counts(
     out = []
     per_pass = _dates_per_pass(stage_events, len(cuts))
     for lo in range(0, len(cuts), per_pass):
-        chunk = cuts[lo:lo + per_pass]
-        if len(chunk) == 1:
-            rows, chunk_attrs, cut_expr = _rows_at(stage_events, opportunities, chunk[0], procs), attrs, nw.lit(0)
-        else:
-            stacked_events, stacked_opps, latest = _stacked(stage_events, opportunities, chunk)
-            chunk_attrs = _attributes(stacked_opps, attr_cols)[0]
-            rows = _rows_at(stacked_events, stacked_opps, latest, procs)
-            cut_expr = nw.col(_OPP).str.tail(_CUT_DIGITS).cast(nw.Int64)
-        if rows is None:
-            continue
-        last = rows.filter(nw.col("is_last")).select(_OPP, "process", "code", "final")
-        if chunk_attrs is not None and attr_cols:
-            last = last.join(chunk_attrs, on=_OPP, how="left")
-        frame = _collect(last.with_columns(_cut=cut_expr, _value=value).group_by("_cut", "process", "final", "code")
-                         .agg(nw.len().alias("deals"), nw.col("_value").sum().alias("value")))
-        frame["as_of"] = frame.pop("_cut").map(dict(enumerate(chunk)))
-        out.append(frame)
+        with _one_pass():  # its temporary tables go when its summary is collected
+            chunk = cuts[lo:lo + per_pass]
+            if len(chunk) == 1:
+                rows, chunk_attrs, cut_expr = _rows_at(stage_events, opportunities, chunk[0], procs), attrs, nw.lit(0)
+            else:
+                stacked_events, stacked_opps, latest = _stacked(stage_events, opportunities, chunk)
+                chunk_attrs = _attributes(stacked_opps, attr_cols)[0]
+                rows = _rows_at(stacked_events, stacked_opps, latest, procs)
+                cut_expr = nw.col(_OPP).str.tail(_CUT_DIGITS).cast(nw.Int64)
+            if rows is None:
+                continue
+            last = rows.filter(nw.col("is_last")).select(_OPP, "process", "code", "final")
+            if chunk_attrs is not None and attr_cols:
+                last = last.join(chunk_attrs, on=_OPP, how="left")
+            frame = _collect(last.with_columns(_cut=cut_expr, _value=value).group_by("_cut", "process", "final", "code")
+                             .agg(nw.len().alias("deals"), nw.col("_value").sum().alias("value")))
+            frame["as_of"] = frame.pop("_cut").map(dict(enumerate(chunk)))
+            out.append(frame)
     return _finish_counts(pd.concat(out, ignore_index=True) if out else pd.DataFrame(), procs,
                           "amount" in attr_cols)
 
