@@ -371,7 +371,7 @@ def compare_forecasts(calls: pd.DataFrame, model: pd.DataFrame, *, n_boot: int =
     keys = ["owner", "period", "week"]
     a = calls[calls["log_ratio"].notna()].groupby(keys, observed=True).last()[["log_ratio", "in_band"]]
     b = model[model["log_ratio"].notna()].groupby(keys, observed=True).last()[["log_ratio", "in_band"]]
-    pairs = a.join(b, lsuffix="_calls", rsuffix="_model", how="inner").reset_index()
+    pairs = a.add_suffix("_calls").join(b.add_suffix("_model"), how="inner").reset_index()
     pairs["gain"] = pairs["log_ratio_calls"].abs() - pairs["log_ratio_model"].abs()
     rng = np.random.default_rng(seed)
     alpha = (1 - confidence) / 2
@@ -435,7 +435,7 @@ class ForecastAccountability(Result):
         """Calls scored and the verdict."""
         verdict = (f"the model is closer than the calls from week {self.from_week} on" if self.from_week is not None
                    else "the model is not clearly closer than the calls in any week run")
-        return (f"Forecast accountability: {int(self.calls['accuracy'].notna().sum())} '{self.category}' calls "
+        return (f"Forecast accountability: {int(self.calls['accuracy'].notna().sum())} {self.category} calls "
                 f"scored; {verdict} ({self.confidence:.0%} intervals)")
 
     def summary(self) -> pd.DataFrame:
