@@ -41,7 +41,7 @@ Examples
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -449,6 +449,9 @@ class ForecastAccountability(Result):
     category : str
         The call category scored.
     confidence : float
+    model_by_owner, model_by_week : DataFrame
+        :func:`bias_table` of salesplan's re-run forecast per person and per week (the same measures as the
+        calls').
     """
 
     calls: pd.DataFrame
@@ -459,6 +462,8 @@ class ForecastAccountability(Result):
     from_week: int | None
     category: str
     confidence: float
+    model_by_owner: pd.DataFrame = field(default_factory=pd.DataFrame)
+    model_by_week: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def title(self) -> str:
         """Calls scored and the verdict."""
@@ -533,4 +538,6 @@ def forecast_accountability(data: Any, *, category: str = "commit", start: Any =
                                   by_owner=bias_table(scored, "owner", confidence=confidence),
                                   by_week=bias_table(scored, "week", confidence=confidence),
                                   comparison=comparison, from_week=from_week, category=category,
-                                  confidence=float(confidence))
+                                  confidence=float(confidence),
+                                  model_by_owner=bias_table(model_scored, "owner", confidence=confidence),
+                                  model_by_week=bias_table(model_scored, "week", confidence=confidence))
