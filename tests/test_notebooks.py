@@ -19,6 +19,8 @@ ALL_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 #: Notebooks executed by another test (file name -> test), not a second time here.
 EXECUTED_ELSEWHERE = {"05_control_report.ipynb": "tests/test_packaging.py"}
 NOTEBOOKS = [p for p in ALL_NOTEBOOKS if p.name not in EXECUTED_ELSEWHERE]
+#: Charts each notebook must show inline as PNG (figures built outside pyplot are shown with ``display(fig)``).
+PNG_CHARTS = {"06_forecast_accountability.ipynb": 3}
 
 
 def run_notebook(path: Path, cwd: Path, kernel_name: str = "python3") -> nbformat.NotebookNode:
@@ -63,4 +65,6 @@ def test_every_notebook_is_executed_by_a_test() -> None:
 def test_notebook_runs(path: Path, save_executed_notebook, display_problems) -> None:
     nb = run_notebook(path, path.parent)
     assert not display_problems(nb), f"{path.name}: " + "; ".join(display_problems(nb))
+    pngs = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert pngs >= PNG_CHARTS.get(path.name, 0), f"{path.name}: {pngs} inline PNG chart(s)"
     save_executed_notebook(nb, path)

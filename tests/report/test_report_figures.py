@@ -62,6 +62,10 @@ SHEETS: list[tuple[str, Callable[[Analysis, re.Match], pd.DataFrame]]] = [
     ("variance_(.+)", lambda a, m: a.variance_table(m[1])),
     ("activities_next_(.+)", _activities_needed),
     ("open_(.+)", lambda a, m: a.open_deals(m[1])),
+    ("waterfall", lambda a, m: a.waterfall_table),
+    ("call_accuracy", lambda a, m: a.call_accuracy_by_rep),
+    ("model_vs_calls", lambda a, m: a.model_vs_calls),
+    ("deals_at_risk", lambda a, m: a.deals_at_risk),
 ]
 
 
@@ -89,6 +93,8 @@ FIGURES: list[tuple[str, Callable[[Analysis, re.Match], tuple[Any, Any, Any]]]] 
     ("revenue_period", lambda a, m: (a.revenue_in_period, None, None)),
     ("gini", lambda a, m: (a.gini, None, None)),
     ("p_reach_target", lambda a, m: (a.chance_of_target, None, None)),
+    ("model_beats_calls_week", lambda a, m: (a.accountability.from_week if a.accountability.from_week is not None
+                                             else "never", None, None)),
 ]
 
 

@@ -25,6 +25,7 @@ ahead is 1.2816 * 1.732 = 2.22:
 [[13.0, 10.78, 15.22], [13.0, 9.86, 16.14]]
 """
 
+from salesplan.forecast.accountability import ForecastAccountability, call_accuracy, forecast_accountability
 from salesplan.forecast.backtest import BacktestResult, backtest, mase_scale
 from salesplan.forecast.bass import BassDiffusion, bass_cdf
 from salesplan.forecast.evaluation import (
@@ -70,4 +71,7 @@ __all__ = [
     "calibration_slope",
     "paired_bootstrap",
     "score_table",
+    "forecast_accountability",
+    "ForecastAccountability",
+    "call_accuracy",
 ]

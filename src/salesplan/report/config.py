@@ -125,8 +125,8 @@ RENAMED_KEYS: dict[tuple[str, str], tuple[str, str]] = {
 #: Values of ``[report] freq``: monthly or quarterly reporting.
 PERIODS = ("M", "Q")
 #: The report's sections in order (``report.sections`` names a subset); ``salesplan.report.sections`` lays them out.
-SECTION_KEYS: tuple[str, ...] = ("overview", "forecast", "processes", "kpis", "activity", "segments",
-                                 "data_quality")
+SECTION_KEYS: tuple[str, ...] = ("overview", "forecast", "processes", "kpis", "accountability", "activity",
+                                 "segments", "data_quality")
 
 
 @dataclass(frozen=True)
@@ -640,6 +640,7 @@ stage_events = "data/stage_events.csv"
 activities = "data/activities.csv"
 targets = "data/targets.csv"
 opportunity_history = "data/opportunity_history.csv"   # the deal history (optional; past amounts and close dates)
+forecast_calls = "data/forecast_calls.csv"   # the reps' forecast calls (optional; forecast accountability)
 # Example of a column mapping for a CRM export with its own column names:
 # [data.opportunities]
 # path = "crm/deals.xlsx"
