@@ -384,13 +384,15 @@ def section_forecast(ctx: ReportContext) -> Section:
 def _trend_forecast(ctx: ReportContext, sec: Section) -> None:
     a = ctx.analysis
     level = a.settings.confidence
-    model = a.trend_model
     sec.add_chart(render(plot_forecast.fan_chart, "Contracts won per month: history and trend forecast",
-                         f"{model.model_} on the monthly series, {level:.0%} prediction interval; a "
-                         "cross-check of the pipeline forecast.", history=a.won_per_month_total(36),
+                         f"Exponential smoothing on the monthly series (model in the table), {level:.0%} "
+                         "prediction interval; a cross-check of the pipeline forecast.",
+                         history=a.won_per_month_total(36),
                          forecast=a.trend_forecast, ylabel="contracts per month",
                          title="Contracts won per month (all processes)"))
-    sec.add_table(Table("trend_forecast", f"Trend forecast ({model.model_})", a.trend_table))
+    sec.add_table(Table("trend_forecast", "Trend forecast of contracts won per month", a.trend_table,
+                        note=f"Model: {a.trend_model.model_} (error, trend, season of the exponential smoothing "
+                             "family; Hyndman & Athanasopoulos, Forecasting: Principles and Practice, ch. 8)."))
     if a.settings.backtest:
         sec.add_chart(render(plot_forecast.backtest_chart, "Backtest of the monthly forecast",
                              "Rolling-origin one-month-ahead errors against the naive baselines.",
