@@ -57,6 +57,25 @@ def test_exact_dates_back_unless_both_readings_fit(values, format_order, unpadde
         assert got.values.tolist() == [pd.Timestamp(v) for v in truth]
 
 
+@pytest.mark.parametrize("texts", [
+    ["2024-03-05", None, "2024-03-05 14:22", "2024-02-29T23:59:59.5"],  # all plain ISO: Arrow's one pass
+    ["2024-03-05", "2024-03-05T10:00:00+02:00", "2024-03-05T10:00:00Z"],  # offsets: the full rules
+    ["2024-03-05", " 2024-03-06 ", "", "2024-3-7"],  # padding, blank, unpadded: the full rules
+    ["2024-03-05", "2024-02-30"],  # an invalid day is named, not dropped
+])
+def test_arrow_text_and_object_text_read_the_same(texts):
+    arrow = parse_dates(pd.Series(texts, dtype="str"), "order_date")
+    plain = parse_dates(pd.Series(texts, dtype=object), "order_date")
+    assert arrow.values.tolist() == plain.values.tolist()
+    assert arrow.bad.tolist() == plain.bad.tolist() and arrow.aware.tolist() == plain.aware.tolist()
+    if texts[1] is None:  # the fast path: every present value exact, the missing one NaT and not "bad"
+        assert arrow.values.tolist()[0::2] == [pd.Timestamp("2024-03-05"), pd.Timestamp("2024-03-05 14:22")]
+        assert arrow.values.isna().tolist() == [False, True, False, False] and not arrow.bad.any()
+    if "Z" in texts[-1]:
+        assert arrow.aware.tolist() == [False, True, True]
+        assert arrow.values.tolist()[1] == pd.Timestamp("2024-03-05 08:00")
+
+
 def test_a_value_that_fits_no_format_is_named_never_guessed():
     frame = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "customer_id": "c", "process": "acquisition",
                           "created_at": ["25/03/2024", "05/03/2024", "2024-31-12"]})
