@@ -48,6 +48,7 @@ API_PAGES: list[tuple[str, str, str]] = [
     ("salesplan.plan", "salesplan.plan: working backward from targets", ""),
     ("salesplan.forecast", "salesplan.forecast: forecasts", ""),
     ("salesplan.control", "salesplan.control: plan versus actual", ""),
+    ("salesplan.plausibility", "salesplan.plausibility: figures checked against their data", ""),
     ("salesplan.plot.segment", "salesplan.plot.segment", ""),
     ("salesplan.plot.funnel", "salesplan.plot.funnel", ""),
     ("salesplan.plot.plan", "salesplan.plot.plan", ""),

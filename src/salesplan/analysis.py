@@ -59,6 +59,14 @@ from salesplan.forecast import SeriesForecaster, backtest, pipeline
 from salesplan.funnel import estimate
 from salesplan.parse import to_naive_utc
 from salesplan.plan import backward, load_plan, read_team, team_from_data
+from salesplan.plausibility import (
+    Flag,
+    check_backtest,
+    check_expected_value,
+    check_rules,
+    check_wallet,
+    flags_table,
+)
 from salesplan.reduce.orders import order_revenue
 from salesplan.reduce.states import (
     StageFlows,
@@ -940,14 +948,16 @@ class Analysis:
 
     @cached_property
     def trend_backtest(self) -> Any:
-        """Rolling-origin one-month-ahead backtest of the trend forecast over the last year (a few origins), with
-        the naive baselines (:func:`salesplan.forecast.backtest`).
+        """Rolling-origin one-month-ahead backtest of the trend forecast over the last year (one origin per
+        month), with the naive baselines (:func:`salesplan.forecast.backtest`).
         """
         if not self.settings.backtest:
             raise FigureUnavailable("backtest switched off")
         history = self.won_per_month_total(36)
+        # every month of the last year is an origin (12 one-step forecasts; 3 with the former step of 4 could
+        # not judge coverage); :attr:`flags` says when even 12 are too few for the interval level
         return backtest(history, ("ets",), horizon="1MS", confidence=self.settings.confidence,
-                        min_train=max(len(history) - 12, 13), step=4)
+                        min_train=max(len(history) - 12, 13), step=1)
 
     @cached_property
     def backtest_table(self) -> pd.DataFrame:
@@ -1179,6 +1189,35 @@ class Analysis:
         if customers is not None and "name" in customers.columns:
             top.insert(1, "customer", top["customer_id"].map(customers.set_index("customer_id")["name"]))
         return top.reset_index(drop=True)
+
+    # ------------------------------------------------------------ plausibility guards (issue 19, part 3)
+    @cached_property
+    def flags(self) -> list[Flag]:
+        """Figures that contradict the data they come from (:mod:`salesplan.plausibility`), each with the figure,
+        process, value, reference and reason, logged at WARNING: expected values of the process assignment
+        against wallets and the revenue of the last 12 months, customers spending more than their wallet, rules that assign no one for want of a column,
+        and whether the backtest has enough forecasts to judge its interval coverage. A figure that is not
+        available is not checked (the report says why it is missing).
+        """
+        flags: list[Flag] = []
+        checks = (
+            lambda: check_expected_value(self.assignment, self.segments,
+                                         revenue=float(self.revenue_per_month.iloc[-12:, 0].sum())),
+            lambda: check_wallet(self.segments),
+            lambda: check_rules(self.segments, processes=self.processes),
+            lambda: check_backtest(self.trend_backtest),
+        )
+        for check in checks:
+            try:
+                flags.extend(check())
+            except SalesplanError as exc:
+                logger.debug("plausibility check skipped: %s", exc)
+        return flags
+
+    @cached_property
+    def flags_table(self) -> pd.DataFrame:
+        """:attr:`flags` as a table: ``figure, process, value, reference, reason``."""
+        return flags_table(self.flags)
 
     # ------------------------------------------------------------------------------------ data quality
     @cached_property

@@ -208,3 +208,29 @@ def test_a_cohort_created_this_month_is_too_early(demo_sheets) -> None:
     # a cohort of a year ago has closed: a number, and it is mature
     old = full[full["period"] == "2024-12"]
     assert old["cohort_mature"].all() and old["cohort_win_rate"].between(0, 1).all()
+
+
+def test_plausibility_flags_of_the_demo(demo_summary, demo_sheets, analysis: Analysis) -> None:
+    """Issue 19: the demo's formerly implausible figures now pass or are flagged, once, in the data-quality table.
+
+    Before: delivery-rate expected value 5.72M against 3.32M of 2025 revenue; no one in cross-selling (its column
+    missing, logged at INFO); a backtest of 3 origins with coverage 1, shown without comment.
+    """
+    flags = analysis.flags
+    rows = [r for r in demo_summary["data_quality"] if r["section"] == "plausibility"]
+    assert [r["message"] for r in rows] == [f.message for f in flags]
+    assert {r["severity"] for r in rows} == {"warning"}
+    assert not [r for r in demo_summary["data_quality"] if "implausible" in r["message"]]  # no log duplicates
+    revenue = float(analysis.revenue_per_month.iloc[-12:, 0].sum())
+    assert revenue == pytest.approx(3_322_074.57)  # 2025 order revenue of the example
+    assignment = demo_sheets["assignment"].set_index(["process", "value_class"])
+    assert assignment.loc[("delivery_rate", "all"), "expected_value"] < 0.5 * revenue  # was 5.72M
+    assert assignment.loc[("cross_selling", "all"), "customers"] > 0  # was absent
+    assert not [f for f in flags if f.figure in ("expected value", "process assignment")]
+    # the backtest now has one origin per month of the last year, still too few to judge a 90% interval
+    assert demo_sheets["backtest"]["n"].tolist() == [12, 12, 12]
+    (bt,) = [f for f in flags if f.figure == "backtest coverage"]
+    assert bt.reference == 0.9 and "29 or more are needed" in bt.reason
+    # the example's potentials are below the spend of some customers: said, not hidden
+    (wallet,) = [f for f in flags if f.figure == "share of wallet"]
+    assert wallet.value > wallet.reference

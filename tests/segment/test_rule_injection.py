@@ -82,7 +82,7 @@ def test_the_grammar_computes_what_pandas_query_did(monkeypatch):
     seg = pd.DataFrame({
         "has_orders": [True, True, True, True, False], "value_class": ["A", "B", "A", "C", None],
         "p_alive": [0.4, 0.75, 0.9, 0.9, float("nan")], "annual_spend": [1000.0, 400.0, 2000.0, 300.0, 0.0],
-        "share_of_wallet": [0.8, 0.3, 0.9, 0.5, 0.0], "open_wallet": [250.0, 900.0, 200.0, 300.0, 9000.0],
+        "share_of_wallet": [0.8, 0.1, 0.9, 0.5, 0.0], "open_wallet": [250.0, 1170.0, 200.0, 300.0, 9000.0],
         "wallet": [1250.0, 1300.0, 2200.0, 600.0, 9000.0], "resemblance": [float("nan")] * 4 + [0.5],
         "typical_share": [0.3] * 5, "n_products": [2, 1, 4, 0, 0], "cross_sell_score": [0.0, 0.0, 0.0, 0.5, 0.0],
     }, index=pd.Index(list("abcdp"), name="customer_id"))
@@ -90,7 +90,8 @@ def test_the_grammar_computes_what_pandas_query_did(monkeypatch):
     assert got["process"].to_dict() == {"a": "retention", "b": "delivery_rate", "c": "new_product",
                                         "d": "cross_selling", "p": "acquisition"}
     assert got.loc["a", "expected_value"] == pytest.approx(1000 * 0.6)
-    assert got.loc["b", "expected_value"] == pytest.approx(900 * 0.75)
+    # raising b's share from 0.1 to the typical 0.3 of a wallet of 1300, if b is alive: not the open wallet 1170
+    assert got.loc["b", "expected_value"] == pytest.approx(1300 * (0.3 - 0.1) * 0.75)
     assert got.loc["c", "potential"] == pytest.approx(200.0)
     assert got.loc["d", "potential"] == pytest.approx(300.0)  # n_products 0 -> max(0, 1) = 1
     assert got.loc["d", "expected_value"] == pytest.approx(150.0)

@@ -46,6 +46,7 @@ from salesplan.plan._inputs import ALL, funnel_view
 from salesplan.plan.activities import activity_ratio_table, match_ratios
 from salesplan.plan.capacity import hours_table
 from salesplan.plan.cost import unit_cost_table
+from salesplan.plausibility import check_mix
 from salesplan.schema import to_pandas
 
 __all__ = ["optimise_mix", "mix_options"]
@@ -95,7 +96,9 @@ def optimise_mix(total: float, options: Any, *, objective: str = "hours", measur
     -------
     DataFrame
         The options with ``contracts``, ``upper_bound``, the effort total (``hours`` or ``cost``) and, with deal
-        sizes, ``revenue``. ``attrs["objective"]`` holds the minimum.
+        sizes, ``revenue``. ``attrs["objective"]`` holds the minimum; ``attrs["flags"]`` the
+        :func:`salesplan.plausibility.check_mix` flags (all contracts in one process, with the reason; logged
+        at WARNING).
 
     Raises
     ------
@@ -160,7 +163,9 @@ def optimise_mix(total: float, options: Any, *, objective: str = "hours", measur
     if "deal_size" in out.columns:
         out["revenue"] = x * out["deal_size"]
     out.attrs["objective"] = float(res.fun)
+    out.attrs["effort_column"] = col
     logger.info("mix: %s %s for minimum %s %.1f", total, measure, objective, res.fun)
+    out.attrs["flags"] = check_mix(out)
     return out
 
 

@@ -151,14 +151,15 @@ def _resolve_as_of(lf: nw.LazyFrame, date_col: str, as_of: Any) -> pd.Timestamp:
 
 
 def _prepared(orders: Any, customer_col: str, date_col: str, amount_col: str, as_of: Any,
-              period: str) -> tuple[nw.LazyFrame, pd.Timestamp, list[str]]:
+              period: str, warn_late: bool = True) -> tuple[nw.LazyFrame, pd.Timestamp, list[str]]:
     lf = _lazy(orders)
     _check_columns(lf, {"customer": customer_col, "date": date_col, "amount": amount_col})
     names = list(lf.collect_schema().names())
     as_of_ts = _resolve_as_of(lf, date_col, as_of)
     cutoff = dt.datetime.combine((as_of_ts.normalize() + pd.Timedelta(days=1)).date(), dt.time())
     # keep every line up to the end of the as_of day
-    late = lf.filter(nw.col(date_col) >= cutoff).select(nw.len()).collect().to_pandas().iloc[0, 0]
+    late = lf.filter(nw.col(date_col) >= cutoff).select(nw.len()).collect().to_pandas().iloc[0, 0] \
+        if warn_late else 0
     if late:
         logger.warning("orders: %d line(s) dated after as_of=%s ignored", int(late), as_of_ts.date())
     is_ret = nw.col("is_return") if "is_return" in names else (nw.col(amount_col) < 0)
@@ -556,6 +557,9 @@ def product_ownership(
 ) -> pd.DataFrame:
     """Purchase value per customer and product for purchases in ``[start, as_of]`` (long format).
 
+    A window query: lines after ``as_of`` are outside it and not logged (unlike the data cut of
+    :func:`customer_summary`).
+
     Returns
     -------
     pandas.DataFrame
@@ -572,7 +576,7 @@ def product_ownership(
     {'customer_id': ['a', 'a', 'b'], 'product': ['P', 'Q', 'P'], 'amount': [1.0, 2.0, 3.0]}
     """
     customer_col, date_col, amount_col, product_col, margin_col = _order_columns(columns)
-    lf, _, _ = _prepared(orders, customer_col, date_col, amount_col, as_of, "D")
+    lf, _, _ = _prepared(orders, customer_col, date_col, amount_col, as_of, "D", warn_late=False)
     _check_columns(lf, {"product": product_col})
     lf = lf.filter(~nw.col("_ret"))
     if start is not None:

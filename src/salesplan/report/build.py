@@ -46,7 +46,8 @@ class _Collect(logging.Handler):
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not record.name.startswith("salesplan.report") and not record.name.startswith("salesplan.cli"):
+        # plausibility flags reach the data-quality table once, from Analysis.flags (section_data_quality)
+        if not record.name.startswith(("salesplan.report", "salesplan.cli", "salesplan.plausibility")):
             self.records.append(record)
 
 

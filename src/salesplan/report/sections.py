@@ -327,6 +327,9 @@ def section_data_quality(ctx: ReportContext) -> Section:
                         a.data_status_counts.reset_index(), appendix=True))
     for row in a.quality_findings:
         ctx.add_quality(row["section"], row["severity"], row["message"], table=row["table"], rows=row["rows"])
+    with piece(sec, "plausibility checks"):
+        for flag in a.flags:
+            ctx.add_quality("plausibility", "warning", flag.message)
     return sec
 
 
@@ -478,7 +481,8 @@ def section_segments(ctx: ReportContext) -> Section:
                                  "Value against share of wallet; splits at the medians.", matrix=a.portfolio))
     with piece(sec, "process assignment"):
         sec.add_table(Table("assignment", "Customers per process and value class", a.assignment_summary,
-                            note="potential = open wallet; expected_value = value the process can be expected to add."))
+                            note="potential = yearly value at stake (delivery rate: the spend a typical share of "
+                                 "wallet would add); expected_value = potential x the rule's probability."))
         sec.add_table(Table("assignment_top", "Top customers per process", a.assignment_top,
                             note="Rank 1 = highest expected value within the process.", show_rows=30))
         sec.add_table(Table("assignment_all", "Process assignment of every customer", a.assignment,

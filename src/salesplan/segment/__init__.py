@@ -25,7 +25,7 @@ from salesplan.segment.clv import (
     holdout_comparison,
     sample_bgnbd,
 )
-from salesplan.segment.cross_sell import CrossSell, ownership_matrix
+from salesplan.segment.cross_sell import CrossSell, ownership_matrix, recent_cross_sell
 from salesplan.segment.portfolio import portfolio_matrix, portfolio_summary
 from salesplan.segment.rfm import DEFAULT_SEGMENTS, quantile_score, rfm_scores
 from salesplan.segment.summary import (
@@ -61,6 +61,7 @@ __all__ = [
     "portfolio_summary",
     "CrossSell",
     "ownership_matrix",
+    "recent_cross_sell",
     "AssignmentRule",
     "DEFAULT_RULES",
     "load_rules",

@@ -18,11 +18,16 @@ value per process and value class: the input of the planning step.
 Default rules (:data:`DEFAULT_RULES`, first match wins when ``exclusive``)
     1. ``retention``: A/B customers at risk (``p_alive < 0.7``); potential = annual spend, expected value =
        annual spend x (1 - p_alive) (the revenue at risk).
-    2. ``delivery_rate``: A/B customers alive (``p_alive >= 0.5``) with share of wallet < 0.5; potential = open
-       wallet, expected value = open wallet x p_alive.
+    2. ``delivery_rate``: A/B customers alive (``p_alive >= 0.5``) whose share of wallet is below the typical
+       share (the median share of wallet of the buyers, ``typical_share``); potential = the spend a typical share
+       would add, ``wallet x (typical_share - share_of_wallet)``, expected value = potential x p_alive. (Not the
+       whole open wallet: no process wins a customer's entire remaining wallet in a year, and the open wallet of a
+       customer with a small share is many times its spend, so it overstated the value ten-fold; see
+       :mod:`salesplan.plausibility`.)
     3. ``new_product``: A customers, ``p_alive >= 0.8`` (loyal pilot customers); potential = 10% of annual spend.
     4. ``cross_selling``: customers alive with a cross-selling score >= 0.1; potential = annual spend per product
-       owned, expected value = potential x score. Needs the ``cross_sell_score`` column.
+       owned, expected value = potential x score. Needs the ``cross_sell_score`` column, which
+       :func:`customer_segments` derives from the orders' ``product`` column (or takes from ``cross_sell``).
     5. ``acquisition``: prospects (no orders) with resemblance >= 0.2; potential = wallet x typical share of
        wallet, expected value = potential x resemblance.
 
@@ -53,7 +58,7 @@ import pandas as pd
 
 from salesplan._toml import read_toml
 from salesplan._validation import check_horizon, horizon_days
-from salesplan.errors import ConfigError, SchemaError
+from salesplan.errors import ConfigError, ParameterError, SchemaError
 from salesplan.expressions import Expression, parse_expression
 
 __all__ = ["AssignmentRule", "DEFAULT_RULES", "load_rules", "customer_segments", "assign_processes",
@@ -80,7 +85,8 @@ class AssignmentRule:
     priority : int
         Lower = more important; with ``exclusive`` a customer gets the matching rule of lowest priority.
     requires : tuple of str
-        Columns the rule needs; when one is missing from the table the rule is skipped (logged), not an error.
+        Columns the rule needs; when one is missing from the table the rule is skipped (logged at WARNING and
+        flagged by :func:`salesplan.plausibility.check_rules`), not an error.
     description : str
         Free text.
 
@@ -118,7 +124,8 @@ DEFAULT_RULES: tuple[AssignmentRule, ...] = (
     AssignmentRule("retention", "has_orders and value_class in ['A', 'B'] and p_alive < 0.7", "annual_spend",
                    "1 - p_alive", 1, (), "valuable customers at risk of lapsing: stabilise the relationship"),
     AssignmentRule("delivery_rate", "has_orders and value_class in ['A', 'B'] and p_alive >= 0.5 and "
-                   "share_of_wallet < 0.5", "open_wallet", "p_alive", 2, (),
+                   "share_of_wallet < typical_share", "wallet * (typical_share - share_of_wallet)", "p_alive", 2,
+                   ("typical_share",),
                    "valuable active customers with a low share of wallet: raise the delivery rate"),
     AssignmentRule("new_product", "has_orders and value_class == 'A' and p_alive >= 0.8", "0.1 * annual_spend",
                    "p_alive", 3, (), "loyal top customers: pilot customers for new products"),
@@ -207,7 +214,7 @@ def customer_segments(
     thresholds: Sequence[float] = (0.8, 0.95),
     horizon: Any = "365D",
     discount_rate: float = 0.01,
-    cross_sell: pd.DataFrame | None = None,
+    cross_sell: pd.DataFrame | bool | None = None,
     features: Sequence[str] = ("industry", "size", "region"),
     columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
@@ -225,7 +232,10 @@ def customer_segments(
         ``attrs`` hold the fitted models (``purchase_model``, ``spend_model``).
 
     Other parameters: ``columns`` maps the orders' own column names to ``customer_id``, ``order_date``,
-    ``amount`` (``{"their name": "canonical name"}``).
+    ``amount``, ``product`` (``{"their name": "canonical name"}``). ``cross_sell``: scores from
+    :meth:`CrossSell.score`; by default (None) they are derived from the orders by
+    :func:`~salesplan.segment.cross_sell.recent_cross_sell` on the last ``horizon`` (at most half the order
+    history), so the cross-selling rule has its column; ``False`` leaves the cross-selling columns out.
 
     Raises
     ------
@@ -268,7 +278,12 @@ def customer_segments(
     owners = table["has_orders"] & (table["share_of_wallet"] > 0)
     table["typical_share"] = float(table.loc[owners, "share_of_wallet"].median()) if owners.any() else 0.0
     table["resemblance"] = _resemblance(table, customers, features).where(~table["has_orders"])
-    if cross_sell is not None:
+    if cross_sell is None or cross_sell is True:
+        cross_sell = _derived_cross_sell(orders, summary, horizon, columns)
+    elif not (cross_sell is False or isinstance(cross_sell, pd.DataFrame)):
+        raise ParameterError(f"customer_segments: cross_sell must be a DataFrame of scores, None or False, got "
+                             f"{type(cross_sell).__name__}")
+    if isinstance(cross_sell, pd.DataFrame):
         best = cross_sell.sort_values("score", ascending=False, kind="stable").drop_duplicates("customer_id")
         best = best.set_index("customer_id")
         table["cross_sell_product"] = best["product"].reindex(table.index)
@@ -276,6 +291,25 @@ def customer_segments(
     table.index.name = "customer_id"
     table.attrs.update(purchase_model=bg, spend_model=gg, as_of=summary.attrs["as_of"], value=value)
     return table
+
+
+def _derived_cross_sell(orders: Any, summary: pd.DataFrame, horizon: Any,
+                        columns: Mapping[str, str] | None) -> pd.DataFrame | None:
+    """Cross-selling scores from the last ``horizon`` of the orders, at most half of the order history.
+
+    The window is capped so the features at its start have a history too
+    (:func:`~salesplan.segment.cross_sell.recent_cross_sell`).
+    """
+    from salesplan.segment.cross_sell import recent_cross_sell
+
+    as_of = summary.attrs["as_of"]
+    history = (as_of - summary["first_order"].min()).days if len(summary) else 0
+    days = int(min(horizon_days(as_of, horizon), history // 2))
+    if days < 30:
+        logger.warning("cross-selling scores not derived: %d day(s) of order history, need at least 60 "
+                       "(the cross-selling rule will assign no one)", history)
+        return None
+    return recent_cross_sell(orders, as_of=as_of, start=as_of - pd.Timedelta(days=days), columns=columns)
 
 
 def assign_processes(
@@ -323,8 +357,8 @@ def assign_processes(
         rule = rules[i]
         missing = [c for c in rule.requires if c not in frame.columns]
         if missing:
-            logger.info("assign_processes: rule %r skipped, column(s) %s not in the segment table", rule.process,
-                        missing)
+            logger.warning("assign_processes: rule %r assigns no one: column(s) %s not in the segment table",
+                           rule.process, missing)
             continue
         for name in ("when", "potential", "probability"):
             rule.expression(name).check_columns(frame.columns)
