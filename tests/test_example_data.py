@@ -25,7 +25,8 @@ def test_example_is_read_from_the_package_and_matches_its_data_card() -> None:
     rows = {name: len(frame) for name, frame in data.tables.items()}
     # the row counts of the data card (datasets/example/README.md)
     assert rows == {"customers": 600, "orders": 1892, "opportunities": 2594, "stage_events": 8652,
-                    "activities": 8106, "targets": 40, "opportunity_history": 10550}
+                    "activities": 8106, "targets": 40, "opportunity_history": 10550,
+                    "forecast_calls": 1713}
     assert len(load_example_truth()) == 63
     assert data.tables["customers"]["customer_id"].map(type).eq(str).all()
 

@@ -72,7 +72,21 @@ def _capacity() -> Any:
     return plan.capacity(teams, {"calls": 0.25})
 
 
+def _accountability() -> Any:
+    from salesplan.forecast.accountability import ForecastAccountability, bias_table, compare_forecasts
+
+    calls = pd.DataFrame({"owner": "a", "period": ["2024-Q1", "2024-Q2", "2024-Q3"], "week": 1,
+                          "accuracy": [1.5, 0.7, 1.8], "in_band": False})
+    calls["log_ratio"] = np.log(calls["accuracy"])
+    model = calls.assign(accuracy=[1.1, 0.95, 1.02], in_band=True)
+    model["log_ratio"] = np.log(model["accuracy"])
+    table, week = compare_forecasts(calls, model, n_boot=100)
+    return ForecastAccountability(calls, model, bias_table(calls), bias_table(calls, "week"), table, week, "commit",
+                                  0.95)
+
+
 BUILDERS: dict[str, Callable[[], Any]] = {
+    "ForecastAccountability": _accountability,
     "Funnel": _funnel,
     "CohortRates": lambda: salesplan.cohort_rates(EVENTS, PROC),
     "SnapshotFunnel": _snapshot,

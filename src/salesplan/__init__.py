@@ -64,6 +64,7 @@ _LAZY: dict[str, str] = {
     "SeriesForecaster": "salesplan.forecast", "backtest": "salesplan.forecast",
     "pipeline_backtest": "salesplan.forecast", "BassDiffusion": "salesplan.forecast",
     "deal_win_probability": "salesplan.forecast", "WinProbability": "salesplan.forecast",
+    "forecast_accountability": "salesplan.forecast",
     "plan_vs_actual": "salesplan.control", "decompose_gap": "salesplan.control", "variance": "salesplan.control",
     "kpis": "salesplan.control", "pipeline_movement": "salesplan.control",
     # every figure of a reporting run

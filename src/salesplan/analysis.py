@@ -381,8 +381,12 @@ class Analysis:
         targets = data.targets[data.targets["process"].isin(names)] if data.targets is not None else None
         history = data.opportunity_history
         history = history[history["opportunity_id"].isin(ids)] if history is not None else None
+        calls = data.forecast_calls
+        if calls is not None and "process" in calls.columns:
+            calls = calls[calls["process"].isin(names) | calls["process"].isna()]
         return dataclasses.replace(data, opportunities=opps, stage_events=events, activities=acts, targets=targets,
-                                   opportunity_history=history, processes={n: data.processes[n] for n in names})
+                                   opportunity_history=history, forecast_calls=calls,
+                                   processes={n: data.processes[n] for n in names})
 
     @cached_property
     def engine_data(self) -> SalesData:
@@ -1218,6 +1222,88 @@ class Analysis:
     def flags_table(self) -> pd.DataFrame:
         """:attr:`flags` as a table: ``figure, process, value, reference, reason``."""
         return flags_table(self.flags)
+
+    # ------------------------------------------ issue 18: forecast accountability (deal history, calls, p_win)
+    @cached_property
+    def waterfall(self) -> Any:
+        """:func:`salesplan.control.waterfall.pipeline_waterfall` of the reporting period: how the pipeline
+        expected to close in it moved from the period start (or the first opportunity) to the cut.
+        """
+        from salesplan.control.waterfall import pipeline_waterfall
+
+        d = self.scoped
+        first, _ = time_span(d.opportunities, "created_at", "opportunities")
+        return pipeline_waterfall(d, max(self.period.start_time, first), self.as_of, self.period_label_short)
+
+    @cached_property
+    def waterfall_table(self) -> pd.DataFrame:
+        """The bars of :attr:`waterfall` for all processes: ``category, count, value, sign``."""
+        return self.waterfall.summary().reset_index()
+
+    @property
+    def period_label_short(self) -> str:
+        """The reporting period as a label such as ``"2026-03"`` or ``"2026-Q1"``."""
+        return normalise_period(self.period) or str(self.period)
+
+    @cached_property
+    def call_scores(self) -> pd.DataFrame:
+        """Every forecast call beside its actual (:func:`salesplan.forecast.accountability.call_accuracy`):
+        week of the period, accuracy = forecast / actual, in the 85-115% band.
+        """
+        from salesplan.forecast.accountability import call_accuracy
+
+        if self.scoped.forecast_calls is None:
+            raise FigureUnavailable("no forecast_calls table")
+        return call_accuracy(self.scoped)
+
+    @cached_property
+    def call_accuracy_by_rep(self) -> pd.DataFrame:
+        """Accuracy and bias of the forecast calls per person and category, periods ended by the cut
+        (:func:`salesplan.forecast.accountability.bias_table`).
+        """
+        from salesplan.forecast.accountability import bias_table
+
+        scores = self.call_scores[self.call_scores["complete"]]
+        return bias_table(scores, ["category", "owner"], confidence=self.settings.confidence)
+
+    @cached_property
+    def accountability(self) -> Any:
+        """:func:`salesplan.forecast.accountability.forecast_accountability` of the ``commit`` calls of the
+        periods that started in the year before the cut: salesplan's forecast re-run at weeks 1, 7 and 13
+        of each from what was known then, against the calls.
+        """
+        from salesplan.forecast.accountability import forecast_accountability
+
+        if self.scoped.forecast_calls is None:
+            raise FigureUnavailable("no forecast_calls table")
+        return forecast_accountability(self.scoped, weeks=(1, 7, 13), start=self.as_of - pd.DateOffset(years=1),
+                                       confidence=self.settings.confidence, seed=self.settings.seed)
+
+    @cached_property
+    def model_vs_calls(self) -> pd.DataFrame:
+        """Per week of the period: mean error of the calls and of salesplan's forecast and the gain with its
+        interval (:attr:`accountability`).
+        """
+        return self.accountability.comparison
+
+    @cached_property
+    def win_probability(self) -> Any:
+        """:func:`salesplan.forecast.deal_win_probability` at the cut: each open deal's calibrated chance to be
+        won, with its reasons.
+        """
+        from salesplan.forecast.win_probability import WinProbability, deal_win_probability
+
+        model = WinProbability(seed=self.settings.seed, n_threads=1)
+        return deal_win_probability(self.scoped, as_of=self.as_of, seed=self.settings.seed, model=model)
+
+    @cached_property
+    def deals_at_risk(self) -> pd.DataFrame:
+        """Open deals expected to close in the forecast window whose win probability is below one half, largest
+        amount first, with their reasons (:func:`salesplan.forecast.win_probability.deals_at_risk`).
+        """
+        from salesplan.forecast.win_probability import deals_at_risk
+
+        return deals_at_risk(self.win_probability.deals, *self.window)
 
     # ------------------------------------------------------------------------------------ data quality
     @cached_property

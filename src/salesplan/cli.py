@@ -311,7 +311,8 @@ def _cmd_init(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     data_dir = path.parent / "data"
     if args.example_data:
         targets += [data_dir / f"{t}.csv" for t in ("customers", "orders", "opportunities", "stage_events",
-                                                     "activities", "targets", "opportunity_history")]
+                                                     "activities", "targets", "opportunity_history",
+                                                     "forecast_calls")]
     existing = [str(p) for p in targets if p.exists()]
     if existing and not args.force:
         raise ConfigError(f"init: {', '.join(existing)} already exist(s); use --force to overwrite")

@@ -17,7 +17,7 @@ Examples
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,8 @@ from salesplan.schema import TABLES, validate
 
 __all__ = ["SalesData"]
 
-TABLE_ORDER = ("customers", "orders", "opportunities", "stage_events", "activities", "targets", "opportunity_history")
+TABLE_ORDER = ("customers", "orders", "opportunities", "stage_events", "activities", "targets", "opportunity_history",
+               "forecast_calls")
 
 
 @dataclass
@@ -42,7 +43,8 @@ class SalesData:
 
     Attributes
     ----------
-    customers, orders, opportunities, stage_events, activities, targets, opportunity_history : pandas.DataFrame or None
+    customers, orders, opportunities, stage_events, activities, targets, opportunity_history, forecast_calls : \
+pandas.DataFrame or None
         Validated pandas frames; a large table may instead be a native engine frame (a DuckDB relation, a
         Polars LazyFrame, a Spark DataFrame over Parquet, as ``salesplan.report.load_data`` opens them with
         ``[data] engine``), read only through the reductions of :mod:`salesplan.reduce`.
@@ -58,6 +60,7 @@ class SalesData:
     activities: pd.DataFrame | None = None
     targets: pd.DataFrame | None = None
     opportunity_history: pd.DataFrame | None = None
+    forecast_calls: pd.DataFrame | None = None
     processes: dict[str, SalesProcess] = field(default_factory=lambda: dict(DEFAULT_PROCESSES))
     as_of: pd.Timestamp | None = None
 
@@ -72,18 +75,23 @@ class SalesData:
         activities: Any = None,
         targets: Any = None,
         opportunity_history: Any = None,
+        forecast_calls: Any = None,
         processes: Mapping[str, SalesProcess] | None = None,
         columns: Mapping[str, Mapping[str, str]] | None = None,
         as_of: Any = None,
+        forecast_categories: Sequence[str] | None = None,
     ) -> SalesData:
         """Validate the given tables and the links between them.
 
         Parameters
         ----------
-        customers, orders, opportunities, stage_events, activities, targets, opportunity_history : DataFrame, optional
+        customers, orders, opportunities, stage_events, activities, targets, opportunity_history, forecast_calls : \
+DataFrame, optional
             Raw tables in canonical shape (or mapped with ``columns``). ``opportunity_history`` holds each deal's
             values after every change (``opportunity_id, changed_at`` and any of ``expected_close, amount,
             forecast_category, stage, owner, probability``); read with :func:`salesplan.reduce.history.deal_values`.
+            ``forecast_calls`` holds the calls of reps and managers (``owner, period, as_of, category`` and
+            ``amount`` or ``contracts``); read with :func:`salesplan.forecast.accountability.call_accuracy`.
         processes : mapping, optional
             Sales processes by name; default the five defaults.
         columns : mapping, optional
@@ -91,18 +99,21 @@ class SalesData:
             ``{"orders": {"Kunde": "customer_id"}}``.
         as_of : date-like, optional
             The data cut; dates after it are errors. Default: the latest date in the tables.
+        forecast_categories : sequence of str, optional
+            The categories a forecast call may name (default ``commit, best_case, pipeline``).
 
         Raises
         ------
         SchemaError
             One error with the failures of every table and every cross-table rule: orders, opportunities and
             activities naming unknown customers (``known_customer``), stage events and activities naming unknown
-            opportunities, stages outside the opportunity's process, events and history rows before creation.
+            opportunities, stages outside the opportunity's process, events and history rows before creation,
+            forecast calls by unknown people, for unreadable periods or in categories outside the list.
         """
         procs = dict(DEFAULT_PROCESSES if processes is None else processes)
         raw = {"customers": customers, "orders": orders, "opportunities": opportunities,
                "stage_events": stage_events, "activities": activities, "targets": targets,
-               "opportunity_history": opportunity_history}
+               "opportunity_history": opportunity_history, "forecast_calls": forecast_calls}
         columns = dict(columns or {})
         unknown = set(columns) - set(TABLES)
         if unknown:
@@ -114,7 +125,8 @@ class SalesData:
                 clean[name] = None
                 continue
             frame = validate(raw[name], name, columns.get(name), as_of=as_of, processes=procs,
-                             opportunities=clean.get("opportunities"), raise_errors=False)
+                             opportunities=clean.get("opportunities"), raise_errors=False,
+                             forecast_categories=forecast_categories)
             if "failure_cases" in frame.attrs:
                 failures.append(frame.attrs.pop("failure_cases"))
             clean[name] = frame

@@ -1,8 +1,9 @@
 """Canonical tables, column mapping and validation.
 
-salesplan works on seven canonical tables (see the README): ``customers``, ``orders``, ``opportunities``,
-``stage_events``, ``activities``, ``targets`` and ``opportunity_history`` (each deal's values after every change:
-expected close, amount, forecast category, stage, owner; the CRM's field history). :func:`validate` maps a user's column names onto the canonical
+salesplan works on eight canonical tables (see the README): ``customers``, ``orders``, ``opportunities``,
+``stage_events``, ``activities``, ``targets``, ``opportunity_history`` (each deal's values after every change:
+expected close, amount, forecast category, stage, owner; the CRM's field history) and ``forecast_calls`` (the
+forecasts reps and managers called: ``owner, period, as_of, category`` and ``amount`` or ``contracts``). :func:`validate` maps a user's column names onto the canonical
 ones, coerces types and checks every rule, collecting all failures before it raises one :class:`SchemaError`
 whose ``failure_cases`` table lists each (table, column, check, key, value). The caller's frame is never changed.
 
@@ -31,7 +32,11 @@ Rules (the ``check`` names in ``failure_cases``)
     have opposite signs (returns carry both negative); ``period`` a target period is not a month, quarter or year;
     ``known_process`` a process name is not defined; ``known_opportunity`` a stage event or activity names an
     unknown opportunity; ``known_stage`` a stage is not a stage of that opportunity's process;
-    ``after_created`` a stage event or a history row lies before the opportunity's creation.
+    ``after_created`` a stage event or a history row lies before the opportunity's creation; for
+    ``forecast_calls``: ``known_category`` a category outside the configured list (``forecast_categories``,
+    default :data:`FORECAST_CATEGORIES`), ``known_owner`` a call by a person who owns no opportunity (checked
+    with ``opportunities``), ``period`` a period that is not a month, quarter or year, ``value`` a call with
+    neither ``amount`` nor ``contracts``.
 
 Negative order amounts are kept: they are returns or credit notes, flagged in the added boolean column
 ``is_return`` so that revenue figures can include or exclude them explicitly.
@@ -53,7 +58,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,13 +69,13 @@ from salesplan.errors import SchemaError
 from salesplan.parse import blank_to_na, parse_dates, parse_numbers, to_naive_utc
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess
 
-__all__ = ["TableSpec", "TABLES", "validate", "to_pandas", "normalise_period"]
+__all__ = ["TableSpec", "TABLES", "FORECAST_CATEGORIES", "validate", "to_pandas", "normalise_period"]
 
 logger = logging.getLogger(__name__)
 
 ID, TEXT, DATE, AMOUNT, NUMBER = "id", "text", "date", "amount", "number"
 #: Text columns in which a blank string is a missing value (a blank stage or process name names nothing).
-_BLANK_IS_MISSING = ("stage", "process", "kind", "period")
+_BLANK_IS_MISSING = ("stage", "process", "kind", "period", "category")
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,18 @@ TABLES: dict[str, TableSpec] = {
         non_negative=("amount", "probability"),
         future_ok=("expected_close",),
     ),
+    # The forecast calls of reps and managers: who called what for which period, when, in which category.
+    "forecast_calls": TableSpec(
+        "forecast_calls",
+        {"owner": TEXT, "period": TEXT, "as_of": DATE, "category": TEXT},
+        {"amount": AMOUNT, "contracts": NUMBER, "process": TEXT},
+        key=("owner", "period", "as_of", "category", "process"),
+        non_negative=("amount", "contracts"),
+    ),
 }
+
+#: The forecast categories a call may name unless configured otherwise (Salesforce's, in salesplan's spelling).
+FORECAST_CATEGORIES: tuple[str, ...] = ("commit", "best_case", "pipeline")
 
 
 _COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3  # pandas 3: copy-on-write always on
@@ -382,6 +398,7 @@ def validate(
     date_format: str | Mapping[str, str] | None = None,
     decimal: str | Mapping[str, str] | None = None,
     thousands: str | Mapping[str, str] | None = None,
+    forecast_categories: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Map, coerce and check one canonical table; return a new, clean pandas frame.
 
@@ -390,7 +407,7 @@ def validate(
     frame : DataFrame
         The user's table (pandas, or anything narwhals reads: Polars, PyArrow, DuckDB relation).
     table : {"customers", "orders", "opportunities", "stage_events", "activities", "targets", \
-"opportunity_history"}
+"opportunity_history", "forecast_calls"}
         Which canonical table ``frame`` holds.
     columns : mapping, optional
         ``{"their column": "canonical column"}``. Unmapped columns keep their names.
@@ -413,6 +430,8 @@ def validate(
         Decimal and thousands separators of text amounts (default: inferred per column; see
         :func:`salesplan.parse.parse_numbers`). Currency codes and symbols around amounts are understood, one
         currency per column (``currency`` failures otherwise).
+    forecast_categories : sequence of str, optional
+        The categories a forecast call may name (default :data:`FORECAST_CATEGORIES`).
 
     Returns
     -------
@@ -498,6 +517,8 @@ def validate(
         if name in df.columns:
             col.add(name, "non_negative", df[name] < 0, df[name])
     _table_rules(table, df, col, processes, opportunities)
+    if table == "forecast_calls":
+        _call_rules(df, col, opportunities, forecast_categories)
     key_cols = [k for k in spec.key if k in df.columns]
     if key_cols:
         dup = df.duplicated(key_cols, keep=False) & df[key_cols[0]].notna()
@@ -542,6 +563,28 @@ def _table_rules(table: str, df: pd.DataFrame, col: _Collector, processes: dict[
             created = df["opportunity_id"].map(opp["created_at"])
             col.add(when, "after_created", known & (df[when] < created),
                     lambda i: df.loc[i, when].astype(str) + " < created " + created.loc[i].astype(str))
+
+
+def _call_rules(df: pd.DataFrame, col: _Collector, opportunities: pd.DataFrame | None,
+                categories: Sequence[str] | None) -> None:
+    """The rules of ``forecast_calls``: period, category, a known person, a value."""
+    periods = df["period"].map(normalise_period)
+    col.add("period", "period", df["period"].notna() & periods.isna(),
+            lambda i: df.loc[i, "period"].astype(str) + " (not a month, quarter or year such as 2026-Q1)")
+    df["period"] = periods.where(periods.notna(), df["period"])
+    allowed = list(FORECAST_CATEGORIES if categories is None else categories)
+    col.add("category", "known_category", df["category"].notna() & ~df["category"].isin(allowed),
+            lambda i: df.loc[i, "category"].astype(str) + f" (configured: {', '.join(allowed)})")
+    values = [c for c in ("amount", "contracts") if c in df.columns]
+    if not values:
+        col.add("amount", "value", key="-", value="a call needs an amount or a number of contracts; neither column")
+    else:
+        col.add(",".join(values), "value", df[values].isna().all(axis=1),
+                lambda i: pd.Series("no amount and no contracts", index=i))
+    if opportunities is not None and "owner" in opportunities.columns and len(opportunities):
+        known = set(opportunities["owner"].dropna().astype(str))
+        col.add("owner", "known_owner", df["owner"].notna() & ~df["owner"].isin(known),
+                lambda i: df.loc[i, "owner"].astype(str) + " (owns no opportunity)")
 
 
 def _usable_opportunities(opportunities: pd.DataFrame | None) -> bool:

@@ -84,8 +84,12 @@ def hostile_data():
     customers["name"] = [HOSTILE_NAMES[i % len(HOSTILE_NAMES)] for i in range(len(customers))]
     opps = data.opportunities.copy()
     opps["owner"] = "<i>rep</i> " + opps["owner"].astype(str)
+    calls = data.forecast_calls.copy()  # the calls name the same (renamed) reps
+    calls["owner"] = "<i>rep</i> " + calls["owner"].astype(str)
+    history = data.opportunity_history.copy()
+    history["owner"] = "<i>rep</i> " + history["owner"].astype(str)
     tables = {k: v.drop(columns=["is_return"], errors="ignore") for k, v in data.tables.items()}
-    tables.update(customers=customers, opportunities=opps)
+    tables.update(customers=customers, opportunities=opps, forecast_calls=calls, opportunity_history=history)
     return sp.SalesData.from_frames(**tables, processes=data.processes, as_of=data.as_of)
 
 

@@ -27,7 +27,7 @@ def test_example_config_is_valid_and_documents_every_table():
     assert cfg.report.formats == ("html", "pdf", "xlsx", "json")
     assert cfg.data["orders"].path == Path("/base/data/orders.csv")
     assert set(cfg.data) == {"customers", "orders", "opportunities", "stage_events", "activities", "targets",
-                             "opportunity_history"}
+                             "opportunity_history", "forecast_calls"}
     assert cfg.option("capacity", "reps") == {} and cfg.option("capacity", "team") is None
     assert cfg.option("plan", "target_probability") == 0.8
 

@@ -68,6 +68,10 @@ SHEETS: list[tuple[str, Callable[[Analysis, re.Match], pd.DataFrame]]] = [
     ("rep_activities_(.+)", lambda a, m: a.rep_activities_of(m[1])),
     ("rep_targets_(.+)", lambda a, m: a.rep_targets_next(m[1])),
     ("by_(.+)", lambda a, m: a.breakdown(m[1])),
+    ("waterfall", lambda a, m: a.waterfall_table),
+    ("call_accuracy", lambda a, m: a.call_accuracy_by_rep),
+    ("model_vs_calls", lambda a, m: a.model_vs_calls),
+    ("deals_at_risk", lambda a, m: a.deals_at_risk),
 ]
 
 
@@ -98,6 +102,8 @@ FIGURES: list[tuple[str, Callable[[Analysis, re.Match], tuple[Any, Any, Any]]]] 
     ("revenue_period", lambda a, m: (a.revenue_in_period, None, None)),
     ("gini", lambda a, m: (a.gini, None, None)),
     ("p_reach_target", lambda a, m: (a.chance_of_target, None, None)),
+    ("model_beats_calls_week", lambda a, m: (a.accountability.from_week if a.accountability.from_week is not None
+                                             else "never", None, None)),
 ]
 
 

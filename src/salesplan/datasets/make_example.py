@@ -10,7 +10,7 @@ Examples
 >>> from salesplan.datasets.make_example import write_example
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> sorted(p.name for p in write_example(folder, n_customers=40, years=1, seed=3))[:3]
-['activities.csv.gz', 'customers.csv.gz', 'meta.json']
+['activities.csv.gz', 'customers.csv.gz', 'forecast_calls.csv.gz']
 """
 
 from __future__ import annotations

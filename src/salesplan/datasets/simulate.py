@@ -22,13 +22,15 @@ The world
       for deals that will be lost), pull-ins, amount changes and hand-overs, with the rules of
       :mod:`salesplan.datasets.deal_history`; rows after the cut are in ``Truth.latent_history``. The
       opportunities' ``amount``, ``expected_close`` and ``owner`` are the values known at the cut.
+    * Forecast calls (``forecast_calls``): every rep calls the amount they will win in each quarter, weekly, with a
+      known bias per rep (``Truth.call_bias``); the rules are in :mod:`salesplan.datasets.forecast_calls`.
 
 Examples
 --------
 >>> from salesplan.datasets import simulate
 >>> data, truth = simulate(n_customers=60, years=1, seed=1)
 >>> sorted(data.tables)
-['activities', 'customers', 'opportunities', 'opportunity_history', 'orders', 'stage_events', 'targets']
+['activities', 'customers', 'forecast_calls', 'opportunities', 'opportunity_history', 'orders', 'stage_events', 'targets']
 >>> round(truth.rate("retention", "review_scheduled"), 3)
 0.906
 """
@@ -43,6 +45,7 @@ from scipy import stats
 
 from salesplan.data import SalesData
 from salesplan.datasets.deal_history import HISTORY_PARAMS, simulate_history
+from salesplan.datasets.forecast_calls import CALL_PARAMS, simulate_calls
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess
 
 __all__ = ["simulate", "Truth", "STAGE_RATES", "CLV_PARAMS"]
@@ -114,6 +117,10 @@ class Truth:
         The whole ``opportunity_history``, including the rows after the data cut.
     history_params : dict
         The rules of the deal history (:data:`salesplan.datasets.deal_history.HISTORY_PARAMS`).
+    call_bias : dict
+        Per rep, the true bias of their forecast calls (median of call / actual won amount).
+    call_params : dict
+        The rules of the forecast calls (:data:`salesplan.datasets.forecast_calls.CALL_PARAMS`).
     """
 
     stage_rates: pd.DataFrame
@@ -129,6 +136,8 @@ class Truth:
     as_of: pd.Timestamp = field(default_factory=pd.Timestamp.now)
     latent_history: pd.DataFrame = field(default_factory=pd.DataFrame)
     history_params: dict[str, float] = field(default_factory=lambda: dict(HISTORY_PARAMS))
+    call_bias: dict[str, float] = field(default_factory=dict)
+    call_params: dict[str, float] = field(default_factory=lambda: dict(CALL_PARAMS))
 
     def rate(self, process: str, stage: str, segment: str = "*") -> float:
         """The true advance rate of one stage."""
@@ -354,15 +363,22 @@ def simulate(
     known = history.groupby("opportunity_id").tail(1).set_index("opportunity_id")
     opps["expected_close"] = opps["opportunity_id"].map(known["expected_close"]).fillna(opps["expected_close"])
 
+    # forecast calls with a known bias per rep, on their own random stream
+    final = latent_history.dropna(subset=["amount"]).groupby("opportunity_id").tail(1).set_index("opportunity_id")
+    won = outcomes[outcomes["outcome"] == outcomes["process"].map({n: p.won for n, p in procs.items()})]
+    won = won[won["opportunity_id"].isin(final.index)]
+    won = won.assign(owner=won["opportunity_id"].map(final["owner"]), amount=won["opportunity_id"].map(final["amount"]))
+    calls, call_bias = simulate_calls(won, owners, start_ts, as_of, seed=[seed, 18, 3])
+
     targets = _targets(procs, rate_t, as_of, creation_scale)
     data = SalesData.from_frames(customers=cust, orders=orders, opportunities=opps, stage_events=events,
-                                 activities=acts, targets=targets, opportunity_history=history, processes=procs,
-                                 as_of=as_of)
+                                 activities=acts, targets=targets, opportunity_history=history,
+                                 forecast_calls=calls, processes=procs, as_of=as_of)
     truth = Truth(stage_rates=rate_t, win_rates=win_t, durations=dur_t, activity_ratios=act_t,
                   clv_params=dict(CLV_PARAMS),
                   creation_per_week={n: CREATION_PER_WEEK[n] * creation_scale for n in procs},
                   latent_events=latent, outcomes=outcomes, share_of_wallet=sow,
-                  customer_params=cparams, as_of=as_of, latent_history=latent_history)
+                  customer_params=cparams, as_of=as_of, latent_history=latent_history, call_bias=call_bias)
     return data, truth
 
 

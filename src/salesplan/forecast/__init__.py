@@ -18,6 +18,7 @@ Examples
 SeriesForecaster(method='naive')
 """
 
+from salesplan.forecast.accountability import ForecastAccountability, call_accuracy, forecast_accountability
 from salesplan.forecast.backtest import BacktestResult, backtest, mase_scale
 from salesplan.forecast.bass import BassDiffusion, bass_cdf
 from salesplan.forecast.evaluation import (
@@ -63,4 +64,7 @@ __all__ = [
     "calibration_slope",
     "paired_bootstrap",
     "score_table",
+    "forecast_accountability",
+    "ForecastAccountability",
+    "call_accuracy",
 ]

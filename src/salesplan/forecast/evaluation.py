@@ -41,6 +41,7 @@ from salesplan._validation import check_horizon, check_probability
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.forecast.pipeline import pipeline
 from salesplan.parse import to_naive_utc
+from salesplan.reduce.history import opportunities_as_of
 from salesplan.reduce.states import deal_states, known_by, time_span
 
 __all__ = ["cut_data", "pipeline_backtest", "PipelineBacktest", "reliability", "brier_score"]
@@ -48,14 +49,16 @@ __all__ = ["cut_data", "pipeline_backtest", "PipelineBacktest", "reliability", "
 logger = logging.getLogger(__name__)
 
 _DATE_COLUMN = {"orders": "order_date", "opportunities": "created_at", "stage_events": "entered_at",
-                "activities": "date", "opportunity_history": "changed_at"}
+                "activities": "date", "opportunity_history": "changed_at", "forecast_calls": "as_of"}
 
 
 def cut_data(data: Any, as_of: Any) -> Any:
     """A copy of ``data`` with only what was known at ``as_of`` (tables filtered by their date column).
 
-    Planned dates (``expected_close``) and targets are kept. The result is a :class:`~salesplan.SalesData`
-    with ``as_of`` set; ``data`` is not changed.
+    With an ``opportunity_history`` the opportunities' ``amount``, ``expected_close`` and ``owner`` are the values
+    known at ``as_of`` (:func:`salesplan.reduce.history.opportunities_as_of`), not today's: every backtest and
+    re-run forecast built on the cut sees only what was known then. Targets are kept. The result is a
+    :class:`~salesplan.SalesData` with ``as_of`` set; ``data`` is not changed.
     """
     cut = to_naive_utc(as_of)
     first = time_span(data.opportunities, "created_at", "opportunities")[0] if data.opportunities is not None \
@@ -67,6 +70,9 @@ def cut_data(data: Any, as_of: Any) -> Any:
         frame = getattr(data, name)
         if frame is not None:
             changes[name] = known_by(frame, col, cut)
+    if changes.get("opportunities") is not None and changes.get("opportunity_history") is not None:
+        changes["opportunities"] = opportunities_as_of(changes["opportunities"], changes["opportunity_history"],
+                                                       cut)
     return dataclasses.replace(data, **changes, as_of=cut)
 
 

@@ -69,7 +69,7 @@ from salesplan.errors import NotFittedError, SchemaError
 from salesplan.forecast.evaluation import brier_score, reliability
 
 __all__ = ["WinProbability", "WinProbabilityResult", "deal_win_probability", "deal_features", "deal_labels",
-           "brier_decomposition", "calibration_slope", "paired_bootstrap", "score_table", "training_dates"]
+           "deals_at_risk", "brier_decomposition", "calibration_slope", "paired_bootstrap", "score_table", "training_dates"]
 
 logger = logging.getLogger(__name__)
 
@@ -659,3 +659,41 @@ def deal_win_probability(data: Any, *, as_of: Any = None, start: Any = None, fre
         deals = deals.assign(p_win=pd.Series(dtype=float), reasons=pd.Series(dtype=object))
     result.deals = deals.sort_values("p_win", ascending=False, kind="stable").reset_index(drop=True)
     return result
+
+
+def deals_at_risk(deals: pd.DataFrame, start: Any, end: Any, *, threshold: float = 0.5,
+                  top: int = 15) -> pd.DataFrame:
+    """Open deals expected to close in ``[start, end)`` whose win probability is below ``threshold``.
+
+    Largest amount first (most at stake), at most ``top``.
+
+    Parameters
+    ----------
+    deals : DataFrame
+        ``WinProbabilityResult.deals``: ``opportunity_id, process, stage, p_win, reasons`` and ``amount``,
+        ``expected_close``, ``owner`` when known.
+    start, end : date-like
+        The window of the expected close (a deal without one is kept: it may close any time).
+    threshold : float
+        Deals below this win probability are at risk.
+    top : int
+        Rows kept.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "p_win": [0.2, 0.8, 0.3],
+    ...                   "amount": [10.0, 50.0, 30.0], "reasons": ["x", "y", "z"],
+    ...                   "expected_close": pd.to_datetime(["2026-01-10", "2026-01-12", "2026-05-01"])})
+    >>> deals_at_risk(d, "2026-01-01", "2026-04-01")["opportunity_id"].tolist()
+    ['a']
+    """
+    check_probability(threshold, "threshold")
+    out = deals[deals["p_win"] < threshold]
+    if "expected_close" in out.columns:
+        close = pd.to_datetime(out["expected_close"])
+        out = out[close.isna() | ((close >= pd.Timestamp(start)) & (close < pd.Timestamp(end)))]
+    order = "amount" if "amount" in out.columns else "p_win"
+    out = out.sort_values(order, ascending=order == "p_win", kind="stable").head(int(top))
+    cols = [c for c in ("opportunity_id", "process", "owner", "stage", "amount", "expected_close", "p_win",
+                        "reasons") if c in out.columns]
+    return out[cols].reset_index(drop=True)

@@ -52,8 +52,8 @@ import pandas as pd
 from salesplan.errors import SchemaError
 from salesplan.reduce.stages import _collect, _lazy
 
-__all__ = ["deal_values", "history_changes", "activity_recency", "deal_snapshots", "VALUE_COLUMNS",
-           "CHANGE_COLUMNS"]
+__all__ = ["deal_values", "history_changes", "activity_recency", "deal_snapshots", "opportunities_as_of",
+           "VALUE_COLUMNS", "CHANGE_COLUMNS"]
 
 _OPP = "opportunity_id"
 _AT = "changed_at"
@@ -142,6 +142,74 @@ def deal_values(history: Any, *, dates: Sequence[Any], columns: Sequence[str] | 
         base = base.join(value, on=keys, how="left")
     result = _collect(base)
     return _finish(result[[*keys, "last_changed_at", *cols]])
+
+
+#: The opportunity columns that :func:`opportunities_as_of` reads from the history.
+AS_OF_COLUMNS = ("amount", "expected_close", "owner")
+
+
+def opportunities_as_of(opportunities: Any, history: Any, as_of: Any) -> Any:
+    """The opportunities with ``amount``, ``expected_close`` and ``owner`` as they were known at ``as_of``.
+
+    Each value is the deal's last value recorded in ``history`` on or before ``as_of`` (:func:`deal_values`);
+    today's value stands only for a deal whose history records no value of that column by then (a deal without
+    history rows, or a field the export does not carry), and that is logged. Only opportunities created by
+    ``as_of`` are kept (as :func:`salesplan.reduce.states.known_by` does).
+
+    Parameters
+    ----------
+    opportunities : DataFrame
+        A validated opportunities table (pandas; another engine is returned filtered only, with a warning).
+    history : DataFrame-like or None
+        A validated ``opportunity_history`` table, any engine; None returns the opportunities unchanged.
+    as_of : date-like
+        The cut.
+
+    Returns
+    -------
+    DataFrame
+        A new frame; the input is not changed.
+
+    Examples
+    --------
+    >>> opps = pd.DataFrame({"opportunity_id": ["a"], "created_at": pd.to_datetime(["2024-01-01"]),
+    ...                      "amount": [80.0], "owner": ["ann"]})
+    >>> hist = pd.DataFrame({"opportunity_id": ["a", "a"], "changed_at": pd.to_datetime(["2024-01-01", "2024-03-01"]),
+    ...                      "amount": [100.0, 80.0], "owner": ["bob", "ann"]})
+    >>> opportunities_as_of(opps, hist, "2024-02-01")[["amount", "owner"]].values.tolist()
+    [[100.0, 'bob']]
+    """
+    from salesplan.parse import to_naive_utc
+    from salesplan.reduce.states import known_by
+
+    cut = to_naive_utc(as_of)
+    known = known_by(opportunities, "created_at", cut)
+    if history is None:
+        return known
+    if not isinstance(known, pd.DataFrame):
+        import logging
+
+        logging.getLogger(__name__).warning("opportunities_as_of: the opportunities are not a pandas frame; their "
+                                            "current amount, expected close and owner stand for %s", cut.date())
+        return known
+    names = _history(history, [_OPP, _AT])[1]
+    cols = [c for c in AS_OF_COLUMNS if c in names and c in known.columns]
+    if not cols or known.empty:
+        return known
+    values = deal_values(history, dates=[cut], columns=cols).set_index(_OPP)
+    out = known.copy()
+    ids = out[_OPP].astype(str)
+    for c in cols:
+        then = ids.map(values[c]) if len(values) else pd.Series(index=out.index, dtype=object)
+        missing = then.isna() & out[c].notna()
+        if missing.any():
+            import logging
+
+            logging.getLogger(__name__).info("opportunities_as_of %s: %d deal(s) have no %s recorded by then; "
+                                             "their current value stands", cut.date(), int(missing.sum()), c)
+        out[c] = then.where(~missing, out[c]).astype(out[c].dtype) if c != "owner" else \
+            then.where(~missing, out[c])
+    return out
 
 
 def history_changes(history: Any, *, dates: Sequence[Any]) -> pd.DataFrame:

@@ -128,14 +128,14 @@ RENAMED_KEYS: dict[tuple[str, str], tuple[str, str]] = {
 #: Values of ``[report] freq``: monthly or quarterly reporting.
 PERIODS = ("M", "Q")
 #: The report's sections in order (``report.sections`` names a subset); ``salesplan.report.sections`` lays them out.
-SECTION_KEYS: tuple[str, ...] = ("overview", "forecast", "processes", "breakdowns", "kpis", "activity",
-                                 "segments", "data_quality")
+SECTION_KEYS: tuple[str, ...] = ("overview", "forecast", "accountability", "processes", "breakdowns", "kpis",
+                                 "activity", "segments", "data_quality")
 #: Values of ``[report] level``, shortest first.
 LEVELS: tuple[str, ...] = ("summary", "standard", "full")
 #: The sections each level shows when ``[report] sections`` is not given.
 LEVEL_SECTIONS: dict[str, tuple[str, ...]] = {
     "summary": ("overview", "data_quality"),
-    "standard": ("overview", "forecast", "processes", "breakdowns", "kpis", "data_quality"),
+    "standard": ("overview", "forecast", "accountability", "processes", "breakdowns", "kpis", "data_quality"),
     "full": SECTION_KEYS,
 }
 #: Default of ``[report] breakdowns``.
@@ -666,6 +666,7 @@ stage_events = "data/stage_events.csv"
 activities = "data/activities.csv"
 targets = "data/targets.csv"
 opportunity_history = "data/opportunity_history.csv"   # the deal history (optional; past amounts and close dates)
+forecast_calls = "data/forecast_calls.csv"   # the reps' forecast calls (optional; forecast accountability)
 # Example of a column mapping for a CRM export with its own column names:
 # [data.opportunities]
 # path = "crm/deals.xlsx"

@@ -17,18 +17,37 @@ Examples
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from salesplan.analysis import Analysis
+from salesplan.analysis import Analysis, FigureUnavailable
 from salesplan.data import SalesData
+from salesplan.errors import SalesplanError
 from salesplan.report.blocks import Chart, KeyFigure
 from salesplan.report.config import ReportConfig
 
-__all__ = ["ReportContext", "render"]
+if TYPE_CHECKING:
+    from salesplan.report.model import Section
+
+__all__ = ["ReportContext", "render", "piece"]
 
 logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def piece(section: Section, label: str) -> Iterator[None]:
+    """Run one part of a section; turn any failure into a warning of the section."""
+    try:
+        yield
+    except FigureUnavailable as exc:
+        section.warn(f"{label}: not available — {exc}")
+    except SalesplanError as exc:
+        section.warn(f"{label}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - the report must not stop; the traceback goes to the log
+        logger.debug("%s failed", label, exc_info=True)
+        section.warn(f"{label} failed: {type(exc).__name__}: {exc}")
 
 
 def render(plot: Callable[..., Any], title: str, caption: str = "", /, **kwargs: Any) -> Chart:

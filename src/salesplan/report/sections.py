@@ -14,40 +14,24 @@ Examples
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
-from salesplan.analysis import FigureUnavailable
-from salesplan.errors import SalesplanError
 from salesplan.plot import control as plot_control
 from salesplan.plot import forecast as plot_forecast
 from salesplan.plot import funnel as plot_funnel
 from salesplan.plot import overview as plot_overview
 from salesplan.plot import plan as plot_plan
 from salesplan.plot import segment as plot_segment
+from salesplan.report.accountability import section_accountability
 from salesplan.report.blocks import KeyFigure, Note, Table
 from salesplan.report.config import SECTION_KEYS
-from salesplan.report.context import ReportContext, render
+from salesplan.report.context import ReportContext, piece, render
 from salesplan.report.model import Section
 
 __all__ = ["SECTIONS", "SECTION_KEYS", "piece", "in_brief"]
 
 logger = logging.getLogger(__name__)
-
-
-@contextmanager
-def piece(section: Section, label: str) -> Iterator[None]:
-    """Run one part of a section; turn any failure into a warning of the section."""
-    try:
-        yield
-    except FigureUnavailable as exc:
-        section.warn(f"{label}: not available — {exc}")
-    except SalesplanError as exc:
-        section.warn(f"{label}: {exc}")
-    except Exception as exc:  # noqa: BLE001 - the report must not stop; the traceback goes to the log
-        logger.debug("%s failed", label, exc_info=True)
-        section.warn(f"{label} failed: {type(exc).__name__}: {exc}")
 
 
 def _target_note(target: float) -> str:
@@ -560,5 +544,5 @@ def _process_sections(ctx: ReportContext) -> list[Section]:
 
 #: The sections in report order: key -> function (the keys are :data:`salesplan.report.config.SECTION_KEYS`).
 SECTIONS: dict[str, SectionFn] = dict(zip(SECTION_KEYS, (
-    section_overview, section_forecast, _process_sections, section_breakdowns, section_kpis, section_activity,
-    section_segments, section_data_quality), strict=True))
+    section_overview, section_forecast, section_accountability, _process_sections, section_breakdowns, section_kpis,
+    section_activity, section_segments, section_data_quality), strict=True))
