@@ -34,6 +34,14 @@ __all__ = ["SECTIONS", "SECTION_KEYS", "piece", "in_brief"]
 logger = logging.getLogger(__name__)
 
 
+def flag_notes(ctx: ReportContext, sec: Section, figures: tuple[str, ...]) -> None:
+    """Put the plausibility flags of ``figures`` (:attr:`salesplan.Analysis.flags`) beside them as warnings."""
+    with piece(sec, "plausibility flags"):
+        for flag in ctx.analysis.flags:
+            if flag.figure in figures:
+                sec.blocks.append(Note(f"Flagged as implausible — {flag.message}", kind="warning"))
+
+
 def _target_note(target: float) -> str:
     return "no target" if target != target else f"target {target:.1f}"
 
@@ -386,6 +394,7 @@ def _trend_forecast(ctx: ReportContext, sec: Section) -> None:
                              result=a.trend_backtest))
         sec.add_table(Table("backtest", "Backtest: accuracy and interval coverage", a.backtest_table,
                             note="MASE < 1 beats the naive forecast; coverage should be near the interval level."))
+        flag_notes(ctx, sec, ("backtest coverage",))
 
 
 # -------------------------------------------------------------------------------------------- breakdowns
@@ -469,6 +478,7 @@ def section_segments(ctx: ReportContext) -> Section:
                                  "wallet would add); expected_value = potential x the rule's probability."))
         sec.add_table(Table("assignment_top", "Top customers per process", a.assignment_top,
                             note="Rank 1 = highest expected value within the process.", show_rows=30))
+        flag_notes(ctx, sec, ("expected value", "process assignment", "share of wallet"))
         sec.add_table(Table("assignment_all", "Process assignment of every customer", a.assignment,
                             appendix=True))
     return sec
