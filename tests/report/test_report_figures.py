@@ -22,6 +22,7 @@ import pytest
 from openpyxl import load_workbook
 
 from salesplan import Analysis
+from salesplan.plausibility import check_backtest
 from salesplan.datasets import load_example
 from salesplan.report import demo_config
 from salesplan.report.blocks import _jsonable
@@ -229,13 +230,16 @@ def test_plausibility_flags_of_the_demo(demo_summary, demo_sheets, analysis: Ana
     assert not [r for r in demo_summary["data_quality"] if "implausible" in r["message"]]  # no log duplicates
     revenue = float(analysis.revenue_per_month.iloc[-12:, 0].sum())
     assert revenue == pytest.approx(3_322_074.57)  # 2025 order revenue of the example
-    assignment = demo_sheets["assignment"].set_index(["process", "value_class"])
+    assignment = analysis.assignment_summary.set_index(["process", "value_class"])  # a full-level sheet
     assert assignment.loc[("delivery_rate", "all"), "expected_value"] < 0.5 * revenue  # was 5.72M
     assert assignment.loc[("cross_selling", "all"), "customers"] > 0  # was absent
     assert not [f for f in flags if f.figure in ("expected value", "process assignment")]
-    # the backtest now has one origin per month of the last year, still too few to judge a 90% interval
-    assert demo_sheets["backtest"]["n"].tolist() == [12, 12, 12]
-    (bt,) = [f for f in flags if f.figure == "backtest coverage"]
+    # the backtest (run and shown at the full level only) now has one origin per month of the last year, still
+    # too few to judge a 90% interval
+    assert not [f for f in flags if f.figure == "backtest coverage"]  # standard level: no backtest, no flag
+    full = Analysis(load_example(), demo_config(level="full").settings())
+    assert full.backtest_table["n"].tolist() == [12, 12, 12]
+    (bt,) = check_backtest(full.trend_backtest)
     assert bt.reference == 0.9 and "29 or more are needed" in bt.reason
     # the example's potentials are below the spend of some customers: said, not hidden
     (wallet,) = [f for f in flags if f.figure == "share of wallet"]

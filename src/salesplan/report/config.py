@@ -214,6 +214,7 @@ class ReportConfig:
 
         ``[report] confidence`` is the interval level, ``[plan] target_probability`` the target probability the
         plan is sized for, ``[forecast] horizon`` the forecast horizon, ``[capacity] reps`` the teams.
+        ``[forecast] backtest`` runs only at ``[report] level = "full"``, the one level that shows it.
 
         Examples
         --------
@@ -232,7 +233,8 @@ class ReportConfig:
             hours_per_activity=dict(self.option("capacity", "hours_per_activity")),
             cost_per_activity=dict(self.option("costs", "per_activity")),
             segment_value=str(self.option("segments", "value")), abc=tuple(self.option("segments", "abc")),
-            backtest=bool(self.option("forecast", "backtest")), seed=int(self.report.seed),
+            backtest=bool(self.option("forecast", "backtest")) and self.report.level == "full",
+            seed=int(self.report.seed),
             engine=self.data_engine, currency=self.report.currency, breakdowns=tuple(self.report.breakdowns))
 
 
