@@ -22,8 +22,8 @@ import pytest
 from openpyxl import load_workbook
 
 from salesplan import Analysis
-from salesplan.plausibility import check_backtest
 from salesplan.datasets import load_example
+from salesplan.plausibility import check_backtest
 from salesplan.report import demo_config
 from salesplan.report.blocks import _jsonable
 from salesplan.report.excel import _value

@@ -63,9 +63,13 @@ def section_accountability(ctx: ReportContext) -> Section:
                                      f"the model is closer) with its {level} interval (paired bootstrap over periods); "
                                      "the model is re-run at each week from the data known then (amounts, expected "
                                      "close and owners from the deal history)."))
-    with piece(sec, "deals at risk"):
-        sec.add_table(Table("deals_at_risk", "Deals at risk", a.deals_at_risk,
-                            note="Open deals expected to close in the forecast window with a calibrated win "
-                                 "probability below 50%, largest first; reasons = the features that move the "
-                                 "probability most (change in points).", show_rows=15))
+        with piece(sec, "deals at risk"):
+            sec.add_table(Table("deals_at_risk", "Deals at risk", a.deals_at_risk,
+                                note="Open deals expected to close in the forecast window with a calibrated win "
+                                     "probability below 50%, largest first; reasons = the features that move the "
+                                     "probability most (change in points).", show_rows=15))
+    else:
+        sec.add_text("The full level ([report] level = \"full\") adds salesplan's forecast re-run at each call date "
+                     "against the calls, and the open deals at risk by a calibrated win probability: the two "
+                     "costliest figures of the report, left out here to keep the monthly run short.")
     return sec
