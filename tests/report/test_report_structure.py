@@ -72,12 +72,15 @@ def test_standard_pdf_is_about_ten_pages_and_every_page_is_used(pdf_pages, demo_
     assert sum(fills) / len(fills) > 0.6
 
 
-def test_headings_stay_with_what_follows(pdf_pages, demo_sheets) -> None:
-    """No page ends with a heading: the last line of every page is not a section or table title."""
+def test_headings_stay_with_what_follows(pdf_pages, demo_summary) -> None:
+    """No page ends with a heading: the last line of every page is not a section or table title, and no
+    section title sits in the last lines of a page (its intro alone, the content on the next page)."""
     _, texts, _ = pdf_pages
+    titles = [s["title"] for s in demo_summary["sections"]]
     for i, text in enumerate(texts):
         lines = [ln.strip() for ln in text.split("\n") if ln.strip() and not ln.strip().startswith("page ")]
         lines = [ln for ln in lines if "Sales control report — example company — 2025-12" not in ln]
+        assert not [t for t in titles if any(ln.startswith(t) for ln in lines[-6:])], (i + 1, lines[-6:])
         last = lines[-1]
         assert not re.match(r"^(Process: |Breakdowns|Forecast|KPIs|Data and|Appendix|By |\w+: (conversion|plan "
                             r"against|activities per rep|targets per rep|largest open))", last), (i + 1, last)
@@ -132,8 +135,8 @@ def test_levels_choose_sections_and_where_detail_tables_go() -> None:
     cfg = parse_config({"report": {"level": "summary"}, "data": {"opportunities": "o.csv",
                                                                   "stage_events": "e.csv"}})
     assert cfg.report.section_keys == ("overview", "data_quality")
-    assert demo_config().report.section_keys == ("overview", "forecast", "processes", "breakdowns", "kpis",
-                                                 "data_quality")
+    assert demo_config().report.section_keys == ("overview", "forecast", "accountability", "processes",
+                                                 "breakdowns", "kpis", "data_quality")
     assert demo_config(level="full").report.section_keys[-3:] == ("activity", "segments", "data_quality")
     from salesplan.errors import ConfigError
 

@@ -42,7 +42,8 @@ def _styles() -> dict[str, Any]:
                              keepWithNext=1),
         "h3": ParagraphStyle("h3", parent=base["Heading3"], fontSize=9.5, spaceBefore=4, spaceAfter=1.5,
                              keepWithNext=1),
-        "intro": ParagraphStyle("i", parent=base["Normal"], fontSize=8.5, leading=10.5, keepWithNext=1),
+        "intro": ParagraphStyle("i", parent=base["Normal"], fontSize=8.5, leading=10.5, spaceAfter=3,
+                                keepWithNext=1),
         "action": ParagraphStyle("a", parent=base["Normal"], fontSize=9, leading=11.5, leftIndent=8,
                                  backColor=colors.HexColor("#fff5f5"), borderPadding=2,
                                  textColor=colors.HexColor("#7f1d1d")),
@@ -244,15 +245,17 @@ def render_pdf(report: Report) -> bytes:
             story.append(_p(sec.title, st["h2"]))
             if sec.intro:
                 story.append(_p(sec.intro, st["intro"]))
-            story.extend(_p(w, st["warn"]) for w in sec.warnings)
+            for w in sec.warnings:  # kept with the heading above and the content below
+                story.append(_p(w, st["warn"]))
+                story[-1].keepWithNext = 1
             blocks = list(sec.blocks)
             first = blocks[0] if blocks else None
             if sec.figures and isinstance(first, Chart):
                 # the section's first chart beside its key figures: one band instead of two
                 blocks.pop(0)
-                story += [Spacer(1, 3), _side_by_side(first, sec.figures, st, width)]
+                story.append(_side_by_side(first, sec.figures, st, width))
             elif sec.figures:
-                story += [Spacer(1, 3), _figure_table(sec.figures, st, width)]
+                story.append(_figure_table(sec.figures, st, width))
             actions = [b.text for b in sec.blocks if isinstance(b, Note) and b.kind == "action"]
             if actions:
                 story.append(_p("To act on", st["h3"]))
