@@ -80,28 +80,31 @@ def main() -> None:
     params, events, opps, targets, team = build(args.deals, args.segments, args.months, args.reps)
     print(f"{len(targets):,} targets, {len(events):,} open deals, {len(team)} reps, {args.draws} draws; "
           f"load {os.getloadavg()[0]:.1f}")
-    best: dict[str, float] = {}
+    best: dict[str, tuple[float, float]] = {}
     for _ in range(args.repeat):
         times = {}
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fc = pipeline(events, params, opportunities=opps, as_of=CUT, horizon=pd.DateOffset(months=args.months),
                       freq="M", include_new=False, n_draws=args.draws, seed=1)
-        times["forecast (simulate open deals)"] = time.perf_counter() - t0
-        t = time.perf_counter()
+        times["forecast (simulate open deals)"] = (time.perf_counter() - t0, time.process_time() - c0)
+        t, c = time.perf_counter(), time.process_time()
         plan = backward(targets, params.rates, 0.8, processes=PROCS,
                         durations={p: {s: 10 for s in proc.stages} for p, proc in PROCS.items()})
-        times["backward plan"] = time.perf_counter() - t
-        t = time.perf_counter()
+        times["backward plan"] = (time.perf_counter() - t, time.process_time() - c)
+        t, c = time.perf_counter(), time.process_time()
         net = plan.net_of(fc)
-        times["netting"] = time.perf_counter() - t
-        t = time.perf_counter()
+        times["netting"] = (time.perf_counter() - t, time.process_time() - c)
+        t, c = time.perf_counter(), time.process_time()
         reps = net.per_rep(team, freq="W")
-        times["per rep and week"] = time.perf_counter() - t
-        times["total"] = time.perf_counter() - t0
-        best = {k: min(v, best.get(k, np.inf)) for k, v in times.items()}
-    for name, sec in best.items():
-        print(f"  {name:32s} {sec:7.2f} s")
-    print(f"total {best['total']:.2f} s against the 2 s target: {'met' if best['total'] < 2 else 'NOT met'}")
+        times["per rep and week"] = (time.perf_counter() - t, time.process_time() - c)
+        times["total"] = (time.perf_counter() - t0, time.process_time() - c0)
+        best = {k: v if k not in best or v[0] < best[k][0] else best[k] for k, v in times.items()}
+    # CPU time (this process) beside the wall time: on a shared machine the wall time also counts other jobs
+    print(f"  {'step':32s} {'wall':>9s} {'cpu':>9s}")
+    for name, (sec, cpu) in best.items():
+        print(f"  {name:32s} {sec:7.2f} s {cpu:7.2f} s")
+    print(f"total {best['total'][0]:.2f} s wall ({best['total'][1]:.2f} s cpu) against the 2 s target: "
+          f"{'met' if best['total'][0] < 2 else 'NOT met'}; load {os.getloadavg()[0]:.1f}")
     vol = net.volumes
     assert (vol["required_entries"] <= vol["gross_required_entries"]).all()
     calls = reps.table.groupby("item")["count"].sum()

@@ -141,6 +141,10 @@ class AnalysisSettings:
         Selling hours per rep and month.
     hours_per_activity : mapping of kind to float
         Hours one activity of a kind takes.
+    hire_profile : mapping of str to float
+        Profile of a new hire for :attr:`Analysis.headcount` (``hours_per_week``, ``cost_per_month``; optional
+        ``ramp_months``, ``ramp_fraction``, ``lead_months``, ``attrition``: :func:`salesplan.plan.headcount`);
+        empty: no headcount figure.
     cost_per_activity : mapping of kind to float
         Cost of one activity of a kind (the plan's activity cost).
     segment_value : {"clv", "revenue"}
@@ -185,6 +189,7 @@ class AnalysisSettings:
         default_factory=lambda: {"calls": 0.25, "visits": 2.0, "offers": 3.0})
     cost_per_activity: Mapping[str, float] = field(
         default_factory=lambda: {"calls": 20.0, "visits": 150.0, "offers": 300.0})
+    hire_profile: Mapping[str, float] = field(default_factory=dict)
     segment_value: str = "clv"
     abc: tuple[float, float] = (0.8, 0.95)
     backtest: bool = True
@@ -839,6 +844,18 @@ class Analysis:
         ``settings.hours_per_activity``).
         """
         return self.net_plan.per_rep(self.team, freq="W", hours=dict(self.settings.hours_per_activity))
+
+    @cached_property
+    def headcount(self) -> Any:
+        """Reps of ``settings.hire_profile`` to hire per process, by when, and the cost, so that :attr:`net_plan`
+        fits :attr:`team`'s hours (issue 17; :meth:`salesplan.plan.Plan.headcount`, method in
+        :mod:`salesplan.plan.headcount`).
+        """
+        if not self.settings.hire_profile:
+            raise FigureUnavailable("no hire profile: give [capacity] hire_profile = { hours_per_week = ..., "
+                                    "cost_per_month = ... }")
+        return self.net_plan.headcount(self.team, dict(self.settings.hire_profile),
+                                       hours=dict(self.settings.hours_per_activity))
 
     # ---------------------------------------------------------------------------------------- forecast
     @cached_property

@@ -1,4 +1,5 @@
-"""The pipeline forecast simulates open deals in chunks (bounded memory): same distribution as in one block."""
+"""The pipeline forecast simulates the open deals' cells in chunks of draws (bounded memory): same distribution as
+in one block."""
 
 from __future__ import annotations
 
@@ -25,14 +26,15 @@ def test_chunked_simulation_has_the_same_distribution(monkeypatch: pytest.Monkey
     """Tolerance: for two independent samples of n draws from one distribution, the empirical CDFs at a point x
     differ by a normal variable with sd ``sqrt(2 F(x) (1 - F(x)) / n)``; at each checked quantile the chunked
     run's CDF must lie within 5 such sd of the level (a false alarm has probability below 1e-6 per check).
-    Per deal, the win probabilities are means of n Bernoulli draws: they must agree within 5 sd of their
-    difference, ``sqrt(2 p (1 - p) / n)``.
+    Per deal, the win probabilities are means over the n draws of the rates of a chance in [0, 1] with mean p,
+    whose variance is at most ``p (1 - p)``: they must agree within 5 sd of their difference,
+    ``sqrt(2 p (1 - p) / n)``.
     """
     data, _ = simulate(n_customers=150, years=2, seed=5)
     funnel = estimate(data)
     whole = _run(data, funnel, monkeypatch, 10**9, seed=1)  # every group in one block, as before chunking
-    chunked = _run(data, funnel, monkeypatch, N_DRAWS * 7, seed=2)  # chunks of 7 deals
-    assert len(whole.deals) > 30  # enough open deals to make several chunks per group
+    chunked = _run(data, funnel, monkeypatch, 280, seed=2)  # 280 (draw, cell) pairs: many chunks of draws
+    assert len(whole.deals) > 30  # enough open deals for several cells per process
     a = whole.draws["pipeline"].sum(axis=(1, 2))
     b = chunked.draws["pipeline"].sum(axis=(1, 2))
     assert a.std() > 0
@@ -50,7 +52,7 @@ def test_chunked_simulation_has_the_same_distribution(monkeypatch: pytest.Monkey
 
 
 def test_one_chunk_is_todays_result(monkeypatch: pytest.MonkeyPatch) -> None:
-    """When a group's deals fit in one chunk the draws are exactly those of the unchunked simulation."""
+    """When all draws fit in one chunk, the draws are exactly those of the unchunked simulation."""
     data, _ = simulate(n_customers=60, years=1.5, seed=3)
     funnel = estimate(data)
     big = _run(data, funnel, monkeypatch, 10**9, seed=4)

@@ -222,6 +222,33 @@ def test_headcount_hand_computed() -> None:
         headcount(plan, team, {"hours_per_week": 30}, as_of="2026-03-01")
 
 
+def test_analysis_headcount_from_the_hire_profile_setting() -> None:
+    """``[capacity] hire_profile`` reaches ``Analysis.headcount``, which sizes the hires for the net plan with the
+    settings' team and hours per activity: the hand-computed case above (May needs n x 4 x 20/30 hours)."""
+    from dataclasses import replace
+
+    from salesplan import Analysis, FigureUnavailable
+    from salesplan.report.config import parse_config
+
+    profile = {"hours_per_week": 30.0, "ramp_months": 1.0, "ramp_fraction": 0.5, "lead_months": 1.0,
+               "cost_per_month": 6000.0}
+    settings = parse_config({"capacity": {"hire_profile": profile, "hours_per_activity": {"visits": 2.0}}}).settings()
+    assert dict(settings.hire_profile) == profile
+    plan = backward(pd.DataFrame({"process": ["retention"], "period": ["2026-06"], "contracts": [40]}),
+                    {"retention": {"lead": 0.5}}, durations={"retention": {"lead": 20}},
+                    activity_ratios={"retention": {"lead": {"visits": 2}}},
+                    processes={"retention": sp.SalesProcess("retention", ["lead"])})
+    n = int(plan.volumes["required_entries"].iloc[0])
+    a = Analysis(load_example(), replace(settings, team=[{"owner": "ann", "processes": ["retention"],
+                                                                "hours_per_week": 10}]))
+    a.__dict__["net_plan"] = replace(plan, as_of=pd.Timestamp("2026-03-01"))  # the net plan, without a forecast
+    hires = a.headcount.summary.set_index("process").loc["retention"]
+    assert hires["hires"] == int(np.ceil((n * 4 * 20 / 30 - 21 * 2.0) / (21 * 6.0)))
+    assert hires["cost"] == pytest.approx(hires["hires"] * 6000 * 3)
+    with pytest.raises(FigureUnavailable, match="hire_profile"):
+        _ = Analysis(load_example(), sp.AnalysisSettings()).headcount
+
+
 def test_equal_reps_take_turns_with_odd_units() -> None:
     weeks = 6
     alloc = largest_remainder(np.ones(weeks, dtype=np.int64), np.ones((weeks, 3)), rotate=np.arange(weeks))

@@ -20,6 +20,15 @@ Uncertainty
     that rate uncertainty induces (a plain Poisson-binomial would be too narrow). The distribution of the number
     of wins (and of revenue) per process and period is the distribution over draws.
 
+Simulation from a summary
+    Open deals that share every input of the model (process and group, stage, age bucket, driver shift bucket)
+    are simulated together as counts: per draw a binomial number of wins in the window, split over the periods
+    by a multinomial (:mod:`salesplan.forecast.open_deals`, which states the method, the age-bucket
+    approximation and how revenue is drawn). Time and memory grow with draws x cells, not with the number of
+    open deals. The per-deal probabilities in ``deals`` are exact averages over the draws of the rates (no
+    Bernoulli noise): ``p_win`` is the mean over draws of the chance to win at all times the chance that the
+    win lands inside the window.
+
 Deal attributes (``drivers=``)
     A fitted :class:`salesplan.funnel.DriverModel` (``salesplan.funnel.drivers``) moves each open deal's
     *eventual* win probability by its attributes, while the *timing* (which part of it lands inside the horizon)
@@ -83,6 +92,7 @@ from scipy.special import expit, logit
 from salesplan._results import Result
 from salesplan._validation import check_freq, check_positive, check_probability, horizon_end
 from salesplan.errors import ConfigError, SchemaError
+from salesplan.forecast.open_deals import simulate_cells, summarise, timing
 from salesplan.parse import to_naive_utc
 from salesplan.process import SalesProcess
 from salesplan.reduce.states import opportunity_amounts, time_span
@@ -94,8 +104,8 @@ logger = logging.getLogger(__name__)
 
 #: log-normal sigma used when a duration has a median but no quartiles
 DEFAULT_SIGMA = 0.8
-#: Open deals are simulated in chunks of at most this many (draw, deal) cells, so memory stays bounded by
-#: ``n_draws`` times the chunk whatever the number of open deals (the rates of a draw are shared by all chunks).
+#: The open deals' cells are simulated in chunks of draws of at most this many (draw, cell) pairs, so memory stays
+#: bounded whatever the number of draws and open deals (see ``salesplan.forecast.open_deals``).
 _CHUNK_CELLS = 2_000_000
 _Z75 = stats.norm.ppf(0.75)
 
@@ -480,6 +490,8 @@ def pipeline(
         draws["new"] = np.zeros((n_s, n_p, n_t), dtype=np.int32)
         rev["new"] = np.zeros((n_s, n_p, n_t))
     deal_rows, creation_rows = [], []
+    bounds = np.append(edges, h_days)  # days from the cut to the end of each period
+    split = _split_by_group(params)
     rate_draws: dict[tuple, np.ndarray] = {}
     group_draws: dict[tuple, np.ndarray] = {}
     amounts_past = opportunity_amounts(opps, as_of=cut)
@@ -494,57 +506,63 @@ def pipeline(
             logger.info("pipeline: %s: %d open opportunity(ies) without amount valued at the median %.0f",
                         proc_name, int(np.isnan(amounts).sum()), fill_amount)
             amounts = np.where(np.isnan(amounts), fill_amount, amounts)
-        for gkey, group_idx in groups.items():
-            table = _stage_table(params, proc, gkey)
+        keys = list(groups)
+        tables = [_stage_table(params, proc, gkey, split) for gkey in keys]
+        r_list = []
+        for gkey, table in zip(keys, tables, strict=True):
             r_draw = rng.beta(table["alpha"][None, :], table["beta"][None, :], size=(n_s, len(proc.stages)))
             r_draw = np.where(table["fixed"][None, :], table["rate"][None, :], r_draw)
             rate_draws[(proc_name, *gkey)] = r_draw
             group_draws[(proc_name, *gkey)] = np.zeros((n_s, n_t), dtype=np.int32)
-            step = max(1, _CHUNK_CELLS // n_s)  # memory: arrays of draws x deals, one chunk of deals at a time
-            for lo in range(0, len(group_idx), step):
-                idx = group_idx[lo:lo + step]
-                sub = deals.iloc[idx]
-                k = sub["stage_index"].to_numpy()
-                age = sub["days_in_stage"].to_numpy(dtype=float)
-                if shift_all is None:
-                    won_at, p_adv = _simulate(rng, r_draw, table, k, age, None)
-                else:
-                    shift = shift_all[sub.index.to_numpy()]
-                    p_stage, p_drv, mult = _driver_multipliers(table, k, age, shift)
-                    won_at, p_adv = _simulate(rng, r_draw, table, k, age, mult)
-                wins = won_at <= h_days
-                p_win = wins.mean(axis=0)
-                bins = np.where(wins, np.searchsorted(edges, np.where(wins, won_at, 0.0), side="left"), n_t)
-                n_sub = len(idx)
-                # counts per (draw, period) and per (deal, period) in one pass each
-                flat = (np.arange(n_s)[:, None] * (n_t + 1) + bins).ravel()
-                in_group = np.bincount(flat, minlength=n_s * (n_t + 1)).reshape(n_s, n_t + 1)[:, :n_t].astype(np.int32)
-                group_draws[(proc_name, *gkey)] += in_group
-                draws["pipeline"][:, j, :] += in_group
-                weights = np.broadcast_to(amounts[idx], (n_s, n_sub)).ravel()
-                rev["pipeline"][:, j, :] += np.bincount(flat, weights=weights, minlength=n_s * (n_t + 1)).reshape(
-                    n_s, n_t + 1)[:, :n_t]
-                per_deal = np.bincount((np.arange(n_sub)[None, :] * (n_t + 1) + bins).ravel(),
-                                       minlength=n_sub * (n_t + 1)).reshape(n_sub, n_t + 1)[:, :n_t] / n_s
-                base = pd.DataFrame({"opportunity_id": sub["opportunity_id"].to_numpy(), "process": proc_name})
-                for col, val in zip(params.by, gkey, strict=True):
-                    base[col] = val
-                base["stage"] = sub["stage"].to_numpy()
-                base["days_in_stage"] = age
-                base["amount"] = amounts[idx]
-                base["p_advance_now"] = p_adv
-                base["p_win"] = p_win
-                base["expected_revenue"] = p_win * amounts[idx]
-                if shift_all is not None:
-                    base["p_win_stage"] = p_stage
-                    base["driver_shift"] = shift
-                    base["p_win_drivers"] = p_drv
-                if n_t <= 36:
-                    for t, label in enumerate(periods):
-                        base[f"p_{label}"] = per_deal[:, t]
-                if "owner" in sub.columns:
-                    base["owner"] = sub["owner"].to_numpy()
-                deal_rows.append(base)
+            r_list.append(r_draw)
+        pos = np.concatenate([np.asarray(v, dtype=np.int64) for v in groups.values()]) if groups else \
+            np.zeros(0, dtype=np.int64)
+        if len(pos):
+            # the open deals as cells of equal inputs (see salesplan.forecast.open_deals), group after group
+            of_group = np.repeat(np.arange(len(keys)), [len(v) for v in groups.values()])
+            sub = deals.iloc[pos]
+            k = sub["stage_index"].to_numpy(dtype=np.int64)
+            age = sub["days_in_stage"].to_numpy(dtype=float)
+            shift = None if shift_all is None else shift_all[sub.index.to_numpy()]
+            cells = summarise(of_group, k, age, shift, seed=rng)
+            tau = np.zeros((len(cells), n_t))
+            mult = None if shift is None else np.ones((len(cells), len(proc.stages)))
+            p_adv = np.empty(len(pos))
+            p_stage = np.empty(len(pos))
+            p_drv = np.empty(len(pos))
+            for g, table in enumerate(tables):
+                here = np.flatnonzero(cells.group_index == g)
+                tau[here] = timing(table, cells.stage[here], cells.age[here], bounds)
+                mine = np.flatnonzero(of_group == g)
+                p_adv[mine] = _p_advance_mean(table, k[mine], age[mine])
+                if shift is not None and mult is not None:
+                    mult[here] = _driver_multipliers(table, cells.stage[here], cells.age[here], cells.shift[here])[2]
+                    p_stage[mine], p_drv[mine], _ = _driver_multipliers(table, k[mine], age[mine], shift[mine])
+            sim = simulate_cells(rng, cells, r_list, tables, tau, amounts[pos], mult=mult, chunk=_CHUNK_CELLS)
+            for g, gkey in enumerate(keys):
+                group_draws[(proc_name, *gkey)] = np.ascontiguousarray(sim.counts[:, g, :])
+            draws["pipeline"][:, j, :] = sim.counts.sum(axis=1)
+            rev["pipeline"][:, j, :] = sim.revenue.sum(axis=1)
+            per_period = sim.eventual[cells.of_deal][:, None] * tau[cells.of_deal]
+            p_win = per_period.sum(axis=1)
+            base = pd.DataFrame({"opportunity_id": sub["opportunity_id"].to_numpy(), "process": proc_name})
+            for i, col in enumerate(params.by):
+                base[col] = np.array([gkey[i] for gkey in keys], dtype=object)[of_group]
+            base["stage"] = sub["stage"].to_numpy()
+            base["days_in_stage"] = age
+            base["amount"] = amounts[pos]
+            base["p_advance_now"] = p_adv
+            base["p_win"] = p_win
+            base["expected_revenue"] = p_win * amounts[pos]
+            if shift is not None:
+                base["p_win_stage"] = p_stage
+                base["driver_shift"] = shift
+                base["p_win_drivers"] = p_drv
+            if n_t <= 36:
+                base = pd.concat([base, pd.DataFrame(per_period, columns=[f"p_{label}" for label in periods])], axis=1)
+            if "owner" in sub.columns:
+                base["owner"] = sub["owner"].to_numpy()
+            deal_rows.append(base)
         if include_new:
             created = opportunity_amounts(opps, as_of=cut, start=cut - pd.Timedelta(days=creation_window),
                                           by=params.by)
@@ -563,7 +581,7 @@ def pipeline(
                     if params.by else ()
             if params.by:
                 logger.info("pipeline: new opportunities of %s use the rates of group %s", proc_name, gkey)
-            table = _stage_table(params, proc, gkey)
+            table = _stage_table(params, proc, gkey, split)
             r_draw = rng.beta(table["alpha"][None, :], table["beta"][None, :], size=(n_s, len(proc.stages)))
             r_draw = np.where(table["fixed"][None, :], table["rate"][None, :], r_draw)
             lam = rng.gamma(n_created + 0.5, 1.0 / window, size=n_s) * h_days
@@ -605,41 +623,57 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
 
 
 def _group_keys(frame: pd.DataFrame, by: list[str]) -> dict[tuple, np.ndarray]:
+    """Positions of the rows of each group, groups in order of first appearance (a missing value is None)."""
     if not by:
         return {(): np.arange(len(frame))}
-    codes = frame[by].astype(object).where(frame[by].notna(), None)
-    out: dict[tuple, list[int]] = {}
-    for i, key in enumerate(map(tuple, codes.to_numpy())):
-        out.setdefault(key, []).append(i)
-    return {k: np.asarray(v) for k, v in out.items()}
+    out: dict[tuple, np.ndarray] = {}
+    for key, part in frame.reset_index(drop=True).groupby(by, sort=False, dropna=False).indices.items():
+        key = key if isinstance(key, tuple) else (key,)
+        out[tuple(None if pd.isna(v) else v for v in key)] = np.asarray(part)
+    return dict(sorted(out.items(), key=lambda kv: kv[1][0]))
 
 
-def _stage_table(params: FunnelParameters, proc: SalesProcess, gkey: tuple) -> dict[str, np.ndarray]:
+def _split_by_group(params: FunnelParameters) -> dict[tuple, tuple[dict, dict]]:
+    """The funnel's rates and durations per (process, *group) as plain look-ups, read once (not a frame filter
+    per group): ``{key: ({stage: (rate, alpha, beta)}, {(stage, outcome): (mu, sigma)})}``.
+    """
+    keys = ["process", *params.by]
+    out: dict[tuple, tuple[dict, dict]] = {}
+    for row in zip(*(params.rates[c].to_numpy() for c in [*keys, "stage", "rate", "alpha", "beta"]), strict=True):
+        out.setdefault(tuple(row[:len(keys)]), ({}, {}))[0][row[len(keys)]] = row[len(keys) + 1:]
+    d = params.durations
+    for row in zip(*(d[c].to_numpy() for c in [*keys, "stage", "outcome", "mu", "sigma"]), strict=True):
+        key = tuple(row[:len(keys)])
+        if key in out:
+            out[key][1][(row[len(keys)], row[len(keys) + 1])] = row[len(keys) + 2:]
+    return out
+
+
+def _stage_table(params: FunnelParameters, proc: SalesProcess, gkey: tuple,
+                 split: dict[tuple, tuple[dict, dict]] | None = None) -> dict[str, np.ndarray]:
     """Rates (Beta) and log-normal durations per working stage of one process and group."""
-    r = params.rates[params.rates["process"] == proc.name]
-    d = params.durations[params.durations["process"] == proc.name]
-    for col, val in zip(params.by, gkey, strict=True):
-        r = r[r[col] == val]
-        d = d[d[col] == val]
-    if r.empty:
+    lookup = (split if split is not None else _split_by_group(params)).get((proc.name, *gkey))
+    if lookup is None:
         raise SchemaError(f"pipeline: the funnel has no rates for process {proc.name!r} group "
                           f"{dict(zip(params.by, gkey, strict=True))}")
-    r = r.set_index("stage").reindex(list(proc.stages))
-    rate = r["rate"].to_numpy(dtype=float)
+    nan3 = (np.nan, np.nan, np.nan)
+    r = np.array([lookup[0].get(stage, nan3) for stage in proc.stages], dtype=float).reshape(-1, 3)
+    rate = r[:, 0]
     missing = np.isnan(rate)
     if missing.any():
         logger.warning("pipeline: %s: no rate for stage(s) %s; using 0 (no wins through them)", proc.name,
                        list(np.array(proc.stages)[missing]))
         rate = np.where(missing, 0.0, rate)
-    alpha, beta = r["alpha"].to_numpy(dtype=float), r["beta"].to_numpy(dtype=float)
+    alpha, beta = r[:, 1], r[:, 2]
     fixed = ~(np.isfinite(alpha) & np.isfinite(beta) & (alpha > 0) & (beta > 0))
     alpha = np.where(fixed, 1.0, alpha)
     beta = np.where(fixed, 1.0, beta)
     mus, sigmas = {}, {}
     for outcome in ("advance", "loss"):
-        dd = d[d["outcome"] == outcome].set_index("stage").reindex(list(proc.stages))
-        mus[outcome] = dd["mu"].to_numpy(dtype=float)
-        sigmas[outcome] = dd["sigma"].to_numpy(dtype=float)
+        dd = np.array([lookup[1].get((stage, outcome), (np.nan, np.nan)) for stage in proc.stages],
+                      dtype=float).reshape(-1, 2)
+        mus[outcome] = dd[:, 0]
+        sigmas[outcome] = dd[:, 1]
     adv_mu = mus["advance"]
     if np.isnan(adv_mu).all():
         raise SchemaError(f"pipeline: the funnel has no advance durations for process {proc.name!r}")
@@ -738,45 +772,6 @@ def _driver_multipliers(table: dict[str, np.ndarray], k: np.ndarray, age: np.nda
         mult[here, j] = g[here]
         left = np.where(here, left / g, left)
     return p_stage, p_drv, mult
-
-
-def _simulate(rng: np.random.Generator, r_draw: np.ndarray, table: dict[str, np.ndarray], k: np.ndarray,
-              age: np.ndarray, mult: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Days from now to a win for deals at stage ``k`` aged ``age`` (inf when lost); shape (draws, deals).
-
-    ``mult`` (deals x stages, optional) multiplies each deal's advance probabilities (capped at 1).
-    """
-    n_s, n = r_draw.shape[0], len(k)
-    n_k = r_draw.shape[1]
-    if n == 0:
-        return np.zeros((n_s, 0)), np.zeros(0)
-    mu_a, sd_a = table["mu_a"][k], table["sd_a"][k]
-    s_a = _lognorm_sf(age, mu_a, sd_a)
-    s_l = _lognorm_sf(age, table["mu_l"][k], table["sd_l"][k])
-    r_now = r_draw[:, k]
-    num = r_now * s_a[None, :]
-    den = num + (1 - r_now) * s_l[None, :]
-    p_adv = np.where(den > 0, num / np.where(den > 0, den, 1), r_now)
-    if mult is not None:
-        p_adv = np.minimum(p_adv * mult[np.arange(n), k][None, :], 1.0)
-    alive = rng.random((n_s, n)) < p_adv
-    # remaining days in the current stage: log-normal truncated at the age (inverse-CDF sampling)
-    f_age = 1 - s_a
-    u = f_age[None, :] + (1 - f_age[None, :]) * rng.random((n_s, n))
-    u = np.clip(u, 1e-12, 1 - 1e-12)
-    total = np.exp(mu_a[None, :] + sd_a[None, :] * stats.norm.ppf(u)) - age[None, :]
-    total = np.maximum(total, 0.0)
-    for j in range(n_k):
-        later = k < j
-        if not later.any():
-            continue
-        r_j = r_draw[:, [j]] if mult is None else np.minimum(r_draw[:, [j]] * mult[None, :, j], 1.0)
-        adv = rng.random((n_s, n)) < r_j
-        alive &= adv | ~later[None, :]
-        dur = np.exp(table["mu_a"][j] + table["sd_a"][j] * rng.standard_normal((n_s, n)))
-        total += np.where(later[None, :], dur, 0.0)
-    p_adv_mean = (table["rate"][k] * s_a) / np.maximum(table["rate"][k] * s_a + (1 - table["rate"][k]) * s_l, 1e-300)
-    return np.where(alive, total, np.inf), p_adv_mean
 
 
 def _simulate_flat(rng: np.random.Generator, r_rows: np.ndarray, table: dict[str, np.ndarray],

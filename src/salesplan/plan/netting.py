@@ -64,9 +64,9 @@ def _reach(x: np.ndarray, wins: np.ndarray, q: np.ndarray, n: np.ndarray) -> np.
     """Mean over draws of P(wins + Binomial(n, q) >= x), per row (rows x draws inputs)."""
     need = x[:, None] - wins  # wins still needed from the new entries in each draw
     nn = np.broadcast_to(n[:, None].astype(float), need.shape)
-    with np.errstate(invalid="ignore"):
-        tail = special.betainc(np.maximum(need, 1.0), np.maximum(nn - need + 1.0, 1e-300), q)
-    tail = np.where(need <= 0, 1.0, np.where(nn < need, 0.0, tail))
+    tail = (need <= 0).astype(float)  # reached by the open deals alone; fewer entries than wins needed: 0
+    some = (need > 0) & (nn >= need)  # only these need the binomial tail
+    tail[some] = special.betainc(need[some], nn[some] - need[some] + 1.0, q[some])
     return np.asarray(tail.mean(axis=1), dtype=float)
 
 
@@ -152,8 +152,15 @@ def net_entries(contracts: np.ndarray, open_wins: np.ndarray, win_rate: np.ndarr
     return n.astype(np.int64), prob
 
 
-def _period_columns(forecast: Any, period: str) -> list[int]:
-    """Indices of the forecast's periods that fall inside the target period (which must be covered whole)."""
+def _period_columns(forecast: Any, period: str, spans: list[tuple[str, pd.Timestamp, pd.Timestamp]] | None = None
+                    ) -> list[int]:
+    """Indices of the forecast's periods that fall inside the target period (which must be covered whole).
+
+    ``spans``: the forecast's periods as ``(label, start, end)`` (computed here when not given).
+    """
+    if spans is None:
+        spans = [(str(label), pd.Period(str(label)).start_time, pd.Period(str(label)).end_time)
+                 for label in forecast.periods]
     target = pd.Period(str(period))
     starts, ends = target.start_time, target.end_time
     if forecast.end < ends.normalize():
@@ -164,11 +171,10 @@ def _period_columns(forecast: Any, period: str) -> list[int]:
         logger.warning("netting: target period %s began before the cut %s; contracts already won in it are not "
                        "counted", period, forecast.as_of.date())
     cols = []
-    for i, label in enumerate(forecast.periods):
-        per = pd.Period(str(label))
-        if per.start_time >= starts and per.end_time <= ends:
+    for i, (label, p_start, p_end) in enumerate(spans):
+        if p_start >= starts and p_end <= ends:
             cols.append(i)
-        elif per.start_time <= ends and per.end_time >= starts:
+        elif p_start <= ends and p_end >= starts:
             raise PlanInputError(f"netting: forecast period {label!r} straddles target period {period!r}; "
                                  "forecast with freq='M' (or the targets' own period length)")
     return cols
@@ -187,7 +193,8 @@ def net_volumes(volumes: pd.DataFrame, view: FunnelView, forecast: Any, target_p
         if not hasattr(forecast, attr):
             raise PlanInputError("net_of: give a salesplan.forecast.PipelineForecast (from salesplan.forecast.pipeline)")
     cut = pd.Timestamp(forecast.as_of)
-    ends = pd.Series([pd.Period(str(p)).end_time for p in volumes["period"]], index=volumes.index)
+    period_end = {p: pd.Period(str(p)).end_time for p in volumes["period"].unique()}
+    ends = volumes["period"].map(period_end)
     past = ends < cut
     if past.any():
         logger.warning("net_of: %d plan row(s) of periods ended before the cut %s are left out",
@@ -200,24 +207,35 @@ def net_volumes(volumes: pd.DataFrame, view: FunnelView, forecast: Any, target_p
     wins = np.zeros((len(vol), max(n_draws, 1)))
     q = np.ones((len(vol), max(n_draws, 1)))
     has_draws = np.zeros(len(vol), dtype=bool)
-    period_cols = {p: _period_columns(forecast, p) for p in vol["period"].unique()}
+    spans = [(str(label), pd.Period(str(label)).start_time, pd.Period(str(label)).end_time)
+             for label in forecast.periods]
+    period_cols = {p: _period_columns(forecast, p, spans) for p in vol["period"].unique()}
     # forecast keys are (process, *group values); the plan's segment is the values joined with " | "
     labels = {(k[0], " | ".join(str(v) for v in k[1:])) if len(k) > 1 else (k[0], ALL): k for k in forecast.rate_draws}
-    for i, row in enumerate(vol.itertuples(index=False)):
-        key: tuple = labels.get((row.process, row.segment), (row.process, row.segment))
-        if key not in forecast.rate_draws and row.segment == ALL and by_keys - {1}:
-            raise PlanInputError(f"net_of: the forecast is split by groups but target row (process={row.process!r}, "
+    rows_of: dict[tuple, list[int]] = {}
+    columns = [vol[c].to_numpy(dtype=object) for c in ("process", "segment")]
+    for i, (process, segment) in enumerate(zip(*columns, strict=True)):
+        rows_of.setdefault((process, segment), []).append(i)
+    for (process, segment), rows in rows_of.items():
+        key: tuple = labels.get((process, segment), (process, segment))
+        if key not in forecast.rate_draws and segment == ALL and by_keys - {1}:
+            raise PlanInputError(f"net_of: the forecast is split by groups but target row (process={process!r}, "
                                  "segment='all') is not; net segment targets against a forecast grouped by segment")
-        cols = period_cols[row.period]
         draws = forecast.group_draws.get(key)
-        if draws is None or not cols:
+        if draws is None:
             continue
+        sub = vol.iloc[rows]
+        stages = list(view.processes[process].stages)
         rates = forecast.rate_draws[key]
-        stages = list(view.processes[row.process].stages)
-        k = stages.index(row.stage)
-        wins[i] = draws[:, cols].sum(axis=1)
-        q[i] = rates[:, k:].prod(axis=1)
-        has_draws[i] = True
+        from_stage = np.cumprod(rates[:, ::-1], axis=1)[:, ::-1]  # win rate of an entry into each stage, per draw
+        per_period = {p: draws[:, period_cols[p]].sum(axis=1) for p in sub["period"].unique() if period_cols[p]}
+        for i, period, stage in zip(rows, sub["period"].to_numpy(dtype=object), sub["stage"].to_numpy(dtype=object),
+                                    strict=True):
+            if period not in per_period:
+                continue
+            wins[i] = per_period[period]
+            q[i] = from_stage[:, stages.index(stage)]
+            has_draws[i] = True
     with_pipeline = has_draws & (wins.max(axis=1) > 0)
     x = vol["contracts"].to_numpy(float)
     vol["gross_expected_entries"] = vol["expected_entries"]

@@ -60,7 +60,9 @@ Keys renamed in 0.2 (an old key is an error naming the new one): ``[report] peri
     ``hours_per_rep`` (float; selling hours per rep and month), ``team`` (str; a team file, ``.toml`` with one
     ``[[team]]`` table per rep or ``.csv``, see :func:`salesplan.plan.read_team`; default: every owner of
     opportunities in the year before the cut), ``reps`` (legacy: table process -> number of reps, one team per
-    process; overrides ``team``), ``hours_per_activity`` (table kind -> float).
+    process; overrides ``team``), ``hours_per_activity`` (table kind -> float), ``hire_profile`` (table: a new
+    hire's ``hours_per_week``, ``cost_per_month``, optional ``ramp_months``, ``ramp_fraction``, ``lead_months``,
+    ``attrition``; for the headcount a plan that does not fit needs).
 ``[costs]``
     ``per_activity`` (table kind -> cost per activity; the plan's activity cost per process and contract).
 
@@ -231,6 +233,7 @@ class ReportConfig:
             team=self.option("capacity", "team"), plan_of_record=self.option("plan", "of_record"),
             hours_per_rep=float(self.option("capacity", "hours_per_rep")),
             hours_per_activity=dict(self.option("capacity", "hours_per_activity")),
+            hire_profile=dict(self.option("capacity", "hire_profile")),
             cost_per_activity=dict(self.option("costs", "per_activity")),
             segment_value=str(self.option("segments", "value")), abc=tuple(self.option("segments", "abc")),
             backtest=bool(self.option("forecast", "backtest")) and self.report.level == "full",
@@ -251,7 +254,8 @@ _SCHEMA: dict[str, dict[str, str]] = {
     "funnel": {"by": "list[str]"},
     "plan": {"target_probability": "float", "horizon": "str", "of_record": "str"},
     "forecast": {"horizon": "str", "backtest": "bool"},
-    "capacity": {"hours_per_rep": "float", "reps": "table[int]", "team": "str", "hours_per_activity": "table[float]"},
+    "capacity": {"hours_per_rep": "float", "reps": "table[int]", "team": "str", "hours_per_activity": "table[float]",
+                 "hire_profile": "table[float]"},
     "costs": {"per_activity": "table[float]"},
 }
 _TABLE_KEYS = {"path": "str", "columns": "table[str]", "sheet": "str|int", "sep": "str", "encoding": "str",
@@ -263,7 +267,8 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "plan": {"target_probability": 0.8, "horizon": "1MS", "of_record": None},
     "forecast": {"horizon": "3MS", "backtest": True},
     "capacity": {"hours_per_rep": 120.0, "reps": {}, "team": None, "hours_per_activity": {"calls": 0.25, "visits": 2.0,
-                                                                              "offers": 3.0}},
+                                                                              "offers": 3.0},
+                 "hire_profile": {}},
     "costs": {"per_activity": {"calls": 20.0, "visits": 150.0, "offers": 300.0}},
 }
 
@@ -446,7 +451,8 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
         abc = groups["segments"]["abc"]
         if len(abc) != 2 or not 0 < abc[0] < abc[1] < 1:
             raise ConfigError(f"{source}: 'segments.abc' must be two increasing shares in (0, 1), got {abc}")
-    for group, key in (("capacity", "reps"), ("capacity", "hours_per_activity"), ("costs", "per_activity")):
+    for group, key in (("capacity", "reps"), ("capacity", "hours_per_activity"), ("capacity", "hire_profile"),
+                       ("costs", "per_activity")):
         for name, value in groups[group].get(key, {}).items():
             if value < 0:
                 raise ConfigError(f"{source}: '{group}.{key}.{name}' must be >= 0, got {value}")
@@ -701,6 +707,8 @@ hours_per_rep = 120.0         # selling hours per rep and month (reps derived fr
                               # ramp_months, absences = [["2026-02-02", "2026-02-06"]], end (or a .csv);
                               # default: every owner of opportunities in the last year
 hours_per_activity = { calls = 0.25, visits = 2.0, offers = 3.0 }
+# hire_profile = { hours_per_week = 30.0, cost_per_month = 6000.0, ramp_months = 3.0, lead_months = 2.0 }
+                              # a new hire, for the headcount a plan that does not fit needs
 
 [costs]
 per_activity = { calls = 20.0, visits = 150.0, offers = 300.0 }

@@ -1,0 +1,412 @@
+"""The open deals of a pipeline forecast simulated from a summary of them (cells), not deal by deal.
+
+Method
+    Under the pipeline model (:mod:`salesplan.forecast.pipeline`) an open deal's outcome, given the stage rates of
+    one Monte Carlo draw, depends only on its process and group (rates and durations), its stage ``k``, its days in
+    the stage ``a`` and, with a driver model, its log-odds shift. Deals that share these inputs are exchangeable,
+    so they are simulated together as one *cell* of ``n`` deals:
+
+    * the chance that a deal of the cell is won at all under draw ``s``'s rates ``r_s`` is
+      ``A_s = p_s(a) * prod_{j > k} r_{s,j}`` with
+      ``p_s(a) = r_{s,k} S_a(a) / (r_{s,k} S_a(a) + (1 - r_{s,k}) S_l(a))`` (``S_a``, ``S_l`` the log-normal
+      survival functions of the days to advance and to loss; driver multipliers applied, capped at 1);
+    * the time to that win (what is left of the current stage, a log-normal truncated at ``a``, plus a fresh
+      log-normal time in each later stage) does not depend on the rates or on whether the deal wins, so the chance
+      ``tau_t`` that it ends in period ``t`` of the window is computed once per cell (below);
+    * in draw ``s`` the cell's wins inside the window are ``m ~ Binomial(n, A_s T)`` with ``T = sum_t tau_t``,
+      and they split over the periods as ``Multinomial(m, tau / T)`` (multinomial by conditioning, Devroye 1986,
+      ch. XI.1). This is the distribution of the per-deal simulation, exactly, for deals of equal inputs.
+
+    Rows of (draw, cell) with at most ``PER_WIN`` wins place each win by inverse CDF; rows with more use one
+    multinomial draw. Work is therefore bounded by draws x cells x max(``PER_WIN``, periods), and cells by
+    groups x stages x age buckets: beyond this summary, time does not grow with the number of open deals (below
+    the bound it grows with the wins per draw and cell), and memory is bounded by the chunks of at most
+    ``chunk`` (draw, cell) pairs in which the draws are processed.
+
+Age buckets (the one approximation in the counts)
+    Ages are continuous, so cells gather deals whose ``log(1 + days in stage)`` falls in one bucket of width
+    ``AGE_STEP`` (0.02: ages within about 2% of ``1 + age`` of each other, under a day for deals younger than 50
+    days) and use the cell's mean age. Driver shifts are bucketed to ``SHIFT_STEP`` (0.01 in log-odds) the same
+    way. Deals whose ages are whole days fall one day per cell up to about 50 days.
+
+Timing
+    ``P(R + D <= x)`` at the period ends, with ``R`` the rest of the current stage and ``D`` the later stages'
+    sum, is computed numerically: ``D``'s distribution by convolving the later stages' log-normal masses on a grid
+    of step ``h`` (at most 1/16 of the shortest whole period and 1/256 of the window), ``R`` from its closed form
+    ``1 - S_a(a + x) / S_a(a)`` (log survival, so old deals do not underflow) on the same grid, and the sum's CDF
+    at each period end as the grid sum of ``R``'s masses times ``D``'s piecewise-linear CDF (error of order
+    ``h^2``). For the last stage (``D = 0``) the closed form is used directly.
+
+Revenue
+    In the per-deal model the won deals of a cell are a uniformly random subset of it. Here each cell's deals are
+    put in one random order once, and the ``m`` wins of a draw are ``m`` consecutive deals in that order from a
+    random start (cyclic), period after period. Every deal is in the block with probability ``m / n``, so the
+    expected revenue is exact; the spread approximates sampling without replacement (it is exact when the cell's
+    amounts are equal, or ``m <= 1``, or ``m >= n - 1``).
+
+Reference: L. Devroye (1986), *Non-Uniform Random Variate Generation*, Springer, ch. III.2 (inversion) and
+XI.1 (multinomial); the model: Kalbfleisch & Prentice (2002), *The Statistical Analysis of Failure Time Data*,
+ch. 8.
+
+Examples
+--------
+Ten deals of one age in the last of two stages, rate 0.5 fixed, a window that every advance fits in: the wins
+are Binomial(10, 0.5).
+
+>>> import numpy as np
+>>> table = {"rate": np.array([0.5, 0.5]), "mu_a": np.log([5.0, 5.0]), "sd_a": np.array([0.5, 0.5]),
+...          "mu_l": np.log([5.0, 5.0]), "sd_l": np.array([0.5, 0.5])}
+>>> cells = summarise(np.zeros(10, dtype=int), np.ones(10, dtype=int), np.zeros(10), seed=0)
+>>> tau = timing(table, cells.stage, cells.age, np.array([1000.0]))
+>>> rates = [np.full((4000, 2), 0.5)]
+>>> sim = simulate_cells(1, cells, rates, [table], tau, np.full(10, 2.0))
+>>> int(cells.size[0]), round(float(tau[0, 0]), 6)
+(10, 1.0)
+>>> x = sim.counts[:, 0, 0]
+>>> bool(abs(x.mean() - 5) < 0.1), bool(abs(x.var() - 2.5) < 0.25), bool((sim.revenue[:, 0, 0] == 2 * x).all())
+(True, True, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal, special
+
+__all__ = ["Cells", "CellDraws", "summarise", "timing", "survival_ratio", "simulate_cells", "AGE_STEP", "PER_WIN"]
+
+#: width of an age bucket in ``log(1 + days in stage)``
+AGE_STEP = 0.02
+#: width of a driver-shift bucket in log-odds
+SHIFT_STEP = 0.01
+#: (draw, cell) rows with at most this many wins place each win by inverse CDF; more: one multinomial draw
+PER_WIN = 16
+#: default bound on the (draw, cell) pairs simulated at once
+CHUNK = 2_000_000
+
+
+@dataclass(frozen=True)
+class Cells:
+    """Open deals summarised into cells of equal simulation inputs.
+
+    Attributes
+    ----------
+    group_index, stage : ndarray of int
+        Per cell: the caller's group index (a process and group of the funnel) and the stage index.
+    age, shift : ndarray of float
+        Per cell: the mean days in stage and the mean driver log-odds shift of its deals.
+    size : ndarray of int
+        Deals per cell.
+    of_deal : ndarray of int
+        The cell of each deal (in the caller's order).
+    order : ndarray of int
+        Deal positions sorted by cell, in a random order within each cell (the revenue blocks).
+    start : ndarray of int
+        Where each cell's deals begin in ``order``.
+    """
+
+    group_index: np.ndarray
+    stage: np.ndarray
+    age: np.ndarray
+    shift: np.ndarray
+    size: np.ndarray
+    of_deal: np.ndarray
+    order: np.ndarray
+    start: np.ndarray
+
+    def __len__(self) -> int:
+        """Number of cells."""
+        return len(self.size)
+
+
+@dataclass(frozen=True)
+class CellDraws:
+    """What :func:`simulate_cells` returns.
+
+    Attributes
+    ----------
+    counts : ndarray of int32, shape (draws, groups, periods)
+        Wins per draw, group and period.
+    revenue : ndarray of float, shape (draws, groups, periods)
+        The won deals' amounts summed likewise.
+    eventual : ndarray of float, shape (cells,)
+        Mean over the draws of the chance that a deal of the cell is won at all (``A_s`` averaged).
+    """
+
+    counts: np.ndarray
+    revenue: np.ndarray
+    eventual: np.ndarray
+
+
+def summarise(group_index: np.ndarray, stage: np.ndarray, age: np.ndarray, shift: np.ndarray | None = None, *,
+              seed: int | np.random.Generator | None = None) -> Cells:
+    """Cells of deals with the same group, stage, age bucket and shift bucket.
+
+    Parameters
+    ----------
+    group_index, stage : array of int
+        Per deal: the caller's group index and the stage index.
+    age : array of float
+        Days in stage per deal.
+    shift : array of float, optional
+        Driver log-odds shift per deal.
+    seed : int or Generator, optional
+        Randomness of the order of the deals within each cell (a Generator is used as it is).
+
+    Returns
+    -------
+    Cells
+
+    Examples
+    --------
+    >>> c = summarise(np.array([0, 0, 0, 1]), np.array([1, 1, 1, 1]), np.array([3.0, 3.01, 9.0, 3.0]),
+    ...               seed=0)
+    >>> c.size.tolist(), c.of_deal.tolist(), np.round(c.age, 3).tolist()
+    ([2, 1, 1], [0, 0, 1, 2], [3.005, 9.0, 3.0])
+    """
+    rng = np.random.default_rng(seed)
+    group = np.asarray(group_index, dtype=np.int64)
+    stage = np.asarray(stage, dtype=np.int64)
+    age = np.maximum(np.asarray(age, dtype=float), 0.0)
+    n = len(age)
+    bucket = np.minimum(np.floor(np.log1p(age) / AGE_STEP), 2**14 - 1).astype(np.int64)
+    key = (group << 6 | stage) << 14 | bucket
+    if shift is not None:
+        sb = np.clip(np.round(np.asarray(shift, dtype=float) / SHIFT_STEP), -(2**19), 2**19 - 1).astype(np.int64)
+        key = key << 20 | (sb + 2**19)
+    _, first, of_deal, size = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+    of_deal = of_deal.ravel()
+    mean_age = np.bincount(of_deal, weights=age, minlength=len(size)) / size
+    mean_shift = np.zeros(len(size)) if shift is None else \
+        np.bincount(of_deal, weights=np.asarray(shift, dtype=float), minlength=len(size)) / size
+    order = np.lexsort((rng.random(n), of_deal))
+    start = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
+    return Cells(group[first], stage[first], mean_age, mean_shift, size.astype(np.int64), of_deal, order, start)
+
+
+def _log_sf(x: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """Log of the log-normal survival function (stable far in the tail)."""
+    with np.errstate(divide="ignore"):
+        z = (np.log(np.maximum(x, 1e-300)) - mu) / sd
+    return special.log_ndtr(-z)
+
+
+def survival_ratio(table: dict[str, np.ndarray], stage: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """``S_l(a) / S_a(a)``: how much likelier a deal of this age is still open for a loss than for an advance.
+
+    Examples
+    --------
+    >>> t = {"mu_a": np.log([5.0]), "sd_a": np.array([0.5]), "mu_l": np.log([5.0]), "sd_l": np.array([0.5])}
+    >>> survival_ratio(t, np.array([0]), np.array([7.0])).tolist()
+    [1.0]
+    """
+    log_ratio = _log_sf(age, table["mu_l"][stage], table["sd_l"][stage]) - \
+        _log_sf(age, table["mu_a"][stage], table["sd_a"][stage])
+    return np.exp(np.minimum(log_ratio, 690.0))
+
+
+def _grid_step(bounds: np.ndarray) -> float:
+    horizon = float(bounds[-1])
+    widths = np.diff(np.concatenate([[0.0], bounds]))
+    whole = widths[1:-1] if len(widths) > 2 else widths
+    h = min(float(whole.min()) / 16, horizon / 256)
+    return max(h, horizon / 8192)
+
+
+def _lognormal_masses(grid_n: int, h: float, mu: float, sd: float) -> np.ndarray:
+    """Masses at grid points ``g h`` (g = 0..grid_n) of a log-normal: the mass of ``((g - 1/2) h, (g + 1/2) h]``."""
+    upper = (np.arange(grid_n + 1) + 0.5) * h
+    cdf = special.ndtr((np.log(upper) - mu) / sd)
+    return np.diff(np.concatenate([[0.0], cdf]))
+
+
+def timing(table: dict[str, np.ndarray], stage: np.ndarray, age: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Chance that the time from now to a win ends in each period, per cell of one process and group.
+
+    Parameters
+    ----------
+    table : dict
+        ``mu_a``, ``sd_a`` per stage: log-normal days to advance.
+    stage, age : array
+        Per cell: stage index and (mean) days in stage.
+    bounds : array of float
+        Days from the cut to the end of each period; the last is the window's end.
+
+    Returns
+    -------
+    ndarray, shape (cells, periods)
+        ``P(R + D in period t)``; the rest of the mass (a row sums to ``T <= 1``) falls after the window.
+
+    Examples
+    --------
+    One stage left, 10 days in it, median advance 10 days: the advance comes within 5 days with chance
+    ``(F(15) - F(10)) / S(10)`` of the log-normal.
+
+    >>> from scipy import stats
+    >>> t = {"mu_a": np.log([10.0]), "sd_a": np.array([0.5])}
+    >>> p = timing(t, np.array([0]), np.array([10.0]), np.array([5.0, 1e6]))
+    >>> d = stats.lognorm(0.5, scale=10.0)
+    >>> np.round(p, 4).tolist(), round(float((d.cdf(15) - d.cdf(10)) / d.sf(10)), 4)
+    ([[0.5826, 0.4174]], 0.5826)
+    """
+    stage = np.asarray(stage, dtype=np.int64)
+    age = np.asarray(age, dtype=float)
+    bounds = np.asarray(bounds, dtype=float)
+    n_k = len(table["mu_a"])
+    out = np.zeros((len(stage), len(bounds)))
+    if len(stage) == 0:
+        return out
+    h = _grid_step(bounds)
+    grid_n = int(np.ceil(bounds[-1] / h))
+    knots = (np.arange(-1, grid_n + 1) + 0.5) * h
+    later = np.zeros(grid_n + 1)
+    later[0] = 1.0  # D for the last stage: no later stage
+    for k in range(n_k - 1, -1, -1):
+        if k < n_k - 1:  # D_k = X_{k+1} + D_{k+1}
+            x = _lognormal_masses(grid_n, h, float(table["mu_a"][k + 1]), float(table["sd_a"][k + 1]))
+            later = np.clip(signal.fftconvolve(x, later)[:grid_n + 1], 0.0, None)
+        here = np.flatnonzero(stage == k)
+        if len(here) == 0:
+            continue
+        mu, sd = table["mu_a"][k], table["sd_a"][k]
+        a = age[here][:, None]
+        log_s_age = _log_sf(a, mu, sd)
+        if k == n_k - 1:
+            cdf = -np.expm1(np.minimum(_log_sf(a + bounds[None, :], mu, sd) - log_s_age, 0.0))
+        else:
+            d_cdf = np.interp(bounds[None, :] - (np.arange(grid_n + 1) * h)[:, None],
+                              knots, np.concatenate([[0.0], np.cumsum(later)]), left=0.0)
+            step = max(1, 4_000_000 // (grid_n + 2))
+            cdf = np.empty((len(here), len(bounds)))
+            edges = np.concatenate([[0.0], knots[1:]])
+            for lo in range(0, len(here), step):
+                aa = a[lo:lo + step]
+                r_cdf = -np.expm1(np.minimum(_log_sf(aa + edges[None, :], mu, sd) - log_s_age[lo:lo + step], 0.0))
+                cdf[lo:lo + step] = np.diff(r_cdf, axis=1) @ d_cdf
+        out[here] = np.diff(np.concatenate([np.zeros((len(here), 1)), np.maximum.accumulate(cdf, axis=1)], axis=1),
+                            axis=1)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _eventual(r_draw: np.ndarray, stage: np.ndarray, ratio: np.ndarray, mult: np.ndarray | None) -> np.ndarray:
+    """(draws, cells): the chance a deal of each cell is won at all, under each draw's rates."""
+    r = r_draw[:, stage]
+    with np.errstate(invalid="ignore", over="ignore"):
+        rest = np.where(r < 1, (1 - r) * ratio[None, :], 0.0)
+        p = np.where(r > 0, r / np.where(r > 0, r + rest, 1.0), 0.0)
+    if mult is not None:
+        p = np.minimum(p * mult[np.arange(len(stage)), stage][None, :], 1.0)
+    for j in range(r_draw.shape[1]):
+        later = stage < j
+        if not later.any():
+            continue
+        r_j = r_draw[:, [j]] if mult is None else np.minimum(r_draw[:, [j]] * mult[None, :, j], 1.0)
+        p = np.where(later[None, :], p * r_j, p)
+    return p
+
+
+def simulate_cells(seed: int | np.random.Generator | None, cells: Cells, rate_draws: list[np.ndarray],
+                   tables: list[dict[str, np.ndarray]], tau: np.ndarray, amounts: np.ndarray, *,
+                   mult: np.ndarray | None = None, chunk: int = CHUNK) -> CellDraws:
+    """Wins and revenue per draw, group and period of the open deals summarised in ``cells``.
+
+    Parameters
+    ----------
+    seed : int or Generator
+        Randomness (a Generator is used as it is, so a caller's stream continues).
+    cells : Cells
+        From :func:`summarise`.
+    rate_draws : list of ndarray
+        Per group, the stage rates of each draw, shape (draws, stages).
+    tables : list of dict
+        Per group, the stage table (``mu_a, sd_a, mu_l, sd_l`` per stage).
+    tau : ndarray, shape (cells, periods)
+        From :func:`timing`.
+    amounts : ndarray
+        Per deal (the caller's order), the amount a win brings.
+    mult : ndarray, shape (cells, stages), optional
+        Driver multipliers of the advance probabilities (capped at 1).
+    chunk : int
+        At most this many (draw, cell) pairs at once.
+
+    Returns
+    -------
+    CellDraws
+    """
+    rng = np.random.default_rng(seed)
+    n_s = rate_draws[0].shape[0] if rate_draws else 0
+    n_g, n_c, n_t = len(rate_draws), len(cells), tau.shape[1]
+    counts = np.zeros((n_s, n_g, n_t), dtype=np.int32)
+    revenue = np.zeros((n_s, n_g, n_t))
+    eventual = np.zeros(n_c)
+    if n_c == 0 or n_s == 0:
+        return CellDraws(counts, revenue, eventual)
+    in_window = tau.sum(axis=1)
+    share = np.divide(tau, in_window[:, None], out=np.zeros_like(tau), where=in_window[:, None] > 0)
+    cum = np.cumsum(share, axis=1)[:, :-1]
+    flat_cdf = (np.arange(n_c)[:, None] + np.minimum(cum, 1.0)).ravel()
+    ratio = np.empty(n_c)
+    of_group = [np.flatnonzero(cells.group_index == g) for g in range(n_g)]
+    for g, idx in enumerate(of_group):
+        ratio[idx] = survival_ratio(tables[g], cells.stage[idx], cells.age[idx])
+    sorted_amounts = np.asarray(amounts, dtype=float)[cells.order]
+    cell_amount = sorted_amounts[cells.start]
+    equal_amounts = bool((np.maximum.reduceat(sorted_amounts, cells.start) == cell_amount).all() and
+                         (np.minimum.reduceat(sorted_amounts, cells.start) == cell_amount).all())
+    size = cells.size
+    step = max(1, chunk // n_c)
+    prefix: np.ndarray | None = None
+    for s0 in range(0, n_s, step):
+        s1 = min(n_s, s0 + step)
+        ns = s1 - s0
+        a_win = np.empty((ns, n_c))
+        for g, idx in enumerate(of_group):
+            if len(idx):
+                a_win[:, idx] = _eventual(rate_draws[g][s0:s1], cells.stage[idx], ratio[idx],
+                                          None if mult is None else mult[idx])
+        eventual += a_win.sum(axis=0)
+        # cell after cell (the transpose): the inverse-CDF look-ups below then read one cell's row at a time
+        wins = rng.binomial(size[:, None], np.clip(a_win.T * in_window[:, None], 0.0, 1.0)).ravel()
+        rows = np.flatnonzero(wins)
+        m = wins[rows]
+        row_cell, row_draw = rows // ns, rows % ns
+        # where each row's block of won deals starts (not needed when every cell's amounts are equal)
+        offset = np.zeros(len(rows), dtype=np.int64) if equal_amounts else rng.integers(0, size[row_cell])
+        size_out = ns * n_g * n_t
+        few = m <= PER_WIN
+        if few.any():  # each win by inverse CDF; its deal is the next in the cell's block
+            fm, fc = m[few], row_cell[few]
+            win_row = np.repeat(np.arange(len(fm)), fm)
+            cw = fc[win_row]
+            period = np.searchsorted(flat_cdf, cw + rng.random(len(win_row)), side="right") - cw * (n_t - 1) \
+                if n_t > 1 else np.zeros(len(win_row), dtype=np.int64)
+            key = (row_draw[few][win_row] * n_g + cells.group_index[cw]) * n_t + np.clip(period, 0, n_t - 1)
+            if equal_amounts:
+                amount = cell_amount[cw]
+            else:
+                rank = np.arange(len(win_row)) - np.repeat(np.cumsum(fm) - fm, fm)
+                amount = sorted_amounts[cells.start[cw] + (offset[few][win_row] + rank) % size[cw]]
+            counts[s0:s1] += np.bincount(key, minlength=size_out).astype(np.int32).reshape(ns, n_g, n_t)
+            revenue[s0:s1] += np.bincount(key, weights=amount, minlength=size_out).reshape(ns, n_g, n_t)
+        many = ~few
+        if many.any():  # one multinomial per row; revenue from cyclic block sums
+            mc = row_cell[many]
+            split = rng.multinomial(m[many], share[mc])
+            key = ((row_draw[many] * n_g + cells.group_index[mc])[:, None] * n_t + np.arange(n_t)[None, :]).ravel()
+            if equal_amounts:
+                amount = (split * cell_amount[mc][:, None]).ravel()
+            else:
+                before = np.cumsum(split, axis=1) - split
+                begin = (offset[many][:, None] + before) % size[mc][:, None]
+                if prefix is None:  # each cell's amounts twice in a row, so that a cyclic block is one slice
+                    cell_of = np.repeat(np.arange(n_c), 2 * size)
+                    local = np.arange(len(cell_of)) - np.repeat(2 * cells.start, 2 * size)
+                    doubled = sorted_amounts[cells.start[cell_of] + local % size[cell_of]]
+                    prefix = np.concatenate([[0.0], np.cumsum(doubled)])
+                base = (2 * cells.start[mc])[:, None] + begin
+                amount = (prefix[base + split] - prefix[base]).ravel()
+            counts[s0:s1] += np.bincount(key, weights=split.ravel(), minlength=size_out).round().astype(
+                np.int32).reshape(ns, n_g, n_t)
+            revenue[s0:s1] += np.bincount(key, weights=amount, minlength=size_out).reshape(ns, n_g, n_t)
+    return CellDraws(counts, revenue, eventual / n_s)
