@@ -19,6 +19,8 @@ ALL_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 #: Notebooks executed by another test (file name -> test), not a second time here.
 EXECUTED_ELSEWHERE = {"05_control_report.ipynb": "tests/test_packaging.py"}
 NOTEBOOKS = [p for p in ALL_NOTEBOOKS if p.name not in EXECUTED_ELSEWHERE]
+#: Charts each notebook must show inline as PNG (figures built outside pyplot are shown with ``display(fig)``).
+PNG_CHARTS = {"06_forecast_accountability.ipynb": 3}
 
 
 def run_notebook(path: Path, cwd: Path, kernel_name: str = "python3") -> nbformat.NotebookNode:
@@ -40,4 +42,7 @@ def test_every_notebook_is_executed_by_a_test() -> None:
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs(path: Path, save_executed_notebook) -> None:
-    save_executed_notebook(run_notebook(path, path.parent), path)
+    nb = run_notebook(path, path.parent)
+    pngs = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert pngs >= PNG_CHARTS.get(path.name, 0), f"{path.name}: {pngs} inline PNG chart(s)"
+    save_executed_notebook(nb, path)

@@ -1310,7 +1310,7 @@ class Analysis:
         """
         from salesplan.forecast.win_probability import WinProbability, deal_win_probability
 
-        model = WinProbability(seed=self.settings.seed, n_threads=1)
+        model = WinProbability(seed=self.settings.seed, n_threads=1, cv=3, max_iter=100)
         return deal_win_probability(self.scoped, as_of=self.as_of, seed=self.settings.seed, model=model)
 
     @cached_property

@@ -103,3 +103,16 @@ def test_the_re_run_forecast_does_not_look_ahead(world):
                       for d in (data, _change_the_future(data, when)))
     for c in cols:
         assert (plain[c] != changed[c]).all(), c
+
+
+def test_model_against_calls_in_the_last_week(world):
+    """In week 13 salesplan's forecast knows most of the quarter's wins: its accuracy is near 1 per rep, and the
+    comparison pairs every rep's call with the model's forecast of the same rep, quarter and week."""
+    data, _ = world
+    acc = sp.forecast_accountability(data, weeks=(13,), start="2025-01-01", n_draws=100, n_boot=500, seed=2)
+    row = acc.comparison.iloc[0]
+    assert list(acc.comparison["week"]) == [13] and row["periods"] == 2 and row["pairs"] >= 25
+    assert row["gain_low"] <= row["gain"] <= row["gain_high"]
+    assert 0.9 < acc.model["accuracy"].median() < 1.1 and acc.model_by_week["bias"].iloc[0] == pytest.approx(1, abs=0.1)
+    assert row["model_error"] == pytest.approx(acc.model["log_ratio"].abs().mean())
+    assert "calls scored" in acc.title()

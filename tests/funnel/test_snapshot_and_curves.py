@@ -127,3 +127,28 @@ def test_driver_odds_ratio_is_the_cross_product_ratio() -> None:
     assert o.loc["segment[key]", "p_value"] == pytest.approx(2 * stats.norm.sf(log_or / se), rel=1e-4)
     assert o.loc["intercept", "odds_ratio"] == pytest.approx(10 / 30, rel=1e-6)  # odds of the reference level
     assert len(m.open_deals) == 1 and 0 < m.open_deals["p_win"].iloc[0] < 1
+
+
+def test_drivers_a_deal_older_than_every_outcome_is_not_scored_as_new() -> None:
+    """Wins come after 5-9 days, losses after 20-38: a deal open 60 days (older than every outcome of its stage)
+    is almost surely a future loss. It used to fall back to the stage's overall rate (0.5), as if it had just
+    entered; it gets the parametric tail's chance now, and a 2-day-old deal keeps about the overall rate."""
+    from salesplan.funnel import drivers
+
+    rows, ev = [], []
+    for i in range(40):
+        oid, won = f"d{i}", i % 2 == 0
+        rows.append({"opportunity_id": oid, "customer_id": oid, "process": "p", "created_at": START,
+                     "segment": "a" if i % 4 < 2 else "b"})
+        ev += [(oid, "lead", START), (oid, "won" if won else "lost",
+                                      START + pd.Timedelta(days=(5 + i % 5) if won else (20 + i % 19)))]
+    for oid, age in (("old", 60), ("young", 2)):
+        rows.append({"opportunity_id": oid, "customer_id": oid, "process": "p",
+                     "created_at": START + pd.Timedelta(days=60 - age), "segment": "a"})
+        ev.append((oid, "lead", START + pd.Timedelta(days=60 - age)))
+    events = pd.DataFrame(ev, columns=["opportunity_id", "stage", "entered_at"])
+    m = drivers(events, {"p": SalesProcess("p", ["lead"])}, pd.DataFrame(rows), attributes=["segment"],
+                as_of=START + pd.Timedelta(days=60))
+    p = m.open_deals.set_index("opportunity_id")["p_win_base"]
+    assert p["old"] < 0.05, p
+    assert 0.4 < p["young"] < 0.6, p

@@ -41,7 +41,7 @@ Examples
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -263,28 +263,27 @@ def model_calls(data: Any, calls: pd.DataFrame, *, n_draws: int = 200, seed: int
     """
     from salesplan.forecast.evaluation import cut_data
     from salesplan.forecast.pipeline import pipeline
-    from salesplan.reduce.states import deal_states
 
     check_positive(n_draws, "n_draws", integer=True)
     if estimator is None:
         estimator = _stage_funnel
     dates = calls[["period", "as_of"]].drop_duplicates().sort_values(["period", "as_of"])
+    dates = dates[pd.to_datetime(dates["as_of"]) <= pd.Timestamp(data.as_of)]
     rows = []
     funnels: dict[str, Any] = {}
+    won_by: dict[str, dict[pd.Timestamp, pd.DataFrame]] = {}
     for i, (label, when) in enumerate(dates.itertuples(index=False)):
         p = _period(str(label))
         t = pd.Timestamp(when)
-        if t > pd.Timestamp(data.as_of):
-            continue
         if label not in funnels:
             funnels[label] = estimator(cut_data(data, min(t, p.start_time)))
+            ts = sorted(pd.to_datetime(dates.loc[dates["period"] == label, "as_of"]).unique())
+            won_by[label] = _won_so_far(data, [pd.Timestamp(x) for x in ts], p.start_time)
         cut = cut_data(data, t)
         end = p.end_time.normalize() + pd.Timedelta(days=1)
         fc = pipeline(cut, funnels[label], as_of=t, horizon=end - t, include_new=True, n_draws=n_draws,
                       seed=seed + i)
-        won = deal_states(cut.stage_events, cut.processes, cut.opportunities, as_of=t,
-                          attributes=("created_at", "amount", "owner"), status=["won"])
-        won = won[won["closed_at"] >= p.start_time]
+        won = won_by[label][t]
         part = [won.assign(expected=won["amount"], p=1.0)[["owner", "process", "expected", "p"]]]
         deals = fc.deals
         if len(deals) and "owner" in deals.columns:
@@ -300,6 +299,36 @@ def model_calls(data: Any, calls: pd.DataFrame, *, n_draws: int = 200, seed: int
         rows.append(g)
     cols = ["owner", "process", "period", "as_of", "category", "amount", "contracts"]
     return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
+
+
+def _won_so_far(data: Any, dates: list[pd.Timestamp], start: pd.Timestamp) -> dict[pd.Timestamp, pd.DataFrame]:
+    """Per date: the deals won between ``start`` and the date, with their amount and owner as known at the date.
+
+    One reduction for all dates (:func:`salesplan.reduce.states.deal_states` applies each cut on its own); amount
+    and owner as of each date from the history, today's only where the history records none
+    (:func:`salesplan.reduce.history.opportunities_as_of` does the same for one date).
+    """
+    from salesplan.reduce.history import deal_values
+    from salesplan.reduce.states import deal_states
+
+    opp_cols = set(data.opportunities.columns)
+    attrs = [c for c in ("amount", "owner") if c in opp_cols]
+    won = deal_states(data.stage_events, data.processes, data.opportunities, dates=dates,
+                      attributes=("created_at", *attrs), status=["won"])
+    won["as_of"] = pd.to_datetime(won["as_of"]).astype("datetime64[ns]")
+    won = won[won["closed_at"] >= start]
+    history = data.opportunity_history
+    if history is not None and len(won):
+        cols = [c for c in attrs if c in history.columns]
+        if cols:
+            then = deal_values(history, dates=dates, columns=cols).drop(columns="last_changed_at")
+            won = won.merge(then, on=["as_of", "opportunity_id"], how="left", suffixes=("", "_then"))
+            for c in cols:
+                won[c] = won[f"{c}_then"].where(won[f"{c}_then"].notna(), won[c])
+            won = won.drop(columns=[f"{c}_then" for c in cols])
+    if "amount" not in won.columns:
+        won["amount"] = np.nan
+    return {t: won[won["as_of"] == t] for t in dates}
 
 
 def _stage_funnel(cut: Any) -> Any:
@@ -420,6 +449,9 @@ class ForecastAccountability(Result):
     category : str
         The call category scored.
     confidence : float
+    model_by_owner, model_by_week : DataFrame
+        :func:`bias_table` of salesplan's re-run forecast per person and per week (the same measures as the
+        calls').
     """
 
     calls: pd.DataFrame
@@ -430,6 +462,8 @@ class ForecastAccountability(Result):
     from_week: int | None
     category: str
     confidence: float
+    model_by_owner: pd.DataFrame = field(default_factory=pd.DataFrame)
+    model_by_week: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def title(self) -> str:
         """Calls scored and the verdict."""
@@ -504,4 +538,6 @@ def forecast_accountability(data: Any, *, category: str = "commit", start: Any =
                                   by_owner=bias_table(scored, "owner", confidence=confidence),
                                   by_week=bias_table(scored, "week", confidence=confidence),
                                   comparison=comparison, from_week=from_week, category=category,
-                                  confidence=float(confidence))
+                                  confidence=float(confidence),
+                                  model_by_owner=bias_table(model_scored, "owner", confidence=confidence),
+                                  model_by_week=bias_table(model_scored, "week", confidence=confidence))

@@ -9,9 +9,13 @@ Model
 
 Open deals
     ``P(win | stage k, d days in k, x)``: the censored funnel gives the base probability without attributes,
-    ``p0 = a_k(d) * W_{k+1}``, where ``a_k(d) = (F_adv(tau) - F_adv(d)) / ((F_adv + F_loss)(tau) - (F_adv +
-    F_loss)(d))`` is the share of advances among the outcomes still to come after ``d`` days (Aalen-Johansen
-    curves of stage *k*) and ``W_{k+1}`` the win rate from the next stage (1 after the last stage). The attributes
+    ``p0 = a_k(d) * W_{k+1}``, where ``a_k(d) = (F_adv(tau) - F_adv(d) + S(tau) pi) / S(d)`` is the share of
+    advances among the outcomes still to come after ``d`` days (Aalen-Johansen curves of stage *k*; ``S(tau)``
+    the mass still unresolved at the horizon, which advances with the parametric tail's probability ``pi``, see
+    :mod:`salesplan.funnel.tail`, or splits like the resolved stays without it) and ``W_{k+1}`` the win rate from
+    the next stage (1 after the last stage). A deal older than every observed outcome of its stage gets ``pi``:
+    before, it fell back to the stage's overall rate, so a deal 177 days in a stage whose stays all ended within
+    156 days scored as if it had just entered it. The attributes
     shift it on the log-odds scale, ``logit p = logit p0 + (x - xbar) beta``, with ``xbar`` the mean design of
     the training deals (an approximation: the attribute effect is taken as constant across stages).
 
@@ -131,8 +135,13 @@ def _base_p(funnel: Funnel, process: str, stage: str, days: np.ndarray) -> np.nd
         return np.full(days.shape, np.nan)
     f1, f2 = fit.cif(days, 1), fit.cif(days, 2)
     f1_tau, f2_tau = fit.cif(fit.horizon, 1)[0], fit.cif(fit.horizon, 2)[0]
-    rest = (f1_tau + f2_tau) - (f1 + f2)
-    share = np.where(rest > 1e-12, (f1_tau - f1) / np.where(rest > 1e-12, rest, 1.0), fit.rate)
+    # the mass still unresolved at the horizon advances with the parametric tail's probability (or, without one,
+    # splits like the resolved stays); it is the only mass left for a deal older than every observed outcome
+    unresolved = max(1.0 - f1_tau - f2_tau, 0.0)
+    resolved = f1_tau + f2_tau
+    pi = fit.tail if np.isfinite(fit.tail) else (f1_tau / resolved if resolved > 0 else fit.rate)
+    rest = (resolved - (f1 + f2)) + unresolved
+    share = np.where(rest > 1e-12, (f1_tau - f1 + unresolved * pi) / np.where(rest > 1e-12, rest, 1.0), pi)
     return np.clip(share, 0, 1) * after
 
 
