@@ -71,7 +71,7 @@ def _side_by_side(chart: Chart, figures: list[KeyFigure], st: dict[str, Any], wi
 
     left = 0.55 * width
     right = width - left
-    picture = _chart(chart, st, left - 6, 1.0)[0]._content  # the image and its caption, without KeepTogether
+    picture = _chart(chart, st, left - 6, 1.0)  # the image and its caption
     band = RLTable([[picture, _figure_table(figures, st, right, per_row=2)]],
                    colWidths=[left, right])
     band.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
@@ -177,14 +177,15 @@ def _data_table(table: Table, st: dict[str, Any], width: float, flags: dict[str,
 
 def _chart(chart: Chart, st: dict[str, Any], width: float, share: float = 0.85) -> list[Any]:
     from reportlab.lib.utils import ImageReader
-    from reportlab.platypus import Image, KeepTogether
+    from reportlab.platypus import Image
 
     reader = ImageReader(io.BytesIO(chart.png))
     w, h = reader.getSize()
     draw_w = width * share
     image = Image(io.BytesIO(chart.png), width=draw_w, height=draw_w * h / w, hAlign="LEFT")
     caption = f"{chart.title}. {chart.caption}" if chart.caption else chart.title
-    return [KeepTogether([image, _p(caption, st["caption"])])]
+    image.keepWithNext = 1  # a chain of keepWithNext (heading, intro, image) reaches the caption; a nested
+    return [image, _p(caption, st["caption"])]  # KeepTogether would break it
 
 
 #: Sections that start on a new page (the executive summary is page 1).
