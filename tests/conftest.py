@@ -60,6 +60,35 @@ def _save_executed_notebook(nb, source: Path) -> Path:
     return tmp.replace(folder / source.name)
 
 
+def notebook_display_problems(nb) -> list[str]:
+    """What a reader of an executed notebook would see instead of a chart (see tests/test_notebooks.py).
+
+    A cell whose value (or a ``display`` call) is a matplotlib Axes or Figure must carry a PNG; no output may show
+    matplotlib's text placeholder ``<Figure size ...>``.
+    """
+    import re
+
+    chart_repr = re.compile(r"^(<Figure size|<Axes|<matplotlib\.|\[chart: )")
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            text = out.get("text", "") + data.get("text/plain", "")
+            if "<Figure size" in text:
+                problems.append(f"cell {index}: shows {text.strip()[:60]!r} instead of the chart")
+            elif chart_repr.match(data.get("text/plain", "")) and "image/png" not in data:
+                problems.append(f"cell {index}: a chart without a PNG ({data['text/plain'][:60]!r})")
+    return problems
+
+
+@pytest.fixture(scope="session")
+def display_problems():
+    """The check of executed notebooks for charts shown as text (:func:`notebook_display_problems`)."""
+    return notebook_display_problems
+
+
 @pytest.fixture(scope="session")
 def save_executed_notebook():
     """The function that keeps an executed notebook for the docs (tests/test_notebooks.py, test_packaging.py)."""

@@ -33,6 +33,27 @@ def run_notebook(path: Path, cwd: Path, kernel_name: str = "python3") -> nbforma
     return nb
 
 
+def test_display_check_flags_a_chart_shown_as_text(display_problems) -> None:
+    """The check cannot be hollow: an Axes value without a PNG and a Figure placeholder are both caught."""
+    nb = nbformat.v4.new_notebook()
+    text_only = nbformat.v4.new_output("execute_result", {"text/plain": "<Axes: title={'center': 'x'}>"})
+    with_png = nbformat.v4.new_output("execute_result", {"text/plain": "[chart: x]", "image/png": "iVBORw0KGgo="})
+    placeholder = nbformat.v4.new_output("stream", name="stdout", text="<Figure size 700x400 with 1 Axes>\n")
+    nb.cells = [nbformat.v4.new_code_cell("ax", outputs=[text_only]), nbformat.v4.new_code_cell("fig", outputs=[with_png]),
+                nbformat.v4.new_code_cell("print(fig)", outputs=[placeholder])]
+    assert [p.split(":")[0] for p in display_problems(nb)] == ["cell 0", "cell 2"]
+
+
+def test_every_notebook_shows_its_charts_inline() -> None:
+    """Charts are built outside pyplot; each notebook registers their inline display (salesplan.plot.notebook)."""
+    for path in ALL_NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert "show_inline()" in source, f"{path.name} does not call salesplan.plot.notebook.show_inline()"
+        assert 'matplotlib.use("Agg")' not in source and "%matplotlib" not in source, path.name
+        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{path.name} has outputs"
+
+
 def test_every_notebook_is_executed_by_a_test() -> None:
     for name, test in EXECUTED_ELSEWHERE.items():
         assert (ROOT / "notebooks" / name).exists() and name in (ROOT / test).read_text(encoding="utf-8")
@@ -41,8 +62,9 @@ def test_every_notebook_is_executed_by_a_test() -> None:
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs(path: Path, save_executed_notebook) -> None:
+def test_notebook_runs(path: Path, save_executed_notebook, display_problems) -> None:
     nb = run_notebook(path, path.parent)
+    assert not display_problems(nb), f"{path.name}: " + "; ".join(display_problems(nb))
     pngs = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert pngs >= PNG_CHARTS.get(path.name, 0), f"{path.name}: {pngs} inline PNG chart(s)"
     save_executed_notebook(nb, path)

@@ -125,7 +125,8 @@ def test_installed_wheel_works_outside_the_checkout(venv: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.notebook
-def test_control_report_notebook_runs_on_the_installed_wheel(venv: Path, save_executed_notebook) -> None:
+def test_control_report_notebook_runs_on_the_installed_wheel(venv: Path, save_executed_notebook,
+                                                              display_problems) -> None:
     home = venv.parent
     env = _env(home)
     python = venv / "bin" / "python"
@@ -148,5 +149,7 @@ nbformat.write(nb, {str(executed)!r})
 """
     printed = _run(python, "-c", script, cwd=work, env=env).strip().splitlines()[-1]
     assert Path(printed).is_relative_to(venv)
+    nb = nbformat.read(executed, as_version=4)
+    assert not display_problems(nb), "; ".join(display_problems(nb))
     # the docs render this run's outputs instead of executing the notebook again
-    save_executed_notebook(nbformat.read(executed, as_version=4), NOTEBOOK)
+    save_executed_notebook(nb, NOTEBOOK)

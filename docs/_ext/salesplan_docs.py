@@ -54,6 +54,7 @@ API_PAGES: list[tuple[str, str, str]] = [
     ("salesplan.plot.plan", "salesplan.plot.plan", ""),
     ("salesplan.plot.forecast", "salesplan.plot.forecast", ""),
     ("salesplan.plot.control", "salesplan.plot.control", ""),
+    ("salesplan.plot.notebook", "salesplan.plot.notebook: charts inline in Jupyter", ""),
     ("salesplan.report", "salesplan.report: the control report", ""),
     ("salesplan.cli", "salesplan.cli: the salesplan command", ""),
     ("salesplan", "salesplan: tables, processes, validation, errors",

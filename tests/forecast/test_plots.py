@@ -19,7 +19,7 @@ def test_forecast_charts():
     f = SeriesForecaster("seasonal_naive").fit(y)
     ax = pf.fan_chart(y, {0.5: f.forecast("6MS", 0.5), 0.9: f.forecast("6MS", 0.9)})
     assert len(ax.collections) == 2  # one band per level
-    assert pf.backtest_chart(backtest(y, methods=("naive",), min_train=13)).get_ylabel() == "value per period"
+    assert pf.backtest_chart(backtest(y, methods=("naive",), min_train=13)).get_ylabel() == "contracts per period"
     ax = pf.reliability_chart(reliability([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1], bins=2))
     assert ax.get_xlim() == (0.0, 1.0)
     counts = pd.Series(400 * np.diff(bass_cdf(np.arange(0, 9), 0.03, 0.4)),

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import ConfigError
-from salesplan.plot._base import get_ax
+from salesplan.plot._base import compact_numbers, get_ax, legend_outside, readable
 
 __all__ = ["plan_actual_bars", "variance_waterfall", "kpi_table", "movement_chart"]
 
@@ -52,11 +52,14 @@ def plan_actual_bars(table: pd.DataFrame, measure: str = "contracts", *, process
     for xi, (p, a) in zip(x, g.to_numpy(float), strict=True):
         if np.isfinite(p) and p > 0:
             ax.annotate(f"{a / p:.0%}", (xi + 0.2, a), ha="center", va="bottom", fontsize="x-small")
-    ax.set_xticks(x, list(g.index))
-    ax.set_ylabel(measure)
+    ax.set_xticks(x, list(g.index), rotation=30 if len(g) > 6 else 0, ha="right" if len(g) > 6 else "center")
+    ax.set_ylabel(readable(measure))
     ax.set_xlabel("period")
-    ax.set_title(f"{measure}: plan and actual" + (f" ({process})" if process else ""))
-    ax.legend(fontsize="small")
+    top = float(np.nanmax(g.to_numpy(float))) if np.isfinite(g.to_numpy(float)).any() else 1.0
+    ax.set_ylim(0, max(top, 1e-9) * 1.12)  # room for the attainment labels
+    compact_numbers(ax.yaxis)
+    ax.set_title(f"{readable(measure)}: plan and actual" + (f" ({readable(process)})" if process else ""))
+    legend_outside(ax)
     return ax
 
 
@@ -87,14 +90,18 @@ def variance_waterfall(table: Any, *, process: str | None = None, period: str | 
     ax.bar(4, actual, color=_ACTUAL)
     ax.annotate(f"{plan:.1f}", (0, plan), ha="center", va="bottom", fontsize="small")
     ax.annotate(f"{actual:.1f}", (4, actual), ha="center", va="bottom", fontsize="small")
+    tops = [plan, actual, *np.cumsum([plan, *effects])]
+    lows = [0.0, *np.cumsum([plan, *effects])]
+    ax.set_ylim(min(0.0, min(lows)), max(tops) * 1.15 if max(tops) > 0 else 1.0)  # room for the value labels
     ax.set_xticks(range(5), labels)
+    ax.set_xlabel("from plan to actual")
     ax.set_ylabel("contracts")
-    ax.set_title("contract gap: volume, conversion and timing" + (f" ({process})" if process else ""))
+    ax.set_title("Contract gap: volume, conversion and timing" + (f" ({readable(process)})" if process else ""))
     return ax
 
 
 def kpi_table(kpis: pd.DataFrame, columns: list[str] | None = None, *, process: str | None = None,
-              ax: Any = None) -> Any:
+              ax: Any = None, title: str = "KPIs: latest value and trend") -> Any:
     """A KPI table: one row per KPI (and process), its latest value and a sparkline of its history."""
     columns = columns or ["snapshot_win_rate", "cohort_win_rate", "cycle_days", "coverage", "required_coverage",
                           "velocity", "activity_attainment"]
@@ -115,8 +122,8 @@ def kpi_table(kpis: pd.DataFrame, columns: list[str] | None = None, *, process: 
         last = s[np.isfinite(s)][-1]
         fmt = f"{last:.1%}" if c.endswith("rate") or c.endswith("share") or c == "activity_attainment" else \
             f"{last:,.1f}"
-        ax.text(0.0, i + 0.2, p, fontsize="small")
-        ax.text(0.25, i + 0.2, c.replace("_", " "), fontsize="small")
+        ax.text(0.0, i + 0.2, readable(p), fontsize="small")
+        ax.text(0.25, i + 0.2, readable(c), fontsize="small")
         ax.text(0.58, i + 0.2, fmt, fontsize="small", ha="right")
         ok = np.isfinite(s)
         if ok.sum() >= 2:
@@ -125,6 +132,7 @@ def kpi_table(kpis: pd.DataFrame, columns: list[str] | None = None, *, process: 
             xs = 0.62 + 0.36 * np.arange(len(s)) / max(len(s) - 1, 1)
             ax.plot(xs[ok], i + 0.35 - 0.7 * scaled[ok], color=_ACTUAL, lw=1)
             ax.plot(xs[ok][-1], i + 0.35 - 0.7 * scaled[ok][-1], "o", color=_ACTUAL, ms=3)
+    ax.set_title(title)
     return ax
 
 
@@ -150,8 +158,14 @@ def movement_chart(movement: Any, *, process: str = "(all)", value: bool = False
     moves = ["advanced", "regressed", "pushed", "slipped", "unchanged"]
     for i, m in enumerate(moves, start=7):
         ax.bar(i, float(t.loc[m, col]), color="#b0bec5")
+    # a bar hanging down from the top (won, lost) gets no autoscale margin above it: leave room explicitly
+    top = max(start + new + back, end, *(float(t.loc[m, col]) for m in moves))
+    ax.set_ylim(0, max(top, 1e-9) * 1.08)
     labels = ["open at start", "+ new", "+ reopened", "- won", "- lost", "open at end", "", *moves]
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    ax.set_ylabel("value" if value else "opportunities")
-    ax.set_title(f"pipeline movement {movement.start.date()} to {movement.end.date()} ({process})")
+    ax.set_xlabel("in and out of the open pipeline (left); moves of deals open at both dates (right)")
+    ax.set_ylabel("pipeline value" if value else "opportunities")
+    compact_numbers(ax.yaxis)
+    who = "all processes" if process == "(all)" else readable(process)
+    ax.set_title(f"Pipeline movement {movement.start.date()} to {movement.end.date()} ({who})")
     return ax

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan.plot._base import get_ax
+from salesplan.plot._base import compact_numbers, date_axis, get_ax, legend_outside, readable
 
 __all__ = ["fan_chart", "pipeline_chart", "reliability_chart", "bass_chart", "backtest_chart"]
 
@@ -38,6 +38,8 @@ def _x(index: pd.Index) -> np.ndarray:
 def fan_chart(history: pd.Series, forecast: pd.DataFrame | Mapping[float, pd.DataFrame], *, ax: Any = None,
               ylabel: str = "contracts per period", title: str | None = None) -> Any:
     """History line and forecast mean with one shaded band per interval level.
+
+    The title defaults to "History and forecast"; a model code such as ``ETS(A,N,N)`` belongs in a caption.
 
     Parameters
     ----------
@@ -61,9 +63,10 @@ def fan_chart(history: pd.Series, forecast: pd.DataFrame | Mapping[float, pd.Dat
     ax.plot(xs, ys, color=_BLUE, lw=2, ls="--", label="forecast")
     ax.set_ylabel(ylabel)
     ax.set_xlabel("period")
-    if title:
-        ax.set_title(title)
-    ax.legend(loc="upper left", fontsize="small")
+    compact_numbers(ax.yaxis)
+    date_axis(ax.xaxis)
+    ax.set_title(title or "History and forecast")
+    legend_outside(ax)
     return ax
 
 
@@ -80,14 +83,14 @@ def pipeline_chart(forecast: Any, *, ax: Any = None, component: str = "total", p
     ax.axvline(mean, color=_ORANGE, lw=2, label=f"expected {mean:.1f}")
     ax.set_xlabel(f"contracts won {forecast.as_of.date()} to {forecast.end.date()}")
     ax.set_ylabel("probability")
-    ax.set_title(f"{process or 'all processes'}: {component}")
-    ax.legend(fontsize="small")
+    ax.set_title(f"{readable(process) if process else 'All processes'}: contracts won ({readable(component)})")
+    legend_outside(ax)
     return ax
 
 
 def reliability_chart(table: pd.DataFrame, *, ax: Any = None) -> Any:
     """Reliability curve (observed share against mean forecast per bin, Wilson intervals) and the diagonal."""
-    ax = get_ax(ax, figsize=(4.5, 4.5))
+    ax = get_ax(ax, figsize=(6.5, 4.5))
     ax.plot([0, 1], [0, 1], color="grey", ls=":", label="perfect calibration")
     yerr = np.clip(np.vstack([table["observed"] - table["observed_low"], table["observed_high"] - table["observed"]]),
                    0, None)  # a Wilson bound equal to the share can differ from it in the last bit
@@ -99,7 +102,8 @@ def reliability_chart(table: pd.DataFrame, *, ax: Any = None) -> Any:
     ax.set_ylim(0, 1)
     ax.set_xlabel("forecast probability of winning within the horizon")
     ax.set_ylabel("observed share won")
-    ax.legend(loc="upper left", fontsize="small")
+    ax.set_title("Calibration of the win probabilities")
+    legend_outside(ax)
     return ax
 
 
@@ -115,11 +119,14 @@ def bass_chart(model: Any, horizon: Any = "12MS", *, ax: Any = None, confidence:
                     label=f"{(confidence or model.confidence):.0%} interval")
     ax.set_ylabel("contracts per period")
     ax.set_xlabel("period")
-    ax.legend(fontsize="small")
+    date_axis(ax.xaxis)
+    ax.set_title("Launch contracts: Bass diffusion fit and forecast")
+    legend_outside(ax)
     return ax
 
 
-def backtest_chart(result: Any, *, ax: Any = None, methods: list[str] | None = None) -> Any:
+def backtest_chart(result: Any, *, ax: Any = None, methods: list[str] | None = None,
+                   ylabel: str = "contracts per period", title: str = "Backtest: one-step-ahead forecasts") -> Any:
     """One-step backtest forecasts of each method against the actuals."""
     ax = get_ax(ax)
     f = result.forecasts[result.forecasts["step"] == 1]
@@ -127,8 +134,21 @@ def backtest_chart(result: Any, *, ax: Any = None, methods: list[str] | None = N
     ax.plot(_x(pd.PeriodIndex(actual.index)), actual.to_numpy(), color="black", lw=2, marker="o", label="actual")
     for name in methods or list(f["method"].unique()):
         g = f[f["method"] == name]
-        ax.plot(_x(pd.PeriodIndex(g["period"])), g["mean"].to_numpy(), marker=".", lw=1, label=name)
-    ax.set_ylabel("value per period")
+        ax.plot(_x(pd.PeriodIndex(g["period"])), g["mean"].to_numpy(), marker=".", lw=1, label=_method(name))
+    ax.set_ylabel(ylabel)
     ax.set_xlabel("period forecast (one step ahead)")
-    ax.legend(fontsize="small")
+    compact_numbers(ax.yaxis)
+    date_axis(ax.xaxis)
+    ax.set_title(title)
+    legend_outside(ax)
     return ax
+
+
+def _method(name: Any) -> str:
+    """A forecaster's name for a reader: ``ETS(A,N,A)`` -> ``ETS (exponential smoothing)``."""
+    text = str(name)
+    if text.upper().startswith("ETS"):
+        return "ETS (exponential smoothing)"
+    if text.upper().startswith("ARIMA"):
+        return "ARIMA"
+    return readable(text)

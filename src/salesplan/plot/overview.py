@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan.plot._base import get_ax
+from salesplan.plot._base import compact_numbers, date_axis, get_ax, legend_outside, readable
 
 __all__ = ["plot_status", "plot_monthly", "plot_actual_vs_target", "plot_stacked_monthly"]
 
@@ -37,15 +37,17 @@ def plot_status(counts: pd.DataFrame, ax: Any = None) -> Any:
     """
     ax = get_ax(ax, figsize=(7.0, 3.2))
     left = np.zeros(len(counts))
-    labels = [str(i) for i in counts.index]
+    labels = [readable(i) for i in counts.index]
     for status in ("won", "lost", "open"):
         values = counts[status].to_numpy(dtype=float) if status in counts else np.zeros(len(counts))
         ax.barh(labels, values, left=left, color=STATUS_COLOURS[status], label=status)
         left += values
     ax.invert_yaxis()
     ax.set_xlabel("opportunities")
+    ax.set_ylabel("process")
+    compact_numbers(ax.xaxis)
     ax.set_title("Opportunities by status and process")
-    ax.legend(loc="lower right", frameon=False, ncols=3)
+    legend_outside(ax)
     return ax
 
 
@@ -60,12 +62,14 @@ def plot_monthly(frame: pd.DataFrame, ylabel: str, title: str, ax: Any = None, k
     ax = get_ax(ax, figsize=(7.0, 3.4))
     x = _month_index(frame.index)
     for column in frame.columns:
-        ax.plot(x, frame[column].to_numpy(dtype=float), marker="o", markersize=2.5, label=str(column))
+        ax.plot(x, frame[column].to_numpy(dtype=float), marker="o", markersize=2.5, label=readable(column))
     ax.set_ylabel(ylabel)
+    compact_numbers(ax.yaxis)
+    date_axis(ax.xaxis)
     ax.set_xlabel("month")
     ax.set_title(title)
     if len(frame.columns) > 1:
-        ax.legend(frameon=False, fontsize="small", ncols=min(3, len(frame.columns)))
+        legend_outside(ax)
     ax.grid(alpha=0.3)
     return ax
 
@@ -78,12 +82,14 @@ def plot_stacked_monthly(frame: pd.DataFrame, ylabel: str, title: str, ax: Any =
     width = 20.0
     for column in frame.columns:
         values = frame[column].to_numpy(dtype=float)
-        ax.bar(x, values, bottom=bottom, width=width, label=str(column))
+        ax.bar(x, values, bottom=bottom, width=width, label=readable(column))
         bottom += values
     ax.set_ylabel(ylabel)
+    compact_numbers(ax.yaxis)
+    date_axis(ax.xaxis)
     ax.set_xlabel("month")
     ax.set_title(title)
-    ax.legend(frameon=False, fontsize="small", ncols=min(4, len(frame.columns)))
+    legend_outside(ax)
     ax.grid(alpha=0.3, axis="y")
     return ax
 
@@ -107,10 +113,11 @@ def plot_actual_vs_target(table: pd.DataFrame, ax: Any = None, actual_label: str
         hi = table["forecast_high"].to_numpy(dtype=float)
         ok = np.isfinite(lo) & np.isfinite(hi)
         ax.vlines(x[ok] + 0.2, lo[ok], hi[ok], color="#ef6c00", linewidth=2.5, label="forecast interval")
-    ax.set_xticks(x, [str(p) for p in table["process"]], rotation=15)
+    ax.set_xticks(x, [readable(p) for p in table["process"]], rotation=15)
+    ax.set_xlabel("process")
     ax.set_ylabel("contracts")
     ax.set_title(title)
-    ax.legend(frameon=False, fontsize="small")
+    legend_outside(ax)
     ax.grid(alpha=0.3, axis="y")
     return ax
 

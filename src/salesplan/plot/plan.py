@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan.plot._base import get_ax
+from salesplan.plot._base import compact_numbers, get_ax, legend_outside, readable
 
 __all__ = ["reverse_funnel", "activity_plan", "capacity_chart", "rep_targets"]
 
@@ -46,9 +46,10 @@ def reverse_funnel(plan: Any, process: str | None = None, *, period: str | None 
     ax.set_yticks(y, stages)
     ax.set_xlabel("entries needed")
     ax.set_ylabel("stage")
-    ax.set_title(f"{process}: {contracts:,} contracts" + (f" in {period}" if period else ""))
+    ax.set_title(f"{readable(process)}: {contracts:,} contracts" + (f" in {period}" if period else ""))
     ax.set_xlim(0, max(float(agg["required_entries"].max()), float(agg["expected_entries"].max())) * 1.15 + 1)
-    ax.legend(loc="best", fontsize=8)
+    compact_numbers(ax.xaxis)
+    legend_outside(ax)
     return ax
 
 
@@ -64,21 +65,34 @@ def activity_plan(plan: Any, freq: str = "W", *, process: str | None = None, bas
     bottom = np.zeros(len(wide))
     width = {"W": 6, "M": 25, "Q": 80, "D": 0.9}.get(freq, 6)
     for kind in wide.columns:
-        ax.bar(wide.index, wide[kind], bottom=bottom, width=width, align="edge", label=str(kind))
+        ax.bar(wide.index, wide[kind], bottom=bottom, width=width, align="edge", label=readable(kind))
         bottom += wide[kind].to_numpy()
     unit = {"W": "week", "M": "month", "Q": "quarter", "D": "day"}.get(freq, freq)
     ax.set_ylabel(f"activities per {unit} ({basis})")
     ax.set_xlabel("date")
-    ax.set_title("activity plan" + (f": {process}" if process else ""))
+    ax.set_title("Activity plan" + (f": {readable(process)}" if process else ""))
     ax.tick_params(axis="x", labelrotation=30)
-    ax.legend(fontsize=8, ncols=min(4, max(1, len(wide.columns))))
+    compact_numbers(ax.yaxis)
+    legend_outside(ax)
     return ax
 
 
-def capacity_chart(report: Any, team: str | None = None, *, ax: Any = None) -> Any:
-    """Required hours per period (bars, red where short) against available hours (line) for one team or all."""
+def capacity_chart(report: Any, team: str | None = None, *, start: Any = None, end: Any = None,
+                   ax: Any = None) -> Any:
+    """Required hours per period (bars, red where short) against available hours (line) for one team or all.
+
+    ``start`` and ``end`` (dates, optional) keep the periods starting in ``[start, end)``: a plan over several
+    years is easier to read a year at a time.
+    """
     ax = get_ax(ax, figsize=(9.0, 4.0))
     tab = report.table if team is None else report.table[report.table["team"] == team]
+    if start is not None:
+        tab = tab[pd.to_datetime(tab["start"]) >= pd.Timestamp(start)]
+    if end is not None:
+        tab = tab[pd.to_datetime(tab["start"]) < pd.Timestamp(end)]
+    if tab.empty:
+        raise ValueError("capacity_chart: no periods for this team" + (f" {team!r}" if team else "")
+                         + " between start and end")
     agg = tab.groupby("start")[["required_hours", "available_hours"]].sum().sort_index()
     short = agg["required_hours"] > agg["available_hours"] + 1e-9
     x = np.arange(len(agg))
@@ -91,13 +105,14 @@ def capacity_chart(report: Any, team: str | None = None, *, ax: Any = None) -> A
     ax.set_xticks(x[::step], labels[::step], rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(f"hours ({report.basis})")
     ax.set_xlabel("period start")
-    ax.set_title("capacity" + (f": team {team}" if team else ": all teams"))
+    compact_numbers(ax.yaxis)
+    ax.set_title("Capacity: " + (readable(team) if team else "all teams"))
     from matplotlib.patches import Patch
 
     handles, _ = ax.get_legend_handles_labels()
     handles = [Patch(color="#5d8aa8", label="required hours"), Patch(color="#c0392b", label="required, short"),
                *[h for h in handles if not isinstance(h, Patch) and h.get_label() == "available hours"]]
-    ax.legend(handles=handles, fontsize=8)
+    legend_outside(ax, handles=handles)
     return ax
 
 
@@ -140,8 +155,11 @@ def rep_targets(rep_plan: Any, item: str = "calls", *, process: str | None = Non
     labels = [p for _, p in wide.index]
     step = max(1, len(labels) // 12)
     ax.set_xticks(x[::step], labels[::step], rotation=45, ha="right", fontsize=8)
+    unit = "week" if rep_plan.freq == "W" else "month"
     ax.set_ylabel(f"{item} per rep")
-    ax.set_title(f"{item}: whole-number targets per rep and {'week' if rep_plan.freq == 'W' else 'month'} "
-                 f"({rep_plan.basis})")
-    ax.legend(fontsize=7, ncol=min(len(wide.columns), 4), loc="upper right")
+    ax.set_xlabel(unit)
+    top = float(bottom.max()) if len(bottom) else 1.0
+    ax.set_ylim(0, max(top, 1.0) * 1.12)  # room for the totals
+    ax.set_title(f"{item}: whole-number targets per rep and {unit} ({rep_plan.basis})")
+    legend_outside(ax)
     return ax

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import SchemaError
-from salesplan.plot._base import get_ax
+from salesplan.plot._base import get_ax, legend_outside, readable
 
 __all__ = ["pareto_curve", "rfm_heatmap", "clv_by_segment", "portfolio_plot", "calibration_holdout_plot"]
 
@@ -81,7 +81,7 @@ def rfm_heatmap(rfm: pd.DataFrame, *, value: str | None = None, ax: Any = None) 
     ax = get_ax(ax)
     if value:
         grid = rfm.pivot_table(index="f_score", columns="r_score", values=value, aggfunc="mean")
-        label = f"mean {value}"
+        label = f"mean {readable(value)}"
     else:
         grid = rfm.groupby(["f_score", "r_score"]).size().unstack("r_score")
         label = "customers"
@@ -121,10 +121,10 @@ def clv_by_segment(frame: pd.DataFrame, *, value: str = "clv", by: str = "value_
                showfliers=False)
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel(by)
+    ax.set_xlabel(readable(by))
     unit_txt = ", ".join(p for p in (unit, "log scale" if log else "") if p)
-    ax.set_ylabel(f"{value} ({unit_txt})" if unit_txt else value)
-    ax.set_title(f"{value} by {by}")
+    ax.set_ylabel(f"{readable(value)} ({unit_txt})" if unit_txt else readable(value))
+    ax.set_title(f"{readable(value)} by {readable(by)}")
     return ax
 
 
@@ -142,7 +142,7 @@ def portfolio_plot(matrix: pd.DataFrame, *, ax: Any = None, attractiveness_label
     >>> from salesplan.segment import portfolio_matrix
     >>> m = portfolio_matrix(pd.DataFrame({"clv": [10.0, 100.0, 50.0], "share_of_wallet": [0.2, 0.9, 0.5]}))
     >>> portfolio_plot(m).get_xlabel()
-    'position: share_of_wallet (0-1)'
+    'position: share of wallet (0-1)'
     """
     _need(matrix, ["attractiveness", "position", "quadrant"], "portfolio_plot")
     ax = get_ax(ax)
@@ -157,9 +157,9 @@ def portfolio_plot(matrix: pd.DataFrame, *, ax: Any = None, attractiveness_label
         ax.axvline(p_split, color="black", lw=0.8, ls="--")
     if log and (matrix["attractiveness"] > 0).all():
         ax.set_yscale("log")
-    ax.set_xlabel(f"position: {matrix.attrs.get('position', 'position')} (0-1)")
-    ax.set_ylabel(attractiveness_label or f"attractiveness: {matrix.attrs.get('attractiveness', 'value')}")
-    ax.legend(loc="best", fontsize=8)
+    ax.set_xlabel(f"position: {readable(matrix.attrs.get('position', 'position'))} (0-1)")
+    ax.set_ylabel(attractiveness_label or f"attractiveness: {readable(matrix.attrs.get('attractiveness', 'value'))}")
+    legend_outside(ax)
     ax.set_title("Customer portfolio")
     return ax
 
@@ -188,7 +188,7 @@ def calibration_holdout_plot(comparison: pd.DataFrame, *, ax: Any = None, unit: 
     labels = [f"{v}+" if cap is not None and v == cap else str(v) for v in x]
     ax.set_xticks(x, labels)
     ax.set_xlabel("repeat purchases in the calibration period")
-    ax.set_ylabel(f"mean purchases in the holdout ({unit} with a purchase)")
-    ax.legend()
+    ax.set_ylabel(f"mean purchases in the holdout\n({unit} with a purchase)")
+    legend_outside(ax)
     ax.set_title("Calibration vs holdout")
     return ax

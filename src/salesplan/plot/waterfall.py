@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan.plot._base import get_ax
+from salesplan.plot._base import compact_numbers, get_ax
 
 __all__ = ["waterfall_chart"]
 
@@ -33,9 +33,11 @@ def waterfall_chart(table: pd.DataFrame, *, ax: Any = None, title: str | None = 
         ``category, count, value, sign`` in bar order (one process of ``Waterfall.table``).
     ax : matplotlib Axes, optional
     title : str, optional
+        Default "Pipeline: opening to closing".
     """
     ax = get_ax(ax, figsize=(8.0, 4.0))
     level = 0.0
+    tops: list[float] = []
     for i, row in enumerate(table.itertuples(index=False)):
         if row.sign == 0:
             bottom, height, color = 0.0, row.value, "#1f5f99"
@@ -47,8 +49,12 @@ def waterfall_chart(table: pd.DataFrame, *, ax: Any = None, title: str | None = 
         ax.bar(i, height, bottom=bottom, color=color, width=0.7)
         ax.annotate(f"{row.count}", (i, max(bottom, bottom + height)), textcoords="offset points",
                     xytext=(0, 2), ha="center", fontsize="x-small")
-    ax.set_xticks(np.arange(len(table)), list(table["category"]), rotation=45, ha="right")
+        tops.append(max(bottom, bottom + height))
+    ax.set_ylim(0, max(max(tops, default=0.0), 1e-9) * 1.15)  # room for the count labels under the title
+    ax.set_xticks(np.arange(len(table)), [str(c).replace("_", " ") for c in table["category"]], rotation=45,
+                  ha="right")
+    ax.set_xlabel("opening pipeline, changes (number of deals above each bar), closing pipeline")
     ax.set_ylabel("pipeline value")
-    if title:
-        ax.set_title(title, fontsize="medium")
+    compact_numbers(ax.yaxis)
+    ax.set_title(title or "Pipeline: opening to closing", fontsize="medium")
     return ax
