@@ -225,6 +225,9 @@ CASES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "control.movement_chart[value]": lambda w: _c("control").movement_chart(w["movement"], value=True),
     "waterfall.waterfall_chart": lambda w: _control("pipeline_waterfall")(
         w["data"], "2025-05-01", "2025-06-01", "2025-06").plot(),
+    "accountability.calls_vs_model_chart": lambda w: _c("accountability").calls_vs_model_chart(pd.DataFrame({
+        "week": [1, 4, 7, 10, 13], "calls_error": [0.38, 0.31, 0.27, 0.19, 0.12],
+        "model_error": [0.54, 0.50, 0.38, 0.27, 0.09], "gain_low": [-0.34, -0.29, -0.22, -0.15, 0.01]})),
     # plan
     "plan.reverse_funnel": lambda w: _c("plan").reverse_funnel(w["plan"], "p", period="2025-08"),
     "plan.activity_plan": lambda w: _c("plan").activity_plan(w["plan"], "W", process="p"),

@@ -51,7 +51,7 @@ import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.reduce.history import deal_values
-from salesplan.reduce.states import deal_states
+from salesplan.reduce.states import column_names, deal_states
 from salesplan.schema import normalise_period
 
 __all__ = ["pipeline_waterfall", "Waterfall", "WATERFALL", "ENTRIES", "EXITS"]
@@ -143,8 +143,8 @@ def pipeline_waterfall(data: Any, start: Any, end: Any, period: Any, *, by: str 
         raise SchemaError("pipeline_waterfall needs the opportunities and stage_events tables")
     groups = [by] if isinstance(by, str) else list(by or [])
     history = data.opportunity_history if history is None else history
-    opp_cols = set(data.opportunities.columns)
-    hist_cols = set(history.columns) if history is not None else set()
+    opp_cols = set(column_names(data.opportunities))
+    hist_cols = set(column_names(history)) if history is not None else set()
     static = [g for g in groups if g in opp_cols and not (g == "owner" and "owner" in hist_cols)]
     states = deal_states(data.stage_events, data.processes, data.opportunities, dates=[t0, t1],
                          attributes=("created_at", *static,

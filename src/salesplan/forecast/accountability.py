@@ -309,9 +309,9 @@ def _won_so_far(data: Any, dates: list[pd.Timestamp], start: pd.Timestamp) -> di
     (:func:`salesplan.reduce.history.opportunities_as_of` does the same for one date).
     """
     from salesplan.reduce.history import deal_values
-    from salesplan.reduce.states import deal_states
+    from salesplan.reduce.states import column_names, deal_states
 
-    opp_cols = set(data.opportunities.columns)
+    opp_cols = set(column_names(data.opportunities))
     attrs = [c for c in ("amount", "owner") if c in opp_cols]
     won = deal_states(data.stage_events, data.processes, data.opportunities, dates=dates,
                       attributes=("created_at", *attrs), status=["won"])
@@ -319,7 +319,7 @@ def _won_so_far(data: Any, dates: list[pd.Timestamp], start: pd.Timestamp) -> di
     won = won[won["closed_at"] >= start]
     history = data.opportunity_history
     if history is not None and len(won):
-        cols = [c for c in attrs if c in history.columns]
+        cols = [c for c in attrs if c in column_names(history)]
         if cols:
             then = deal_values(history, dates=dates, columns=cols).drop(columns="last_changed_at")
             won = won.merge(then, on=["as_of", "opportunity_id"], how="left", suffixes=("", "_then"))

@@ -44,5 +44,5 @@ def calls_vs_model_chart(table: pd.DataFrame, *, ax: Any = None, title: str | No
     ax.set_ylabel("mean |log(forecast / actual)|")
     ax.set_ylim(bottom=0)
     ax.legend(frameon=False)
-    ax.set_title(title or "Forecast error per week: calls against salesplan (shaded: model clearly closer)")
+    ax.set_title(title or "Forecast error per week (shaded: salesplan clearly closer)")
     return ax
