@@ -42,7 +42,6 @@ def calls_vs_model_chart(table: pd.DataFrame, *, ax: Any = None, title: str | No
             ax.axvspan(week - 0.5, week + 0.5, color="#2c6fbb", alpha=0.08, lw=0)
     ax.set_xlabel("week of the period")
     ax.set_ylabel("mean |log(forecast / actual)|")
-    ax.set_ylim(bottom=0)
     ax.legend(frameon=False)
     ax.set_title(title or "Forecast error per week (shaded: salesplan clearly closer)")
     return ax
