@@ -150,12 +150,19 @@ def run(engine: str, folder: Path, memory_limit: str) -> None:
         con.execute("SET threads = 2")
         con.execute("SET preserve_insertion_order = false")
         con.execute(f"SET temp_directory = '{folder / 'duckdb_tmp'}'")
+        try:  # DuckDB's query log (1.3+): how many statements the report runs
+            con.execute("CALL enable_logging('QueryLog')")
+        except duckdb.Error:
+            con = None
     t0 = time.perf_counter()
     cfg = load_config(write_config(folder, engine))
     data = load_data(cfg)
     report = build_report(data, cfg)
     write_report(report, folder / f"out_{engine}", formats=("json",))
-    print(json.dumps({"seconds": time.perf_counter() - t0}))
+    out: dict = {"seconds": time.perf_counter() - t0}
+    if engine == "duckdb" and con is not None:
+        out["queries"] = con.sql("SELECT count(*) FROM duckdb_logs WHERE type = 'QueryLog'").fetchall()[0][0]
+    print(json.dumps(out))
 
 
 def spawn(engine: str, folder: Path, memory_limit: str) -> dict:
@@ -169,7 +176,8 @@ def spawn(engine: str, folder: Path, memory_limit: str) -> dict:
         raise SystemExit(f"{engine} run failed (exit {os.waitstatus_to_exitcode(status)})")
     inner = json.loads(out.strip().splitlines()[-1])
     return {"engine": engine, "seconds": round(inner["seconds"], 1), "wall_seconds": round(wall, 1),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1)}
+            "peak_rss_mb": round(usage.ru_maxrss / 1024), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+            "queries": inner.get("queries")}
 
 
 def comparable(summary: dict) -> dict:
@@ -205,8 +213,9 @@ def main() -> None:
                                                                                                        "pandas")]
         log.info("summary.json of DuckDB equals pandas: %s", same[0] == same[1])
     for r in results:
-        log.info("%-7s %8.1f s (wall %.1f s, CPU %.1f s)  peak RSS %6d MB", r["engine"], r["seconds"],
-                 r["wall_seconds"], r["cpu_seconds"], r["peak_rss_mb"])
+        log.info("%-7s %8.1f s (wall %.1f s, CPU %.1f s)  peak RSS %6d MB%s", r["engine"], r["seconds"],
+                 r["wall_seconds"], r["cpu_seconds"], r["peak_rss_mb"],
+                 f"  ({r['queries']} engine queries)" if r.get("queries") else "")
     if len(results) == 2:
         log.info("pandas / DuckDB time: %.2fx", results[1]["seconds"] / results[0]["seconds"])
     print(json.dumps({"rows": rows, "counts": counts, "load": os.getloadavg()[0], "runs": results}))

@@ -16,11 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SALESPLAN_SHARED_DATA", str(ROOT.parent / "shared" / "data"))
 
 # Mutation testing (benchmarks/mutation.py) runs each test file once per mutant: fewer, fixed property examples.
-if os.environ.get("SALESPLAN_HYPOTHESIS_PROFILE") == "mutation":
+_MUTATION = os.environ.get("SALESPLAN_HYPOTHESIS_PROFILE") == "mutation"
+_MUTATION_EXAMPLES = 15
+if _MUTATION:
     from hypothesis import settings
 
-    settings.register_profile("mutation", max_examples=15, derandomize=True, deadline=None)
+    settings.register_profile("mutation", max_examples=_MUTATION_EXAMPLES, derandomize=True, deadline=None)
     settings.load_profile("mutation")
+    # imported here, in mutmut's fork server, so that each mutant's fork does not import them again (1-2 s each);
+    # importing starts no thread pool (using them would, and a fork of that process could deadlock)
+    import duckdb  # noqa: F401
+    import narwhals  # noqa: F401
+    import polars  # noqa: F401
 
 
 #: Test folders whose conftest builds costly session fixtures (the demo report, a Spark session): one xdist worker.
@@ -30,7 +37,13 @@ _PER_TEST_FILES = ("test_notebooks.py", "test_doctests.py", "test_docs.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``pytest -n 2 --dist loadgroup`` (``make test``): keep tests that share fixtures on one worker."""
+    """Under ``pytest -n 2 --dist loadgroup`` (``make test``): keep tests that share fixtures on one worker.
+
+    Under the mutation profile, a test's own ``@settings(max_examples=...)`` is capped at the profile's count too
+    (an explicit count overrides a profile; 150-200 property examples per mutant left most mutants unreached).
+    """
+    if _MUTATION:
+        _cap_property_examples(items)
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
@@ -44,6 +57,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         else:
             group = rel.as_posix()  # module-scoped fixtures: one file, one worker
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _cap_property_examples(items: list[pytest.Item]) -> None:
+    """Cap the examples of every hypothesis test at the mutation profile's count (mutation runs only)."""
+    from hypothesis import settings
+
+    for item in items:
+        test = getattr(item, "obj", None)
+        own = getattr(test, "_hypothesis_internal_use_settings", None)  # where @settings stores a test's settings
+        if own is not None and own.max_examples > _MUTATION_EXAMPLES:
+            test._hypothesis_internal_use_settings = settings(  # type: ignore[union-attr]
+                own, max_examples=_MUTATION_EXAMPLES, derandomize=True)
 
 
 def _save_executed_notebook(nb, source: Path) -> Path:

@@ -13,9 +13,10 @@ import salesplan
 
 matplotlib.use("Agg")
 
-MODULES = sorted(
+#: The package itself (walk_packages lists only what is below it) and every module below it.
+MODULES = ["salesplan", *sorted(
     m.name for m in pkgutil.walk_packages(salesplan.__path__, prefix="salesplan.") if not m.name.endswith("__main__")
-)
+)]
 
 
 #: Modules without examples, and why. Every other module must have at least one example (a module without any

@@ -279,3 +279,64 @@ def test_validate_is_idempotent_and_never_mutates(rows):
     pd.testing.assert_frame_equal(raw, before)
     assert (once["is_return"] == (once["amount"] < 0)).all()
     assert once["customer_id"].map(type).eq(str).all()
+
+
+def test_date_and_mapping_messages_in_full() -> None:
+    """The whole text users read for ambiguous and unreadable dates, mappings, missing columns and empty tables."""
+
+    def opps(created):
+        return pd.DataFrame({"opportunity_id": ["a", "b"], "customer_id": ["c", "d"], "process": "acquisition",
+                             "created_at": created})
+
+    def message(frame, **kw) -> str:
+        with pytest.raises(SchemaError) as err:
+            validate(frame, "opportunities", **kw)
+        return str(err.value)
+
+    amb = "(month-first or day-first; set dayfirst= or date_format=)"
+    assert message(opps(["05/03/2024", "06/04/2024"])) == (
+        "2 validation failure(s):\n  opportunities.created_at [ambiguous_date]: 2 row(s), e.g. "
+        f"- (05/03/2024 {amb}), - (06/04/2024 {amb})\n    hint: the dates read both month-first and day-first, with "
+        "different results ('05/03/2024' is 03 May 2024 month-first or 05 Mar 2024 day-first; '06/04/2024' is 04 Jun "
+        "2024 month-first or 06 Apr 2024 day-first); say which: dayfirst=True (day-first, e.g. en_GB and European "
+        "exports), dayfirst=False (month-first, US exports), or date_format= (e.g. date_format='%d/%m/%Y')")
+    # not raised: the column is missing (NaT), never guessed; the failures travel with the frame
+    out = validate(opps(["05/03/2024", "06/04/2024"]), "opportunities", raise_errors=False)
+    assert out["created_at"].isna().all() and str(out["created_at"].dtype) == "datetime64[ns]"
+    cases = out.attrs["failure_cases"]
+    assert cases["check"].tolist() == ["ambiguous_date"] * 2 and cases["hint"].str.startswith("the dates read").all()
+    # the reading, once said, decides: day-first 5 March and 6 April; a format reads month-first
+    assert validate(opps(["05/03/2024", "06/04/2024"]), "opportunities", dayfirst=True)["created_at"].tolist() == [
+        pd.Timestamp("2024-03-05"), pd.Timestamp("2024-04-06")]
+    assert validate(opps(["05/03/2024", "06/04/2024"]), "opportunities",
+                    date_format="%m/%d/%Y")["created_at"].tolist() == [pd.Timestamp("2024-05-03"),
+                                                                       pd.Timestamp("2024-06-04")]
+    assert message(opps(["25/03/2024", "xx"])) == (
+        "1 validation failure(s):\n  opportunities.created_at [date]: 1 row(s), e.g. b (xx)\n    hint: the column "
+        "reads day-first; values that do not fit it are not dates (set dayfirst= or date_format= if this is wrong)")
+    # an ambiguous column is not taken for a zone-aware one beside a naive date column
+    beside = message(opps(["05/03/2024", "06/04/2024"]).assign(expected_close=["2024-07-01", "2024-08-01"]))
+    assert beside.startswith("2 validation failure(s):\n  opportunities.created_at [ambiguous_date]")
+    assert "[timezone]" not in beside
+    # an ISO column with a value that is no date: the failure, without a reading hint
+    assert message(opps(["2024-03-05", "xx"])) == (
+        "1 validation failure(s):\n  opportunities.created_at [date]: 1 row(s), e.g. b (xx)")
+    # zone-aware and naive values in one column: the fewer are named (the aware ones on a tie)
+    aware, naive = "2024-03-05T10:00:00+02:00", "2024-03-07"
+    three = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "customer_id": ["c", "d", "e"], "process": "acquisition",
+                          "created_at": [aware, aware, naive]})
+    assert message(three).endswith("[timezone]: 1 row(s), e.g. c (2024-03-07)")
+    assert message(opps([aware, naive])).endswith(f"[timezone]: 1 row(s), e.g. a ({aware})")
+    ok = opps(["2024-03-05", "2024-03-06"])
+    assert message(ok.rename(columns={"created_at": "made"}), columns={"when": "created_at"}) == (
+        "2 validation failure(s):\n  opportunities.created_at [mapping]: 1 row(s), e.g. - (columns= maps 'when', "
+        "which the frame does not have)\n  opportunities.created_at [required]: 1 row(s), e.g. - (missing column; "
+        "frame has ['opportunity_id', 'customer_id', 'process', 'made'])")
+    assert message(ok.assign(made=1), columns={"made": "created_at"}) == (
+        "1 validation failure(s):\n  opportunities.created_at [mapping]: 1 row(s), e.g. - (two columns have this name "
+        "after mapping)")
+    assert message(ok.iloc[:0]) == "1 validation failure(s):\n  opportunities.* [empty]: 1 row(s), e.g. - (table has no rows)"
+    wide = ok.drop(columns="customer_id").assign(**{f"x{i}": 1 for i in range(12)})  # 15 columns: the first 12 named
+    assert message(wide).endswith("(missing column; frame has ['opportunity_id', 'process', 'created_at', 'x0', 'x1', "
+                                  "'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8'])")
+    assert ok.index.tolist() == [0, 1] and "made" not in ok  # the caller's frame is untouched

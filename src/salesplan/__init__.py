@@ -5,9 +5,14 @@ The public API is re-exported here; capabilities live in subpackages (``salespla
 
 Examples
 --------
+Opportunities needed for 10 contracts at a 25% win rate (40 expected), so that the target is reached with
+probability 0.8, and the probability that 49 opportunities bring at least 10 contracts:
+
 >>> import salesplan as sp
->>> sorted(sp.DEFAULT_PROCESSES)[:2]
-['acquisition', 'cross_selling']
+>>> int(sp.required_entries(10, 0.25, target_probability=0.8))
+49
+>>> round(float(sp.win_probability(49, 10, 0.25)), 3)
+0.817
 """
 
 from __future__ import annotations

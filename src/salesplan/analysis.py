@@ -69,9 +69,9 @@ from salesplan.plausibility import (
 )
 from salesplan.reduce.orders import order_revenue
 from salesplan.reduce.states import (
+    DealRows,
     StageFlows,
     activity_counts,
-    close_counts,
     column_names,
     deal_states,
     distinct,
@@ -93,6 +93,8 @@ from salesplan.segment import (
 __all__ = ["Analysis", "AnalysisSettings", "FigureUnavailable", "PERIODS", "ENGINES"]
 
 logger = logging.getLogger(__name__)
+
+_OPEN_DEALS_TOP = 50  # open deals listed per process
 
 #: Reporting period lengths (``freq``): month or quarter.
 PERIODS = ("M", "Q")
@@ -411,12 +413,34 @@ class Analysis:
 
     def stage_flows(self, freq: str) -> StageFlows:
         """Entries, closes and creation cohorts per period of length ``freq`` at the cut
-        (:func:`salesplan.control.actuals.flows`), reduced once per ``freq`` and shared by the KPIs, the
-        variance and plan against actual.
+        (:meth:`salesplan.reduce.states.DealRows.flows` of :attr:`deal_rows`), once per ``freq`` and shared by
+        the KPIs, the variance and plan against actual.
         """
         if freq not in self._flows:
-            self._flows[freq] = control_flows(self.engine_data, freq, self.as_of)
+            rows = self.deal_rows
+            self._flows[freq] = rows.flows(freq) if rows is not None else \
+                control_flows(self.engine_data, freq, self.as_of)
         return self._flows[freq]
+
+    # issue 13: the cut's deal rows, reduced once in the engine; every count at the cut is a summary of them
+    @cached_property
+    def deal_rows(self) -> DealRows | None:
+        """Every reported deal's rows after the path rules at the cut, kept in the engine
+        (:class:`salesplan.reduce.states.DealRows`): :attr:`state_counts`, :attr:`closes`, :meth:`stage_flows`
+        and :meth:`open_deals` are one query each on them. None without opportunities or stage events.
+        """
+        d = self.engine_data
+        if d.opportunities is None or d.stage_events is None:
+            return None
+        return DealRows(d.stage_events, d.processes, d.opportunities, as_of=self.as_of)
+
+    @cached_property
+    def _largest_open(self) -> dict[str, pd.DataFrame]:
+        """The 50 largest open deals of every reported process, chosen in the engine in one query."""
+        rows = self.deal_rows
+        if rows is None:
+            return {}
+        return rows.largest_open(self.processes, _OPEN_DEALS_TOP)
 
     # ------------------------------------------------------------------------------------- deal states
     @cached_property
@@ -432,16 +456,16 @@ class Analysis:
         """Deals (and their amount) per process, status and stage at the cut
         (:func:`salesplan.reduce.states.state_counts`).
         """
-        d = self.engine_data
-        return _state_counts(d, self.as_of)
+        rows = self.deal_rows
+        return rows.counts() if rows is not None else _state_counts(self.engine_data, self.as_of)
 
     @cached_property
     def closes(self) -> pd.DataFrame:
         """Deals closed per process, status and day by the cut (:func:`salesplan.reduce.states.close_counts`)."""
-        d = self.engine_data
-        if d.opportunities is None or d.stage_events is None:
+        rows = self.deal_rows
+        if rows is None:
             return pd.DataFrame(columns=["process", "status", "closed_on", "deals", "value"])
-        return close_counts(d.stage_events, d.processes, d.opportunities, as_of=self.as_of)
+        return rows.closes()
 
     @cached_property
     def status_counts(self) -> pd.DataFrame:
@@ -1109,7 +1133,7 @@ class Analysis:
         """
         d = self.engine_data
         first, _ = time_span(d.opportunities, "created_at", "opportunities")
-        return pipeline_movement(d, max(self.period.start_time, first), self.as_of)
+        return pipeline_movement(d, max(self.period.start_time, first), self.as_of, deal_rows=self.deal_rows)
 
     @cached_property
     def movement_table(self) -> pd.DataFrame:
@@ -1117,7 +1141,7 @@ class Analysis:
         return self.movement.table.pivot_table(index="process", columns="category", values="count",
                                                aggfunc="sum", sort=False).rename_axis(columns=None).reset_index()
 
-    def open_deals(self, process: str, top: int = 50) -> pd.DataFrame:
+    def open_deals(self, process: str, top: int = _OPEN_DEALS_TOP) -> pd.DataFrame:
         """The ``top`` deals of a process open at the cut, largest amount first (the oldest first without
         amounts), with customer name, owner, stage, amount and age (days since creation).
 
@@ -1125,13 +1149,8 @@ class Analysis:
         only ``top`` rows are collected however many deals are open.
         """
         d = self.engine_data
-        if self.settings.engine == "pandas" and _all_pandas(self.scoped) and process in self.processes:
-            # the deals at the cut are already reduced for the breakdowns: pick from them (same reduction)
-            table = self.deal_dimensions
-            table = table[(table["process"] == process) & (table["status"] == "open")]
-            order = ["amount", "opportunity_id"] if "amount" in table else ["created_at", "opportunity_id"]
-            table = table.sort_values(order, ascending=[order[0] != "amount", True], kind="stable").head(top)
-            table = table.drop(columns=["customer_id_y"], errors="ignore")
+        if top == _OPEN_DEALS_TOP and process in self._largest_open:
+            table = self._largest_open[process]
         else:
             table = deal_states(d.stage_events, d.processes, d.opportunities, as_of=self.as_of, status=["open"],
                                 process=process, largest=top,

@@ -56,7 +56,7 @@ from salesplan.parse import to_naive_utc
 from salesplan.schema import AMOUNT, DATE, ID, NUMBER, TABLES, TEXT
 
 __all__ = ["ENGINES", "LAZY_ENGINES", "engine_of", "to_narwhals", "collect", "count_rows", "to_engine",
-           "scan_parquet", "scan_table", "parquet_files", "parse_datetime", "materialise", "released_after", "epoch_days", "epoch_microseconds", "seconds_between"]
+           "scan_parquet", "scan_table", "parquet_files", "parse_datetime", "materialise", "released_after", "TempTables", "epoch_days", "epoch_microseconds", "seconds_between"]
 
 logger = logging.getLogger(__name__)
 
@@ -584,10 +584,21 @@ def materialise(frame: nw.LazyFrame) -> nw.LazyFrame:
         rel = frame.to_native()
         name = f"__salesplan_{uuid.uuid4().hex}"
         rel.query("__salesplan_src", f'CREATE TEMP TABLE "{name}" AS SELECT * FROM __salesplan_src')
-        done = rel.query("__salesplan_src", f'SELECT * FROM "{name}"')
+        con = _temp_table_connection(name)
+        if con is not None:  # a fresh relation over the table: later queries no longer carry the plan's text
+            done = con.table(name)
+        else:  # a connection of the caller's: read through the relation
+            done = rel.query("__salesplan_src", f'SELECT * FROM "{name}"')
+
+        def drop() -> None:
+            if con is not None:
+                con.sql(f'DROP TABLE IF EXISTS "{name}"')
+            else:
+                rel.query("__salesplan_src", f'DROP TABLE IF EXISTS "{name}"')
+
         scope = _SCOPE.get()
         if scope is not None:
-            scope.append(lambda: rel.query("__salesplan_src", f'DROP TABLE IF EXISTS "{name}"'))
+            scope.append(drop)
         return nw.from_native(done)
     if impl in (nw.Implementation.PYSPARK, nw.Implementation.PYSPARK_CONNECT):
         native = frame.to_native()
@@ -604,6 +615,65 @@ def materialise(frame: nw.LazyFrame) -> nw.LazyFrame:
         return frame.collect(backend="polars").lazy()
     except ImportError:  # pragma: no cover - polars is a dev dependency
         return frame.collect(backend="pandas").lazy()
+
+
+def _temp_table_connection(name: str) -> Any:
+    """DuckDB's default connection when the temporary table ``name`` lives there (else None).
+
+    Temporary tables are private to their connection, and the names :func:`materialise` gives are unique, so the
+    table being visible on the default connection proves it was made there.
+    """
+    import duckdb
+
+    con = duckdb.default_connection() if callable(duckdb.default_connection) else duckdb.default_connection
+    try:
+        found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
+                            [name]).fetchall()
+    except duckdb.Error:  # pragma: no cover - a closed default connection
+        return None
+    return con if found and found[0][0] else None
+
+
+class TempTables:
+    """The temporary tables :func:`materialise` creates while :meth:`active`; :meth:`drop` removes them.
+
+    For results that outlive one call (a reduction kept by :class:`salesplan.Analysis` and read by several
+    summaries); :func:`released_after` covers the common case of tables that live for one call.
+
+    Examples
+    --------
+    >>> import duckdb, narwhals as nw
+    >>> con = duckdb.connect()
+    >>> tables = TempTables()
+    >>> with tables.active():
+    ...     done = materialise(nw.from_native(con.sql("select range as a from range(3)")))
+    >>> count_rows(done)
+    3
+    >>> tables.drop()
+    >>> con.sql("select count(*) from duckdb_tables() where table_name like '__salesplan_%'").fetchall()[0][0]
+    0
+    """
+
+    def __init__(self) -> None:
+        self._cleanups: list[Callable[[], None]] = []
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """Within the block, tables :func:`materialise` creates are kept here (not in an enclosing scope)."""
+        token = _SCOPE.set(self._cleanups)
+        try:
+            yield
+        finally:
+            _SCOPE.reset(token)
+
+    def drop(self) -> None:
+        """Drop the tables (a failed drop is logged at DEBUG, never raised)."""
+        cleanups, self._cleanups[:] = list(self._cleanups), []
+        for cleanup in reversed(cleanups):
+            try:
+                cleanup()
+            except Exception as exc:  # noqa: BLE001 - a failed drop must not hide the result or the error
+                logger.debug("could not drop a temporary table: %s", exc)
 
 
 def released_after(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -629,17 +699,12 @@ def released_after(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if _SCOPE.get() is not None:
             return func(*args, **kwargs)
-        cleanups: list[Callable[[], None]] = []
-        token = _SCOPE.set(cleanups)
+        tables = TempTables()
         try:
-            return func(*args, **kwargs)
+            with tables.active():
+                return func(*args, **kwargs)
         finally:
-            _SCOPE.reset(token)
-            for cleanup in reversed(cleanups):
-                try:
-                    cleanup()
-                except Exception as exc:  # noqa: BLE001 - a failed drop must not hide the result or the error
-                    logger.debug("could not drop a temporary table: %s", exc)
+            tables.drop()
 
     return wrapper
 

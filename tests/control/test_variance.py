@@ -77,3 +77,39 @@ def test_plan_and_actuals_must_match(tiny, tiny_plan):
     with pytest.raises(PlanInputError, match="first stage"):
         variance(tiny_plan[tiny_plan["stage"] == "offer"], tiny)
     assert issubclass(PlanInputError, SalesplanError)
+
+
+@pytest.mark.parametrize("rates, expected", [
+    (None, [0.5 ** 0.5, 0.5 ** 0.5]),  # no stage rates: the plan conversion 2 / 4 split evenly (geometric)
+    ([0.4, 0.5], [0.4 * 2.5 ** 0.5, 0.5 * 2.5 ** 0.5]),  # product 0.2 rescaled to 0.5: each times sqrt(2.5)
+    ([np.nan, 0.5], [0.5 ** 0.5, 0.5 ** 0.5]),  # a missing rate: the even split
+    ([0.0, 0.5], [0.5 ** 0.5, 0.5 ** 0.5]),  # a zero rate cannot be rescaled: the even split
+])
+def test_plan_stage_rates_are_rescaled_to_the_plan_conversion(tiny, tiny_plan, rates, expected):
+    plan = tiny_plan.drop(columns="rate") if rates is None else tiny_plan.assign(rate=rates * 2)
+    st_jan = variance(plan, tiny, periods=["2025-01"]).by_stage.set_index("stage")
+    np.testing.assert_allclose(st_jan.loc[["lead", "offer"], "planned_rate"], expected, rtol=1e-12)
+    # January's cohort: rates (0.5, 1.0) against the plan's (r1, r2): stage parts by substitution, first stage first
+    r1, r2 = expected
+    assert st_jan.loc["lead", "conversion_effect"] == pytest.approx(2 * (0.5 * r2 - r1 * r2))
+    assert st_jan.loc["offer", "conversion_effect"] == pytest.approx(2 * (0.5 * 1.0 - 0.5 * r2))
+
+
+def test_plan_without_contracts_has_zero_stage_rates(tiny, tiny_plan):
+    res = variance(tiny_plan.drop(columns="rate").assign(contracts=0.0), tiny, periods=["2025-01"])
+    assert res.by_stage["planned_rate"].tolist() == [0.0, 0.0]
+    jan = res.table.iloc[0]
+    # plan conversion 0: the one cohort win and the one contract are all conversion and timing
+    assert (jan["volume_effect"], jan["conversion_effect"], jan["timing_effect"], jan["gap"]) == (0, 1, 0, 1)
+
+
+def test_decompose_gap_names_only_the_bad_rows():
+    rows = pd.DataFrame({"process": "x", "period": [f"2025-{m:02d}" for m in range(1, 9)], "planned_entries": 10.0,
+                         "planned_contracts": 2.0, "actual_entries": 5, "cohort_wins": 1, "actual_contracts": 1})
+    with pytest.raises(PlanInputError, match=r"rows \[\{'process': 'x', 'period': '2025-02'\}\]$"):
+        decompose_gap(rows.assign(actual_contracts=[1, np.nan, 1, 1, 1, 1, 1, 1]))
+    with pytest.raises(PlanInputError, match=r"rows \[\{'process': 'x', 'period': '2025-03'\}\]$"):
+        decompose_gap(rows.assign(cohort_wins=[1, 1, -1, 1, 1, 1, 1, 1]))
+    with pytest.raises(PlanInputError) as err:  # at most five rows named
+        decompose_gap(rows.assign(cohort_wins=-1))
+    assert str(err.value).count("'period'") == 5 and "2025-05" in str(err.value) and "2025-06" not in str(err.value)

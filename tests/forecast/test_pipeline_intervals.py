@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from salesplan import ConfigError, SalesProcess
+from salesplan import ConfigError, ParameterError, SalesProcess
 from salesplan.forecast import FunnelParameters, pipeline
 
 PROC = SalesProcess("p", ["lead", "offer"])
@@ -121,3 +121,44 @@ def test_filters_labels_and_errors(forecast) -> None:
         forecast.interval(process="q")
     with pytest.raises(ConfigError, match="not in the forecast window"):
         forecast.interval(period="1999-01")
+
+
+def test_summary_of_two_components_by_hand() -> None:
+    from salesplan.forecast import PipelineForecast
+
+    # 5 draws; components "open" and "new"; processes a, b; periods 2025-01, 2025-02
+    open_ = np.zeros((5, 2, 2))
+    open_[:, 0, 0] = [0, 1, 2, 3, 4]  # a, January
+    open_[:, 0, 1] = [0, 0, 0, 0, 1]  # a, February
+    open_[:, 1, 0] = [1, 0, 0, 0, 0]  # b, January
+    open_[:, 1, 1] = [1, 1, 1, 1, 6]  # b, February
+    new = np.zeros((5, 2, 2))
+    new[:, 0, 1] = [2, 0, 0, 0, 0]  # a, February
+    new[:, 1, 1] = [0, 0, 0, 0, 1]  # b, February
+    fc = PipelineForecast(as_of=pd.Timestamp("2024-12-31"), end=pd.Timestamp("2025-02-28"),
+                          periods=["2025-01", "2025-02"], processes=["a", "b"], deals=pd.DataFrame(),
+                          draws={"open": open_, "new": new}, revenue_draws={"open": 10 * open_, "new": 10 * new},
+                          confidence=0.8)
+    s = fc.summary().set_index(["component", "process", "period"])
+    assert len(s) == 3 * 3 * 3 and (s["confidence"] == 0.8).all()  # open, new, total x a, b, (all) x 2 months, window
+    total = s.loc[("total", "(all)", "(window)")]
+    # draw totals 4, 2, 3, 4, 12: mean 5.0; inverted-cdf quantiles at 0.1 and 0.9 of 2, 3, 4, 4, 12: 2 and 12
+    assert total["contracts"] == pytest.approx(5.0)
+    assert (total["contracts_low"], total["contracts_high"]) == (2.0, 12.0)
+    # revenue quantiles interpolate (numpy's default): 20, 30, 40, 40, 120 at 0.1 -> 24, at 0.9 -> 88
+    assert (total["revenue"], total["revenue_low"], total["revenue_high"]) == pytest.approx((50.0, 24.0, 88.0))
+    # open deals of b over the window: 2, 1, 1, 1, 6; with the new ones: 2, 1, 1, 1, 7
+    b_open, b_total = s.loc[("open", "b", "(window)")], s.loc[("total", "b", "(window)")]
+    assert [b_open["contracts"], b_open["contracts_low"], b_open["contracts_high"]] == pytest.approx([2.2, 1, 6])
+    assert [b_open["revenue"], b_total["contracts"], b_total["revenue"]] == pytest.approx([22.0, 2.4, 24.0])
+    assert s.loc[("new", "a", "2025-02"), "contracts"] == pytest.approx(0.4)
+    assert s.loc[("total", "a", "2025-02"), ["contracts_low", "contracts_high"]].tolist() == [0.0, 2.0]
+    assert fc.interval(0.8, component="open", process="a") == (0.0, 5.0)  # 0, 1, 2, 3, 5
+    assert fc.interval(0.8, revenue=True) == (20.0, 120.0)  # revenue intervals of interval() are inverted-cdf too
+    assert fc.expected == pytest.approx(5.0)
+    assert fc.distribution(component="new").tolist() == [0.6, 0.2, 0.2]  # new totals 2, 0, 0, 0, 1
+    # open deals of b in February: 1, 1, 1, 1, 6 (all processes in February: 1, 1, 1, 1, 7; b over both: 2, 1, ...)
+    assert fc.distribution(component="open", process="b", period="2025-02").tolist() == [0, 0.8, 0, 0, 0, 0, 0.2]
+    np.testing.assert_array_equal(fc.samples("open", process="b", period="2025-02", revenue=True), [10, 10, 10, 10, 60])
+    with pytest.raises(ParameterError, match=r"^confidence must be a probability strictly between 0 and 1, got 1.5"):
+        fc.interval(1.5)

@@ -158,3 +158,5 @@ def test_win_probability_edges_against_the_beta_binomial() -> None:
     got = win_probability([20, 20], [10, 10], [0.5, 0.5], alpha=[np.nan, 5.0], beta=[np.nan, 5.0])
     assert got.dtype == float
     assert got.tolist() == pytest.approx([stats.binom.sf(9, 20, 0.5), stats.betabinom.sf(9, 20, 5, 5)])
+    # an uncertain rate with beta below 1 (a high rate on little evidence) is used as given, not floored
+    assert float(win_probability(10, 8, 0.9, alpha=4.5, beta=0.5)) == pytest.approx(stats.betabinom.sf(7, 10, 4.5, 0.5))

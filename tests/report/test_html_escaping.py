@@ -72,22 +72,23 @@ def test_every_data_string_is_escaped_in_the_page() -> None:
     assert len(imgs) == 1 and imgs[0]["class"] == "chart" and "onerror" not in imgs[0]
     assert imgs[0]["alt"] == f"Chart A {EVIL}" and imgs[0]["src"].startswith("data:image/png;base64,")
     text = "".join(parsed.text)
-    for slot in ("Title A", "Intro A", "Warn A", "Label A", "Value A", "Note A", "Table A", "Cell A", "TNote A",
+    for slot in ("Hidden A", "Title A", "Intro A", "Warn A", "Label A", "Value A", "Note A", "Table A", "Cell A", "TNote A",
                  "Para A", "Caveat A", "Report", "Sub", "Top", "TopNote", "Brief", "Dec", "col"):
         assert f"{slot} {EVIL}" in text, slot
     assert f"Chart A {EVIL}. Caption A {EVIL}" in text  # the caption: title. caption
     assert f"HNote A {EVIL} 2 rows: see report.xlsx, sheet hA." in text
     assert "Top 25.0% (20.0% – 30.0%)" in "".join(parsed.text).replace(EVIL, "")
-    assert "intervals at 80%" in text and "data cut 2025-12-31" in text and "seed 7" in text
+    assert "data cut 2025-12-31 · salesplan 1 · seed 7 · intervals at 80%" in text
     # each string in its element, escaped as html.escape does (quotes included)
     esc = html.escape
     for fragment in (f'<section id="keyA"><h2>{esc("Title A " + EVIL)}</h2>', f'<p>{esc("Para A " + EVIL)}</p>',
                      f'<p class="warning">{esc("Caveat A " + EVIL)}</p>', f"<li>{esc('Brief ' + EVIL)}</li>",
-                     f'<div class="warning">{esc("Warn A " + EVIL)}</div>', f"<title>{esc('Report ' + EVIL)}</title>"):
+                     f'<div class="warning">{esc("Warn A " + EVIL)}</div>', f"<title>{esc('Report ' + EVIL)}</title>",
+                     f"<h1>{esc('Report ' + EVIL)}</h1>", f'<li><a href="#keyA">{esc("Title A " + EVIL)}</a></li>'):
         assert fragment in page, fragment
     assert page.count("<section") == page.count("</section>") == 1
     assert imgs[0]["src"] == "data:image/png;base64," + base64.b64encode(b"\x89PNG").decode()
-    assert "width" not in imgs[0] and "height" not in imgs[0]  # no size given: none written
+    assert set(imgs[0]) == {"class", "alt", "src"}  # no size given: none written
     # the table of contents links to the section by its key
     assert ("a", {"href": "#keyA"}) in parsed.tags
     assert ("div", {"class": "fig bad"}) in parsed.tags
@@ -130,3 +131,89 @@ def test_table_cells_are_formatted_for_people() -> None:
 @pytest.mark.parametrize("value, shown", [(0.5, "0.5"), (12345.0, "12,345"), (7.0, "7"), (1e-5, "1e-05")])
 def test_float_cells(value, shown) -> None:
     assert _parse(frame_to_html(pd.DataFrame({"x": [value]}))).text == ["x", shown]
+
+
+def test_figure_status_classes_brief_and_empty_parts() -> None:
+    figs = [KeyFigure(s or "none", 1, status=s) for s in ("good", "warn", "bad", "", "odd")]
+    sec = Section("k", "T", figures=figs)
+    frag = section_html(sec)
+    classes = [a["class"] for t, a in _parse(frag).tags if t == "div" and "fig" in a.get("class", "")]
+    assert classes == ["figures", "fig good", "fig warn", "fig bad", "fig", "fig"]
+    assert 'class="note"' not in frag  # figures without a note have no note element
+    assert ('<div class="fig good"><div class="label">good</div><div class="value">1</div></div>'
+            '<div class="fig warn"><div class="label">warn</div>') in frag
+    bare = section_html(Section("k", "T"))  # no intro, figures, warnings or blocks: the heading alone
+    assert bare == '<section id="k"><h2>T</h2>\n\n</section>'
+    page = render_html(Report(title="R", period="2025-12", brief=["one", "two <b>"]))
+    assert '<ul class="brief"><li>one</li><li>two &lt;b&gt;</li></ul>' in page
+    plain = render_html(Report(title="R", period="2025-12"))
+    assert "<ul" not in plain and 'class="figures"' not in plain
+    assert "<h2>Key figures</h2>\n\n\n<nav>" in plain  # no figures, no brief: nothing between
+    assert plain.count('class="meta"') == 1  # no subtitle paragraph without a subtitle
+    assert '<header><h1>R</h1><p class="meta">Reporting period' in plain
+    two = render_html(Report(title="R", sections=[Section("a", "A"), Section("b", "B")]))
+    assert '<ol><li><a href="#a">A</a></li><li><a href="#b">B</a></li></ol>' in two
+    assert "</section>\n<section" in two
+    assert "Reporting period 2025-12 · data cut  · salesplan  · seed  · intervals at –" in plain
+    assert """<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:;""" in plain
+    assert plain.startswith('<!DOCTYPE html>\n<html lang="en">') and plain.rstrip().endswith("</html>")
+
+
+def test_long_tables_say_how_many_rows_are_shown() -> None:
+    sec = Section("k", "T")
+    sec.add_table(Table("big", "Big", pd.DataFrame({"v": [1, 2, 3]}), note="Counts.", show_rows=1))
+    sec.add_table(Table("all", "All", pd.DataFrame({"v": [1, 2]}), show_rows=2))
+    sec.add_table(Table("one", "One more", pd.DataFrame({"v": [1, 2]}), show_rows=1))
+    out = section_html(sec)
+    assert '<p class="tnote">Counts. Showing 1 of 3 rows; all rows are in report.xlsx, sheet big.</p>' in out
+    assert out.count('class="tnote"') == 2  # a table shown whole without a note has none
+    assert '<p class="tnote">Showing 1 of 2 rows; all rows are in report.xlsx, sheet one.</p>' in out
+    assert '<h3>Big</h3><div class="tablewrap"><table><thead><tr><th>v</th></tr></thead><tbody><tr><td class="num">1' \
+           '</td></tr></tbody></table></div><p class="tnote">' in out  # only the first row of "big"
+    assert '<tbody><tr><td class="num">1</td></tr><tr><td class="num">2</td></tr></tbody></table></div>\n' in out
+
+
+@pytest.mark.parametrize("value, shown, numeric", [
+    (999.5, "999.5", True), (1000.0, "1,000", True), (-1000.0, "-1,000", True), (-999.5, "-999.5", True),
+    (0.123456, "0.1235", True), (np.float64(2.0), "2", True), (1234567, "1,234,567", True),
+    (np.int64(-5), "-5", True), (np.bool_(True), "True", False), (pd.NaT, "–", False), (None, "–", False),
+    (pd.Timestamp("2025-03-04"), "2025-03-04", False), (pd.Timestamp("2025-03-04 00:00:01"), "2025-03-04 00:00", False),
+    ("x", "x", False),
+])
+def test_cell_text(value, shown, numeric) -> None:
+    from salesplan.report.html import cell_text
+
+    assert cell_text(value) == (shown, numeric)
+
+
+@pytest.mark.parametrize("value, shown", [(0.5, "50.0%"), (np.float64(0.0123), "1.2%"), (3, "3"), (np.nan, "–")])
+def test_percent_cells(value, shown) -> None:
+    from salesplan.report.html import cell_text
+
+    assert cell_text(value, percent=True)[0] == shown
+
+
+def test_percent_columns_by_name() -> None:
+    from salesplan.report.html import is_percent_column
+
+    names = ["win_rate", "Attainment_Q", "share", "utilisation", "p_win_probability", "won", "amount", 3]
+    assert [is_percent_column(n) for n in names] == [True, True, True, True, True, False, False, False]
+
+
+def test_scoped_css_limits_every_rule_to_the_scope() -> None:
+    from salesplan.report.html import CSS, scoped_css
+
+    assert scoped_css().startswith(".salesplan-report header{")  # the default scope, the first kept rule
+    out = scoped_css("#r")
+    rules = [r for r in out.split("}") if r]
+    # every selector is inside the scope; page-level rules (body, main) are dropped; bodies are kept as written
+    selectors = [s for r in rules for s in r.split("{")[0].split(",")]
+    assert selectors and all(s.startswith("#r ") for s in selectors)
+    assert "#r body" not in selectors and "#r main" not in selectors
+    flat = CSS.replace("\n", "")
+    assert all(r.split("{", 1)[1] in flat for r in rules)
+    assert "#r h1{font-size:26px;margin:0 0 4px}" in out
+    assert "#r th,#r td{border:1px solid #d5dbe1;" in out
+    assert "#r .fig.good{border-left-color:#2e7d32}" in out
+    n_css = flat.count("}") - sum(flat.count(x) for x in ("body{", "main{"))
+    assert len(rules) == n_css

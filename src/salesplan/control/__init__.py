@@ -11,9 +11,17 @@
 
 Examples
 --------
+Planned 50 new opportunities and 10 contracts (conversion 0.2); 60 were created, 9 of them won, and 11 contracts
+closed in the period. Volume (60 - 50) * 0.2 = +2, conversion 9 - 60 * 0.2 = -3, timing 11 - 9 = +2, which add up
+to the gap of +1:
+
+>>> import pandas as pd
 >>> from salesplan.control import decompose_gap
->>> callable(decompose_gap)
-True
+>>> t = pd.DataFrame({"process": ["acq"], "period": ["2025-Q1"], "planned_entries": [50.0],
+...                   "planned_contracts": [10.0], "actual_entries": [60], "cohort_wins": [9],
+...                   "actual_contracts": [11]})
+>>> decompose_gap(t)[["gap", "volume_effect", "conversion_effect", "timing_effect"]].iloc[0].tolist()
+[1.0, 2.0, -3.0, 2.0]
 """
 
 from salesplan.control.actuals import actual_activities, actual_volumes

@@ -19,6 +19,15 @@ Examples
 ['advanced', 'contracts', 'entries', 'period']
 >>> bool((act["won_cohort"] <= act["entries"]).all())
 True
+>>> q1 = act[(act["process"] == "acquisition") & (act["period"] == "2023-Q1")]
+>>> q1[["stage", "entries", "advanced", "contracts"]].values.tolist()[:2]
+[['prospect_selected', 124, 75, 0], ['contacted', 71, 43, 0]]
+
+The 124 entries are the first-stage events of the quarter, counted straight from the table:
+
+>>> ev = data.stage_events
+>>> int(((ev["stage"] == "prospect_selected") & (ev["entered_at"].dt.to_period("Q") == "2023Q1")).sum())
+124
 """
 
 from __future__ import annotations

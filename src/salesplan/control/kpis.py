@@ -36,8 +36,10 @@ Examples
 >>> from salesplan.datasets import load_example
 >>> k = kpis(load_example(), freq="Q")
 >>> row = k.query("process == 'retention' and period == '2025-Q2'").iloc[0]
->>> bool(0 < row["snapshot_win_rate"] < 1), bool(row["coverage"] > 0)
-(True, True)
+>>> int(row["won"]), int(row["lost"]), round(float(row["snapshot_win_rate"]), 3)  # 26 / (26 + 13)
+(26, 13, 0.667)
+>>> int(row["open_count"]), float(row["target"]), round(float(row["coverage"]), 3)  # 9 open deals for a target of 23
+(9, 23.0, 0.391)
 """
 
 from __future__ import annotations

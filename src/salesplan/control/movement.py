@@ -24,23 +24,26 @@ Examples
 >>> data = load_example()
 >>> mv = pipeline_movement(data, "2025-09-30", "2025-12-31")
 >>> t = mv.table.query("process == '(all)'").set_index("category")
->>> int(t.loc["open_at_start", "count"] + t.loc["new", "count"] + t.loc["reopened", "count"] - t.loc["won", "count"]
-...     - t.loc["lost", "count"]) == int(t.loc["open_at_end", "count"])
-True
+>>> {c: int(t.loc[c, "count"]) for c in ("open_at_start", "new", "reopened", "won", "lost", "open_at_end")}
+{'open_at_start': 62, 'new': 167, 'reopened': 0, 'won': 42, 'lost': 120, 'open_at_end': 67}
+
+(62 + 167 + 0 - 42 - 120 = 67: every deal open at the start or opened since is won, lost or still open.)
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from salesplan._results import Result
+from salesplan.engines import collect, engine_of, to_engine
 from salesplan.errors import ConfigError, SchemaError
-from salesplan.reduce.states import deal_states, time_span
+from salesplan.reduce.states import DealRows, deal_states, movement_counts, movement_deals, time_span
 
 __all__ = ["pipeline_movement", "Movement", "BRIDGE", "MOVES", "state_at"]
 
@@ -73,7 +76,9 @@ class Movement(Result):
         ``process`` (``"(all)"`` for the total), ``category``, ``count``, ``value`` (sum of ``amount``).
     deals : DataFrame
         Per opportunity: ``process, stage_start, stage_end, status_start, status_end, amount, flow`` (bridge
-        category: new / won / lost / carried) and ``move`` (for deals open at both dates).
+        category: new / won / lost / carried) and ``move`` (for deals open at both dates). Computed when first
+        read (the constructor takes the frame or a function returning it), so a report that shows only the table
+        never holds one row per deal.
     waterfall : Waterfall or None
         The pipeline waterfall of ``period`` when one was asked for.
     """
@@ -81,8 +86,13 @@ class Movement(Result):
     start: pd.Timestamp
     end: pd.Timestamp
     table: pd.DataFrame
-    deals: pd.DataFrame
+    deals_of: pd.DataFrame | Callable[[], pd.DataFrame] = field(default_factory=pd.DataFrame)
     waterfall: Any = None
+
+    @cached_property
+    def deals(self) -> pd.DataFrame:
+        """The deals behind the table (see the class docstring)."""
+        return self.deals_of() if callable(self.deals_of) else self.deals_of
 
     def title(self) -> str:
         """The window of the movement."""
@@ -95,7 +105,8 @@ class Movement(Result):
 
 
 def pipeline_movement(data: Any, start: Any, end: Any, *, close_dates: pd.DataFrame | None = None,
-                      period: Any = None, by: str | list[str] | None = None) -> Movement:
+                      period: Any = None, by: str | list[str] | None = None,
+                      deal_rows: DealRows | None = None) -> Movement:
     """Classify the pipeline's movement between ``start`` and ``end`` (see the module docstring).
 
     Parameters
@@ -112,6 +123,15 @@ def pipeline_movement(data: Any, start: Any, end: Any, *, close_dates: pd.DataFr
         (:func:`salesplan.control.waterfall.pipeline_waterfall`, in ``Movement.waterfall``).
     by : str or list of str, optional
         Groups of the waterfall besides ``process`` (``owner``, ``segment``).
+    deal_rows : DealRows, optional
+        The deal rows at ``end`` when they are reduced already (:attr:`salesplan.Analysis.deal_rows`), with
+        ``amount`` and ``expected_close``.
+
+    Notes
+    -----
+    Method: the deals' states at both dates (:class:`salesplan.reduce.states.DealRows`) are joined and classified
+    in the engine and only the table of counts is collected (:func:`salesplan.reduce.states.movement_counts`);
+    :attr:`Movement.deals` reduces again when it is read.
 
     Raises
     ------
@@ -131,77 +151,65 @@ def pipeline_movement(data: Any, start: Any, end: Any, *, close_dates: pd.DataFr
     if t0 < first:
         raise ConfigError(f"pipeline_movement: start {t0.date()} is before the data (first opportunity "
                           f"{first.date()})")
-    states = deal_states(data.stage_events, data.processes, data.opportunities, dates=[t0, t1],
-                         attributes=("created_at", "amount", "expected_close"))
-    s0 = states[states["as_of"] == t0].set_index("opportunity_id")
-    s1 = states[states["as_of"] == t1].set_index("opportunity_id")
-    closed0 = s0["closed_at"].reindex(s1.index)
-    reopened = s1.index.isin(s0.index[s0["status"] != "open"]) & ~(
-        (s1["status"] == s0["status"].reindex(s1.index)) & (s1["closed_at"] == closed0)).to_numpy()
-    ids = s1.index[(s1["status"] == "open").to_numpy() | s1.index.isin(s0.index[s0["status"] == "open"]) |
-                   ~s1.index.isin(s0.index) | reopened]
-    d = pd.DataFrame(index=ids)
-    d["process"] = s1.loc[ids, "process"]
-    d["stage_start"] = s0["stage"].reindex(ids)
-    d["stage_end"] = s1.loc[ids, "stage"]
-    d["status_start"] = s0["status"].reindex(ids).fillna("not_created")
-    d.loc[d.index.isin(s1.index[reopened]), "status_start"] = "reopened"
-    d["status_end"] = s1.loc[ids, "status"]
-    d["amount"] = s1.loc[ids, "amount"].to_numpy(dtype=float) if "amount" in s1.columns else np.nan
-    idx0, idx1 = s0["stage_index"].reindex(ids), s1.loc[ids, "stage_index"]
-    back0 = s0["moved_back"].reindex(ids).fillna(False).astype(bool)
-    back1 = s1.loc[ids, "moved_back"].astype(bool)
-    # only deals open at start, created in the window or reopened in it take part
-    d = d[d["status_start"].isin(["open", "not_created", "reopened"])]
-    idx0, idx1 = idx0.loc[d.index], idx1.loc[d.index]
-    regressed = (back1 & ~back0).loc[d.index]
-    flow = np.select([d["status_end"] == "won", d["status_end"] == "lost", d["status_start"] == "not_created",
-                      d["status_start"] == "reopened"], ["won", "lost", "new_open", "reopened_open"],
-                     default="carried")
-    d["flow"] = flow
-    both = (d["status_start"] == "open") & (d["status_end"] == "open")
-    pushed = pd.Series(False, index=d.index)
     history = getattr(data, "opportunity_history", None)
     if close_dates is None and history is not None and "expected_close" in history.columns:
         close_dates = history.loc[history["expected_close"].notna(), ["opportunity_id", "changed_at",
                                                                      "expected_close"]].rename(
             columns={"changed_at": "recorded_at"})
-    if close_dates is not None:
-        need = {"opportunity_id", "recorded_at", "expected_close"}
-        if not need <= set(close_dates.columns):
-            raise SchemaError(f"close_dates: missing column(s) {sorted(need - set(close_dates.columns))}")
-        cd = close_dates.assign(recorded_at=pd.to_datetime(close_dates["recorded_at"]),
-                                expected_close=pd.to_datetime(close_dates["expected_close"]))
-        cd = cd.sort_values("recorded_at", kind="stable")
-        c0 = cd[cd["recorded_at"] <= t0].groupby("opportunity_id")["expected_close"].last()
-        c1 = cd[cd["recorded_at"] <= t1].groupby("opportunity_id")["expected_close"].last()
-        pushed = (c1.reindex(d.index) > c0.reindex(d.index)).fillna(False).astype(bool)
-    elif both.any():
+    pushed = _pushed_ids(close_dates, t0, t1)
+    attributes = ("created_at", "amount", "expected_close")
+    if deal_rows is not None and pd.Timestamp(deal_rows.as_of) != t1:
+        raise ConfigError(f"pipeline_movement: deal_rows are at {deal_rows.as_of}, not at end {t1}")
+    procs = data.processes
+    with DealRows(data.stage_events, procs, data.opportunities, as_of=t0, attributes=attributes) as rows0:
+        rows1 = deal_rows if deal_rows is not None else DealRows(data.stage_events, procs, data.opportunities,
+                                                                as_of=t1, attributes=attributes)
+        try:
+            table = movement_counts(rows0, rows1, pushed=_on_engine_of(pushed, rows1))
+        finally:
+            if rows1 is not deal_rows:
+                rows1.close()
+    moves = table[(table["process"] == "(all)") & table["category"].isin(MOVES)]["count"].sum()
+    if close_dates is None and moves:
         logger.info("pipeline_movement: no close_dates history given, so no deal is classed as 'pushed'")
-    expected = s1["expected_close"].reindex(d.index) if "expected_close" in s1.columns else \
-        pd.Series(pd.NaT, index=d.index)
-    slipped = expected.notna() & (expected <= t1)
-    move = np.select([idx1 > idx0, regressed, pushed, slipped], ["advanced", "regressed", "pushed", "slipped"],
-                     default="unchanged")
-    d["move"] = np.where(both, move, None)
-    rows = []
-    for proc, g in [*d.groupby("process"), ("(all)", d)]:
-        cats = {
-            "open_at_start": g["status_start"] == "open",
-            "new": g["status_start"] == "not_created",
-            "reopened": g["status_start"] == "reopened",
-            "won": g["status_end"] == "won",
-            "lost": g["status_end"] == "lost",
-            "open_at_end": g["status_end"] == "open",
-        }
-        cats.update({m: g["move"] == m for m in MOVES})
-        for cat, mask in cats.items():
-            rows.append({"process": proc, "category": cat, "count": int(mask.sum()),
-                         "value": float(g.loc[mask, "amount"].sum())})
-    table = pd.DataFrame(rows)
+    stage_events, opportunities = data.stage_events, data.opportunities
+
+    def deals() -> pd.DataFrame:  # per deal, on demand: reduced again, so nothing per deal is kept meanwhile
+        with DealRows(stage_events, procs, opportunities, as_of=t0, attributes=attributes) as r0, \
+                DealRows(stage_events, procs, opportunities, as_of=t1, attributes=attributes) as r1:
+            frame = movement_deals(r0, r1, pushed=_on_engine_of(pushed, r1))
+            cols = ["opportunity_id", "process", "stage_start", "stage_end", "status_start", "status_end", "amount",
+                    "flow", "move"]
+            out = collect(frame) if frame is not None else pd.DataFrame(columns=cols)
+        return out.sort_values("opportunity_id", kind="stable").reset_index(drop=True)
+
     waterfall = None
     if period is not None:
         from salesplan.control.waterfall import pipeline_waterfall
 
         waterfall = pipeline_waterfall(data, t0, t1, period, by=by)
-    return Movement(t0, t1, table, d.reset_index().rename(columns={"index": "opportunity_id"}), waterfall)
+    return Movement(t0, t1, table, deals, waterfall)
+
+
+def _pushed_ids(close_dates: pd.DataFrame | None, t0: pd.Timestamp, t1: pd.Timestamp) -> pd.DataFrame | None:
+    """Ids of the deals whose latest expected close by ``t1`` is later than their latest by ``t0``."""
+    if close_dates is None:
+        return None
+    need = {"opportunity_id", "recorded_at", "expected_close"}
+    if not need <= set(close_dates.columns):
+        raise SchemaError(f"close_dates: missing column(s) {sorted(need - set(close_dates.columns))}")
+    cd = close_dates.assign(recorded_at=pd.to_datetime(close_dates["recorded_at"]),
+                            expected_close=pd.to_datetime(close_dates["expected_close"]))
+    cd = cd.sort_values("recorded_at", kind="stable")
+    c0 = cd[cd["recorded_at"] <= t0].groupby("opportunity_id")["expected_close"].last()
+    c1 = cd[cd["recorded_at"] <= t1].groupby("opportunity_id")["expected_close"].last()
+    later = (c1 > c0.reindex(c1.index)).fillna(False)
+    return pd.DataFrame({"opportunity_id": c1.index[later.to_numpy(dtype=bool)].astype(str)})
+
+
+def _on_engine_of(frame: pd.DataFrame | None, rows: DealRows) -> Any:
+    """``frame`` in the engine of the deal rows (so that it joins with them)."""
+    if frame is None or rows.last is None:
+        return frame
+    engine = engine_of(rows.last)
+    return to_engine(frame, "polars-lazy" if engine == "polars" else engine)

@@ -16,8 +16,8 @@ Examples
 --------
 >>> from salesplan.datasets import load_example
 >>> data = load_example()
->>> bool(data.status_counts().loc["acquisition", "total"] > 0)
-True
+>>> data.status_counts().loc["acquisition"].to_dict()  # open + won + lost = total
+{'open': 18, 'won': 79, 'lost': 854, 'total': 951}
 """
 
 from __future__ import annotations

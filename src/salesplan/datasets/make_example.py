@@ -11,6 +11,14 @@ Examples
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> sorted(p.name for p in write_example(folder, n_customers=40, years=1, seed=3))[:3]
 ['activities.csv.gz', 'customers.csv.gz', 'forecast_calls.csv.gz']
+
+The files hold the simulated company of the same arguments, row for row:
+
+>>> import pandas as pd
+>>> from salesplan.datasets import simulate
+>>> data, _ = simulate(n_customers=40, years=1, seed=3)
+>>> len(pd.read_csv(folder / "opportunities.csv.gz")), len(data.opportunities)
+(816, 816)
 """
 
 from __future__ import annotations

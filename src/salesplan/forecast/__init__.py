@@ -13,9 +13,16 @@
 
 Examples
 --------
+A naive forecast repeats the last value; its interval grows with the square root of the horizon. Here the
+one-step changes are +2, -1, +2, so sigma = sqrt((4 + 1 + 4) / 3) = 1.732 and the 80% half-width one month
+ahead is 1.2816 * 1.732 = 2.22:
+
+>>> import pandas as pd
 >>> from salesplan.forecast import SeriesForecaster
->>> SeriesForecaster("naive")
-SeriesForecaster(method='naive')
+>>> y = pd.Series([10.0, 12, 11, 13], index=pd.period_range("2025-01", periods=4, freq="M"))
+>>> out = SeriesForecaster("naive").fit(y).forecast("2MS", confidence=0.8)
+>>> out[["mean", "low", "high"]].round(2).values.tolist()
+[[13.0, 10.78, 15.22], [13.0, 9.86, 16.14]]
 """
 
 from salesplan.forecast.accountability import ForecastAccountability, call_accuracy, forecast_accountability

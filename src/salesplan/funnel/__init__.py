@@ -10,8 +10,11 @@ Examples
 >>> from salesplan.funnel import estimate
 >>> data, truth = simulate(n_customers=40, years=1, seed=5)
 >>> f = estimate(data)
->>> sorted(f.processes)[:2]
-['acquisition', 'cross_selling']
+>>> r = f.rates.iloc[0]
+>>> str(r["stage"]), round(float(r["rate"]), 3), round(float(r["rate_low"]), 3), round(float(r["rate_high"]), 3)
+('prospect_selected', 0.585, 0.531, 0.638)
+>>> round(truth.rate("acquisition", "prospect_selected"), 3)  # the simulator's true rate, inside the interval
+0.567
 """
 
 from salesplan.funnel.aalen_johansen import (

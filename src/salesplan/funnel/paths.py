@@ -31,9 +31,24 @@ pipeline of the forecast and its backtests. So a deal counts the same way everyw
 
 Examples
 --------
->>> rules = path_rules()
->>> list(rules.columns), len(rules)
-(['rule', 'treatment'], 9)
+Deal ``a`` skips the offer (rule 4), ``b`` moves back from offer to lead (rule 5), ``c`` is lost and then
+reopened at the offer (rule 6). All three reached the offer; only ``a`` advanced from it, ``b`` and ``c`` are open
+there:
+
+>>> import pandas as pd
+>>> import salesplan as sp
+>>> from salesplan.funnel import estimate
+>>> ev = pd.DataFrame({"opportunity_id": list("aabbbccc"),
+...                    "stage": ["lead", "won", "lead", "offer", "lead", "lead", "lost", "offer"],
+...                    "entered_at": pd.to_datetime(["2024-01-01", "2024-01-11", "2024-01-01", "2024-01-05",
+...                                                  "2024-01-09", "2024-01-02", "2024-01-06", "2024-01-12"])})
+>>> f = estimate(ev, sp.SalesProcess("p", ["lead", "offer"]), as_of="2024-02-01")
+>>> f.rates[["stage", "entered", "advanced", "lost", "open"]].values.tolist()
+[['lead', 3, 3, 0, 0], ['offer', 3, 1, 0, 2]]
+>>> {rule: n for rule, n in f.issues[["rule", "rows"]].values.tolist() if n}
+{'void outcome (reopened)': 1, 'move back': 1, 'skipped or implied stage entry': 1}
+>>> len(path_rules())
+9
 """
 
 from __future__ import annotations

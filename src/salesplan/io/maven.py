@@ -11,8 +11,14 @@ Known defects, repaired and reported by :func:`load_maven`: the product "GTXPro"
 
 Examples
 --------
->>> MAVEN_PROCESS.all_stages
-('prospecting', 'engaging', 'won', 'lost')
+The data card's counts: 4,238 won, 2,473 lost, 500 + 1,589 open; the three documented defects are reported:
+
+>>> from salesplan.datasets import shared_data_dir
+>>> opps, snap, report = load_maven(shared_data_dir("maven-crm-opportunities"))
+>>> snap["status"].value_counts().to_dict()
+{'won': 4238, 'lost': 2473, 'open': 2089}
+>>> report["issue"].value_counts().to_dict()
+{'product_name_typo': 1480, 'no_account': 1425, 'sector_typo': 12}
 """
 
 from __future__ import annotations

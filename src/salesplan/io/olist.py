@@ -12,8 +12,12 @@ contact, which is consistent because first contacts carry no time of day.
 
 Examples
 --------
->>> OLIST_PROCESS.all_stages
-('mql', 'won', 'lost')
+The 8,000 MQLs and 842 won deals of the data card; the one deal won before its first contact is reported:
+
+>>> from salesplan.datasets import shared_data_dir
+>>> opps, events, report = load_olist(shared_data_dir("olist-marketing-funnel"))
+>>> len(opps), events["stage"].value_counts().to_dict(), report["issue"].tolist()
+(8000, {'mql': 8000, 'won': 842}, ['won_before_first_contact'])
 """
 
 from __future__ import annotations

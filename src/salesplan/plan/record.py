@@ -14,6 +14,8 @@ Examples
 ...                 {"p": {"lead": 0.5, "offer": 0.5}}, durations={"p": {"lead": 10, "offer": 5}})
 >>> path = plan.save(pathlib.Path(tempfile.mkdtemp()) / "plan.json")
 >>> again = load_plan(path)
+>>> again.volumes[["stage", "expected_entries", "required_entries"]].values.tolist()  # 5 contracts at 0.25, 0.5
+[['lead', 20.0, 26], ['offer', 10.0, 12]]
 >>> again.volumes.equals(plan.volumes), again.schedule("W").equals(plan.schedule("W"))
 (True, True)
 """

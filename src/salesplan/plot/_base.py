@@ -12,9 +12,9 @@ def get_ax(ax: Any = None, figsize: tuple[float, float] = (7.0, 4.0)) -> Any:
 
     Examples
     --------
-    >>> ax = get_ax()
-    >>> ax.figure is not None
-    True
+    >>> ax = get_ax(figsize=(6.0, 3.0))
+    >>> ax.figure.get_size_inches().tolist(), get_ax(ax) is ax
+    ([6.0, 3.0], True)
     """
     if ax is not None:
         return ax

@@ -12,6 +12,8 @@ Examples
 >>> ax = variance_waterfall(t)
 >>> [tick.get_text() for tick in ax.get_xticklabels()]
 ['plan', 'volume', 'conversion', 'timing', 'actual']
+>>> [(float(b.get_y()), float(b.get_height())) for b in ax.patches]  # each effect starts where the last ended
+[(0.0, 20.0), (20.0, -4.0), (16.0, -4.0), (12.0, 3.0), (0.0, 15.0)]
 """
 
 from __future__ import annotations

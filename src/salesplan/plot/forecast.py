@@ -11,6 +11,8 @@ Examples
 >>> ax = fan_chart(y, {0.5: f.forecast("3MS", 0.5), 0.8: f.forecast("3MS", 0.8)})
 >>> ax.get_ylabel()
 'contracts per period'
+>>> ax.lines[-1].get_ydata().tolist(), len(ax.collections)  # the naive mean and one band per level
+([10.0, 10.0, 10.0, 10.0], 2)
 """
 
 from __future__ import annotations

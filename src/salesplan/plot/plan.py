@@ -9,6 +9,8 @@ Examples
 >>> ax = reverse_funnel(plan)
 >>> ax.get_xlabel()
 'entries needed'
+>>> [float(b.get_width()) for b in ax.patches]  # expected entries: 10 / (0.5 * 0.4) leads, 10 / 0.4 offers
+[50.0, 25.0]
 """
 
 from __future__ import annotations

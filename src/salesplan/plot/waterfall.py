@@ -8,6 +8,8 @@ Examples
 >>> ax = waterfall_chart(table)
 >>> [t.get_text() for t in ax.get_xticklabels()]
 ['opening', 'created', 'won', 'closing']
+>>> [(float(b.get_y()), float(b.get_height())) for b in ax.patches]  # 300 + 50 - 120 = 230
+[(0.0, 300.0), (300.0, 50.0), (350.0, -120.0), (0.0, 230.0)]
 """
 
 from __future__ import annotations

@@ -57,7 +57,9 @@ Examples
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +68,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan._validation import check_freq
-from salesplan.engines import released_after
+from salesplan.engines import TempTables, materialise, released_after
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.parse import to_naive_utc
 from salesplan.process import SalesProcess
@@ -81,7 +83,7 @@ from salesplan.reduce.stages import (
 )
 from salesplan.schema import normalise_period
 
-__all__ = ["deal_states", "state_counts", "stage_flows", "close_counts", "activity_counts", "time_span", "distinct",
+__all__ = ["DealRows", "movement_deals", "movement_counts", "MOVEMENT_CATEGORIES", "deal_states", "state_counts", "stage_flows", "close_counts", "activity_counts", "time_span", "distinct",
            "known_by", "opportunity_amounts", "column_names", "row_count", "unmatched_count", "StageFlows", "period_label",
            "STATE_COLUMNS", "FREQS"]
 
@@ -93,7 +95,7 @@ STATE_COLUMNS = ["as_of", _OPP, "process", "status", "stage", "stage_index", "wo
 FREQS = TRUNCATE
 _DAY = 86400.0
 _SEP = "\x1f"  # joins an opportunity id and a cut index in a stacked reduction
-_DATES_PER_PASS = 12
+_STACKED_ROWS = 20_000_000  # stage events x cuts reduced together in one stacked pass (bounds its memory)
 _CUT_DIGITS = 4  # the cut index is the last digits of a stacked key
 
 
@@ -155,6 +157,26 @@ def _stacked(stage_events: Any, opportunities: Any, cuts: Sequence[pd.Timestamp]
             max(cuts))
 
 
+@contextmanager
+def _one_pass() -> Iterator[None]:
+    """The temporary tables of one stacked pass, dropped when the pass ends (not kept until the last pass)."""
+    tables = TempTables()
+    try:
+        with tables.active():
+            yield
+    finally:
+        tables.drop()
+
+
+def _dates_per_pass(stage_events: Any, n_cuts: int) -> int:
+    """How many cuts one stacked reduction takes: as many as keep ``events x cuts`` within :data:`_STACKED_ROWS`
+    (all of them for small data: one reduction instead of one per cut; one at a time for very large data)."""
+    if n_cuts <= 1:
+        return 1
+    n_events = int(_collect(_lazy(stage_events, "stage_events").select(nw.len().alias("n"))).iloc[0, 0])
+    return int(max(1, min(n_cuts, _STACKED_ROWS // max(n_events, 1))))
+
+
 def _rows_at(stage_events: Any, opportunities: Any, cut: pd.Timestamp, procs: dict[str, SalesProcess]
              ) -> nw.LazyFrame | None:
     """The lazy per-(deal, stage) rows of the path rules at ``cut``; None when nothing exists yet."""
@@ -191,6 +213,377 @@ def _finish_states(frame: pd.DataFrame, procs: Mapping[str, SalesProcess], cut: 
     frame["moved_back"] = frame["moved_back"].fillna(False).astype(bool)
     frame.insert(0, "as_of", cut)
     return frame
+
+
+def _finish_counts(frame: pd.DataFrame, procs: Mapping[str, SalesProcess], has_amount: bool) -> pd.DataFrame:
+    """Stage names and outcome names of grouped ``process, final, code, deals, value`` rows (:func:`state_counts`)."""
+    cols = ["as_of", "process", "status", "work_index", "work_stage", "stage", "deals", "value"]
+    if frame.empty:
+        return pd.DataFrame(columns=cols)
+    frame["work_index"] = frame.pop("code").astype("int64")
+    frame["status"] = frame.pop("final").astype(object)
+    names = {p: list(proc.stages) for p, proc in procs.items()}
+    frame["work_stage"] = [names[p][k] for p, k in zip(frame["process"], frame["work_index"], strict=True)]
+    outcome = {"won": {p: proc.won for p, proc in procs.items()}, "lost": {p: proc.lost for p, proc in procs.items()}}
+    frame["stage"] = frame["work_stage"]
+    for status, by_proc in outcome.items():
+        hit = frame["status"] == status
+        frame.loc[hit, "stage"] = frame.loc[hit, "process"].map(by_proc)
+    frame["value"] = _stable_sum(frame["value"]) if has_amount else np.nan
+    frame["deals"] = frame["deals"].astype("int64")
+    return frame[cols].sort_values(["as_of", "process", "status", "work_index"], kind="stable").reset_index(drop=True)
+
+
+class DealRows:
+    """Every deal's rows after the path rules at one cut, evaluated once in the engine; the cut's summaries read
+    them.
+
+    The counts of a report at its cut (deals per state, closes per day, stage entries and creation cohorts per
+    period, the largest open deals) are all summaries of the same reduction. Reducing once and keeping the
+    per-deal result in the engine (a DuckDB temporary table, spilled to disk beyond ``memory_limit``; a collected
+    Polars frame; a checkpointed Spark frame) lets each summary be one query instead of a whole reduction with its
+    checks. :func:`deal_states` (one cut), :func:`state_counts` (one date), :func:`close_counts` and
+    :func:`stage_flows` are this class used once; :class:`salesplan.Analysis` keeps one for its cut.
+
+    The engine's temporary tables are dropped by :meth:`close` (or ``with``), else when the object is garbage
+    collected.
+
+    Parameters
+    ----------
+    stage_events, processes, opportunities
+        As for :func:`deal_states`.
+    as_of : date-like, optional
+        The cut (default the latest event).
+    attributes : sequence of str
+        Opportunity columns kept with each deal when present (``created_at`` always is).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from salesplan import SalesProcess
+    >>> ev = pd.DataFrame({"opportunity_id": ["a", "b", "b"], "stage": ["lead", "lead", "won"],
+    ...                    "entered_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-02-01"])})
+    >>> opps = pd.DataFrame({"opportunity_id": ["a", "b"], "process": "p", "amount": [10.0, 20.0],
+    ...                      "created_at": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+    >>> with DealRows(ev, SalesProcess("p", ["lead"]), opps, as_of="2024-03-01") as rows:
+    ...     counts, closes = rows.counts(), rows.closes()
+    >>> counts[["status", "deals", "value"]].values.tolist()
+    [['open', 1, 10.0], ['won', 1, 20.0]]
+    >>> closes[["status", "deals"]].values.tolist()
+    [['won', 1]]
+    """
+
+    def __init__(
+        self,
+        stage_events: Any,
+        processes: SalesProcess | Mapping[str, SalesProcess],
+        opportunities: Any,
+        *,
+        as_of: Any = None,
+        attributes: Sequence[str] = ("created_at", "amount", "owner", "expected_close", "customer_id"),
+    ) -> None:
+        procs = normalise_processes(processes)
+        moved = _entry(stage_events=stage_events, opportunities=opportunities)  # pandas -> fastest engine
+        stage_events, opportunities = moved["stage_events"], moved["opportunities"]
+        if opportunities is None:
+            raise ConfigError("deal states need the opportunities table (process and created_at of every deal)")
+        if as_of is None:
+            ev = _lazy(stage_events, "stage_events")
+            as_of = _collect(ev.select(nw.col("entered_at").max())).iloc[0, 0]
+        self.as_of: pd.Timestamp = to_naive_utc(as_of)
+        self.processes = procs
+        attrs, self.attributes = _attributes(opportunities, ["created_at", *attributes])
+        self._tables = TempTables()
+        weakref.finalize(self, self._tables.drop)
+        self.rows: nw.LazyFrame | None = None
+        self.last: nw.LazyFrame | None = None
+        with self._tables.active():
+            rows = _rows_at(stage_events, opportunities, self.as_of, procs)
+            if rows is not None:
+                last = rows.filter(nw.col("is_last")).select(_OPP, "process", "code", "final", "closed_at",
+                                                             "t_entry", "first_entered_at", "moved_back")
+                if attrs is not None and self.attributes:
+                    last = last.join(attrs, on=_OPP, how="left")
+                self.rows, self.last = rows, materialise(last)
+
+    def close(self) -> None:
+        """Drop the engine's temporary tables (the object cannot be read afterwards)."""
+        self._tables.drop()
+        self.rows = self.last = None
+
+    def __enter__(self) -> DealRows:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def _has_amount(self) -> bool:
+        return "amount" in self.attributes
+
+    def _value(self) -> nw.Expr:
+        return nw.col("amount").cast(nw.Float64) if self._has_amount else nw.lit(0.0)
+
+    def states(self, *, status: Sequence[str] | None = None, process: str | None = None,
+               largest: int | None = None) -> pd.DataFrame:
+        """The per-deal states of :func:`deal_states` at the cut (filters and ``largest`` as there)."""
+        cols = STATE_COLUMNS + [c for c in self.attributes if c not in STATE_COLUMNS]
+        if self.last is None:
+            return pd.DataFrame(columns=cols)
+        last = self.last
+        if status is not None:
+            last = last.filter(nw.col("final").is_in(list(status)))
+        if process is not None:
+            last = last.filter(nw.col("process") == process)
+        if largest is not None:
+            last = self._largest(last, largest)
+        frame = _finish_states(_collect(last), self.processes, self.as_of).reindex(columns=cols)
+        return frame.sort_values(["as_of", _OPP], kind="stable").reset_index(drop=True)
+
+    def _largest(self, last: nw.LazyFrame, top: int) -> nw.LazyFrame:
+        order = ["amount", _OPP] if self._has_amount else ["created_at", _OPP]
+        return last.sort(order, descending=[order[0] == "amount", False], nulls_last=True).head(int(top))
+
+    def largest_open(self, processes: Sequence[str], top: int) -> dict[str, pd.DataFrame]:
+        """The ``top`` open deals of each process (largest ``amount`` first, else the oldest), in one query.
+
+        Returns
+        -------
+        dict
+            Process name to its rows of :meth:`states` (only ``top`` rows per process are collected).
+        """
+        cols = STATE_COLUMNS + [c for c in self.attributes if c not in STATE_COLUMNS]
+        names = list(processes)
+        if self.last is None or not names:
+            return {p: pd.DataFrame(columns=cols) for p in names}
+        open_ = self.last.filter(nw.col("final") == "open")
+        parts = [self._largest(open_.filter(nw.col("process") == p), top) for p in names]
+        frame = _collect(nw.concat(parts, how="vertical") if len(parts) > 1 else parts[0])
+        frame = _finish_states(frame, self.processes, self.as_of).reindex(columns=cols)
+        return {p: frame[frame["process"] == p].sort_values(["as_of", _OPP], kind="stable").reset_index(drop=True)
+                for p in names}
+
+    def counts(self) -> pd.DataFrame:
+        """Deals and their amount per process, status and stage at the cut (:func:`state_counts` of one date)."""
+        if self.last is None:
+            return _finish_counts(pd.DataFrame(), self.processes, self._has_amount)
+        frame = _collect(self.last.with_columns(_value=self._value()).group_by("process", "final", "code").agg(
+            nw.len().alias("deals"), nw.col("_value").sum().alias("value")))
+        frame["as_of"] = self.as_of
+        return _finish_counts(frame, self.processes, self._has_amount)
+
+    def closes(self) -> pd.DataFrame:
+        """Deals closed per process, status and day by the cut (:func:`close_counts`)."""
+        cols = ["process", "status", "closed_on", "deals", "value"]
+        if self.last is None:
+            return pd.DataFrame(columns=cols)
+        closed = self.last.filter(nw.col("final") != "open")
+        out = _collect(closed.with_columns(closed_on=nw.col("closed_at").dt.truncate("1d"), _value=self._value())
+                       .group_by("process", "final", "closed_on").agg(nw.len().alias("deals"),
+                                                                      nw.col("_value").sum().alias("value")))
+        out = out.rename(columns={"final": "status"})
+        out["deals"] = out["deals"].astype("int64")
+        out["value"] = _stable_sum(out["value"]) if self._has_amount else np.nan
+        return out[cols].sort_values(["process", "status", "closed_on"], kind="stable").reset_index(drop=True)
+
+    def flows(self, freq: str = "M") -> StageFlows:
+        """Entries, closes and creation cohorts per (process, period of ``freq``) at the cut (:func:`stage_flows`)."""
+        trunc = _check_freq(freq)
+        procs, cut = self.processes, self.as_of
+        if self.rows is None or self.last is None:
+            return StageFlows(
+                pd.DataFrame(columns=["process", "period", "stage_index", "stage", "entries", "implied", "advanced",
+                                      "won", "lost"]),
+                pd.DataFrame(columns=["process", "period", "status", "cycle_days", "deals", "value"]),
+                pd.DataFrame(columns=["process", "period", "status", "reach", "deals", "value"]), cut, freq)
+        entries = _collect(self.rows.with_columns(
+            period=nw.col("t_entry").dt.truncate(trunc),
+            _implied=nw.col("implied").cast(nw.Int64),
+            _advanced=(~nw.col("t_next").is_null()).cast(nw.Int64),
+            _won=(nw.col("final") == "won").cast(nw.Int64),
+            _lost=(nw.col("final") == "lost").cast(nw.Int64),
+        ).group_by("process", "code", "period").agg(
+            nw.len().alias("entries"), nw.col("_implied").sum().alias("implied"),
+            nw.col("_advanced").sum().alias("advanced"), nw.col("_won").sum().alias("won"),
+            nw.col("_lost").sum().alias("lost"),
+        ))
+        last = self.last.with_columns(_value=self._value())
+        closed = last.filter(nw.col("final") != "open").with_columns(
+            period=nw.col("closed_at").dt.truncate(trunc),
+            cycle_days=(_seconds(nw.col("closed_at"), nw.col("created_at"), last.implementation) // 3600) / 24.0)
+        closes = _collect(closed.group_by("process", "period", "final", "cycle_days").agg(
+            nw.len().alias("deals"), nw.col("_value").sum().alias("value")))
+        reach_expr = nw.col("code")
+        for p, proc in procs.items():
+            reach_expr = nw.when((nw.col("process") == p) & (nw.col("final") == "won")).then(
+                nw.lit(len(proc.stages))).otherwise(reach_expr)
+        cohorts = _collect(last.with_columns(period=nw.col("created_at").dt.truncate(trunc), reach=reach_expr)
+                           .group_by("process", "period", "final", "reach").agg(
+            nw.len().alias("deals"), nw.col("_value").sum().alias("value")))
+        stage_names = {(p, k): s for p, proc in procs.items() for k, s in enumerate(proc.stages)}
+        entries = entries.rename(columns={"code": "stage_index"})
+        entries["stage"] = [stage_names[(p, k)] for p, k in zip(entries["process"], entries["stage_index"],
+                                                                strict=True)]
+        entries["period"] = period_label(entries["period"], freq)
+        entries = entries[["process", "period", "stage_index", "stage", "entries", "implied", "advanced", "won",
+                           "lost"]]
+        closes, cohorts = (frame.rename(columns={"final": "status"}) for frame in (closes, cohorts))
+        for frame in (closes, cohorts):
+            frame["period"] = period_label(frame["period"], freq)
+            frame["value"] = _stable_sum(frame["value"]) if self._has_amount else np.nan
+        closes = closes[["process", "period", "status", "cycle_days", "deals", "value"]]
+        cohorts = cohorts[["process", "period", "status", "reach", "deals", "value"]]
+        return StageFlows(
+            entries=entries.sort_values(["process", "period", "stage_index"], kind="stable").reset_index(drop=True),
+            closes=closes.sort_values(["process", "period", "status", "cycle_days"], kind="stable")
+            .reset_index(drop=True),
+            cohorts=cohorts.sort_values(["process", "period", "status", "reach"], kind="stable")
+            .reset_index(drop=True),
+            as_of=cut, freq=freq)
+
+
+#: The movement categories of :func:`movement_counts`: the bridge, then the moves of deals open at both dates.
+MOVEMENT_CATEGORIES = ("open_at_start", "new", "reopened", "won", "lost", "open_at_end",
+                       "advanced", "regressed", "pushed", "slipped", "unchanged")
+
+
+def _stage_of(procs: Mapping[str, SalesProcess]) -> tuple[nw.Expr, nw.Expr]:
+    """Engine expressions of a deal's ``stage`` (name) and ``stage_index`` from ``process, final, code``."""
+    name: nw.Expr = nw.lit(None, dtype=nw.String)
+    index: nw.Expr = nw.col("code")
+    for p, proc in procs.items():
+        here = nw.col("process") == p
+        n = len(proc.stages)
+        for k, stage in enumerate(proc.stages):
+            name = nw.when(here & (nw.col("final") == "open") & (nw.col("code") == k)).then(nw.lit(stage)) \
+                .otherwise(name)
+        name = nw.when(here & (nw.col("final") == "won")).then(nw.lit(proc.won)).otherwise(name)
+        name = nw.when(here & (nw.col("final") == "lost")).then(nw.lit(proc.lost)).otherwise(name)
+        index = nw.when(here & (nw.col("final") == "won")).then(nw.lit(n)).when(
+            here & (nw.col("final") == "lost")).then(nw.lit(n + 1)).otherwise(index)
+    return name, index.cast(nw.Int64)
+
+
+def movement_deals(start: DealRows, end: DealRows, *, pushed: Any = None) -> nw.LazyFrame | None:
+    """The deals taking part in the pipeline movement from ``start.as_of`` to ``end.as_of``, classified in the
+    engine (lazy; see :mod:`salesplan.control.movement` for the categories).
+
+    Columns ``opportunity_id, process, stage_start, stage_end, status_start, status_end, amount, flow, move``
+    (``move`` only for deals open at both dates). A deal takes part when it was open at the start, created in the
+    window, or closed at the start and reopened since (open at the end or closed again otherwise).
+
+    Parameters
+    ----------
+    start, end : DealRows
+        The deal rows at the two dates (same engine; ``end`` with ``amount`` and ``expected_close`` when the
+        opportunities have them).
+    pushed : DataFrame-like, optional
+        ``opportunity_id`` of the deals whose expected close moved later in the window (same engine); without it
+        no deal is ``pushed``.
+
+    Returns
+    -------
+    narwhals.LazyFrame or None
+        None when no deal exists at ``end``.
+    """
+    if end.last is None:
+        return None
+    stage, index = _stage_of(end.processes)
+    attrs = end.attributes
+    amount = nw.col("amount").cast(nw.Float64) if "amount" in attrs else nw.lit(None, dtype=nw.Float64)
+    expected = nw.col("expected_close") if "expected_close" in attrs else nw.lit(None, dtype=nw.Datetime("us"))
+    s1 = end.last.select(_OPP, "process", stage.alias("stage_end"), index.alias("_i1"), nw.col("final").alias("_f1"),
+                         nw.col("closed_at").alias("_c1"), nw.col("moved_back").alias("_b1"), amount.alias("amount"),
+                         expected.alias("_expected"))
+    if start.last is not None:
+        stage0, index0 = _stage_of(start.processes)
+        s0 = start.last.select(_OPP, stage0.alias("stage_start"), index0.alias("_i0"), nw.col("final").alias("_f0"),
+                               nw.col("closed_at").alias("_c0"), nw.col("moved_back").alias("_b0"))
+        both_sides = s1.join(s0, on=_OPP, how="left")
+    else:
+        both_sides = s1.with_columns(stage_start=nw.lit(None, dtype=nw.String), _i0=nw.lit(None, dtype=nw.Int64),
+                                     _f0=nw.lit(None, dtype=nw.String), _c0=nw.lit(None, dtype=nw.Datetime("us")),
+                                     _b0=nw.lit(None, dtype=nw.Boolean))
+    f0, f1 = nw.col("_f0"), nw.col("_f1")
+    reopened = ~f0.is_null() & (f0 != "open") & ~((f1 == f0) & (nw.col("_c1") == nw.col("_c0"))).fill_null(False)
+    frame = both_sides.with_columns(
+        status_start=nw.when(reopened).then(nw.lit("reopened")).when(f0.is_null()).then(nw.lit("not_created"))
+        .otherwise(f0), status_end=f1)
+    frame = frame.filter(nw.col("status_start").is_in(["open", "not_created", "reopened"]))
+    if pushed is not None:
+        marks = nw.from_native(pushed).lazy().select(nw.col(_OPP).cast(nw.String)).unique().with_columns(
+            _pushed=nw.lit(True))
+        frame = frame.join(marks, on=_OPP, how="left").with_columns(nw.col("_pushed").fill_null(False))
+    else:
+        frame = frame.with_columns(_pushed=nw.lit(False))
+    both = (nw.col("status_start") == "open") & (f1 == "open")
+    regressed = nw.col("_b1").fill_null(False) & ~nw.col("_b0").fill_null(False)
+    slipped = ~nw.col("_expected").is_null() & (nw.col("_expected") <= nw.lit(end.as_of.to_pydatetime()))
+    frame = frame.with_columns(
+        flow=nw.when(f1 == "won").then(nw.lit("won")).when(f1 == "lost").then(nw.lit("lost"))
+        .when(nw.col("status_start") == "not_created").then(nw.lit("new_open"))
+        .when(nw.col("status_start") == "reopened").then(nw.lit("reopened_open")).otherwise(nw.lit("carried")),
+        move=nw.when(~both).then(nw.lit(None, dtype=nw.String))
+        .when(nw.col("_i1") > nw.col("_i0")).then(nw.lit("advanced"))
+        .when(regressed).then(nw.lit("regressed"))
+        .when(nw.col("_pushed")).then(nw.lit("pushed"))
+        .when(slipped).then(nw.lit("slipped")).otherwise(nw.lit("unchanged")),
+    )
+    return frame.select(_OPP, "process", "stage_start", "stage_end", "status_start", "status_end", "amount", "flow",
+                        "move")
+
+
+def movement_counts(start: DealRows, end: DealRows, *, pushed: Any = None) -> pd.DataFrame:
+    """Deals and their amount per process and movement category (:data:`MOVEMENT_CATEGORIES`), counted in the
+    engine from :func:`movement_deals`; only this table is collected.
+
+    Returns
+    -------
+    DataFrame
+        ``process`` (each process with deals taking part, sorted, then ``"(all)"``), ``category``, ``count``,
+        ``value`` (sum of ``amount``, missing amounts counting 0).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from salesplan import SalesProcess
+    >>> ev = pd.DataFrame({"opportunity_id": ["a", "b", "b"], "stage": ["lead", "lead", "won"],
+    ...                    "entered_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-02-01"])})
+    >>> opps = pd.DataFrame({"opportunity_id": ["a", "b"], "process": "p", "amount": [10.0, 20.0],
+    ...                      "created_at": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+    >>> proc = SalesProcess("p", ["lead"])
+    >>> with DealRows(ev, proc, opps, as_of="2024-01-15") as t0, DealRows(ev, proc, opps, as_of="2024-03-01") as t1:
+    ...     table = movement_counts(t0, t1)
+    >>> table[table["process"] == "p"].set_index("category")["count"].loc[["open_at_start", "won", "open_at_end"]].tolist()
+    [2, 1, 1]
+    """
+    cols = ["process", "category", "count", "value"]
+    frame = movement_deals(start, end, pushed=pushed)
+    marks = {
+        "open_at_start": nw.col("status_start") == "open",
+        "new": nw.col("status_start") == "not_created",
+        "reopened": nw.col("status_start") == "reopened",
+        "won": nw.col("status_end") == "won",
+        "lost": nw.col("status_end") == "lost",
+        "open_at_end": nw.col("status_end") == "open",
+        **{m: nw.col("move") == m for m in MOVEMENT_CATEGORIES[6:]},
+    }
+    if frame is None:
+        got = pd.DataFrame(columns=["process"])
+    else:
+        got = _collect(frame.with_columns(_amount=nw.col("amount").fill_null(0.0)).group_by("process").agg(
+            *[mark.fill_null(False).cast(nw.Int64).sum().alias(f"n_{cat}") for cat, mark in marks.items()],
+            *[nw.when(mark.fill_null(False)).then(nw.col("_amount")).otherwise(nw.lit(0.0)).sum().alias(f"v_{cat}")
+              for cat, mark in marks.items()]))
+    got = got.sort_values("process", kind="stable").set_index("process")
+    rows = []
+    for proc in [*got.index, "(all)"]:
+        part = got if proc == "(all)" else got.loc[[proc]]
+        for cat in MOVEMENT_CATEGORIES:
+            count = int(part[f"n_{cat}"].sum()) if len(part) else 0
+            value = float(part[f"v_{cat}"].astype(float).sum()) if len(part) else 0.0
+            rows.append({"process": proc, "category": cat, "count": count, "value": round(value, 6)})
+    return pd.DataFrame(rows, columns=cols)
 
 
 @released_after
@@ -255,45 +648,50 @@ def deal_states(
             ev = _lazy(stage_events, "stage_events")
             when = _collect(ev.select(nw.col("entered_at").max())).iloc[0, 0]
         cuts.append(to_naive_utc(when))
+    if len(cuts) == 1:
+        with DealRows(stage_events, procs, opportunities, as_of=cuts[0], attributes=attributes) as one:
+            return one.states(status=status, process=process, largest=largest)
     out = []
-    for lo in range(0, len(cuts), _DATES_PER_PASS):
-        chunk = cuts[lo:lo + _DATES_PER_PASS]
-        if len(chunk) == 1:
-            chunk_attrs = attrs
-            rows = _rows_at(stage_events, opportunities, chunk[0], procs)
-        else:
-            stacked_events, stacked_opps, latest = _stacked(stage_events, opportunities, chunk)
-            chunk_attrs = _attributes(stacked_opps, attr_cols)[0]
-            try:
-                rows = _rows_at(stacked_events, stacked_opps, latest, procs)
-            except SchemaError:  # name the real rows: re-run the latest cut on its own, which raises clearly
-                _rows_at(stage_events, opportunities, latest, procs)
-                raise
-        if rows is None:
-            continue
-        last = rows.filter(nw.col("is_last")).select(_OPP, "process", "code", "final", "closed_at", "t_entry",
-                                                     "first_entered_at", "moved_back")
-        if status is not None:
-            last = last.filter(nw.col("final").is_in(list(status)))
-        if process is not None:
-            last = last.filter(nw.col("process") == process)
-        if chunk_attrs is not None and attr_cols:
-            last = last.join(chunk_attrs, on=_OPP, how="left")
-        if largest is not None:
-            if len(chunk) > 1:
-                raise ConfigError("deal_states: largest= works on one cut at a time")
-            order = ["amount", _OPP] if "amount" in attr_cols else ["created_at", _OPP]
-            last = last.sort(order, descending=[order[0] == "amount", False], nulls_last=True).head(int(largest))
-        frame = _collect(last)
-        if len(chunk) == 1:
-            frame["_cut"] = 0
-        else:
-            parts = frame[_OPP].str.rsplit(_SEP, n=1, expand=True)
-            frame[_OPP] = parts[0].to_numpy() if len(frame) else frame[_OPP]
-            frame["_cut"] = parts[1].astype("int64").to_numpy() if len(frame) else np.zeros(0, dtype="int64")
-        for i, cut in enumerate(chunk):
-            part = frame[frame["_cut"] == i].drop(columns="_cut").reset_index(drop=True)
-            out.append(_finish_states(part, procs, cut))
+    per_pass = _dates_per_pass(stage_events, len(cuts))
+    for lo in range(0, len(cuts), per_pass):
+        with _one_pass():  # its temporary tables go when its summary is collected
+            chunk = cuts[lo:lo + per_pass]
+            if len(chunk) == 1:
+                chunk_attrs = attrs
+                rows = _rows_at(stage_events, opportunities, chunk[0], procs)
+            else:
+                stacked_events, stacked_opps, latest = _stacked(stage_events, opportunities, chunk)
+                chunk_attrs = _attributes(stacked_opps, attr_cols)[0]
+                try:
+                    rows = _rows_at(stacked_events, stacked_opps, latest, procs)
+                except SchemaError:  # name the real rows: re-run the latest cut on its own, which raises clearly
+                    _rows_at(stage_events, opportunities, latest, procs)
+                    raise
+            if rows is None:
+                continue
+            last = rows.filter(nw.col("is_last")).select(_OPP, "process", "code", "final", "closed_at", "t_entry",
+                                                         "first_entered_at", "moved_back")
+            if status is not None:
+                last = last.filter(nw.col("final").is_in(list(status)))
+            if process is not None:
+                last = last.filter(nw.col("process") == process)
+            if chunk_attrs is not None and attr_cols:
+                last = last.join(chunk_attrs, on=_OPP, how="left")
+            if largest is not None:
+                if len(chunk) > 1:
+                    raise ConfigError("deal_states: largest= works on one cut at a time")
+                order = ["amount", _OPP] if "amount" in attr_cols else ["created_at", _OPP]
+                last = last.sort(order, descending=[order[0] == "amount", False], nulls_last=True).head(int(largest))
+            frame = _collect(last)
+            if len(chunk) == 1:
+                frame["_cut"] = 0
+            else:
+                parts = frame[_OPP].str.rsplit(_SEP, n=1, expand=True)
+                frame[_OPP] = parts[0].to_numpy() if len(frame) else frame[_OPP]
+                frame["_cut"] = parts[1].astype("int64").to_numpy() if len(frame) else np.zeros(0, dtype="int64")
+            for i, cut in enumerate(chunk):
+                part = frame[frame["_cut"] == i].drop(columns="_cut").reset_index(drop=True)
+                out.append(_finish_states(part, procs, cut))
     cols = STATE_COLUMNS + [c for c in attr_cols if c not in STATE_COLUMNS]
     if not out:
         return pd.DataFrame(columns=cols)
@@ -336,43 +734,34 @@ def state_counts(
     moved = _entry(stage_events=stage_events, opportunities=opportunities)  # pandas -> fastest engine, together
     stage_events, opportunities = moved["stage_events"], moved["opportunities"]
     cuts = [pd.Timestamp(d) for d in dates]
+    if len(cuts) == 1:
+        with DealRows(stage_events, procs, opportunities, as_of=cuts[0], attributes=("amount",)) as one:
+            return one.counts()
     attrs, attr_cols = _attributes(opportunities, ["amount"])
     value = nw.col("amount").cast(nw.Float64) if "amount" in attr_cols else nw.lit(0.0)
     out = []
-    for lo in range(0, len(cuts), _DATES_PER_PASS):
-        chunk = cuts[lo:lo + _DATES_PER_PASS]
-        if len(chunk) == 1:
-            rows, chunk_attrs, cut_expr = _rows_at(stage_events, opportunities, chunk[0], procs), attrs, nw.lit(0)
-        else:
-            stacked_events, stacked_opps, latest = _stacked(stage_events, opportunities, chunk)
-            chunk_attrs = _attributes(stacked_opps, attr_cols)[0]
-            rows = _rows_at(stacked_events, stacked_opps, latest, procs)
-            cut_expr = nw.col(_OPP).str.tail(_CUT_DIGITS).cast(nw.Int64)
-        if rows is None:
-            continue
-        last = rows.filter(nw.col("is_last")).select(_OPP, "process", "code", "final")
-        if chunk_attrs is not None and attr_cols:
-            last = last.join(chunk_attrs, on=_OPP, how="left")
-        frame = _collect(last.with_columns(_cut=cut_expr, _value=value).group_by("_cut", "process", "final", "code")
-                         .agg(nw.len().alias("deals"), nw.col("_value").sum().alias("value")))
-        frame["as_of"] = frame.pop("_cut").map(dict(enumerate(chunk)))
-        out.append(frame)
-    cols = ["as_of", "process", "status", "work_index", "work_stage", "stage", "deals", "value"]
-    if not out:
-        return pd.DataFrame(columns=cols)
-    frame = pd.concat(out, ignore_index=True)
-    frame["work_index"] = frame.pop("code").astype("int64")
-    frame["status"] = frame.pop("final").astype(object)
-    names = {p: list(proc.stages) for p, proc in procs.items()}
-    frame["work_stage"] = [names[p][k] for p, k in zip(frame["process"], frame["work_index"], strict=True)]
-    outcome = {"won": {p: proc.won for p, proc in procs.items()}, "lost": {p: proc.lost for p, proc in procs.items()}}
-    frame["stage"] = frame["work_stage"]
-    for status, by_proc in outcome.items():
-        hit = frame["status"] == status
-        frame.loc[hit, "stage"] = frame.loc[hit, "process"].map(by_proc)
-    frame["value"] = _stable_sum(frame["value"]) if "amount" in attr_cols else np.nan
-    frame["deals"] = frame["deals"].astype("int64")
-    return frame[cols].sort_values(["as_of", "process", "status", "work_index"], kind="stable").reset_index(drop=True)
+    per_pass = _dates_per_pass(stage_events, len(cuts))
+    for lo in range(0, len(cuts), per_pass):
+        with _one_pass():  # its temporary tables go when its summary is collected
+            chunk = cuts[lo:lo + per_pass]
+            if len(chunk) == 1:
+                rows, chunk_attrs, cut_expr = _rows_at(stage_events, opportunities, chunk[0], procs), attrs, nw.lit(0)
+            else:
+                stacked_events, stacked_opps, latest = _stacked(stage_events, opportunities, chunk)
+                chunk_attrs = _attributes(stacked_opps, attr_cols)[0]
+                rows = _rows_at(stacked_events, stacked_opps, latest, procs)
+                cut_expr = nw.col(_OPP).str.tail(_CUT_DIGITS).cast(nw.Int64)
+            if rows is None:
+                continue
+            last = rows.filter(nw.col("is_last")).select(_OPP, "process", "code", "final")
+            if chunk_attrs is not None and attr_cols:
+                last = last.join(chunk_attrs, on=_OPP, how="left")
+            frame = _collect(last.with_columns(_cut=cut_expr, _value=value).group_by("_cut", "process", "final", "code")
+                             .agg(nw.len().alias("deals"), nw.col("_value").sum().alias("value")))
+            frame["as_of"] = frame.pop("_cut").map(dict(enumerate(chunk)))
+            out.append(frame)
+    return _finish_counts(pd.concat(out, ignore_index=True) if out else pd.DataFrame(), procs,
+                          "amount" in attr_cols)
 
 
 @released_after
@@ -408,27 +797,8 @@ def close_counts(
     >>> c[["status", "closed_on", "deals"]].astype(str).values.tolist()
     [['lost', '2024-02-01', '1'], ['won', '2024-01-05', '2']]
     """
-    procs = normalise_processes(processes)
-    moved = _entry(stage_events=stage_events, opportunities=opportunities)  # pandas -> fastest engine, together
-    stage_events, opportunities = moved["stage_events"], moved["opportunities"]
-    cut = pd.Timestamp(as_of)
-    cols = ["process", "status", "closed_on", "deals", "value"]
-    rows = _rows_at(stage_events, opportunities, cut, procs)
-    if rows is None:
-        return pd.DataFrame(columns=cols)
-    attrs, attr_cols = _attributes(opportunities, ["amount"])
-    last = rows.filter(nw.col("is_last") & (nw.col("final") != "open")).select(_OPP, "process", "final",
-                                                                                "closed_at")
-    if "amount" in attr_cols and attrs is not None:
-        last = last.join(attrs, on=_OPP, how="left")
-    value = nw.col("amount").cast(nw.Float64) if "amount" in attr_cols else nw.lit(0.0)
-    out = _collect(last.with_columns(closed_on=nw.col("closed_at").dt.truncate("1d"), _value=value)
-                   .group_by("process", "final", "closed_on").agg(nw.len().alias("deals"),
-                                                                  nw.col("_value").sum().alias("value")))
-    out = out.rename(columns={"final": "status"})
-    out["deals"] = out["deals"].astype("int64")
-    out["value"] = _stable_sum(out["value"]) if "amount" in attr_cols else np.nan
-    return out[cols].sort_values(["process", "status", "closed_on"], kind="stable").reset_index(drop=True)
+    with DealRows(stage_events, processes, opportunities, as_of=pd.Timestamp(as_of), attributes=("amount",)) as one:
+        return one.closes()
 
 
 def column_names(frame: Any) -> list[str]:
@@ -525,66 +895,9 @@ def stage_flows(
     -------
     StageFlows
     """
-    trunc = _check_freq(freq)
-    procs = normalise_processes(processes)
-    moved = _entry(stage_events=stage_events, opportunities=opportunities)  # pandas -> fastest engine, together
-    stage_events, opportunities = moved["stage_events"], moved["opportunities"]
-    if opportunities is None:
-        raise ConfigError("stage_flows needs the opportunities table (process and created_at of every deal)")
-    if as_of is None:
-        ev = _lazy(stage_events, "stage_events")
-        as_of = _collect(ev.select(nw.col("entered_at").max())).iloc[0, 0]
-    cut = to_naive_utc(as_of)
-    rows = _rows_at(stage_events, opportunities, cut, procs)
-    empty_e = pd.DataFrame(columns=["process", "period", "stage_index", "stage", "entries", "implied", "advanced",
-                                    "won", "lost"])
-    empty_c = pd.DataFrame(columns=["process", "period", "status", "cycle_days", "deals", "value"])
-    empty_h = pd.DataFrame(columns=["process", "period", "status", "reach", "deals", "value"])
-    if rows is None:
-        return StageFlows(empty_e, empty_c, empty_h, cut, freq)
-    attrs, attr_cols = _attributes(opportunities, ["created_at", "amount"])
-    value = nw.col("amount").cast(nw.Float64) if "amount" in attr_cols else nw.lit(0.0)
-    entries = _collect(rows.with_columns(
-        period=nw.col("t_entry").dt.truncate(trunc),
-        _implied=nw.col("implied").cast(nw.Int64),
-        _advanced=(~nw.col("t_next").is_null()).cast(nw.Int64),
-        _won=(nw.col("final") == "won").cast(nw.Int64),
-        _lost=(nw.col("final") == "lost").cast(nw.Int64),
-    ).group_by("process", "code", "period").agg(
-        nw.len().alias("entries"), nw.col("_implied").sum().alias("implied"),
-        nw.col("_advanced").sum().alias("advanced"), nw.col("_won").sum().alias("won"),
-        nw.col("_lost").sum().alias("lost"),
-    ))
-    last = rows.filter(nw.col("is_last")).select(_OPP, "process", "code", "final", "closed_at")
-    last = last.join(attrs, on=_OPP, how="left").with_columns(_value=value)
-    closed = last.filter(nw.col("final") != "open").with_columns(
-        period=nw.col("closed_at").dt.truncate(trunc),
-        cycle_days=(_seconds(nw.col("closed_at"), nw.col("created_at"), last.implementation) // 3600) / 24.0)
-    closes = _collect(closed.group_by("process", "period", "final", "cycle_days").agg(
-        nw.len().alias("deals"), nw.col("_value").sum().alias("value")))
-    reach_expr = nw.col("code")
-    for p, proc in procs.items():
-        reach_expr = nw.when((nw.col("process") == p) & (nw.col("final") == "won")).then(
-            nw.lit(len(proc.stages))).otherwise(reach_expr)
-    cohorts = _collect(last.with_columns(period=nw.col("created_at").dt.truncate(trunc), reach=reach_expr)
-                       .group_by("process", "period", "final", "reach").agg(
-        nw.len().alias("deals"), nw.col("_value").sum().alias("value")))
-    stage_names = {(p, k): s for p, proc in procs.items() for k, s in enumerate(proc.stages)}
-    entries = entries.rename(columns={"code": "stage_index"})
-    entries["stage"] = [stage_names[(p, k)] for p, k in zip(entries["process"], entries["stage_index"], strict=True)]
-    entries["period"] = period_label(entries["period"], freq)
-    entries = entries[["process", "period", "stage_index", "stage", "entries", "implied", "advanced", "won", "lost"]]
-    closes, cohorts = (frame.rename(columns={"final": "status"}) for frame in (closes, cohorts))
-    for frame in (closes, cohorts):
-        frame["period"] = period_label(frame["period"], freq)
-        frame["value"] = _stable_sum(frame["value"]) if "amount" in attr_cols else np.nan
-    closes = closes[["process", "period", "status", "cycle_days", "deals", "value"]]
-    cohorts = cohorts[["process", "period", "status", "reach", "deals", "value"]]
-    return StageFlows(
-        entries=entries.sort_values(["process", "period", "stage_index"], kind="stable").reset_index(drop=True),
-        closes=closes.sort_values(["process", "period", "status", "cycle_days"], kind="stable").reset_index(drop=True),
-        cohorts=cohorts.sort_values(["process", "period", "status", "reach"], kind="stable").reset_index(drop=True),
-        as_of=cut, freq=freq)
+    _check_freq(freq)
+    with DealRows(stage_events, processes, opportunities, as_of=as_of, attributes=("created_at", "amount")) as one:
+        return one.flows(freq)
 
 
 def activity_counts(activities: Any, opportunities: Any = None, *, freq: str = "M", as_of: Any = None,

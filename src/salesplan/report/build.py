@@ -8,9 +8,14 @@ Examples
 --------
 >>> from salesplan.datasets import load_example
 >>> from salesplan.report import build_report, demo_config
->>> report = build_report(load_example(), demo_config(sections=("overview",)))
+>>> data = load_example()
+>>> report = build_report(data, demo_config(sections=("overview",)))
 >>> report.sections[0].key, report.period
 ('overview', '2025-12')
+>>> [(f.label, f.text()) for f in report.key_figures][-2:]
+[('retention: won 2025 Q4', '18'), ('Open opportunities', '65')]
+>>> int(data.status_counts()["open"].sum())  # the same open count straight from the data: 18 + 18 + 11 + 6 + 12
+65
 """
 
 from __future__ import annotations

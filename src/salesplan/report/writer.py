@@ -18,9 +18,17 @@ Examples
 >>> from salesplan.report.model import Report
 >>> from salesplan.report.writer import write_report
 >>> out = Path(tempfile.mkdtemp()) / "report"
->>> paths = write_report(Report("R", as_of=pd.Timestamp("2025-12-31")), out, formats=("html", "json"))
+>>> from salesplan.report.blocks import KeyFigure
+>>> rep = Report("R", as_of=pd.Timestamp("2025-12-31"), key_figures=[KeyFigure("Won", 3, low=2, high=5)])
+>>> paths = write_report(rep, out, formats=("html", "json"))
 >>> sorted(p.name for p in paths.values())
 ['report.html', 'summary.json']
+>>> import json
+>>> figure = json.loads(paths["json"].read_text())["key_figures"][0]
+>>> figure["label"], figure["value"], figure["low"], figure["high"]
+('Won', 3, 2, 5)
+>>> '<div class="value">3 (2 – 5)</div>' in paths["html"].read_text()
+True
 """
 
 from __future__ import annotations
