@@ -56,6 +56,10 @@ BANNED = {
 ALLOWED = {
     ("salesplan.report.model.Section", "level"): "heading level of a report section, not an interval",
     ("salesplan.report.model.Section.__init__", "level"): "heading level of a report section, not an interval",
+    ("salesplan.report.config.ReportOptions", "level"): "[report] level = summary / standard / full (issue 19)",
+    ("salesplan.report.config.ReportOptions.__init__", "level"): "[report] level: how much the report shows",
+    ("salesplan.report.model.Report", "level"): "the report level it was built at (summary / standard / full)",
+    ("salesplan.report.model.Report.__init__", "level"): "the report level it was built at",
     ("salesplan.forecast.pipeline.PipelineForecast", "draws"): "the simulated outcomes themselves, not a count",
     ("salesplan.forecast.pipeline.PipelineForecast.__init__", "draws"): "the simulated outcomes, not a count",
     ("salesplan.report.config.ReportConfig.option", "group"): "a TOML table name ([plan], [forecast], ...)",

@@ -34,6 +34,7 @@ import pandas as pd
 from salesplan._validation import check_freq, check_horizon, check_probability, horizon_periods
 from salesplan.control import kpis as control_kpis
 from salesplan.control import pipeline_movement, plan_vs_actual, variance
+from salesplan.control.actions import actions
 from salesplan.control.actuals import flows as control_flows
 from salesplan.control.actuals import period_freq
 from salesplan.control.attainment import (
@@ -41,10 +42,15 @@ from salesplan.control.attainment import (
     attainment_table,
     chance_of_target,
     coverage_at_cut,
+    overlap_share,
     target_between,
+    win_rates_by_stage,
     wins_between,
 )
+from salesplan.control.breakdowns import breakdown
+from salesplan.control.comparisons import COMPARISON_COLUMNS, month_comparison, weighted_pipeline
 from salesplan.control.plan_vs_actual import plan_actual_summary
+from salesplan.control.rep_activity import rep_activity_plan_vs_actual, rep_month_targets
 from salesplan.control.variance import plan_volumes_frame
 from salesplan.data import TABLE_ORDER, SalesData
 from salesplan.engines import to_engine
@@ -155,6 +161,8 @@ class AnalysisSettings:
         Engine of the heavy reductions (funnel, customer summary, activity ratios).
     currency : str
         Label of amounts.
+    breakdowns : tuple of str
+        Opportunity or customer columns the results are broken down by (:meth:`Analysis.breakdown`).
 
     Examples
     --------
@@ -190,6 +198,7 @@ class AnalysisSettings:
     seed: int = 0
     engine: str = "pandas"
     currency: str = "EUR"
+    breakdowns: tuple[str, ...] = ("owner", "region", "industry", "size")
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -207,6 +216,7 @@ class AnalysisSettings:
         set_(self, "as_of", None if self.as_of is None else to_naive_utc(self.as_of))
         set_(self, "processes", None if self.processes is None else tuple(self.processes))
         set_(self, "by", tuple(self.by))
+        set_(self, "breakdowns", tuple(self.breakdowns))
         set_(self, "abc", tuple(float(x) for x in self.abc))
         for name in ("teams", "hours_per_activity", "cost_per_activity"):
             set_(self, name, MappingProxyType(dict(getattr(self, name))))
@@ -1220,6 +1230,35 @@ class Analysis:
             top.insert(1, "customer", top["customer_id"].map(customers.set_index("customer_id")["name"]))
         return top.reset_index(drop=True)
 
+    # ------------------------------------------------------------ plausibility guards (issue 19, part 3)
+    @cached_property
+    def flags(self) -> list[Flag]:
+        """Figures that contradict the data they come from (:mod:`salesplan.plausibility`), each with the figure,
+        process, value, reference and reason, logged at WARNING: expected values of the process assignment
+        against wallets and the revenue of the last 12 months, customers spending more than their wallet, rules that assign no one for want of a column,
+        and whether the backtest has enough forecasts to judge its interval coverage. A figure that is not
+        available is not checked (the report says why it is missing).
+        """
+        flags: list[Flag] = []
+        checks = (
+            lambda: check_expected_value(self.assignment, self.segments,
+                                         revenue=float(self.revenue_per_month.iloc[-12:, 0].sum())),
+            lambda: check_wallet(self.segments),
+            lambda: check_rules(self.segments, processes=self.processes),
+            lambda: check_backtest(self.trend_backtest),
+        )
+        for check in checks:
+            try:
+                flags.extend(check())
+            except SalesplanError as exc:
+                logger.debug("plausibility check skipped: %s", exc)
+        return flags
+
+    @cached_property
+    def flags_table(self) -> pd.DataFrame:
+        """:attr:`flags` as a table: ``figure, process, value, reference, reason``."""
+        return flags_table(self.flags)
+
     # ------------------------------------------ issue 18: forecast accountability (deal history, calls, p_win)
     @cached_property
     def waterfall(self) -> Any:
@@ -1302,35 +1341,6 @@ class Analysis:
 
         return deals_at_risk(self.win_probability.deals, *self.window)
 
-    # ------------------------------------------------------------ plausibility guards (issue 19, part 3)
-    @cached_property
-    def flags(self) -> list[Flag]:
-        """Figures that contradict the data they come from (:mod:`salesplan.plausibility`), each with the figure,
-        process, value, reference and reason, logged at WARNING: expected values of the process assignment
-        against wallets and the revenue of the last 12 months, customers spending more than their wallet, rules that assign no one for want of a column,
-        and whether the backtest has enough forecasts to judge its interval coverage. A figure that is not
-        available is not checked (the report says why it is missing).
-        """
-        flags: list[Flag] = []
-        checks = (
-            lambda: check_expected_value(self.assignment, self.segments,
-                                         revenue=float(self.revenue_per_month.iloc[-12:, 0].sum())),
-            lambda: check_wallet(self.segments),
-            lambda: check_rules(self.segments, processes=self.processes),
-            lambda: check_backtest(self.trend_backtest),
-        )
-        for check in checks:
-            try:
-                flags.extend(check())
-            except SalesplanError as exc:
-                logger.debug("plausibility check skipped: %s", exc)
-        return flags
-
-    @cached_property
-    def flags_table(self) -> pd.DataFrame:
-        """:attr:`flags` as a table: ``figure, process, value, reference, reason``."""
-        return flags_table(self.flags)
-
     # ------------------------------------------------------------------------------------ data quality
     @cached_property
     def data_summary(self) -> pd.DataFrame:
@@ -1389,6 +1399,196 @@ class Analysis:
                 add("data", "warning", f"no {table} table: the parts of the report that need it are missing",
                     table)
         return rows
+
+    # ------------------------------------------- issue 19: comparisons, weighted pipeline, reps, breakdowns
+    @cached_property
+    def data_start(self) -> pd.Period:
+        """First month with an opportunity (months before it are unknown in the comparisons, not zero)."""
+        first, _ = time_span(self.engine_data.opportunities, "created_at", "opportunities")
+        return pd.Period(first, "M")
+
+    def _weighted_at(self, cut: pd.Timestamp) -> pd.DataFrame:
+        counts = self.state_counts if cut == self.as_of else _state_counts(self.engine_data, cut)
+        counts = counts[(counts["status"] == "open") & counts["process"].isin(self.processes)]
+        table = weighted_pipeline(counts.rename(columns={"value": "amount"})[["process", "stage", "deals", "amount"]],
+                                  self.funnel.win_rate)
+        table = table.set_index("process").reindex(self.processes).fillna(0.0).reset_index()
+        total = table.drop(columns="process").sum().to_frame().T.assign(process="(all)")
+        out = pd.concat([table, total[table.columns]], ignore_index=True)
+        out["open_deals"] = out["open_deals"].astype("int64")
+        return out
+
+    @cached_property
+    def weighted_pipeline(self) -> pd.DataFrame:
+        """The pipeline open at the cut weighted by each deal's win rate from its stage, per process and
+        ``(all)`` (:func:`salesplan.control.comparisons.weighted_pipeline`; low / high put every stage at the end
+        of its interval).
+        """
+        return self._weighted_at(self.as_of)
+
+    @cached_property
+    def weighted_pipeline_last_month(self) -> pd.DataFrame:
+        """:attr:`weighted_pipeline` at the start of the reporting period (the previous period's cut), valued
+        with today's win rates so that the change is the pipeline's, not the rates'.
+        """
+        return self._weighted_at(self.period.start_time)
+
+    @cached_property
+    def comparisons(self) -> pd.DataFrame:
+        """Every headline figure of the reporting month against last month, the same month last year and plan
+        (:func:`salesplan.control.comparisons.month_comparison`): contracts won (plan = the contract target
+        pro-rated to the month), opportunities created, order revenue (plan = the revenue target pro-rated) and
+        activities by kind (plan = the plan's activities pro-rated), plus the weighted pipeline (last month = at
+        the start of the month; no plan, no year-ago value). Rows ``process == "(all)"`` add up the processes.
+        """
+        month = pd.Period(self.period.end_time, "M")
+        start, end = month.start_time, (month + 1).start_time
+        parts = [month_comparison(self.won_per_month(25), month, figure="contracts won", first=self.data_start,
+                                  plan=self.target_between(start, end), total="(all)")]
+        try:
+            parts.append(month_comparison(self.created_per_month, month, figure="opportunities created",
+                                          first=self.data_start, total="(all)"))
+        except SalesplanError:
+            logger.debug("no opportunities created per month", exc_info=True)
+        try:
+            rev = self.revenue_per_month
+            plan = None
+            targets = self.scoped.targets
+            if targets is not None and "revenue" in targets.columns:
+                plan = pd.Series({"(all)": float(target_between(
+                    targets.drop(columns="contracts").rename(columns={"revenue": "contracts"}), start, end,
+                    self.processes).sum())})
+            parts.append(month_comparison(rev.set_axis(["(all)"], axis=1), month, figure="order revenue",
+                                          first=self.data_start, plan=plan))
+        except SalesplanError:
+            logger.debug("no order revenue", exc_info=True)
+        try:
+            kinds = self.activities_per_month
+            plan = self.activity_plan_month.groupby("kind")["plan"].sum() if len(self.activity_plan_month) else None
+            acts = month_comparison(kinds, month, figure="activities", first=self.data_start, plan=plan)
+            parts.append(acts.rename(columns={"process": "kind"}).assign(
+                figure=lambda f: "activities: " + f["kind"]).drop(columns="kind").assign(process="(all)")[
+                COMPARISON_COLUMNS])
+        except SalesplanError:
+            logger.debug("no activities", exc_info=True)
+        try:
+            now, before = self.weighted_pipeline, self.weighted_pipeline_last_month
+            parts.append(pd.DataFrame({
+                "figure": "weighted pipeline", "process": now["process"], "actual": now["weighted_amount"],
+                "last_month": before["weighted_amount"].to_numpy(),
+                "vs_last_month": now["weighted_amount"] - before["weighted_amount"].to_numpy(),
+                "same_month_last_year": np.nan, "vs_last_year": np.nan, "plan": np.nan, "vs_plan": np.nan}))
+        except SalesplanError:
+            logger.debug("no weighted pipeline", exc_info=True)
+        return pd.concat(parts, ignore_index=True)[COMPARISON_COLUMNS]
+
+    def comparison(self, process: str) -> pd.DataFrame:
+        """The rows of :attr:`comparisons` of one process (``"(all)"``: the totals)."""
+        c = self.comparisons
+        return c[c["process"] == process].drop(columns="process").reset_index(drop=True)
+
+    @cached_property
+    def activity_plan_month(self) -> pd.DataFrame:
+        """``process, kind, plan``: the activities of the plan of record for the reporting month, each target
+        period's planned activities pro-rated by days (:func:`salesplan.control.attainment.overlap_share`).
+        """
+        month = pd.Period(self.period.end_time, "M")
+        pva = self.plan_vs_actual
+        acts = pva[pva["measure"] == "activities"]
+        if acts.empty:
+            return pd.DataFrame(columns=["process", "kind", "plan"])
+        share = acts["period"].map(lambda p: overlap_share(pd.Period(str(normalise_period(p) or p)),
+                                                             month.start_time, (month + 1).start_time))
+        acts = acts.assign(plan=acts["plan"].astype(float) * share.astype(float))
+        acts = acts[acts["plan"] > 0]
+        return acts.groupby(["process", "stage"], as_index=False)["plan"].sum().rename(columns={"stage": "kind"})
+
+    @cached_property
+    def rep_activities(self) -> pd.DataFrame:
+        """Activities planned against logged per rep, process and kind in the reporting month
+        (:func:`salesplan.control.rep_activity.rep_activity_plan_vs_actual`: the month's plan split over
+        :attr:`team` by hours; logged = ``activities.owner``).
+        """
+        d = self.engine_data
+        if d.activities is None or "owner" not in column_names(d.activities):
+            raise FigureUnavailable("no activities with an owner column: activities per rep are not measured")
+        counts = activity_counts(d.activities, d.opportunities, freq="M", as_of=self.as_of, by="owner")
+        month = str(pd.Period(self.period.end_time, "M"))
+        counts = counts[(counts["period"] == month) & counts["process"].isin(self.processes)]
+        return rep_activity_plan_vs_actual(self.activity_plan_month, self.team, counts)
+
+    def rep_activities_of(self, process: str) -> pd.DataFrame:
+        """:attr:`rep_activities` of one process, one row per rep with ``<kind>_plan`` and ``<kind>_actual``."""
+        t = self.rep_activities
+        t = t[t["process"] == process]
+        wide = t.pivot_table(index="owner", columns="kind", values=["plan", "actual"], aggfunc="sum", sort=True)
+        wide.columns = [f"{kind}_{what}" for what, kind in wide.columns]
+        order = sorted(wide.columns, key=lambda c: (c.rsplit("_", 1)[0], c.endswith("_actual")))
+        return wide[order].reset_index()
+
+    def rep_targets_next(self, process: str) -> pd.DataFrame:
+        """Next month's targets per rep of one process: new opportunities and activities per kind, summed over
+        the weeks of :attr:`rep_plan` that fall in the month (:func:`salesplan.control.rep_activity.
+        rep_month_targets`), with the highest weekly utilisation.
+        """
+        t = self.rep_plan.table
+        owners = sorted(set(t.loc[t["process"] == process, "owner"].astype(str)))
+        return rep_month_targets(self.rep_plan.wide(), owners, self.next_month)
+
+    @cached_property
+    def deal_dimensions(self) -> pd.DataFrame:
+        """One row per deal of the reported processes at the cut: status, stage, close date, amount, the chance
+        to win from its stage (``p_win``; 1 won, 0 lost) and the breakdown dimensions (opportunity columns such
+        as ``owner``, customer columns such as ``region``, ``industry``, ``size``).
+        """
+        d = self.engine_data
+        opp_cols = set(column_names(d.opportunities))
+        wanted = list(self.settings.breakdowns)
+        attrs = list(dict.fromkeys(c for c in ("amount", "customer_id", "owner", "expected_close", *wanted)
+                                   if c in opp_cols))
+        deals = deal_states(d.stage_events, d.processes, d.opportunities, as_of=self.as_of, attributes=attrs)
+        deals = deals[deals["process"].isin(self.processes)]
+        customers = self.data.customers
+        from_customers = [c for c in wanted if c not in opp_cols]
+        if from_customers and isinstance(customers, pd.DataFrame) and "customer_id" in deals:
+            have = [c for c in from_customers if c in customers.columns]
+            deals = deals.merge(customers[["customer_id", *have]], on="customer_id", how="left")
+        rates = win_rates_by_stage(self.funnel)
+        p = [1.0 if st == "won" else 0.0 if st == "lost" else rates.get((proc, stage), np.nan)
+             for proc, st, stage in zip(deals["process"], deals["status"], deals["stage"], strict=True)]
+        return deals.assign(p_win=p).reset_index(drop=True)
+
+    @cached_property
+    def actions(self) -> pd.DataFrame:
+        """The (at most three) things to act on, largest shortfall first (:func:`salesplan.control.actions.
+        actions`): forecast short of target, open pipeline short of next month's target, capacity short next
+        month, reps far below their planned activities. A figure that is not available adds no candidate.
+        """
+        def get(name: str) -> Any:
+            try:
+                return getattr(self, name)
+            except SalesplanError:
+                logger.debug("actions: %s not available", name, exc_info=True)
+                return None
+
+        capacity = get("capacity_short_next") if self.capacity_processes else None
+        return actions(forecast=get("forecast_by_process"), coverage=get("coverage"), capacity_short=capacity,
+                       capacity_month=self.period_label(self.next_month), reps=get("rep_activities"),
+                       window=self.window_label())
+
+    @property
+    def breakdown_dimensions(self) -> list[str]:
+        """``settings.breakdowns`` that the data has (deal or customer columns)."""
+        return [c for c in self.settings.breakdowns if c in self.deal_dimensions.columns]
+
+    def breakdown(self, by: str) -> pd.DataFrame:
+        """Won this period, win rate of the last 12 months (interval at ``settings.confidence``) and open and
+        weighted pipeline per value of ``by`` (:func:`salesplan.control.breakdowns.breakdown`).
+        """
+        if by not in self.breakdown_dimensions:
+            raise FigureUnavailable(f"no column {by!r} in opportunities or customers to break down by")
+        return breakdown(self.deal_dimensions, by, period=(self.period.start_time, self.as_of),
+                         year=(self.as_of - pd.DateOffset(years=1), self.as_of), confidence=self.settings.confidence)
 
 
 def _label(period: pd.Period) -> str:

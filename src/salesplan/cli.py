@@ -111,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--formats", default=None,
                        help="comma-separated subset of html,pdf,xlsx,json (default: the config's, else all)")
         p.add_argument("--sections", default=None,
-                       help="comma-separated subset of the report's sections (default: the config's, else all)")
+                       help="comma-separated subset of the report's sections (default: the config's, else the "
+                            "level's)")
+        p.add_argument("--level", default=None, choices=("summary", "standard", "full"),
+                       help="report level: summary, standard (about 10 pages) or full (default: the config's, "
+                            "else standard)")
         p.add_argument("--strict", action="store_true",
                        help="exit 1 when any section of the report could not be built")
         _add_common(p, suppress=True)
@@ -155,6 +159,10 @@ def _run_report(data: Any, cfg: Any, args: argparse.Namespace, out: TextIO, err:
     from salesplan.report import build_report, headline_text, write_report
 
     formats = _formats(args, cfg.report.formats)
+    if getattr(args, "level", None) is not None:
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, report=dataclasses.replace(cfg.report, level=args.level))
     if args.sections is not None:
         import dataclasses
 

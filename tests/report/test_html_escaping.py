@@ -117,11 +117,12 @@ def test_table_cells_are_formatted_for_people() -> None:
                           "when": [pd.Timestamp("2025-01-02"), pd.Timestamp("2025-01-02 13:45")]})
     parsed = _parse(frame_to_html(frame))
     cells = [d for d in parsed.text]
-    assert cells == ["name", "won", "win_rate", "amount", "flag", "n", "when",
+    assert cells == ["name", "won", "win rate", "amount", "flag", "n", "when",
                      "<b>A</b>", "1,234", "12.3%", "1,234", "True", "3", "2025-01-02",
                      "–", "5", "–", "2.5", "False", "12", "2025-01-02 13:45"]
     numeric = [a.get("class") for t, a in parsed.tags if t == "td"]
-    assert numeric == [None, "num", "num", "num", None, "num", None, None, "num", None, "num", None, "num", None]
+    # a column is right-aligned when it holds numbers, its blanks ("–") included
+    assert numeric == [None, "num", "num", "num", None, "num", None] * 2
     # max_rows cuts, a named index becomes a column
     two = _parse(frame_to_html(pd.DataFrame({"v": [1, 2, 3]}, index=pd.Index(["x", "y", "z"], name="k")), 2))
     assert two.text == ["k", "v", "x", "1", "y", "2"]

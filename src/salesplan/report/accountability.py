@@ -46,25 +46,30 @@ def section_accountability(ctx: ReportContext) -> Section:
                             note="Periods ended by the cut. accuracy = call / actual won; in_band = share of calls "
                                  f"within 85–115%; bias = geometric mean of call / actual ({level} interval across "
                                  "periods; above 1 over-forecasts)."))
-    with piece(sec, "salesplan against the calls"):
-        acc = a.accountability
-        week = acc.from_week
-        sec.add_figure(KeyFigure("Model closer than the calls from week", week if week is not None else "never",
-                                 note=f"{level} paired-bootstrap interval over periods",
-                                 status="good" if week is not None else "warn", key="model_beats_calls_week"))
-        sec.add_chart(render(plot_accountability.calls_vs_model_chart, "Forecast error per week: calls and "
-                             "salesplan", "Mean |log(forecast / actual)| per week of the period; shaded weeks: "
-                             f"salesplan is closer ({level} interval of the gain above zero).",
-                             table=a.model_vs_calls))
-        sec.add_table(Table("model_vs_calls", "Calls against salesplan's re-run forecast per week",
-                            a.model_vs_calls,
-                            note="error = mean |log(forecast / actual)|; gain = calls error − model error (positive: "
-                                 f"the model is closer) with its {level} interval (paired bootstrap over periods); "
-                                 "the model is re-run at each week from the data known then (amounts, expected "
-                                 "close and owners from the deal history)."))
-    with piece(sec, "deals at risk"):
-        sec.add_table(Table("deals_at_risk", "Deals at risk", a.deals_at_risk,
-                            note="Open deals expected to close in the forecast window with a calibrated win "
-                                 "probability below 50%, largest first; reasons = the features that move the "
-                                 "probability most (change in points).", show_rows=15))
+    if ctx.full:  # salesplan re-run at every call date: the costliest figure of the report
+        with piece(sec, "salesplan against the calls"):
+            acc = a.accountability
+            week = acc.from_week
+            sec.add_figure(KeyFigure("Model closer than the calls from week", week if week is not None else "never",
+                                     note=f"{level} paired-bootstrap interval over periods",
+                                     status="good" if week is not None else "warn", key="model_beats_calls_week"))
+            sec.add_chart(render(plot_accountability.calls_vs_model_chart, "Forecast error per week: calls and "
+                                 "salesplan", "Mean |log(forecast / actual)| per week of the period; shaded weeks: "
+                                 f"salesplan is closer ({level} interval of the gain above zero).",
+                                 table=a.model_vs_calls))
+            sec.add_table(Table("model_vs_calls", "Calls against salesplan's re-run forecast per week",
+                                a.model_vs_calls,
+                                note="error = mean |log(forecast / actual)|; gain = calls error − model error (positive: "
+                                     f"the model is closer) with its {level} interval (paired bootstrap over periods); "
+                                     "the model is re-run at each week from the data known then (amounts, expected "
+                                     "close and owners from the deal history)."))
+        with piece(sec, "deals at risk"):
+            sec.add_table(Table("deals_at_risk", "Deals at risk", a.deals_at_risk,
+                                note="Open deals expected to close in the forecast window with a calibrated win "
+                                     "probability below 50%, largest first; reasons = the features that move the "
+                                     "probability most (change in points).", show_rows=15))
+    else:
+        sec.add_text("The full level ([report] level = \"full\") adds salesplan's forecast re-run at each call date "
+                     "against the calls, and the open deals at risk by a calibrated win probability: the two "
+                     "costliest figures of the report, left out here to keep the monthly run short.")
     return sec

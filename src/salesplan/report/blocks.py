@@ -110,18 +110,24 @@ class Chart:
 
 @dataclass
 class Table:
-    """A table of the report; each becomes one Excel sheet named ``name``."""
+    """A table of the report; each becomes one Excel sheet named ``name``.
+
+    ``show_rows`` rows are shown in HTML and PDF (0: the table is in the workbook only). An ``appendix`` table is
+    a detail table: the report builder moves it to the appendix (level ``full``) or to the workbook only (level
+    ``standard``).
+    """
 
     name: str
     title: str
     frame: pd.DataFrame
     note: str = ""
     show_rows: int = 40
+    appendix: bool = False
 
 
 @dataclass
 class Note:
-    """A paragraph of text; ``kind`` is ``"text"`` or ``"warning"``."""
+    """A paragraph of text; ``kind`` is ``"text"``, ``"warning"`` or ``"action"`` (a thing to act on)."""
 
     text: str
     kind: str = "text"

@@ -109,7 +109,7 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
     except ConfigError as exc:
         detail = str(exc).removeprefix("'")
         raise ConfigError(f"{config.source}: 'report.{detail}") from None
-    keys = [k for k in SECTIONS if config.report.sections is None or k in config.report.sections]
+    keys = list(config.report.section_keys)
     sections: list[Section] = []
     for i, key in enumerate(keys):
         if progress is not None:
@@ -142,6 +142,10 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
         if sec.key == "data_quality":
             sec.add_table(Table("data_quality", "Data-quality findings", dq,
                                 note="What was dropped, flagged or could not be computed, and why."))
+    level = config.report.level
+    appendix, workbook = _appendix(sections, level)
+    if appendix is not None:
+        sections.append(appendix)
     return Report(
         title=config.report.title,
         subtitle=config.report.subtitle or (config.report.company or ""),
@@ -154,7 +158,33 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
               "config": config.source, "period_label": a.period_label(), "processes": list(a.processes)},
         headline=_headline(ctx, keys),
         brief=_brief(ctx, keys, rows),
+        level=level,
+        workbook_tables=workbook,
+        author=config.report.author or config.report.company or "salesplan",
     )
+
+
+def _appendix(sections: list[Section], level: str) -> tuple[Section | None, list[Table]]:
+    """Take the detail tables out of their sections.
+
+    They go into an appendix section (level ``full``), into the workbook only with a list of them in the
+    appendix (``standard``), or are dropped (``summary``).
+    """
+    detail = [t for sec in sections for t in sec.tables if t.appendix]
+    for sec in sections:
+        sec.blocks = [b for b in sec.blocks if not (isinstance(b, Table) and b.appendix)]
+    if not detail or level == "summary":
+        return None, []
+    sec = Section("appendix", "Appendix: detail tables")
+    if level == "full":
+        sec.intro = "Detail tables behind the sections; every row is in report.xlsx."
+        for table in detail:
+            sec.add_table(table)
+        return sec, []
+    sec.intro = ("The detail tables behind the sections are in report.xlsx (one sheet each; its first sheet "
+                 "lists them): " + "; ".join(f"{t.title} (sheet {t.name}, {len(t.frame):,} rows)" for t in detail)
+                 + ". The full level ([report] level = \"full\") shows them here.")
+    return sec, detail
 
 
 def _headline(ctx: ReportContext, keys: list[str]) -> dict:

@@ -12,7 +12,12 @@ Schema
     ``freq`` (``"M"`` or ``"Q"``; the month or quarter reported, the one that ends at ``as_of``), ``currency`` (str),
     ``confidence`` (float in (0, 1); interval level used throughout), ``seed`` (int; every random step uses
     it), ``formats`` (list of ``"html"``, ``"pdf"``, ``"xlsx"``, ``"json"``), ``sections`` (list of section keys
-    to include; default all), ``processes`` (list of process names to report; default all with data).
+    to include; default: the sections of the level), ``processes`` (list of process names to report; default all
+    with data), ``level`` (``"summary"``: the executive summary and the data quality; ``"standard"``, the
+    default: summary, forecast, one page per process, breakdowns, KPIs, data quality, and the detail tables in
+    the Excel workbook only; ``"full"``: every section and chart, the detail tables in an appendix),
+    ``breakdowns`` (list of opportunity or customer columns the results are broken down by; default
+    ``["owner", "region", "industry", "size"]``, those missing in the data are skipped).
 ``[data]``
     One entry per canonical table (``customers``, ``orders``, ``opportunities``, ``stage_events``,
     ``activities``, ``targets``): either a path string or a table with ``path`` (str), ``columns`` (table of
@@ -71,7 +76,7 @@ Examples
 >>> parse_config({"report": {"titel": "x"}}, source="r.toml")
 Traceback (most recent call last):
 ...
-salesplan.errors.ConfigError: r.toml: unknown key 'report.titel'; allowed keys in [report]: as_of, company, confidence, currency, formats, freq, processes, sections, seed, subtitle, title
+salesplan.errors.ConfigError: r.toml: unknown key 'report.titel'; allowed keys in [report]: as_of, author, breakdowns, company, confidence, currency, formats, freq, level, processes, sections, seed, subtitle, title
 """
 
 from __future__ import annotations
@@ -125,8 +130,18 @@ RENAMED_KEYS: dict[tuple[str, str], tuple[str, str]] = {
 #: Values of ``[report] freq``: monthly or quarterly reporting.
 PERIODS = ("M", "Q")
 #: The report's sections in order (``report.sections`` names a subset); ``salesplan.report.sections`` lays them out.
-SECTION_KEYS: tuple[str, ...] = ("overview", "forecast", "processes", "kpis", "accountability", "activity",
-                                 "segments", "data_quality")
+SECTION_KEYS: tuple[str, ...] = ("overview", "forecast", "accountability", "processes", "breakdowns", "kpis",
+                                 "activity", "segments", "data_quality")
+#: Values of ``[report] level``, shortest first.
+LEVELS: tuple[str, ...] = ("summary", "standard", "full")
+#: The sections each level shows when ``[report] sections`` is not given.
+LEVEL_SECTIONS: dict[str, tuple[str, ...]] = {
+    "summary": ("overview", "data_quality"),
+    "standard": ("overview", "forecast", "accountability", "processes", "breakdowns", "kpis", "data_quality"),
+    "full": SECTION_KEYS,
+}
+#: Default of ``[report] breakdowns``.
+BREAKDOWNS: tuple[str, ...] = ("owner", "region", "industry", "size")
 
 
 @dataclass(frozen=True)
@@ -144,6 +159,15 @@ class ReportOptions:
     formats: tuple[str, ...] = FORMATS
     sections: tuple[str, ...] | None = None
     processes: tuple[str, ...] | None = None
+    level: str = "standard"
+    breakdowns: tuple[str, ...] = BREAKDOWNS
+    author: str = ""
+
+    @property
+    def section_keys(self) -> tuple[str, ...]:
+        """The sections shown: ``sections`` when given, else those of ``level`` (in report order)."""
+        chosen = LEVEL_SECTIONS[self.level] if self.sections is None else self.sections
+        return tuple(k for k in SECTION_KEYS if k in chosen)
 
 
 @dataclass(frozen=True)
@@ -192,6 +216,7 @@ class ReportConfig:
 
         ``[report] confidence`` is the interval level, ``[plan] target_probability`` the target probability the
         plan is sized for, ``[forecast] horizon`` the forecast horizon, ``[capacity] reps`` the teams.
+        ``[forecast] backtest`` runs only at ``[report] level = "full"``, the one level that shows it.
 
         Examples
         --------
@@ -211,8 +236,9 @@ class ReportConfig:
             hire_profile=dict(self.option("capacity", "hire_profile")),
             cost_per_activity=dict(self.option("costs", "per_activity")),
             segment_value=str(self.option("segments", "value")), abc=tuple(self.option("segments", "abc")),
-            backtest=bool(self.option("forecast", "backtest")), seed=int(self.report.seed),
-            engine=self.data_engine, currency=self.report.currency)
+            backtest=bool(self.option("forecast", "backtest")) and self.report.level == "full",
+            seed=int(self.report.seed),
+            engine=self.data_engine, currency=self.report.currency, breakdowns=tuple(self.report.breakdowns))
 
 
 # ---------------------------------------------------------------------------------------------- schema
@@ -221,7 +247,8 @@ class ReportConfig:
 _SCHEMA: dict[str, dict[str, str]] = {
     "report": {"title": "str", "subtitle": "str", "company": "str", "as_of": "date", "freq": "str",
                "currency": "str", "confidence": "float", "seed": "int", "formats": "list[str]",
-               "sections": "list[str]", "processes": "list[str]"},
+               "sections": "list[str]", "processes": "list[str]", "level": "str", "breakdowns": "list[str]",
+               "author": "str"},
     "processes": {"file": "str"},
     "segments": {"abc": "list[float]", "value": "str"},
     "funnel": {"by": "list[str]"},
@@ -372,13 +399,17 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
         if unknown:
             raise ConfigError(f"{source}: 'report.sections' names unknown section(s) {unknown}; "
                               f"known: {list(SECTION_KEYS)}")
+    level = rep.get("level", "standard")
+    if level not in LEVELS:
+        raise ConfigError(f"{source}: 'report.level' must be one of {list(LEVELS)}, got {level!r}")
     options = ReportOptions(
         title=rep.get("title", ReportOptions.title), subtitle=rep.get("subtitle", ""),
         company=rep.get("company", ""),
         as_of=_date(rep["as_of"], "report.as_of", source) if "as_of" in rep else None,
         freq=freq, currency=rep.get("currency", "EUR"), confidence=confidence, seed=int(rep.get("seed", 0)),
         formats=formats, sections=tuple(sections) if sections is not None else None,
-        processes=tuple(rep["processes"]) if "processes" in rep else None,
+        processes=tuple(rep["processes"]) if "processes" in rep else None, level=level,
+        breakdowns=tuple(rep.get("breakdowns", BREAKDOWNS)), author=rep.get("author", ""),
     )
 
     data_raw = raw.get("data", {})
@@ -626,7 +657,10 @@ confidence = 0.9              # level of every interval in the report
 seed = 20240                  # random steps (simulation-based intervals) use this seed: same data, same report
 formats = ["html", "pdf", "xlsx", "json"]
 # processes = ["acquisition", "retention"]   # report only these processes (default: all with data)
-# sections = ["overview", "data_quality"]    # include only these sections (default: all)
+level = "standard"            # "summary" (1-2 pages), "standard" (about 10 pages) or "full" (every chart and table)
+# sections = ["overview", "data_quality"]    # include only these sections (default: those of the level)
+# breakdowns = ["owner", "region", "industry", "size"]   # opportunity or customer columns to break results down by
+# author = "Sales controlling"  # the PDF's author (default: the company)
 
 # One entry per table: a path, or a table with path, columns (their name = canonical name), sheet, sep, encoding,
 # dayfirst / date_format (numeric dates that read both ways), decimal / thousands (amount separators).

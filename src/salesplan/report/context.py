@@ -80,6 +80,11 @@ class ReportContext:
         return cls(Analysis(data, config.settings()), config)
 
     @property
+    def full(self) -> bool:
+        """Whether the report is at ``[report] level = "full"`` (every chart and detail table)."""
+        return self.config.report.level == "full"
+
+    @property
     def data(self) -> SalesData:
         """The validated data of the Analysis."""
         return self.analysis.data

@@ -26,7 +26,7 @@ from salesplan.report.blocks import Chart, KeyFigure, Note, Table, format_number
 if TYPE_CHECKING:
     from salesplan.report.model import Report, Section
 
-__all__ = ["render_html", "frame_to_html", "section_html", "cell_text", "CSP", "CSS"]
+__all__ = ["render_html", "frame_to_html", "display_cells", "section_html", "cell_text", "CSP", "CSS"]
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
@@ -46,11 +46,20 @@ background:#fafbfc}
 .fig .note{font-size:11px;color:#5b6b7b}
 figure{margin:12px 0;page-break-inside:avoid}figure img{max-width:100%;height:auto;border:1px solid #eceff1}
 figcaption{font-size:12px;color:#5b6b7b}
-table{border-collapse:collapse;font-size:12px;margin:6px 0 4px}th,td{border:1px solid #d5dbe1;padding:3px 6px;
-text-align:left;vertical-align:top}th{background:#eef2f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.tablewrap{overflow-x:auto}.tnote{font-size:11px;color:#5b6b7b;margin:0 0 10px}
+table{border-collapse:collapse;font-size:12px;margin:6px 0 4px;max-width:100%}th,td{border:1px solid #d5dbe1;
+padding:3px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}th{background:#eef2f6;
+word-break:break-word}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.tablewrap{max-width:100%}.tnote{font-size:11px;color:#5b6b7b;margin:0 0 10px}
+.actions{border-left:5px solid #c62828;background:#fff5f5;padding:6px 12px;margin:8px 0}
+.actions li{margin:2px 0}
 .warning{background:#fff4e5;border-left:4px solid #ef6c00;padding:6px 10px;margin:6px 0;font-size:13px}
 nav ol{columns:2;font-size:13px}ul.brief{font-size:14px;margin:4px 0 12px;padding-left:20px}
+@media print{@page{size:A4;margin:14mm 12mm}body{background:#fff;font-size:10pt}main{max-width:none;padding:0}
+nav{display:none}h2{break-after:avoid;page-break-after:avoid}h3{break-after:avoid;page-break-after:avoid}
+section[id^="process_"],section#forecast,section#breakdowns{break-before:page;page-break-before:always}
+table,figure,.fig{break-inside:avoid;page-break-inside:avoid}table{font-size:8pt}th,td{padding:1px 3px}
+figure img{max-height:90mm;width:auto}.figures{gap:4px}.fig{min-width:120px;padding:3px 6px}
+.fig .value{font-size:14px}}
 """
 
 
@@ -63,7 +72,8 @@ def scoped_css(scope: str = ".salesplan-report") -> str:
     True
     """
     rules = []
-    for rule in CSS.replace("\n", "").split("}"):
+    screen = CSS.split("@media print")[0]  # print rules belong to the standalone page, not to a notebook cell
+    for rule in screen.replace("\n", "").split("}"):
         if "{" not in rule:
             continue
         selectors, body = rule.split("{", 1)
@@ -108,21 +118,64 @@ def cell_text(value: Any, percent: bool = False) -> tuple[str, bool]:
     return str(value), False
 
 
-def frame_to_html(frame: pd.DataFrame, max_rows: int | None = None) -> str:
-    """An escaped HTML table of ``frame`` (index dropped unless named); numbers right-aligned."""
+def display_cells(frame: pd.DataFrame, max_rows: int | None = None) -> tuple[list[str], list[list[str]],
+                                                                              list[bool]]:
+    """Header, cell texts and right-alignment of a table as people read it (HTML and PDF).
+
+    A column ``x`` followed anywhere by ``x_low`` and ``x_high`` is shown as one column ``x`` reading
+    ``value (low – high)``, so intervals never widen a table threefold; the workbook keeps the three columns.
+    Underscores in headers become spaces. The index is dropped unless it is named.
+
+    Examples
+    --------
+    >>> head, rows, right = display_cells(pd.DataFrame({"stage": ["a"], "rate": [0.5], "rate_low": [0.4],
+    ...                                                 "rate_high": [0.6]}))
+    >>> head, rows
+    (['stage', 'rate'], [['a', '50.0% (40.0% – 60.0%)']])
+    >>> display_cells(pd.DataFrame({"won_period": [3]}))[0]
+    ['won period']
+    """
     if frame.index.name is not None or isinstance(frame.index, pd.MultiIndex):
         frame = frame.reset_index()
     shown = frame if max_rows is None else frame.head(max_rows)
-    head = "".join(f"<th>{_esc(c)}</th>" for c in shown.columns)
-    rows = []
-    percent = [is_percent_column(c) for c in shown.columns]
+    names = [str(c) for c in shown.columns]
+    bounds = {c for c in names if (c.endswith("_low") and c[:-4] in names and f"{c[:-4]}_high" in names)
+              or (c.endswith("_high") and c[:-5] in names and f"{c[:-5]}_low" in names)}
+    kept = [i for i, c in enumerate(names) if c not in bounds]
+    percent = [is_percent_column(c) for c in names]
+    position = {c: i for i, c in enumerate(names)}
+    head = [names[i].replace("_", " ") for i in kept]  # headers wrap between words, not inside them
+    rows: list[list[str]] = []
+    right = [False] * len(kept)
     for values in shown.itertuples(index=False, name=None):
-        cells = []
-        for v, pct in zip(values, percent, strict=True):
-            text, numeric = cell_text(v, pct)
-            cells.append(f'<td class="num">{_esc(text)}</td>' if numeric else f"<td>{_esc(text)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        row = []
+        for j, i in enumerate(kept):
+            text, numeric = cell_text(values[i], percent[i])
+            low, high = position.get(f"{names[i]}_low"), position.get(f"{names[i]}_high")
+            if low is not None and high is not None and names[i] not in bounds:
+                lo, _ = cell_text(values[low], percent[i])
+                hi, _ = cell_text(values[high], percent[i])
+                if text != "–" and lo != "–" and hi != "–":
+                    text = f"{text} ({lo} – {hi})"
+            right[j] = right[j] or numeric
+            row.append(text)
+        rows.append(row)
+    return head, rows, right
+
+
+def frame_to_html(frame: pd.DataFrame, max_rows: int | None = None) -> str:
+    """An escaped HTML table of ``frame``; numbers right-aligned.
+
+    The index is dropped unless named; intervals are shown in one column (see :func:`display_cells`).
+    """
+    head, rows, right = display_cells(frame, max_rows)
+    th = "".join(f"<th>{_esc(c)}</th>" for c in head)
+    body = []
+    for row in rows:
+        cells = [f'<td class="num">{_esc(t)}</td>' if r else f"<td>{_esc(t)}</td>" for t, r in zip(row, right,
+                                                                                                   strict=True)]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _figures(figures: list[KeyFigure]) -> str:
@@ -163,7 +216,13 @@ def section_html(sec: Section) -> str:
         parts.append(f"<p>{_esc(sec.intro)}</p>")
     parts.extend(f'<div class="warning">{_esc(w)}</div>' for w in sec.warnings)
     parts.append(_figures(sec.figures))
+    actions = [b.text for b in sec.blocks if isinstance(b, Note) and b.kind == "action"]
+    if actions:
+        parts.append('<div class="actions"><strong>To act on</strong><ol>'
+                     + "".join(f"<li>{_esc(t)}</li>" for t in actions) + "</ol></div>")
     for block in sec.blocks:
+        if isinstance(block, Note) and block.kind == "action":
+            continue
         if isinstance(block, Chart):
             parts.append(_chart(block))
         elif isinstance(block, Table):

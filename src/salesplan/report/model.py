@@ -116,6 +116,12 @@ class Report:
         Machine-readable headline numbers (forecast window, ...) for summary.json.
     brief : list of str
         Sentences summarising the period, shown under the key figures.
+    level : {"summary", "standard", "full"}
+        The report level it was built at.
+    workbook_tables : list of Table
+        Detail tables that are only in the Excel workbook (the appendix of a ``standard`` report).
+    author : str
+        Author in the PDF and workbook properties.
     """
 
     title: str
@@ -128,14 +134,20 @@ class Report:
     meta: dict[str, Any] = field(default_factory=dict)
     headline: dict[str, Any] = field(default_factory=dict)
     brief: list[str] = field(default_factory=list)
+    level: str = "standard"
+    workbook_tables: list[Table] = field(default_factory=list)
+    author: str = "salesplan"
 
     def charts(self) -> list[Chart]:
         """Every chart, in report order."""
         return [c for s in self.sections for c in s.charts]
 
     def tables(self) -> list[Table]:
-        """Every table, in report order (the data-quality table included when it is a section block)."""
-        return [t for s in self.sections for t in s.tables]
+        """Every table in report order, then the tables that are only in the workbook.
+
+        The data-quality table is included when it is a section block.
+        """
+        return [t for s in self.sections for t in s.tables] + list(self.workbook_tables)
 
     def iter_blocks(self) -> Iterator[tuple[Section, Block]]:
         """(section, block) pairs in report order."""
@@ -155,6 +167,7 @@ class Report:
             "generator": "salesplan",
             **{k: _jsonable(v) for k, v in sorted(self.meta.items())},
             "title": self.title,
+            "level": self.level,
             "as_of": None if self.as_of is None else f"{pd.Timestamp(self.as_of):%Y-%m-%d}",
             "period": self.period,
             "key_figures": [f.to_dict() for f in self.key_figures],

@@ -1,7 +1,8 @@
 """Render a report as a printable PDF (A4) with reportlab: the same sections, figures, charts and tables as HTML.
 
 reportlab's ``Paragraph`` understands a small XML markup, so every data string is escaped before it is put in
-one. Output is reproducible (reportlab's ``invariant`` mode: no creation timestamp, fixed document id).
+one. Output is reproducible: reportlab's ``invariant`` mode (fixed document id) with the data cut as creation
+date.
 
 Examples
 --------
@@ -21,13 +22,12 @@ from xml.sax.saxutils import escape
 
 import pandas as pd
 
-from salesplan.report.html import cell_text, is_percent_column
+from salesplan.report.html import display_cells
 from salesplan.report.model import Chart, KeyFigure, Note, Report, Table
 
 __all__ = ["render_pdf"]
 
 MAX_PDF_ROWS = 30
-MAX_PDF_COLS = 9
 
 
 def _styles() -> dict[str, Any]:
@@ -38,13 +38,22 @@ def _styles() -> dict[str, Any]:
     return {
         "title": ParagraphStyle("t", parent=base["Title"], fontSize=18, leading=22, alignment=0),
         "meta": ParagraphStyle("m", parent=base["Normal"], fontSize=8.5, textColor=colors.HexColor("#5b6b7b")),
-        "h2": ParagraphStyle("h2", parent=base["Heading2"], fontSize=13, spaceBefore=10, spaceAfter=4),
-        "h3": ParagraphStyle("h3", parent=base["Heading3"], fontSize=10, spaceBefore=6, spaceAfter=2),
+        "h2": ParagraphStyle("h2", parent=base["Heading2"], fontSize=13, spaceBefore=8, spaceAfter=3,
+                             keepWithNext=1),
+        "h3": ParagraphStyle("h3", parent=base["Heading3"], fontSize=9.5, spaceBefore=4, spaceAfter=1.5,
+                             keepWithNext=1),
+        "intro": ParagraphStyle("i", parent=base["Normal"], fontSize=8.5, leading=10.5, spaceAfter=3,
+                                keepWithNext=1),
+        "action": ParagraphStyle("a", parent=base["Normal"], fontSize=9, leading=11.5, leftIndent=8,
+                                 backColor=colors.HexColor("#fff5f5"), borderPadding=2,
+                                 textColor=colors.HexColor("#7f1d1d")),
         "body": ParagraphStyle("b", parent=base["Normal"], fontSize=9, leading=11.5),
         "warn": ParagraphStyle("w", parent=base["Normal"], fontSize=8.5, leading=11,
                                backColor=colors.HexColor("#fff4e5"), borderPadding=3,
                                textColor=colors.HexColor("#8a3c00")),
         "cell": ParagraphStyle("c", parent=base["Normal"], fontSize=7, leading=8.5),
+        "cellr": ParagraphStyle("cr", parent=base["Normal"], fontSize=7, leading=8.5, alignment=2),
+        "cellh": ParagraphStyle("ch", parent=base["Normal"], fontName="Helvetica-Bold", fontSize=7, leading=8.5),
         "caption": ParagraphStyle("cap", parent=base["Normal"], fontSize=7.5, textColor=colors.HexColor("#5b6b7b")),
     }
 
@@ -55,12 +64,26 @@ def _p(text: Any, style: Any) -> Any:
     return Paragraph(escape(str(text)), style)
 
 
-def _figure_table(figures: list[KeyFigure], st: dict[str, Any], width: float) -> Any:
+def _side_by_side(chart: Chart, figures: list[KeyFigure], st: dict[str, Any], width: float) -> Any:
+    """A chart (left, 55% of the width) beside the key figures in two columns (right)."""
+    from reportlab.platypus import Table as RLTable
+    from reportlab.platypus import TableStyle
+
+    left = 0.55 * width
+    right = width - left
+    picture = _chart(chart, st, left - 6, 1.0)  # the image and its caption
+    band = RLTable([[picture, _figure_table(figures, st, right, per_row=2)]],
+                   colWidths=[left, right])
+    band.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                              ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    return band
+
+
+def _figure_table(figures: list[KeyFigure], st: dict[str, Any], width: float, per_row: int = 4) -> Any:
     from reportlab.lib import colors
     from reportlab.platypus import Table as RLTable
     from reportlab.platypus import TableStyle
 
-    per_row = 4
     cells = []
     for f in figures:
         text = f"<font size=7 color='#5b6b7b'>{escape(f.label)}</font><br/><b>{escape(f.text())}</b>"
@@ -84,7 +107,35 @@ def _figure_table(figures: list[KeyFigure], st: dict[str, Any], width: float) ->
     return table
 
 
-def _data_table(table: Table, st: dict[str, Any], width: float) -> list[Any]:
+def _column_widths(head: list[str], rows: list[list[str]], st: dict[str, Any], width: float) -> list[float]:
+    """Natural width of each column (longest word of the header, longest cell), a column at most 40% wide."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    style = st["cell"]
+    pad = 6.0
+    out = []
+    for j, name in enumerate(head):
+        words = max((stringWidth(w, "Helvetica-Bold", style.fontSize) for w in name.replace("_", "_ ").split()),
+                    default=0.0)
+        cells = max((stringWidth(r[j], style.fontName, style.fontSize) for r in rows), default=0.0)
+        out.append(min(max(words, cells) + pad, 0.4 * width))
+    return out
+
+
+def _column_parts(widths: list[float], width: float) -> list[list[int]]:
+    """Split the columns into parts that fit ``width``, each repeating the first (key) column."""
+    parts: list[list[int]] = [[0]]
+    used = widths[0]
+    for j in range(1, len(widths)):
+        if used + widths[j] > width and len(parts[-1]) > 1:
+            parts.append([0])
+            used = widths[0]
+        parts[-1].append(j)
+        used += widths[j]
+    return parts
+
+
+def _data_table(table: Table, st: dict[str, Any], width: float, flags: dict[str, str] | None = None) -> list[Any]:
     from reportlab.lib import colors
     from reportlab.platypus import Table as RLTable
     from reportlab.platypus import TableStyle
@@ -94,47 +145,71 @@ def _data_table(table: Table, st: dict[str, Any], width: float) -> list[Any]:
         note = f"{table.note} {len(frame):,} rows: see report.xlsx, sheet {table.name}.".strip()
         return [_p(table.title, st["h3"]), _p(note, st["caption"])]
     max_rows = min(MAX_PDF_ROWS, table.show_rows)
-    if frame.index.name is not None or isinstance(frame.index, pd.MultiIndex):
-        frame = frame.reset_index()
-    cols = list(frame.columns[:MAX_PDF_COLS])
-    shown = frame[cols].head(max_rows)
-    rows = [[_p(c, st["cell"]) for c in cols]]
-    percent = [is_percent_column(c) for c in cols]
-    for values in shown.itertuples(index=False, name=None):
-        rows.append([_p(cell_text(v, pct)[0], st["cell"]) for v, pct in zip(values, percent, strict=True)])
-    out = [_p(table.title, st["h3"])]
-    rl = RLTable(rows, colWidths=[width / len(cols)] * len(cols), repeatRows=1)
-    rl.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#c5ccd3")),
-                            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef2f6")),
-                            ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                            ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5)]))
-    out.append(rl)
+    head, rows, right = display_cells(frame, max_rows)
+    widths = _column_widths(head, rows, st, width)
+    parts = _column_parts(widths, width)
+    out: list[Any] = [_p(table.title, st["h3"])]
+    for k, cols in enumerate(parts):
+        data = [[_p(head[j], st["cellh"]) for j in cols]]
+        for row in rows:
+            data.append([_p(row[j], st["cellr"] if right[j] else st["cell"]) for j in cols])
+        used = [widths[j] for j in cols]
+        spare = (width - sum(used)) / len(used) if sum(used) < width and len(parts) > 1 else 0.0
+        rl = RLTable(data, colWidths=[w + spare for w in used], repeatRows=1, hAlign="LEFT")
+        rl.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#c5ccd3")),
+                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef2f6")),
+                                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                                ("TOPPADDING", (0, 0), (-1, -1), 1.2), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.2),
+                                ("LEFTPADDING", (0, 0), (-1, -1), 2.5), ("RIGHTPADDING", (0, 0), (-1, -1), 2.5)]))
+        if k:
+            out.append(_p(f"{table.title} (continued: columns {k + 1} of {len(parts)} parts)", st["caption"]))
+        out.append(rl)
     cut = []
     if len(frame) > max_rows:
-        cut.append(f"first {max_rows} of {len(frame):,} rows")
-    if len(frame.columns) > MAX_PDF_COLS:
-        cut.append(f"first {MAX_PDF_COLS} of {len(frame.columns)} columns")
-    note = table.note + (f" (Showing {' and '.join(cut)}; the full table is in report.xlsx, sheet {table.name}.)"
-                         if cut else "")
+        cut.append(f"first {max_rows} of {len(frame):,} rows; all rows are in report.xlsx, sheet {table.name}")
+    if len(parts) > 1:
+        cut.append(f"the columns are split into {len(parts)} parts, each repeating the first column")
+    note = table.note + (f" ({'; '.join(cut)}.)" if cut else "")
     if note.strip():
         out.append(_p(note.strip(), st["caption"]))
     return out
 
 
-def _chart(chart: Chart, st: dict[str, Any], width: float) -> list[Any]:
+def _chart(chart: Chart, st: dict[str, Any], width: float, share: float = 0.85) -> list[Any]:
     from reportlab.lib.utils import ImageReader
-    from reportlab.platypus import Image, KeepTogether
+    from reportlab.platypus import Image
 
     reader = ImageReader(io.BytesIO(chart.png))
     w, h = reader.getSize()
-    draw_w = min(width, 16.5 * 28.35 * 0.85)
-    image = Image(io.BytesIO(chart.png), width=draw_w, height=draw_w * h / w)
+    draw_w = width * share
+    image = Image(io.BytesIO(chart.png), width=draw_w, height=draw_w * h / w, hAlign="LEFT")
     caption = f"{chart.title}. {chart.caption}" if chart.caption else chart.title
-    return [KeepTogether([image, _p(caption, st["caption"])])]
+    image.keepWithNext = 1  # a chain of keepWithNext (heading, intro, image) reaches the caption; a nested
+    return [image, _p(caption, st["caption"])]  # KeepTogether would break it
+
+
+#: Sections that start on a new page (the executive summary is page 1).
+NEW_PAGE = ("forecast", "breakdowns")
+
+
+def _timestamp(when: pd.Timestamp) -> Any:
+    """A reportlab time stamp at ``when`` (UTC): the document's creation and modification date."""
+    from reportlab.lib.utils import TimeStamp
+
+    stamp = TimeStamp(invariant=True)
+    stamp.YMDhms = (when.year, when.month, when.day, when.hour, when.minute, when.second)
+    stamp.t = when.timestamp()
+    return stamp
 
 
 def render_pdf(report: Report) -> bytes:
-    """The report as PDF bytes (A4 portrait)."""
+    """The report as PDF bytes (A4 portrait).
+
+    Page 1 is the executive summary; the forecast, each process and the breakdowns start on a new page.
+    Headings stay with what follows them; a table too wide for the page is split into column parts that each
+    repeat its first column (never cut). The metadata carry the title, the author and the data cut as creation
+    date, so the same data give byte-identical files.
+    """
     from reportlab import rl_config
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import cm
@@ -144,10 +219,13 @@ def render_pdf(report: Report) -> bytes:
     buf = io.BytesIO()
     old_invariant = rl_config.invariant
     rl_config.invariant = 1
+    cut = pd.Timestamp("2000-01-01") if report.as_of is None else pd.Timestamp(report.as_of)
     try:
-        doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=1.6 * cm, rightMargin=1.6 * cm, topMargin=1.5 * cm,
-                                bottomMargin=1.5 * cm, title=report.title, author="salesplan",
-                                creator="salesplan", subject=f"Sales control report {report.period}")
+        doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=1.4 * cm, rightMargin=1.4 * cm, topMargin=1.3 * cm,
+                                bottomMargin=1.4 * cm, title=report.title, author=report.author or "salesplan",
+                                creator=f"salesplan {report.meta.get('version', '')}".strip(),
+                                subject=f"Sales control report {report.meta.get('period_label', report.period)}",
+                                keywords=["sales control", str(report.period), report.level])
         width = doc.width
         as_of = "" if report.as_of is None else f"{pd.Timestamp(report.as_of):%Y-%m-%d}"
         story: list[Any] = [_p(report.title, st["title"])]
@@ -156,34 +234,47 @@ def render_pdf(report: Report) -> bytes:
         story.append(_p(f"Reporting period {report.meta.get('period_label', report.period)} · data cut {as_of} · "
                         f"salesplan {report.meta.get('version', '')} · seed {report.meta.get('seed', '')}",
                         st["meta"]))
-        story.append(Spacer(1, 6))
+        story.append(Spacer(1, 4))
         if report.key_figures:
             story += [_p("Key figures", st["h2"]), _figure_table(report.key_figures, st, width)]
         if report.brief:
             story.append(Spacer(1, 4))
             story.extend(_p(f"• {line}", st["body"]) for line in report.brief)
         for i, sec in enumerate(report.sections):
-            if i > 0 and sec.key.startswith("process_"):
+            if i > 0 and (sec.key.startswith("process_") or sec.key in NEW_PAGE):
                 story.append(PageBreak())
             story.append(_p(sec.title, st["h2"]))
             if sec.intro:
-                story.append(_p(sec.intro, st["body"]))
-            story.extend(_p(w, st["warn"]) for w in sec.warnings)
-            if sec.figures:
-                story += [Spacer(1, 4), _figure_table(sec.figures, st, width)]
-            for block in sec.blocks:
+                story.append(_p(sec.intro, st["intro"]))
+            for w in sec.warnings:  # kept with the heading above and the content below
+                story.append(_p(w, st["warn"]))
+                story[-1].keepWithNext = 1
+            blocks = list(sec.blocks)
+            first = blocks[0] if blocks else None
+            if sec.figures and isinstance(first, Chart):
+                # the section's first chart beside its key figures: one band instead of two
+                blocks.pop(0)
+                story.append(_side_by_side(first, sec.figures, st, width))
+            elif sec.figures:
+                story.append(_figure_table(sec.figures, st, width))
+            actions = [b.text for b in sec.blocks if isinstance(b, Note) and b.kind == "action"]
+            if actions:
+                story.append(_p("To act on", st["h3"]))
+                story.extend(_p(f"{n}. {text}", st["action"]) for n, text in enumerate(actions, start=1))
+            for block in blocks:
                 if isinstance(block, Chart):
-                    story.extend(_chart(block, st, width))
+                    story.extend(_chart(block, st, width, 0.72))
                 elif isinstance(block, Table):
                     story.extend(_data_table(block, st, width))
-                elif isinstance(block, Note):
+                elif isinstance(block, Note) and block.kind != "action":
                     story.append(_p(block.text, st["warn"] if block.kind == "warning" else st["body"]))
 
         def footer(canvas: Any, doc_: Any) -> None:
+            canvas._doc._timeStamp = _timestamp(cut)  # creation date = the data cut: reproducible and meaningful
             canvas.saveState()
             canvas.setFont("Helvetica", 7)
-            canvas.drawString(1.6 * cm, 0.9 * cm, f"{report.title[:90]} — {report.period}")
-            canvas.drawRightString(A4[0] - 1.6 * cm, 0.9 * cm, f"page {doc_.page}")
+            canvas.drawString(1.4 * cm, 0.8 * cm, f"{report.title[:90]} — {report.period}")
+            canvas.drawRightString(A4[0] - 1.4 * cm, 0.8 * cm, f"page {doc_.page}")
             canvas.restoreState()
 
         doc.build(story, onFirstPage=footer, onLaterPages=footer)

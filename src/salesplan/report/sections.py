@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from salesplan.plot import control as plot_control
 from salesplan.plot import forecast as plot_forecast
@@ -23,7 +24,7 @@ from salesplan.plot import overview as plot_overview
 from salesplan.plot import plan as plot_plan
 from salesplan.plot import segment as plot_segment
 from salesplan.report.accountability import section_accountability
-from salesplan.report.blocks import KeyFigure, Table
+from salesplan.report.blocks import KeyFigure, Note, Table
 from salesplan.report.config import SECTION_KEYS
 from salesplan.report.context import ReportContext, piece, render
 from salesplan.report.model import Section
@@ -33,42 +34,97 @@ __all__ = ["SECTIONS", "SECTION_KEYS", "piece", "in_brief"]
 logger = logging.getLogger(__name__)
 
 
+def flag_notes(ctx: ReportContext, sec: Section, figures: tuple[str, ...]) -> None:
+    """Put the plausibility flags of ``figures`` (:attr:`salesplan.Analysis.flags`) beside them as warnings."""
+    with piece(sec, "plausibility flags"):
+        for flag in ctx.analysis.flags:
+            if flag.figure in figures:
+                sec.blocks.append(Note(f"Flagged as implausible — {flag.message}", kind="warning"))
+
+
 def _target_note(target: float) -> str:
     return "no target" if target != target else f"target {target:.1f}"
 
 
 # ---------------------------------------------------------------------------------------------- overview
+#: Plain titles of the comparison table's columns.
+COMPARISON_TITLES = {"actual": "this month", "last_month": "last month", "vs_last_month": "change",
+                     "same_month_last_year": "same month last year", "vs_last_year": "change on last year",
+                     "plan": "plan", "vs_plan": "attainment"}
+
+
+def comparison_table(frame: Any) -> Any:
+    """The comparison columns under their plain titles (a renaming; the figures are the Analysis's)."""
+    return frame.rename(columns=COMPARISON_TITLES)
+
+
+def changes_text(rows: Any, before: str, currency: str) -> str:
+    """One sentence of what changed since last month, from rows of :attr:`salesplan.Analysis.comparisons`."""
+    parts = []
+    for r in rows.itertuples(index=False):
+        if r.last_month != r.last_month:
+            continue
+        money = r.figure in ("order revenue", "weighted pipeline")
+        value = f"{r.actual:,.0f}" + (f" {currency}" if money else "")
+        parts.append(f"{r.figure} {value} ({r.vs_last_month:+,.0f})")
+    return f"Since {before}: " + "; ".join(parts) + "." if parts else ""
+
+
 def section_overview(ctx: ReportContext) -> Section:
-    """Key figures of the period: contracts against target per process, quarter and year to date, trend."""
+    """The executive summary: won against target per process, the forecast with its chance, coverage, the
+    things to act on, and every headline figure against last month, last year and plan.
+    """
     a = ctx.analysis
-    sec = Section("overview", f"Overview — {a.period_label()}",
+    quarter = a.period_label(a.quarter)
+    sec = Section("overview", f"Executive summary — {a.period_label()}",
                   intro=f"Data cut {a.as_of:%Y-%m-%d %H:%M}"
                         f"{'' if a.period_complete else ' (the period is not complete yet: figures are to date)'}. "
-                        f"Contracts won in {a.period_label()} against the target "
-                        f"(targets pro-rated by days where they are set per quarter or year).")
+                        f"Contracts won against the target (pro-rated by days where targets are set per quarter "
+                        f"or year); comparisons with last month, the same month last year and plan.")
     with piece(sec, "contracts against target"):
         table = a.attainment
-        quarter = a.period_label(a.quarter)
         for row in table.itertuples(index=False):
             ctx.headline(KeyFigure(f"{row.process}: won {quarter}", int(row.won_quarter),
                                    note="no target" if row.target_quarter != row.target_quarter
                                    else f"target {row.target_quarter:.0f}",
                                    status=a.attainment_status(row.process, "quarter"),
                                    key=f"won_quarter_{row.process}"))
+        ctx.headline(KeyFigure("Open opportunities", a.open_opportunities, note="all processes, at the cut",
+                               key="open_opportunities"))
+    with piece(sec, "things to act on"):
+        for line in a.actions["text"]:
+            sec.blocks.append(Note(line, kind="action"))
+    with piece(sec, "comparisons"):
+        sec.add_table(Table("comparisons", f"Headline figures of {a.period_label(a.period)} against last month, "
+                                           "last year and plan", comparison_table(a.comparison("(all)")),
+                            note="All processes. change = this month − reference; attainment = this month / plan "
+                                 "(plan: targets and the plan's activities pro-rated by days). Weighted pipeline: "
+                                 "open amount × the chance to win from each deal's stage, last month = at the "
+                                 "start of the month with today's rates."))
+        sec.add_table(Table("comparisons_all", "Headline figures against last month, last year and plan, per "
+                                               "process", a.comparisons, appendix=True))
+    with piece(sec, "contracts against target table"):
         sec.add_table(Table("attainment", "Contracts won against target", table,
                             note=f"period = {a.period_label()}, quarter = {quarter}, year = {a.year}; "
                                  "attainment = won / target."))
-        sec.add_chart(render(plot_overview.plot_actual_vs_target, f"Contracts won against target, {quarter}",
-                             "Won to date against the full quarter target.",
-                             table=table.rename(columns={"won_quarter": "actual", "target_quarter": "target"})))
-    with piece(sec, "contracts won per month"):
-        sec.add_chart(render(plot_overview.plot_monthly, "Contracts won per month", "Last 24 months, by process.",
-                             frame=a.won_per_month(24), ylabel="contracts won", title="Contracts won per month"))
-    with piece(sec, "pipeline status"):
-        sec.add_chart(render(plot_overview.plot_status, "Opportunities by status",
-                             f"Opportunities by status at the data cut {a.as_of:%Y-%m-%d}.", counts=a.status_counts))
-        ctx.headline(KeyFigure("Open opportunities", a.open_opportunities, note="all processes, at the cut",
-                               key="open_opportunities"))
+    with piece(sec, "weighted pipeline"):
+        total = a.weighted_pipeline.set_index("process").loc["(all)"]
+        ctx.headline(KeyFigure("Weighted pipeline", float(total["weighted_amount"]), unit=a.settings.currency,
+                               note=f"of {total['open_amount']:,.0f} open; bounds "
+                                    f"{total['weighted_amount_low']:,.0f}–{total['weighted_amount_high']:,.0f}",
+                               key="weighted_pipeline"))
+    if ctx.full:
+        with piece(sec, "contracts against target chart"):
+            sec.add_chart(render(plot_overview.plot_actual_vs_target, f"Contracts won against target, {quarter}",
+                                 "Won to date against the full quarter target.",
+                                 table=table.rename(columns={"won_quarter": "actual", "target_quarter": "target"})))
+        with piece(sec, "contracts won per month"):
+            sec.add_chart(render(plot_overview.plot_monthly, "Contracts won per month", "Last 24 months, by process.",
+                                 frame=a.won_per_month(24), ylabel="contracts won", title="Contracts won per month"))
+        with piece(sec, "pipeline status"):
+            sec.add_chart(render(plot_overview.plot_status, "Opportunities by status",
+                                 f"Opportunities by status at the data cut {a.as_of:%Y-%m-%d}.",
+                                 counts=a.status_counts))
     return sec
 
 
@@ -109,7 +165,10 @@ def section_activity(ctx: ReportContext) -> Section:
 
 # --------------------------------------------------------------------------------------------- processes
 def section_process(ctx: ReportContext, process: str) -> Section:
-    """One process: conversion with intervals, plan against actual, variance, activities needed, capacity."""
+    """One process on one page: key figures, funnel with rates and intervals, plan against actual, what changed
+    since last month, activities per rep (this month against plan, next month's targets), largest open deals.
+    The full level adds time in stage, the variance waterfall, capacity and the reverse funnel.
+    """
     a = ctx.analysis
     proc = a.data.processes[process]
     sec = Section(f"process_{process}", f"Process: {process}",
@@ -120,10 +179,6 @@ def section_process(ctx: ReportContext, process: str) -> Section:
         sec.add_figure(KeyFigure(f"Won in {a.period_label()}", int(row["won_period"]),
                                  note=_target_note(row["target_period"]),
                                  status=a.attainment_status(process, "period"), key=f"won_period_{process}"))
-        sec.add_figure(KeyFigure("Open opportunities", int(a.status_counts.loc[process, "open"]),
-                                 note="at the cut", key=f"open_{process}"))
-    with piece(sec, "conversion"):
-        _process_funnel(ctx, sec, process)
     with piece(sec, "forecast"):
         row = a.forecast_row(process)
         sec.add_figure(KeyFigure(f"Forecast {a.window_label()}", float(row["contracts"]),
@@ -135,52 +190,73 @@ def section_process(ctx: ReportContext, process: str) -> Section:
         sec.add_figure(KeyFigure("Pipeline coverage at the cut", float(r["coverage"]),
                                  note=f"needed {r['required_coverage']:.1f}x at measured conversion",
                                  status="good" if r["enough"] else "bad", key=f"coverage_{process}"))
+    with piece(sec, "weighted pipeline"):
+        wp = a.weighted_pipeline.set_index("process").loc[process]
+        sec.add_figure(KeyFigure("Weighted pipeline", float(wp["weighted_amount"]), unit=a.settings.currency,
+                                 note=f"{int(wp['open_deals'])} open deals, {wp['open_amount']:,.0f} open",
+                                 key=f"weighted_pipeline_{process}"))
+    with piece(sec, "conversion"):
+        _process_funnel(ctx, sec, process)
+    with piece(sec, "what changed"):
+        sec.add_text(changes_text(a.comparison(process), a.period_label(a.period - 1), a.settings.currency))
     with piece(sec, "plan against actual"):
-        sec.add_chart(render(plot_control.plan_actual_bars, f"{process}: contracts planned and won",
-                             "Plan = the target; bars per target period, attainment above the actual.",
-                             table=a.plan_vs_actual, measure="contracts", process=process))
         sec.add_table(Table(f"plan_actual_{process}", f"{process}: plan against actual",
                             a.plan_actual_summary(process),
-                            note="Plan = target contracts and revenue, and the activities the backward plan "
-                                 "expects; latest = the last target period started by the cut, year = the "
-                                 "periods of its year so far. " + (
-                                     "The plan is reconstructed from the funnel at the cut, not the plan that was "
-                                     "set ([plan] of_record names a saved plan)." if a.plan_is_reconstructed else
-                                     "The plan is the plan of record.")))
+                            note="latest = the last target period started by the cut; year = its year so far. " + (
+                                "Plan reconstructed from the funnel at the cut ([plan] of_record names the plan "
+                                "as set)." if a.plan_is_reconstructed else "The plan of record.")))
         sec.add_table(Table(f"pva_{process}", f"{process}: plan against actual, every row",
-                            a.plan_vs_actual_rows(process), show_rows=0))
+                            a.plan_vs_actual_rows(process), appendix=True))
+        if ctx.full:
+            sec.add_chart(render(plot_control.plan_actual_bars, f"{process}: contracts planned and won",
+                                 "Plan = the target; bars per target period, attainment above the actual.",
+                                 table=a.plan_vs_actual, measure="contracts", process=process))
+    with piece(sec, "activities per rep"):
+        sec.add_table(Table(f"rep_activities_{process}", f"{process}: activities per rep in {a.period_label()}, "
+                            "plan and actual", a.rep_activities_of(process),
+                            note="plan = the period's planned activities pro-rated to the month and split over the "
+                                 "reps by hours; actual = logged by the rep."))
+    with piece(sec, "next month per rep"):
+        sec.add_table(Table(f"rep_targets_{process}", f"{process}: targets per rep, "
+                            f"{a.period_label(a.next_month)}", a.rep_targets_next(process),
+                            note="From the plan net of the open pipeline, split by hours; weeks whose Thursday is "
+                                 "in the month; peak utilisation above 100%: more than the rep's hours."))
     with piece(sec, "variance"):
-        period = a.variance_chart_period(process)
-        if period is None:
-            sec.add_text(f"{process}: every compared period's cohort is still too young to have closed; the gap "
-                         "cannot yet be split into conversion and timing.")
-        else:
-            sec.add_chart(render(plot_control.variance_waterfall, f"{process}: why contracts differ from plan, "
-                                 f"{period}", "Planned → actual contracts through the volume, conversion and "
-                                 "timing effects (they add up exactly); the latest period whose cohort is mature.",
-                                 table=a.variance, process=process, period=period))
         sec.add_table(Table(f"variance_{process}", f"{process}: contract gap by cause", a.variance_table(process),
+                            appendix=True,
                             note="A period whose cohort is too young to have closed is marked immature: its "
                                  "conversion and timing effects are blank, because the deals still open will "
                                  "still be won or lost; only the volume effect and the rest of the gap are known."))
-    with piece(sec, "activities needed"):
-        _activities_needed(ctx, sec, process)
+        if ctx.full:
+            period = a.variance_chart_period(process)
+            if period is None:
+                sec.add_text(f"{process}: every compared period's cohort is still too young to have closed; the "
+                             "gap cannot yet be split into conversion and timing.")
+            else:
+                sec.add_chart(render(plot_control.variance_waterfall, f"{process}: why contracts differ from "
+                                     f"plan, {period}", "Planned → actual contracts through the volume, conversion "
+                                     "and timing effects (they add up exactly); the latest period whose cohort is "
+                                     "mature.", table=a.variance, process=process, period=period))
+    if ctx.full:
+        with piece(sec, "activities needed"):
+            _activities_needed(ctx, sec, process)
     with piece(sec, "capacity"):
-        team = f"{process} team"
         if process not in a.capacity_processes:
             sec.warn(f"capacity: no team serves {process} (set [capacity] team)")
         else:
-            sec.add_chart(render(plot_plan.capacity_chart, f"{process}: hours needed against hours available",
-                                 "Hours the plan needs per month (red where short) and the team's hours.",
-                                 report=a.capacity, team=team))
             r = a.capacity_next_month(process)
             if r is not None:
                 sec.add_figure(KeyFigure(f"Capacity use {a.period_label(a.next_month)}", float(r["utilisation"]),
                                          unit="%", note=f"{r['required_hours']:.0f} of {r['available_hours']:.0f} h",
                                          status="good" if r["feasible"] else "bad", key=f"utilisation_{process}"))
+            if ctx.full:
+                sec.add_chart(render(plot_plan.capacity_chart, f"{process}: hours needed against hours available",
+                                     "Hours the plan needs per month (red where short) and the team's hours.",
+                                     report=a.capacity, team=f"{process} team"))
     with piece(sec, "largest open opportunities"):
         sec.add_table(Table(f"open_{process}", f"{process}: largest open opportunities", a.open_deals(process),
-                            note="Open at the data cut, by amount; age = days since creation.", show_rows=10))
+                            note="Open at the cut; age = days since creation; the 50 largest in report.xlsx.",
+                            show_rows=10 if ctx.full else 5))
     return sec
 
 
@@ -193,15 +269,15 @@ def _process_funnel(ctx: ReportContext, sec: Section, process: str) -> None:
                                  low=float(r["win_rate_low"]), high=float(r["win_rate_high"]),
                                  note=f"{level} interval", key=f"win_rate_{process}"))
     sec.add_chart(render(plot_funnel.funnel_chart, f"{process}: stage conversion",
-                         f"Entries per stage (grey: still open at the cut) and the share advancing to the next stage "
-                         f"with its {level} interval (open deals censored).", funnel=a.funnel, process=process))
-    sec.add_chart(render(plot_funnel.time_in_stage, f"{process}: time in stage",
-                         "Share of entries still in each stage against days since entering it (censoring-aware).",
+                         f"Entries per stage (grey: open at the cut), share advancing ({level} interval).",
                          funnel=a.funnel, process=process))
+    if ctx.full:
+        sec.add_chart(render(plot_funnel.time_in_stage, f"{process}: time in stage",
+                             "Share of entries still in each stage against days since entering it "
+                             "(censoring-aware).", funnel=a.funnel, process=process))
     sec.add_table(Table(f"conversion_{process}", f"{process}: conversion per stage", a.conversion(process),
-                        note=f"rate = share of entries that advance ({level} interval; open deals censored); "
-                             "win_rate = chance to win from the stage; closed_only_rate ignores open deals "
-                             "(biased)."))
+                        note=f"rate = share advancing ({level} interval, open deals censored); win rate = chance "
+                             "to win from the stage; closed-only rate ignores open deals (biased)."))
 
 
 def required_column(target_probability: float) -> str:
@@ -238,9 +314,9 @@ def section_data_quality(ctx: ReportContext) -> Section:
     sec = Section("data_quality", "Data and data quality",
                   intro="Validated tables, their row counts and date ranges, and every problem found while "
                         "building this report: rows dropped or flagged, capabilities that were missing or failed.")
-    sec.add_table(Table("data_summary", "Validated tables", a.data_summary))
+    sec.add_table(Table("data_summary", "Validated tables", a.data_summary, appendix=True))
     sec.add_table(Table("status_counts", "Opportunities by process and status (at the cut)",
-                        a.data_status_counts.reset_index()))
+                        a.data_status_counts.reset_index(), appendix=True))
     for row in a.quality_findings:
         ctx.add_quality(row["section"], row["severity"], row["message"], table=row["table"], rows=row["rows"])
     with piece(sec, "plausibility checks"):
@@ -275,9 +351,10 @@ def section_forecast(ctx: ReportContext) -> Section:
             sec.add_figure(KeyFigure("Chance to reach the target", p_reach, unit="%", digits=0,
                                      note=f"P(contracts ≥ {a.forecast_target_whole:.0f}) in the simulation",
                                      key="p_reach_target"))
-        sec.add_chart(render(plot_forecast.pipeline_chart, f"Contracts won {window}: distribution",
-                             "All processes; bars inside the interval are dark.", forecast=a.forecast,
-                             confidence=a.settings.confidence))
+        if ctx.full:
+            sec.add_chart(render(plot_forecast.pipeline_chart, f"Contracts won {window}: distribution",
+                                 "All processes; bars inside the interval are dark.", forecast=a.forecast,
+                                 confidence=a.settings.confidence))
         sec.add_chart(render(plot_overview.plot_actual_vs_target, f"Forecast {window} against target",
                              "Expected contracts per process with the interval, against the target of the window.",
                              table=a.forecast_by_process.rename(columns={
@@ -287,28 +364,63 @@ def section_forecast(ctx: ReportContext) -> Section:
         sec.add_table(Table("forecast", f"Forecast {window} by process", a.forecast_window,
                             note="component: pipeline = deals open at the cut, new = deals created later, total = "
                                  f"both; low / high = {level} interval; target pro-rated to the window."))
-        sec.add_table(Table("forecast_by_month", "Forecast by month", a.forecast_table, show_rows=0))
-    with piece(sec, "trend forecast"):
-        _trend_forecast(ctx, sec)
+        sec.add_table(Table("forecast_by_month", "Forecast by month", a.forecast_table, appendix=True))
+    with piece(sec, "weighted pipeline"):
+        sec.add_table(Table("weighted_pipeline", "Open pipeline weighted by the chance to win", a.weighted_pipeline,
+                            note="weighted = Σ amount × win rate from the deal's stage; low / high = every stage at "
+                                 f"the end of its {a.settings.confidence:.0%} interval (a bound, not a joint "
+                                 "interval). A cross-check of the simulated forecast in money."))
+    if ctx.full:
+        with piece(sec, "trend forecast"):
+            _trend_forecast(ctx, sec)
     return sec
 
 
 def _trend_forecast(ctx: ReportContext, sec: Section) -> None:
     a = ctx.analysis
     level = a.settings.confidence
-    model = a.trend_model
     sec.add_chart(render(plot_forecast.fan_chart, "Contracts won per month: history and trend forecast",
-                         f"{model.model_} on the monthly series, {level:.0%} prediction interval; a "
-                         "cross-check of the pipeline forecast.", history=a.won_per_month_total(36),
+                         f"Exponential smoothing on the monthly series (model in the table), {level:.0%} "
+                         "prediction interval; a cross-check of the pipeline forecast.",
+                         history=a.won_per_month_total(36),
                          forecast=a.trend_forecast, ylabel="contracts per month",
                          title="Contracts won per month (all processes)"))
-    sec.add_table(Table("trend_forecast", f"Trend forecast ({model.model_})", a.trend_table))
+    sec.add_table(Table("trend_forecast", "Trend forecast of contracts won per month", a.trend_table,
+                        note=f"Model: {a.trend_model.model_} (error, trend, season of the exponential smoothing "
+                             "family; Hyndman & Athanasopoulos, Forecasting: Principles and Practice, ch. 8)."))
     if a.settings.backtest:
         sec.add_chart(render(plot_forecast.backtest_chart, "Backtest of the monthly forecast",
                              "Rolling-origin one-month-ahead errors against the naive baselines.",
                              result=a.trend_backtest))
         sec.add_table(Table("backtest", "Backtest: accuracy and interval coverage", a.backtest_table,
                             note="MASE < 1 beats the naive forecast; coverage should be near the interval level."))
+        flag_notes(ctx, sec, ("backtest coverage",))
+
+
+# -------------------------------------------------------------------------------------------- breakdowns
+#: Headings of the breakdown dimensions.
+DIMENSION_TITLES = {"owner": "rep", "region": "region", "industry": "industry", "size": "customer size",
+                    "segment": "segment"}
+
+
+def section_breakdowns(ctx: ReportContext) -> Section:
+    """Results and pipeline by rep, region, industry, size and the ``[report] breakdowns`` dimensions."""
+    a = ctx.analysis
+    sec = Section("breakdowns", f"Breakdowns — {a.period_label()}",
+                  intro=f"Per rep and per customer group: contracts won in {a.period_label()}, the win rate of the "
+                        f"deals closed in the last 12 months ({a.settings.confidence:.0%} interval; few deals give "
+                        "wide intervals), the pipeline open at the cut and its value weighted by the chance to "
+                        "win from each deal's stage. All reported processes.")
+    with piece(sec, "dimensions"):
+        dims = a.breakdown_dimensions
+        missing = [d for d in ctx.config.report.breakdowns if d not in dims]
+        if missing:
+            sec.add_text(f"Not in the data, so not broken down: {', '.join(missing)}.")
+    for dim in dims:
+        with piece(sec, f"by {dim}"):
+            sec.add_table(Table(f"by_{dim}", f"By {DIMENSION_TITLES.get(dim, dim)}", a.breakdown(dim),
+                                show_rows=20))
+    return sec
 
 
 # -------------------------------------------------------------------------------------------------- KPIs
@@ -320,21 +432,22 @@ def section_kpis(ctx: ReportContext) -> Section:
                         "not a fixed rule of thumb. The KPI table measures each period's pipeline at its start; "
                         "the coverage figures of the processes measure the pipeline open at the data cut.")
     with piece(sec, "KPIs"):
-        sec.add_chart(render(plot_control.kpi_table, "KPIs per process with their 12-period trend",
-                             "Latest value and sparkline of each KPI.", kpis=a.kpis_recent,
-                             columns=["snapshot_win_rate", "cycle_days", "coverage", "required_coverage"]))
+        if ctx.full:
+            sec.add_chart(render(plot_control.kpi_table, "KPIs per process with their 12-period trend",
+                                 "Latest value and sparkline of each KPI.", kpis=a.kpis_recent,
+                                 columns=["snapshot_win_rate", "cycle_days", "coverage", "required_coverage"]))
         short = a.coverage_short
         ctx.headline(KeyFigure("Processes with too little pipeline", len(short),
                                note=", ".join(short) or "coverage at the cut meets need everywhere",
                                status="bad" if short else "good", key="coverage_short"))
         sec.add_table(Table("kpis_latest", f"KPIs in {a.period_label()}", a.kpis_latest,
                             note="cohort_win_rate is 'too early' for a cohort too young to have closed."))
-        sec.add_table(Table("kpis", "KPIs per process and period", a.kpis, show_rows=0,
-                            note="Full history in report.xlsx."))
+        sec.add_table(Table("kpis", "KPIs per process and period", a.kpis, appendix=True))
     with piece(sec, "pipeline movement"):
-        sec.add_chart(render(plot_control.movement_chart, f"Pipeline movement in {a.period_label()}",
-                             "Open at start + new − won − lost = open at end; right: moves of deals open at both "
-                             "dates.", movement=a.movement))
+        if ctx.full:
+            sec.add_chart(render(plot_control.movement_chart, f"Pipeline movement in {a.period_label()}",
+                                 "Open at start + new − won − lost = open at end; right: moves of deals open at "
+                                 "both dates.", movement=a.movement))
         sec.add_table(Table("movement", f"Pipeline movement in {a.period_label()} (count)", a.movement_table))
     return sec
 
@@ -365,8 +478,9 @@ def section_segments(ctx: ReportContext) -> Section:
                                  "wallet would add); expected_value = potential x the rule's probability."))
         sec.add_table(Table("assignment_top", "Top customers per process", a.assignment_top,
                             note="Rank 1 = highest expected value within the process.", show_rows=30))
+        flag_notes(ctx, sec, ("expected value", "process assignment", "share of wallet"))
         sec.add_table(Table("assignment_all", "Process assignment of every customer", a.assignment,
-                            show_rows=0, note="All customers in report.xlsx."))
+                            appendix=True))
     return sec
 
 
@@ -440,5 +554,5 @@ def _process_sections(ctx: ReportContext) -> list[Section]:
 
 #: The sections in report order: key -> function (the keys are :data:`salesplan.report.config.SECTION_KEYS`).
 SECTIONS: dict[str, SectionFn] = dict(zip(SECTION_KEYS, (
-    section_overview, section_forecast, _process_sections, section_kpis, section_accountability, section_activity,
-    section_segments, section_data_quality), strict=True))
+    section_overview, section_forecast, section_accountability, _process_sections, section_breakdowns, section_kpis,
+    section_activity, section_segments, section_data_quality), strict=True))
