@@ -215,5 +215,7 @@ def test_scoped_css_limits_every_rule_to_the_scope() -> None:
     assert "#r h1{font-size:26px;margin:0 0 4px}" in out
     assert "#r th,#r td{border:1px solid #d5dbe1;" in out
     assert "#r .fig.good{border-left-color:#2e7d32}" in out
-    n_css = flat.count("}") - sum(flat.count(x) for x in ("body{", "main{"))
+    screen = flat.split("@media print")[0]  # print rules stay with the standalone page, not a notebook cell
+    assert "@media" not in out and "@page" not in out and "@media print" in flat
+    n_css = screen.count("}") - sum(screen.count(x) for x in ("body{", "main{"))
     assert len(rules) == n_css

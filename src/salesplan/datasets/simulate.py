@@ -373,7 +373,8 @@ def simulate(
     targets = _targets(procs, rate_t, as_of, creation_scale)
     data = SalesData.from_frames(customers=cust, orders=orders, opportunities=opps, stage_events=events,
                                  activities=acts, targets=targets, opportunity_history=history,
-                                 forecast_calls=calls, processes=procs, as_of=as_of)
+                                 forecast_calls=calls if len(calls) else None, processes=procs,
+                                 as_of=as_of)
     truth = Truth(stage_rates=rate_t, win_rates=win_t, durations=dur_t, activity_ratios=act_t,
                   clv_params=dict(CLV_PARAMS),
                   creation_per_week={n: CREATION_PER_WEEK[n] * creation_scale for n in procs},

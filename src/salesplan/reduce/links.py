@@ -27,7 +27,7 @@ def latest_date(data: SalesData) -> Any:
     --------
     >>> from salesplan.datasets import load_example
     >>> latest_date(load_example())
-    Timestamp('2025-12-31 23:55:00')
+    Timestamp('2026-01-01 00:00:00')
     """
     latest = data.summary()["last_date"].dropna()
     return latest.max() if len(latest) else data.as_of

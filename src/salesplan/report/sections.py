@@ -251,8 +251,9 @@ def section_process(ctx: ReportContext, process: str) -> Section:
                                          status="good" if r["feasible"] else "bad", key=f"utilisation_{process}"))
             if ctx.full:
                 sec.add_chart(render(plot_plan.capacity_chart, f"{process}: hours needed against hours available",
-                                     "Hours the plan needs per month (red where short) and the team's hours.",
-                                     report=a.capacity, team=f"{process} team"))
+                                     "Hours the plan needs per month over the next year (red where short) and the team's hours.",
+                                     report=a.capacity, team=f"{process} team",
+                                     start=(a.next_month - 1).start_time, end=(a.next_month + 11).start_time))
     with piece(sec, "largest open opportunities"):
         sec.add_table(Table(f"open_{process}", f"{process}: largest open opportunities", a.open_deals(process),
                             note="Open at the cut; age = days since creation; the 50 largest in report.xlsx.",
