@@ -14,6 +14,11 @@ from typing import Any
 
 import pytest
 
+# two processes draw every kind of per-process chart (the same two as the other hostile-data tests)
+PROCESSES = ("acquisition", "retention")
+# every section but accountability: its re-run of the forecast at each call date costs about half of the build,
+# and its two charts (waterfall, calls against model) are checked on their own in tests/plot
+SECTIONS = ("overview", "forecast", "processes", "breakdowns", "kpis", "activity", "segments", "data_quality")
 CHECKER = Path(__file__).resolve().parents[1] / "plot" / "chart_check.py"
 
 
@@ -50,7 +55,8 @@ def report_charts(hostile_data) -> dict[str, list[str]]:
     try:
         # every chart: the full level where the report has levels
         full = {"level": "full"} if "level" in {f.name for f in fields(ReportOptions)} else {}
-        build_report(hostile_data, demo_config(title="chart layout", **full))
+        build_report(hostile_data, demo_config(title="chart layout", processes=PROCESSES,
+                                         sections=SECTIONS, **full))
     finally:
         mp.undo()
     return found
