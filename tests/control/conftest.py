@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 
 from salesplan import SalesData, SalesProcess
+from salesplan.reduce.states import StageFlows
 
 PROC = SalesProcess("p", ["lead", "offer"], activities={"lead": {"calls": 2.0}})
 
 
-@pytest.fixture(scope="session")
-def tiny():
+def tiny_company() -> SalesData:
     """o4: Dec lead/offer, won 15 Jan; o1: Jan lead/offer, won 10 Feb; o2: Jan lead, lost 25 Jan;
     o3: Feb lead/offer, open; o5: Feb lead, open. Data cut 1 Mar 2025."""
     opps = pd.DataFrame({
@@ -35,6 +35,32 @@ def tiny():
                             "revenue": [400.0, 400.0]})
     return SalesData.from_frames(opportunities=opps, stage_events=ev, activities=acts, targets=targets,
                                  processes={"p": PROC}, as_of="2025-03-01")
+
+
+@pytest.fixture(scope="session")
+def tiny() -> SalesData:
+    """The five-deal company (:func:`tiny_company`)."""
+    return tiny_company()
+
+
+@pytest.fixture(scope="session")
+def tiny_flows() -> StageFlows:
+    """The monthly stage flows of :func:`tiny_company` at its cut, 1 March 2025, written out by hand (what
+    :func:`salesplan.control.actuals.flows` must give: checked in test_variance.py). Cycle days run from
+    creation to the close: o2 10 -> 25 Jan (15), o4 20 Dec -> 15 Jan (26), o1 5 Jan -> 10 Feb (36). ``reach`` is
+    the furthest working stage index, 2 (both stages) when won."""
+    p3 = ["2024-12", "2025-01", "2025-02"]
+    entries = pd.DataFrame({"process": "p", "period": [m for m in p3 for _ in (0, 1)], "stage_index": [0, 1] * 3,
+                            "stage": ["lead", "offer"] * 3, "entries": [1, 1, 2, 1, 2, 1],
+                            "implied": 0, "advanced": [1, 1, 1, 1, 1, 0], "won": [1, 1, 1, 1, 0, 0],
+                            "lost": [0, 0, 1, 0, 0, 0]})
+    closes = pd.DataFrame({"process": "p", "period": ["2025-01", "2025-01", "2025-02"],
+                           "status": ["lost", "won", "won"], "cycle_days": [15.0, 26.0, 36.0], "deals": 1,
+                           "value": [50.0, 300.0, 100.0]})
+    cohorts = pd.DataFrame({"process": "p", "period": ["2024-12", "2025-01", "2025-01", "2025-02", "2025-02"],
+                            "status": ["won", "lost", "won", "open", "open"], "reach": [2, 0, 2, 0, 1],
+                            "deals": 1, "value": [300.0, 50.0, 100.0, 80.0, 200.0]})
+    return StageFlows(entries=entries, closes=closes, cohorts=cohorts, as_of=pd.Timestamp("2025-03-01"), freq="M")
 
 
 @pytest.fixture()

@@ -1,4 +1,6 @@
-"""Variance decomposition: hand-worked cases, the exact-sum invariant (hypothesis), errors."""
+"""Variance decomposition through the stage reduction, the exact-sum invariant (hypothesis), errors.
+
+The rest of the hand-worked cases, on flows written out by hand: test_variance_by_hand.py."""
 
 from __future__ import annotations
 
@@ -10,6 +12,16 @@ from hypothesis import strategies as st
 
 from salesplan import PlanInputError, SalesplanError, SchemaError
 from salesplan.control import decompose_gap, variance
+from salesplan.control.actuals import flows
+
+
+def test_reduction_gives_the_flows_worked_by_hand(tiny, tiny_flows):
+    # the monthly flows of the five-deal company at its cut, as written out in conftest.py (and used by
+    # test_variance_by_hand.py)
+    got = flows(tiny, "M")
+    assert (got.as_of, got.freq) == (tiny_flows.as_of, tiny_flows.freq)
+    for name in ("entries", "closes", "cohorts"):
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(tiny_flows, name), check_dtype=False, obj=name)
 
 
 def test_tiny_company_by_hand(tiny, tiny_plan):
@@ -77,30 +89,6 @@ def test_plan_and_actuals_must_match(tiny, tiny_plan):
     with pytest.raises(PlanInputError, match="first stage"):
         variance(tiny_plan[tiny_plan["stage"] == "offer"], tiny)
     assert issubclass(PlanInputError, SalesplanError)
-
-
-@pytest.mark.parametrize("rates, expected", [
-    (None, [0.5 ** 0.5, 0.5 ** 0.5]),  # no stage rates: the plan conversion 2 / 4 split evenly (geometric)
-    ([0.4, 0.5], [0.4 * 2.5 ** 0.5, 0.5 * 2.5 ** 0.5]),  # product 0.2 rescaled to 0.5: each times sqrt(2.5)
-    ([np.nan, 0.5], [0.5 ** 0.5, 0.5 ** 0.5]),  # a missing rate: the even split
-    ([0.0, 0.5], [0.5 ** 0.5, 0.5 ** 0.5]),  # a zero rate cannot be rescaled: the even split
-])
-def test_plan_stage_rates_are_rescaled_to_the_plan_conversion(tiny, tiny_plan, rates, expected):
-    plan = tiny_plan.drop(columns="rate") if rates is None else tiny_plan.assign(rate=rates * 2)
-    st_jan = variance(plan, tiny, periods=["2025-01"]).by_stage.set_index("stage")
-    np.testing.assert_allclose(st_jan.loc[["lead", "offer"], "planned_rate"], expected, rtol=1e-12)
-    # January's cohort: rates (0.5, 1.0) against the plan's (r1, r2): stage parts by substitution, first stage first
-    r1, r2 = expected
-    assert st_jan.loc["lead", "conversion_effect"] == pytest.approx(2 * (0.5 * r2 - r1 * r2))
-    assert st_jan.loc["offer", "conversion_effect"] == pytest.approx(2 * (0.5 * 1.0 - 0.5 * r2))
-
-
-def test_plan_without_contracts_has_zero_stage_rates(tiny, tiny_plan):
-    res = variance(tiny_plan.drop(columns="rate").assign(contracts=0.0), tiny, periods=["2025-01"])
-    assert res.by_stage["planned_rate"].tolist() == [0.0, 0.0]
-    jan = res.table.iloc[0]
-    # plan conversion 0: the one cohort win and the one contract are all conversion and timing
-    assert (jan["volume_effect"], jan["conversion_effect"], jan["timing_effect"], jan["gap"]) == (0, 1, 0, 1)
 
 
 def test_decompose_gap_names_only_the_bad_rows():
