@@ -54,7 +54,13 @@ class Target:
 TARGETS = [
     Target("aalen_johansen", "src/salesplan/funnel/aalen_johansen.py", ("tests/funnel/test_aalen_johansen.py",)),
     Target("shrinkage", "src/salesplan/funnel/shrinkage.py", ("tests/funnel/test_shrinkage.py",)),
-    Target("volumes", "src/salesplan/plan/volumes.py", ("tests/plan/test_volumes.py",)),
+    # volumes: the cases worked by hand and the deterministic tests of test_volumes.py (its property and forward
+    # Monte Carlo tests are the random check of the same minimality, too slow to run once per mutant)
+    Target("volumes", "src/salesplan/plan/volumes.py",
+           ("tests/plan/test_volumes_by_hand.py",
+            *(f"tests/plan/test_volumes.py::{t}" for t in (
+                "test_hand_computed_cases", "test_heavy_tails_need_several_scan_blocks",
+                "test_win_probability_edges_against_the_beta_binomial")))),
     Target("clv_likelihoods", "src/salesplan/segment/clv.py", ("tests/segment/test_clv_likelihoods.py",),
            ("*xǁBetaGeoǁ_nll_grad__mutmut_*", "*xǁGammaGammaǁ_nll_grad__mutmut_*")),
     # variance: the hand-worked cases on flows written out by hand (no reduction runs, no polars thread pool in the
