@@ -138,7 +138,27 @@ def test_cut_and_periods(tiny, tiny_plan, tiny_flows, caplog):
 def test_summary_sums_the_periods(tiny, tiny_plan, tiny_flows):
     res = variance(tiny_plan, tiny, stage_flows=tiny_flows)
     assert res.summary().loc["p"].tolist() == [4.0, 2.0, -2.0, -2.0, -1.0, 1.0]
-    assert "volume, conversion and timing" in res.title()
+    assert res.title() == "Contract gap: volume, conversion and timing effects per process"
+
+
+def test_a_period_without_contracts(tiny, tiny_plan, tiny_flows):
+    # December 2024: o4 created (lead, offer), won in January: one cohort win, no contract closed in December
+    dec = tiny_plan[tiny_plan["period"] == "2025-01"].assign(period="2024-12")
+    row = variance(dec, tiny, stage_flows=tiny_flows).table.iloc[0]
+    assert (row["actual_entries"], row["cohort_wins"], row["actual_contracts"], row["cohort_open"]) == (1, 1, 0, 0)
+    assert (row["gap"], row["volume_effect"], row["conversion_effect"], row["timing_effect"]) == (-2, -1.5, 0.5, -1)
+    assert bool(row["mature"])
+
+
+def test_reduced_here_when_no_flows_are_given(tiny, tiny_plan, tiny_flows, monkeypatch):
+    # without stage_flows= the data are reduced (here on the pandas path, no thread pool): the same figures
+    from salesplan.reduce import stages
+
+    monkeypatch.setattr(stages, "FAST_ENTRY", "off")
+    got = variance(tiny_plan, tiny)
+    want = variance(tiny_plan, tiny, stage_flows=tiny_flows)
+    pd.testing.assert_frame_equal(got.table, want.table)
+    pd.testing.assert_frame_equal(got.by_stage, want.by_stage)
 
 
 def test_period_errors_name_the_periods(tiny, tiny_plan, tiny_flows):

@@ -1,0 +1,133 @@
+"""The rules of ``validate`` that test_schema.py states in words, checked here on tiny frames by their exact output.
+
+Options given per column, blanks that mean "missing", the names of rows without a key, a failed date or amount
+reported once (not again as missing), the zone-aware/naive rule across columns, and the structure messages. Part of
+the mutation-test selection of ``schema.py`` (benchmarks/mutation.py), so every case is a few rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from salesplan.errors import SchemaError
+from salesplan.schema import validate
+
+
+def _cases(frame: pd.DataFrame, table: str, **kw) -> list[tuple[str, str, str, str]]:
+    out = validate(frame, table, raise_errors=False, **kw)
+    cases = out.attrs.get("failure_cases")
+    if cases is None:
+        return []
+    return list(zip(cases["column"], cases["check"], cases["key"].astype(str), cases["value"], strict=True))
+
+
+def _orders(amount, **extra) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": ["c1", "c2"], "order_date": ["2024-01-05", "2024-02-01"], "amount": amount,
+                         **extra})
+
+
+def test_number_separators_are_passed_on_per_column():
+    text = ["1.234,50", "2.000,00"]
+    # one setting for every column, or one per column: amount reads "1.234,50" as 1234.5
+    got = validate(_orders(text), "orders", decimal=",", thousands=".")["amount"].tolist()
+    assert got == [1234.5, 2000.0]
+    got = validate(_orders(text, margin=["1,5", "2,25"]), "orders", decimal={"amount": ",", "margin": ","},
+                   thousands={"amount": "."})
+    assert got["amount"].tolist() == [1234.5, 2000.0] and got["margin"].tolist() == [1.5, 2.25]
+    # an option for another column does not apply: "1,234.50" read with the default (inferred) separators
+    got = validate(_orders(["1,234.50", "2,000.00"]), "orders", decimal={"margin": ","}, thousands={"margin": "."})
+    assert got["amount"].tolist() == [1234.5, 2000.0]
+
+
+def test_date_readings_are_passed_on_per_column():
+    frame = pd.DataFrame({"opportunity_id": ["a", "b"], "customer_id": ["c", "d"], "process": "acquisition",
+                          "created_at": ["05/03/2024", "06/04/2024"], "expected_close": ["05/07/2024", "06/08/2024"]})
+    out = validate(frame, "opportunities", dayfirst={"created_at": True, "expected_close": False})
+    assert out["created_at"].tolist() == [pd.Timestamp("2024-03-05"), pd.Timestamp("2024-04-06")]
+    assert out["expected_close"].tolist() == [pd.Timestamp("2024-05-07"), pd.Timestamp("2024-06-08")]
+    out = validate(frame, "opportunities", date_format={"created_at": "%d/%m/%Y", "expected_close": "%m/%d/%Y"})
+    assert out["created_at"].tolist() == [pd.Timestamp("2024-03-05"), pd.Timestamp("2024-04-06")]
+    assert out["expected_close"].tolist() == [pd.Timestamp("2024-05-07"), pd.Timestamp("2024-06-08")]
+
+
+def test_blank_text_is_missing_only_where_it_means_missing():
+    # a blank stage is no stage (not_null); a blank owner is kept as written
+    ev = pd.DataFrame({"opportunity_id": ["o1", "o2", "o3"], "stage": ["lead", "  ", "offer"],
+                       "entered_at": ["2024-01-02", "2024-01-03", "2024-01-04"], "owner": ["ann", " ", "bob"]})
+    assert _cases(ev, "stage_events") == [("stage", "not_null", "row 1", "  ")]
+    out = validate(ev.assign(stage="lead"), "stage_events")
+    assert out["owner"].tolist() == ["ann", " ", "bob"]
+    blank_process = pd.DataFrame({"opportunity_id": ["a", "b"], "customer_id": ["c", "d"], "process": ["", "acquisition"],
+                                  "created_at": ["2024-01-02", "2024-01-03"]})
+    assert _cases(blank_process, "opportunities") == [("process", "not_null", "a", "")]
+
+
+def test_rows_without_a_key_are_named_by_position():
+    # stage events have no one-column key: rows are "row i"; an opportunity without an id is "row i" too
+    ev = pd.DataFrame({"opportunity_id": ["o1", "o2"], "stage": ["lead", "offer"],
+                       "entered_at": ["2024-01-02", "soon"]})
+    assert _cases(ev, "stage_events") == [("entered_at", "date", "row 1", "soon")]
+    opps = pd.DataFrame({"opportunity_id": ["a", None, "c"], "customer_id": ["c", "d", "e"], "process": "acquisition",
+                         "created_at": ["2024-01-02", "2024-01-03", "never"]})
+    assert _cases(opps, "opportunities") == [("opportunity_id", "not_null", "row 1", "missing"),
+                                             ("created_at", "date", "c", "never")]
+    # history rows are named by their deal although the key has two columns
+    hist = pd.DataFrame({"opportunity_id": ["o1", "o2"], "changed_at": ["2024-01-02", "2024-01-03"],
+                         "amount": [5.0, -1.0]})
+    assert _cases(hist, "opportunity_history") == [("amount", "non_negative", "o2", "-1.0")]
+    targets = pd.DataFrame({"process": "acquisition", "period": ["2024-Q1", "2024-Q2"], "contracts": [3, -2]})
+    assert _cases(targets, "targets") == [("contracts", "non_negative", "row 1", "-2.0")]
+
+
+def test_a_value_that_fails_to_parse_is_not_also_missing():
+    opps = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "customer_id": ["c", "d", "e"], "process": "acquisition",
+                         "created_at": ["2024-01-02", "never", None]})
+    assert _cases(opps, "opportunities") == [("created_at", "date", "b", "never"),
+                                             ("created_at", "not_null", "c", "missing")]
+    orders = pd.DataFrame({"customer_id": ["c1", "c2", "c3"], "order_date": "2024-01-05",
+                           "amount": ["10", "ten", None]})
+    assert _cases(orders, "orders") == [("amount", "numeric", "row 1", "ten"),
+                                        ("amount", "not_null", "row 2", "missing")]
+    targets = pd.DataFrame({"process": "acquisition", "period": ["2024-Q1", "2024-Q2", "2024-Q3"],
+                            "contracts": ["3", "three", np.nan]})
+    assert _cases(targets, "targets") == [("contracts", "numeric", "row 1", "three"),
+                                          ("contracts", "not_null", "row 2", "missing")]
+
+
+def test_zone_aware_and_naive_timestamps_across_columns():
+    aware = ["2024-01-02T10:00:00+01:00", "2024-01-03T10:00:00+01:00"]
+    frame = pd.DataFrame({"opportunity_id": ["a", "b"], "customer_id": ["c", "d"], "process": "acquisition",
+                          "created_at": aware, "expected_close": ["2024-03-01 12:30", "2024-03-02 08:00"]})
+    assert _cases(frame, "opportunities") == [
+        ("created_at,expected_close", "timezone", "-",
+         "zone-aware and naive timestamps in one table: created_at=aware, expected_close=naive")]
+    # naive dates without a time of day beside a zone-aware column: fine (a date has no zone)
+    assert _cases(frame.assign(expected_close=["2024-03-01", "2024-03-02"]), "opportunities") == []
+    # no zone-aware column at all: times of day are fine
+    assert _cases(frame.assign(created_at=["2024-01-02 10:00", "2024-01-03"]), "opportunities") == []
+    # an ambiguous column (read neither way) is not a zone-aware one: no timezone failure beside naive times
+    amb = frame.assign(created_at=["05/03/2024", "06/04/2024"])
+    assert [c[:2] for c in _cases(amb, "opportunities")] == [("created_at", "ambiguous_date")] * 2
+
+
+def test_structure_messages():
+    ok = pd.DataFrame({"opportunity_id": ["a"], "customer_id": ["c"], "process": "acquisition",
+                       "created_at": ["2024-01-02"]})
+    # one row is a table, not an empty one
+    assert len(validate(ok, "opportunities")) == 1
+    out = validate(ok.iloc[:0], "opportunities", raise_errors=False)
+    assert out.attrs["failure_cases"][["column", "check", "key", "value"]].values.tolist() == [
+        ["*", "empty", "-", "table has no rows"]]
+    assert _cases(ok.drop(columns="process"), "opportunities") == [
+        ("process", "required", "-", "missing column; frame has ['opportunity_id', 'customer_id', 'created_at']")]
+    assert _cases(ok, "opportunities", columns={"nope": "owner"}) == [
+        ("owner", "mapping", "-", "columns= maps 'nope', which the frame does not have")]
+    assert _cases(ok.assign(made="x"), "opportunities", columns={"made": "process"}) == [
+        ("process", "mapping", "-", "two columns have this name after mapping")]
+    # several problems at once, in one error; the frame returned when not raising is the renamed one
+    out = validate(ok.rename(columns={"created_at": "made"}), "opportunities", columns={"made": "created_at"})
+    assert out["created_at"].tolist() == [pd.Timestamp("2024-01-02")]
+    with pytest.raises(SchemaError, match=r"^unknown table 'deals'; canonical tables are \['activities', "):
+        validate(ok, "deals")
