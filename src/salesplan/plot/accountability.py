@@ -6,8 +6,10 @@ Examples
 >>> table = pd.DataFrame({"week": [1, 5, 9], "calls_error": [0.4, 0.3, 0.1], "model_error": [0.3, 0.2, 0.1],
 ...                       "gain": [0.1, 0.1, 0.0], "gain_low": [0.02, 0.05, -0.02], "gain_high": [0.2, 0.15, 0.03]})
 >>> ax = calls_vs_model_chart(table)
->>> [line.get_label() for line in ax.get_lines()]
-['calls', 'salesplan forecast']
+>>> [(line.get_label(), line.get_ydata().tolist()) for line in ax.get_lines()]
+[('calls', [0.4, 0.3, 0.1]), ('salesplan forecast', [0.3, 0.2, 0.1])]
+>>> [float(p.get_x()) for p in ax.patches]  # shaded: weeks 1 and 5 (gain interval above 0), not week 9
+[0.5, 4.5]
 """
 
 from __future__ import annotations

@@ -7,9 +7,16 @@ Examples
 --------
 >>> import pandas as pd
 >>> from salesplan.segment import abc_classes
+
+Five customers worth 50, 30, 10, 6 and 4: the top 20% of customers hold 50% of the value, the top 40% hold 80%
+(the A class), and the Gini coefficient is the mean absolute difference over twice the mean,
+``2 * 232 / (2 * 5**2 * 20) = 0.464`` (232 = the sum of the ten pairwise differences):
+
 >>> ax = pareto_curve(abc_classes(pd.Series([50.0, 30.0, 10.0, 6.0, 4.0])))
->>> ax.get_ylabel()
-'cumulative share of value (%)'
+>>> ax.lines[0].get_xydata().tolist()  # (share of customers %, share of value %)
+[[0.0, 0.0], [20.0, 50.0], [40.0, 80.0], [60.0, 90.0], [80.0, 96.0], [100.0, 100.0]]
+>>> [t.get_text().replace("\\n", ": ") for t in ax.texts], ax.get_title()  # class: customers
+(['A: 2', 'B: 2', 'C: 1'], 'Pareto curve (Gini 0.46)')
 """
 
 from __future__ import annotations
@@ -74,8 +81,9 @@ def rfm_heatmap(rfm: pd.DataFrame, *, value: str | None = None, ax: Any = None) 
     Examples
     --------
     >>> r = pd.DataFrame({"r_score": [1, 2, 2], "f_score": [1, 1, 2], "monetary_value": [5.0, 7.0, 9.0]})
-    >>> rfm_heatmap(r, value="monetary_value").get_xlabel()
-    'recency score (higher = more recent)'
+    >>> ax = rfm_heatmap(r, value="monetary_value")
+    >>> [(t.get_position(), t.get_text()) for t in ax.texts]  # (recency - 1, frequency - 1): mean value
+    [((0, 0), '5'), ((1, 0), '7'), ((1, 1), '9')]
     """
     _need(rfm, ["r_score", "f_score"] + ([value] if value else []), "rfm_heatmap")
     ax = get_ax(ax)
@@ -107,8 +115,11 @@ def clv_by_segment(frame: pd.DataFrame, *, value: str = "clv", by: str = "value_
     Examples
     --------
     >>> f = pd.DataFrame({"clv": [1.0, 5.0, 50.0, 80.0], "value_class": ["C", "C", "A", "A"]})
-    >>> clv_by_segment(f, unit="EUR").get_ylabel()
-    'clv (EUR, log scale)'
+    >>> ax = clv_by_segment(f, unit="EUR")
+    >>> [float(line.get_ydata()[0]) for line in ax.lines[5::6]]  # the medians: A (50 + 80) / 2, C (1 + 5) / 2
+    [65.0, 3.0]
+    >>> [t.get_text().replace("\\n", " ") for t in ax.get_xticklabels()], ax.get_ylabel()
+    (['A (n=2)', 'C (n=2)'], 'clv (EUR, log scale)')
     """
     _need(frame, [value, by], "clv_by_segment")
     ax = get_ax(ax)
@@ -141,8 +152,11 @@ def portfolio_plot(matrix: pd.DataFrame, *, ax: Any = None, attractiveness_label
     --------
     >>> from salesplan.segment import portfolio_matrix
     >>> m = portfolio_matrix(pd.DataFrame({"clv": [10.0, 100.0, 50.0], "share_of_wallet": [0.2, 0.9, 0.5]}))
-    >>> portfolio_plot(m).get_xlabel()
-    'position: share of wallet (0-1)'
+    >>> ax = portfolio_plot(m)
+    >>> ax.get_legend_handles_labels()[1]  # quadrants and their customers: split at the medians, 50 and 0.5
+    ['core (2)', 'review (1)']
+    >>> [float(ax.lines[0].get_ydata()[0]), float(ax.lines[1].get_xdata()[0])]
+    [50.0, 0.5]
     """
     _need(matrix, ["attractiveness", "position", "quadrant"], "portfolio_plot")
     ax = get_ax(ax)
@@ -176,8 +190,9 @@ def calibration_holdout_plot(comparison: pd.DataFrame, *, ax: Any = None, unit: 
     --------
     >>> c = pd.DataFrame({"actual": [0.1, 0.5], "predicted": [0.12, 0.45], "customers": [10, 4]},
     ...                  index=pd.Index([0, 1], name="frequency"))
-    >>> calibration_holdout_plot(c).get_xlabel()
-    'repeat purchases in the calibration period'
+    >>> ax = calibration_holdout_plot(c)
+    >>> [line.get_ydata().tolist() for line in ax.lines]  # actual, then model, per calibration frequency
+    [[0.1, 0.5], [0.12, 0.45]]
     """
     _need(comparison, ["actual", "predicted"], "calibration_holdout_plot")
     ax = get_ax(ax)

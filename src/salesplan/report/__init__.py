@@ -9,9 +9,18 @@ Typical use (this is what ``salesplan report`` does)::
 
 Examples
 --------
->>> from salesplan.report import demo_config, parse_config
->>> demo_config().report.formats
-('html', 'pdf', 'xlsx', 'json')
+The settings of a ``report.toml`` (here as a dict) are read as written; what is not set takes its default (the
+standard level, monthly, EUR), and a misspelt key is refused with the file's name:
+
+>>> from salesplan.report import parse_config
+>>> cfg = parse_config({"report": {"title": "Q4 review", "confidence": 0.8, "formats": ["html", "json"]}},
+...                    source="report.toml")
+>>> cfg.report.title, cfg.report.confidence, cfg.report.formats, cfg.report.level, cfg.report.freq
+('Q4 review', 0.8, ('html', 'json'), 'standard', 'M')
+>>> parse_config({"report": {"confidance": 0.8}}, source="report.toml")
+Traceback (most recent call last):
+...
+salesplan.errors.ConfigError: report.toml: unknown key...
 """
 
 from __future__ import annotations

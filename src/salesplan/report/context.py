@@ -10,6 +10,8 @@ Examples
 >>> from salesplan.report import demo_config
 >>> from salesplan.report.context import ReportContext
 >>> ctx = ReportContext.create(load_example(), demo_config())
+>>> ctx.data.as_of  # the example's data cut: the report covers the last whole month before it
+Timestamp('2026-01-01 00:00:00')
 >>> ctx.analysis.period_label()
 'December 2025'
 """

@@ -15,10 +15,12 @@ from salesplan.report.html import _brief, _figures, scoped_css, section_html
 >>> sec.add_table(Table("status", "Open, won and lost", pd.DataFrame({"process": ["acquisition"], "won": [3]})))
 >>> _ = sec.add_figure(KeyFigure("Won", 3, low=2, high=5))
 >>> rep = Report(title="Control report", as_of=pd.Timestamp("2025-12-31"), sections=[sec])
->>> [t.name for t in rep.tables()]
-['status']
->>> rep.sections[0].figures[0].text()
+>>> [t.name for t in rep.tables()], rep.tables()[0].frame["won"].tolist()
+(['status'], [3])
+>>> rep.sections[0].figures[0].text()  # the value and its interval
 '3 (2 – 5)'
+>>> KeyFigure("Revenue", 1234567.8, low=1.1e6, high=1.4e6).text()  # rounded, with thousands separators
+'1,234,568 (1,100,000 – 1,400,000)'
 """
 
 from __future__ import annotations

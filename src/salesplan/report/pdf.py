@@ -1,4 +1,4 @@
-"""Render a report as a printable PDF (A4) with reportlab: the same sections, figures, charts and tables as HTML.
+r"""Render a report as a printable PDF (A4) with reportlab: the same sections, figures, charts and tables as HTML.
 
 reportlab's ``Paragraph`` understands a small XML markup, so every data string is escaped before it is put in
 one. Output is reproducible: reportlab's ``invariant`` mode (fixed document id) with the data cut as creation
@@ -6,12 +6,21 @@ date.
 
 Examples
 --------
+>>> import base64, re, zlib
 >>> import pandas as pd
->>> from salesplan.report.model import Report, Section
+>>> from salesplan.report.model import KeyFigure, Report, Section
 >>> from salesplan.report.pdf import render_pdf
->>> pdf = render_pdf(Report("Demo <report>", as_of=pd.Timestamp("2025-12-31"), sections=[Section("s", "S")]))
->>> pdf[:5]
-b'%PDF-'
+>>> sec = Section("s", "S")
+>>> _ = sec.add_figure(KeyFigure("Won", 3, low=2, high=5))
+>>> pdf = render_pdf(Report("Demo <report>", as_of=pd.Timestamp("2025-12-31"), sections=[sec]))
+
+The text drawn on the page (its content stream, ASCII85 and Flate encoded): the title's ``<report>`` is shown
+as text, not read as a markup tag, and the key figure reads ``3 (2 – 5)`` (PDF escapes brackets, ``\226`` is the
+en dash in the Windows-1252 encoding of the standard fonts):
+
+>>> page = zlib.decompress(base64.a85decode(re.search(rb"stream\r?\n(.*?~>)", pdf, re.S).group(1), adobe=True))
+>>> re.findall(rb"\((.*?)\) Tj", page)[2:5], re.findall(rb"\((.*?)\) Tj", page)[-2:]
+([b'Demo <', b'report', b'>'], [b'Won', b'3 \\(2 \\226 5\\)'])
 """
 
 from __future__ import annotations

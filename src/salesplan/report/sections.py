@@ -6,9 +6,17 @@ fails becomes a warning in that section (and a row of the data-quality table) wh
 
 Examples
 --------
->>> from salesplan.report.sections import SECTION_KEYS
->>> SECTION_KEYS[0], SECTION_KEYS[-1]
-('overview', 'data_quality')
+A part that fails becomes a warning of its section and the next part still runs:
+
+>>> from salesplan.report.model import KeyFigure, Section
+>>> from salesplan.report.sections import piece
+>>> sec = Section("demo", "Demo")
+>>> with piece(sec, "win rate"):
+...     raise ZeroDivisionError("no deals")
+>>> with piece(sec, "entries"):
+...     _ = sec.add_figure(KeyFigure("Entries", 12))
+>>> sec.warnings, [f.text() for f in sec.figures]
+(['win rate failed: ZeroDivisionError: no deals'], ['12'])
 """
 
 from __future__ import annotations
