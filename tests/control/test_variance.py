@@ -70,6 +70,8 @@ def test_decompose_gap_rejects_bad_rows():
         decompose_gap(pd.DataFrame({**good, "cohort_wins": [9]}))
     with pytest.raises(PlanInputError, match="without planned entries"):
         decompose_gap(pd.DataFrame({**good, "planned_entries": [0.0]}))
+    with pytest.raises(PlanInputError, match="without planned entries"):  # half a contract is a contract
+        decompose_gap(pd.DataFrame({**good, "planned_entries": [0.0], "planned_contracts": [0.5]}))
     with pytest.raises(PlanInputError, match="negative or missing"):
         decompose_gap(pd.DataFrame({**good, "actual_contracts": [-1]}))
     with pytest.raises(PlanInputError, match="missing column"):
@@ -101,3 +103,11 @@ def test_decompose_gap_names_only_the_bad_rows():
     with pytest.raises(PlanInputError) as err:  # at most five rows named
         decompose_gap(rows.assign(cohort_wins=-1))
     assert str(err.value).count("'period'") == 5 and "2025-05" in str(err.value) and "2025-06" not in str(err.value)
+    # the full messages, at most five rows each
+    with pytest.raises(PlanInputError, match=r"^decompose_gap: planned contracts without planned entries \(conversion "
+                                             r"undefined\) in rows \[\{'process': 'x', 'period': '2025-01'\}, .*"
+                                             r"'2025-05'\}\]$"):
+        decompose_gap(rows.assign(planned_entries=0.0))
+    with pytest.raises(PlanInputError, match=r"^decompose_gap: cohort_wins exceed actual_entries in rows "
+                                             r"\[\{'process': 'x', 'period': '2025-01'\}, .*'2025-05'\}\]$"):
+        decompose_gap(rows.assign(cohort_wins=9))

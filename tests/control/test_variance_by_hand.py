@@ -108,6 +108,14 @@ def test_plan_without_contracts_has_zero_stage_rates(tiny, tiny_plan, tiny_flows
         assert res.by_stage["conversion_effect"].tolist() == [0.0, 1.0]
 
 
+def test_a_plan_of_one_entry(tiny, tiny_plan, tiny_flows):
+    # one planned entry and half a contract: conversion 0.5, split evenly (no rates): each stage sqrt(0.5)
+    plan = tiny_plan.drop(columns="rate").assign(expected_entries=1.0, contracts=0.5)
+    res = variance(plan, tiny, periods=["2025-01"], stage_flows=tiny_flows)
+    assert res.table["planned_conversion"].tolist() == [0.5]
+    np.testing.assert_allclose(res.by_stage["planned_rate"], [0.5 ** 0.5] * 2, rtol=1e-12)
+
+
 def test_plan_without_entries_has_a_zero_conversion(tiny, tiny_plan, tiny_flows):
     res = variance(tiny_plan.assign(expected_entries=0.0, contracts=0.0), tiny, periods=["2025-01"],
                    stage_flows=tiny_flows)
@@ -130,9 +138,12 @@ def test_cut_and_periods(tiny, tiny_plan, tiny_flows, caplog):
     march = tiny_plan[tiny_plan["period"] == "2025-01"].assign(period="2025-03")
     plan = pd.concat([tiny_plan.iloc[::-1], march], ignore_index=True)
     got = variance(plan, tiny, stage_flows=tiny_flows)
-    assert "plan periods ['2025-03'] start after the data cut 2025-03-01 and are not compared" in caplog.text
+    assert [r.getMessage() for r in caplog.records] == [
+        "plan periods ['2025-03'] start after the data cut 2025-03-01 and are not compared"]
     assert got.table["period"].tolist() == ["2025-01", "2025-02"]
+    # the plan's rows came offer first: each stage keeps its own rate
     assert got.by_stage["stage"].tolist() == ["lead", "offer"] * 2
+    assert got.by_stage["planned_rate"].tolist() == [0.8, 0.625] * 2
 
 
 def test_summary_sums_the_periods(tiny, tiny_plan, tiny_flows):
@@ -181,8 +192,8 @@ def test_period_errors_name_the_periods(tiny, tiny_plan, tiny_flows):
     with pytest.raises(PlanInputError, match=r"^period\(s\) \['2025-03'\] start after the data cut"):
         run(march, periods=["2025-03"])
     early = tiny_plan.assign(period=tiny_plan["period"].str.replace("2025-0", "2024-0"))
-    with pytest.raises(SchemaError, match=r"period\(s\) \['2024-01', '2024-02'\] end before the first opportunity "
-                                          r"\(2024-12-20\)"):
+    with pytest.raises(SchemaError, match=r"^period\(s\) \['2024-01', '2024-02'\] end before the first opportunity "
+                                          r"\(2024-12-20\): the actuals do not cover them \(empty period\)$"):
         run(early)
     # November 2024 ends before the first deal (20 Dec); December 2024 does not, but has only entries
     nov = tiny_plan.assign(period=tiny_plan["period"].map({"2025-01": "2024-11", "2025-02": "2024-12"}))
@@ -191,7 +202,8 @@ def test_period_errors_name_the_periods(tiny, tiny_plan, tiny_flows):
     # a period with opportunities but no stage event at all in the flows: empty
     quiet = dataclasses.replace(tiny_flows, entries=tiny_flows.entries[tiny_flows.entries["period"] != "2025-02"],
                                 closes=tiny_flows.closes[tiny_flows.closes["period"] != "2025-02"])
-    with pytest.raises(SchemaError, match=r"^stage_events: period\(s\) \['2025-02'\] have no stage events at all"):
+    with pytest.raises(SchemaError, match=r"^stage_events: period\(s\) \['2025-02'\] have no stage events at all "
+                                          r"\(empty period\); the actuals do not cover them$"):
         variance(tiny_plan, tiny, stage_flows=quiet)
     # a period with closes but no entries is covered
     closes_only = dataclasses.replace(tiny_flows, entries=quiet.entries)
@@ -210,8 +222,22 @@ def test_process_errors(tiny, tiny_plan, tiny_flows):
         data = types.SimpleNamespace(processes=tiny.processes, as_of=tiny.as_of,
                                      opportunities=tiny.opportunities, stage_events=tiny.stage_events)
         setattr(data, missing, None)
-        with pytest.raises(SchemaError, match="plan against actual needs the opportunities and stage_events"):
+        with pytest.raises(SchemaError, match=r"^opportunities: plan against actual needs the opportunities and "
+                                              r"stage_events tables$"):
             variance(tiny_plan, data, stage_flows=tiny_flows)
+    # opportunities without their creation dates: the table and column are named
+    data = types.SimpleNamespace(processes=tiny.processes, as_of=tiny.as_of, stage_events=tiny.stage_events,
+                                 opportunities=tiny.opportunities.drop(columns="created_at"))
+    with pytest.raises(SchemaError, match=r"opportunities\.created_at \[required\]"):
+        variance(tiny_plan, data, stage_flows=tiny_flows)
+    # a period that ends at the very instant of the first opportunity does not end before it (it is then empty)
+    nov = pd.Period("2024-11", "M")
+    first = tiny.opportunities.assign(created_at=tiny.opportunities["created_at"].where(
+        tiny.opportunities["opportunity_id"] != "o4", nov.end_time))
+    data = types.SimpleNamespace(processes=tiny.processes, as_of=tiny.as_of, stage_events=tiny.stage_events,
+                                 opportunities=first)
+    with pytest.raises(SchemaError, match=r"^stage_events: period\(s\) \['2024-11'\] have no stage events"):
+        variance(tiny_plan.assign(period="2024-11"), data, stage_flows=tiny_flows)
     with pytest.raises(PlanInputError, match=r"^plan volumes: process 'p' period 2025-01: no row for the first "
                                              r"stage 'lead', so planned entries are unknown$"):
         variance(tiny_plan[tiny_plan["stage"] == "offer"], tiny, stage_flows=tiny_flows)
@@ -228,6 +254,9 @@ def test_plan_volumes_sum_segments_and_weight_rates():
                         "rate": [0.5, 0.1, 0.6, 0.9, 0.7, 0.7, 0.5, 0.5]})
     before = vol.copy()
     got = plan_volumes_frame(types.SimpleNamespace(volumes=vol))  # a Plan: its volumes
+    # half an entry planned still has a rate
+    half = plan_volumes_frame(vol.assign(expected_entries=0.25))
+    assert half["rate"].tolist() == pytest.approx([0.3, 0.75, 0.7, 0.5])
     pd.testing.assert_frame_equal(vol, before)
     expected = pd.DataFrame({"process": "p", "period": ["2025-Q2"] * 3 + ["2025-Q1"],
                              "stage": ["lead", "offer", "talk", "lead"], "contracts": [4.0, 4.0, 4.0, 4.0],
