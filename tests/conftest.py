@@ -19,9 +19,11 @@ os.environ.setdefault("SALESPLAN_SHARED_DATA", str(ROOT.parent / "shared" / "dat
 _MUTATION = os.environ.get("SALESPLAN_HYPOTHESIS_PROFILE") == "mutation"
 _MUTATION_EXAMPLES = 15
 if _MUTATION:
-    from hypothesis import settings
+    from hypothesis import Phase, settings
 
-    settings.register_profile("mutation", max_examples=_MUTATION_EXAMPLES, derandomize=True, deadline=None)
+    # no shrinking: a mutant is killed by the first failing example (shrinking it took minutes per mutant)
+    settings.register_profile("mutation", max_examples=_MUTATION_EXAMPLES, derandomize=True, deadline=None,
+                              phases=(Phase.explicit, Phase.reuse, Phase.generate), database=None)
     settings.load_profile("mutation")
     # imported here, in mutmut's fork server, so that each mutant's fork does not import them again (1-2 s each);
     # importing starts no thread pool (using them would, and a fork of that process could deadlock)
@@ -60,15 +62,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _cap_property_examples(items: list[pytest.Item]) -> None:
-    """Cap the examples of every hypothesis test at the mutation profile's count (mutation runs only)."""
+    """Cap the examples of every hypothesis test at the mutation profile's count, without shrinking (mutation
+    runs only)."""
     from hypothesis import settings
 
     for item in items:
         test = getattr(item, "obj", None)
         own = getattr(test, "_hypothesis_internal_use_settings", None)  # where @settings stores a test's settings
-        if own is not None and own.max_examples > _MUTATION_EXAMPLES:
+        if own is not None:
             test._hypothesis_internal_use_settings = settings(  # type: ignore[union-attr]
-                own, max_examples=_MUTATION_EXAMPLES, derandomize=True)
+                own, max_examples=min(own.max_examples, _MUTATION_EXAMPLES), derandomize=True,
+                phases=settings.get_profile("mutation").phases, database=None)
 
 
 def _save_executed_notebook(nb, source: Path) -> Path:
