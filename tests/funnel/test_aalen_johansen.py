@@ -203,6 +203,10 @@ def test_every_field_of_the_degenerate_fits() -> None:
     assert (empty.unresolved, empty.n, empty.n_advance, empty.n_loss, empty.n_open) == (1.0, 3.0, 0.0, 0.0, 3.0)
     assert empty.cif([1.0, 10.0]).tolist() == [0.0, 0.0]
     assert np.isnan(empty.quantiles([0.5, 0.9])).all() and empty.quantiles([0.5, 0.9]).shape == (2,)
+    # one open stay (or half a one): still all in the stage
+    for weight in (None, np.array([0.5])):
+        one = aalen_johansen(np.array([3.0]), np.array([0]), weight)
+        assert one.unresolved == 1.0 and one.n == (1.0 if weight is None else 0.5)
     nothing = aalen_johansen(np.array([], dtype=float), np.array([], dtype=int))
     assert np.isnan(nothing.unresolved) and nothing.n == 0.0
     early = aalen_johansen(np.array([3.0, 4, 6]), np.array([1, 2, 0]), np.array([1.0, 2, 3]), horizon=2.0)
@@ -220,6 +224,7 @@ def test_step_function_and_quantile_edges() -> None:
     # F1 jumps by 1/4 on day 1 and by (1/2)(1/1) on day 4; F2 by 1/4 on day 2
     assert fit.cif([0.99, 1.0, 3.99, 4.0]).tolist() == pytest.approx([0.0, 0.25, 0.25, 0.75])
     assert fit.cif(2.0, outcome=2).tolist() == pytest.approx([0.25])
+    assert fit.cif([1.5, 2.5], outcome=2).tolist() == pytest.approx([0.0, 0.25])  # between the first two times
     q = fit.quantiles([0.0, 1 / 3, 0.34, 1.0, 1.5])
     assert q[:4].tolist() == [1.0, 1.0, 4.0, 4.0] and np.isnan(q[4])
 
