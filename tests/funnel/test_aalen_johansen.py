@@ -228,3 +228,83 @@ def test_step_function_and_quantile_edges() -> None:
     q = fit.quantiles([0.0, 1 / 3, 0.34, 1.0, 1.5])
     assert q[:4].tolist() == [1.0, 1.0, 4.0, 4.0] and np.isnan(q[4])
 
+
+
+def _curves(days: np.ndarray, outcome: np.ndarray, w: np.ndarray, tau: float) -> tuple[float, float, float]:
+    """``F1(tau), F2(tau), S(tau)`` by the textbook recursion (as :func:`_rate`)."""
+    surv, f1, f2 = 1.0, 0.0, 0.0
+    for t in np.unique(days[outcome > 0]):
+        if t > tau:
+            break
+        at_risk = w[days >= t].sum()
+        d1 = w[(days == t) & (outcome == 1)].sum()
+        d2 = w[(days == t) & (outcome == 2)].sum()
+        f1 += surv * d1 / at_risk
+        f2 += surv * d2 / at_risk
+        surv *= 1 - (d1 + d2) / at_risk
+    return f1, f2, surv
+
+
+# 14 advances, 10 losses, 4 stays still open after the last event (day 17.87): an eighth unresolved at the horizon
+TAIL_DAYS = np.array([4.83, 4.14, 6.58, 4.77, 3.25, 5.57, 9.8, 7.91, 2.94, 2.1, 3.08, 4.59, 1.11, 3.93, 4.84, 6.26,
+                      6.87, 7.7, 11.09, 15.2, 8.46, 17.87, 6.47, 10.76, 20.0, 25.0, 30.0, 18.0])
+TAIL_OUT = np.array([1] * 14 + [2] * 10 + [0] * 4)
+TAIL_W = np.array([2.0] * 5 + [1.0] * 23)
+
+
+def test_parametric_tail_adds_the_unresolved_share_times_the_tail_probability() -> None:
+    """``R = F1 + S pi`` with ``pi`` the tail model's advance probability of a stay unresolved at the horizon; its
+    variance is the delta-method variance of ``F1 + S pi`` at fixed ``pi`` (here by the jackknife of the
+    recursion) plus ``S^2 var(pi)``."""
+    from salesplan.funnel.tail import mixture_tail
+
+    tau = 17.87
+    fit = aalen_johansen(TAIL_DAYS, TAIL_OUT, TAIL_W, tail="parametric")
+    pi, var_pi = mixture_tail(TAIL_DAYS, TAIL_OUT, TAIL_W, tau)
+    f1, f2, s = _curves(TAIL_DAYS, TAIL_OUT, TAIL_W, tau)
+    assert 0 < pi < 1 and fit.tail == pi and fit.horizon == tau
+    assert fit.unresolved == pytest.approx(s, rel=1e-12) and s == pytest.approx(4 / 33, rel=1e-9)
+    assert fit.rate == pytest.approx(f1 + s * pi, rel=1e-12)
+    grad = np.empty(len(TAIL_W))
+    for i in range(len(TAIL_W)):
+        h = 1e-6 * TAIL_W[i]
+        up, down = TAIL_W.copy(), TAIL_W.copy()
+        up[i] += h
+        down[i] -= h
+        g_up = _curves(TAIL_DAYS, TAIL_OUT, up, tau)
+        g_down = _curves(TAIL_DAYS, TAIL_OUT, down, tau)
+        grad[i] = ((g_up[0] + g_up[2] * pi) - (g_down[0] + g_down[2] * pi)) / (2 * h)
+    assert fit.var == pytest.approx(float(np.sum(TAIL_W * grad**2)) + s**2 * var_pi, rel=1e-5)
+    assert (fit.n, fit.n_advance, fit.n_loss, fit.n_open) == (33.0, 19.0, 10.0, 4.0)
+    split = aalen_johansen(TAIL_DAYS, TAIL_OUT, TAIL_W)
+    np.testing.assert_array_equal(fit.cif_advance, split.cif_advance)
+    np.testing.assert_array_equal(fit.surv, split.surv)
+    assert split.rate == pytest.approx(f1 / (f1 + f2), rel=1e-12) and np.isnan(split.tail)
+
+
+def test_parametric_tail_falls_back_to_the_split() -> None:
+    # nothing unresolved at the horizon (no open stays), or too few events for the tail model: the split rate
+    for days, out, w in ((TAIL_DAYS[:24], TAIL_OUT[:24], TAIL_W[:24]), (DAYS, OUT, W)):
+        par = aalen_johansen(days, out, w, tail="parametric")
+        split = aalen_johansen(days, out, w)
+        assert (par.rate, par.var, par.unresolved) == (split.rate, split.var, split.unresolved)
+        assert np.isnan(par.tail)
+    with pytest.raises(ValueError, match=r"^tail must be 'split' or 'parametric', got 'nope'$"):
+        aalen_johansen(DAYS, OUT, W, tail="nope")
+
+
+def test_stays_of_zero_weight_change_nothing() -> None:
+    # an advance of weight 0 before the horizon: nothing resolved with weight; every field
+    fit = aalen_johansen(np.array([1.0, 2.0]), np.array([1, 0]), np.array([0.0, 1.0]))
+    assert (fit.times.tolist(), fit.surv.tolist(), fit.cif_advance.tolist(), fit.cif_loss.tolist()) == (
+        [1.0], [1.0], [0.0], [0.0])
+    assert fit.horizon == 1.0 and np.isnan([fit.rate, fit.var, fit.tail]).all()
+    assert (fit.unresolved, fit.n, fit.n_advance, fit.n_loss, fit.n_open) == (1.0, 1.0, 0.0, 0.0, 1.0)
+    # a loss of weight 0 after everyone weighted has left (nobody at risk then): one advance, one loss, the
+    # binomial 0.5 with variance 0.5 * 0.5 / 2, and the curves stay where they were
+    fit = aalen_johansen(np.array([1.0, 2.0, 3.0]), np.array([1, 2, 2]), np.array([1.0, 1.0, 0.0]))
+    assert (fit.rate, fit.var, fit.unresolved) == (0.5, 0.125, 0.0)
+    assert (fit.surv.tolist(), fit.cif_advance.tolist(), fit.cif_loss.tolist()) == (
+        [0.5, 0.0, 0.0], [0.5, 0.5, 0.5], [0.0, 0.5, 0.5])
+    fit = aalen_johansen(np.array([1.0, 2.0]), np.array([1, 2]), np.array([1.0, 0.0]))
+    assert (fit.rate, fit.var, fit.unresolved, fit.cif_loss.tolist()) == (1.0, 0.0, 0.0, [0.0, 0.0])
