@@ -136,7 +136,8 @@ def test_bad_inputs_name_their_positions():
     with pytest.raises(PlanInputError, match="whole numbers"):
         win_probability(5, 1.5, 0.5)
     assert check_target_probability(0.8) == 0.8 and isinstance(check_target_probability(np.float32(0.5)), float)
-    with pytest.raises(ParameterError, match="target_probability"):
+    with pytest.raises(ParameterError, match=r"^target_probability must be a probability strictly between 0 and 1, "
+                                             r"got 1.0$"):
         check_target_probability(1.0)
 
 
