@@ -111,9 +111,11 @@ pytest_add_cli_args_test_selection = [{tests}]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:unraisableexception",
                        "-p", "no:threadexception", "-q", "-m", "not slow"]
 use_git_change_detection = false
-# a mutant is "timeout" after 15 x its tests' clean time + this constant: generous, as each fork rebuilds the
-# test file's fixtures on a shared machine (with mutmut's default of 1 s, slow forks were counted as timeouts)
-timeout_constant = 30.0
+# a mutant is "timeout" after (its tests' clean CPU time + constant) x multiplier x 2 CPU seconds (mutmut 3.8
+# limits CPU time, not wall time, so a loaded machine does not cause timeouts): a mutant that makes a scan loop
+# (volumes' _bnb_quantile) stops after about 20 s of CPU instead of 15 minutes
+timeout_constant = 2.0
+timeout_multiplier = 5.0
 process_isolation = "{target.isolation}"
 """
     (work / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + section)
