@@ -178,7 +178,7 @@ def test_long_tables_say_how_many_rows_are_shown() -> None:
     (0.123456, "0.1235", True), (np.float64(2.0), "2", True), (1234567, "1,234,567", True),
     (np.int64(-5), "-5", True), (np.bool_(True), "True", False), (pd.NaT, "–", False), (None, "–", False),
     (pd.Timestamp("2025-03-04"), "2025-03-04", False), (pd.Timestamp("2025-03-04 00:00:01"), "2025-03-04 00:00", False),
-    ("x", "x", False),
+    ("x", "x", False), ("(all)", "Total", False), ("(all) ", "(all) ", False),  # the library's total-row marker
 ])
 def test_cell_text(value, shown, numeric) -> None:
     from salesplan.report.html import cell_text
