@@ -61,7 +61,8 @@ TARGETS = [
            ("tests/plan/test_volumes_by_hand.py",
             *(f"tests/plan/test_volumes.py::{t}" for t in (
                 "test_hand_computed_cases", "test_heavy_tails_need_several_scan_blocks",
-                "test_win_probability_edges_against_the_beta_binomial")))),
+                "test_win_probability_edges_against_the_beta_binomial", "test_target_probability_outside_unit_interval",
+                "test_bad_rate", "test_bad_contracts")))),
     Target("clv_likelihoods", "src/salesplan/segment/clv.py", ("tests/segment/test_clv_likelihoods.py",),
            ("*xǁBetaGeoǁ_nll_grad__mutmut_*", "*xǁGammaGammaǁ_nll_grad__mutmut_*")),
     # variance: the hand-worked cases on flows written out by hand (no reduction runs, no polars thread pool in the

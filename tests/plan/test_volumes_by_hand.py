@@ -132,6 +132,19 @@ def test_bad_inputs_name_their_positions():
         required_entries(1, [2.0] * 7, 0.5)
     with pytest.raises(PlanInputError, match=r"position\(s\) \[0, 1, 2, 3, 4\]$"):
         required_entries(1, 0.5, 0.5, alpha=[0.0] * 7, beta=1.0)
+    # each rule alone (a zero contract, a zero target probability, a rate of 1 and a Beta beta of 0 are fine)
+    with pytest.raises(PlanInputError, match=r"position\(s\) \[1\]$"):
+        required_entries([0, -1], 0.5, 0.8)
+    with pytest.raises(PlanInputError, match=r"position\(s\) \[0\]$"):
+        required_entries([np.nan, 1], 0.5, 0.8)
+    for c in (0.0, 1.0, 1.5):
+        with pytest.raises(ParameterError, match=r"position\(s\) \[1\]$"):
+            required_entries(1, 0.5, [0.5, c])
+    with pytest.raises(PlanInputError, match=r"position\(s\) \[1\]$"):
+        required_entries(1, [1.0, 0.0], 0.8)
+    with pytest.raises(PlanInputError, match=r"position\(s\) \[0\]$"):
+        required_entries(1, 0.5, 0.8, alpha=[0.0, 1.0, 1.0], beta=[1.0, 0.0, 0.5])
+    assert required_entries(1, [0.5, 1.0, 0.5], 0.5, alpha=[1.0, 2.0, 1.0], beta=[1.0, 0.0, 0.5]).tolist() == [1, 1, 1]
     # win_probability checks the same inputs
     with pytest.raises(PlanInputError, match="whole numbers"):
         win_probability(5, 1.5, 0.5)
@@ -150,6 +163,22 @@ def test_a_rate_too_uncertain_to_plan_is_refused(monkeypatch):
         required_entries([1, 1, 1], 0.5, [0.5, 0.5, 0.9999], alpha=[1.0, 1.0, 1.0], beta=[1.0, 1.0, 2.5])
     # below the cap it is planned: (n + 1) * 0.0101 >= 1: n = 99 (99/100; n = 98: 98/99 = 0.98990 < 0.9899)
     assert int(required_entries(1, 0.5, 0.9899, alpha=1.0, beta=1.0)) == 99
+
+
+def test_the_cap_names_the_row_that_needs_most(monkeypatch):
+    # two uniform-ish rows, both far beyond a cap of 1,000 (about 10,000 and 25,000 entries): the one whose scan
+    # got furthest (the wider second row, Beta(1, 2.5)) is named
+    monkeypatch.setattr(volumes, "MAX_ENTRIES", 1_000)
+    with pytest.raises(PlanInputError, match=r"at position 1 \(alpha=1, beta=2.5\)"):
+        required_entries([1, 1], 0.5, 0.9999, alpha=[1.0, 1.0], beta=[1.0, 2.5])
+
+
+def test_defaults_and_exact_ties():
+    # the default target probability is 0.8: 10 contracts at 25% need 49 entries (P = 0.817; 48 give 0.795)
+    assert int(required_entries(10, 0.25)) == 49
+    # a uniform prior and one contract: one entry wins with probability exactly 1/2, which meets a target of 1/2
+    got, prob = required_entries(1, 0.5, 0.5, alpha=1.0, beta=1.0, return_probability=True)
+    assert (int(got), float(prob)) == (1, 0.5)
 
 
 def test_win_probability_by_hand():
