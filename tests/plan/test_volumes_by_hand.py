@@ -165,6 +165,20 @@ def test_a_rate_too_uncertain_to_plan_is_refused(monkeypatch):
     assert int(required_entries(1, 0.5, 0.9899, alpha=1.0, beta=1.0)) == 99
 
 
+def test_the_cap_holds_whatever_the_scan_blocks(monkeypatch):
+    # the uniform prior's first scan block is 272 losses (its guess 64 (x + 1)(b + 1) / a = 256, plus 16): a row
+    # needing 476 entries (c = 0.9979: (n + 1) * 0.0021 >= 1) is found in the second block, and is more than a cap
+    # of 272 all the same; under the cap it is planned
+    monkeypatch.setattr(volumes, "MAX_ENTRIES", 272)
+    with pytest.raises(PlanInputError, match=r"more than 272 entries needed at position 0 \(alpha=1, beta=1\)"):
+        required_entries(1, 0.5, 0.9979, alpha=1.0, beta=1.0)
+    monkeypatch.setattr(volumes, "MAX_ENTRIES", 475)
+    assert int(required_entries(1, 0.5, 0.9979, alpha=1.0, beta=1.0)) == 476  # 475 losses, one win
+    # the position is the row's place in the input, known rates included
+    with pytest.raises(PlanInputError, match=r"more than 475 entries needed at position 2 \(alpha=1, beta=1\)"):
+        required_entries([5, 1, 1], 0.5, [0.8, 0.5, 0.9999], alpha=[np.nan, 1.0, 1.0], beta=[np.nan, 1.0, 1.0])
+
+
 def test_the_cap_names_the_row_that_needs_most(monkeypatch):
     # two uniform-ish rows, both far beyond a cap of 1,000 (about 10,000 and 25,000 entries): the one whose scan
     # got furthest (the wider second row, Beta(1, 2.5)) is named

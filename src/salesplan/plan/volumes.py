@@ -95,8 +95,12 @@ def _bnb_logpmf(k: np.ndarray, x: np.ndarray, a: np.ndarray, b: np.ndarray) -> n
             + special.betaln(a + x, b + k) - special.betaln(a, b))
 
 
-def _bnb_quantile(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _bnb_quantile(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray,
+                  positions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Smallest k with P(F <= k) >= c for F ~ BetaNegBinomial(x, a, b), all rows at once.
+
+    A row whose k exceeds :data:`MAX_ENTRIES` is refused, named by its entry in ``positions`` (the rows' places
+    in the caller's input; default their index here).
 
     The CDF is summed exactly from 0 in blocks. Each block is anchored at its first k with the closed-form log-pmf
     and continued with the pmf ratio ``(x+k)(b+k) / ((k+1)(a+b+x+k))``; rows are grouped by a normal-approximation
@@ -108,23 +112,26 @@ def _bnb_quantile(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) ->
     if active.size == 0:
         return out, prob
     xs, as_, bs, cs = x[active], a[active], b[active], c[active]
-    # guess: mean + 3 sd of F where the moments exist, else a generous fallback
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = xs * bs / (as_ - 1)
-        var = xs * bs * (xs + as_ - 1) * (bs + as_ - 1) / ((as_ - 2) * (as_ - 1) ** 2)
-        guess = np.where(as_ > 2, mean + 3 * np.sqrt(var), 64 * (xs + 1) * (bs + 1) / as_)
-    width = np.clip(np.ceil(guess) + 16, 16, 1 << 16).astype(np.int64)
+    # guess: mean + 3 sd of F where the moments exist, else a generous fallback. The guess, the block widths and
+    # the grouping of rows decide only how far each pass scans, never the answer (each row continues from where it
+    # stopped, and the cap is checked on the answer): "no mutate" keeps their mutants, equivalent in value, out of
+    # the mutation score (benchmarks/MUTATION.md lists them)
+    with np.errstate(divide="ignore", invalid="ignore"):  # pragma: no mutate
+        mean = xs * bs / (as_ - 1)  # pragma: no mutate
+        var = xs * bs * (xs + as_ - 1) * (bs + as_ - 1) / ((as_ - 2) * (as_ - 1) ** 2)  # pragma: no mutate
+        guess = np.where(as_ > 2, mean + 3 * np.sqrt(var), 64 * (xs + 1) * (bs + 1) / as_)  # pragma: no mutate
+    width = np.clip(np.ceil(guess) + 16, 16, 1 << 16).astype(np.int64)  # pragma: no mutate
     cdf = np.zeros(active.size)
     start = np.zeros(active.size, dtype=np.int64)
-    todo = np.argsort(width, kind="stable")
+    todo = np.argsort(width, kind="stable")  # pragma: no mutate
     while todo.size:
         rest_parts = []
         pos = 0
         while pos < todo.size:
             # rows are sorted by width: take those within a factor 1.25 of the first, at most ~2M cells
             w0 = int(width[todo[pos]])
-            end = int(np.searchsorted(width[todo], w0 * 1.25, side="right"))
-            end = max(pos + 1, min(end, pos + max(1, 2_000_000 // max(w0, 1))))
+            end = int(np.searchsorted(width[todo], w0 * 1.25, side="right"))  # pragma: no mutate
+            end = max(pos + 1, min(end, pos + max(1, 2_000_000 // max(w0, 1))))  # pragma: no mutate
             rows = todo[pos:end]
             w = int(width[rows].max())
             pos = end
@@ -148,15 +155,23 @@ def _bnb_quantile(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) ->
             rest_parts.append(left)
         todo = np.concatenate(rest_parts)
         if todo.size:
-            todo = todo[np.argsort(width[todo], kind="stable")]
-            if start[todo].max() > MAX_ENTRIES:
-                worst = active[todo[np.argmax(start[todo])]]
-                raise PlanInputError(
-                    f"rate too uncertain to plan: more than {MAX_ENTRIES:,} entries needed at position "
-                    f"{int(worst)} (alpha={float(a.ravel()[worst]):.3g}, beta={float(b.ravel()[worst]):.3g}); "
-                    "gather more data or lower the target probability"
-                )
+            todo = todo[np.argsort(width[todo], kind="stable")]  # pragma: no mutate
+            if start[todo].max() > MAX_ENTRIES:  # stop scanning: these rows need more than the cap
+                _too_uncertain(active[todo[np.argmax(start[todo])]], a, b, positions)
+    # a row found in the pass that crossed the cap needs more than the cap too (the cap does not depend on how far
+    # each pass scanned)
+    if out[active].max() > MAX_ENTRIES:
+        _too_uncertain(active[np.argmax(out[active])], a, b, positions)
     return out, prob
+
+
+def _too_uncertain(worst: int, a: np.ndarray, b: np.ndarray, positions: np.ndarray | None) -> None:
+    where = int(worst if positions is None else positions[worst])
+    raise PlanInputError(
+        f"rate too uncertain to plan: more than {MAX_ENTRIES:,} entries needed at position "
+        f"{where} (alpha={float(a.ravel()[worst]):.3g}, beta={float(b.ravel()[worst]):.3g}); "
+        "gather more data or lower the target probability"
+    )
 
 
 def required_entries(contracts: ArrayLike, win_rate: ArrayLike, target_probability: ArrayLike = 0.8, *,
@@ -207,7 +222,7 @@ def required_entries(contracts: ArrayLike, win_rate: ArrayLike, target_probabili
             prob[known] = stats.nbinom.cdf(fails, x[known], p[known])
     unc = uncertain & (x > 0)
     if unc.any():
-        fails, prob[unc] = _bnb_quantile(x[unc], a[unc], b[unc], c[unc])
+        fails, prob[unc] = _bnb_quantile(x[unc], a[unc], b[unc], c[unc], np.flatnonzero(unc.ravel()))
         out[unc] = x[unc].astype(np.int64) + fails
     return (out, prob) if return_probability else out
 
