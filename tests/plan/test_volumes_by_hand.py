@@ -179,6 +179,19 @@ def test_the_cap_holds_whatever_the_scan_blocks(monkeypatch):
         required_entries([5, 1, 1], 0.5, [0.8, 0.5, 0.9999], alpha=[np.nan, 1.0, 1.0], beta=[np.nan, 1.0, 1.0])
 
 
+def test_the_cap_on_rows_found_past_it(monkeypatch):
+    # found in the pass that crossed the cap: the row is named by its input position, the one needing most first
+    monkeypatch.setattr(volumes, "MAX_ENTRIES", 472)
+    with pytest.raises(PlanInputError, match=r"more than 472 entries needed at position 1 \(alpha=1, beta=1\)"):
+        required_entries([5, 1], 0.5, [0.8, 0.9979], alpha=[np.nan, 1.0], beta=[np.nan, 1.0])
+    monkeypatch.setattr(volumes, "MAX_ENTRIES", 300)  # 333 and 475 losses: the second row is named
+    with pytest.raises(PlanInputError, match=r"more than 300 entries needed at position 1 \(alpha=1, beta=1\)"):
+        required_entries([1, 1], 0.5, [0.997, 0.9979], alpha=1.0, beta=1.0)
+    # exactly at the cap is within it: 272 losses ((k + 1) / (k + 2) >= 0.99634 from k = 272) with a cap of 272
+    monkeypatch.setattr(volumes, "MAX_ENTRIES", 272)
+    assert int(required_entries(1, 0.5, 0.99634, alpha=1.0, beta=1.0)) == 273
+
+
 def test_the_cap_names_the_row_that_needs_most(monkeypatch):
     # two uniform-ish rows, both far beyond a cap of 1,000 (about 10,000 and 25,000 entries): the one whose scan
     # got furthest (the wider second row, Beta(1, 2.5)) is named

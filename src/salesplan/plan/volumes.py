@@ -96,11 +96,11 @@ def _bnb_logpmf(k: np.ndarray, x: np.ndarray, a: np.ndarray, b: np.ndarray) -> n
 
 
 def _bnb_quantile(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray,
-                  positions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Smallest k with P(F <= k) >= c for F ~ BetaNegBinomial(x, a, b), all rows at once.
 
     A row whose k exceeds :data:`MAX_ENTRIES` is refused, named by its entry in ``positions`` (the rows' places
-    in the caller's input; default their index here).
+    in the caller's input).
 
     The CDF is summed exactly from 0 in blocks. Each block is anchored at its first k with the closed-form log-pmf
     and continued with the pmf ratio ``(x+k)(b+k) / ((k+1)(a+b+x+k))``; rows are grouped by a normal-approximation
@@ -165,8 +165,8 @@ def _bnb_quantile(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray,
     return out, prob
 
 
-def _too_uncertain(worst: int, a: np.ndarray, b: np.ndarray, positions: np.ndarray | None) -> None:
-    where = int(worst if positions is None else positions[worst])
+def _too_uncertain(worst: int, a: np.ndarray, b: np.ndarray, positions: np.ndarray) -> None:
+    where = int(positions[worst])
     raise PlanInputError(
         f"rate too uncertain to plan: more than {MAX_ENTRIES:,} entries needed at position "
         f"{where} (alpha={float(a.ravel()[worst]):.3g}, beta={float(b.ravel()[worst]):.3g}); "
