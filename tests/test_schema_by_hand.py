@@ -131,3 +131,15 @@ def test_structure_messages():
     assert out["created_at"].tolist() == [pd.Timestamp("2024-01-02")]
     with pytest.raises(SchemaError, match=r"^unknown table 'deals'; canonical tables are \['activities', "):
         validate(ok, "deals")
+    with pytest.raises(SchemaError, match=r"^opportunities: expected a DataFrame \(pandas, .*\), got list$"):
+        validate([1, 2], "opportunities")
+
+
+def test_processes_given_replace_the_defaults():
+    from salesplan import SalesProcess
+
+    ok = pd.DataFrame({"opportunity_id": ["a", "b"], "customer_id": ["c", "d"], "process": ["p", "acquisition"],
+                       "created_at": ["2024-01-02", "2024-01-03"]})
+    own = {"p": SalesProcess("p", ["lead", "offer"])}
+    assert _cases(ok, "opportunities", processes=own) == [("process", "known_process", "b", "acquisition")]
+    assert _cases(ok, "opportunities") == [("process", "known_process", "a", "p")]
