@@ -36,6 +36,12 @@ def test_number_separators_are_passed_on_per_column():
     got = validate(_orders(text, margin=["1,5", "2,25"]), "orders", decimal={"amount": ",", "margin": ","},
                    thousands={"amount": "."})
     assert got["amount"].tolist() == [1234.5, 2000.0] and got["margin"].tolist() == [1.5, 2.25]
+    # "1.234" reads as a decimal by default; decimal="," for the column makes it 1234; thousands="." alone for the
+    # column leaves "." as both separators: refused, not guessed
+    three = ["1.234", "12.345"]
+    assert validate(_orders(three), "orders")["amount"].tolist() == [1.234, 12.345]
+    assert validate(_orders(three), "orders", decimal={"amount": ","})["amount"].tolist() == [1234.0, 12345.0]
+    assert [c[1] for c in _cases(_orders(three), "orders", thousands={"amount": "."})] == ["numeric", "numeric"]
     # an option for another column does not apply: "1,234.50" read with the default (inferred) separators
     got = validate(_orders(["1,234.50", "2,000.00"]), "orders", decimal={"margin": ","}, thousands={"margin": "."})
     assert got["amount"].tolist() == [1234.5, 2000.0]
@@ -79,6 +85,8 @@ def test_rows_without_a_key_are_named_by_position():
     assert _cases(hist, "opportunity_history") == [("amount", "non_negative", "o2", "-1.0")]
     targets = pd.DataFrame({"process": "acquisition", "period": ["2024-Q1", "2024-Q2"], "contracts": [3, -2]})
     assert _cases(targets, "targets") == [("contracts", "non_negative", "row 1", "-2.0")]
+    # zero and fractions of one are not negative
+    assert _cases(targets.assign(contracts=[0, 1], revenue=[0.0, 0.5]), "targets") == []
 
 
 def test_a_value_that_fails_to_parse_is_not_also_missing():
@@ -143,3 +151,22 @@ def test_processes_given_replace_the_defaults():
     own = {"p": SalesProcess("p", ["lead", "offer"])}
     assert _cases(ok, "opportunities", processes=own) == [("process", "known_process", "b", "acquisition")]
     assert _cases(ok, "opportunities") == [("process", "known_process", "a", "p")]
+
+
+def test_cross_table_and_forecast_call_rules():
+    opps = validate(pd.DataFrame({"opportunity_id": ["o1"], "customer_id": ["c1"], "process": "acquisition",
+                                  "created_at": ["2024-01-02"], "owner": ["ann"]}), "opportunities")
+    ev = pd.DataFrame({"opportunity_id": ["o1", "o9"], "stage": ["contacted", "contacted"],
+                       "entered_at": ["2024-01-03", "2024-01-03"]})
+    assert _cases(ev, "stage_events", opportunities=opps) == [("opportunity_id", "known_opportunity", "row 1", "o9")]
+    calls = pd.DataFrame({"owner": ["ann", "bob"], "period": ["2026-Q1", "soon"], "as_of": ["2026-01-05", "2026-01-06"],
+                          "category": ["commit", "maybe"], "amount": [100.0, None]})
+    assert _cases(calls, "forecast_calls") == [
+        ("period", "period", "row 1", "soon (not a month, quarter or year such as 2026-Q1)"),
+        ("category", "known_category", "row 1", "maybe (configured: commit, best_case, pipeline)"),
+        ("amount", "value", "row 1", "no amount and no contracts")]
+    assert _cases(calls, "forecast_calls", forecast_categories=["maybe", "commit"], opportunities=opps) == [
+        ("period", "period", "row 1", "soon (not a month, quarter or year such as 2026-Q1)"),
+        ("amount", "value", "row 1", "no amount and no contracts"),
+        ("owner", "known_owner", "row 1", "bob (owns no opportunity)")]
+    assert validate(calls.iloc[:1], "forecast_calls")["period"].tolist() == ["2026-Q1"]
