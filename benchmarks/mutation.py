@@ -81,7 +81,7 @@ TARGETS = [
                "test_coercion_of_ids_dates_and_amounts", "test_not_null_for_ids_dates_and_blank_ids",
                "test_every_failure_collected_in_one_error", "test_required_column_missing_names_column_and_frame_columns",
                "test_mapping_names_absent_column_and_clash", "test_empty_table", "test_unknown_table_is_schema_error",
-               "test_date_and_mapping_messages_in_full"))),
+               "test_date_and_mapping_messages_in_full", "test_unique_key_reports_every_duplicate_row_but_not_missing_keys"))),
            ("*x__as_date__mutmut_*", "*x_validate__mutmut_*")),
     Target("pipeline_intervals", "src/salesplan/forecast/pipeline.py", ("tests/forecast/test_pipeline_intervals.py",),
            ("*xǁPipelineForecastǁsamples__mutmut_*", "*xǁPipelineForecastǁinterval__mutmut_*",

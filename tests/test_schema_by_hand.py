@@ -170,3 +170,18 @@ def test_cross_table_and_forecast_call_rules():
         ("amount", "value", "row 1", "no amount and no contracts"),
         ("owner", "known_owner", "row 1", "bob (owns no opportunity)")]
     assert validate(calls.iloc[:1], "forecast_calls")["period"].tolist() == ["2026-Q1"]
+
+
+def test_a_key_of_several_columns_names_its_duplicates():
+    # targets are keyed by process, period and segment: the two rows of acquisition / 2024-Q1 / key collide
+    # (a missing first key column is not a duplicate); the value shows the key's parts, a missing one as "missing"
+    t = pd.DataFrame({"process": ["acquisition", "acquisition", "acquisition", None, None],
+                      "period": ["2024-Q1", "2024-Q1", "2024-Q2", "2024-Q1", "2024-Q1"],
+                      "segment": ["key", "key", "key", None, None], "contracts": [1, 2, 3, 4, 5]})
+    assert [c for c in _cases(t, "targets") if c[1] == "unique"] == [
+        ("process+period+segment", "unique", "row 0", "acquisition|2024-Q1|key"),
+        ("process+period+segment", "unique", "row 1", "acquisition|2024-Q1|key")]
+    dup = t.assign(segment=[None, None, "key", "x", "x"], process="acquisition")
+    assert [c[2:] for c in _cases(dup, "targets") if c[1] == "unique"] == [
+        ("row 0", "acquisition|2024-Q1|missing"), ("row 1", "acquisition|2024-Q1|missing"),
+        ("row 3", "acquisition|2024-Q1|x"), ("row 4", "acquisition|2024-Q1|x")]
