@@ -219,3 +219,45 @@ def test_scoped_css_limits_every_rule_to_the_scope() -> None:
     assert "@media" not in out and "@page" not in out and "@media print" in flat
     n_css = screen.count("}") - sum(screen.count(x) for x in ("body{", "main{"))
     assert len(rules) == n_css
+
+
+def test_intervals_shown_in_one_column() -> None:
+    from salesplan.report.html import display_cells
+
+    frame = pd.DataFrame({"stage": ["a", "b", "c", "d"], "rate_high": [0.6, 0.7, np.nan, 0.9],
+                          "rate": [0.5, np.nan, 0.55, 0.8], "rate_low": [0.4, 0.3, 0.5, np.nan],
+                          "won_low": [1, 2, 3, 4], "n": [10, 20, 30, 40]})
+    head, rows, right = display_cells(frame)
+    # x_low and x_high anywhere beside x: one column "x (low – high)"; a missing part leaves the value alone;
+    # a _low column without its value and _high column is shown as it is
+    assert head == ["stage", "rate", "won low", "n"]
+    assert [r[1] for r in rows] == ["50.0% (40.0% – 60.0%)", "–", "55.0%", "80.0%"]
+    assert [r[2] for r in rows] == ["1", "2", "3", "4"] and right == [False, True, True, True]
+    # without the _high column nothing is merged
+    head, rows, _ = display_cells(frame.drop(columns="rate_high"))
+    assert head == ["stage", "rate", "rate low", "won low", "n"] and rows[0][:3] == ["a", "50.0%", "40.0%"]
+    head, rows, _ = display_cells(frame.drop(columns="rate_low"))
+    assert head == ["stage", "rate high", "rate", "won low", "n"] and rows[0][:3] == ["a", "60.0%", "50.0%"]
+    # bounds without their value column stay two columns
+    head, _, _ = display_cells(pd.DataFrame({"p_low": [1], "p_high": [2]}))
+    assert head == ["p low", "p high"]
+    # numbers that are not shares keep their own format inside the brackets
+    head, rows, _ = display_cells(pd.DataFrame({"won": [1234.0], "won_low": [1000.0], "won_high": [1500.0]}),
+                                  max_rows=1)
+    assert (head, rows) == (["won"], [["1,234 (1,000 – 1,500)"]])
+
+
+def test_things_to_act_on_come_first_and_escaped() -> None:
+    sec = Section("s", "S")
+    sec.blocks.append(Note("plain <text>"))
+    sec.blocks.append(Note("call <ACME> today", kind="action"))
+    sec.blocks.append(Note("careful", kind="warning"))
+    sec.blocks.append(Note("renew & grow", kind="action"))
+    page = section_html(sec)
+    assert ('<div class="actions"><strong>To act on</strong><ol><li>call &lt;ACME&gt; today</li>'
+            '<li>renew &amp; grow</li></ol></div>') in page
+    # the actions are listed once, before the other notes, which keep their order
+    assert page.count("today") == 1
+    assert page.index("To act on") < page.index("<p>plain &lt;text&gt;</p>") < page.index(
+        '<p class="warning">careful</p>')
+    assert 'class="actions"' not in section_html(Section("t", "T"))
