@@ -47,8 +47,8 @@ lint: .stamp-dev
 	$(BIN)/ruff check src tests benchmarks scripts docs
 	$(BIN)/mypy
 
-# Mutation testing of the numeric core, one module at a time against its own tests (about 20-30 minutes on 2
-# cores; not part of `make test` or CI). Scores: build/mutation/scores.md; recorded ones: benchmarks/MUTATION.md.
+# Mutation testing of the numeric core, one module at a time against its own tests (about 1,400 CPU seconds:
+# 12-24 minutes on 2 idle cores; not part of `make test` or CI). Scores: build/mutation/scores.md; recorded ones: benchmarks/MUTATION.md.
 mutation: .stamp-dev
 	$(BIN)/python -m pip install --quiet -e ".[dev,mutation]"
 	$(BIN)/python benchmarks/mutation.py --budget $(MUTATION_BUDGET) $(MODULES)
