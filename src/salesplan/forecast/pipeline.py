@@ -54,7 +54,13 @@ New opportunities
     Opportunities not yet created arrive as a Poisson process whose rate per process is drawn from the Gamma
     posterior of the creations in the last ``creation_window`` days (Jeffreys prior); they enter the first stage
     and follow the same model. They are reported as the separate component ``"new"``; the open pipeline is
-    ``"pipeline"``.
+    ``"pipeline"``. They are simulated as counts, not deal by deal: in a draw with creation rate ``lambda`` (per
+    window) and stage rates ``r``, a deal created at a uniform time in the window is won in period ``t`` with
+    chance ``prod(r) q_t`` (``q_t`` from :func:`salesplan.forecast.open_deals.arrival_timing`, independent of the
+    rates), so by the thinning (colouring) theorem of Poisson processes (Kingman 1993, *Poisson Processes*,
+    ch. 5.1) the wins per period are independent ``Poisson(lambda prod(r) q_t)``. Each win's amount is drawn from
+    the amounts of past deals. Time and memory grow with draws x periods and the wins, not with the deals
+    created.
 
 Assumptions: the stage rates and durations of the funnel hold over the horizon; opportunities are independent given
 the rates; no reopening; creation has no seasonality over the horizon.
@@ -92,7 +98,7 @@ from scipy.special import expit, logit
 from salesplan._results import Result
 from salesplan._validation import check_freq, check_positive, check_probability, horizon_end
 from salesplan.errors import ConfigError, SchemaError
-from salesplan.forecast.open_deals import simulate_cells, summarise, timing
+from salesplan.forecast.open_deals import arrival_timing, simulate_cells, summarise, timing
 from salesplan.parse import to_naive_utc
 from salesplan.process import SalesProcess
 from salesplan.reduce.states import opportunity_amounts, time_span
@@ -585,20 +591,11 @@ def pipeline(
             r_draw = rng.beta(table["alpha"][None, :], table["beta"][None, :], size=(n_s, len(proc.stages)))
             r_draw = np.where(table["fixed"][None, :], table["rate"][None, :], r_draw)
             lam = rng.gamma(n_created + 0.5, 1.0 / window, size=n_s) * h_days
-            n_new = rng.poisson(lam)
-            total = int(n_new.sum())
-            if total:
-                owner_draw = np.repeat(np.arange(n_s), n_new)
-                start = rng.uniform(0, h_days, total)
-                won_at = _simulate_flat(rng, r_draw[owner_draw], table, start)
-                wins = won_at <= h_days
-                bins = np.searchsorted(edges, np.where(wins, won_at, 0.0), side="left")
-                amt = rng.choice(past["amount"].to_numpy(), total, p=past["weight"].to_numpy() / past["weight"].sum()) \
-                    if len(past) else np.full(total, fill_amount)
-                for t in range(n_t):
-                    in_t = wins & (bins == t)
-                    draws["new"][:, j, t] += np.bincount(owner_draw[in_t], minlength=n_s).astype(np.int32)
-                    rev["new"][:, j, t] += np.bincount(owner_draw[in_t], weights=amt[in_t], minlength=n_s)
+            # wins per draw and period: Poisson thinning of the creations (module docstring, "New opportunities")
+            wins = rng.poisson(lam[:, None] * r_draw.prod(axis=1)[:, None] * arrival_timing(table, bounds)[None, :])
+            draws["new"][:, j, :] += wins.astype(np.int32)
+            rev["new"][:, j, :] += _sum_of_amounts(rng, wins, past["amount"].to_numpy(dtype=float),
+                                                   past["weight"].to_numpy(dtype=float), fill_amount)
     deals_df = pd.concat(deal_rows, ignore_index=True) if deal_rows else pd.DataFrame(
         columns=["opportunity_id", "process", "stage", "days_in_stage", "amount", "p_advance_now", "p_win",
                  "expected_revenue"])
@@ -774,13 +771,23 @@ def _driver_multipliers(table: dict[str, np.ndarray], k: np.ndarray, age: np.nda
     return p_stage, p_drv, mult
 
 
-def _simulate_flat(rng: np.random.Generator, r_rows: np.ndarray, table: dict[str, np.ndarray],
-                   start: np.ndarray) -> np.ndarray:
-    """Days from now to a win for new opportunities created ``start`` days from now (one rate row each)."""
-    n, n_k = r_rows.shape
-    alive = np.ones(n, dtype=bool)
-    total = start.copy()
-    for j in range(n_k):
-        alive &= rng.random(n) < r_rows[:, j]
-        total += np.exp(table["mu_a"][j] + table["sd_a"][j] * rng.standard_normal(n))
-    return np.where(alive, total, np.inf)
+def _sum_of_amounts(rng: np.random.Generator, counts: np.ndarray, values: np.ndarray, weights: np.ndarray,
+                    fill: float, chunk: int = _CHUNK_CELLS) -> np.ndarray:
+    """Per cell of ``counts``, the sum of that many amounts drawn independently from ``values`` (with ``weights``;
+    ``fill`` each when there are none), drawn in blocks of at most about ``chunk`` amounts.
+    """
+    flat = counts.ravel().astype(np.int64)
+    out = np.zeros(len(flat))
+    if not len(values) or weights.sum() <= 0:
+        return (flat * fill).reshape(counts.shape)
+    cdf = np.cumsum(weights) / weights.sum()
+    cum = np.cumsum(flat)
+    lo = 0
+    while lo < len(flat):
+        done = cum[lo - 1] if lo else 0
+        hi = max(lo + 1, int(np.searchsorted(cum, done + chunk, side="right")))
+        n = flat[lo:hi]
+        picked = values[np.minimum(np.searchsorted(cdf, rng.random(int(n.sum())), side="right"), len(values) - 1)]
+        out[lo:hi] = np.bincount(np.repeat(np.arange(hi - lo), n), weights=picked, minlength=hi - lo)
+        lo = hi
+    return out.reshape(counts.shape)
