@@ -432,7 +432,9 @@ class Analysis:
         d = self.engine_data
         if d.opportunities is None or d.stage_events is None:
             return None
-        return DealRows(d.stage_events, d.processes, d.opportunities, as_of=self.as_of)
+        keep = ("created_at", "amount", "owner", "expected_close", "customer_id", *self.settings.breakdowns)
+        return DealRows(d.stage_events, d.processes, d.opportunities, as_of=self.as_of,
+                        attributes=tuple(dict.fromkeys(keep)))
 
     @cached_property
     def _largest_open(self) -> dict[str, pd.DataFrame]:
@@ -1082,7 +1084,7 @@ class Analysis:
         except SalesplanError:
             plan = None
         return control_kpis(self.engine_data, freq=self.freq, funnel=self.funnel, plan=plan, as_of=self.as_of,
-                            stage_flows=self.stage_flows(self.freq))
+                            stage_flows=self.stage_flows(self.freq), deal_rows=self.deal_rows)
 
     @cached_property
     def kpis_recent(self) -> pd.DataFrame:
@@ -1269,7 +1271,8 @@ class Analysis:
 
         d = self.scoped
         first, _ = time_span(d.opportunities, "created_at", "opportunities")
-        return pipeline_waterfall(d, max(self.period.start_time, first), self.as_of, self.period_label_short)
+        return pipeline_waterfall(d, max(self.period.start_time, first), self.as_of, self.period_label_short,
+                                  deal_rows=self.deal_rows)
 
     @cached_property
     def waterfall_table(self) -> pd.DataFrame:
@@ -1539,7 +1542,8 @@ class Analysis:
     def deal_dimensions(self) -> pd.DataFrame:
         """One row per deal of the reported processes at the cut: status, stage, close date, amount, the chance
         to win from its stage (``p_win``; 1 won, 0 lost) and the breakdown dimensions (opportunity columns such
-        as ``owner``, customer columns such as ``region``, ``industry``, ``size``).
+        as ``owner``, customer columns such as ``region``, ``industry``, ``size``). For exploring: it grows with
+        the deals; :meth:`breakdown` reads a summary made in the engine instead.
         """
         d = self.engine_data
         opp_cols = set(column_names(d.opportunities))
@@ -1579,16 +1583,29 @@ class Analysis:
     @property
     def breakdown_dimensions(self) -> list[str]:
         """``settings.breakdowns`` that the data has (deal or customer columns)."""
-        return [c for c in self.settings.breakdowns if c in self.deal_dimensions.columns]
+        have = set(column_names(self.engine_data.opportunities)) if self.engine_data.opportunities is not None \
+            else set()
+        customers = self.data.customers
+        if isinstance(customers, pd.DataFrame) and "customer_id" in have:
+            have |= set(customers.columns)
+        return [c for c in self.settings.breakdowns if c in have]
 
     def breakdown(self, by: str) -> pd.DataFrame:
         """Won this period, win rate of the last 12 months (interval at ``settings.confidence``) and open and
-        weighted pipeline per value of ``by`` (:func:`salesplan.control.breakdowns.breakdown`).
+        weighted pipeline per value of ``by`` (:func:`salesplan.control.breakdowns.breakdown`), from the deals
+        summarised in the engine (:meth:`salesplan.reduce.states.DealRows.dimension_counts` of :attr:`deal_rows`).
         """
-        if by not in self.breakdown_dimensions:
+        if by not in self.breakdown_dimensions or self.deal_rows is None:
             raise FigureUnavailable(f"no column {by!r} in opportunities or customers to break down by")
-        return breakdown(self.deal_dimensions, by, period=(self.period.start_time, self.as_of),
-                         year=(self.as_of - pd.DateOffset(years=1), self.as_of), confidence=self.settings.confidence)
+        period = (self.period.start_time, self.as_of)
+        year = (self.as_of - pd.DateOffset(years=1), self.as_of)
+        customers = self.data.customers if isinstance(self.data.customers, pd.DataFrame) else None
+        counts = self.deal_rows.dimension_counts(by, {"in_period": period, "in_year": year}, customers=customers)
+        counts = counts[counts["process"].isin(self.processes)]
+        rates = win_rates_by_stage(self.funnel)
+        p = [rates.get((proc, stage), np.nan) if st == "open" else float(st == "won")
+             for proc, st, stage in zip(counts["process"], counts["status"], counts["work_stage"], strict=True)]
+        return breakdown(counts.assign(p_win=p), by, period=period, year=year, confidence=self.settings.confidence)
 
 
 def _label(period: pd.Period) -> str:
