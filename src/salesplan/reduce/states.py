@@ -364,6 +364,18 @@ class DealRows:
         """The ids of the deals whose state at the cut satisfies ``where`` (an expression over the columns
         ``final`` (status), ``code``, ``closed_at``, ``t_entry``, ``process`` and the attributes), chosen in the
         engine; only the ids are collected.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from salesplan import SalesProcess
+        >>> ev = pd.DataFrame({"opportunity_id": ["a", "b", "b"], "stage": ["lead", "lead", "won"],
+        ...                    "entered_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-02-01"])})
+        >>> opps = pd.DataFrame({"opportunity_id": ["a", "b"], "process": "p",
+        ...                      "created_at": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+        >>> with DealRows(ev, SalesProcess("p", ["lead"]), opps, as_of="2024-03-01") as rows:
+        ...     rows.ids(where=nw.col("final") == "won")
+        ['b']
         """
         if self.last is None:
             return []
@@ -389,6 +401,19 @@ class DealRows:
         DataFrame
             ``by, process, status, work_index, work_stage, <windows>, deals, amount`` (amount summed, missing
             amounts counting 0; rounded to 1e-6).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from salesplan import SalesProcess
+        >>> ev = pd.DataFrame({"opportunity_id": ["a", "b", "b"], "stage": ["lead", "lead", "won"],
+        ...                    "entered_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-02-01"])})
+        >>> opps = pd.DataFrame({"opportunity_id": ["a", "b"], "process": "p", "amount": [10.0, 20.0],
+        ...                      "owner": ["x", "y"], "created_at": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+        >>> with DealRows(ev, SalesProcess("p", ["lead"]), opps, as_of="2024-03-01") as rows:
+        ...     t = rows.dimension_counts("owner", {"in_feb": ("2024-02-01", "2024-03-01")})
+        >>> t[["owner", "status", "in_feb", "deals", "amount"]].values.tolist()
+        [['x', 'open', False, 1, 10.0], ['y', 'won', True, 1, 20.0]]
         """
         names = list(windows)
         cols = [by, "process", "status", "work_index", "work_stage", *names, "deals", "amount"]
