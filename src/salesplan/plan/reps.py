@@ -149,49 +149,64 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
     owners = team["owner"].tolist()
     proc_codes, proc_names = pd.factorize(items["process"])
     seg_codes, seg_names = pd.factorize(items["segment"])
-    serves = np.array([[p in procs for procs in team["processes"]] for p in proc_names], dtype=bool)[proc_codes]
+    serves_proc = np.array([[p in procs for procs in team["processes"]] for p in proc_names], dtype=bool)
     seg = team["segment"].to_numpy(object)
-    seg_ok = np.array([[s is None or s == g or g == ALL for s in seg] for g in seg_names], dtype=bool)[seg_codes]
-    if split == "capacity":
-        w = avail_w.reindex(items["period"]).to_numpy(float)
-    else:
+    seg_ok_of = np.array([[s is None or s == g or g == ALL for s in seg] for g in seg_names], dtype=bool)
+    # each item's bucket in the hours table; a bucket the table lacks reads the zero row at the end
+    avail_arr = np.vstack([np.nan_to_num(avail_w.to_numpy(float)), np.zeros((1, len(owners)))])
+    bucket_of = avail_w.index.get_indexer(items["period"])
+    if split != "capacity":
         share = pd.to_numeric(team[split], errors="coerce").to_numpy(float)
         if np.isnan(share).any() or (share < 0).any():
             i = int(np.flatnonzero(np.isnan(share) | (share < 0))[0])
             raise PlanInputError(f"team row {i} (owner={owners[i]!r}): split column {split!r} must be >= 0")
         per_proc = team.attrs.get(split) if isinstance(team.attrs.get(split), Mapping) else None
-        if per_proc:
-            base = np.array([[per_proc.get((p, o), 0.0) for o in owners] for p in items["process"]])
+    # the weights of the reps who work each process (only they take part in its split): rows x its reps
+    rows_of = [np.flatnonzero(proc_codes == code) for code in range(len(proc_names))]
+    cols_of = [np.flatnonzero(serves_proc[code]) for code in range(len(proc_names))]
+    weights: list[np.ndarray] = []
+    idle = np.ones(len(items), dtype=bool)  # no rep of the process available in the bucket
+    for code, (rows_p, cols_p) in enumerate(zip(rows_of, cols_of, strict=True)):
+        hours_p = avail_arr[bucket_of[rows_p]][:, cols_p]
+        if split == "capacity":
+            w_p = hours_p
         else:
-            base = np.broadcast_to(share[None, :], (len(items), len(owners)))
-        w = base * (avail_w.reindex(items["period"]).to_numpy(float) > 0)
-    w = np.where(serves & seg_ok, np.nan_to_num(w), 0.0)
+            base = np.array([per_proc.get((proc_names[code], owners[c]), 0.0) for c in cols_p]) if per_proc \
+                else share[cols_p]
+            w_p = base[None, :] * (hours_p > 0)
+        w_p = np.where(seg_ok_of[seg_codes[rows_p]][:, cols_p], np.nan_to_num(w_p), 0.0)
+        weights.append(w_p)
+        idle[rows_p] = w_p.sum(axis=1) <= 0
     # work in a bucket where no rep of the process is available moves to the next bucket that has one
     values = items[basis].to_numpy(float).copy()
-    idle = w.sum(axis=1) <= 0
     # whole numbers per bucket, per (process, segment, item) over time
     whole = np.zeros(len(items), dtype=np.int64)
+    carry = idle & (values > 0)
     for _, idx in items.groupby(["process", "segment", "item"], sort=False).indices.items():
-        for a, b in zip(idx[:-1], idx[1:], strict=True):
-            if idle[a] and values[a] > 0:
-                values[b] += values[a]
-                values[a] = 0.0
+        if carry[idx[:-1]].any():
+            for a, b in zip(idx[:-1], idx[1:], strict=True):
+                if idle[a] and values[a] > 0:
+                    values[b] += values[a]
+                    values[a] = 0.0
         whole[idx] = whole_per_bucket(values[idx])
     bucket_no = pd.factorize(items["start"], sort=True)[0]
-    alloc = np.zeros(w.shape, dtype=np.int64)
-    for code in range(len(proc_names)):  # only the reps who work a process take part in its split
-        rows_p = np.flatnonzero(proc_codes == code)
-        cols_p = np.flatnonzero(serves[rows_p[0]]) if len(rows_p) else np.array([], dtype=int)
+    nz_r, nz_c, nz_n = [], [], []
+    for rows_p, cols_p, w_p in zip(rows_of, cols_of, weights, strict=True):
         if len(cols_p):
-            alloc[np.ix_(rows_p, cols_p)] = largest_remainder(whole[rows_p], w[np.ix_(rows_p, cols_p)],
-                                                             rotate=bucket_no[rows_p])
-    nobody = w.sum(axis=1) <= 0
+            alloc_p = largest_remainder(whole[rows_p], w_p, rotate=bucket_no[rows_p])
+            r, c = np.nonzero(alloc_p)
+            nz_r.append(rows_p[r])
+            nz_c.append(cols_p[c])
+            nz_n.append(alloc_p[r, c])
+    nobody = idle
     rows = []
-    nz_r, nz_c = np.nonzero(alloc)
+    at = np.argsort(np.concatenate(nz_r), kind="stable") if nz_r else np.zeros(0, dtype=np.int64)
+    nz_r_all = np.concatenate(nz_r)[at] if nz_r else at
+    nz_c_all = np.concatenate(nz_c)[at] if nz_c else at
     base_cols = items[["process", "segment", "item", "kind", "period", "start"]]
-    part = base_cols.iloc[nz_r].reset_index(drop=True)
-    part.insert(0, "owner", np.asarray(owners, dtype=object)[nz_c])
-    part["count"] = alloc[nz_r, nz_c]
+    part = base_cols.iloc[nz_r_all].reset_index(drop=True)
+    part.insert(0, "owner", np.asarray(owners, dtype=object)[nz_c_all])
+    part["count"] = np.concatenate(nz_n)[at] if nz_n else np.zeros(0, dtype=np.int64)
     rows.append(part)
     if (nobody & (whole > 0)).any():
         lost = items[nobody & (whole > 0)]
