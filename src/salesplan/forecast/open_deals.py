@@ -84,7 +84,7 @@ SHIFT_STEP = 0.01
 #: (draw, cell) rows with at most this many wins place each win by an alias table; more: one multinomial draw
 PER_WIN = 16
 #: default bound on the (draw, cell) pairs simulated at once
-CHUNK = 2_000_000
+CHUNK = 250_000
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,14 @@ def section_process(ctx: ReportContext, process: str) -> Section:
                 sec.add_figure(KeyFigure(f"Capacity use {a.period_label(a.next_month)}", float(r["utilisation"]),
                                          unit="%", note=f"{r['required_hours']:.0f} of {r['available_hours']:.0f} h",
                                          status="good" if r["feasible"] else "bad", key=f"utilisation_{process}"))
+            peak = a.rep_capacity_next(process)
+            if peak is not None:
+                over = int(peak["weeks_over"])
+                sec.add_figure(KeyFigure(
+                    f"Busiest rep-week {a.period_label(a.next_month)}", peak["peak_utilisation"], unit="%",
+                    note=(f"{over} rep-week(s) above the rep's hours" if over else "every rep within their hours")
+                    + (f"; {peak['hours_over']:.0f} h do not fit the team" if peak["hours_over"] > 0.5 else ""),
+                    status="good" if not over else "bad", key=f"rep_peak_week_{process}"))
             if ctx.full:
                 sec.add_chart(render(plot_plan.capacity_chart, f"{process}: hours needed against hours available",
                                      "Hours the plan needs per month over the next year (red where short) and the team's hours.",
