@@ -22,8 +22,10 @@ Within capacity (``within_capacity=True``, the default)
     catch-up that the schedule puts in the cut's bucket). What the last bucket cannot hold stays there and is
     reported as ``over_hours`` in :attr:`RepPlan.load` (logged at WARNING): the plan does not fit the team's hours,
     and :meth:`salesplan.plan.Plan.headcount` says whom to hire. Work moved later lands later: whether catch-up work
-    still lands in its target period is :meth:`salesplan.plan.Plan.reachability`'s question. Whole numbers per
-    rep can still pass 100% by rounding (a rep cannot make 0.4 calls); :attr:`RepPlan.over_capacity` lists them.
+    still lands in its target period is :meth:`salesplan.plan.Plan.reachability`'s question. After the split,
+    a rep whom rounding up left above their hours in a bucket hands whole activity units (those with the most
+    hours first) on to their own next bucket. Only the last bucket can stay above 100%;
+    :attr:`RepPlan.over_capacity` lists such rep-buckets.
 
 Work in a bucket where no rep of the process is available (a cut on a Sunday, a week everybody is on leave) moves
 to the next bucket of the same item that has one; what is left at the end goes to owner ``"(unassigned)"`` (logged
@@ -221,9 +223,15 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
     load = pd.concat([frame.assign(process=proc_names[code]) for code, (_, frame) in enumerate(levelled)],
                      ignore_index=True)
     nz_r, nz_c, nz_n = [], [], []
+    n_b = len(bucket_row)
     for rows_p, cols_p, w_p in zip(rows_of, cols_of, weights, strict=True):
         if len(cols_p):
             alloc_p = largest_remainder(whole[rows_p], w_p, rotate=bucket_no[rows_p])
+            if within_capacity and len(rows_p) and n_b > 1:
+                hours_p = avail_arr[bucket_row][:, cols_p] / np.maximum(n_serving[cols_p], 1.0)
+                alloc_p = _carry_rounding(alloc_p.reshape(-1, n_b, len(cols_p)), per_unit[rows_p][::n_b],
+                                          hours_p).reshape(len(rows_p), len(cols_p))
+                whole[rows_p] = np.where(idle[rows_p], whole[rows_p], 0) + alloc_p.sum(axis=1)
             r, c = np.nonzero(alloc_p)
             nz_r.append(rows_p[r])
             nz_c.append(cols_p[c])
@@ -265,6 +273,29 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
                        pd.Timestamp(over["start"].iloc[0]).date(), over["over_hours"].iloc[0])
     return RepPlan(table=table, utilisation=util, totals=totals, basis=basis, split=split, freq=freq,
                    first_items=sorted(firsts), load=load)
+
+
+def _carry_rounding(alloc: np.ndarray, unit: np.ndarray, hours: np.ndarray) -> np.ndarray:
+    """Whole units moved to the same rep's next bucket where rounding up left the rep above their hours.
+
+    ``alloc`` is (item, bucket, rep) whole numbers, ``unit`` the hours of one unit of each item, ``hours`` the
+    reps' hours per bucket (bucket, rep). Bucket by bucket, a rep above their hours hands units of the activity
+    with the most hours a unit, then the next, on to their next bucket until within them; entries (no hours) stay.
+    The last bucket keeps what it gets.
+    """
+    out = alloc.copy()
+    order = [k for k in np.argsort(-unit, kind="stable") if unit[k] > 0]
+    for b in range(out.shape[1] - 1):
+        over = unit @ out[:, b, :] - hours[b]
+        for k in order:
+            short = over > 1e-9
+            if not short.any():
+                break
+            move = np.where(short, np.minimum(out[k, b, :], np.ceil(over / unit[k] - 1e-9)), 0).astype(out.dtype)
+            out[k, b, :] -= move
+            out[k, b + 1, :] += move
+            over -= move * unit[k]
+    return out
 
 
 def _hours_per_unit(htab: pd.DataFrame, items: pd.DataFrame) -> np.ndarray:
