@@ -23,14 +23,18 @@ HOURS = {"calls": 0.25, "visits": 2.0, "offers": 3.0}
 
 @pytest.fixture(scope="module")
 def world():
-    data, _ = sp.datasets.simulate(n_customers=60, years=1, seed=7, creation_scale=2)
+    data, truth = sp.datasets.simulate(n_customers=60, years=1, seed=7, creation_scale=2)
     procs = {"acquisition": data.processes["acquisition"]}
-    funnel = sp.funnel.estimate(data.stage_events, procs, data.opportunities)
+    rates = truth.stage_rates.query("process == 'acquisition' and segment == '*'").set_index("stage")["rate"]
+    days = truth.durations.query("process == 'acquisition' and outcome == 'advance'").set_index("stage")
     cut = pd.Timestamp(data.as_of).normalize() + pd.Timedelta(days=(3 - pd.Timestamp(data.as_of).weekday()) % 7)
     months = [str(p) for p in pd.period_range(cut + pd.Timedelta(days=5), periods=3, freq="M")]
     targets = pd.DataFrame({"process": "acquisition", "period": months, "contracts": [6, 6, 6]})
-    plan = backward(targets, funnel, 0.8, processes=procs)
-    team = team_from_data(data.opportunities, as_of=data.as_of, hours_per_week=20.0, processes=["acquisition"])
+    # the world's true rates and median days to advance (the plan's inputs; estimating them is tested elsewhere)
+    plan = backward(targets, {"acquisition": rates.to_dict()}, 0.8, processes=procs,
+                    durations={"acquisition": days["median_days"].round().to_dict()},
+                    activity_ratios={"acquisition": {s: dict(a) for s, a in procs["acquisition"].activities.items()}})
+    team = team_from_data(data.opportunities, as_of=data.as_of, hours_per_week=40.0, processes=["acquisition"])
     return plan, team, cut
 
 
