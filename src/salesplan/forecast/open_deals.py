@@ -296,13 +296,16 @@ def _eventual(r_draw: np.ndarray, stage: np.ndarray, ratio: np.ndarray, mult: np
     with np.errstate(invalid="ignore", over="ignore"):
         rest = np.where(r < 1, (1 - r) * ratio[None, :], 0.0)
         p = np.where(r > 0, r / np.where(r > 0, r + rest, 1.0), 0.0)
-    if mult is not None:
-        p = np.minimum(p * mult[np.arange(len(stage)), stage][None, :], 1.0)
+    if mult is None:  # times the later stages' rates: one suffix product per draw, read at each cell's stage
+        after = np.ones_like(r_draw)
+        after[:, :-1] = np.cumprod(r_draw[:, :0:-1], axis=1)[:, ::-1]
+        return p * after[:, stage]
+    p = np.minimum(p * mult[np.arange(len(stage)), stage][None, :], 1.0)
     for j in range(r_draw.shape[1]):
         later = stage < j
         if not later.any():
             continue
-        r_j = r_draw[:, [j]] if mult is None else np.minimum(r_draw[:, [j]] * mult[None, :, j], 1.0)
+        r_j = np.minimum(r_draw[:, [j]] * mult[None, :, j], 1.0)
         p = np.where(later[None, :], p * r_j, p)
     return p
 
