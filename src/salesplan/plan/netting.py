@@ -72,19 +72,29 @@ class _Reach:
         pos = need > 0
         self.n_draws = max(wins.shape[1], 1)
         self.reached = (~pos).sum(axis=1).astype(float)  # reached by the open deals alone
-        self.row, col = np.nonzero(pos)
+        self.row, col = np.nonzero(pos)  # row by row, so each row's pairs are one slice
         self.need = need[self.row, col]
         self.q = q[self.row, col]
         self.n_rows = len(x)
+        self.first = np.concatenate([[0], np.cumsum(pos.sum(axis=1))])
 
     def __call__(self, n: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Per row (all rows, or the True ones of ``rows``; the others are NaN) at ``n`` entries (one per row)."""
-        sel = np.ones(len(self.row), dtype=bool) if rows is None else rows[self.row]
-        nn = np.asarray(n, dtype=float)[self.row[sel]]
-        need = self.need[sel]
+        if rows is None or rows.all():
+            at: slice | np.ndarray = slice(None)
+        else:  # the pairs of the chosen rows: one slice per row, gathered once
+            chosen = np.flatnonzero(rows)
+            size = self.first[chosen + 1] - self.first[chosen]
+            at = np.repeat(self.first[chosen] - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
+        row, need = self.row[at], self.need[at]
+        nn = np.asarray(n, dtype=float)[row]
         some = nn >= need  # fewer entries than wins needed: tail 0
-        tail = special.betainc(need[some], nn[some] - need[some] + 1.0, self.q[sel][some])
-        total = self.reached + np.bincount(self.row[sel][some], weights=tail, minlength=self.n_rows)
+        if some.all():
+            tail = special.betainc(need, nn - need + 1.0, self.q[at])
+        else:
+            row, need, nn = row[some], need[some], nn[some]
+            tail = special.betainc(need, nn - need + 1.0, self.q[at][some])
+        total = self.reached + np.bincount(row, weights=tail, minlength=self.n_rows)
         out = total / self.n_draws
         return out if rows is None else np.where(rows, out, np.nan)
 
