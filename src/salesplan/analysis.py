@@ -883,6 +883,31 @@ class Analysis:
         return self.net_plan.headcount(self.team, dict(self.settings.hire_profile),
                                        hours=dict(self.settings.hours_per_activity))
 
+    def rep_capacity_next(self, process: str) -> dict[str, float] | None:
+        """Next month's weekly load of one process's reps in :attr:`rep_plan` (issue 17), or None without reps.
+
+        ``peak_utilisation``: the highest weekly utilisation of any rep in the weeks whose Thursday is in
+        :attr:`next_month`; ``weeks_over``: the rep-weeks above 100% (whole numbers round up, so a short week can
+        pass 100%); ``hours_over``: the process's hours that do not fit its reps' hours even after moving work
+        (``RepPlan.load``), in those weeks.
+        """
+        rp = self.rep_plan
+        owners = set(rp.table.loc[rp.table["process"] == process, "owner"].astype(str))
+        if not owners:
+            return None
+        thursday = pd.to_datetime(rp.utilisation["start"]) + pd.Timedelta(days=3)
+        month = self.next_month
+        in_month = (thursday >= month.start_time) & (thursday <= month.end_time)
+        util = rp.utilisation[in_month & rp.utilisation["owner"].astype(str).isin(owners)]
+        load = rp.load[(rp.load["process"] == process)]
+        load_thursday = pd.to_datetime(load["start"]) + pd.Timedelta(days=3)
+        load = load[(load_thursday >= month.start_time) & (load_thursday <= month.end_time)]
+        if util.empty:
+            return None
+        return {"peak_utilisation": float(util["utilisation"].max()),
+                "weeks_over": float((util["utilisation"] > 1.0 + 1e-9).sum()),
+                "hours_over": float(load["over_hours"].sum())}
+
     # ---------------------------------------------------------------------------------------- forecast
     @cached_property
     def forecast(self) -> Any:

