@@ -167,8 +167,12 @@ def score_calls(calls: pd.DataFrame, actuals: pd.DataFrame, *, as_of: Any) -> pd
     return out.reset_index(drop=True)
 
 
-def call_accuracy(data: Any, calls: pd.DataFrame | None = None) -> pd.DataFrame:
+def call_accuracy(data: Any, calls: pd.DataFrame | None = None, *, team: pd.DataFrame | None = None) -> pd.DataFrame:
     """The forecast calls of ``data`` (or ``calls``) scored against the actuals (:func:`score_calls`).
+
+    With a ``team`` table holding a ``manager`` column (:func:`salesplan.plan.read_team`), a manager's actual is
+    the sum of the actuals of the reps who report to them (and their own deals, if any): a manager's call is a
+    call for the team.
 
     Examples
     --------
@@ -182,6 +186,10 @@ def call_accuracy(data: Any, calls: pd.DataFrame | None = None) -> pd.DataFrame:
     if calls is None or len(calls) == 0:
         raise SchemaError("forecast accountability: no forecast_calls table (owner, period, as_of, category, amount)")
     actuals = period_actuals(data, calls["period"].unique())
+    if team is not None and "manager" in team.columns and team["manager"].notna().any():
+        reports = team.loc[team["manager"].notna(), ["owner", "manager"]]
+        rolled = actuals.merge(reports, on="owner").drop(columns="owner").rename(columns={"manager": "owner"})
+        actuals = pd.concat([actuals, rolled], ignore_index=True)  # score_calls sums per (owner, period)
     return score_calls(calls, actuals, as_of=data.as_of)
 
 
