@@ -529,17 +529,16 @@ def forecast_accountability(data: Any, *, category: str = "commit", start: Any =
     if data.opportunity_history is None:
         logger.warning("forecast accountability: no opportunity_history; the re-run forecasts use today's amounts, "
                        "expected close dates and owners (look-ahead)")
-    scored = call_accuracy(data, chosen)
-    keep = scored["complete"]
     if start is not None:
-        keep &= scored["period"].map(lambda p: _period(p).start_time >= to_naive_utc(start))
-    scored = scored[keep].reset_index(drop=True)
+        chosen = chosen[chosen["period"].map(lambda p: _period(p).start_time >= to_naive_utc(start))]
+    actuals = period_actuals(data, chosen["period"].unique())  # once, for the calls and the model alike
+    scored = score_calls(chosen, actuals, as_of=data.as_of)
+    scored = scored[scored["complete"]].reset_index(drop=True)
     if scored.empty:
         raise SchemaError("forecast accountability: no call for a period that has ended by the data cut")
     at = scored if weeks is None else scored[scored["week"].isin(list(weeks))]
     model = model_calls(data, at, n_draws=n_draws, seed=seed, estimator=estimator)
-    model_scored = score_calls(model, period_actuals(data, model["period"].unique()), as_of=data.as_of) \
-        if len(model) else scored.iloc[0:0]
+    model_scored = score_calls(model, actuals, as_of=data.as_of) if len(model) else scored.iloc[0:0]
     comparison, from_week = compare_forecasts(scored, model_scored, n_boot=n_boot, confidence=confidence,
                                               seed=seed)
     return ForecastAccountability(calls=scored, model=model_scored,
