@@ -355,9 +355,11 @@ def _new_by_owner(cut: Any, fc: Any, t: pd.Timestamp) -> pd.DataFrame:
         return pd.DataFrame(columns=["owner", "process", "expected", "p"])
     revenue = fc.revenue_draws["new"].mean(axis=0).sum(axis=1)
     count = fc.draws["new"].mean(axis=0).sum(axis=1)
-    opps = cut.opportunities
-    recent = opps[(opps["created_at"] > t - pd.Timedelta(days=365)) & opps["owner"].notna()]
-    share = recent.groupby(["process", "owner"], observed=True).size()
+    from salesplan.reduce.states import opportunity_amounts
+
+    created = opportunity_amounts(cut.opportunities, as_of=t, start=t - pd.Timedelta(days=365), by=["owner"])
+    created = created[created["owner"].notna()]  # counted in the engine: any engine's opportunities
+    share = created.groupby(["process", "owner"], observed=True)["weight"].sum()
     share = share / share.groupby(level=0).transform("sum")
     rows = []
     for j, proc in enumerate(fc.processes):
