@@ -330,19 +330,19 @@ def _plain_iso(series: pd.Series) -> np.ndarray | None:
     caller reads the distinct values with the full rules. Both paths give the same dates for such a column: it is
     ISO 8601 under either, and ISO 8601 is tried first.
     """
-    array = getattr(series.array, "_pa_array", None)
-    if array is None:
+    if getattr(series.dtype, "storage", None) != "pyarrow":
         return None
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    array = pa.array(series.array)  # zero-copy view of the column's Arrow data (public protocol)
     if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
         return None
     try:
         stamps = pc.cast(array, pa.timestamp("ns"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    return np.asarray(stamps.to_numpy(), dtype="datetime64[ns]")
+    return np.asarray(stamps.to_numpy(zero_copy_only=False), dtype="datetime64[ns]")
 
 
 def _looks_plain_date(text: str) -> bool:

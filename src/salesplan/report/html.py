@@ -100,7 +100,17 @@ def is_percent_column(name: Any) -> bool:
 
 
 def cell_text(value: Any, percent: bool = False) -> tuple[str, bool]:
-    """Display text of one table cell and whether it is numeric."""
+    """Display text of one table cell and whether it is numeric.
+
+    The library marks a total row with ``"(all)"`` in its group columns; people read it as ``Total``.
+
+    Examples
+    --------
+    >>> cell_text(0.125, percent=True), cell_text(12345.6), cell_text("(all)")
+    (('12.5%', True), ('12,346', True), ('Total', False))
+    """
+    if isinstance(value, str) and value == "(all)":
+        return "Total", False
     if percent and isinstance(value, float | np.floating) and np.isfinite(value):
         return f"{float(value) * 100:.1f}%", True
     if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
