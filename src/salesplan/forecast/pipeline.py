@@ -64,7 +64,8 @@ A calibrated win probability per deal (``win_probability=``)
     funnel's curves; with ``P(won ever)`` the timing comes from the curves too, which ignore what the model knows
     about when a deal closes (its expected close date, say): on the simulator this under-forecast next month's
     wins by 14% (45 process-months, 194 wins expected against 226), against -1% with ``P(won by the window's
-    end)`` and -1% with the stage rates. Deals without a probability keep the stage rates (logged).
+    end)`` and -1% with the stage rates. Deals without a probability keep the stage rates (logged), and so do
+    the opportunities not yet created (the ``"new"`` component).
     Deals are summarised into cells by their shift bucket as for drivers (:data:`~salesplan.forecast.open_deals.
     SHIFT_STEP` wide in log-odds), so memory stays bounded by the chunks of draws x cells. Assumption: the model
     is calibrated for the open deals of the cut (fitted out of time; :func:`salesplan.forecast.deal_win_probability`
