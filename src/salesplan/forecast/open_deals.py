@@ -141,7 +141,7 @@ class CellDraws:
 
 
 def summarise(group_index: np.ndarray, stage: np.ndarray, age: np.ndarray, shift: np.ndarray | None = None, *,
-              seed: int | np.random.Generator | None = None, shift_step: float = SHIFT_STEP) -> Cells:
+              seed: int | np.random.Generator | None = None) -> Cells:
     """Cells of deals with the same group, stage, age bucket and shift bucket.
 
     Parameters
@@ -154,8 +154,6 @@ def summarise(group_index: np.ndarray, stage: np.ndarray, age: np.ndarray, shift
         Driver log-odds shift per deal.
     seed : int or Generator, optional
         Randomness of the order of the deals within each cell (a Generator is used as it is).
-    shift_step : float
-        Width of a shift bucket in log-odds (default :data:`SHIFT_STEP`).
 
     Returns
     -------
@@ -176,7 +174,7 @@ def summarise(group_index: np.ndarray, stage: np.ndarray, age: np.ndarray, shift
     bucket = np.minimum(np.floor(np.log1p(age) / AGE_STEP), 2**14 - 1).astype(np.int64)
     key = (group << 6 | stage) << 14 | bucket
     if shift is not None:
-        sb = np.clip(np.round(np.asarray(shift, dtype=float) / shift_step), -(2**19), 2**19 - 1).astype(np.int64)
+        sb = np.clip(np.round(np.asarray(shift, dtype=float) / SHIFT_STEP), -(2**19), 2**19 - 1).astype(np.int64)
         key = key << 20 | (sb + 2**19)
     _, first, of_deal, size = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
     of_deal = of_deal.ravel()
