@@ -155,6 +155,10 @@ class AnalysisSettings:
         Cumulative value shares that close classes A and B.
     backtest : bool
         Whether to backtest the monthly trend forecast.
+    win_model : {"stage", "deal"}
+        The open deals' win probabilities in the pipeline forecast (:attr:`Analysis.forecast`): ``"stage"`` from
+        their stage and days in stage at the funnel's rates; ``"deal"`` from the calibrated per-deal model
+        (:attr:`Analysis.win_probability`, ``win_probability=`` of :func:`salesplan.forecast.pipeline`).
     seed : int
         Seed of every random step (simulations): same data and seed, same figures.
     engine : {"pandas", "duckdb", "polars", "spark"}
@@ -195,6 +199,7 @@ class AnalysisSettings:
     segment_value: str = "clv"
     abc: tuple[float, float] = (0.8, 0.95)
     backtest: bool = True
+    win_model: str = "stage"
     seed: int = 0
     engine: str = "pandas"
     currency: str = "EUR"
@@ -207,6 +212,8 @@ class AnalysisSettings:
         set_(self, "freq", check_freq(self.freq, "freq", PERIODS))
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {list(ENGINES)}, got {self.engine!r}")
+        if self.win_model not in ("stage", "deal"):
+            raise ConfigError(f"win_model must be 'stage' or 'deal', got {self.win_model!r}")
         if self.segment_value not in ("clv", "revenue"):
             raise ConfigError(f"segment_value must be 'clv' or 'revenue', got {self.segment_value!r}")
         if len(self.abc) != 2 or not 0 < self.abc[0] < self.abc[1] < 1:
@@ -912,10 +919,13 @@ class Analysis:
     @cached_property
     def forecast(self) -> Any:
         """Contracts won in the forecast window from the open pipeline and new opportunities
-        (:func:`salesplan.forecast.pipeline`, intervals at ``settings.confidence``, seeded).
+        (:func:`salesplan.forecast.pipeline`, intervals at ``settings.confidence``, seeded); with
+        ``settings.win_model = "deal"`` the open deals' chances to be won in the window come from
+        :attr:`win_probability_window`.
         """
+        p_deal = self.win_probability_window if self.settings.win_model == "deal" else None
         return pipeline(self.engine_data, self.funnel, as_of=self.as_of, horizon=self.settings.horizon, freq="M",
-                        confidence=self.settings.confidence, seed=self.settings.seed)
+                        confidence=self.settings.confidence, seed=self.settings.seed, win_probability=p_deal)
 
     @cached_property
     def target_window(self) -> pd.Series:
@@ -1318,7 +1328,10 @@ class Analysis:
 
         if self.scoped.forecast_calls is None:
             raise FigureUnavailable("no forecast_calls table")
-        return call_accuracy(self.scoped)
+        team = None
+        if self.settings.team is not None:  # managers' calls are scored against their reps' wins
+            team = read_team(self.settings.team, processes=list(self.data.processes))
+        return call_accuracy(self.scoped, team=team)
 
     @cached_property
     def call_accuracy_by_rep(self) -> pd.DataFrame:
@@ -1359,6 +1372,17 @@ class Analysis:
 
         model = WinProbability(seed=self.settings.seed, n_threads=1, cv=3, max_iter=100)
         return deal_win_probability(self.scoped, as_of=self.as_of, seed=self.settings.seed, model=model)
+
+    @cached_property
+    def win_probability_window(self) -> Any:
+        """:func:`salesplan.forecast.deal_win_probability` of winning within the forecast window
+        (``horizon=settings.horizon``): what :attr:`forecast` uses with ``settings.win_model = "deal"``.
+        """
+        from salesplan.forecast.win_probability import WinProbability, deal_win_probability
+
+        model = WinProbability(seed=self.settings.seed, n_threads=1, cv=3, max_iter=100)
+        return deal_win_probability(self.scoped, as_of=self.as_of, horizon=self.settings.horizon,
+                                    seed=self.settings.seed, model=model)
 
     @cached_property
     def deals_at_risk(self) -> pd.DataFrame:

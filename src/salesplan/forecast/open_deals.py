@@ -75,7 +75,7 @@ import numpy as np
 from scipy import signal, special
 
 __all__ = ["Cells", "CellDraws", "summarise", "timing", "arrival_timing", "survival_ratio", "alias_tables",
-           "simulate_cells", "AGE_STEP",
+           "simulate_cells", "AGE_STEP", "SHIFT_STEP",
            "PER_WIN"]
 
 #: width of an age bucket in ``log(1 + days in stage)``
