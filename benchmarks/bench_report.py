@@ -56,6 +56,7 @@ def generate(rows: int, folder: Path) -> dict[str, int]:
     folder.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute("SET memory_limit = '2GB'")
+    con.execute("SET enable_progress_bar = false")
     con.execute("SET threads = 2")
     con.execute(f"SET temp_directory = '{folder / 'duckdb_tmp'}'")
     n_cust = max(rows // 100, 10)

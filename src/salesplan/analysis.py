@@ -155,6 +155,10 @@ class AnalysisSettings:
         Cumulative value shares that close classes A and B.
     backtest : bool
         Whether to backtest the monthly trend forecast.
+    win_model : {"stage", "deal"}
+        The open deals' win probabilities in the pipeline forecast (:attr:`Analysis.forecast`): ``"stage"`` from
+        their stage and days in stage at the funnel's rates; ``"deal"`` from the calibrated per-deal model
+        (:attr:`Analysis.win_probability`, ``win_probability=`` of :func:`salesplan.forecast.pipeline`).
     seed : int
         Seed of every random step (simulations): same data and seed, same figures.
     engine : {"pandas", "duckdb", "polars", "spark"}
@@ -195,6 +199,7 @@ class AnalysisSettings:
     segment_value: str = "clv"
     abc: tuple[float, float] = (0.8, 0.95)
     backtest: bool = True
+    win_model: str = "stage"
     seed: int = 0
     engine: str = "pandas"
     currency: str = "EUR"
@@ -207,6 +212,8 @@ class AnalysisSettings:
         set_(self, "freq", check_freq(self.freq, "freq", PERIODS))
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {list(ENGINES)}, got {self.engine!r}")
+        if self.win_model not in ("stage", "deal"):
+            raise ConfigError(f"win_model must be 'stage' or 'deal', got {self.win_model!r}")
         if self.segment_value not in ("clv", "revenue"):
             raise ConfigError(f"segment_value must be 'clv' or 'revenue', got {self.segment_value!r}")
         if len(self.abc) != 2 or not 0 < self.abc[0] < self.abc[1] < 1:
@@ -432,7 +439,9 @@ class Analysis:
         d = self.engine_data
         if d.opportunities is None or d.stage_events is None:
             return None
-        return DealRows(d.stage_events, d.processes, d.opportunities, as_of=self.as_of)
+        keep = ("created_at", "amount", "owner", "expected_close", "customer_id", *self.settings.breakdowns)
+        return DealRows(d.stage_events, d.processes, d.opportunities, as_of=self.as_of,
+                        attributes=tuple(dict.fromkeys(keep)))
 
     @cached_property
     def _largest_open(self) -> dict[str, pd.DataFrame]:
@@ -881,14 +890,42 @@ class Analysis:
         return self.net_plan.headcount(self.team, dict(self.settings.hire_profile),
                                        hours=dict(self.settings.hours_per_activity))
 
+    def rep_capacity_next(self, process: str) -> dict[str, float] | None:
+        """Next month's weekly load of one process's reps in :attr:`rep_plan` (issue 17), or None without reps.
+
+        ``peak_utilisation``: the highest weekly utilisation of any rep in the weeks whose Thursday is in
+        :attr:`next_month`; ``weeks_over``: the rep-weeks above 100% (whole numbers round up, so a short week can
+        pass 100%); ``hours_over``: the process's hours that do not fit its reps' hours even after moving work
+        (``RepPlan.load``), in those weeks.
+        """
+        rp = self.rep_plan
+        owners = set(rp.table.loc[rp.table["process"] == process, "owner"].astype(str))
+        if not owners:
+            return None
+        thursday = pd.to_datetime(rp.utilisation["start"]) + pd.Timedelta(days=3)
+        month = self.next_month
+        in_month = (thursday >= month.start_time) & (thursday <= month.end_time)
+        util = rp.utilisation[in_month & rp.utilisation["owner"].astype(str).isin(owners)]
+        load = rp.load[(rp.load["process"] == process)]
+        load_thursday = pd.to_datetime(load["start"]) + pd.Timedelta(days=3)
+        load = load[(load_thursday >= month.start_time) & (load_thursday <= month.end_time)]
+        if util.empty:
+            return None
+        return {"peak_utilisation": float(util["utilisation"].max()),
+                "weeks_over": float((util["utilisation"] > 1.0 + 1e-9).sum()),
+                "hours_over": float(load["over_hours"].sum())}
+
     # ---------------------------------------------------------------------------------------- forecast
     @cached_property
     def forecast(self) -> Any:
         """Contracts won in the forecast window from the open pipeline and new opportunities
-        (:func:`salesplan.forecast.pipeline`, intervals at ``settings.confidence``, seeded).
+        (:func:`salesplan.forecast.pipeline`, intervals at ``settings.confidence``, seeded); with
+        ``settings.win_model = "deal"`` the open deals' chances to be won in the window come from
+        :attr:`win_probability_window`.
         """
+        p_deal = self.win_probability_window if self.settings.win_model == "deal" else None
         return pipeline(self.engine_data, self.funnel, as_of=self.as_of, horizon=self.settings.horizon, freq="M",
-                        confidence=self.settings.confidence, seed=self.settings.seed)
+                        confidence=self.settings.confidence, seed=self.settings.seed, win_probability=p_deal)
 
     @cached_property
     def target_window(self) -> pd.Series:
@@ -1082,7 +1119,7 @@ class Analysis:
         except SalesplanError:
             plan = None
         return control_kpis(self.engine_data, freq=self.freq, funnel=self.funnel, plan=plan, as_of=self.as_of,
-                            stage_flows=self.stage_flows(self.freq))
+                            stage_flows=self.stage_flows(self.freq), deal_rows=self.deal_rows)
 
     @cached_property
     def kpis_recent(self) -> pd.DataFrame:
@@ -1269,7 +1306,8 @@ class Analysis:
 
         d = self.scoped
         first, _ = time_span(d.opportunities, "created_at", "opportunities")
-        return pipeline_waterfall(d, max(self.period.start_time, first), self.as_of, self.period_label_short)
+        return pipeline_waterfall(d, max(self.period.start_time, first), self.as_of, self.period_label_short,
+                                  deal_rows=self.deal_rows)
 
     @cached_property
     def waterfall_table(self) -> pd.DataFrame:
@@ -1290,7 +1328,10 @@ class Analysis:
 
         if self.scoped.forecast_calls is None:
             raise FigureUnavailable("no forecast_calls table")
-        return call_accuracy(self.scoped)
+        team = None
+        if self.settings.team is not None:  # managers' calls are scored against their reps' wins
+            team = read_team(self.settings.team, processes=list(self.data.processes))
+        return call_accuracy(self.scoped, team=team)
 
     @cached_property
     def call_accuracy_by_rep(self) -> pd.DataFrame:
@@ -1331,6 +1372,17 @@ class Analysis:
 
         model = WinProbability(seed=self.settings.seed, n_threads=1, cv=3, max_iter=100)
         return deal_win_probability(self.scoped, as_of=self.as_of, seed=self.settings.seed, model=model)
+
+    @cached_property
+    def win_probability_window(self) -> Any:
+        """:func:`salesplan.forecast.deal_win_probability` of winning within the forecast window
+        (``horizon=settings.horizon``): what :attr:`forecast` uses with ``settings.win_model = "deal"``.
+        """
+        from salesplan.forecast.win_probability import WinProbability, deal_win_probability
+
+        model = WinProbability(seed=self.settings.seed, n_threads=1, cv=3, max_iter=100)
+        return deal_win_probability(self.scoped, as_of=self.as_of, horizon=self.settings.horizon,
+                                    seed=self.settings.seed, model=model)
 
     @cached_property
     def deals_at_risk(self) -> pd.DataFrame:
@@ -1539,7 +1591,8 @@ class Analysis:
     def deal_dimensions(self) -> pd.DataFrame:
         """One row per deal of the reported processes at the cut: status, stage, close date, amount, the chance
         to win from its stage (``p_win``; 1 won, 0 lost) and the breakdown dimensions (opportunity columns such
-        as ``owner``, customer columns such as ``region``, ``industry``, ``size``).
+        as ``owner``, customer columns such as ``region``, ``industry``, ``size``). For exploring: it grows with
+        the deals; :meth:`breakdown` reads a summary made in the engine instead.
         """
         d = self.engine_data
         opp_cols = set(column_names(d.opportunities))
@@ -1579,16 +1632,29 @@ class Analysis:
     @property
     def breakdown_dimensions(self) -> list[str]:
         """``settings.breakdowns`` that the data has (deal or customer columns)."""
-        return [c for c in self.settings.breakdowns if c in self.deal_dimensions.columns]
+        have = set(column_names(self.engine_data.opportunities)) if self.engine_data.opportunities is not None \
+            else set()
+        customers = self.data.customers
+        if isinstance(customers, pd.DataFrame) and "customer_id" in have:
+            have |= set(customers.columns)
+        return [c for c in self.settings.breakdowns if c in have]
 
     def breakdown(self, by: str) -> pd.DataFrame:
         """Won this period, win rate of the last 12 months (interval at ``settings.confidence``) and open and
-        weighted pipeline per value of ``by`` (:func:`salesplan.control.breakdowns.breakdown`).
+        weighted pipeline per value of ``by`` (:func:`salesplan.control.breakdowns.breakdown`), from the deals
+        summarised in the engine (:meth:`salesplan.reduce.states.DealRows.dimension_counts` of :attr:`deal_rows`).
         """
-        if by not in self.breakdown_dimensions:
+        if by not in self.breakdown_dimensions or self.deal_rows is None:
             raise FigureUnavailable(f"no column {by!r} in opportunities or customers to break down by")
-        return breakdown(self.deal_dimensions, by, period=(self.period.start_time, self.as_of),
-                         year=(self.as_of - pd.DateOffset(years=1), self.as_of), confidence=self.settings.confidence)
+        period = (self.period.start_time, self.as_of)
+        year = (self.as_of - pd.DateOffset(years=1), self.as_of)
+        customers = self.data.customers if isinstance(self.data.customers, pd.DataFrame) else None
+        counts = self.deal_rows.dimension_counts(by, {"in_period": period, "in_year": year}, customers=customers)
+        counts = counts[counts["process"].isin(self.processes)]
+        rates = win_rates_by_stage(self.funnel)
+        p = [rates.get((proc, stage), np.nan) if st == "open" else float(st == "won")
+             for proc, st, stage in zip(counts["process"], counts["status"], counts["work_stage"], strict=True)]
+        return breakdown(counts.assign(p_win=p), by, period=period, year=year, confidence=self.settings.confidence)
 
 
 def _label(period: pd.Period) -> str:

@@ -80,6 +80,7 @@ pandas.DataFrame or None
         columns: Mapping[str, Mapping[str, str]] | None = None,
         as_of: Any = None,
         forecast_categories: Sequence[str] | None = None,
+        people: Sequence[str] | None = None,
     ) -> SalesData:
         """Validate the given tables and the links between them.
 
@@ -101,6 +102,9 @@ DataFrame, optional
             The data cut; dates after it are errors. Default: the latest date in the tables.
         forecast_categories : sequence of str, optional
             The categories a forecast call may name (default ``commit, best_case, pipeline``).
+        people : sequence of str, optional
+            Who may make forecast calls besides the owners of opportunities: the team's reps and managers (e.g.
+            ``owner`` and ``manager`` of :func:`salesplan.plan.read_team`).
 
         Raises
         ------
@@ -126,7 +130,7 @@ DataFrame, optional
                 continue
             frame = validate(raw[name], name, columns.get(name), as_of=as_of, processes=procs,
                              opportunities=clean.get("opportunities"), raise_errors=False,
-                             forecast_categories=forecast_categories)
+                             forecast_categories=forecast_categories, people=people)
             if "failure_cases" in frame.attrs:
                 failures.append(frame.attrs.pop("failure_cases"))
             clean[name] = frame

@@ -35,8 +35,8 @@ Rules (the ``check`` names in ``failure_cases``)
     ``after_created`` a stage event or a history row lies before the opportunity's creation; for
     ``forecast_calls``: ``known_category`` a category outside the configured list (``forecast_categories``,
     default :data:`FORECAST_CATEGORIES`), ``known_owner`` a call by a person who owns no opportunity (checked
-    with ``opportunities``), ``period`` a period that is not a month, quarter or year, ``value`` a call with
-    neither ``amount`` nor ``contracts``.
+    with ``opportunities``) and is not among ``people`` (the team's reps and managers), ``period`` a period that
+    is not a month, quarter or year, ``value`` a call with neither ``amount`` nor ``contracts``.
 
 Negative order amounts are kept: they are returns or credit notes, flagged in the added boolean column
 ``is_return`` so that revenue figures can include or exclude them explicitly.
@@ -399,6 +399,7 @@ def validate(
     decimal: str | Mapping[str, str] | None = None,
     thousands: str | Mapping[str, str] | None = None,
     forecast_categories: Sequence[str] | None = None,
+    people: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Map, coerce and check one canonical table; return a new, clean pandas frame.
 
@@ -432,6 +433,9 @@ def validate(
         currency per column (``currency`` failures otherwise).
     forecast_categories : sequence of str, optional
         The categories a forecast call may name (default :data:`FORECAST_CATEGORIES`).
+    people : sequence of str, optional
+        People who may make forecast calls besides the owners of opportunities: the team's reps and managers
+        (``owner`` and ``manager`` of :func:`salesplan.plan.read_team`).
 
     Returns
     -------
@@ -518,7 +522,7 @@ def validate(
             col.add(name, "non_negative", df[name] < 0, df[name])
     _table_rules(table, df, col, processes, opportunities)
     if table == "forecast_calls":
-        _call_rules(df, col, opportunities, forecast_categories)
+        _call_rules(df, col, opportunities, forecast_categories, people)
     key_cols = [k for k in spec.key if k in df.columns]
     if key_cols:
         dup = df.duplicated(key_cols, keep=False) & df[key_cols[0]].notna()
@@ -566,7 +570,7 @@ def _table_rules(table: str, df: pd.DataFrame, col: _Collector, processes: dict[
 
 
 def _call_rules(df: pd.DataFrame, col: _Collector, opportunities: pd.DataFrame | None,
-                categories: Sequence[str] | None) -> None:
+                categories: Sequence[str] | None, people: Sequence[str] | None = None) -> None:
     """The rules of ``forecast_calls``: period, category, a known person, a value."""
     periods = df["period"].map(normalise_period)
     col.add("period", "period", df["period"].notna() & periods.isna(),
@@ -582,9 +586,10 @@ def _call_rules(df: pd.DataFrame, col: _Collector, opportunities: pd.DataFrame |
         col.add(",".join(values), "value", df[values].isna().all(axis=1),
                 lambda i: pd.Series("no amount and no contracts", index=i))
     if opportunities is not None and "owner" in opportunities.columns and len(opportunities):
-        known = set(opportunities["owner"].dropna().astype(str))
-        col.add("owner", "known_owner", df["owner"].notna() & ~df["owner"].isin(known),
-                lambda i: df.loc[i, "owner"].astype(str) + " (owns no opportunity)")
+        known = set(opportunities["owner"].dropna().astype(str)) | {str(p) for p in people or ()}
+        what = " (owns no opportunity, not in the team)" if people else " (owns no opportunity)"
+        col.add("owner", "known_owner", df["owner"].notna() & ~df["owner"].astype(str).isin(known),
+                lambda i: df.loc[i, "owner"].astype(str) + what)
 
 
 def _usable_opportunities(opportunities: pd.DataFrame | None) -> bool:

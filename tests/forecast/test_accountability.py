@@ -13,6 +13,8 @@ import salesplan as sp
 from salesplan.datasets import simulate
 from salesplan.forecast.accountability import bias_table, call_accuracy, model_calls
 from salesplan.forecast.evaluation import cut_data
+from salesplan.plan import read_team
+from salesplan.reduce.states import deal_states
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +48,28 @@ def test_bad_calls_are_schema_errors_naming_table_column_and_rows(world):
     assert ok.forecast_calls["period"].tolist() == ["2024-Q3", "2024-Q3"]
     with pytest.raises(sp.SchemaError, match="value"):
         sp.validate(_calls(amount=[np.nan, 5.0]), "forecast_calls")
+
+
+def test_a_manager_of_the_team_may_call_for_the_reps_who_report_to_them(world):
+    data, _ = world
+    calls = _calls(owner=["boss", "acq_rep1"], period=["2024-Q3", "2024-Q3"], category=["commit", "commit"])
+    with pytest.raises(sp.SchemaError, match=r"row 0 \(boss \(owns no opportunity\)"):
+        sp.SalesData.from_frames(opportunities=data.opportunities, stage_events=data.stage_events,
+                                 forecast_calls=calls, processes=data.processes)
+    team = read_team([{"owner": r, "processes": ["acquisition"], "hours_per_week": 30, "manager": "boss"}
+                              for r in ("acq_rep1", "acq_rep2")])
+    people = sorted(set(team["owner"]) | set(team["manager"].dropna()))
+    ok = sp.SalesData.from_frames(opportunities=data.opportunities, stage_events=data.stage_events,
+                                  forecast_calls=calls, processes=data.processes, people=people)
+    scored = call_accuracy(dataclasses.replace(data, forecast_calls=ok.forecast_calls), team=team).set_index("owner")
+    # by hand: the amount the two reps won in 2024-Q3 (close of the win in the quarter, owner at the cut)
+    st = deal_states(data.stage_events, data.processes, data.opportunities, as_of=data.as_of,
+                     attributes=("amount", "owner"))
+    won = st[(st["status"] == "won") & (st["closed_at"] >= "2024-07-01") & (st["closed_at"] < "2024-10-01")]
+    assert scored.loc["boss", "actual"] == pytest.approx(won.loc[won["owner"].isin(["acq_rep1", "acq_rep2"]),
+                                                                 "amount"].sum())
+    assert scored.loc["acq_rep1", "actual"] == pytest.approx(won.loc[won["owner"] == "acq_rep1", "amount"].sum())
+    assert scored.loc["boss", "actual"] > scored.loc["acq_rep1", "actual"] > 0
 
 
 def test_simulated_rep_biases_are_recovered(world):

@@ -170,3 +170,30 @@ def test_ages_spread_over_two_months_in_one_stage() -> None:
     _same_distribution(wins[:, 0].sum(axis=1), cells.sum(axis=1))
     for t in range(2):
         _same_distribution(wins[:, 0, t], cells[:, t])
+
+
+def test_alias_tables_give_each_period_its_share() -> None:
+    """Walker's tables (the period of each win): the chance of each column, summed from the tables by hand, is the
+    row's share, for rows with zeros, one certain period, equal shares and the row of zeros (never drawn)."""
+    from salesplan.forecast.open_deals import alias_tables
+
+    rng = np.random.default_rng(3)
+    share = rng.dirichlet(np.ones(19), size=200)
+    share[:50] *= rng.random((50, 19)) < 0.3  # zeros in some periods
+    share[50] = np.eye(19)[7]
+    share[51] = 1 / 19
+    share[52] = 0.0
+    share[:52] /= share[:52].sum(axis=1, keepdims=True)
+    prob, alias = alias_tables(share)
+    n_t = share.shape[1]
+    chance = np.zeros_like(share)
+    for t in range(n_t):
+        chance[:, t] = (prob[:, t] + ((1 - prob) * (alias == t)).sum(axis=1)) / n_t
+    assert ((prob >= 0) & (prob <= 1 + 1e-12)).all()
+    np.testing.assert_allclose(chance[:52], share[:52], atol=1e-12)
+    # and drawn: 200,000 draws of row 0 by the rule of simulate_cells
+    x = rng.random(200_000) * n_t
+    col = np.minimum(x.astype(int), n_t - 1)
+    period = np.where(x - col < prob[0, col], col, alias[0, col])
+    freq = np.bincount(period, minlength=n_t) / len(x)
+    assert np.abs(freq - share[0]).max() < 5 * np.sqrt(share[0].max() / len(x))

@@ -3,6 +3,8 @@ scores (Brier decomposition, calibration slope, paired bootstrap) against hand c
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from scipy import stats
 
 import salesplan as sp
 from salesplan.datasets import simulate
+from salesplan.forecast import pipeline
 from salesplan.forecast.evaluation import cut_data
 from salesplan.forecast.win_probability import (
     WinProbability,
@@ -19,6 +22,7 @@ from salesplan.forecast.win_probability import (
     score_table,
     training_dates,
 )
+from salesplan.funnel import estimate
 from salesplan.reduce.history import deal_snapshots
 
 
@@ -68,6 +72,78 @@ def test_reasons_name_the_history_in_words(fitted):
     sample = result.training.iloc[::10]
     ax = result.plot_reliability(sample, sample["won"])
     assert ax.get_xlabel() == "predicted win probability"
+
+
+@pytest.fixture(scope="module")
+def out_of_time(fitted):
+    """The pipeline forecast of the open deals' wins in the next 30 days at nine month starts after the model's
+    cut, with the stage rates and with the per-deal model's P(won within 30 days) (``win_probability=``, fitted
+    like ``fitted``'s model, with fewer trees), both from a funnel fitted on what the models knew, set against the
+    simulator's latent outcomes."""
+    data, truth, ever, _, _ = fitted
+    result = deal_win_probability(cut_data(data, ever.as_of), horizon="30D",
+                                  model=WinProbability(n_threads=1, cv=3, max_iter=60))
+    funnel = estimate(data.stage_events, data.processes, data.opportunities, as_of=result.as_of)
+    # the windows may end after the data cut: the simulator knows the deals' latent outcomes
+    origins = list(pd.date_range(result.as_of + pd.Timedelta(days=1), data.as_of, freq="MS")[:9])
+    snaps = deal_snapshots(data.stage_events, data.processes, data.opportunities, dates=origins,
+                           history=data.opportunity_history, activities=data.activities, customers=data.customers)
+    snaps["p_win"] = result.p_win(snaps)
+    outcome = truth.outcomes.set_index("opportunity_id")
+    won_as = {name: p.won for name, p in data.processes.items()}
+    rows = []
+    for origin in origins:
+        scored = snaps.loc[snaps["as_of"] == origin, ["opportunity_id", "p_win"]]
+        for model_name, source in (("stage", None), ("deal", dataclasses.replace(result, deals=scored))):
+            fc = pipeline(data, funnel, as_of=origin, horizon="30D", freq="Y", include_new=False, n_draws=500,
+                          seed=1, win_probability=source)
+            for proc in fc.processes:
+                x = fc.samples(process=proc)
+                lo, hi = np.quantile(x, [0.1, 0.9], method="inverted_cdf")
+                o = outcome.reindex(fc.deals.loc[fc.deals["process"] == proc, "opportunity_id"])
+                true = int(((o["outcome"] == won_as[proc]) & (o["closed_at"] > origin)
+                            & (o["closed_at"] <= fc.end)).sum())
+                pmf = np.bincount(x.astype(int), minlength=max(true, int(x.max())) + 1) / len(x)
+                rps = float(np.sum((np.cumsum(pmf) - (np.arange(len(pmf)) >= true)) ** 2))
+                rows.append({"origin": origin, "model": model_name, "process": proc, "low": lo, "high": hi,
+                             "expected": x.mean(), "true": true, "stated": float(((x >= lo) & (x <= hi)).mean()),
+                             "hit": lo <= true <= hi, "rps": rps})
+    return pd.DataFrame(rows)
+
+@pytest.mark.parametrize("model", ["deal", "stage"])
+def test_pipeline_fed_with_it_covers_the_next_months_wins_as_often_as_stated(out_of_time, model):
+    """A case is one (forecast origin, process); the forecast states for each the chance ``c_i`` that its own 80%
+    interval holds the count (at least 0.8, more for small counts: the ends are whole numbers). Calibrated, the
+    number of cases whose interval holds the truth is a sum of independent Bernoulli(``c_i``) (origins a month
+    apart: disjoint windows; processes independent given the rates), within ``sum c_i +- 2.576 sqrt(sum c_i
+    (1 - c_i))`` (+ a half count of continuity) with about 99% probability (normal approximation of the
+    Poisson-binomial). With 45 cases that is about +-5 cases: it catches intervals that hold the truth in well
+    under 70% of cases, not a few points of miscalibration.
+    """
+    r = out_of_time[out_of_time["model"] == model]
+    assert len(r) == 45 and r["true"].sum() > 150
+    assert (r["stated"] >= 0.8).all()
+    hits, stated = int(r["hit"].sum()), r["stated"].to_numpy()
+    sd = np.sqrt(np.sum(stated * (1 - stated)))
+    assert abs(hits - stated.sum()) <= 2.576 * sd + 0.5, (hits, stated.sum(), sd)
+    # the expected total within its own spread: the sum of the cases' variances (binomial-like, a bound that
+    # ignores the shared rate uncertainty, so it is the stricter one) -- within 3 of those
+    var = ((r["high"] - r["low"]) / 2.563) ** 2  # an 80% interval spans 2.563 sd of a normal
+    assert abs(r["expected"].sum() - r["true"].sum()) <= 3 * np.sqrt(var.sum()), (r["expected"].sum(),
+                                                                                   r["true"].sum())
+
+
+def test_pipeline_fed_with_it_is_about_as_sharp_as_the_stage_forecast(out_of_time):
+    """Not sharper here, and the test says so: on this world the ranked probability score (lower is better; it
+    rewards sharpness subject to calibration) was 0.874 with the per-deal model against 0.867 with the stage rates,
+    and the intervals 4.3 against 4.0 contracts wide. The simulator's deals follow exactly the semi-Markov funnel
+    the stage forecast models (stage, days in stage, segment), so the model's further features (pushes, amount
+    changes, activity, owner) carry no information that the stage forecast lacks. The test bounds how much worse
+    it may be (10% in score and width), so that feeding the model in never costs much."""
+    r = out_of_time.pivot_table(index=["origin", "process"], columns="model", values=["rps", "high", "low"])
+    width = r["high"] - r["low"]
+    assert r["rps"]["deal"].mean() <= r["rps"]["stage"].mean() * 1.1
+    assert width["deal"].mean() <= width["stage"].mean() * 1.1
 
 
 def test_brier_decomposition_and_bootstrap_by_hand():

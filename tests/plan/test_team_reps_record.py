@@ -245,6 +245,15 @@ def test_analysis_headcount_from_the_hire_profile_setting() -> None:
     hires = a.headcount.summary.set_index("process").loc["retention"]
     assert hires["hires"] == int(np.ceil((n * 4 * 20 / 30 - 21 * 2.0) / (21 * 6.0)))
     assert hires["cost"] == pytest.approx(hires["hires"] * 6000 * 3)
+    # the report lays out that summary as it is, naming the process short of hours and the profile
+    from salesplan.report.model import Section
+    from salesplan.report.sections import headcount_table
+
+    sec = Section("activity", "Sales activity")
+    headcount_table(a, sec)
+    table = next(b for b in sec.blocks if getattr(b, "name", "") == "headcount")
+    pd.testing.assert_frame_equal(table.frame, a.headcount.summary)
+    assert "Hires needed in retention" in table.note and "30 h a week" in table.note
     with pytest.raises(FigureUnavailable, match="hire_profile"):
         _ = Analysis(load_example(), sp.AnalysisSettings()).headcount
 
@@ -270,3 +279,4 @@ def test_analysis_team_from_the_data_and_the_plan_of_record(tmp_path) -> None:
     assert not b.plan_is_reconstructed
     assert b.plan_of_record.volumes.equals(load_plan(path).volumes)
     assert b.team["owner"].tolist() == ["x"] and b.capacity_processes == ["retention"]
+

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from salesplan.errors import ConfigError, SchemaError
-from salesplan.report.config import EXAMPLE_CONFIG, load_config, load_data, parse_config
+from salesplan.report.config import EXAMPLE_CONFIG, demo_config, load_config, load_data, parse_config
 
 
 def _write(tmp_path: Path, text: str, name: str = "report.toml") -> Path:
@@ -178,3 +178,40 @@ def test_process_file_is_read_and_missing_one_named(tmp_path, example_data):
     cfg = load_config(_write(tmp_path, CRM + '[processes]\nfile = "nope.toml"\n'))
     with pytest.raises(ConfigError, match=r"'processes\.file' names a file that does not exist"):
         load_data(cfg)
+
+
+def test_forecast_categories_and_the_team_decide_which_calls_are_admitted(tmp_path, example_data):
+    """``[data] forecast_categories`` sets the categories a call may name, ``[capacity] team`` (owner and manager)
+    who may call besides the deal owners; a call outside them is an error naming the file, key, column and row."""
+    folder = tmp_path / "crm"
+    folder.mkdir()
+    example_data.opportunities.to_csv(folder / "opps.csv", index=False)
+    example_data.stage_events.to_csv(folder / "events.csv", index=False)
+    calls = example_data.forecast_calls.head(3).copy()
+    calls.loc[1, "category"] = "upside"
+    calls.loc[2, "owner"] = "the boss"
+    calls.to_csv(folder / "calls.csv", index=False)
+    base = ('[data]\nopportunities = "crm/opps.csv"\nstage_events = "crm/events.csv"\n'
+            'forecast_calls = "crm/calls.csv"\n')
+    path = _write(tmp_path, base)
+    with pytest.raises(SchemaError) as info:
+        load_data(load_config(path))
+    message = str(info.value)
+    assert message.startswith(str(path))
+    assert "forecast_calls.category [known_category]: 1 row(s), e.g. row 1 (upside" in message
+    assert "'data.forecast_categories'" in message and "calls.csv" in message
+    assert "forecast_calls.owner [known_owner]: 1 row(s), e.g. row 2 (the boss" in message
+    # the configured list and a team with a manager admit both calls
+    (tmp_path / "team.toml").write_text('[[team]]\nowner = "acq_rep1"\nprocesses = ["acquisition"]\n'
+                                        'hours_per_week = 30\nmanager = "the boss"\n')
+    ok = _write(tmp_path, base + 'forecast_categories = ["commit", "best_case", "upside"]\n'
+                '[capacity]\nteam = "team.toml"\n')
+    data = load_data(load_config(ok))
+    assert data.forecast_calls["category"].tolist()[1] == "upside"
+    assert data.forecast_calls["owner"].tolist()[2] == "the boss"
+    for bad, expected in (('forecast_categories = "commit"\n', "'data.forecast_categories' must be a non-empty"),
+                          ('[forecast]\nwin_model = "gut"\n', "'forecast.win_model' must be one of")):
+        with pytest.raises(ConfigError, match=expected):
+            load_config(_write(tmp_path, base + bad))
+    cfg = load_config(_write(tmp_path, base + '[forecast]\nwin_model = "deal"\n'))
+    assert cfg.settings().win_model == "deal" and demo_config().settings().win_model == "stage"

@@ -99,6 +99,7 @@ FIGURES: list[tuple[str, Callable[[Analysis, re.Match], tuple[Any, Any, Any]]]] 
     ("coverage_(.+)", lambda a, m: (float(a.coverage_row(m[1])["coverage"]), None, None)),
     ("entries_needed_(.+)", lambda a, m: (a.entries_needed(m[1])[0], None, None)),
     ("utilisation_(.+)", lambda a, m: (float(a.capacity_next_month(m[1])["utilisation"]), None, None)),
+    ("rep_peak_week_(.+)", lambda a, m: (a.rep_capacity_next(m[1])["peak_utilisation"], None, None)),
     ("activities_period", lambda a, m: (a.activities_in_period_total, None, None)),
     ("revenue_period", lambda a, m: (a.revenue_in_period, None, None)),
     ("gini", lambda a, m: (a.gini, None, None)),

@@ -69,7 +69,9 @@ def breakdown(deals: pd.DataFrame, by: str, *, period: tuple[Any, Any], year: tu
     ----------
     deals : DataFrame
         One row per deal at the cut: ``by``, ``status`` (open / won / lost), ``closed_at``, ``amount`` and
-        ``p_win`` (the chance to win from the deal's stage; used for open deals).
+        ``p_win`` (the chance to win from the deal's stage; used for open deals). Or summary rows of deals alike
+        (:meth:`salesplan.reduce.states.DealRows.dimension_counts`): ``deals`` (how many), ``amount`` (their sum),
+        ``in_period`` and ``in_year`` (closed in the two windows) instead of ``closed_at``.
     by : str
         The dimension column (missing values are shown as ``"(none)"``).
     period, year : (start, end)
@@ -84,16 +86,22 @@ def breakdown(deals: pd.DataFrame, by: str, *, period: tuple[Any, Any], year: tu
     """
     d = deals.copy()
     d[by] = d[by].astype(object).where(d[by].notna(), "(none)").astype(str)
-    closed = pd.to_datetime(d["closed_at"])
     amount = d["amount"].astype(float).fillna(0.0) if "amount" in d else pd.Series(0.0, index=d.index)
-    in_period = (closed >= pd.Timestamp(period[0])) & (closed < pd.Timestamp(period[1]))
-    in_year = (closed >= pd.Timestamp(year[0])) & (closed < pd.Timestamp(year[1]))
+    if "deals" in d:  # summary rows (salesplan.reduce.states.DealRows.dimension_counts): flags, counts, sums
+        weight = d["deals"].astype("int64")
+        in_period, in_year = d["in_period"].astype(bool), d["in_year"].astype(bool)
+    else:
+        weight = pd.Series(1, index=d.index, dtype="int64")
+        closed = pd.to_datetime(d["closed_at"])
+        in_period = (closed >= pd.Timestamp(period[0])) & (closed < pd.Timestamp(period[1]))
+        in_year = (closed >= pd.Timestamp(year[0])) & (closed < pd.Timestamp(year[1]))
     won, lost, is_open = d["status"] == "won", d["status"] == "lost", d["status"] == "open"
     p_win = d["p_win"].astype(float).fillna(0.0) if "p_win" in d else pd.Series(0.0, index=d.index)
     parts = pd.DataFrame({
-        by: d[by], "won_period": (won & in_period).astype(int), "won_amount_period": amount.where(won & in_period, 0.0),
-        "won_12m": (won & in_year).astype(int), "lost_12m": (lost & in_year).astype(int),
-        "open_deals": is_open.astype(int), "open_amount": amount.where(is_open, 0.0),
+        by: d[by], "won_period": (won & in_period).astype(int) * weight,
+        "won_amount_period": amount.where(won & in_period, 0.0),
+        "won_12m": (won & in_year).astype(int) * weight, "lost_12m": (lost & in_year).astype(int) * weight,
+        "open_deals": is_open.astype(int) * weight, "open_amount": amount.where(is_open, 0.0),
         "weighted_amount": (amount * p_win).where(is_open, 0.0)})
     out = parts.groupby(by, as_index=False, sort=True).sum()
     n = out["won_12m"] + out["lost_12m"]

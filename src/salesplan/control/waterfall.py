@@ -46,12 +46,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from salesplan.engines import collect, engine_of, to_engine
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.reduce.history import deal_values
-from salesplan.reduce.states import column_names, deal_states
+from salesplan.reduce.states import DealRows, column_names, deal_states
 from salesplan.schema import normalise_period
 
 __all__ = ["pipeline_waterfall", "Waterfall", "WATERFALL", "ENTRIES", "EXITS"]
@@ -99,12 +101,58 @@ class Waterfall:
                                title=f"Pipeline closing in {self.period}: {self.start.date()} to {self.end.date()}")
 
 
+def _taking_part(data: Any, t0: pd.Timestamp, t1: pd.Timestamp, lo: pd.Timestamp, hi: pd.Timestamp,
+                 values: pd.DataFrame | None, deal_rows: DealRows | None) -> list[str]:
+    """Ids of the deals that can be in the waterfall.
+
+    Those whose expected close is in the period at either date (from the history's ``values``, else the
+    opportunities' column), or closed after ``t0`` by ``t1`` inside the period.
+    """
+    in_period = (nw.col("closed_at") > nw.lit(t0.to_pydatetime())) & \
+        (nw.col("closed_at") >= nw.lit(lo.to_pydatetime())) & (nw.col("closed_at") < nw.lit(hi.to_pydatetime()))
+    if deal_rows is not None and deal_rows.as_of == t1:
+        closed = deal_rows.ids(where=(nw.col("final") != "open") & in_period)
+    else:
+        with DealRows(data.stage_events, data.processes, data.opportunities, as_of=t1, attributes=()) as rows:
+            closed = rows.ids(where=(nw.col("final") != "open") & in_period)
+    if values is not None:
+        close = pd.to_datetime(values["expected_close"]) if "expected_close" in values else None
+        expected = values.loc[_in_period(close, lo, hi), "opportunity_id"].astype(str).tolist() \
+            if close is not None else []
+    elif "expected_close" in column_names(data.opportunities):
+        opp = nw.from_native(data.opportunities)
+        opp = opp.lazy() if isinstance(opp, nw.DataFrame) else opp
+        close = nw.col("expected_close").cast(nw.Datetime("us"))
+        expected = collect(opp.filter((close >= nw.lit(lo.to_pydatetime())) & (close < nw.lit(hi.to_pydatetime())))
+                           .select(nw.col("opportunity_id").cast(nw.String)))["opportunity_id"].tolist()
+    else:
+        expected = []
+    return sorted(set(closed) | set(expected))
+
+
+def _only(frame: Any, ids: list[str]) -> Any:
+    """The rows of ``frame`` (native, any engine) whose ``opportunity_id`` is one of ``ids``, in its engine."""
+    if frame is None:
+        return None
+    if isinstance(frame, pd.DataFrame):
+        return frame[frame["opportunity_id"].astype(str).isin(set(ids))]
+    engine = engine_of(frame)
+    keep = nw.from_native(to_engine(pd.DataFrame({"opportunity_id": pd.Series(ids, dtype=object)}),
+                                    "polars-lazy" if engine == "polars" else engine))
+    keep = keep.lazy() if isinstance(keep, nw.DataFrame) else keep
+    lf = nw.from_native(frame)
+    lazy = isinstance(lf, nw.LazyFrame)
+    lf = lf.lazy() if not lazy else lf
+    out = lf.with_columns(nw.col("opportunity_id").cast(nw.String)).join(keep, on="opportunity_id", how="semi")
+    return nw.to_native(out if lazy else out.collect())
+
+
 def _in_period(when: pd.Series, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.Series:
     return (when >= lo) & (when < hi)
 
 
 def pipeline_waterfall(data: Any, start: Any, end: Any, period: Any, *, by: str | Sequence[str] | None = None,
-                       history: Any = None) -> Waterfall:
+                       history: Any = None, deal_rows: DealRows | None = None) -> Waterfall:
     """How the pipeline expected to close in ``period`` changed between ``start`` and ``end`` (module docstring).
 
     Parameters
@@ -122,6 +170,15 @@ def pipeline_waterfall(data: Any, start: Any, end: Any, period: Any, *, by: str 
         The ``opportunity_history`` table (default ``data.opportunity_history``). Without one the opportunities'
         current amount and expected close stand for every date (logged at WARNING): no close-date moves can be
         seen then.
+    deal_rows : DealRows, optional
+        The deals' rows at ``end`` already reduced (what :class:`salesplan.Analysis` keeps for its cut); reduced
+        here when not given or of another date.
+
+    Notes
+    -----
+    Only the deals that can take part are reduced at the two dates: those whose expected close (at either date)
+    falls in the period and those closed by ``end`` inside the window and the period, chosen in the engine. The
+    rows read therefore grow with the period's deals, not with all deals.
 
     Raises
     ------
@@ -146,19 +203,23 @@ def pipeline_waterfall(data: Any, start: Any, end: Any, period: Any, *, by: str 
     opp_cols = set(column_names(data.opportunities))
     hist_cols = set(column_names(history)) if history is not None else set()
     static = [g for g in groups if g in opp_cols and not (g == "owner" and "owner" in hist_cols)]
-    states = deal_states(data.stage_events, data.processes, data.opportunities, dates=[t0, t1],
-                         attributes=("created_at", *static,
-                                     *([c for c in ("amount", "expected_close", "owner") if c in opp_cols]
-                                       if history is None else [])))
-    states["as_of"] = pd.to_datetime(states["as_of"]).astype("datetime64[ns]")  # typed even when empty
+    values = None
     if history is not None:
         wanted = [c for c in ("amount", "expected_close") if c in hist_cols] + \
             (["owner"] if "owner" in groups and "owner" in hist_cols else [])
         values = deal_values(history, dates=[t0, t1], columns=wanted).drop(columns="last_changed_at")
-        states = states.merge(values, on=["as_of", "opportunity_id"], how="left")
     else:
         logger.warning("pipeline_waterfall: no opportunity_history; today's amount and expected close stand for "
                        "their values at %s (no close-date moves are seen)", t0.date())
+    ids = _taking_part(data, t0, t1, lo, hi, values, deal_rows)
+    states = deal_states(_only(data.stage_events, ids), data.processes, _only(data.opportunities, ids),
+                         dates=[t0, t1],
+                         attributes=("created_at", *static,
+                                     *([c for c in ("amount", "expected_close", "owner") if c in opp_cols]
+                                       if history is None else [])))
+    states["as_of"] = pd.to_datetime(states["as_of"]).astype("datetime64[ns]")  # typed even when empty
+    if values is not None:
+        states = states.merge(values, on=["as_of", "opportunity_id"], how="left")
     missing = [g for g in groups if g not in states.columns]
     if missing:
         raise SchemaError.from_cases([{"table": "opportunities", "column": g, "check": "required", "key": "-",

@@ -167,8 +167,12 @@ def score_calls(calls: pd.DataFrame, actuals: pd.DataFrame, *, as_of: Any) -> pd
     return out.reset_index(drop=True)
 
 
-def call_accuracy(data: Any, calls: pd.DataFrame | None = None) -> pd.DataFrame:
+def call_accuracy(data: Any, calls: pd.DataFrame | None = None, *, team: pd.DataFrame | None = None) -> pd.DataFrame:
     """The forecast calls of ``data`` (or ``calls``) scored against the actuals (:func:`score_calls`).
+
+    With a ``team`` table holding a ``manager`` column (:func:`salesplan.plan.read_team`), a manager's actual is
+    the sum of the actuals of the reps who report to them (and their own deals, if any): a manager's call is a
+    call for the team.
 
     Examples
     --------
@@ -182,6 +186,10 @@ def call_accuracy(data: Any, calls: pd.DataFrame | None = None) -> pd.DataFrame:
     if calls is None or len(calls) == 0:
         raise SchemaError("forecast accountability: no forecast_calls table (owner, period, as_of, category, amount)")
     actuals = period_actuals(data, calls["period"].unique())
+    if team is not None and "manager" in team.columns and team["manager"].notna().any():
+        reports = team.loc[team["manager"].notna(), ["owner", "manager"]]
+        rolled = actuals.merge(reports, on="owner").drop(columns="owner").rename(columns={"manager": "owner"})
+        actuals = pd.concat([actuals, rolled], ignore_index=True)  # score_calls sums per (owner, period)
     return score_calls(calls, actuals, as_of=data.as_of)
 
 
@@ -347,9 +355,11 @@ def _new_by_owner(cut: Any, fc: Any, t: pd.Timestamp) -> pd.DataFrame:
         return pd.DataFrame(columns=["owner", "process", "expected", "p"])
     revenue = fc.revenue_draws["new"].mean(axis=0).sum(axis=1)
     count = fc.draws["new"].mean(axis=0).sum(axis=1)
-    opps = cut.opportunities
-    recent = opps[(opps["created_at"] > t - pd.Timedelta(days=365)) & opps["owner"].notna()]
-    share = recent.groupby(["process", "owner"], observed=True).size()
+    from salesplan.reduce.states import opportunity_amounts
+
+    created = opportunity_amounts(cut.opportunities, as_of=t, start=t - pd.Timedelta(days=365), by=["owner"])
+    created = created[created["owner"].notna()]  # counted in the engine: any engine's opportunities
+    share = created.groupby(["process", "owner"], observed=True)["weight"].sum()
     share = share / share.groupby(level=0).transform("sum")
     rows = []
     for j, proc in enumerate(fc.processes):
@@ -521,17 +531,16 @@ def forecast_accountability(data: Any, *, category: str = "commit", start: Any =
     if data.opportunity_history is None:
         logger.warning("forecast accountability: no opportunity_history; the re-run forecasts use today's amounts, "
                        "expected close dates and owners (look-ahead)")
-    scored = call_accuracy(data, chosen)
-    keep = scored["complete"]
     if start is not None:
-        keep &= scored["period"].map(lambda p: _period(p).start_time >= to_naive_utc(start))
-    scored = scored[keep].reset_index(drop=True)
+        chosen = chosen[chosen["period"].map(lambda p: _period(p).start_time >= to_naive_utc(start))]
+    actuals = period_actuals(data, chosen["period"].unique())  # once, for the calls and the model alike
+    scored = score_calls(chosen, actuals, as_of=data.as_of)
+    scored = scored[scored["complete"]].reset_index(drop=True)
     if scored.empty:
         raise SchemaError("forecast accountability: no call for a period that has ended by the data cut")
     at = scored if weeks is None else scored[scored["week"].isin(list(weeks))]
     model = model_calls(data, at, n_draws=n_draws, seed=seed, estimator=estimator)
-    model_scored = score_calls(model, period_actuals(data, model["period"].unique()), as_of=data.as_of) \
-        if len(model) else scored.iloc[0:0]
+    model_scored = score_calls(model, actuals, as_of=data.as_of) if len(model) else scored.iloc[0:0]
     comparison, from_week = compare_forecasts(scored, model_scored, n_boot=n_boot, confidence=confidence,
                                               seed=seed)
     return ForecastAccountability(calls=scored, model=model_scored,

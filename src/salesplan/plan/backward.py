@@ -197,12 +197,15 @@ class Plan(Result):
         return out
 
     def per_rep(self, team: Any, *, freq: str = "W", as_of: Any = None, basis: str = "required",
-                split: str = "capacity", hours: Any = None) -> Any:
+                split: str = "capacity", hours: Any = None, within_capacity: bool = True) -> Any:
         """The plan's entries and activities per rep and week (or month) as whole numbers, with utilisation.
 
         ``team`` is a team table (:func:`salesplan.plan.read_team`, a frame, a list of rows, or a .toml/.csv
         path). The schedule starts at ``as_of`` (default the plan's). Method: :mod:`salesplan.plan.reps`.
         Returns a :class:`salesplan.plan.RepPlan` (``table``, ``utilisation``, ``wide()``, ``to_excel()``).
+        ``within_capacity`` (default) moves work out of weeks that need more hours than the process's reps have,
+        first to earlier weeks with spare hours, then to later ones; ``RepPlan.load`` shows what moved and what
+        still does not fit.
         """
         from salesplan.plan.reps import allocate_to_reps
         from salesplan.plan.team import TEAM_COLUMNS, read_team
@@ -214,7 +217,7 @@ class Plan(Result):
             team = read_team(team, processes=list(self.view.processes))
         firsts = {name: proc.stages[0] for name, proc in self.view.processes.items()}
         return allocate_to_reps(self.schedule(freq, as_of=cut), team, basis=basis, split=split, freq=freq,
-                                hours=hours, as_of=cut, first_stages=firsts)
+                                hours=hours, as_of=cut, first_stages=firsts, within_capacity=within_capacity)
 
     def headcount(self, team: Any, profile: Mapping[str, Any], *, as_of: Any = None, hours: Any = None,
                   basis: str = "required") -> Any:

@@ -60,14 +60,43 @@ NET_COLUMNS = ["open_contracts", "new_contracts", "open_contracts_probability", 
                "gross_required_entries"]
 
 
-def _reach(x: np.ndarray, wins: np.ndarray, q: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Mean over draws of P(wins + Binomial(n, q) >= x), per row (rows x draws inputs)."""
-    need = x[:, None] - wins  # wins still needed from the new entries in each draw
-    nn = np.broadcast_to(n[:, None].astype(float), need.shape)
-    tail = (need <= 0).astype(float)  # reached by the open deals alone; fewer entries than wins needed: 0
-    some = (need > 0) & (nn >= need)  # only these need the binomial tail
-    tail[some] = special.betainc(need[some], nn[some] - need[some] + 1.0, q[some])
-    return np.asarray(tail.mean(axis=1), dtype=float)
+class _Reach:
+    """``mean_s P(wins_s + Binomial(n, q_s) >= x)`` per row, for any ``n``, from the (row, draw) pairs that need it.
+
+    The pairs whose open wins reach the target alone (tail 1) are counted once; only the others are kept (flat),
+    and each evaluation computes the binomial tail on them alone.
+    """
+
+    def __init__(self, x: np.ndarray, wins: np.ndarray, q: np.ndarray) -> None:
+        need = x[:, None] - wins  # wins still needed from the new entries in each draw
+        pos = need > 0
+        self.n_draws = max(wins.shape[1], 1)
+        self.reached = (~pos).sum(axis=1).astype(float)  # reached by the open deals alone
+        self.row, col = np.nonzero(pos)  # row by row, so each row's pairs are one slice
+        self.need = need[self.row, col]
+        self.q = q[self.row, col]
+        self.n_rows = len(x)
+        self.first = np.concatenate([[0], np.cumsum(pos.sum(axis=1))])
+
+    def __call__(self, n: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Per row (all rows, or the True ones of ``rows``; the others are NaN) at ``n`` entries (one per row)."""
+        if rows is None or rows.all():
+            at: slice | np.ndarray = slice(None)
+        else:  # the pairs of the chosen rows: one slice per row, gathered once
+            chosen = np.flatnonzero(rows)
+            size = self.first[chosen + 1] - self.first[chosen]
+            at = np.repeat(self.first[chosen] - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
+        row, need = self.row[at], self.need[at]
+        nn = np.asarray(n, dtype=float)[row]
+        some = nn >= need  # fewer entries than wins needed: tail 0
+        if some.all():
+            tail = special.betainc(need, nn - need + 1.0, self.q[at])
+        else:
+            row, need, nn = row[some], need[some], nn[some]
+            tail = special.betainc(need, nn - need + 1.0, self.q[at][some])
+        total = self.reached + np.bincount(row, weights=tail, minlength=self.n_rows)
+        out = total / self.n_draws
+        return out if rows is None else np.where(rows, out, np.nan)
 
 
 def net_entries(contracts: np.ndarray, open_wins: np.ndarray, win_rate: np.ndarray,
@@ -102,7 +131,8 @@ def net_entries(contracts: np.ndarray, open_wins: np.ndarray, win_rate: np.ndarr
     w = np.asarray(open_wins, dtype=float)
     q = np.clip(np.asarray(win_rate, dtype=float), 1e-12, 1.0)
     lo = np.zeros(len(x), dtype=np.int64)
-    p_lo = _reach(x, w, q, lo)
+    reach = _Reach(x, w, q)
+    p_lo = reach(lo)
     done = p_lo >= target_probability
     if upper is not None:
         hi = np.maximum(np.asarray(upper, dtype=np.int64), 1)
@@ -110,17 +140,27 @@ def net_entries(contracts: np.ndarray, open_wins: np.ndarray, win_rate: np.ndarr
         # a guess, then a step of 3% to the side the guess points to
         share = np.clip(1.0 - w.mean(axis=1) / np.maximum(x, 1.0), 0.0, 1.0)
         guess = np.clip(np.ceil(hi * share), 0, hi).astype(np.int64)
-        ok = ~done & (_reach(x, w, q, guess) >= target_probability)
+        p_hi = np.full(len(x), np.nan)  # known where hi moved to an evaluated point
+        p_guess = reach(guess, ~done)
+        ok = ~done & (p_guess >= target_probability)
         hi = np.where(ok, guess, hi)
+        p_hi = np.where(ok, p_guess, p_hi)
         lo = np.where(~done & ~ok, np.maximum(guess, lo), lo)
         step = np.maximum(np.ceil(guess * 0.03), 1).astype(np.int64)
         probe = np.clip(np.where(ok, guess - step, guess + step), lo, hi)
-        ok2 = ~done & (_reach(x, w, q, probe) >= target_probability)
-        hi = np.where(ok2 & (probe < hi), probe, hi)
+        p_probe = reach(probe, ~done)
+        ok2 = ~done & (p_probe >= target_probability)
+        moved = ok2 & (probe < hi)
+        hi = np.where(moved, probe, hi)
+        p_hi = np.where(moved, p_probe, p_hi)
         lo = np.where(~done & ~ok2 & (probe > lo), probe, lo)
+        unknown = ~done & np.isnan(p_hi)
+        if unknown.any():
+            p_hi = np.where(unknown, reach(hi, unknown), p_hi)
+        p_hi = np.where(done, p_lo, p_hi)
     else:  # double from the mean need until the target probability is reached
         hi = np.maximum(np.ceil(np.maximum(x - w.mean(axis=1), 1.0) / q.mean(axis=1)), 1).astype(np.int64)
-    p_hi = np.where(done, p_lo, _reach(x, w, q, hi))
+        p_hi = np.where(done, p_lo, reach(hi, ~done))
     for _ in range(40):
         short = ~done & (p_hi < target_probability)
         if not short.any() or upper is not None:
@@ -130,19 +170,17 @@ def net_entries(contracts: np.ndarray, open_wins: np.ndarray, win_rate: np.ndarr
             row = int(np.flatnonzero(short)[0])
             raise PlanInputError(f"netting row {row}: more than 50,000,000 new entries needed; the target cannot be "
                                  "reached at this probability")
-        p_hi = np.where(short, _reach(x, w, q, hi), p_hi)
+        p_hi = np.where(short, reach(hi, short), p_hi)
     if upper is None:
         lo = np.where(done, 0, np.maximum(hi // 2 - 1, 0))
-        lo = np.where(~done & (_reach(x, w, q, lo) >= target_probability), 0, lo)
+        lo = np.where(~done & (reach(lo) >= target_probability), 0, lo)
     # invariant: reach(lo) < p <= reach(hi) on rows still open (with an upper bound: hi is the answer if short)
     while True:
         open_ = ~done & (hi - lo > 1) & (p_hi >= target_probability)
         if not open_.any():
             break
         mid = (lo + hi) // 2
-        rows = np.flatnonzero(open_)
-        p_mid = np.full(len(x), np.nan)
-        p_mid[rows] = _reach(x[rows], w[rows], q[rows], mid[rows])
+        p_mid = reach(mid, open_)
         up = open_ & (p_mid >= target_probability)
         hi = np.where(up, mid, hi)
         p_hi = np.where(up, p_mid, p_hi)
@@ -216,6 +254,7 @@ def net_volumes(volumes: pd.DataFrame, view: FunnelView, forecast: Any, target_p
     columns = [vol[c].to_numpy(dtype=object) for c in ("process", "segment")]
     for i, (process, segment) in enumerate(zip(*columns, strict=True)):
         rows_of.setdefault((process, segment), []).append(i)
+    row_period, row_stage = vol["period"].to_numpy(dtype=object), vol["stage"].to_numpy(dtype=object)
     for (process, segment), rows in rows_of.items():
         key: tuple = labels.get((process, segment), (process, segment))
         if key not in forecast.rate_draws and segment == ALL and by_keys - {1}:
@@ -224,13 +263,12 @@ def net_volumes(volumes: pd.DataFrame, view: FunnelView, forecast: Any, target_p
         draws = forecast.group_draws.get(key)
         if draws is None:
             continue
-        sub = vol.iloc[rows]
         stages = list(view.processes[process].stages)
         rates = forecast.rate_draws[key]
         from_stage = np.cumprod(rates[:, ::-1], axis=1)[:, ::-1]  # win rate of an entry into each stage, per draw
-        per_period = {p: draws[:, period_cols[p]].sum(axis=1) for p in sub["period"].unique() if period_cols[p]}
-        for i, period, stage in zip(rows, sub["period"].to_numpy(dtype=object), sub["stage"].to_numpy(dtype=object),
-                                    strict=True):
+        per_period = {p: draws[:, period_cols[p]].sum(axis=1) for p in dict.fromkeys(row_period[rows])
+                      if period_cols[p]}
+        for i, period, stage in zip(rows, row_period[rows], row_stage[rows], strict=True):
             if period not in per_period:
                 continue
             wins[i] = per_period[period]

@@ -13,7 +13,19 @@ Method
        all in the bucket, else 0). The split uses the largest-remainder (Hamilton) method, so the reps' whole
        numbers add up exactly to the bucket's; equal remainders go to the reps in turn, bucket by bucket.
     4. Utilisation per rep and bucket: the hours of the allocated activities (hours per activity kind) over the
-       rep's available hours.
+       rep's available hours; ``over_capacity`` marks the rows above 100%.
+
+Within capacity (``within_capacity=True``, the default)
+    Before step 2, each process's work is moved so that no bucket needs more hours than its reps have: a bucket's
+    work (its entries with their activities, in its own mix) beyond the hours available moves first to the latest
+    earlier buckets with spare hours (never before the cut), then on to the next buckets (late work, typically the
+    catch-up that the schedule puts in the cut's bucket). What the last bucket cannot hold stays there and is
+    reported as ``over_hours`` in :attr:`RepPlan.load` (logged at WARNING): the plan does not fit the team's hours,
+    and :meth:`salesplan.plan.Plan.headcount` says whom to hire. Work moved later lands later: whether catch-up work
+    still lands in its target period is :meth:`salesplan.plan.Plan.reachability`'s question. After the split,
+    a rep whom rounding up left above their hours in a bucket hands whole activity units (those with the most
+    hours first) on to their own next bucket. Only the last bucket can stay above 100%;
+    :attr:`RepPlan.over_capacity` lists such rep-buckets.
 
 Work in a bucket where no rep of the process is available (a cut on a Sunday, a week everybody is on leave) moves
 to the next bucket of the same item that has one; what is left at the end goes to owner ``"(unassigned)"`` (logged
@@ -50,6 +62,8 @@ __all__ = ["RepPlan", "largest_remainder", "whole_per_bucket", "allocate_to_reps
 logger = logging.getLogger(__name__)
 
 UNASSIGNED = "(unassigned)"
+#: Hours per activity when none are given.
+DEFAULT_HOURS = {"calls": 0.25, "visits": 2.0, "offers": 3.0}
 
 
 def largest_remainder(totals: np.ndarray, weights: np.ndarray, rotate: np.ndarray | None = None) -> np.ndarray:
@@ -108,7 +122,7 @@ def _item_table(schedule: pd.DataFrame, basis: str) -> pd.DataFrame:
 
 def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str = "required",
                      split: str = "capacity", freq: str = "W", hours: Any = None, as_of: Any = None,
-                     first_stages: Mapping[str, str] | None = None) -> RepPlan:
+                     first_stages: Mapping[str, str] | None = None, within_capacity: bool = True) -> RepPlan:
     """Split a schedule to reps as whole numbers (see the module docstring).
 
     Parameters
@@ -128,6 +142,9 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
         The cut: hours before it are not available (the first bucket is partial).
     first_stages : mapping, optional
         ``{process: first stage}``: the entries :meth:`RepPlan.wide` shows as ``new entries``.
+    within_capacity : bool
+        Move work out of buckets whose hours exceed the process's available hours (step 3 of the module
+        docstring); False keeps the schedule's timing and only flags the buckets over capacity.
 
     Returns
     -------
@@ -147,51 +164,87 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
     avail_w = avail.pivot(index="period", columns="owner", values="available_hours").reindex(
         columns=team["owner"].tolist()).fillna(0.0)
     owners = team["owner"].tolist()
+    items = _full_grid(items, avail, basis)
     proc_codes, proc_names = pd.factorize(items["process"])
     seg_codes, seg_names = pd.factorize(items["segment"])
-    serves = np.array([[p in procs for procs in team["processes"]] for p in proc_names], dtype=bool)[proc_codes]
+    serves_proc = np.array([[p in procs for procs in team["processes"]] for p in proc_names], dtype=bool)
     seg = team["segment"].to_numpy(object)
-    seg_ok = np.array([[s is None or s == g or g == ALL for s in seg] for g in seg_names], dtype=bool)[seg_codes]
-    if split == "capacity":
-        w = avail_w.reindex(items["period"]).to_numpy(float)
-    else:
+    seg_ok_of = np.array([[s is None or s == g or g == ALL for s in seg] for g in seg_names], dtype=bool)
+    # each item's bucket in the hours table; a bucket the table lacks reads the zero row at the end
+    avail_arr = np.vstack([np.nan_to_num(avail_w.to_numpy(float)), np.zeros((1, len(owners)))])
+    bucket_of = avail_w.index.get_indexer(items["period"])
+    if split != "capacity":
         share = pd.to_numeric(team[split], errors="coerce").to_numpy(float)
         if np.isnan(share).any() or (share < 0).any():
             i = int(np.flatnonzero(np.isnan(share) | (share < 0))[0])
             raise PlanInputError(f"team row {i} (owner={owners[i]!r}): split column {split!r} must be >= 0")
         per_proc = team.attrs.get(split) if isinstance(team.attrs.get(split), Mapping) else None
-        if per_proc:
-            base = np.array([[per_proc.get((p, o), 0.0) for o in owners] for p in items["process"]])
+    # the weights of the reps who work each process (only they take part in its split): rows x its reps
+    rows_of = [np.flatnonzero(proc_codes == code) for code in range(len(proc_names))]
+    cols_of = [np.flatnonzero(serves_proc[code]) for code in range(len(proc_names))]
+    weights: list[np.ndarray] = []
+    idle = np.ones(len(items), dtype=bool)  # no rep of the process available in the bucket
+    for code, (rows_p, cols_p) in enumerate(zip(rows_of, cols_of, strict=True)):
+        hours_p = avail_arr[bucket_of[rows_p]][:, cols_p]
+        if split == "capacity":
+            w_p = hours_p
         else:
-            base = np.broadcast_to(share[None, :], (len(items), len(owners)))
-        w = base * (avail_w.reindex(items["period"]).to_numpy(float) > 0)
-    w = np.where(serves & seg_ok, np.nan_to_num(w), 0.0)
+            base = np.array([per_proc.get((proc_names[code], owners[c]), 0.0) for c in cols_p]) if per_proc \
+                else share[cols_p]
+            w_p = base[None, :] * (hours_p > 0)
+        w_p = np.where(seg_ok_of[seg_codes[rows_p]][:, cols_p], np.nan_to_num(w_p), 0.0)
+        weights.append(w_p)
+        idle[rows_p] = w_p.sum(axis=1) <= 0
     # work in a bucket where no rep of the process is available moves to the next bucket that has one
     values = items[basis].to_numpy(float).copy()
-    idle = w.sum(axis=1) <= 0
     # whole numbers per bucket, per (process, segment, item) over time
     whole = np.zeros(len(items), dtype=np.int64)
+    carry = idle & (values > 0)
     for _, idx in items.groupby(["process", "segment", "item"], sort=False).indices.items():
-        for a, b in zip(idx[:-1], idx[1:], strict=True):
-            if idle[a] and values[a] > 0:
-                values[b] += values[a]
-                values[a] = 0.0
-        whole[idx] = whole_per_bucket(values[idx])
+        if carry[idx[:-1]].any():
+            for a, b in zip(idx[:-1], idx[1:], strict=True):
+                if idle[a] and values[a] > 0:
+                    values[b] += values[a]
+                    values[a] = 0.0
     bucket_no = pd.factorize(items["start"], sort=True)[0]
-    alloc = np.zeros(w.shape, dtype=np.int64)
-    for code in range(len(proc_names)):  # only the reps who work a process take part in its split
-        rows_p = np.flatnonzero(proc_codes == code)
-        cols_p = np.flatnonzero(serves[rows_p[0]]) if len(rows_p) else np.array([], dtype=int)
+    htab = hours_table(hours if hours is not None else DEFAULT_HOURS)
+    per_unit = _hours_per_unit(htab, items)
+    n_serving = np.array([len(procs) for procs in team["processes"]], dtype=float)
+    bucket_row = np.full(int(bucket_no.max()) + 1 if len(bucket_no) else 0, -1, dtype=np.int64)
+    bucket_row[bucket_no] = bucket_of
+    levelled = [_level(values, rows_p, bucket_no, per_unit,
+                       (avail_arr[bucket_row][:, cols_p] / np.maximum(n_serving[cols_p], 1.0)).sum(axis=1),
+                       move=within_capacity)
+                for rows_p, cols_p in zip(rows_of, cols_of, strict=True)]
+    for rows_p, (new_values, _) in zip(rows_of, levelled, strict=True):
+        values[rows_p] = new_values
+    for _, idx in items.groupby(["process", "segment", "item"], sort=False).indices.items():
+        whole[idx] = whole_per_bucket(values[idx])
+    load = pd.concat([frame.assign(process=proc_names[code]) for code, (_, frame) in enumerate(levelled)],
+                     ignore_index=True)
+    nz_r, nz_c, nz_n = [], [], []
+    n_b = len(bucket_row)
+    for rows_p, cols_p, w_p in zip(rows_of, cols_of, weights, strict=True):
         if len(cols_p):
-            alloc[np.ix_(rows_p, cols_p)] = largest_remainder(whole[rows_p], w[np.ix_(rows_p, cols_p)],
-                                                             rotate=bucket_no[rows_p])
-    nobody = w.sum(axis=1) <= 0
+            alloc_p = largest_remainder(whole[rows_p], w_p, rotate=bucket_no[rows_p])
+            if within_capacity and len(rows_p) and n_b > 1:
+                hours_p = avail_arr[bucket_row][:, cols_p] / np.maximum(n_serving[cols_p], 1.0)
+                alloc_p = _carry_rounding(alloc_p.reshape(-1, n_b, len(cols_p)), per_unit[rows_p][::n_b],
+                                          hours_p).reshape(len(rows_p), len(cols_p))
+                whole[rows_p] = np.where(idle[rows_p], whole[rows_p], 0) + alloc_p.sum(axis=1)
+            r, c = np.nonzero(alloc_p)
+            nz_r.append(rows_p[r])
+            nz_c.append(cols_p[c])
+            nz_n.append(alloc_p[r, c])
+    nobody = idle
     rows = []
-    nz_r, nz_c = np.nonzero(alloc)
+    at = np.argsort(np.concatenate(nz_r), kind="stable") if nz_r else np.zeros(0, dtype=np.int64)
+    nz_r_all = np.concatenate(nz_r)[at] if nz_r else at
+    nz_c_all = np.concatenate(nz_c)[at] if nz_c else at
     base_cols = items[["process", "segment", "item", "kind", "period", "start"]]
-    part = base_cols.iloc[nz_r].reset_index(drop=True)
-    part.insert(0, "owner", np.asarray(owners, dtype=object)[nz_c])
-    part["count"] = alloc[nz_r, nz_c]
+    part = base_cols.iloc[nz_r_all].reset_index(drop=True)
+    part.insert(0, "owner", np.asarray(owners, dtype=object)[nz_c_all])
+    part["count"] = np.concatenate(nz_n)[at] if nz_n else np.zeros(0, dtype=np.int64)
     rows.append(part)
     if (nobody & (whole > 0)).any():
         lost = items[nobody & (whole > 0)]
@@ -208,12 +261,119 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
     totals = items.assign(carried=values, whole=whole)
     util = _utilisation(table, avail, hours)
     firsts = {f"{stage} entries" for stage in (first_stages or {}).values()}
+    starts = np.sort(items["start"].unique())
+    load.insert(1, "start", pd.DatetimeIndex(starts[load["bucket"].to_numpy()]) if len(load) else pd.DatetimeIndex([]))
+    load = load.drop(columns="bucket")[["process", "start", "planned_hours", "hours", "available_hours",
+                                         "moved_earlier_hours", "moved_later_hours"]]
+    load["over_hours"] = np.maximum(load["hours"] - load["available_hours"], 0.0)
+    over = load[load["over_hours"] > 1e-9]
+    if len(over):
+        logger.warning("per_rep: %d process-week(s) need more hours than the reps have even after moving work (first:"
+                       " %s from %s, %.1f hours over)", len(over), over["process"].iloc[0],
+                       pd.Timestamp(over["start"].iloc[0]).date(), over["over_hours"].iloc[0])
     return RepPlan(table=table, utilisation=util, totals=totals, basis=basis, split=split, freq=freq,
-                   first_items=sorted(firsts))
+                   first_items=sorted(firsts), load=load)
+
+
+def _carry_rounding(alloc: np.ndarray, unit: np.ndarray, hours: np.ndarray) -> np.ndarray:
+    """Whole units moved to the same rep's next bucket where rounding up left the rep above their hours.
+
+    ``alloc`` is (item, bucket, rep) whole numbers, ``unit`` the hours of one unit of each item, ``hours`` the
+    reps' hours per bucket (bucket, rep). Bucket by bucket, a rep above their hours hands units of the activity
+    with the most hours a unit, then the next, on to their next bucket until within them; entries (no hours) stay.
+    The last bucket keeps what it gets.
+    """
+    out = alloc.copy()
+    order = [k for k in np.argsort(-unit, kind="stable") if unit[k] > 0]
+    for b in range(out.shape[1] - 1):
+        over = unit @ out[:, b, :] - hours[b]
+        for k in order:
+            short = over > 1e-9
+            if not short.any():
+                break
+            move = np.where(short, np.minimum(out[k, b, :], np.ceil(over / unit[k] - 1e-9)), 0).astype(out.dtype)
+            out[k, b, :] -= move
+            out[k, b + 1, :] += move
+            over -= move * unit[k]
+    return out
+
+
+def _hours_per_unit(htab: pd.DataFrame, items: pd.DataFrame) -> np.ndarray:
+    """Hours one unit of each item row takes (entries none; an activity its process's or the general figure)."""
+    specific = htab[htab["process"] != "*"].set_index(["process", "kind"])["hours"].to_dict()
+    general = htab[htab["process"] == "*"].set_index("kind")["hours"].to_dict()
+    return np.array([0.0 if k == "entries" else specific.get((p, k), general.get(k, 0.0))
+                     for p, k in zip(items["process"], items["kind"], strict=True)], dtype=float)
+
+
+def _full_grid(items: pd.DataFrame, avail: pd.DataFrame, basis: str) -> pd.DataFrame:
+    """Every (process, segment, item) in every bucket from the first to the last, zero where nothing is planned.
+
+    Sorted by process, segment, item and start, so that work can move to any bucket.
+    """
+    keys = items[["process", "segment", "item", "kind"]].drop_duplicates()
+    have = items[["period", "start"]].drop_duplicates("period")
+    more = avail.loc[~avail["period"].isin(have["period"]), ["period", "start"]].drop_duplicates("period")
+    buckets = pd.concat([have, more], ignore_index=True).sort_values("start", kind="stable")
+    full = keys.merge(buckets, how="cross").merge(items, on=["process", "segment", "item", "kind", "period", "start"],
+                                                  how="left")
+    full[basis] = full[basis].fillna(0.0)
+    return full.sort_values(["process", "segment", "item", "start"], kind="stable").reset_index(drop=True)
+
+
+def _level(values: np.ndarray, rows: np.ndarray, bucket_no: np.ndarray, per_unit: np.ndarray,
+           capacity: np.ndarray, *, move: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
+    """One process's work moved so that no bucket needs more hours than ``capacity`` (where it can be).
+
+    ``rows`` are the process's item rows, every (segment, item) in every bucket in order (:func:`_full_grid`).
+    Each bucket's work is a bundle (its entries with their activities, in the bucket's own mix): what a bucket
+    needs beyond its hours moves first to the latest earlier buckets with spare hours (from the cut on; work done
+    earlier than its lead time asks for still lands), then what is left moves on to the next buckets (late work,
+    such as the catch-up), and what the last bucket cannot hold stays there, over capacity. Returns the new values
+    of ``rows`` and a table per bucket: ``bucket, planned_hours, hours, available_hours, moved_earlier_hours,
+    moved_later_hours``.
+    """
+    n_b = len(capacity)
+    empty = pd.DataFrame({"bucket": np.arange(n_b), "planned_hours": 0.0, "hours": 0.0, "available_hours": capacity,
+                          "moved_earlier_hours": 0.0, "moved_later_hours": 0.0})
+    if len(rows) == 0 or n_b == 0:
+        return values[rows].copy(), empty
+    work = values[rows].reshape(-1, n_b)  # (segment, item) x bucket
+    unit = per_unit[rows].reshape(-1, n_b)[:, 0]
+    hours = unit @ work
+    planned = hours.copy()
+    frac = np.eye(n_b)  # frac[i, j]: the share of bucket i's planned bundle that ends in bucket j
+    earlier = np.zeros(n_b)
+    later = np.zeros(n_b)
+    if move:
+        for j in range(n_b - 1, 0, -1):  # pull earlier, into spare hours only
+            i = j - 1
+            while hours[j] - capacity[j] > 1e-9 and i >= 0:
+                spare = capacity[i] - hours[i]
+                if spare > 1e-9:
+                    f = min(hours[j] - capacity[j], spare) / hours[j]
+                    moved = f * hours[j]
+                    frac[:, i] += f * frac[:, j]
+                    frac[:, j] *= 1.0 - f
+                    hours[i] += moved
+                    hours[j] -= moved
+                    earlier[j] += moved
+                i -= 1
+        for j in range(n_b - 1):  # then push what is left on to the next buckets
+            excess = hours[j] - capacity[j]
+            if excess > 1e-9:
+                f = excess / hours[j]
+                frac[:, j + 1] += f * frac[:, j]
+                frac[:, j] *= 1.0 - f
+                hours[j + 1] += excess
+                hours[j] -= excess
+                later[j] += excess
+    table = empty.assign(planned_hours=planned, hours=hours, moved_earlier_hours=earlier, moved_later_hours=later)
+    return (work @ frac).ravel() if move else work.ravel().copy(), table
 
 
 def _utilisation(table: pd.DataFrame, avail: pd.DataFrame, hours: Any) -> pd.DataFrame:
-    htab = hours_table(hours if hours is not None else {"calls": 0.25, "visits": 2.0, "offers": 3.0})
+    htab = hours_table(hours if hours is not None else DEFAULT_HOURS)
     specific = htab[htab["process"] != "*"].set_index(["process", "kind"])["hours"]
     general = htab[htab["process"] == "*"].set_index("kind")["hours"]
     acts = table[table["kind"] != "entries"]
@@ -227,6 +387,7 @@ def _utilisation(table: pd.DataFrame, avail: pd.DataFrame, hours: Any) -> pd.Dat
     with np.errstate(divide="ignore", invalid="ignore"):
         out["utilisation"] = np.where(out["available_hours"] > 0, out["required_hours"] / out["available_hours"],
                                       np.where(out["required_hours"] > 0, np.inf, 0.0))
+    out["over_capacity"] = out["utilisation"] > 1.0 + 1e-9
     return out.sort_values(["start", "owner"], kind="stable").reset_index(drop=True)
 
 
@@ -246,6 +407,11 @@ class RepPlan:
     basis, split, freq : str
     first_items : list of str
         The items that are entries into a process's first stage (new opportunities: addresses selected).
+    load : DataFrame
+        Per process and bucket: ``planned_hours`` (the schedule's), ``hours`` (after moving work to fit),
+        ``available_hours`` (the process's reps; a rep of several processes counts for each by an equal share),
+        ``moved_earlier_hours``, ``moved_later_hours`` (out of the bucket) and ``over_hours`` (beyond the hours
+        available even after moving).
     """
 
     table: pd.DataFrame
@@ -255,6 +421,18 @@ class RepPlan:
     split: str
     freq: str
     first_items: list[str] = field(default_factory=list)
+    load: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def over_capacity(self) -> pd.DataFrame:
+        """The (rep, bucket) rows of :attr:`utilisation` above 100%: more work than the rep's hours."""
+        util = self.utilisation
+        return util[util["utilisation"] > 1.0 + 1e-9].reset_index(drop=True)
+
+    @property
+    def fits(self) -> bool:
+        """True when no process needs more hours than its reps have in any bucket (after moving work)."""
+        return bool(self.load.empty or (self.load["over_hours"] <= 1e-9).all())
 
     def wide(self, *, stages: str = "first") -> pd.DataFrame:
         """One row per rep and bucket, one column per item (whole numbers), with hours and utilisation.

@@ -186,16 +186,26 @@ def time_phase(volumes: pd.DataFrame, ratios: pd.DataFrame, view: FunnelView, fr
         return label_cache[day]
 
     matched = match_ratios(volumes.assign(_row=np.arange(len(volumes))), ratios)
-    ratio_map = {int(k): g[["kind", "per_entry"]].to_numpy() for k, g in matched.groupby("_row")}
-    cols: dict[str, list[Any]] = {c: [] for c in [*SCHEDULE_COLUMNS, *CATCH_UP_COLUMNS]}
-    for i, row in enumerate(volumes.itertuples(index=False)):
-        pkey = (row.process, row.stage, row.segment)
+    # the activity items of each row, in the row's order: (row, kind, per entry)
+    m_row = matched["_row"].to_numpy(np.int64)
+    m_order = np.argsort(m_row, kind="stable")
+    m_row = m_row[m_order]
+    m_kind = matched["kind"].to_numpy(object)[m_order]
+    m_mult = matched["per_entry"].to_numpy(float)[m_order]
+    n_rows = len(volumes)
+    row_pid = np.empty(n_rows, dtype=np.int64)  # the profile of each row
+    profile_keys: list[tuple[int, str]] = []
+    profile_no: dict[tuple[int, str], int] = {}
+    processes, stages, segments = (volumes[c].to_numpy(object) for c in ("process", "stage", "segment"))
+    periods = volumes["period"].to_numpy(object)
+    for i in range(n_rows):
+        pkey = (processes[i], stages[i], segments[i])
         if pkey not in pmfs:
-            pmfs[pkey] = lead_time_pmf(view, row.process, row.stage, durations=durations, segment=row.segment)
+            pmfs[pkey] = lead_time_pmf(view, processes[i], stages[i], durations=durations, segment=segments[i])
         pmf = pmfs[pkey]
         pid = pmf_ids.setdefault(pmf.tobytes(), len(pmf_ids))
-        if (pid, row.period) not in profiles:
-            per = _period(row.period, i)
+        if (pid, periods[i]) not in profiles:
+            per = _period(periods[i], i)
             first_day = np.datetime64(per.start_time.date(), "D")
             n_days = int((np.datetime64(per.end_time.date(), "D") - first_day) // np.timedelta64(1, "D")) + 1
             landing = np.full(n_days, 1.0 / n_days)
@@ -215,30 +225,41 @@ def time_phase(volumes: pd.DataFrame, ratios: pd.DataFrame, view: FunnelView, fr
                 starts = np.append(starts, _bucket_starts(np.array([cut_day]), freq))
                 share = np.append(share, before)
                 flags = np.append(flags, True)
-            profiles[(pid, row.period)] = (starts, share, flags, [label(d) for d in starts])
-        starts, share, flags, labels = profiles[(pid, row.period)]
-        items = [("entries", 1.0)] + [(k, float(v)) for k, v in ratio_map.get(i, [])]
-        for item, mult in items:
-            n = len(share)
-            for col, value in (("process", row.process), ("segment", row.segment), ("target_period", row.period),
-                               ("stage", row.stage), ("item", item)):
-                cols[col].append([value] * n)
-            cols["period"].append(labels)
-            cols["start"].append(starts)
-            cols["expected"].append(share * row.expected_entries * mult)
-            cols["required"].append(share * row.required_entries * mult)
-            cols["catch_up"].append(flags)
-            cols["shortfall_contracts"].append(np.where(flags, share * row.contracts, 0.0))
+            profiles[(pid, periods[i])] = (starts, share, flags, [label(d) for d in starts])
+            profile_keys.append((pid, periods[i]))  # numbered in this order by profile_no
+        row_pid[i] = profile_no.setdefault((pid, periods[i]), len(profile_no))
     columns = SCHEDULE_COLUMNS + (CATCH_UP_COLUMNS if cut is not None else [])
-    if not cols["expected"]:
+    if n_rows == 0:
         return pd.DataFrame(columns=columns)
-    out: dict[str, Any] = {}
-    for col in columns:
-        parts = cols[col]
-        if col in ("expected", "required", "shortfall_contracts", "catch_up"):
-            out[col] = np.concatenate(parts)
-        elif col == "start":
-            out[col] = pd.DatetimeIndex(np.concatenate(parts).astype("datetime64[ns]"))
-        else:
-            out[col] = [v for part in parts for v in part]
-    return pd.DataFrame(out, columns=columns)
+    # every row's items (entries first, then its activities) times its profile's buckets, in that order
+    n_items = 1 + np.bincount(m_row, minlength=n_rows)
+    seg_row = np.repeat(np.arange(n_rows), n_items)
+    seg_first = np.concatenate([[0], np.cumsum(n_items)[:-1]])
+    is_entries = np.zeros(len(seg_row), dtype=bool)
+    is_entries[seg_first] = True
+    seg_item = np.empty(len(seg_row), dtype=object)
+    seg_item[is_entries] = "entries"
+    seg_item[~is_entries] = m_kind
+    seg_mult = np.ones(len(seg_row))
+    seg_mult[~is_entries] = m_mult
+    all_starts = [profiles[k][0] for k in profile_keys]
+    lengths = np.array([len(x) for x in all_starts], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    seg_len = lengths[row_pid[seg_row]]
+    seg = np.repeat(np.arange(len(seg_row)), seg_len)
+    at = offsets[row_pid[seg_row]][seg] + np.arange(len(seg)) - np.repeat(np.cumsum(seg_len) - seg_len, seg_len)
+    share_all = np.concatenate([profiles[k][1] for k in profile_keys])[at]
+    flags_all = np.concatenate([profiles[k][2] for k in profile_keys])[at]
+    labels_all = np.asarray([x for k in profile_keys for x in profiles[k][3]], dtype=object)[at]
+    row = seg_row[seg]
+    mult = seg_mult[seg]
+    out: dict[str, Any] = {"process": processes[row], "segment": segments[row], "target_period": periods[row],
+                           "stage": stages[row], "item": seg_item[seg], "period": labels_all,
+                           "start": pd.DatetimeIndex(np.concatenate(all_starts)[at].astype("datetime64[ns]")),
+                           "expected": share_all * volumes["expected_entries"].to_numpy(float)[row] * mult,
+                           "required": share_all * volumes["required_entries"].to_numpy(float)[row] * mult,
+                           "catch_up": flags_all,
+                           "shortfall_contracts": np.where(flags_all,
+                                                           share_all * volumes["contracts"].to_numpy(float)[row],
+                                                           0.0)}
+    return pd.DataFrame({c: out[c] for c in columns}, columns=columns)

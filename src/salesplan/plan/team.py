@@ -6,7 +6,9 @@ The team table has one row per ``owner`` with the columns
 rep works), ``segment`` (optional: the one segment or territory the rep serves; empty for all), ``hours_per_week``
 (selling hours of a full week), ``start`` (first day; empty: already on the team), ``ramp_months`` (months after
 ``start`` to full productivity; 0: none), ``ramp_fraction`` (productivity during the ramp, default 0.5),
-``absences`` (list of ``(first, last)`` day pairs of leave, inclusive), ``end`` (last day; empty: open-ended).
+``absences`` (list of ``(first, last)`` day pairs of leave, inclusive), ``end`` (last day; empty: open-ended),
+``manager`` (optional: the person the rep reports to; a manager may make forecast calls for the team, scored
+against the team's wins, :func:`salesplan.forecast.accountability.call_accuracy`).
 
 It is read from a frame, a list of mappings, a TOML file (an array of tables ``[[team]]``), or a CSV file (lists
 separated by ``;``, an absence ``2026-02-02..2026-02-06``), by :func:`read_team`, or derived from the owners of the
@@ -46,9 +48,9 @@ __all__ = ["TEAM_COLUMNS", "read_team", "team_from_data", "rep_hours"]
 logger = logging.getLogger(__name__)
 
 TEAM_COLUMNS = ["owner", "processes", "segment", "hours_per_week", "start", "ramp_months", "ramp_fraction",
-                "absences", "end"]
+                "absences", "end", "manager"]
 _DEFAULTS: dict[str, Any] = {"segment": None, "start": None, "ramp_months": 0.0, "ramp_fraction": 0.5,
-                             "absences": (), "end": None}
+                             "absences": (), "end": None, "manager": None}
 
 
 def _as_list(value: Any, sep: str = ";") -> list[Any]:
@@ -193,9 +195,13 @@ def read_team(source: Any, *, processes: Iterable[str] | None = None, horizon_en
         segment = rec["segment"]
         if isinstance(segment, float) and np.isnan(segment) or segment == "":
             segment = None
+        manager = rec["manager"]
+        manager = None if manager is None or (isinstance(manager, float) and np.isnan(manager)) or \
+            str(manager).strip() == "" else str(manager).strip()
         out.append({"owner": owner, "processes": tuple(procs), "segment": segment, "hours_per_week": hours,
                     "start": start, "ramp_months": rec["ramp_months"], "ramp_fraction": rec["ramp_fraction"],
-                    "absences": _absences(rec["absences"], f"{where}: key 'absences'"), "end": end})
+                    "absences": _absences(rec["absences"], f"{where}: key 'absences'"), "end": end,
+                    "manager": manager})
     if not out:
         raise PlanInputError(f"{name}: no reps")
     frame = pd.DataFrame(out, columns=TEAM_COLUMNS)

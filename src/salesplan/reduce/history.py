@@ -144,6 +144,29 @@ def deal_values(history: Any, *, dates: Sequence[Any], columns: Sequence[str] | 
     return _finish(result[[*keys, "last_changed_at", *cols]])
 
 
+def _as_of_lazy(known: Any, history: Any, cut: pd.Timestamp) -> Any:
+    """:func:`opportunities_as_of` inside the opportunities' engine: per column, the last value recorded by
+    ``cut`` joined on the deal, today's value where none (``coalesce``); the same columns in the same order."""
+    opps = nw.from_native(known)
+    lazy = opps if isinstance(opps, nw.LazyFrame) else opps.lazy()
+    schema = lazy.collect_schema()
+    hist, names = _history(history, [_OPP, _AT])
+    cols = [c for c in AS_OF_COLUMNS if c in names and c in schema]
+    if not cols:
+        return known
+    upto = hist.filter(nw.col(_AT) <= nw.lit(cut.to_pydatetime()))
+    out = lazy
+    for c in cols:
+        recorded = upto.filter(~nw.col(c).is_null()).select(_OPP, _AT, c)
+        last = recorded.group_by(_OPP).agg(nw.col(_AT).max().alias("_t"))
+        then = recorded.join(last, left_on=[_OPP, _AT], right_on=[_OPP, "_t"], how="inner").select(
+            nw.col(_OPP).alias("_then_id"), nw.col(c).cast(schema[c]).alias(f"_then_{c}"))
+        out = out.with_columns(nw.col(_OPP).cast(nw.String).alias("_id")).join(
+            then, left_on="_id", right_on="_then_id", how="left")
+        out = out.with_columns(nw.coalesce(nw.col(f"_then_{c}"), nw.col(c)).alias(c)).select(*schema.names())
+    return nw.to_native(out)
+
+
 #: The opportunity columns that :func:`opportunities_as_of` reads from the history.
 AS_OF_COLUMNS = ("amount", "expected_close", "owner")
 
@@ -158,8 +181,10 @@ def opportunities_as_of(opportunities: Any, history: Any, as_of: Any) -> Any:
 
     Parameters
     ----------
-    opportunities : DataFrame
-        A validated opportunities table (pandas; another engine is returned filtered only, with a warning).
+    opportunities : DataFrame-like
+        A validated opportunities table, any engine: a pandas frame comes back as pandas; a lazy frame of another
+        engine (DuckDB relation, Polars, Spark) comes back as a native lazy frame of that engine, the values
+        joined in the engine (no row collected; the count of deals whose current value stands is not logged).
     history : DataFrame-like or None
         A validated ``opportunity_history`` table, any engine; None returns the opportunities unchanged.
     as_of : date-like
@@ -187,11 +212,7 @@ def opportunities_as_of(opportunities: Any, history: Any, as_of: Any) -> Any:
     if history is None:
         return known
     if not isinstance(known, pd.DataFrame):
-        import logging
-
-        logging.getLogger(__name__).warning("opportunities_as_of: the opportunities are not a pandas frame; their "
-                                            "current amount, expected close and owner stand for %s", cut.date())
-        return known
+        return _as_of_lazy(known, history, cut)
     names = _history(history, [_OPP, _AT])[1]
     cols = [c for c in AS_OF_COLUMNS if c in names and c in known.columns]
     if not cols or known.empty:

@@ -135,23 +135,43 @@ def _attributes(opportunities: Any, wanted: Sequence[str]) -> tuple[nw.LazyFrame
     return opp.select(nw.col(_OPP).cast(nw.String), *cols), cols
 
 
-def _stacked(stage_events: Any, opportunities: Any, cuts: Sequence[pd.Timestamp]) -> tuple[Any, Any, pd.Timestamp]:
+def _with_closed(frame: nw.LazyFrame, closed: nw.LazyFrame | None) -> nw.LazyFrame:
+    """``frame`` with ``_closed_by``: when ``closed`` (``opportunity_id, closed_at`` of the deals closed at a later
+    cut) shows the deal closed (null otherwise). A deal closed by a cut at the later one is closed at that cut too
+    (its last event by then is that outcome), so :func:`_alive` can leave it out of that cut's reduction."""
+    if closed is None:
+        return frame
+    by = closed.select(_OPP, nw.col("closed_at").alias("_closed_by"))
+    return frame.with_columns(nw.col(_OPP).cast(nw.String)).join(by, on=_OPP, how="left")
+
+
+def _alive(pruned: bool, cut: pd.Timestamp) -> nw.Expr:
+    """Rows of deals not known to be closed by ``cut`` (``_closed_by`` of :func:`_with_closed`)."""
+    if not pruned:
+        return nw.lit(True)
+    return nw.col("_closed_by").is_null() | (nw.col("_closed_by") > nw.lit(cut.to_pydatetime()))
+
+
+def _stacked(stage_events: Any, opportunities: Any, cuts: Sequence[pd.Timestamp],
+             pruned: bool = False) -> tuple[Any, Any, pd.Timestamp]:
     """Events and opportunities as known at each cut, stacked, keyed ``<opportunity_id><SEP><cut index>``.
 
     One reduction of the stacked rows gives every deal's state at every cut (each copy sees only what was known
-    at its cut), instead of one reduction per cut.
+    at its cut), instead of one reduction per cut. ``pruned``: both tables carry ``_closed_by``
+    (:func:`_with_closed`) and the deals known to be closed at a cut are left out of that cut's copy.
     """
     ev = _lazy(stage_events, "stage_events")
     opp = _lazy(opportunities, "opportunities")
-    ev_names = ev.collect_schema().names()
-    opp_names = opp.collect_schema().names()
+    ev_names = [c for c in ev.collect_schema().names() if c != "_closed_by"]
+    opp_names = [c for c in opp.collect_schema().names() if c != "_closed_by"]
+    closed = pruned
     ev_parts, opp_parts = [], []
     for i, cut in enumerate(cuts):
         lit_cut = nw.lit(cut.to_pydatetime())
         key = nw.concat_str([nw.col(_OPP).cast(nw.String), nw.lit(f"{_SEP}{i:0{_CUT_DIGITS}d}")]).alias(_OPP)
-        ev_parts.append(ev.filter(nw.col("entered_at") <= lit_cut).select(
+        ev_parts.append(ev.filter((nw.col("entered_at") <= lit_cut) & _alive(closed, cut)).select(
             key, *[c for c in ev_names if c != _OPP]))
-        opp_parts.append(opp.filter(nw.col("created_at") <= lit_cut).select(
+        opp_parts.append(opp.filter((nw.col("created_at") <= lit_cut) & _alive(closed, cut)).select(
             key, *[c for c in opp_names if c != _OPP]))
     return (nw.to_native(nw.concat(ev_parts, how="vertical")), nw.to_native(nw.concat(opp_parts, how="vertical")),
             max(cuts))
@@ -339,6 +359,95 @@ class DealRows:
             last = self._largest(last, largest)
         frame = _finish_states(_collect(last), self.processes, self.as_of).reindex(columns=cols)
         return frame.sort_values(["as_of", _OPP], kind="stable").reset_index(drop=True)
+
+    def ids(self, *, where: nw.Expr) -> list[str]:
+        """The ids of the deals whose state at the cut satisfies ``where`` (an expression over the columns
+        ``final`` (status), ``code``, ``closed_at``, ``t_entry``, ``process`` and the attributes), chosen in the
+        engine; only the ids are collected.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from salesplan import SalesProcess
+        >>> ev = pd.DataFrame({"opportunity_id": ["a", "b", "b"], "stage": ["lead", "lead", "won"],
+        ...                    "entered_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-02-01"])})
+        >>> opps = pd.DataFrame({"opportunity_id": ["a", "b"], "process": "p",
+        ...                      "created_at": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+        >>> with DealRows(ev, SalesProcess("p", ["lead"]), opps, as_of="2024-03-01") as rows:
+        ...     rows.ids(where=nw.col("final") == "won")
+        ['b']
+        """
+        if self.last is None:
+            return []
+        return _collect(self.last.filter(where).select(_OPP))[_OPP].astype(str).tolist()
+
+    def dimension_counts(self, by: str, windows: Mapping[str, tuple[Any, Any]], *,
+                         customers: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Deals and their amount per value of ``by``, process, status and stage, and whether they closed in each
+        window: the per-deal breakdown of :func:`salesplan.control.breakdowns.breakdown` summarised in the engine.
+
+        Parameters
+        ----------
+        by : str
+            An attribute of the deals (kept when the rows were reduced) or a column of ``customers`` (joined on
+            ``customer_id`` in the engine).
+        windows : mapping
+            Name to ``(start, end)``: a boolean column ``name`` says whether the deal closed in ``[start, end)``.
+        customers : DataFrame, optional
+            The customers table (pandas) when ``by`` is one of its columns.
+
+        Returns
+        -------
+        DataFrame
+            ``by, process, status, work_index, work_stage, <windows>, deals, amount`` (amount summed, missing
+            amounts counting 0; rounded to 1e-6).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from salesplan import SalesProcess
+        >>> ev = pd.DataFrame({"opportunity_id": ["a", "b", "b"], "stage": ["lead", "lead", "won"],
+        ...                    "entered_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-02-01"])})
+        >>> opps = pd.DataFrame({"opportunity_id": ["a", "b"], "process": "p", "amount": [10.0, 20.0],
+        ...                      "owner": ["x", "y"], "created_at": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+        >>> with DealRows(ev, SalesProcess("p", ["lead"]), opps, as_of="2024-03-01") as rows:
+        ...     t = rows.dimension_counts("owner", {"in_feb": ("2024-02-01", "2024-03-01")})
+        >>> t[["owner", "status", "in_feb", "deals", "amount"]].values.tolist()
+        [['x', 'open', False, 1, 10.0], ['y', 'won', True, 1, 20.0]]
+        """
+        names = list(windows)
+        cols = [by, "process", "status", "work_index", "work_stage", *names, "deals", "amount"]
+        if self.last is None:
+            return pd.DataFrame(columns=cols)
+        last = self.last
+        if by not in self.attributes:
+            if customers is None or by not in customers.columns or "customer_id" not in self.attributes:
+                raise ConfigError(f"dimension_counts: {by!r} is neither a deal attribute nor a customer column")
+            from salesplan.engines import engine_of, to_engine
+
+            engine = engine_of(nw.to_native(last))
+            table = customers[["customer_id", by]].drop_duplicates("customer_id")
+            table = table.assign(customer_id=table["customer_id"].astype(str))
+            other = nw.from_native(to_engine(table, "polars-lazy" if engine == "polars" else engine))
+            other = other.lazy() if isinstance(other, nw.DataFrame) else other
+            last = last.with_columns(nw.col("customer_id").cast(nw.String)).join(other, on="customer_id", how="left")
+        closed = nw.col("closed_at")
+        flags = {n: ~closed.is_null() & (closed >= nw.lit(pd.Timestamp(a).to_pydatetime()))
+                 & (closed < nw.lit(pd.Timestamp(b).to_pydatetime())) for n, (a, b) in windows.items()}
+        amount = nw.col("amount").cast(nw.Float64).fill_null(0.0) if self._has_amount else nw.lit(0.0)
+        frame = _collect(last.with_columns(_dim=nw.col(by).cast(nw.String), _amount=amount, **flags)
+                         .group_by("_dim", "process", "final", "code", *names)
+                         .agg(nw.len().alias("deals"), nw.col("_amount").sum().alias("amount")))
+        frame = frame.rename(columns={"_dim": by, "final": "status", "code": "work_index"})
+        frame["work_index"] = frame["work_index"].astype("int64")
+        stages = {p: list(proc.stages) for p, proc in self.processes.items()}
+        frame["work_stage"] = [stages[p][k] for p, k in zip(frame["process"], frame["work_index"], strict=True)]
+        frame["deals"] = frame["deals"].astype("int64")
+        frame["amount"] = _stable_sum(frame["amount"])
+        for n in names:
+            frame[n] = frame[n].astype(bool)
+        return frame[cols].sort_values([by, "process", "status", "work_index", *names], kind="stable",
+                                       na_position="last").reset_index(drop=True)
 
     def _largest(self, last: nw.LazyFrame, top: int) -> nw.LazyFrame:
         order = ["amount", _OPP] if self._has_amount else ["created_at", _OPP]
@@ -707,9 +816,22 @@ def state_counts(
     opportunities: Any,
     *,
     dates: Sequence[Any],
+    later: DealRows | None = None,
 ) -> pd.DataFrame:
     """How many deals (and how much ``amount``) are in each state at each of ``dates``: the summary of
     :func:`deal_states`, aggregated in the engine.
+
+    Parameters
+    ----------
+    stage_events, processes, opportunities
+        As for :func:`deal_states`.
+    dates : sequence of date-like
+        The cuts.
+    later : DealRows, optional
+        The same deals' rows at a cut no earlier than every date (in the engine of the events). Then only the
+        *open* deals are counted, and faster: a deal closed at ``later`` by a date (its last event by then is
+        its outcome) is closed at that date too, so it is left out of that date's reduction. The work per date
+        then grows with the deals still alive at it, not with every deal created by then.
 
     Returns
     -------
@@ -734,26 +856,45 @@ def state_counts(
     moved = _entry(stage_events=stage_events, opportunities=opportunities)  # pandas -> fastest engine, together
     stage_events, opportunities = moved["stage_events"], moved["opportunities"]
     cuts = [pd.Timestamp(d) for d in dates]
-    if len(cuts) == 1:
+    closed = None
+    if later is not None:
+        if later.as_of < max(cuts):
+            raise ConfigError(f"state_counts: later= is at {later.as_of}, before the date {max(cuts)}")
+        if later.last is not None and later.last.implementation == _lazy(stage_events, "stage_events").implementation:
+            closed = later.last.filter(nw.col("final") != "open").select(_OPP, "closed_at")
+        if later.last is None:
+            return _finish_counts(pd.DataFrame(), procs, False)
+    if len(cuts) == 1 and closed is None:
         with DealRows(stage_events, procs, opportunities, as_of=cuts[0], attributes=("amount",)) as one:
             return one.counts()
     attrs, attr_cols = _attributes(opportunities, ["amount"])
     value = nw.col("amount").cast(nw.Float64) if "amount" in attr_cols else nw.lit(0.0)
     out = []
     per_pass = _dates_per_pass(stage_events, len(cuts))
+    if closed is not None:  # once, not per cut: every cut's copy filters on _closed_by
+        stage_events = nw.to_native(materialise(_with_closed(_lazy(stage_events, "stage_events"), closed)))
+        opportunities = nw.to_native(materialise(_with_closed(_lazy(opportunities, "opportunities"), closed)))
     for lo in range(0, len(cuts), per_pass):
         with _one_pass():  # its temporary tables go when its summary is collected
             chunk = cuts[lo:lo + per_pass]
-            if len(chunk) == 1:
+            if len(chunk) == 1 and closed is None:
                 rows, chunk_attrs, cut_expr = _rows_at(stage_events, opportunities, chunk[0], procs), attrs, nw.lit(0)
+            elif len(chunk) == 1:
+                alive = _alive(True, chunk[0])
+                ev1 = _lazy(stage_events, "stage_events").filter(alive).drop("_closed_by")
+                opp1 = _lazy(opportunities, "opportunities").filter(alive).drop("_closed_by")
+                rows = _rows_at(nw.to_native(ev1), nw.to_native(opp1), chunk[0], procs)
+                chunk_attrs, cut_expr = _attributes(nw.to_native(opp1), attr_cols)[0], nw.lit(0)
             else:
-                stacked_events, stacked_opps, latest = _stacked(stage_events, opportunities, chunk)
+                stacked_events, stacked_opps, latest = _stacked(stage_events, opportunities, chunk, closed is not None)
                 chunk_attrs = _attributes(stacked_opps, attr_cols)[0]
                 rows = _rows_at(stacked_events, stacked_opps, latest, procs)
                 cut_expr = nw.col(_OPP).str.tail(_CUT_DIGITS).cast(nw.Int64)
             if rows is None:
                 continue
             last = rows.filter(nw.col("is_last")).select(_OPP, "process", "code", "final")
+            if closed is not None:
+                last = last.filter(nw.col("final") == "open")
             if chunk_attrs is not None and attr_cols:
                 last = last.join(chunk_attrs, on=_OPP, how="left")
             frame = _collect(last.with_columns(_cut=cut_expr, _value=value).group_by("_cut", "process", "final", "code")

@@ -30,6 +30,9 @@ Schema
     columns as text, title rows above the header and a report footer below the data (Salesforce report exports)
     detected and skipped with a WARNING naming each skipped line.
     ``opportunities`` and ``stage_events`` are required.
+    ``forecast_categories`` (list of str; default ``["commit", "best_case", "pipeline"]``): the categories a
+    forecast call (``forecast_calls``) may name; a call in another category is an error naming this file, the key,
+    the column ``category`` and the rows.
     ``engine`` (``"pandas"``, ``"duckdb"``, ``"polars"`` or ``"spark"``; default ``"pandas"``): the engine that
     runs the heavy reductions. With any engine but pandas, ``orders``, ``opportunities``, ``stage_events`` and
     ``activities`` must be Parquet (a file, a folder of part files or a glob) and are opened lazily with
@@ -51,7 +54,9 @@ Schema
     it; without it the report says that the plan shown is reconstructed from the funnel at the cut).
 ``[forecast]``
     ``horizon`` (str, ``"3MS"`` or ``"90D"``; window of the pipeline forecast after the cut), ``backtest`` (bool;
-    rolling-origin backtest of the monthly series forecast).
+    rolling-origin backtest of the monthly series forecast), ``win_model`` (``"stage"``, the default: each open
+    deal's win probability from its stage and days in stage at the funnel's rates; ``"deal"``: from the calibrated
+    per-deal model of :func:`salesplan.forecast.deal_win_probability`, see :func:`salesplan.forecast.pipeline`).
 
 Keys renamed in 0.2 (an old key is an error naming the new one): ``[report] period`` -> ``freq`` (``"M"`` or
 ``"Q"``), ``[plan] confidence`` -> ``target_probability``, ``[forecast] horizon_months`` -> ``horizon``.
@@ -95,10 +100,11 @@ from salesplan._toml import read_toml
 from salesplan._validation import check_horizon, check_probability
 from salesplan.analysis import AnalysisSettings
 from salesplan.data import TABLE_ORDER, SalesData
-from salesplan.errors import ConfigError, SalesplanError
+from salesplan.errors import ConfigError, SalesplanError, SchemaError
 from salesplan.parse import to_naive_utc
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess, load_processes
 from salesplan.reduce.links import LAZY_TABLES, check_lazy_links, latest_date
+from salesplan.schema import FORECAST_CATEGORIES
 
 __all__ = [
     "ENGINES",
@@ -119,6 +125,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FORMATS = ("html", "pdf", "xlsx", "json")
+#: Values of ``[forecast] win_model``: the stage rates, or the calibrated per-deal model.
+WIN_MODELS = ("stage", "deal")
 #: Values of ``[data] engine``.
 ENGINES = ("pandas", "duckdb", "polars", "spark")
 #: Old TOML keys -> (new key, what it holds): an old key is an error naming the new one.
@@ -199,6 +207,7 @@ class ReportConfig:
     report: ReportOptions = field(default_factory=ReportOptions)
     data: Mapping[str, TableSource] = field(default_factory=dict)
     data_engine: str = "pandas"
+    forecast_categories: tuple[str, ...] | None = None
     processes_file: Path | None = None
     segments: Mapping[str, Any] = field(default_factory=dict)
     funnel: Mapping[str, Any] = field(default_factory=dict)
@@ -237,6 +246,7 @@ class ReportConfig:
             cost_per_activity=dict(self.option("costs", "per_activity")),
             segment_value=str(self.option("segments", "value")), abc=tuple(self.option("segments", "abc")),
             backtest=bool(self.option("forecast", "backtest")) and self.report.level == "full",
+            win_model=str(self.option("forecast", "win_model")),
             seed=int(self.report.seed),
             engine=self.data_engine, currency=self.report.currency, breakdowns=tuple(self.report.breakdowns))
 
@@ -253,7 +263,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
     "segments": {"abc": "list[float]", "value": "str"},
     "funnel": {"by": "list[str]"},
     "plan": {"target_probability": "float", "horizon": "str", "of_record": "str"},
-    "forecast": {"horizon": "str", "backtest": "bool"},
+    "forecast": {"horizon": "str", "backtest": "bool", "win_model": "str"},
     "capacity": {"hours_per_rep": "float", "reps": "table[int]", "team": "str", "hours_per_activity": "table[float]",
                  "hire_profile": "table[float]"},
     "costs": {"per_activity": "table[float]"},
@@ -265,7 +275,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "segments": {"abc": [0.8, 0.95], "value": "clv"},
     "funnel": {"by": []},
     "plan": {"target_probability": 0.8, "horizon": "1MS", "of_record": None},
-    "forecast": {"horizon": "3MS", "backtest": True},
+    "forecast": {"horizon": "3MS", "backtest": True, "win_model": "stage"},
     "capacity": {"hours_per_rep": 120.0, "reps": {}, "team": None, "hours_per_activity": {"calls": 0.25, "visits": 2.0,
                                                                               "offers": 3.0},
                  "hire_profile": {}},
@@ -419,11 +429,16 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
     engine = data_raw.get("engine", "pandas")
     if not isinstance(engine, str) or engine not in ENGINES:
         raise ConfigError(f"{source}: 'data.engine' must be one of {list(ENGINES)}, got {_describe(engine)}")
+    categories = data_raw.get("forecast_categories")
+    if categories is not None and (not _type_ok(categories, "list[str]") or not categories):
+        raise ConfigError(f"{source}: 'data.forecast_categories' must be a non-empty list of str, got "
+                          f"{_describe(categories)}")
     for table, spec in data_raw.items():
-        if table == "engine":
+        if table in ("engine", "forecast_categories"):
             continue
         if table not in TABLE_ORDER:
-            raise ConfigError(f"{source}: unknown key 'data.{table}'; tables are {', '.join(TABLE_ORDER)}")
+            raise ConfigError(f"{source}: unknown key 'data.{table}'; tables are {', '.join(TABLE_ORDER)} (other "
+                              "keys: engine, forecast_categories)")
         if isinstance(spec, str):
             spec = {"path": spec}
         entry = _check_table(spec, f"data.{table}", _TABLE_KEYS, source)
@@ -439,6 +454,9 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
     for group, key in (("plan", "target_probability"),):
         if key in groups[group]:
             _probability(groups[group][key], f"{group}.{key}", source)
+    if groups["forecast"].get("win_model", "stage") not in WIN_MODELS:
+        raise ConfigError(f"{source}: 'forecast.win_model' must be one of {list(WIN_MODELS)}, got "
+                          f"{groups['forecast']['win_model']!r}")
     if groups["segments"].get("value", "clv") not in ("clv", "revenue"):
         raise ConfigError(f"{source}: 'segments.value' must be 'clv' or 'revenue', got {groups['segments']['value']!r}")
     for group in ("plan", "forecast"):
@@ -466,6 +484,7 @@ def parse_config(raw: Mapping[str, Any], source: str = "<config>", base: Path | 
     proc_file = groups["processes"].get("file")
     return ReportConfig(
         source=source, report=options, data=data, data_engine=engine,
+        forecast_categories=tuple(categories) if categories is not None else None,
         processes_file=(base / proc_file) if proc_file else None,
         **{g: groups[g] for g in ("segments", "funnel", "plan", "forecast", "capacity", "costs")},
     )
@@ -630,8 +649,18 @@ def load_data(cfg: ReportConfig) -> SalesData:
             from salesplan.schema import validate
 
             frames[table] = validate(frames[table], table, columns.pop(table, None), **src.parse_options())
-    data = SalesData.from_frames(**frames, processes=load_processes_for(cfg), columns=columns or None,
-                                 as_of=cfg.report.as_of)
+    people = None
+    if "forecast_calls" in frames and cfg.option("capacity", "team"):  # reps and managers of the team may call
+        from salesplan.plan import read_team
+
+        team = read_team(cfg.option("capacity", "team"))
+        people = sorted(set(team["owner"]) | set(team["manager"].dropna()))
+    try:
+        data = SalesData.from_frames(**frames, processes=load_processes_for(cfg), columns=columns or None,
+                                     as_of=cfg.report.as_of, forecast_categories=cfg.forecast_categories,
+                                     people=people)
+    except SchemaError as exc:
+        raise _with_call_hints(exc, cfg) from None
     if not lazy:
         return data
     data = dataclasses.replace(data, **lazy)
@@ -641,6 +670,28 @@ def load_data(cfg: ReportConfig) -> SalesData:
     logger.info("data.engine = %r: %s stay in %s (read through summaries only)", cfg.data_engine,
                 ", ".join(lazy), cfg.data_engine)
     return data
+
+
+def _with_call_hints(exc: SchemaError, cfg: ReportConfig) -> SchemaError:
+    """The error of :meth:`SalesData.from_frames`, naming the configuration's file and keys for forecast calls.
+
+    The category list is the configuration's (``data.forecast_categories``); the people who may call are the deal
+    owners and the team's (``capacity.team``).
+    """
+    cases = exc.failure_cases
+    if not len(cases) or not (cases["table"] == "forecast_calls").any():
+        return exc
+    src = cfg.data.get("forecast_calls")
+    where = f"'data.forecast_calls' ({src.path.name})" if src is not None else "forecast_calls"
+    allowed = list(cfg.forecast_categories or FORECAST_CATEGORIES)
+    hints = {("forecast_calls", "category", "known_category"):
+             f"{cfg.source}: key 'data.forecast_categories' allows {allowed}; add the category there or correct "
+             f"column 'category' of {where}",
+             ("forecast_calls", "owner", "known_owner"):
+             f"{cfg.source}: {where} names a person who owns no opportunity and is not in the team "
+             "('capacity.team', owner or manager)"}
+    err = SchemaError.from_cases(cases, hints=hints)
+    return SchemaError(f"{cfg.source}: {err}", err.failure_cases)
 
 
 EXAMPLE_CONFIG = '''\
@@ -675,6 +726,7 @@ activities = "data/activities.csv"
 targets = "data/targets.csv"
 opportunity_history = "data/opportunity_history.csv"   # the deal history (optional; past amounts and close dates)
 forecast_calls = "data/forecast_calls.csv"   # the reps' forecast calls (optional; forecast accountability)
+# forecast_categories = ["commit", "best_case", "pipeline"]   # the categories a forecast call may name
 # Example of a column mapping for a CRM export with its own column names:
 # [data.opportunities]
 # path = "crm/deals.xlsx"
@@ -700,11 +752,13 @@ horizon = "1MS"               # the months after the reporting period starting w
 [forecast]
 horizon = "3MS"               # window of the pipeline forecast after the data cut ("3MS": to the third month start)
 backtest = true               # rolling-origin backtest of the monthly forecast against naive baselines
+win_model = "stage"           # "stage": win chances from stage rates; "deal": the calibrated per-deal model
 
 [capacity]
 hours_per_rep = 120.0         # selling hours per rep and month (reps derived from the data)
 # team = "team.toml"          # one [[team]] table per rep: owner, processes = [...], hours_per_week, start,
-                              # ramp_months, absences = [["2026-02-02", "2026-02-06"]], end (or a .csv);
+                              # ramp_months, absences = [["2026-02-02", "2026-02-06"]], end, manager
+                              # (optional; a manager may make forecast calls for the team) (or a .csv);
                               # default: every owner of opportunities in the last year
 hours_per_activity = { calls = 0.25, visits = 2.0, offers = 3.0 }
 # hire_profile = { hours_per_week = 30.0, cost_per_month = 6000.0, ramp_months = 3.0, lead_months = 2.0 }

@@ -162,6 +162,9 @@ def section_activity(ctx: ReportContext) -> Section:
                             note=f"All target periods {first} to {last}; unit costs from [costs] per_activity "
                                  f"({', '.join(f'{k} {v:g}' for k, v in unit_costs.items())} {currency}); "
                                  "required = at the plan's target probability."))
+    if a.settings.hire_profile:
+        with piece(sec, "headcount"):
+            headcount_table(a, sec)
     with piece(sec, "order revenue"):
         sec.add_chart(render(plot_overview.plot_monthly, "Order revenue per month",
                              "Net of returns (negative order lines).", frame=a.revenue_per_month,
@@ -169,6 +172,22 @@ def section_activity(ctx: ReportContext) -> Section:
         sec.add_figure(KeyFigure(f"Order revenue {a.period_label()}", a.revenue_in_period, unit=currency,
                                  key="revenue_period"))
     return sec
+
+
+def headcount_table(a: Any, sec: Section) -> None:
+    """The hires of ``[capacity] hire_profile`` per process that make the plan fit the team (``Analysis.headcount``)."""
+    from salesplan.plan.headcount import PROFILE_DEFAULTS
+
+    summary = a.headcount.summary
+    profile = {**PROFILE_DEFAULTS, **dict(a.settings.hire_profile)}
+    short = summary.loc[summary["hires"] > 0, "process"].tolist()
+    sec.add_table(Table(
+        "headcount", "Hires that make the plan fit the team's hours", summary,
+        note=(f"Hires needed in {', '.join(short)}" if short else "The current team carries the plan") +
+             f"; a hire of the profile works {profile.get('hours_per_week', 0):g} h a week after "
+             f"{profile.get('lead_months', 0):g} month(s) of notice and {profile.get('ramp_months', 0):g} of ramp; "
+             f"cost = hires x {profile.get('cost_per_month', 0):g} {a.settings.currency} a month to the plan's end; "
+             "months_short_before_start: months the gap stays open before a hire can start."))
 
 
 # --------------------------------------------------------------------------------------------- processes
@@ -257,6 +276,14 @@ def section_process(ctx: ReportContext, process: str) -> Section:
                 sec.add_figure(KeyFigure(f"Capacity use {a.period_label(a.next_month)}", float(r["utilisation"]),
                                          unit="%", note=f"{r['required_hours']:.0f} of {r['available_hours']:.0f} h",
                                          status="good" if r["feasible"] else "bad", key=f"utilisation_{process}"))
+            peak = a.rep_capacity_next(process)
+            if peak is not None:
+                over = int(peak["weeks_over"])
+                sec.add_figure(KeyFigure(
+                    f"Busiest rep-week {a.period_label(a.next_month)}", peak["peak_utilisation"], unit="%",
+                    note=(f"{over} rep-week(s) above the rep's hours" if over else "every rep within their hours")
+                    + (f"; {peak['hours_over']:.0f} h do not fit the team" if peak["hours_over"] > 0.5 else ""),
+                    status="good" if not over else "bad", key=f"rep_peak_week_{process}"))
             if ctx.full:
                 sec.add_chart(render(plot_plan.capacity_chart, f"{process}: hours needed against hours available",
                                      "Hours the plan needs per month over the next year (red where short) and the team's hours.",
