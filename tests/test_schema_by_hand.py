@@ -170,6 +170,11 @@ def test_cross_table_and_forecast_call_rules():
         ("amount", "value", "row 1", "no amount and no contracts"),
         ("owner", "known_owner", "row 1", "bob (owns no opportunity)")]
     assert validate(calls.iloc[:1], "forecast_calls")["period"].tolist() == ["2026-Q1"]
+    # a manager who owns no opportunity is admitted when the team names them (people=), and only then
+    boss = calls.iloc[:1].assign(owner="zoe")
+    assert _cases(boss, "forecast_calls", opportunities=opps, people=["zoe"]) == []
+    assert _cases(boss, "forecast_calls", opportunities=opps, people=["max"]) == [
+        ("owner", "known_owner", "row 0", "zoe (owns no opportunity, not in the team)")]
 
 
 def test_a_key_of_several_columns_names_its_duplicates():
