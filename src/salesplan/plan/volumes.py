@@ -73,8 +73,10 @@ def _broadcast(contracts: ArrayLike, win_rate: ArrayLike, target_probability: Ar
     a = np.full_like(p, np.nan) if alpha is None else np.asarray(alpha, dtype=float)
     b = np.full_like(p, np.nan) if beta is None else np.asarray(beta, dtype=float)
     x, p, c, a, b = np.broadcast_arrays(x, p, c, a, b)
-    if np.any(~np.isfinite(x)) or np.any(x < 0) or np.any(x % 1 != 0):
-        bad = np.flatnonzero((~np.isfinite(x) | (x < 0) | (x % 1 != 0)).ravel())[:5]
+    with np.errstate(invalid="ignore"):  # inf % 1 is nan (flagged by ~isfinite), not a warning for the user
+        not_whole = ~np.isfinite(x) | (x < 0) | (x % 1 != 0)
+    if np.any(not_whole):
+        bad = np.flatnonzero(not_whole.ravel())[:5]
         raise PlanInputError(f"contracts must be whole numbers >= 0; bad at position(s) {bad.tolist()}")
     if np.any(~((c > 0) & (c < 1))):
         bad = np.flatnonzero((~((c > 0) & (c < 1))).ravel())[:5]
