@@ -20,17 +20,8 @@ from salesplan.funnel.aalen_johansen import (
 
 
 def _rate(days: np.ndarray, outcome: np.ndarray, w: np.ndarray, tau: float) -> float:
-    """The rate at ``tau`` by the textbook recursion, one event time at a time (independent of the module)."""
-    surv, f1, f2 = 1.0, 0.0, 0.0
-    for t in np.unique(days[outcome > 0]):
-        if t > tau:
-            break
-        at_risk = w[days >= t].sum()
-        d1 = w[(days == t) & (outcome == 1)].sum()
-        d2 = w[(days == t) & (outcome == 2)].sum()
-        f1 += surv * d1 / at_risk
-        f2 += surv * d2 / at_risk
-        surv *= 1 - (d1 + d2) / at_risk
+    """The rate at ``tau`` by the textbook recursion (:func:`_curves`, independent of the module)."""
+    f1, f2, _ = _curves(days, outcome, w, tau)
     return f1 / (f1 + f2)
 
 
@@ -231,7 +222,8 @@ def test_step_function_and_quantile_edges() -> None:
 
 
 def _curves(days: np.ndarray, outcome: np.ndarray, w: np.ndarray, tau: float) -> tuple[float, float, float]:
-    """``F1(tau), F2(tau), S(tau)`` by the textbook recursion (as :func:`_rate`)."""
+    """``F1(tau), F2(tau), S(tau)`` by the textbook recursion, one event time at a time (independent of the
+    module)."""
     surv, f1, f2 = 1.0, 0.0, 0.0
     for t in np.unique(days[outcome > 0]):
         if t > tau:
