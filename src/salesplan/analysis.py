@@ -1328,9 +1328,8 @@ class Analysis:
 
         if self.scoped.forecast_calls is None:
             raise FigureUnavailable("no forecast_calls table")
-        team = None
-        if self.settings.team is not None:  # managers' calls are scored against their reps' wins
-            team = read_team(self.settings.team, processes=list(self.data.processes))
+        # managers' calls are scored against their reps' wins: the configured team (read once, by `team`)
+        team = self.team if self.settings.team is not None else None
         return call_accuracy(self.scoped, team=team)
 
     @cached_property
