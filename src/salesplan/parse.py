@@ -229,7 +229,8 @@ def parse_dates(
     Parameters
     ----------
     series : Series
-        Text, datetime (aware or naive) or a mix of text and Python datetimes (Excel).
+        Text (also as a categorical of texts, as :func:`salesplan.read_table` reads plain dates), datetime (aware
+        or naive) or a mix of text and Python datetimes (Excel).
     column, table : str
         Names for messages.
     dayfirst : bool, optional
@@ -269,8 +270,12 @@ def parse_dates(
             false = pd.Series(np.zeros(len(series), dtype=bool), index=index, copy=False)
             return ParsedDates(pd.Series(fast, index=index, dtype="datetime64[ns]", copy=False), false,
                                false.copy(), "ISO 8601")
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)  # each distinct value is read once
-    uniq = np.asarray(uniques, dtype=object)
+    if isinstance(series.dtype, pd.CategoricalDtype):  # read as categories (plain dates of a CSV): reuse codes
+        codes = series.cat.codes.to_numpy(dtype=np.intp)
+        uniq = np.asarray(series.cat.categories, dtype=object)
+    else:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)  # each distinct value is read once
+        uniq = np.asarray(uniques, dtype=object)
     blank = np.fromiter((isinstance(v, str) and not v.strip() for v in uniq), dtype=bool, count=len(uniq))
     if blank.any():  # blank strings are missing values
         codes = np.where(blank[np.maximum(codes, 0)], -1, codes)

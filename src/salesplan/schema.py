@@ -296,7 +296,9 @@ def _as_id(series: pd.Series) -> pd.Series:
         return text or None
 
     if _STR_DTYPE and isinstance(series.dtype, pd.StringDtype):  # pandas' text dtype: vectorised
-        stripped = series.str.strip() if _may_have_blanks(series) else series
+        if not _may_have_blanks(series):  # nothing to strip and no empty text: already clean
+            return series.astype(TEXT_DTYPE)
+        stripped = series.str.strip()
         blank = (stripped == "").to_numpy(dtype=bool, na_value=False)
         if blank.any():
             stripped = stripped.mask(blank)
@@ -307,13 +309,15 @@ def _as_id(series: pd.Series) -> pd.Series:
 
 
 def _may_have_blanks(series: pd.Series) -> bool:
-    """Whether a text column may hold values with surrounding blanks.
+    """Whether a text column may hold empty values or values with surrounding blanks.
 
-    For Arrow-backed text one look at the bytes of the values decides: without a byte <= 32 (blanks, control
-    characters) or >= 128 (non-ASCII, such as a no-break space) no value needs stripping. Otherwise True."""
+    For Arrow-backed text one look at the bytes and the lengths of the values decides: without a byte <= 32
+    (blanks, control characters) or >= 128 (non-ASCII, such as a no-break space) no value needs stripping, and
+    without a present value of length 0 none is empty. Otherwise True."""
     if getattr(series.dtype, "storage", None) != "pyarrow":
         return True
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     arrow = pa.array(series.array)  # zero-copy view of the column's Arrow data
     for chunk in getattr(arrow, "chunks", [arrow]):
@@ -324,6 +328,8 @@ def _may_have_blanks(series: pd.Series) -> bool:
             continue
         raw = np.frombuffer(data, dtype=np.uint8)
         if ((raw <= 32) | (raw >= 128)).any():
+            return True
+        if pc.any(pc.equal(pc.binary_length(chunk), 0)).as_py():
             return True
     return False
 
