@@ -10,7 +10,7 @@ each, the best of:
 
 * peer: ``pandas.read_csv(path)`` with pandas' defaults (dates stay text, nothing is checked);
 * salesplan: ``salesplan.read_table(path, "orders")``: separator sniffing, title/footer detection, ids read as
-  text and plain dates as categories (each distinct date text kept once), then :func:`salesplan.validate`: ids normalised, one date reading inferred for the column and parsed
+  text, then :func:`salesplan.validate`: ids normalised, one date reading inferred for the column and parsed
   (:func:`salesplan.parse.parse_dates`), amounts and quantities checked, every rule applied.
 
 Both wall and CPU time (user + system of this process, all threads) are printed: pandas reads on every core,

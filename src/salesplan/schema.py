@@ -311,26 +311,35 @@ def _as_id(series: pd.Series) -> pd.Series:
 def _may_have_blanks(series: pd.Series) -> bool:
     """Whether a text column may hold empty values or values with surrounding blanks.
 
-    For Arrow-backed text one look at the bytes and the lengths of the values decides: without a byte <= 32
-    (blanks, control characters) or >= 128 (non-ASCII, such as a no-break space) no value needs stripping, and
-    without a present value of length 0 none is empty. Otherwise True."""
+    For Arrow-backed text the first and last byte of every value decide (read through the column's offsets, no
+    copy of the text): a value that starts or ends with a byte <= 32 (blanks, control characters) or >= 128
+    (non-ASCII, such as a no-break space) may need stripping, and a present value of length 0 is empty. Without
+    either, no value changes under strip-and-blank-to-missing. Otherwise (or for other storage) True."""
     if getattr(series.dtype, "storage", None) != "pyarrow":
         return True
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     arrow = pa.array(series.array)  # zero-copy view of the column's Arrow data
     for chunk in getattr(arrow, "chunks", [arrow]):
-        data = chunk.buffers()[2] if chunk.type in (pa.string(), pa.large_string()) else None
-        if data is None:
-            if len(chunk) > chunk.null_count:
-                return True
+        if chunk.null_count == len(chunk):
             continue
-        raw = np.frombuffer(data, dtype=np.uint8)
-        if ((raw <= 32) | (raw >= 128)).any():
+        if chunk.type not in (pa.string(), pa.large_string()) or chunk.buffers()[2] is None:
+            return True  # another layout (views, every value empty): the strip pass decides
+        width = np.int64 if chunk.type == pa.large_string() else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
+        starts, ends = offsets[:-1], offsets[1:]
+        present = ends > starts
+        if chunk.null_count:
+            valid = np.asarray(chunk.is_valid(), dtype=bool)
+            if (valid & ~present).any():
+                return True  # an empty text
+            present &= valid  # a missing value's bytes, if any, are not read
+        elif not present.all():
             return True
-        if pc.any(pc.equal(pc.binary_length(chunk), 0)).as_py():
-            return True
+        for edge in (data[starts[present]], data[ends[present] - 1]):
+            if ((edge <= 32) | (edge >= 128)).any():
+                return True
     return False
 
 

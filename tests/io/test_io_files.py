@@ -105,36 +105,6 @@ def test_sniff_separator_and_read_raw(tmp_path):
     assert read_raw(path, text_columns=["id"]).values.tolist() == [["007", 1.5]]
 
 
-def test_plain_dates_are_read_as_categories_and_parsed_once_per_column(tmp_path):
-    """Plain-date columns of a CSV are read as categories; the dates and the refusals are those of the text."""
-    def orders(name: str, dates: list[str]):
-        path = tmp_path / name
-        rows = "".join(f"C{i},{d},10\n" for i, d in enumerate(dates))
-        path.write_text("customer_id,order_date,amount\n" + rows)
-        return path
-
-    day_first = orders("gb.csv", ["05/03/2024", "25/03/2024", "05/03/2024"])
-    assert isinstance(read_raw(day_first, date_columns=["order_date"])["order_date"].dtype, pd.CategoricalDtype)
-    assert read_table(day_first, "orders")["order_date"].dt.strftime("%Y-%m-%d").tolist() == [
-        "2024-03-05", "2024-03-25", "2024-03-05"]
-    both = orders("both.csv", ["05/03/2024", "04/03/2024"])
-    with pytest.raises(SchemaError, match="dayfirst=True"):
-        read_table(both, "orders")
-    assert read_table(both, "orders", dayfirst=True)["order_date"].dt.day.tolist() == [5, 4]
-    bad = orders("bad.csv", ["2024-02-28", "2024-02-30", "2024-02-28"])
-    with pytest.raises(SchemaError) as err:
-        read_table(bad, "orders")
-    cases = err.value.failure_cases
-    assert cases[cases["check"] == "date"]["value"].tolist() == ["2024-02-30"]
-    # the same file read as text and validated gives the same frame
-    iso = orders("iso.csv", [f"2024-{m:02d}-{d:02d}" for m in range(1, 13) for d in (1, 15, 28)])
-    from_text = sp_validate(read_raw(iso, text_columns=["customer_id"]), "orders")
-    pd.testing.assert_frame_equal(read_table(iso, "orders"), from_text)
-    # date-times are not read as categories (as many distinct values as rows)
-    timed = orders("timed.csv", ["2024-03-05 14:22", "2024-03-06 09:00"])
-    assert not isinstance(read_raw(timed, date_columns=["order_date"])["order_date"].dtype, pd.CategoricalDtype)
-
-
 def test_an_empty_id_is_missing_even_without_blanks():
     frame = pd.DataFrame({"customer_id": pd.Series(["A", ""], dtype="str"), "order_date": ["2024-01-05"] * 2,
                           "amount": [1.0, 2.0]})

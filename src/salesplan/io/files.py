@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import glob
 import gzip
-import io
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +28,7 @@ import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.process import SalesProcess
-from salesplan.schema import DATE, ID, TABLES, TEXT, validate
+from salesplan.schema import ID, TABLES, TEXT, validate
 
 __all__ = ["read_table", "read_raw", "sniff_separator"]
 
@@ -126,32 +125,7 @@ def _export_frame(path: Path, encoding: str, sep: str, head: str) -> tuple[int, 
     return title, len(text_lines), skipped
 
 
-def _plain_date_columns(sample: str, options: dict[str, Any], date_columns: list[str]) -> list[str]:
-    """The date columns whose values in the file's first lines are plain dates (no time of day).
-
-    A plain-date column has at most a few thousand distinct values however long the file is (one per day), so
-    the reader keeps it as a categorical: each row stores a code, each distinct text is kept once, and
-    :func:`salesplan.parse.parse_dates` reads every distinct text once. A column with times of day may have as
-    many distinct values as rows and is read as text. Any doubt (the head cannot be read) means text.
-    """
-    if not date_columns or "\n" not in sample:
-        return []
-    head_options = {k: options[k] for k in ("sep", "delimiter", "skiprows", "decimal", "quotechar") if k in options}
-    try:
-        head = pd.read_csv(io.StringIO(sample[: sample.rfind("\n")]), dtype=str, nrows=500, **head_options)
-    except (ValueError, pd.errors.ParserError, csv.Error):
-        return []
-    plain = []
-    for name in date_columns:
-        if name in head.columns:
-            values = head[name].dropna().str.strip()
-            if len(values) and bool(values.str.len().le(10).all()):
-                plain.append(name)
-    return plain
-
-
-def _read_csv(path: Path, text_columns: list[str], options: dict[str, Any],
-              date_columns: list[str] | None = None) -> pd.DataFrame:
+def _read_csv(path: Path, text_columns: list[str], options: dict[str, Any]) -> pd.DataFrame:
     options = dict(options)
     encoding = options.pop("encoding", None)
     detect = options.pop("detect_export", True)
@@ -169,9 +143,6 @@ def _read_csv(path: Path, text_columns: list[str], options: dict[str, Any],
         if title:
             options["skiprows"] = title
     dtype = options.pop("dtype", None) or {}
-    if isinstance(dtype, Mapping) and not {"parse_dates", "converters", "usecols"} & set(options):
-        plain = _plain_date_columns(sample, options, [c for c in date_columns or [] if c not in dtype])
-        dtype = {**dict.fromkeys(plain, "category"), **dtype}
     try:
         frame = pd.read_csv(path, dtype=dtype or None, encoding=encoding or "utf-8-sig", **options)
     except UnicodeDecodeError:
@@ -206,7 +177,7 @@ def _open_text(path: Path, encoding: str) -> TextIO:
 
 
 def read_raw(path: str | Path, *, text_columns: list[str] | None = None, sheet: str | int = 0,
-             date_columns: list[str] | None = None, **reader_options: Any) -> pd.DataFrame:
+             **reader_options: Any) -> pd.DataFrame:
     """Read a file as it is (no mapping, no validation): CSV, Parquet (file, folder or glob) or Excel.
 
     Parameters
@@ -215,11 +186,6 @@ def read_raw(path: str | Path, *, text_columns: list[str] | None = None, sheet: 
         The file; for Parquet also a folder of part files or a glob such as ``"orders/*.parquet"``.
     text_columns : list of str, optional
         Columns to read as text (CSV and Excel), so ids keep leading zeros.
-    date_columns : list of str, optional
-        Columns that hold dates (CSV). Those whose first values are plain dates (no time of day) are read as
-        ``category``: one code per row and each distinct text once, which is cheaper to read and lets
-        :func:`salesplan.parse.parse_dates` read each distinct date once. Other columns are read as pandas reads
-        them. Ignored when ``dtype=`` names the column or ``parse_dates=``/``converters=`` are given.
     sheet : str or int
         Excel sheet name or position.
     **reader_options
@@ -246,8 +212,7 @@ def read_raw(path: str | Path, *, text_columns: list[str] | None = None, sheet: 
             raise ConfigError(f"{text}: no file matches this pattern")
         kinds = {_kind(Path(p)) for p in parts}
         if kinds != {"parquet"}:
-            return pd.concat([read_raw(p, text_columns=text_columns, sheet=sheet, date_columns=date_columns,
-                                       **reader_options)
+            return pd.concat([read_raw(p, text_columns=text_columns, sheet=sheet, **reader_options)
                               for p in parts], ignore_index=True)
         return pd.concat([pd.read_parquet(p, **reader_options) for p in parts], ignore_index=True)
     file = Path(path)
@@ -258,7 +223,7 @@ def read_raw(path: str | Path, *, text_columns: list[str] | None = None, sheet: 
     kind = _kind(file)
     if kind == "csv":
         try:
-            return _read_csv(file, text_columns, reader_options, date_columns)
+            return _read_csv(file, text_columns, reader_options)
         except pd.errors.EmptyDataError:
             raise ConfigError(f"{file}: the file is empty (not even a header line)") from None
         except pd.errors.ParserError as exc:
@@ -370,8 +335,7 @@ def read_table(
     spec = TABLES[table]
     inverse = {target: source for source, target in dict(columns or {}).items()}
     text_columns = [inverse.get(name, name) for name, kind in spec.columns.items() if kind in (ID, TEXT)]
-    date_columns = [inverse.get(name, name) for name, kind in spec.columns.items() if kind == DATE]
-    frame = read_raw(path, text_columns=text_columns, sheet=sheet, date_columns=date_columns, **reader_options)
+    frame = read_raw(path, text_columns=text_columns, sheet=sheet, **reader_options)
     logger.info("read %d rows from %s as %s", len(frame), path, table)
     skipped = frame.attrs.get("skipped_lines", [])
     try:

@@ -530,7 +530,7 @@ def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
     the CSV reader; errors name the config key.
     """
     from salesplan.io.files import EXCEL_SUFFIXES, read_raw
-    from salesplan.schema import DATE, ID, TABLES, TEXT
+    from salesplan.schema import ID, TABLES, TEXT
 
     path = src.path
     key = f"data.{src.table}.path"
@@ -543,14 +543,12 @@ def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
     inverse = {target: source for source, target in src.columns.items()}
     text_columns = [inverse.get(name, name) for name, kind in TABLES[src.table].columns.items()
                     if kind in (ID, TEXT)]
-    date_columns = [inverse.get(name, name) for name, kind in TABLES[src.table].columns.items() if kind == DATE]
     options: dict[str, Any] = {}
     if not path.name.lower().endswith(EXCEL_SUFFIXES):
         options = {k: getattr(src, k) for k in ("sep", "encoding", "decimal", "thousands")
                    if getattr(src, k) is not None}
     try:
-        return read_raw(path, text_columns=text_columns, sheet=src.sheet if src.sheet is not None else 0,
-                        date_columns=date_columns, **options)
+        return read_raw(path, text_columns=text_columns, sheet=src.sheet if src.sheet is not None else 0, **options)
     except ConfigError as exc:
         raise ConfigError(f"{cfg_source}: '{key}': {exc}") from None
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
