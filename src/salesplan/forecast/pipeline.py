@@ -106,7 +106,7 @@ Examples
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,7 +220,7 @@ def _lognormal_durations(durations: pd.DataFrame, by: list[str]) -> pd.DataFrame
 
 
 def open_pipeline(stage_events: Any, opportunities: Any, processes: Mapping[str, SalesProcess],
-                  as_of: Any) -> pd.DataFrame:
+                  as_of: Any, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """The opportunities open at ``as_of``: current stage, stage index and days in stage.
 
     The state after the path rules, from :func:`salesplan.reduce.states.deal_states` (the one definition the
@@ -228,6 +228,10 @@ def open_pipeline(stage_events: Any, opportunities: Any, processes: Mapping[str,
     it stands in its furthest working stage (a move back does not undo an advance), since it entered that stage;
     one without events is in the first stage since its creation. Opportunities created after ``as_of`` and those
     of processes not in ``processes`` are left out (the latter logged).
+
+    ``columns``: the opportunity columns carried with each open deal (those present; default all). On a lazy
+    engine only these are collected, so the frame grows with the open deals times the columns asked for, not
+    times every column of the opportunities table (:func:`pipeline` asks for what it reads).
 
     Examples
     --------
@@ -240,6 +244,8 @@ def open_pipeline(stage_events: Any, opportunities: Any, processes: Mapping[str,
     from salesplan.reduce.states import deal_states
 
     cols = list(nw.from_native(opportunities).collect_schema().names())
+    if columns is not None:
+        cols = [c for c in dict.fromkeys(columns) if c in cols]
     known = nw.from_native(opportunities).filter(nw.col("process").is_in(list(processes)))
     unknown = nw.from_native(opportunities).filter(~nw.col("process").is_in(list(processes)))
     n_unknown = int(_count(unknown))
@@ -250,7 +256,10 @@ def open_pipeline(stage_events: Any, opportunities: Any, processes: Mapping[str,
     events = nw.from_native(stage_events).join(known_ids, on="opportunity_id", how="semi")
     states = deal_states(nw.to_native(events), processes, nw.to_native(known), as_of=as_of,
                          attributes=[c for c in cols if c not in ("stage", "entered_at")], status=["open"])
-    out = states.drop(columns=["as_of", "status", "work_stage", "work_index", "first_entered_at", "closed_at"])
+    drop = ["as_of", "status", "work_stage", "work_index", "first_entered_at", "closed_at"]
+    if columns is not None and "created_at" not in cols:
+        drop.append("created_at")
+    out = states.drop(columns=drop)
     out = out.rename(columns={"entered_stage_at": "entered_at"})
     return out.reset_index(drop=True)  # sorted by opportunity_id, whatever the engine: same seed, same draws
 
@@ -515,7 +524,12 @@ def pipeline(
     h_days = (end - cut).total_seconds() / 86400.0
     periods, edges = _period_edges(cut, end, freq)
     rng = np.random.default_rng(seed)
-    open_deals = open_pipeline(events, opps, params.processes, cut)
+    # only the columns the forecast reads are collected (issue 13): amount, the funnel's groups, owner (the
+    # deals' table carries it for the backtest and the owners' forecast), the driver attributes
+    wanted = ["amount", "owner", *params.by]
+    if drivers is not None:
+        wanted += [*getattr(drivers, "attributes", []), "customer_id"]
+    open_deals = open_pipeline(events, opps, params.processes, cut, columns=wanted)
     for col in params.by:
         if col not in open_deals.columns:
             raise SchemaError(f"opportunities: the funnel is grouped by {params.by} but column {col!r} is missing")

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import narwhals as nw
+import numpy as np
 import pandas as pd
 
 from salesplan._validation import check_freq
@@ -142,7 +143,7 @@ def _collect(frame: Any) -> pd.DataFrame:
     for col in out.columns:
         dtype = out[col].dtype
         if isinstance(dtype, pd.StringDtype | pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype):
-            out[col] = out[col].astype(object).where(out[col].notna(), None)
+            out[col] = _object_strings(out[col])
         elif isinstance(dtype, pd.DatetimeTZDtype):  # Spark TIMESTAMP results come back zone-aware
             out[col] = to_naive_utc(out[col])
         elif pd.api.types.is_datetime64_any_dtype(dtype):
@@ -150,6 +151,23 @@ def _collect(frame: Any) -> pd.DataFrame:
         elif pd.api.types.is_integer_dtype(dtype):
             out[col] = out[col].astype("int64")
     return out
+
+
+#: A collected text column whose first rows hold at most this many distinct values (of :data:`_SAMPLE`) is
+#: turned into Python strings through its distinct values, so each value is one shared object (a process, a
+#: stage, an owner), not one object per row (issue 13: millions of open deals).
+_FEW, _SAMPLE = 256, 4096
+
+
+def _object_strings(column: pd.Series) -> pd.Series:
+    """The column as object dtype with ``None`` for missing values; repeated values share one Python string
+    when its first :data:`_SAMPLE` rows hold few distinct values (the values are the same either way)."""
+    text = isinstance(column.dtype, pd.StringDtype | pd.CategoricalDtype)  # not object: 1 == True would merge
+    if text and len(column) > _SAMPLE and column.iloc[:_SAMPLE].nunique(dropna=True) <= _FEW:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        values = np.append(np.asarray(uniques, dtype=object), None)  # code -1 (missing) takes the last: None
+        return pd.Series(values[codes], index=column.index, name=column.name, dtype=object)
+    return column.astype(object).where(column.notna(), None)
 
 
 def _materialise(frame: Any) -> Any:
