@@ -451,7 +451,7 @@ def simulate_cells(seed: int | np.random.Generator | None, cells: Cells, rate_dr
         wins = rng.binomial(size[:, None], np.clip(a_win.T * in_window[:, None], 0.0, 1.0)).ravel()
         rows = np.flatnonzero(wins)
         m = wins[rows]
-        row_cell, row_draw = rows // ns, rows % ns
+        row_cell, row_draw = np.divmod(rows, ns)
         # where each row's block of won deals starts (not needed when every cell's amounts are equal)
         offset = np.zeros(len(rows), dtype=np.int64) if equal_amounts else rng.integers(0, size[row_cell])
         size_out = ns * n_g * n_t
@@ -459,26 +459,25 @@ def simulate_cells(seed: int | np.random.Generator | None, cells: Cells, rate_dr
         if few.any():  # each win's period from the cell's alias table; its deal is the next in the cell's block
             fm, fc, fd = m[few], row_cell[few], row_draw[few]
             f_off = offset[few]
+            row_key = (fd * n_g + cells.group_index[fc]) * n_t  # each row's first (draw, group, period) slot
+            row_at = fc * n_t  # and its cell's first entry in the alias tables
             ends = np.cumsum(fm)
             lo = 0
             while lo < len(fm):  # blocks of rows with at most about `chunk` wins (the same random stream)
                 hi = max(lo + 1, int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + chunk, side="right")))
                 bm, bc = fm[lo:hi], fc[lo:hi]
-                win_row = np.repeat(np.arange(hi - lo), bm)
-                cw = bc[win_row]
+                key = np.repeat(row_key[lo:hi], bm)
                 if n_t > 1:
-                    x = rng.random(len(win_row)) * n_t
+                    x = rng.random(len(key)) * n_t
                     column = np.minimum(x.astype(np.int64), n_t - 1)
-                    at = cw * n_t + column
-                    period = np.where(x - column < alias_prob[at], column, alias_to[at])
-                else:
-                    period = np.zeros(len(win_row), dtype=np.int64)
-                key = ((fd[lo:hi] * n_g + cells.group_index[bc]) * n_t)[win_row] + period
+                    at = np.repeat(row_at[lo:hi], bm) + column
+                    key += np.where(x - column < alias_prob[at], column, alias_to[at])
                 if equal_amounts:
-                    amount = cell_amount[cw]
+                    amount = np.repeat(cell_amount[bc], bm)
                 else:
-                    rank = np.arange(len(win_row)) - np.repeat(np.cumsum(bm) - bm, bm)
-                    amount = sorted_amounts[cells.start[cw] + (f_off[lo:hi][win_row] + rank) % size[cw]]
+                    cw = np.repeat(bc, bm)
+                    rank = np.arange(len(key)) - np.repeat(np.cumsum(bm) - bm, bm)
+                    amount = sorted_amounts[cells.start[cw] + (np.repeat(f_off[lo:hi], bm) + rank) % size[cw]]
                 counts[s0:s1] += np.bincount(key, minlength=size_out).astype(np.int32).reshape(ns, n_g, n_t)
                 revenue[s0:s1] += np.bincount(key, weights=amount, minlength=size_out).reshape(ns, n_g, n_t)
                 lo = hi
