@@ -194,6 +194,23 @@ def _log_sf(x: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return special.log_ndtr(-z)
 
 
+def _rest_cdf(a: np.ndarray, x: np.ndarray, mu: float, sd: float, log_s_a: np.ndarray) -> np.ndarray:
+    """``1 - S(a + x) / S(a)`` of a log-normal: rows of ages ``a`` (a column), columns of ``x`` (a row).
+
+    Where ``S(a)`` is above about 1e-260 the ratio is taken in linear terms (``ndtr``, cheaper than its log); for
+    ages that far in the tail, in logs (``log_ndtr``), so that old deals do not underflow. Both agree to rounding.
+    """
+    lin = log_s_a[:, 0] > -600.0
+    if lin.all():
+        with np.errstate(divide="ignore"):
+            z = (np.log(a + x) - mu) / sd
+        return 1.0 - np.minimum(special.ndtr(-z) / np.exp(log_s_a), 1.0)
+    out = -np.expm1(np.minimum(_log_sf(a + x, mu, sd) - log_s_a, 0.0))
+    if lin.any():
+        out[lin] = _rest_cdf(a[lin], x, mu, sd, log_s_a[lin])
+    return out
+
+
 def survival_ratio(table: dict[str, np.ndarray], stage: np.ndarray, age: np.ndarray) -> np.ndarray:
     """``S_l(a) / S_a(a)``: how much likelier a deal of this age is still open for a loss than for an advance.
 
@@ -275,7 +292,7 @@ def timing(table: dict[str, np.ndarray], stage: np.ndarray, age: np.ndarray, bou
         a = age[here][:, None]
         log_s_age = _log_sf(a, mu, sd)
         if k == n_k - 1:
-            cdf = -np.expm1(np.minimum(_log_sf(a + bounds[None, :], mu, sd) - log_s_age, 0.0))
+            cdf = _rest_cdf(a, bounds[None, :], mu, sd, log_s_age)
         else:
             d_cdf = np.interp(bounds[None, :] - (np.arange(grid_n + 1) * h)[:, None],
                               knots, np.concatenate([[0.0], np.cumsum(later)]), left=0.0)
@@ -284,7 +301,7 @@ def timing(table: dict[str, np.ndarray], stage: np.ndarray, age: np.ndarray, bou
             edges = np.concatenate([[0.0], knots[1:]])
             for lo in range(0, len(here), step):
                 aa = a[lo:lo + step]
-                r_cdf = -np.expm1(np.minimum(_log_sf(aa + edges[None, :], mu, sd) - log_s_age[lo:lo + step], 0.0))
+                r_cdf = _rest_cdf(aa, edges[None, :], mu, sd, log_s_age[lo:lo + step])
                 cdf[lo:lo + step] = np.diff(r_cdf, axis=1) @ d_cdf
         out[here] = np.diff(np.concatenate([np.zeros((len(here), 1)), np.maximum.accumulate(cdf, axis=1)], axis=1),
                             axis=1)
