@@ -194,7 +194,7 @@ def _log_sf(x: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return special.log_ndtr(-z)
 
 
-def _rest_cdf(a: np.ndarray, x: np.ndarray, mu: float, sd: float, log_s_a: np.ndarray) -> np.ndarray:
+def _rest_cdf(a: np.ndarray, x: np.ndarray, mu: np.ndarray, sd: np.ndarray, log_s_a: np.ndarray) -> np.ndarray:
     """``1 - S(a + x) / S(a)`` of a log-normal: rows of ages ``a`` (a column), columns of ``x`` (a row).
 
     Where ``S(a)`` is above about 1e-260 the ratio is taken in linear terms (``ndtr``, cheaper than its log); for
