@@ -199,6 +199,20 @@ def _rest_cdf(a: np.ndarray, x: np.ndarray, mu: np.ndarray, sd: np.ndarray, log_
 
     Where ``S(a)`` is above about 1e-260 the ratio is taken in linear terms (``ndtr``, cheaper than its log); for
     ages that far in the tail, in logs (``log_ndtr``), so that old deals do not underflow. Both agree to rounding.
+
+    Examples
+    --------
+    Median 10 days, sigma 0.2: a deal 10 days in (linear terms) and one 20,000 days in (``S`` about 1e-316,
+    in logs), against scipy's log-normal:
+
+    >>> from scipy import stats
+    >>> mu, sd, a, x = np.log(10.0), 0.2, np.array([[10.0], [2e4]]), np.array([[5.0, 50.0]])
+    >>> got = _rest_cdf(a, x, mu, sd, _log_sf(a, mu, sd))
+    >>> d = stats.lognorm(sd, scale=10.0)
+    >>> want = [[(d.sf(10) - d.sf(10 + v)) / d.sf(10) for v in (5, 50)],
+    ...         [-np.expm1(d.logsf(2e4 + v) - d.logsf(2e4)) for v in (5, 50)]]
+    >>> bool(np.allclose(got, want, rtol=1e-9, atol=0)), np.round(got, 4).tolist()
+    (True, [[0.9574, 1.0], [0.0464, 0.378]])
     """
     lin = log_s_a[:, 0] > -600.0
     if lin.all():
