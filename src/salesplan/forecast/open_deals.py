@@ -383,6 +383,21 @@ def _eventual(r_draw: np.ndarray, stage: np.ndarray, ratio: np.ndarray, mult: np
     return p
 
 
+def _eventual_cells(rates: np.ndarray, group: np.ndarray, stage: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """(cells, draws): :func:`_eventual` without multipliers for cells of several groups at once.
+
+    ``rates`` is (groups, draws, stages); each cell reads its group's rates at its stage, and the product of the
+    later stages' rates (one suffix product per group and draw). The same arithmetic as :func:`_eventual`.
+    """
+    r = rates[group, :, stage]
+    with np.errstate(invalid="ignore", over="ignore"):
+        rest = np.where(r < 1, (1 - r) * ratio[:, None], 0.0)
+        p = np.where(r > 0, r / np.where(r > 0, r + rest, 1.0), 0.0)
+    after = np.ones_like(rates)
+    after[:, :, :-1] = np.cumprod(rates[:, :, :0:-1], axis=2)[:, :, ::-1]
+    return p * after[group, :, stage]
+
+
 def alias_tables(share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Walker's alias tables of each row of ``share`` (rows of probabilities summing to 1), built for all rows at once.
 
@@ -468,18 +483,25 @@ def simulate_cells(seed: int | np.random.Generator | None, cells: Cells, rate_dr
                          (np.minimum.reduceat(sorted_amounts, cells.start) == cell_amount).all())
     size = cells.size
     step = max(1, chunk // n_c)
+    # without driver multipliers and with one stage count, the groups' rate draws stacked: (groups, draws, stages)
+    same_shape = len({r.shape for r in rate_draws}) == 1
+    stacked = np.stack(rate_draws) if mult is None and same_shape else None
     prefix: np.ndarray | None = None
     for s0 in range(0, n_s, step):
         s1 = min(n_s, s0 + step)
         ns = s1 - s0
-        a_win = np.empty((ns, n_c))
-        for g, idx in enumerate(of_group):
-            if len(idx):
-                a_win[:, idx] = _eventual(rate_draws[g][s0:s1], cells.stage[idx], ratio[idx],
-                                          None if mult is None else mult[idx])
-        eventual += a_win.sum(axis=0)
-        # cell after cell (the transpose): the inverse-CDF look-ups below then read one cell's row at a time
-        wins = rng.binomial(size[:, None], np.clip(a_win.T * in_window[:, None], 0.0, 1.0)).ravel()
+        if stacked is not None:  # every group at once, cell after cell: (cells, draws)
+            a_cell = _eventual_cells(stacked[:, s0:s1], cells.group_index, cells.stage, ratio)
+        else:
+            a_win = np.empty((ns, n_c))
+            for g, idx in enumerate(of_group):
+                if len(idx):
+                    a_win[:, idx] = _eventual(rate_draws[g][s0:s1], cells.stage[idx], ratio[idx],
+                                              None if mult is None else mult[idx])
+            a_cell = a_win.T
+        eventual += a_cell.sum(axis=1)
+        # cell after cell: the inverse-CDF look-ups below then read one cell's row at a time
+        wins = rng.binomial(size[:, None], np.clip(a_cell * in_window[:, None], 0.0, 1.0)).ravel()
         rows = np.flatnonzero(wins)
         m = wins[rows]
         row_cell, row_draw = np.divmod(rows, ns)
