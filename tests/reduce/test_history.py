@@ -11,7 +11,6 @@ import pytest
 from scipy import stats
 
 import salesplan as sp
-from salesplan.datasets import simulate
 from salesplan.datasets.deal_history import HISTORY_PARAMS
 from salesplan.reduce.history import deal_values, history_changes, opportunities_as_of
 
@@ -28,8 +27,8 @@ HIST = pd.DataFrame({
 
 
 @pytest.fixture(scope="module")
-def world():
-    return simulate(n_customers=150, years=2, seed=4)
+def world(history_world):
+    return history_world
 
 
 def test_values_as_of_a_date_are_the_last_recorded_ones_hand_computed():
