@@ -215,3 +215,22 @@ def test_forecast_categories_and_the_team_decide_which_calls_are_admitted(tmp_pa
             load_config(_write(tmp_path, base + bad))
     cfg = load_config(_write(tmp_path, base + '[forecast]\nwin_model = "deal"\n'))
     assert cfg.settings().win_model == "deal" and demo_config().settings().win_model == "stage"
+
+
+def test_the_forecast_section_names_the_win_model_of_the_config(tmp_path, example_data):
+    """``[forecast] win_model`` reaches the forecast section's text: the reader sees which model set the open deals'
+    chances. A cut of the example (its first 40 deals) keeps the section cheap; what the pieces then compute or
+    warn does not matter here."""
+    from salesplan.report.context import ReportContext
+    from salesplan.report.sections import section_forecast
+
+    ids = example_data.opportunities["opportunity_id"].head(40)
+    example_data.opportunities.head(40).to_csv(tmp_path / "opps.csv", index=False)
+    example_data.stage_events[example_data.stage_events["opportunity_id"].isin(ids)].to_csv(
+        tmp_path / "events.csv", index=False)
+    intros = {}
+    for model in ("stage", "deal"):
+        config = load_config(_write(tmp_path, MINIMAL + f'[forecast]\nwin_model = "{model}"\n'))
+        intros[model] = section_forecast(ReportContext.create(load_data(config), config)).intro
+    assert "Win model: stage rates (win_model = \"stage\")" in intros["stage"] and "per-deal" not in intros["stage"]
+    assert "Win model: the per-deal model (win_model = \"deal\")" in intros["deal"]
