@@ -68,7 +68,9 @@ def test_opportunities_as_of_in_other_engines_gives_the_pandas_values(world):
     assert (want["expected_close"] != today["expected_close"]).sum() > 20  # the check can fail
     con = duckdb.connect()
     for opps, hist in ((pl.from_pandas(data.opportunities).lazy(), pl.from_pandas(data.opportunity_history).lazy()),
-                       (con.from_df(data.opportunities), con.from_df(data.opportunity_history))):
+                       (con.from_df(data.opportunities), con.from_df(data.opportunity_history)),
+                       # the report's mix: lazy deals, the history read in pandas
+                       (duckdb.from_df(data.opportunities), data.opportunity_history)):
         got = opportunities_as_of(opps, hist, cut)
         assert type(got) is type(opps)
         frame = (got.collect().to_pandas() if hasattr(got, "collect") else got.df()).set_index("opportunity_id")
