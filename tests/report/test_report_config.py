@@ -234,3 +234,36 @@ def test_the_forecast_section_names_the_win_model_of_the_config(tmp_path, exampl
         intros[model] = section_forecast(ReportContext.create(load_data(config), config)).intro
     assert "Win model: stage rates (win_model = \"stage\")" in intros["stage"] and "per-deal" not in intros["stage"]
     assert "Win model: the per-deal model (win_model = \"deal\")" in intros["deal"]
+
+
+
+def test_a_lazy_engine_with_the_per_deal_win_model_reads_the_past_as_pandas_does(tmp_path):
+    """``[data] engine = "duckdb"`` with ``[forecast] win_model = "deal"`` is supported. What broke it (and every
+    backtest of a report on DuckDB): the deals are DuckDB relations but the report reads the history in pandas,
+    and cutting the data at a past date failed inside the engine join. Read through the config loader, the deals
+    as known 200 days before the cut (what the per-deal model trains on) equal the pandas engine's. (The whole
+    per-deal forecast on DuckDB, same deals and probabilities as on pandas, was checked once by a script: too slow
+    for a test; see the issue's note.)"""
+    from salesplan import Analysis
+    from salesplan.datasets import simulate
+    from salesplan.engines import collect
+    from salesplan.forecast.evaluation import cut_data
+
+    data, _ = simulate(n_customers=8, years=1.25, seed=3)
+    tables = ("opportunities", "stage_events", "opportunity_history")
+    for table in tables:
+        getattr(data, table).to_parquet(tmp_path / f"{table}.parquet")
+    past = {}
+    for engine in ("pandas", "duckdb"):
+        text = (f'[data]\nengine = "{engine}"\n' + "".join(f'{t} = "{t}.parquet"\n' for t in tables)
+                + '[forecast]\nwin_model = "deal"\n')
+        config = load_config(_write(tmp_path, text))
+        analysis = Analysis(load_data(config), config.settings())
+        assert analysis.settings.win_model == "deal"
+        cut = cut_data(analysis.scoped, data.as_of - pd.Timedelta(days=200)).opportunities
+        past[engine] = collect(cut).sort_values("opportunity_id").set_index("opportunity_id")
+    assert type(analysis.data.opportunities).__name__ == "DuckDBPyRelation"
+    today = data.opportunities.set_index("opportunity_id").loc[past["pandas"].index, "expected_close"]
+    assert (past["pandas"]["expected_close"] != today).sum() > 5  # the history changes the past: the check can fail
+    for col in ("amount", "expected_close", "owner"):
+        pd.testing.assert_series_equal(past["duckdb"][col], past["pandas"][col], check_dtype=False)
