@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from salesplan.errors import SchemaError
-from salesplan.schema import validate
+from salesplan.schema import _as_id, validate
 
 
 def _cases(frame: pd.DataFrame, table: str, **kw) -> list[tuple[str, str, str, str]]:
@@ -190,3 +192,18 @@ def test_a_key_of_several_columns_names_its_duplicates():
     assert [c[2:] for c in _cases(dup, "targets") if c[1] == "unique"] == [
         ("row 0", "acquisition|2024-Q1|missing"), ("row 1", "acquisition|2024-Q1|missing"),
         ("row 3", "acquisition|2024-Q1|x"), ("row 4", "acquisition|2024-Q1|x")]
+
+
+_PIECES = st.sampled_from(["a", "7", "b c", " ", "\t", "\u00a0", "é", "", "\n"])
+
+
+@given(st.lists(st.one_of(st.none(), st.lists(_PIECES, max_size=4).map("".join)), min_size=1, max_size=25),
+       st.integers(0, 4))
+@settings(max_examples=150, deadline=None)
+def test_ids_lose_surrounding_blanks_and_blank_ids_are_missing_whatever_the_text(values, start) -> None:
+    """The quick look at the ids' first and last bytes never skips a value that strip or blank-to-missing would
+    change (also in a slice, whose Arrow data does not start at offset 0)."""
+    series = pd.Series(values, dtype="str").iloc[start:]
+    expected = [None if v is None or not v.strip() else v.strip() for v in values[start:]]
+    got = _as_id(series)
+    assert [None if pd.isna(v) else v for v in got] == expected

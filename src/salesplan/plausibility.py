@@ -71,6 +71,8 @@ class Flag:
     --------
     >>> Flag("mix", "retention", 200.0, 200.0, "all contracts in one process").message
     'mix (retention): all contracts in one process'
+    >>> Flag("share of wallet", "(all)", 2.0, 1.0, "spend above the wallet").message  # no process named
+    'share of wallet: spend above the wallet'
     """
 
     figure: str
@@ -81,7 +83,9 @@ class Flag:
 
     @property
     def message(self) -> str:
-        """``figure (process): reason``, the line of the data-quality table."""
+        """``figure (process): reason``, the line of the data-quality table (``figure: reason`` for all processes)."""
+        if self.process == ALL:
+            return f"{self.figure}: {self.reason}"
         return f"{self.figure} ({self.process}): {self.reason}"
 
 

@@ -296,7 +296,9 @@ def _as_id(series: pd.Series) -> pd.Series:
         return text or None
 
     if _STR_DTYPE and isinstance(series.dtype, pd.StringDtype):  # pandas' text dtype: vectorised
-        stripped = series.str.strip() if _may_have_blanks(series) else series
+        if not _may_have_blanks(series):  # nothing to strip and no empty text: already clean
+            return series.astype(TEXT_DTYPE)
+        stripped = series.str.strip()
         blank = (stripped == "").to_numpy(dtype=bool, na_value=False)
         if blank.any():
             stripped = stripped.mask(blank)
@@ -307,24 +309,37 @@ def _as_id(series: pd.Series) -> pd.Series:
 
 
 def _may_have_blanks(series: pd.Series) -> bool:
-    """Whether a text column may hold values with surrounding blanks.
+    """Whether a text column may hold empty values or values with surrounding blanks.
 
-    For Arrow-backed text one look at the bytes of the values decides: without a byte <= 32 (blanks, control
-    characters) or >= 128 (non-ASCII, such as a no-break space) no value needs stripping. Otherwise True."""
+    For Arrow-backed text the first and last byte of every value decide (read through the column's offsets, no
+    copy of the text): a value that starts or ends with a byte <= 32 (blanks, control characters) or >= 128
+    (non-ASCII, such as a no-break space) may need stripping, and a present value of length 0 is empty. Without
+    either, no value changes under strip-and-blank-to-missing. Otherwise (or for other storage) True."""
     if getattr(series.dtype, "storage", None) != "pyarrow":
         return True
     import pyarrow as pa
 
     arrow = pa.array(series.array)  # zero-copy view of the column's Arrow data
     for chunk in getattr(arrow, "chunks", [arrow]):
-        data = chunk.buffers()[2] if chunk.type in (pa.string(), pa.large_string()) else None
-        if data is None:
-            if len(chunk) > chunk.null_count:
-                return True
+        if chunk.null_count == len(chunk):
             continue
-        raw = np.frombuffer(data, dtype=np.uint8)
-        if ((raw <= 32) | (raw >= 128)).any():
+        if chunk.type not in (pa.string(), pa.large_string()) or chunk.buffers()[2] is None:
+            return True  # another layout (views, every value empty): the strip pass decides
+        width = np.int64 if chunk.type == pa.large_string() else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
+        starts, ends = offsets[:-1], offsets[1:]
+        present = ends > starts
+        if chunk.null_count:
+            valid = np.asarray(chunk.is_valid(), dtype=bool)
+            if (valid & ~present).any():
+                return True  # an empty text
+            present &= valid  # a missing value's bytes, if any, are not read
+        elif not present.all():
             return True
+        for edge in (data[starts[present]], data[ends[present] - 1]):
+            if ((edge <= 32) | (edge >= 128)).any():
+                return True
     return False
 
 

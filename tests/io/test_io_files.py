@@ -7,6 +7,7 @@ import gzip
 import pandas as pd
 import pytest
 
+from salesplan import validate as sp_validate
 from salesplan.errors import ConfigError, SalesplanError, SchemaError
 from salesplan.io import read_raw, read_table, sniff_separator
 
@@ -102,3 +103,11 @@ def test_sniff_separator_and_read_raw(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("id;v\n007;1,5\n")
     assert read_raw(path, text_columns=["id"]).values.tolist() == [["007", 1.5]]
+
+
+def test_an_empty_id_is_missing_even_without_blanks():
+    frame = pd.DataFrame({"customer_id": pd.Series(["A", ""], dtype="str"), "order_date": ["2024-01-05"] * 2,
+                          "amount": [1.0, 2.0]})
+    with pytest.raises(SchemaError) as err:
+        sp_validate(frame, "orders")
+    assert err.value.failure_cases[["column", "check"]].values.tolist() == [["customer_id", "not_null"]]
