@@ -102,6 +102,7 @@ def main() -> None:
             columns={"rate": "true"})
         r = f.rates.merge(true, on=["process", "stage"])
         first_rows = plan.volumes.groupby("process").head(1).set_index("process")
+        win_table = f.win_rate.groupby("process").head(1).set_index("process")
         for name in procs:
             rp = r[r["process"] == name].set_index("stage").reindex(list(procs[name].stages)).reset_index()
             x = int(first_rows.loc[name, "contracts"])
@@ -118,7 +119,9 @@ def main() -> None:
                           "p_est": float(np.prod(rp["rate"])), "prob": prob, "stated_mc": stated,
                           "entries_mc": int(n2[0]), "prob_mc": float(stats.binom.sf(x - 1, int(n2[0]), p_true)),
                           "pit": float((win <= p_true).mean()),
-                          "open_deals": int(rp["open"].sum()), "history_entries": int(rp["entered"].iloc[0])})
+                          "open_deals": int(rp["open"].sum()), "history_entries": int(rp["entered"].iloc[0]),
+                          "win_width": float((win_table.loc[name, "win_rate_high"] - win_table.loc[name, "win_rate_low"])
+                                             / 2 / win_table.loc[name, "win_rate"])})
             rows.append(rp.assign(world=seed, process=name, entries=n, contracts=x))
     r = pd.concat(rows, ignore_index=True)
     c = pd.DataFrame(cases)
@@ -129,6 +132,8 @@ def main() -> None:
     print(f"  history: {c['history_entries'].mean():.0f} entries to the first stage per process and world, "
           f"{c['open_deals'].mean():.0f} open deals at the cut, unresolved share of stays {r['unresolved'].mean():.3f}; "
           f"target {c['contracts'].mean():.1f} contracts, planned entries {c['entries'].mean():.1f}")
+    print(f"  what the user sees: the first stage's 95% win-rate interval is +-{c['win_width'].mean():.0%} of the "
+          f"rate on average ({c['win_width'].min():.0%}-{c['win_width'].max():.0%})")
     print(f"  95% coverage pooled {covered.mean():.3f}; per stage "
           f"{covered.groupby([r['process'], r['stage']]).mean().round(2).min():.2f} at worst")
     print(f"  bias per stage {(r['rate'] - r['true']).groupby(r['stage']).mean().round(3).to_dict()}")
