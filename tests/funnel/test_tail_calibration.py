@@ -29,7 +29,7 @@ from salesplan.funnel import estimate
 from salesplan.funnel.aalen_johansen import aalen_johansen
 from salesplan.plan import backward
 
-SEEDS = range(10)
+SEEDS = range(8)
 EXAMPLE_SEEDS = range(6)
 PROCS = {"acquisition": DEFAULT_PROCESSES["acquisition"]}
 
