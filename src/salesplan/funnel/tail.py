@@ -22,12 +22,13 @@ Assumptions: log-normal times to advance and to loss, a constant mix ``r`` over 
 How much data the model needs
     ``MIN_EVENTS`` (10) advances, but only ``MIN_LOSSES`` (1) loss. With slow losses and a short history the late
     stages have seen few losses; the stays still open there are mostly future losses. Falling back to the split
-    for want of 10 losses (the rule until 0.6) put those stays with the advances, and on a 0.6-year history of the
-    simulator with losses 7 times slower the offer and negotiation rates came out 0.03-0.05 too high and an 80%
-    plan reached its target with probability 0.69 on average over 30 worlds; with one loss enough, 0.81
+    for want of 10 losses (the earlier rule) put those stays with the advances: on a 0.6-year history of the
+    simulator with losses 7 times slower, the offer and negotiation rates came out 0.03-0.05 too high and an 80%
+    plan reached its target with probability 0.74 on average over 50 worlds; with one loss enough, 0.84
     (``scripts/check_slow_loss_calibration.py --config realistic --years 0.6``). What the model cannot pin down
-    with few losses shows in ``pi``'s variance; where the observed information cannot be inverted, the variance
-    of ``pi`` is taken as ``pi (1 - pi)``, the largest any distribution on [0, 1] with mean ``pi`` can have.
+    with few losses shows in ``pi``'s variance. That variance is capped at ``pi (1 - pi)``, the largest any
+    distribution on [0, 1] with mean ``pi`` can have, and set to it where the observed information cannot be
+    inverted.
 
 Reference
     Larson, M. G. & Dinse, G. E. (1985), A mixture model for the regression analysis of competing risks data,
