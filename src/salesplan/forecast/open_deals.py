@@ -296,8 +296,9 @@ def arrival_timing(table: dict[str, np.ndarray], bounds: np.ndarray) -> np.ndarr
 
     A deal created ``U ~ Uniform(0, H)`` days after the cut (``H = bounds[-1]``) and passing every stage is won
     after ``U + S`` days, ``S`` the sum of a fresh log-normal time to advance in each stage. For a period end
-    ``x <= H``, ``P(U + S <= x) = (1 / H) * integral_0^x F_S(v) dv``; ``F_S`` comes from :func:`timing` (a deal of
-    age 0 in the first stage) on a grid of 1024 steps plus the period ends, integrated by the trapezoid rule.
+    ``x <= H``, ``P(U + S <= x) = (1 / H) * integral_0^x F_S(v) dv``; ``F_S`` is :func:`timing`'s for a deal of
+    age 0 in the first stage (its grid sum taken as one FFT convolution for all points at once, equal to rounding)
+    on a grid of 1024 steps plus the period ends, integrated by the trapezoid rule.
 
     Parameters
     ----------
@@ -325,11 +326,43 @@ def arrival_timing(table: dict[str, np.ndarray], bounds: np.ndarray) -> np.ndarr
     bounds = np.asarray(bounds, dtype=float)
     horizon = float(bounds[-1])
     grid = np.union1d(horizon * np.arange(1, 1025) / 1024, bounds)
-    cdf = np.concatenate([[0.0], np.cumsum(timing(table, np.array([0]), np.array([0.0]), grid)[0])])
+    cdf = np.concatenate([[0.0], np.cumsum(_fresh_timing(table, grid))])
     at = np.concatenate([[0.0], grid])
     integral = np.concatenate([[0.0], np.cumsum((cdf[1:] + cdf[:-1]) / 2 * np.diff(at))])
     inside = np.interp(bounds, at, integral) / horizon
     return np.clip(np.diff(np.concatenate([[0.0], inside])), 0.0, 1.0)
+
+
+def _fresh_timing(table: dict[str, np.ndarray], bounds: np.ndarray) -> np.ndarray:
+    """:func:`timing` of one deal of age 0 in the first stage (equal to it to rounding), for many period ends.
+
+    :func:`timing` evaluates the later stages' piecewise-linear CDF at every (grid point, period end) pair, which
+    for the 1,000-odd ends of :func:`arrival_timing` is a (grid x ends) table of interpolations. The same sum is a
+    discrete convolution: with the first stage's masses ``m_g`` on the grid, the CDF values ``C_i`` at the knots
+    ``(i - 1/2) h`` and a period end ``b = (a + w - 1/2) h`` (``a`` whole, ``0 <= w < 1``),
+    ``sum_g m_g D(b - g h) = (1 - w) (m * C)[a] + w (m * C)[a + 1]``, so one FFT convolution serves every end.
+    """
+    n_k = len(table["mu_a"])
+    bounds = np.asarray(bounds, dtype=float)
+    if n_k == 1:  # the closed form of the last stage: no grid
+        return timing(table, np.array([0]), np.array([0.0]), bounds)[0]
+    h = _grid_step(bounds)
+    grid_n = int(np.ceil(bounds[-1] / h))
+    knots = (np.arange(-1, grid_n + 1) + 0.5) * h
+    later = np.zeros(grid_n + 1)
+    later[0] = 1.0
+    for k in range(n_k - 2, -1, -1):  # D_0 = X_1 + ... + X_{K-1}, as in timing()
+        x = _lognormal_masses(grid_n, h, float(table["mu_a"][k + 1]), float(table["sd_a"][k + 1]))
+        later = np.clip(signal.fftconvolve(x, later)[:grid_n + 1], 0.0, None)
+    edges = np.concatenate([[0.0], knots[1:]])
+    masses = np.diff(-np.expm1(np.minimum(_log_sf(edges, table["mu_a"][0], table["sd_a"][0]), 0.0)))
+    knot_cdf = np.concatenate([[0.0], np.cumsum(later)])  # C_i at knots[i]; 0 before the first
+    conv = signal.fftconvolve(masses, knot_cdf)[:grid_n + 2]
+    pos = bounds / h + 0.5  # in knot units
+    a = np.clip(np.floor(pos).astype(np.int64), 0, grid_n)
+    w = np.clip(pos - a, 0.0, 1.0)
+    cdf = (1 - w) * conv[a] + w * conv[a + 1]
+    return np.clip(np.diff(np.concatenate([[0.0], np.maximum.accumulate(cdf)])), 0.0, 1.0)
 
 
 def _eventual(r_draw: np.ndarray, stage: np.ndarray, ratio: np.ndarray, mult: np.ndarray | None) -> np.ndarray:
