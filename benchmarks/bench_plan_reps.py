@@ -9,8 +9,15 @@ Timed, in one run (the least wall and CPU time of each step over ``--repeat`` ru
 ``--draws`` draws, grouped by segment: the simulation of those deals' outcomes with rate uncertainty), the
 backward plan with the rates' uncertainty, netting against the forecast (``Plan.net_of``: shared rate draws), and
 the whole-number split to reps by week (``Plan.per_rep``). There is no peer library that plans net of a pipeline
-per rep; the script prints each step's time, the total against the 2 s target, and checks the result (whole
-numbers add up to the rounded totals, netted entries never above the gross ones).
+per rep (so no ratio is printed; the script says so); it prints each step's wall time, user and system CPU time of
+this process (CPU time is the figure to compare on a shared machine: the wall time also counts other jobs), the
+total against the 2 s target, the first (cold) run beside the least, the load average and CPU pressure before and
+after, and checks the result (whole numbers add up to the rounded totals, netted entries never above the gross
+ones).
+
+System time on Linux includes the kernel's zeroing (and, under memory pressure, compaction) of the transparent huge
+pages numpy asks for on large arrays; on a loaded machine it varies several-fold between identical runs. Setting
+``NUMPY_MADVISE_HUGEPAGE=0`` in the environment shows how much of it that is.
 
 Usage: ``nice .venv/bin/python benchmarks/bench_plan_reps.py [--deals 50000] [--segments 10] [--months 20]
 [--reps 200] [--draws 500] [--repeat 1]``
@@ -68,6 +75,18 @@ def build(n_deals: int, n_segments: int, n_months: int, n_reps: int, seed: int =
     return params, events, opps, targets, read_team(reps)
 
 
+def _load() -> str:
+    """The load averages and, where the kernel reports it, the share of time tasks waited for a CPU (10 s)."""
+    one, five, fifteen = os.getloadavg()
+    text = f"load {one:.1f} / {five:.1f} / {fifteen:.1f} on {os.cpu_count()} CPUs"
+    try:
+        with open("/proc/pressure/cpu") as fh:
+            text += f", CPU pressure {fh.readline().split()[1].split('=')[1]}%"
+    except (OSError, IndexError):
+        pass
+    return text
+
+
 def _clock() -> tuple[float, float, float]:
     """Wall, user CPU and system CPU seconds of this process so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -91,8 +110,10 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     params, events, opps, targets, team = build(args.deals, args.segments, args.months, args.reps)
     print(f"{len(targets):,} targets, {len(events):,} open deals, {len(team)} reps, {args.draws} draws; "
-          f"load {os.getloadavg()[0]:.1f}")
+          f"{_load()}; NUMPY_MADVISE_HUGEPAGE={os.environ.get('NUMPY_MADVISE_HUGEPAGE', 'unset')}")
+    print("peer: none (no library plans net of an open pipeline per rep and week), so no ratio")
     best: dict[str, tuple[float, float, float]] = {}
+    first: tuple[float, float, float] | None = None
     for _ in range(args.repeat):
         times = {}
         t0 = t = _clock()
@@ -110,19 +131,24 @@ def main() -> None:
         reps = net.per_rep(team, freq="W")
         times["per rep and week"] = _since(t)
         times["total"] = _since(t0)
+        first = times["total"] if first is None else first
         # the least of each time over the repeats (on a shared machine the least is the best estimate of the
         # step's own cost)
         best = {k: v if k not in best else tuple(min(a, b) for a, b in zip(v, best[k], strict=True))
                 for k, v in times.items()}
     # CPU time (this process) beside the wall time: on a shared machine the wall time also counts other jobs; the
     # system time is the kernel's (mostly the first touch of fresh memory), which varies with the machine's load
-    print(f"  {'step':32s} {'wall':>9s} {'user cpu':>9s} {'sys cpu':>9s}")
+    print(f"  {'step':32s} {'wall':>9s} {'user cpu':>9s} {'sys cpu':>9s} {'user+sys':>9s}  (least of {args.repeat})")
     for name, (sec, user, system) in best.items():
-        print(f"  {name:32s} {sec:7.2f} s {user:7.2f} s {system:7.2f} s")
+        print(f"  {name:32s} {sec:7.2f} s {user:7.2f} s {system:7.2f} s {user + system:7.2f} s")
     wall, user, system = best["total"]
-    print(f"total {wall:.2f} s wall, {user:.2f} s user + {system:.2f} s system CPU against the 2 s target: "
-          f"{'met' if wall < 2 else 'NOT met'} (wall), {'met' if user + system < 2 else 'NOT met'} (CPU), "
-          f"{'met' if user < 2 else 'NOT met'} (user CPU); load {os.getloadavg()[0]:.1f}")
+    assert first is not None
+    print(f"  {'total of the first run':32s} {first[0]:7.2f} s {first[1]:7.2f} s {first[2]:7.2f} s "
+          f"{first[1] + first[2]:7.2f} s")
+    print(f"total {wall:.2f} s wall, {user + system:.2f} s CPU ({user:.2f} s user + {system:.2f} s system) against "
+          f"the 2 s target: {'met' if user + system < 2 else 'NOT met'} (CPU), "
+          f"{'met' if user < 2 else 'NOT met'} (user CPU), {'met' if wall < 2 else 'NOT met'} (wall); "
+          f"after: {_load()}")
     vol = net.volumes
     assert (vol["required_entries"] <= vol["gross_required_entries"]).all()
     calls = reps.table.groupby("item")["count"].sum()

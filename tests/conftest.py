@@ -149,6 +149,16 @@ def small_world():
 
 
 @pytest.fixture(scope="session")
+def history_world():
+    """A simulated company of two and a half years with its deal history and forecast calls (data, truth), shared
+    by the tests of forecast accountability (deal history, waterfall, calls, win probability) that only read it.
+    The same world as notebooks/06_forecast_accountability.ipynb."""
+    from salesplan.datasets import simulate
+
+    return simulate(n_customers=40, years=2.5, seed=11, creation_scale=2)
+
+
+@pytest.fixture(scope="session")
 def spark():
     """A local Spark session tuned for tiny data (started once, stopped at the end of the session).
 

@@ -60,8 +60,8 @@ def test_waterfall_adds_up_on_random_histories(seed, n, a, span, month):
     assert sorted(w.deals.loc[w.deals["exit"] == "closing", "opportunity_id"]) == want
 
 
-def test_waterfall_on_the_simulator_sees_pushes_and_feeds_movement():
-    data, _ = sp.datasets.simulate(n_customers=40, years=1.5, seed=2)
+def test_waterfall_on_the_simulator_sees_pushes_and_feeds_movement(history_world):
+    data, _ = history_world
     end = data.as_of - pd.Timedelta(days=1)
     start = end - pd.Timedelta(days=60)  # the quarter that ended in the window: its slipped deals were pushed out
     mv = sp.pipeline_movement(data, start, end, period=str(start.to_period("Q")))

@@ -274,6 +274,21 @@ def test_parametric_tail_adds_the_unresolved_share_times_the_tail_probability() 
     assert split.rate == pytest.approx(f1 / (f1 + f2), rel=1e-12) and np.isnan(split.tail)
 
 
+def test_parametric_tail_with_few_losses() -> None:
+    """Two losses are enough for the tail model (``MIN_LOSSES``): the stays open beyond every advance are future
+    losses, not split like the resolved ones (which would say 0.905 here)."""
+    days = np.concatenate([TAIL_DAYS[:14], [11.09, 17.87, 20.0, 25.0, 30.0, 18.0]])
+    out = np.array([1] * 14 + [2] * 2 + [0] * 4)
+    w = np.array([2.0] * 5 + [1.0] * 15)
+    par, split = aalen_johansen(days, out, w, tail="parametric"), aalen_johansen(days, out, w)
+    f1, f2, s = _curves(days, out, w, 17.87)
+    assert s == pytest.approx(4 / 25, rel=1e-9) and split.rate == pytest.approx(f1 / (f1 + f2), rel=1e-12)
+    assert split.rate == pytest.approx(0.905, abs=5e-4)
+    assert 0 <= par.tail < 0.05  # open at 18-30 days, advances all before 10: almost surely losses
+    assert par.rate == pytest.approx(f1 + s * par.tail, rel=1e-12) and par.rate < 0.77
+    assert par.var > split.var  # the unresolved share's outcome is modelled, and its uncertainty added
+
+
 def test_parametric_tail_falls_back_to_the_split() -> None:
     # nothing unresolved at the horizon (no open stays), or too few events for the tail model: the split rate
     for days, out, w in ((TAIL_DAYS[:24], TAIL_OUT[:24], TAIL_W[:24]), (DAYS, OUT, W)):

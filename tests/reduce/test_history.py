@@ -11,7 +11,6 @@ import pytest
 from scipy import stats
 
 import salesplan as sp
-from salesplan.datasets import simulate
 from salesplan.datasets.deal_history import HISTORY_PARAMS
 from salesplan.reduce.history import deal_values, history_changes, opportunities_as_of
 
@@ -28,8 +27,8 @@ HIST = pd.DataFrame({
 
 
 @pytest.fixture(scope="module")
-def world():
-    return simulate(n_customers=150, years=2, seed=4)
+def world(history_world):
+    return history_world
 
 
 def test_values_as_of_a_date_are_the_last_recorded_ones_hand_computed():
@@ -69,7 +68,9 @@ def test_opportunities_as_of_in_other_engines_gives_the_pandas_values(world):
     assert (want["expected_close"] != today["expected_close"]).sum() > 20  # the check can fail
     con = duckdb.connect()
     for opps, hist in ((pl.from_pandas(data.opportunities).lazy(), pl.from_pandas(data.opportunity_history).lazy()),
-                       (con.from_df(data.opportunities), con.from_df(data.opportunity_history))):
+                       (con.from_df(data.opportunities), con.from_df(data.opportunity_history)),
+                       # the report's mix: lazy deals, the history read in pandas
+                       (duckdb.from_df(data.opportunities), data.opportunity_history)):
         got = opportunities_as_of(opps, hist, cut)
         assert type(got) is type(opps)
         frame = (got.collect().to_pandas() if hasattr(got, "collect") else got.df()).set_index("opportunity_id")

@@ -215,3 +215,55 @@ def test_forecast_categories_and_the_team_decide_which_calls_are_admitted(tmp_pa
             load_config(_write(tmp_path, base + bad))
     cfg = load_config(_write(tmp_path, base + '[forecast]\nwin_model = "deal"\n'))
     assert cfg.settings().win_model == "deal" and demo_config().settings().win_model == "stage"
+
+
+def test_the_forecast_section_names_the_win_model_of_the_config(tmp_path, example_data):
+    """``[forecast] win_model`` reaches the forecast section's text: the reader sees which model set the open deals'
+    chances. A cut of the example (its first 40 deals) keeps the section cheap; what the pieces then compute or
+    warn does not matter here."""
+    from salesplan.report.context import ReportContext
+    from salesplan.report.sections import section_forecast
+
+    ids = example_data.opportunities["opportunity_id"].head(40)
+    example_data.opportunities.head(40).to_csv(tmp_path / "opps.csv", index=False)
+    example_data.stage_events[example_data.stage_events["opportunity_id"].isin(ids)].to_csv(
+        tmp_path / "events.csv", index=False)
+    intros = {}
+    for model in ("stage", "deal"):
+        config = load_config(_write(tmp_path, MINIMAL + f'[forecast]\nwin_model = "{model}"\n'))
+        intros[model] = section_forecast(ReportContext.create(load_data(config), config)).intro
+    assert "Win model: stage rates (win_model = \"stage\")" in intros["stage"] and "per-deal" not in intros["stage"]
+    assert "Win model: the per-deal model (win_model = \"deal\")" in intros["deal"]
+
+
+
+def test_a_lazy_engine_with_the_per_deal_win_model_reads_the_past_as_pandas_does(tmp_path):
+    """``[data] engine = "duckdb"`` with ``[forecast] win_model = "deal"`` is supported. What broke it (and every
+    backtest of a report on DuckDB): the deals are DuckDB relations but the report reads the history in pandas,
+    and cutting the data at a past date failed inside the engine join. Read through the config loader, the deals
+    as known 200 days before the cut (what the per-deal model trains on) equal the pandas engine's. (The whole
+    per-deal forecast on DuckDB, same deals and probabilities as on pandas, was checked once by a script: too slow
+    for a test; see the issue's note.)"""
+    from salesplan import Analysis
+    from salesplan.datasets import simulate
+    from salesplan.engines import collect
+    from salesplan.forecast.evaluation import cut_data
+
+    data, _ = simulate(n_customers=8, years=1.25, seed=3)
+    tables = ("opportunities", "stage_events", "opportunity_history")
+    for table in tables:
+        getattr(data, table).to_parquet(tmp_path / f"{table}.parquet")
+    past = {}
+    for engine in ("pandas", "duckdb"):
+        text = (f'[data]\nengine = "{engine}"\n' + "".join(f'{t} = "{t}.parquet"\n' for t in tables)
+                + '[forecast]\nwin_model = "deal"\n')
+        config = load_config(_write(tmp_path, text))
+        analysis = Analysis(load_data(config), config.settings())
+        assert analysis.settings.win_model == "deal"
+        cut = cut_data(analysis.scoped, data.as_of - pd.Timedelta(days=200)).opportunities
+        past[engine] = collect(cut).sort_values("opportunity_id").set_index("opportunity_id")
+    assert type(analysis.data.opportunities).__name__ == "DuckDBPyRelation"
+    today = data.opportunities.set_index("opportunity_id").loc[past["pandas"].index, "expected_close"]
+    assert (past["pandas"]["expected_close"] != today).sum() > 5  # the history changes the past: the check can fail
+    for col in ("amount", "expected_close", "owner"):
+        pd.testing.assert_series_equal(past["duckdb"][col], past["pandas"][col], check_dtype=False)

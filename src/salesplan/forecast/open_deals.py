@@ -194,6 +194,37 @@ def _log_sf(x: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return special.log_ndtr(-z)
 
 
+def _rest_cdf(a: np.ndarray, x: np.ndarray, mu: np.ndarray, sd: np.ndarray, log_s_a: np.ndarray) -> np.ndarray:
+    """``1 - S(a + x) / S(a)`` of a log-normal: rows of ages ``a`` (a column), columns of ``x`` (a row).
+
+    Where ``S(a)`` is above about 1e-260 the ratio is taken in linear terms (``ndtr``, cheaper than its log); for
+    ages that far in the tail, in logs (``log_ndtr``), so that old deals do not underflow. Both agree to rounding.
+
+    Examples
+    --------
+    Median 10 days, sigma 0.2: a deal 10 days in (linear terms) and one 20,000 days in (``S`` about 1e-316,
+    in logs), against scipy's log-normal:
+
+    >>> from scipy import stats
+    >>> mu, sd, a, x = np.log(10.0), 0.2, np.array([[10.0], [2e4]]), np.array([[5.0, 50.0]])
+    >>> got = _rest_cdf(a, x, mu, sd, _log_sf(a, mu, sd))
+    >>> d = stats.lognorm(sd, scale=10.0)
+    >>> want = [[(d.sf(10) - d.sf(10 + v)) / d.sf(10) for v in (5, 50)],
+    ...         [-np.expm1(d.logsf(2e4 + v) - d.logsf(2e4)) for v in (5, 50)]]
+    >>> bool(np.allclose(got, want, rtol=1e-9, atol=0)), np.round(got, 4).tolist()
+    (True, [[0.9574, 1.0], [0.0464, 0.378]])
+    """
+    lin = log_s_a[:, 0] > -600.0
+    if lin.all():
+        with np.errstate(divide="ignore"):
+            z = (np.log(a + x) - mu) / sd
+        return 1.0 - np.minimum(special.ndtr(-z) / np.exp(log_s_a), 1.0)
+    out = -np.expm1(np.minimum(_log_sf(a + x, mu, sd) - log_s_a, 0.0))
+    if lin.any():
+        out[lin] = _rest_cdf(a[lin], x, mu, sd, log_s_a[lin])
+    return out
+
+
 def survival_ratio(table: dict[str, np.ndarray], stage: np.ndarray, age: np.ndarray) -> np.ndarray:
     """``S_l(a) / S_a(a)``: how much likelier a deal of this age is still open for a loss than for an advance.
 
@@ -275,7 +306,7 @@ def timing(table: dict[str, np.ndarray], stage: np.ndarray, age: np.ndarray, bou
         a = age[here][:, None]
         log_s_age = _log_sf(a, mu, sd)
         if k == n_k - 1:
-            cdf = -np.expm1(np.minimum(_log_sf(a + bounds[None, :], mu, sd) - log_s_age, 0.0))
+            cdf = _rest_cdf(a, bounds[None, :], mu, sd, log_s_age)
         else:
             d_cdf = np.interp(bounds[None, :] - (np.arange(grid_n + 1) * h)[:, None],
                               knots, np.concatenate([[0.0], np.cumsum(later)]), left=0.0)
@@ -284,7 +315,7 @@ def timing(table: dict[str, np.ndarray], stage: np.ndarray, age: np.ndarray, bou
             edges = np.concatenate([[0.0], knots[1:]])
             for lo in range(0, len(here), step):
                 aa = a[lo:lo + step]
-                r_cdf = -np.expm1(np.minimum(_log_sf(aa + edges[None, :], mu, sd) - log_s_age[lo:lo + step], 0.0))
+                r_cdf = _rest_cdf(aa, edges[None, :], mu, sd, log_s_age[lo:lo + step])
                 cdf[lo:lo + step] = np.diff(r_cdf, axis=1) @ d_cdf
         out[here] = np.diff(np.concatenate([np.zeros((len(here), 1)), np.maximum.accumulate(cdf, axis=1)], axis=1),
                             axis=1)
@@ -296,8 +327,9 @@ def arrival_timing(table: dict[str, np.ndarray], bounds: np.ndarray) -> np.ndarr
 
     A deal created ``U ~ Uniform(0, H)`` days after the cut (``H = bounds[-1]``) and passing every stage is won
     after ``U + S`` days, ``S`` the sum of a fresh log-normal time to advance in each stage. For a period end
-    ``x <= H``, ``P(U + S <= x) = (1 / H) * integral_0^x F_S(v) dv``; ``F_S`` comes from :func:`timing` (a deal of
-    age 0 in the first stage) on a grid of 1024 steps plus the period ends, integrated by the trapezoid rule.
+    ``x <= H``, ``P(U + S <= x) = (1 / H) * integral_0^x F_S(v) dv``; ``F_S`` is :func:`timing`'s for a deal of
+    age 0 in the first stage (its grid sum taken as one FFT convolution for all points at once, equal to rounding)
+    on a grid of 1024 steps plus the period ends, integrated by the trapezoid rule.
 
     Parameters
     ----------
@@ -325,11 +357,43 @@ def arrival_timing(table: dict[str, np.ndarray], bounds: np.ndarray) -> np.ndarr
     bounds = np.asarray(bounds, dtype=float)
     horizon = float(bounds[-1])
     grid = np.union1d(horizon * np.arange(1, 1025) / 1024, bounds)
-    cdf = np.concatenate([[0.0], np.cumsum(timing(table, np.array([0]), np.array([0.0]), grid)[0])])
+    cdf = np.concatenate([[0.0], np.cumsum(_fresh_timing(table, grid))])
     at = np.concatenate([[0.0], grid])
     integral = np.concatenate([[0.0], np.cumsum((cdf[1:] + cdf[:-1]) / 2 * np.diff(at))])
     inside = np.interp(bounds, at, integral) / horizon
     return np.clip(np.diff(np.concatenate([[0.0], inside])), 0.0, 1.0)
+
+
+def _fresh_timing(table: dict[str, np.ndarray], bounds: np.ndarray) -> np.ndarray:
+    """:func:`timing` of one deal of age 0 in the first stage (equal to it to rounding), for many period ends.
+
+    :func:`timing` evaluates the later stages' piecewise-linear CDF at every (grid point, period end) pair, which
+    for the 1,000-odd ends of :func:`arrival_timing` is a (grid x ends) table of interpolations. The same sum is a
+    discrete convolution: with the first stage's masses ``m_g`` on the grid, the CDF values ``C_i`` at the knots
+    ``(i - 1/2) h`` and a period end ``b = (a + w - 1/2) h`` (``a`` whole, ``0 <= w < 1``),
+    ``sum_g m_g D(b - g h) = (1 - w) (m * C)[a] + w (m * C)[a + 1]``, so one FFT convolution serves every end.
+    """
+    n_k = len(table["mu_a"])
+    bounds = np.asarray(bounds, dtype=float)
+    if n_k == 1:  # the closed form of the last stage: no grid
+        return timing(table, np.array([0]), np.array([0.0]), bounds)[0]
+    h = _grid_step(bounds)
+    grid_n = int(np.ceil(bounds[-1] / h))
+    knots = (np.arange(-1, grid_n + 1) + 0.5) * h
+    later = np.zeros(grid_n + 1)
+    later[0] = 1.0
+    for k in range(n_k - 2, -1, -1):  # D_0 = X_1 + ... + X_{K-1}, as in timing()
+        x = _lognormal_masses(grid_n, h, float(table["mu_a"][k + 1]), float(table["sd_a"][k + 1]))
+        later = np.clip(signal.fftconvolve(x, later)[:grid_n + 1], 0.0, None)
+    edges = np.concatenate([[0.0], knots[1:]])
+    masses = np.diff(-np.expm1(np.minimum(_log_sf(edges, table["mu_a"][0], table["sd_a"][0]), 0.0)))
+    knot_cdf = np.concatenate([[0.0], np.cumsum(later)])  # C_i at knots[i]; 0 before the first
+    conv = signal.fftconvolve(masses, knot_cdf)[:grid_n + 2]
+    pos = bounds / h + 0.5  # in knot units
+    a = np.clip(np.floor(pos).astype(np.int64), 0, grid_n)
+    w = np.clip(pos - a, 0.0, 1.0)
+    cdf = (1 - w) * conv[a] + w * conv[a + 1]
+    return np.clip(np.diff(np.concatenate([[0.0], np.maximum.accumulate(cdf)])), 0.0, 1.0)
 
 
 def _eventual(r_draw: np.ndarray, stage: np.ndarray, ratio: np.ndarray, mult: np.ndarray | None) -> np.ndarray:
@@ -350,6 +414,21 @@ def _eventual(r_draw: np.ndarray, stage: np.ndarray, ratio: np.ndarray, mult: np
         r_j = np.minimum(r_draw[:, [j]] * mult[None, :, j], 1.0)
         p = np.where(later[None, :], p * r_j, p)
     return p
+
+
+def _eventual_cells(rates: np.ndarray, group: np.ndarray, stage: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """(cells, draws): :func:`_eventual` without multipliers for cells of several groups at once.
+
+    ``rates`` is (groups, draws, stages); each cell reads its group's rates at its stage, and the product of the
+    later stages' rates (one suffix product per group and draw). The same arithmetic as :func:`_eventual`.
+    """
+    r = rates[group, :, stage]
+    with np.errstate(invalid="ignore", over="ignore"):
+        rest = np.where(r < 1, (1 - r) * ratio[:, None], 0.0)
+        p = np.where(r > 0, r / np.where(r > 0, r + rest, 1.0), 0.0)
+    after = np.ones_like(rates)
+    after[:, :, :-1] = np.cumprod(rates[:, :, :0:-1], axis=2)[:, :, ::-1]
+    return p * after[group, :, stage]
 
 
 def alias_tables(share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -437,21 +516,28 @@ def simulate_cells(seed: int | np.random.Generator | None, cells: Cells, rate_dr
                          (np.minimum.reduceat(sorted_amounts, cells.start) == cell_amount).all())
     size = cells.size
     step = max(1, chunk // n_c)
+    # without driver multipliers and with one stage count, the groups' rate draws stacked: (groups, draws, stages)
+    same_shape = len({r.shape for r in rate_draws}) == 1
+    stacked = np.stack(rate_draws) if mult is None and same_shape else None
     prefix: np.ndarray | None = None
     for s0 in range(0, n_s, step):
         s1 = min(n_s, s0 + step)
         ns = s1 - s0
-        a_win = np.empty((ns, n_c))
-        for g, idx in enumerate(of_group):
-            if len(idx):
-                a_win[:, idx] = _eventual(rate_draws[g][s0:s1], cells.stage[idx], ratio[idx],
-                                          None if mult is None else mult[idx])
-        eventual += a_win.sum(axis=0)
-        # cell after cell (the transpose): the inverse-CDF look-ups below then read one cell's row at a time
-        wins = rng.binomial(size[:, None], np.clip(a_win.T * in_window[:, None], 0.0, 1.0)).ravel()
+        if stacked is not None:  # every group at once, cell after cell: (cells, draws)
+            a_cell = _eventual_cells(stacked[:, s0:s1], cells.group_index, cells.stage, ratio)
+        else:
+            a_win = np.empty((ns, n_c))
+            for g, idx in enumerate(of_group):
+                if len(idx):
+                    a_win[:, idx] = _eventual(rate_draws[g][s0:s1], cells.stage[idx], ratio[idx],
+                                              None if mult is None else mult[idx])
+            a_cell = a_win.T
+        eventual += a_cell.sum(axis=1)
+        # cell after cell: the inverse-CDF look-ups below then read one cell's row at a time
+        wins = rng.binomial(size[:, None], np.clip(a_cell * in_window[:, None], 0.0, 1.0)).ravel()
         rows = np.flatnonzero(wins)
         m = wins[rows]
-        row_cell, row_draw = rows // ns, rows % ns
+        row_cell, row_draw = np.divmod(rows, ns)
         # where each row's block of won deals starts (not needed when every cell's amounts are equal)
         offset = np.zeros(len(rows), dtype=np.int64) if equal_amounts else rng.integers(0, size[row_cell])
         size_out = ns * n_g * n_t
@@ -459,26 +545,25 @@ def simulate_cells(seed: int | np.random.Generator | None, cells: Cells, rate_dr
         if few.any():  # each win's period from the cell's alias table; its deal is the next in the cell's block
             fm, fc, fd = m[few], row_cell[few], row_draw[few]
             f_off = offset[few]
+            row_key = (fd * n_g + cells.group_index[fc]) * n_t  # each row's first (draw, group, period) slot
+            row_at = fc * n_t  # and its cell's first entry in the alias tables
             ends = np.cumsum(fm)
             lo = 0
             while lo < len(fm):  # blocks of rows with at most about `chunk` wins (the same random stream)
                 hi = max(lo + 1, int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + chunk, side="right")))
                 bm, bc = fm[lo:hi], fc[lo:hi]
-                win_row = np.repeat(np.arange(hi - lo), bm)
-                cw = bc[win_row]
+                key = np.repeat(row_key[lo:hi], bm)
                 if n_t > 1:
-                    x = rng.random(len(win_row)) * n_t
+                    x = rng.random(len(key)) * n_t
                     column = np.minimum(x.astype(np.int64), n_t - 1)
-                    at = cw * n_t + column
-                    period = np.where(x - column < alias_prob[at], column, alias_to[at])
-                else:
-                    period = np.zeros(len(win_row), dtype=np.int64)
-                key = ((fd[lo:hi] * n_g + cells.group_index[bc]) * n_t)[win_row] + period
+                    at = np.repeat(row_at[lo:hi], bm) + column
+                    key += np.where(x - column < alias_prob[at], column, alias_to[at])
                 if equal_amounts:
-                    amount = cell_amount[cw]
+                    amount = np.repeat(cell_amount[bc], bm)
                 else:
-                    rank = np.arange(len(win_row)) - np.repeat(np.cumsum(bm) - bm, bm)
-                    amount = sorted_amounts[cells.start[cw] + (f_off[lo:hi][win_row] + rank) % size[cw]]
+                    cw = np.repeat(bc, bm)
+                    rank = np.arange(len(key)) - np.repeat(np.cumsum(bm) - bm, bm)
+                    amount = sorted_amounts[cells.start[cw] + (np.repeat(f_off[lo:hi], bm) + rank) % size[cw]]
                 counts[s0:s1] += np.bincount(key, minlength=size_out).astype(np.int32).reshape(ns, n_g, n_t)
                 revenue[s0:s1] += np.bincount(key, weights=amount, minlength=size_out).reshape(ns, n_g, n_t)
                 lo = hi

@@ -556,9 +556,10 @@ def pipeline(
     rate_draws: dict[tuple, np.ndarray] = {}
     group_draws: dict[tuple, np.ndarray] = {}
     amounts_past = opportunity_amounts(opps, as_of=cut)
+    rows_of_process = open_deals.groupby("process", sort=False).indices
     for j, proc_name in enumerate(procs):
         proc = params.processes[proc_name]
-        deals = open_deals[open_deals["process"] == proc_name]
+        deals = open_deals.iloc[rows_of_process.get(proc_name, np.zeros(0, dtype=np.int64))]
         groups = _group_keys(deals, params.by)
         amounts = deals["amount"].to_numpy(dtype=float) if "amount" in deals.columns else np.full(len(deals), np.nan)
         past = amounts_past[(amounts_past["process"] == proc_name) & amounts_past["amount"].notna()]

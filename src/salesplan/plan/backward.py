@@ -347,6 +347,15 @@ def backward(targets: Any, funnel: Any, target_probability: float = 0.8, *, proc
     Each stage's required entries answer "how many must enter this stage" on their own; they are quantiles, so
     they do not multiply down exactly like the expected entries. Method and reference: see
     :mod:`salesplan.plan.volumes`.
+
+    ``target_probability`` holds on average over the rates the data allow (the plan is a posterior-predictive
+    quantile), not for every history: when the estimate is high by chance, the plan reaches its target under the
+    true rates less often. On the simulator (losses 7 times slower than advances, 8 contracts a quarter, 50 worlds;
+    ``scripts/check_slow_loss_calibration.py``), an 80% plan reached its target with probability 0.82 on average and
+    0.49 in the worst world from one year of history (first stage's 95% win-rate interval about +-37% of the rate),
+    and 0.82 on average and 0.61 at worst from three years (about +-21%). Wide win-rate intervals in
+    ``funnel.win_rate`` are the sign that a single plan may fall well below its stated level; see the planning
+    guide.
     """
     target_probability = check_target_probability(target_probability)
     view = funnel_view(funnel, process=process, processes=processes)

@@ -268,12 +268,12 @@ def net_volumes(volumes: pd.DataFrame, view: FunnelView, forecast: Any, target_p
         from_stage = np.cumprod(rates[:, ::-1], axis=1)[:, ::-1]  # win rate of an entry into each stage, per draw
         per_period = {p: draws[:, period_cols[p]].sum(axis=1) for p in dict.fromkeys(row_period[rows])
                       if period_cols[p]}
-        for i, period, stage in zip(rows, row_period[rows], row_stage[rows], strict=True):
-            if period not in per_period:
-                continue
-            wins[i] = per_period[period]
-            q[i] = from_stage[:, stages.index(stage)]
-            has_draws[i] = True
+        rows_a = np.asarray(rows, dtype=np.int64)
+        for period, total in per_period.items():  # the rows of each period with forecast draws, at once
+            at = rows_a[row_period[rows_a] == period]
+            wins[at] = total
+            q[at] = from_stage[:, [stages.index(stage) for stage in row_stage[at]]].T
+            has_draws[at] = True
     with_pipeline = has_draws & (wins.max(axis=1) > 0)
     x = vol["contracts"].to_numpy(float)
     vol["gross_expected_entries"] = vol["expected_entries"]

@@ -255,8 +255,10 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
         un.insert(0, "owner", UNASSIGNED)
         un["count"] = whole[nobody & (whole > 0)]
         rows.append(un)
-    table = pd.concat(rows, ignore_index=True).sort_values(["start", "owner", "process", "item"], kind="stable")
-    table = table.reset_index(drop=True)
+    table = pd.concat(rows, ignore_index=True)
+    # sorted by start, owner, process and item (stable): one lexsort of the columns' sorted codes
+    keys = [pd.factorize(table[c], sort=True, use_na_sentinel=False)[0] for c in ("item", "process", "owner", "start")]
+    table = table.iloc[np.lexsort(keys)].reset_index(drop=True) if len(table) else table.reset_index(drop=True)
     table["count"] = table["count"].astype(np.int64)
     totals = items.assign(carried=values, whole=whole)
     util = _utilisation(table, avail, hours)
@@ -299,11 +301,17 @@ def _carry_rounding(alloc: np.ndarray, unit: np.ndarray, hours: np.ndarray) -> n
 
 
 def _hours_per_unit(htab: pd.DataFrame, items: pd.DataFrame) -> np.ndarray:
-    """Hours one unit of each item row takes (entries none; an activity its process's or the general figure)."""
+    """Hours one unit of each item row takes (entries none; an activity its process's or the general figure).
+
+    Looked up once per distinct (process, kind) and read back by their codes.
+    """
     specific = htab[htab["process"] != "*"].set_index(["process", "kind"])["hours"].to_dict()
     general = htab[htab["process"] == "*"].set_index("kind")["hours"].to_dict()
-    return np.array([0.0 if k == "entries" else specific.get((p, k), general.get(k, 0.0))
-                     for p, k in zip(items["process"], items["kind"], strict=True)], dtype=float)
+    p_codes, p_names = pd.factorize(items["process"])
+    k_codes, k_names = pd.factorize(items["kind"])
+    table = np.array([[0.0 if k == "entries" else specific.get((p, k), general.get(k, 0.0)) for k in k_names]
+                      for p in p_names], dtype=float).reshape(len(p_names), len(k_names))
+    return table[p_codes, k_codes]
 
 
 def _full_grid(items: pd.DataFrame, avail: pd.DataFrame, basis: str) -> pd.DataFrame:
@@ -374,11 +382,8 @@ def _level(values: np.ndarray, rows: np.ndarray, bucket_no: np.ndarray, per_unit
 
 def _utilisation(table: pd.DataFrame, avail: pd.DataFrame, hours: Any) -> pd.DataFrame:
     htab = hours_table(hours if hours is not None else DEFAULT_HOURS)
-    specific = htab[htab["process"] != "*"].set_index(["process", "kind"])["hours"]
-    general = htab[htab["process"] == "*"].set_index("kind")["hours"]
     acts = table[table["kind"] != "entries"]
-    per = np.asarray([specific.get((p, k), general.get(k, 0.0)) for p, k in
-                      zip(acts["process"], acts["kind"], strict=True)], dtype=float)
+    per = _hours_per_unit(htab, acts)
     need = acts.assign(required_hours=acts["count"].to_numpy() * per).groupby(
         ["owner", "period"], as_index=False)["required_hours"].sum()
     out = avail.merge(need, on=["owner", "period"], how="outer")

@@ -173,6 +173,7 @@ def time_phase(volumes: pd.DataFrame, ratios: pd.DataFrame, view: FunnelView, fr
     pmfs: dict[tuple[str, str, Any], np.ndarray] = {}
     profiles: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]] = {}
     pmf_ids: dict[bytes, int] = {}
+    pid_of: dict[tuple[str, str, Any], int] = {}
     label_cache: dict[np.datetime64, str] = {}
 
     def label(day: np.datetime64) -> str:
@@ -200,10 +201,10 @@ def time_phase(volumes: pd.DataFrame, ratios: pd.DataFrame, view: FunnelView, fr
     periods = volumes["period"].to_numpy(object)
     for i in range(n_rows):
         pkey = (processes[i], stages[i], segments[i])
-        if pkey not in pmfs:
+        if pkey not in pmfs:  # equal pmfs share one id (numbered in order of first appearance)
             pmfs[pkey] = lead_time_pmf(view, processes[i], stages[i], durations=durations, segment=segments[i])
-        pmf = pmfs[pkey]
-        pid = pmf_ids.setdefault(pmf.tobytes(), len(pmf_ids))
+            pid_of[pkey] = pmf_ids.setdefault(pmfs[pkey].tobytes(), len(pmf_ids))
+        pmf, pid = pmfs[pkey], pid_of[pkey]
         if (pid, periods[i]) not in profiles:
             per = _period(periods[i], i)
             first_day = np.datetime64(per.start_time.date(), "D")

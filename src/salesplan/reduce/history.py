@@ -147,6 +147,11 @@ def deal_values(history: Any, *, dates: Sequence[Any], columns: Sequence[str] | 
 def _as_of_lazy(known: Any, history: Any, cut: pd.Timestamp) -> Any:
     """:func:`opportunities_as_of` inside the opportunities' engine: per column, the last value recorded by
     ``cut`` joined on the deal, today's value where none (``coalesce``); the same columns in the same order."""
+    from salesplan.engines import engine_of, to_engine
+
+    engine = engine_of(known, "opportunities")
+    if isinstance(history, pd.DataFrame):  # a pandas history (the report reads it so) joins in the deals' engine
+        history = to_engine(history, "polars-lazy" if engine == "polars" else engine)
     opps = nw.from_native(known)
     lazy = opps if isinstance(opps, nw.LazyFrame) else opps.lazy()
     schema = lazy.collect_schema()

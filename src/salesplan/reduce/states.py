@@ -213,18 +213,22 @@ def _rows_at(stage_events: Any, opportunities: Any, cut: pd.Timestamp, procs: di
 def _finish_states(frame: pd.DataFrame, procs: Mapping[str, SalesProcess], cut: pd.Timestamp) -> pd.DataFrame:
     if frame.empty:
         return frame
-    names = {p: list(proc.stages) for p, proc in procs.items()}
-    outcome = {p: (proc.won, proc.lost) for p, proc in procs.items()}
-    frame["work_index"] = frame.pop("code").astype("int64")
-    frame["work_stage"] = [names[p][k] for p, k in zip(frame["process"], frame["work_index"], strict=True)]
+    order = list(procs)
+    # every process's working stages, then its won and lost outcome, in one flat table read at (process, code)
+    names = np.array([s for p in order for s in (*procs[p].stages, procs[p].won, procs[p].lost)], dtype=object)
+    n_work = np.array([len(procs[p].stages) for p in order], dtype=np.int64)
+    which = pd.Index(order).get_indexer(frame["process"])
+    start = (np.cumsum(n_work + 2) - (n_work + 2))[which]
+    work_index = frame.pop("code").to_numpy(dtype=np.int64)
+    frame["work_index"] = work_index
+    frame["work_stage"] = names[start + work_index]
     status = frame.pop("final").astype(object)
     frame["status"] = status
-    n_work = frame["process"].map({p: len(s) for p, s in names.items()})
-    frame["stage"] = np.where(status == "won", frame["process"].map({p: o[0] for p, o in outcome.items()}),
-                              np.where(status == "lost", frame["process"].map({p: o[1] for p, o in outcome.items()}),
-                                       frame["work_stage"]))
-    frame["stage_index"] = np.where(status == "won", n_work, np.where(status == "lost", n_work + 1,
-                                                                      frame["work_index"])).astype("int64")
+    values = status.to_numpy()
+    n_here = n_work[which]
+    stage_index = np.where(values == "won", n_here, np.where(values == "lost", n_here + 1, work_index))
+    frame["stage"] = names[start + stage_index]
+    frame["stage_index"] = stage_index.astype("int64")
     closed = status != "open"
     frame["closed_at"] = frame["closed_at"].where(closed)
     end = frame["closed_at"].where(closed, cut)

@@ -362,6 +362,16 @@ def section_data_quality(ctx: ReportContext) -> Section:
 
 
 # ---------------------------------------------------------------------------------------------- forecast
+#: The forecast section's line naming the win model of the open deals (``[forecast] win_model``).
+_WIN_MODEL_LINE = {
+    "stage": "Win model: stage rates (win_model = \"stage\"): each open deal wins with the rate of its stage and "
+             "days in stage.",
+    "deal": "Win model: the per-deal model (win_model = \"deal\"): each open deal's calibrated chance to be won by "
+            "the window's end (stage, time in stage, pushes, amount changes, activity, owner, account) replaces "
+            "the stage rates; new opportunities keep them.",
+}
+
+
 def section_forecast(ctx: ReportContext) -> Section:
     """Contracts expected in the forecast window (pipeline simulation) and the monthly trend forecast."""
     a = ctx.analysis
@@ -371,7 +381,7 @@ def section_forecast(ctx: ReportContext) -> Section:
                   intro=f"Contracts won between {a.window[0]:%Y-%m-%d} and the end of {window}: open "
                         "opportunities run through the measured stage rates and durations (rate uncertainty "
                         "included), plus opportunities not yet created at the recent creation rate. Intervals at "
-                        f"{level}.")
+                        f"{level}. {_WIN_MODEL_LINE[a.settings.win_model]}")
     with piece(sec, "pipeline forecast"):
         total = a.forecast_row("(all)")
         scope = "all processes" if a.settings.processes is None else f"{len(a.processes)} processes"
