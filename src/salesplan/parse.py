@@ -43,9 +43,7 @@ created_at: the dates read both month-first and day-first, with diff
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, overload
 
@@ -322,9 +320,6 @@ def parse_dates(
                        pd.Series(bad, index=index, copy=False), pd.Series(aware, index=index, copy=False), reading)
 
 
-_PARALLEL_CAST_ROWS = 1_000_000  # below this a thread pool costs more than it saves
-
-
 def _plain_iso(series: pd.Series) -> np.ndarray | None:
     """Naive ISO 8601 dates of an Arrow-backed text column in one vectorised pass, or None.
 
@@ -333,8 +328,7 @@ def _plain_iso(series: pd.Series) -> np.ndarray | None:
     the whole column at once, which is several times cheaper than looking up each value. Anything else (an
     offset or ``Z``, blanks, padding, other orders, out-of-range years, invalid days) makes Arrow refuse, and the
     caller reads the distinct values with the full rules. Both paths give the same dates for such a column: it is
-    ISO 8601 under either, and ISO 8601 is tried first. A large column read in chunks (pandas reads big files in
-    parallel) is cast chunk by chunk on every core (Arrow's cast releases the GIL).
+    ISO 8601 under either, and ISO 8601 is tried first.
     """
     if getattr(series.dtype, "storage", None) != "pyarrow":
         return None
@@ -344,14 +338,8 @@ def _plain_iso(series: pd.Series) -> np.ndarray | None:
     array = pa.array(series.array)  # zero-copy view of the column's Arrow data (public protocol)
     if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
         return None
-    chunks = getattr(array, "chunks", [array])
     try:
-        if len(chunks) > 1 and len(array) >= _PARALLEL_CAST_ROWS:  # pandas reads large files in chunks: cast
-            with ThreadPoolExecutor(min(len(chunks), os.cpu_count() or 1)) as pool:  # them side by side
-                stamps = pa.chunked_array(list(pool.map(lambda c: pc.cast(c, pa.timestamp("ns")), chunks)),
-                                          type=pa.timestamp("ns"))
-        else:
-            stamps = pc.cast(array, pa.timestamp("ns"))
+        stamps = pc.cast(array, pa.timestamp("ns"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     return np.asarray(stamps.to_numpy(zero_copy_only=False), dtype="datetime64[ns]")
