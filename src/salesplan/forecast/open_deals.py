@@ -396,17 +396,23 @@ def _fresh_timing(table: dict[str, np.ndarray], bounds: np.ndarray) -> np.ndarra
     return np.clip(np.diff(np.concatenate([[0.0], np.maximum.accumulate(cdf)])), 0.0, 1.0)
 
 
+def _advance_share(r: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """The chance a deal still in a stage with rate ``r`` leaves it forward.
+
+    ``ratio`` is how much likelier the deal's age makes a loss than an advance (:func:`survival_ratio`); ``r`` and
+    ``ratio`` broadcast.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        rest = np.where(r < 1, (1 - r) * ratio, 0.0)
+        return np.where(r > 0, r / np.where(r > 0, r + rest, 1.0), 0.0)
+
+
 def _eventual(r_draw: np.ndarray, stage: np.ndarray, ratio: np.ndarray, mult: np.ndarray | None) -> np.ndarray:
     """(draws, cells): the chance a deal of each cell is won at all, under each draw's rates."""
-    r = r_draw[:, stage]
-    with np.errstate(invalid="ignore", over="ignore"):
-        rest = np.where(r < 1, (1 - r) * ratio[None, :], 0.0)
-        p = np.where(r > 0, r / np.where(r > 0, r + rest, 1.0), 0.0)
-    if mult is None:  # times the later stages' rates: one suffix product per draw, read at each cell's stage
-        after = np.ones_like(r_draw)
-        after[:, :-1] = np.cumprod(r_draw[:, :0:-1], axis=1)[:, ::-1]
-        return p * after[:, stage]
-    p = np.minimum(p * mult[np.arange(len(stage)), stage][None, :], 1.0)
+    if mult is None:
+        return _eventual_cells(r_draw[None], np.zeros(len(stage), dtype=np.intp), stage, ratio).T
+    p = np.minimum(_advance_share(r_draw[:, stage], ratio[None, :]) * mult[np.arange(len(stage)), stage][None, :],
+                   1.0)
     for j in range(r_draw.shape[1]):
         later = stage < j
         if not later.any():
@@ -417,15 +423,12 @@ def _eventual(r_draw: np.ndarray, stage: np.ndarray, ratio: np.ndarray, mult: np
 
 
 def _eventual_cells(rates: np.ndarray, group: np.ndarray, stage: np.ndarray, ratio: np.ndarray) -> np.ndarray:
-    """(cells, draws): :func:`_eventual` without multipliers for cells of several groups at once.
+    """(cells, draws): the chance a deal of each cell is won at all, for cells of several groups at once.
 
-    ``rates`` is (groups, draws, stages); each cell reads its group's rates at its stage, and the product of the
-    later stages' rates (one suffix product per group and draw). The same arithmetic as :func:`_eventual`.
+    Without driver multipliers. ``rates`` is (groups, draws, stages); each cell's chance to leave its stage forward times the product of the
+    later stages' rates (one suffix product per group and draw, read at each cell's group and stage).
     """
-    r = rates[group, :, stage]
-    with np.errstate(invalid="ignore", over="ignore"):
-        rest = np.where(r < 1, (1 - r) * ratio[:, None], 0.0)
-        p = np.where(r > 0, r / np.where(r > 0, r + rest, 1.0), 0.0)
+    p = _advance_share(rates[group, :, stage], ratio[:, None])
     after = np.ones_like(rates)
     after[:, :, :-1] = np.cumprod(rates[:, :, :0:-1], axis=2)[:, :, ::-1]
     return p * after[group, :, stage]
