@@ -279,19 +279,20 @@ def model_calls(data: Any, calls: pd.DataFrame, *, n_draws: int = 200, seed: int
     dates = dates[pd.to_datetime(dates["as_of"]) <= pd.Timestamp(data.as_of)]
     rows = []
     funnels: dict[str, Any] = {}
-    won_by: dict[str, dict[pd.Timestamp, pd.DataFrame]] = {}
+    # the deals won by every date, in one reduction for all periods; each period keeps those won since its start
+    starts = [_period(str(label)).start_time for label in dates["period"].unique()]
+    won_by = _won_so_far(data, [pd.Timestamp(x) for x in sorted(pd.to_datetime(dates["as_of"]).unique())],
+                         min(starts)) if len(dates) else {}
     for i, (label, when) in enumerate(dates.itertuples(index=False)):
         p = _period(str(label))
         t = pd.Timestamp(when)
         if label not in funnels:
             funnels[label] = estimator(cut_data(data, min(t, p.start_time)))
-            ts = sorted(pd.to_datetime(dates.loc[dates["period"] == label, "as_of"]).unique())
-            won_by[label] = _won_so_far(data, [pd.Timestamp(x) for x in ts], p.start_time)
         cut = cut_data(data, t)
         end = p.end_time.normalize() + pd.Timedelta(days=1)
         fc = pipeline(cut, funnels[label], as_of=t, horizon=end - t, include_new=True, n_draws=n_draws,
                       seed=seed + i)
-        won = won_by[label][t]
+        won = won_by[t][won_by[t]["closed_at"] >= p.start_time]
         part = [won.assign(expected=won["amount"], p=1.0)[["owner", "process", "expected", "p"]]]
         deals = fc.deals
         if len(deals) and "owner" in deals.columns:
