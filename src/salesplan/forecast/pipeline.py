@@ -556,6 +556,9 @@ def pipeline(
     rate_draws: dict[tuple, np.ndarray] = {}
     group_draws: dict[tuple, np.ndarray] = {}
     amounts_past = opportunity_amounts(opps, as_of=cut)
+    # the deals created in the creation window, per process and group: one count for all processes
+    created_all = opportunity_amounts(opps, as_of=cut, start=cut - pd.Timedelta(days=creation_window),
+                                      by=params.by) if include_new else None
     rows_of_process = open_deals.groupby("process", sort=False).indices
     for j, proc_name in enumerate(procs):
         proc = params.processes[proc_name]
@@ -631,10 +634,8 @@ def pipeline(
             if "owner" in sub.columns:
                 base["owner"] = sub["owner"].to_numpy()
             deal_rows.append(base)
-        if include_new:
-            created = opportunity_amounts(opps, as_of=cut, start=cut - pd.Timedelta(days=creation_window),
-                                          by=params.by)
-            created = created[created["process"] == proc_name]
+        if created_all is not None:
+            created = created_all[created_all["process"] == proc_name]
             window = min(creation_window, (cut - opp_first).total_seconds() / 86400.0)
             window = max(window, 1.0)
             n_created = int(created["weight"].sum())
