@@ -28,14 +28,15 @@ from salesplan.reduce.history import deal_snapshots
 @pytest.fixture(scope="module")
 def fitted(history_world):
     """The shared world of two and a half years (seed 7); the model is fitted on what was known 9 months before the
-    cut and scored on the deals open at later month ends, whose outcomes the simulator knows. (On seed 11 the
-    per-deal forecast's ranked probability score was 20% above the stage forecast's, 0.97 against 0.81, beyond the
-    10% that test_pipeline_fed_with_it_is_about_as_sharp_as_the_stage_forecast allows.)"""
+    cut and scored on the deals open at the nine month starts after it (the forecast origins of ``out_of_time``),
+    whose outcomes the simulator knows. (On seed 11 the per-deal forecast's ranked probability score was 20% above
+    the stage forecast's, 0.97 against 0.81, beyond the 10% that
+    test_pipeline_fed_with_it_is_about_as_sharp_as_the_stage_forecast allows.)"""
     data, truth = history_world
     train_end = data.as_of - pd.Timedelta(days=270)
-    result = deal_win_probability(cut_data(data, train_end), model=WinProbability(n_threads=1, cv=3, max_iter=100))
-    dates = training_dates(train_end + pd.Timedelta(days=1), data.as_of - pd.Timedelta(days=1))[::2]
-    snaps = deal_snapshots(data.stage_events, data.processes, data.opportunities, dates=dates,
+    result = deal_win_probability(cut_data(data, train_end), model=WinProbability(n_threads=1, cv=3, max_iter=60))
+    origins = list(pd.date_range(train_end + pd.Timedelta(days=1), data.as_of, freq="MS")[:9])
+    snaps = deal_snapshots(data.stage_events, data.processes, data.opportunities, dates=origins,
                            history=data.opportunity_history, activities=data.activities, customers=data.customers)
     outcome = truth.outcomes.set_index("opportunity_id")["outcome"]
     won = snaps["opportunity_id"].map(outcome).isin([p.won for p in data.processes.values()]).to_numpy(float)
@@ -43,9 +44,12 @@ def fitted(history_world):
 
 
 def test_calibrated_out_of_time_per_decile_of_predicted_probability(fitted):
+    """A deal open at several month starts is scored at each (its later snapshots know more), so the rows of a
+    decile are not all independent; the 99% binomial interval is then, if anything, too narrow: the stricter check.
+    It fails for a model whose probabilities are all 15% too low or too high (checked when it was written)."""
     _, _, result, snaps, won = fitted
     p = result.p_win(snaps)
-    assert len(p) > 500 and result.dropped >= 0
+    assert len(p) > 1000 and result.dropped >= 0
     decile = pd.qcut(pd.Series(p).rank(method="first"), 10, labels=False).to_numpy()
     for k in range(10):
         m = decile == k
@@ -79,17 +83,16 @@ def test_reasons_name_the_history_in_words(fitted):
 def out_of_time(fitted):
     """The pipeline forecast of the open deals' wins in the next 30 days at nine month starts after the model's
     cut, with the stage rates and with the per-deal model's P(won within 30 days) (``win_probability=``, fitted
-    like ``fitted``'s model, with fewer trees), both from a funnel fitted on what the models knew, set against the
+    like ``fitted``'s model), both from a funnel fitted on what the models knew, set against the
     simulator's latent outcomes."""
-    data, truth, ever, _, _ = fitted
+    data, truth, ever, later, _ = fitted
     result = deal_win_probability(cut_data(data, ever.as_of), horizon="30D",
                                   model=WinProbability(n_threads=1, cv=3, max_iter=60))
     funnel = estimate(data.stage_events, data.processes, data.opportunities, as_of=result.as_of)
-    # the windows may end after the data cut: the simulator knows the deals' latent outcomes
-    origins = list(pd.date_range(result.as_of + pd.Timedelta(days=1), data.as_of, freq="MS")[:9])
-    snaps = deal_snapshots(data.stage_events, data.processes, data.opportunities, dates=origins,
-                           history=data.opportunity_history, activities=data.activities, customers=data.customers)
-    snaps["p_win"] = result.p_win(snaps)
+    # the deals open at the nine month starts after the cut (``fitted``'s snapshots); the windows may end after the
+    # data cut: the simulator knows the deals' latent outcomes
+    snaps = later.assign(p_win=result.p_win(later))
+    origins = pd.DatetimeIndex(snaps["as_of"].unique()).sort_values()
     outcome = truth.outcomes.set_index("opportunity_id")
     won_as = {name: p.won for name, p in data.processes.items()}
     rows = []
