@@ -19,7 +19,6 @@ from salesplan.forecast.win_probability import (
     deal_win_probability,
     paired_bootstrap,
     score_table,
-    training_dates,
 )
 from salesplan.funnel import estimate
 from salesplan.reduce.history import deal_snapshots
