@@ -146,14 +146,23 @@ def net_entries(contracts: np.ndarray, open_wins: np.ndarray, win_rate: np.ndarr
         hi = np.where(ok, guess, hi)
         p_hi = np.where(ok, p_guess, p_hi)
         lo = np.where(~done & ~ok, np.maximum(guess, lo), lo)
-        step = np.maximum(np.ceil(guess * 0.03), 1).astype(np.int64)
-        probe = np.clip(np.where(ok, guess - step, guess + step), lo, hi)
-        p_probe = reach(probe, ~done)
-        ok2 = ~done & (p_probe >= target_probability)
-        moved = ok2 & (probe < hi)
-        hi = np.where(moved, probe, hi)
-        p_hi = np.where(moved, p_probe, p_hi)
-        lo = np.where(~done & ~ok2 & (probe > lo), probe, lo)
+        # then steps away from the guess, to the side it points to (1 at first, doubling), until a point on the
+        # other side of the answer brackets it (the answer is the guess or next to it in most rows: 84% of the
+        # benchmark's)
+        step = np.ones(len(x), dtype=np.int64)
+        down, up = ok.copy(), ~done & ~ok
+        while True:
+            probe = np.where(down, hi - step, lo + step)
+            go = (down & (probe > lo)) | (up & (probe < hi))
+            if not go.any():
+                break
+            p_probe = reach(probe, go)
+            ok2 = go & (p_probe >= target_probability)
+            hi = np.where(ok2, probe, hi)
+            p_hi = np.where(ok2, p_probe, p_hi)
+            lo = np.where(go & ~ok2, probe, lo)
+            down, up = down & ok2, up & go & ~ok2
+            step = step * 2
         unknown = ~done & np.isnan(p_hi)
         if unknown.any():
             p_hi = np.where(unknown, reach(hi, unknown), p_hi)
