@@ -79,6 +79,8 @@ def test_many_distinct_amounts_are_pooled_in_the_engine_keeping_weights_and_tota
     pooled = {e: states.opportunity_amounts(f, as_of="2025-02-01", max_values=1000)
               for e, f in (("pandas", opps), ("duckdb", duckdb.connect().from_df(opps)))}
     pd.testing.assert_frame_equal(pooled["pandas"], pooled["duckdb"])
+    counts = states.opportunity_amounts(opps, as_of="2025-02-01", count_only=True)
+    assert counts.set_index("process")["weight"].to_dict() == exact.groupby("process")["weight"].sum().to_dict()
     p = pooled["pandas"]
     assert len(exact) > 4000 and len(p) < len(exact)
     for proc in ("a", "b"):

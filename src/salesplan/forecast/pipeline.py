@@ -736,7 +736,7 @@ def pipeline(
                 deal_tables.append(base)
         if include_new:
             created = opportunity_amounts(opps, as_of=cut, start=cut - pd.Timedelta(days=creation_window),
-                                          by=params.by, max_values=_MAX_AMOUNTS)
+                                          by=params.by, count_only=True)
             created = created[created["process"] == proc_name]
             window = min(creation_window, (cut - opp_first).total_seconds() / 86400.0)
             window = max(window, 1.0)

@@ -1165,7 +1165,8 @@ AMOUNT_BIN = 1e-4
 
 
 def opportunity_amounts(opportunities: Any, *, as_of: Any, start: Any = None,
-                        by: Sequence[str] = (), max_values: int | None = None) -> pd.DataFrame:
+                        by: Sequence[str] = (), max_values: int | None = None,
+                        count_only: bool = False) -> pd.DataFrame:
     """Distinct deal amounts per process (and ``by`` groups) with their weights, of the deals created in
     ``(start, as_of]``.
 
@@ -1177,6 +1178,9 @@ def opportunity_amounts(opportunities: Any, *, as_of: Any, start: Any = None,
     kept; zero and missing amounts each their own bin), each bin standing for its deals at their mean amount.
     Weights and each group's total amount are kept (to rounding at 1e-6); a quantile moves by at most the bin
     width, 0.01%. Only the binned table is collected, so the collection does not grow with the number of deals.
+
+    ``count_only``: only the deals per process and group (``process, *by, weight``), for callers that share work
+    by the deals' count and not by their amounts.
 
     Examples
     --------
@@ -1195,6 +1199,9 @@ def opportunity_amounts(opportunities: Any, *, as_of: Any, start: Any = None,
         opp = opp.filter(nw.col("created_at") > nw.lit(pd.Timestamp(start).to_pydatetime()))
     amount = nw.col("amount").cast(nw.Float64) if "amount" in names else nw.lit(None, dtype=nw.Float64)
     by = list(by)
+    if count_only:
+        out = _collect(opp.group_by("process", *by).agg(nw.len().alias("weight")))
+        return out.sort_values(["process", *by], kind="stable", na_position="last").reset_index(drop=True)
     opp = opp.with_columns(_amount=amount)
     grouped = opp.group_by("process", *by, "_amount").agg(nw.len().alias("weight"))
     if max_values is not None and int(_collect(grouped.select(nw.len().alias("n"))).iloc[0, 0]) > max_values:
