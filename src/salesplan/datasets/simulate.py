@@ -405,8 +405,10 @@ def _floor_minute(ns: int) -> int:
 
 
 def _stamped(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    """``column`` (integer nanoseconds) as the datetimes pandas gives a column of floored Timestamps
-    (nanosecond unit); an empty frame is left as it is."""
+    """``column`` (integer nanoseconds) as datetimes, as pandas makes a column of Timestamps (nanoseconds).
+
+    An empty frame is left as it is (as a frame of no Timestamps).
+    """
     if len(frame):
         frame[column] = pd.to_datetime(frame[column].to_numpy(dtype=np.int64), unit="ns")
     return frame
