@@ -439,7 +439,8 @@ class Analysis:
         d = self.engine_data
         if d.opportunities is None or d.stage_events is None:
             return None
-        keep = ("created_at", "amount", "owner", "expected_close", "customer_id", *self.settings.breakdowns)
+        keep = ("created_at", "amount", "owner", "expected_close", "customer_id", *self.settings.breakdowns,
+                *self.settings.by)
         return DealRows(d.stage_events, d.processes, d.opportunities, as_of=self.as_of,
                         attributes=tuple(dict.fromkeys(keep)))
 
@@ -925,7 +926,8 @@ class Analysis:
         """
         p_deal = self.win_probability_window if self.settings.win_model == "deal" else None
         return pipeline(self.engine_data, self.funnel, as_of=self.as_of, horizon=self.settings.horizon, freq="M",
-                        confidence=self.settings.confidence, seed=self.settings.seed, win_probability=p_deal)
+                        confidence=self.settings.confidence, seed=self.settings.seed, win_probability=p_deal,
+                        deal_rows=self.deal_rows)
 
     @cached_property
     def target_window(self) -> pd.Series:

@@ -45,7 +45,7 @@ def test_lazy_pipeline_asks_only_for_the_columns_it_reads(monkeypatch) -> None:
     monkeypatch.setattr(states, "deal_states", spy)
     con = duckdb.connect()
     kw = {"as_of": "2025-03-15", "horizon": "90D", "include_new": False, "n_draws": 100, "seed": 4}
-    lazy = pipeline(con.from_df(ev), params, opportunities=con.from_df(opps), **kw)
+    lazy = pipeline(con.from_df(ev), params, opportunities=con.from_df(opps), per_deal=True, **kw)
     eager = pipeline(ev, params, opportunities=opps, **kw)
     assert asked == [["amount", "owner"], ["amount", "owner"]]  # not customer_id, notes, created_at
     assert list(lazy.deals.columns) == list(eager.deals.columns)
@@ -53,6 +53,46 @@ def test_lazy_pipeline_asks_only_for_the_columns_it_reads(monkeypatch) -> None:
     pd.testing.assert_frame_equal(lazy.deals, eager.deals)
     np.testing.assert_array_equal(lazy.samples(), eager.samples())
     assert lazy.deals["expected_revenue"].sum() > 0
+    # by default a lazy engine's open deals are cells: no id or text per deal, the same draws and totals
+    cells = pipeline(con.from_df(ev), params, opportunities=con.from_df(opps), **kw)
+    assert len(asked) == 2  # reduced once in the engine, not through the per-deal states
+    assert {"opportunity_id", "owner", "notes"}.isdisjoint(cells.deals.columns)
+    assert cells.deals["deals"].sum() == len(eager.deals) and len(cells.deals) < len(eager.deals)
+    np.testing.assert_array_equal(cells.samples(), eager.samples())
+    np.testing.assert_allclose(cells.samples(revenue=True), eager.samples(revenue=True))
+    for col in ("amount", "expected_revenue", "p_win"):
+        total = (eager.deals[col] if col != "p_win" else eager.deals["p_win"]).sum()
+        got = cells.deals[col].sum() if col != "p_win" else (cells.deals["p_win"] * cells.deals["deals"]).sum()
+        assert np.isclose(got, total), col
+    assert cells.title() == eager.title()
+
+
+def test_many_distinct_amounts_are_pooled_in_the_engine_keeping_weights_and_totals() -> None:
+    rng = np.random.default_rng(5)
+    n = 5000
+    opps = pd.DataFrame({"opportunity_id": [f"O{i}" for i in range(n)], "process": rng.choice(["a", "b"], n),
+                         "created_at": pd.Timestamp("2025-01-01"),
+                         "amount": np.round(rng.lognormal(8, 1, n), 2) * rng.choice([1, 1, 1, -1], n)})
+    opps.loc[:9, "amount"] = np.nan
+    opps.loc[10:14, "amount"] = 0.0
+    exact = states.opportunity_amounts(opps, as_of="2025-02-01")
+    pooled = {e: states.opportunity_amounts(f, as_of="2025-02-01", max_values=1000)
+              for e, f in (("pandas", opps), ("duckdb", duckdb.connect().from_df(opps)))}
+    pd.testing.assert_frame_equal(pooled["pandas"], pooled["duckdb"])
+    counts = states.opportunity_amounts(opps, as_of="2025-02-01", count_only=True)
+    assert counts.set_index("process")["weight"].to_dict() == exact.groupby("process")["weight"].sum().to_dict()
+    p = pooled["pandas"]
+    assert len(exact) > 4000 and len(p) < len(exact)
+    for proc in ("a", "b"):
+        e, q = exact[exact["process"] == proc], p[p["process"] == proc]
+        assert q["weight"].sum() == e["weight"].sum()
+        assert np.isclose((q["amount"] * q["weight"]).sum(), (e["amount"] * e["weight"]).sum(), rtol=1e-12)
+        assert q.loc[q["amount"].isna(), "weight"].sum() == e.loc[e["amount"].isna(), "weight"].sum()
+        assert q.loc[q["amount"] == 0, "weight"].sum() == e.loc[e["amount"] == 0, "weight"].sum()
+        # every pooled amount lies within 0.01% of the amounts it stands for: quantiles move by at most that
+        qe = np.repeat(e["amount"].dropna(), e["weight"][e["amount"].notna()])
+        qp = np.repeat(q["amount"].dropna(), q["weight"][q["amount"].notna()])
+        assert np.allclose(np.sort(qp.to_numpy()), np.sort(qe.to_numpy()), rtol=2e-4, atol=0)
 
 
 def test_collected_repeated_text_shares_one_string_per_value() -> None:

@@ -357,7 +357,8 @@ def _new_by_owner(cut: Any, fc: Any, t: pd.Timestamp) -> pd.DataFrame:
     count = fc.draws["new"].mean(axis=0).sum(axis=1)
     from salesplan.reduce.states import opportunity_amounts
 
-    created = opportunity_amounts(cut.opportunities, as_of=t, start=t - pd.Timedelta(days=365), by=["owner"])
+    created = opportunity_amounts(cut.opportunities, as_of=t, start=t - pd.Timedelta(days=365), by=["owner"],
+                                  count_only=True)
     created = created[created["owner"].notna()]  # counted in the engine: any engine's opportunities
     share = created.groupby(["process", "owner"], observed=True)["weight"].sum()
     share = share / share.groupby(level=0).transform("sum")

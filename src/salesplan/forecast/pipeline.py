@@ -29,6 +29,12 @@ Simulation from a summary
     Bernoulli noise): ``p_win`` is the mean over draws of the chance to win at all times the chance that the
     win lands inside the window.
 
+    On an engine other than pandas (DuckDB, Polars, Spark) the open deals are not collected one row each with
+    their ids and text: only their process, group, stage, days in stage and amount are (numbers and shared
+    strings; :meth:`salesplan.reduce.states.DealRows.open_positions`), and ``deals`` has one row per cell (see
+    ``per_deal=``). The draws are the same as from the per-deal table (same deals in the same order, same random
+    stream), so the forecast does not depend on the engine.
+
 Deal attributes (``drivers=``)
     A fitted :class:`salesplan.funnel.DriverModel` (``salesplan.funnel.drivers``) moves each open deal's
     *eventual* win probability by its attributes, while the *timing* (which part of it lands inside the horizon)
@@ -136,6 +142,9 @@ DEFAULT_SIGMA = 0.8
 #: megabytes also spare the system the page faults of fresh large arrays: at 2,000,000 pairs the benchmark's
 #: simulation spent twice its user time in the kernel (1.6 s system against 0.2 s at 250,000).
 _CHUNK_CELLS = 250_000
+#: Past deals' amounts beyond this many distinct values per table are pooled into 0.01% bins in the engine
+#: (:func:`salesplan.reduce.states.opportunity_amounts`), so valuing new deals does not collect every deal.
+_MAX_AMOUNTS = 100_000
 _Z75 = stats.norm.ppf(0.75)
 
 
@@ -220,7 +229,7 @@ def _lognormal_durations(durations: pd.DataFrame, by: list[str]) -> pd.DataFrame
 
 
 def open_pipeline(stage_events: Any, opportunities: Any, processes: Mapping[str, SalesProcess],
-                  as_of: Any, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
+                  as_of: Any, *, columns: Sequence[str] | None = None, rows: Any = None) -> pd.DataFrame:
     """The opportunities open at ``as_of``: current stage, stage index and days in stage.
 
     The state after the path rules, from :func:`salesplan.reduce.states.deal_states` (the one definition the
@@ -232,6 +241,10 @@ def open_pipeline(stage_events: Any, opportunities: Any, processes: Mapping[str,
     ``columns``: the opportunity columns carried with each open deal (those present; default all). On a lazy
     engine only these are collected, so the frame grows with the open deals times the columns asked for, not
     times every column of the opportunities table (:func:`pipeline` asks for what it reads).
+
+    ``rows``: the same stage events and opportunities already reduced at ``as_of``
+    (:class:`salesplan.reduce.states.DealRows`), read instead of reducing again (its attributes are the columns
+    available).
 
     Examples
     --------
@@ -252,16 +265,67 @@ def open_pipeline(stage_events: Any, opportunities: Any, processes: Mapping[str,
     if n_unknown:
         logger.warning("pipeline: %d opportunity(ies) of process(es) not covered by the funnel are left out",
                        n_unknown)
-    known_ids = known.select("opportunity_id")
-    events = nw.from_native(stage_events).join(known_ids, on="opportunity_id", how="semi")
-    states = deal_states(nw.to_native(events), processes, nw.to_native(known), as_of=as_of,
-                         attributes=[c for c in cols if c not in ("stage", "entered_at")], status=["open"])
+    if rows is not None:
+        from salesplan.reduce.states import STATE_COLUMNS
+
+        extra = [c for c in cols if c in rows.attributes and c not in STATE_COLUMNS and c not in ("entered_at",)]
+        states = rows.states(status=["open"])
+        states = states.loc[states["process"].isin(list(processes)), STATE_COLUMNS + extra].reset_index(drop=True)
+    else:
+        known_ids = known.select("opportunity_id")
+        events = nw.from_native(stage_events).join(known_ids, on="opportunity_id", how="semi")
+        states = deal_states(nw.to_native(events), processes, nw.to_native(known), as_of=as_of,
+                             attributes=[c for c in cols if c not in ("stage", "entered_at")], status=["open"])
     drop = ["as_of", "status", "work_stage", "work_index", "first_entered_at", "closed_at"]
     if columns is not None and "created_at" not in cols:
         drop.append("created_at")
     out = states.drop(columns=drop)
     out = out.rename(columns={"entered_stage_at": "entered_at"})
     return out.reset_index(drop=True)  # sorted by opportunity_id, whatever the engine: same seed, same draws
+
+
+def _open_rows(stage_events: Any, opportunities: Any, processes: Mapping[str, SalesProcess], as_of: Any,
+               columns: Sequence[str]) -> Any:
+    """The deals of ``processes`` reduced at ``as_of`` in the engine (:class:`salesplan.reduce.states.DealRows`
+    with the attribute ``columns``), for :meth:`~salesplan.reduce.states.DealRows.open_positions` (``per_deal=False``;
+    the caller closes it).
+    """
+    from salesplan.reduce.states import DealRows
+
+    have = list(nw.from_native(opportunities).collect_schema().names())
+    unknown = nw.from_native(opportunities).filter(~nw.col("process").is_in(list(processes)))
+    n_unknown = int(_count(unknown))
+    if n_unknown:
+        logger.warning("pipeline: %d opportunity(ies) of process(es) not covered by the funnel are left out",
+                       n_unknown)
+    known = nw.from_native(opportunities).filter(nw.col("process").is_in(list(processes)))
+    events = nw.from_native(stage_events).join(known.select("opportunity_id"), on="opportunity_id", how="semi")
+    return DealRows(nw.to_native(events), processes, nw.to_native(known), as_of=as_of,
+                    attributes=[c for c in columns if c in have])
+
+
+def _cell_rows(process: str, by: list[str], keys: list[tuple], proc: SalesProcess, cells: Any,
+               eventual: np.ndarray, tau: np.ndarray, amounts: np.ndarray, p_adv: np.ndarray,
+               periods: list[str]) -> pd.DataFrame:
+    """``deals`` of ``per_deal=False``: one row per cell of open deals (its deals' amounts summed, their chance
+    to advance now averaged; ``p_win`` and ``p_<period>`` are each deal's, equal within a cell).
+    """
+    n_c = len(cells)
+    out = pd.DataFrame({"process": process}, index=range(n_c))
+    for i, col in enumerate(by):
+        out[col] = np.array([gkey[i] for gkey in keys], dtype=object)[cells.group_index] if keys else None
+    out["stage"] = np.asarray(proc.stages, dtype=object)[cells.stage]
+    out["days_in_stage"] = cells.age
+    out["deals"] = cells.size
+    out["amount"] = np.bincount(cells.of_deal, weights=amounts, minlength=n_c)
+    out["p_advance_now"] = np.bincount(cells.of_deal, weights=p_adv, minlength=n_c) / cells.size
+    per_period = eventual[:, None] * tau
+    out["p_win"] = per_period.sum(axis=1)
+    out["expected_revenue"] = out["p_win"] * out["amount"]
+    if len(periods) <= 36:
+        for t, label in enumerate(periods):
+            out[f"p_{label}"] = per_period[:, t]
+    return out
 
 
 def _count(frame: Any) -> int:
@@ -317,7 +381,8 @@ class PipelineForecast(Result):
 
     def title(self) -> str:
         """Window, open deals and the expected total with its interval."""
-        return f"Pipeline forecast {self.as_of.date()} to {self.end.date()}: {len(self.deals)} open opportunities, " \
+        n_open = int(self.deals["deals"].sum()) if "deals" in self.deals.columns else len(self.deals)
+        return f"Pipeline forecast {self.as_of.date()} to {self.end.date()}: {n_open} open opportunities, " \
                f"{self.expected:.1f} contracts expected ({self.confidence:.0%} intervals)"
 
     def samples(self, component: str = "total", *, process: str | None = None, period: str | None = None,
@@ -419,6 +484,8 @@ def pipeline(
     seed: int | None = 0,
     drivers: Any = None,
     win_probability: Any = None,
+    per_deal: bool | None = None,
+    deal_rows: Any = None,
 ) -> PipelineForecast:
     """Forecast the contracts won within ``horizon`` from the open pipeline at ``as_of`` (and new opportunities).
 
@@ -458,6 +525,16 @@ def pipeline(
         :func:`salesplan.forecast.deal_win_probability` fitted with this ``horizon`` (P(won by the window's end),
         preferred) or without one (P(won ever)); or a frame with ``opportunity_id, p_win`` or a Series indexed by
         opportunity id, read as P(won ever).
+    per_deal : bool, optional
+        ``deals`` with one row per open opportunity (True) or one row per cell of open deals with equal inputs
+        (False: ``process``, the groups, ``stage``, ``days_in_stage`` (the cell's mean), ``deals``, ``amount``
+        (summed), ``p_advance_now`` (mean), ``p_win`` (each deal's), ``expected_revenue``, ``p_<period>``; memory
+        then does not hold a row per deal). Default: per deal for pandas inputs and with ``drivers=`` or
+        ``win_probability=`` (always per deal), per cell on other engines. The draws are the same either way.
+    deal_rows : DealRows, optional
+        The deals already reduced at ``as_of`` (:class:`salesplan.reduce.states.DealRows` of these stage events
+        and opportunities; :class:`salesplan.Analysis` passes its own), read instead of reducing the stage events
+        again. Ignored when its cut differs or it lacks a column the forecast reads.
 
     Returns
     -------
@@ -529,15 +606,33 @@ def pipeline(
     wanted = ["amount", "owner", *params.by]
     if drivers is not None:
         wanted += [*getattr(drivers, "attributes", []), "customer_id"]
-    open_deals = open_pipeline(events, opps, params.processes, cut, columns=wanted)
+    if per_deal is None:
+        per_deal = (isinstance(events, pd.DataFrame) and isinstance(opps, pd.DataFrame)) or drivers is not None \
+            or win_probability is not None
+    elif not per_deal and (drivers is not None or win_probability is not None):
+        raise ConfigError("pipeline: drivers= and win_probability= score each deal: they need per_deal=True")
+    rows = deal_rows if deal_rows is not None and getattr(deal_rows, "as_of", None) == cut and \
+        getattr(deal_rows, "last", None) is not None and \
+        {"amount", *params.by} <= set(getattr(deal_rows, "attributes", ())) else None
+    # per cell: the open deals are read from the engine one process at a time (only numbers and shared strings)
+    source, own_source, open_deals = None, False, None
+    if not per_deal:
+        own_source = rows is None
+        source = _open_rows(events, opps, params.processes, cut, ["amount", *params.by]) if own_source else rows
+        have = [*source.attributes, "process"]
+    else:
+        open_deals = open_pipeline(events, opps, params.processes, cut, columns=wanted, rows=rows)
+        have = list(open_deals.columns)
     for col in params.by:
-        if col not in open_deals.columns:
+        if col not in have:
             raise SchemaError(f"opportunities: the funnel is grouped by {params.by} but column {col!r} is missing")
     if drivers is not None and win_probability is not None:
         raise ConfigError("pipeline: give drivers= or win_probability=, not both (the per-deal model already "
                           "reads the deal's attributes)")
-    shift_all = None if drivers is None else _driver_shift(drivers, open_deals, customers, params.by)
-    p_deal_all = None if win_probability is None else _deal_probabilities(win_probability, open_deals)
+    shift_all = None if drivers is None or open_deals is None else _driver_shift(drivers, open_deals, customers,
+                                                                                 params.by)
+    p_deal_all = None if win_probability is None or open_deals is None else \
+        _deal_probabilities(win_probability, open_deals)
     in_window = win_probability is not None and getattr(win_probability, "horizon", None) is not None
     if in_window and horizon_end(cut, win_probability.horizon) != end:
         raise ConfigError(f"pipeline: win_probability= is P(won within {win_probability.horizon!r}), which ends "
@@ -550,16 +645,19 @@ def pipeline(
     if include_new:
         draws["new"] = np.zeros((n_s, n_p, n_t), dtype=np.int32)
         rev["new"] = np.zeros((n_s, n_p, n_t))
-    deal_rows, creation_rows = [], []
+    deal_tables, creation_rows = [], []
     bounds = np.append(edges, h_days)  # days from the cut to the end of each period
     split = _split_by_group(params)
     rate_draws: dict[tuple, np.ndarray] = {}
     group_draws: dict[tuple, np.ndarray] = {}
-    amounts_past = opportunity_amounts(opps, as_of=cut)
-    rows_of_process = open_deals.groupby("process", sort=False).indices
+    amounts_past = opportunity_amounts(opps, as_of=cut, max_values=_MAX_AMOUNTS)
+    rows_of_process = {} if open_deals is None else open_deals.groupby("process", sort=False).indices
     for j, proc_name in enumerate(procs):
         proc = params.processes[proc_name]
-        deals = open_deals.iloc[rows_of_process.get(proc_name, np.zeros(0, dtype=np.int64))]
+        if open_deals is None:
+            deals = source.open_positions([proc_name], ["amount", *params.by])
+        else:
+            deals = open_deals.iloc[rows_of_process.get(proc_name, np.zeros(0, dtype=np.int64))]
         groups = _group_keys(deals, params.by)
         amounts = deals["amount"].to_numpy(dtype=float) if "amount" in deals.columns else np.full(len(deals), np.nan)
         past = amounts_past[(amounts_past["process"] == proc_name) & amounts_past["amount"].notna()]
@@ -608,32 +706,37 @@ def pipeline(
                 group_draws[(proc_name, *gkey)] = np.ascontiguousarray(sim.counts[:, g, :])
             draws["pipeline"][:, j, :] = sim.counts.sum(axis=1)
             rev["pipeline"][:, j, :] = sim.revenue.sum(axis=1)
-            per_period = sim.eventual[cells.of_deal][:, None] * tau[cells.of_deal]
-            p_win = per_period.sum(axis=1)
-            base = pd.DataFrame({"opportunity_id": sub["opportunity_id"].to_numpy(), "process": proc_name})
-            for i, col in enumerate(params.by):
-                base[col] = np.array([gkey[i] for gkey in keys], dtype=object)[of_group]
-            base["stage"] = sub["stage"].to_numpy()
-            base["days_in_stage"] = age
-            base["amount"] = amounts[pos]
-            base["p_advance_now"] = p_adv
-            base["p_win"] = p_win
-            base["expected_revenue"] = p_win * amounts[pos]
-            if p_deal is not None:
-                base["p_win_stage"] = p_stage
-                base["p_win_deal"] = p_deal
-            elif shift is not None:
-                base["p_win_stage"] = p_stage
-                base["driver_shift"] = shift
-                base["p_win_drivers"] = p_drv
-            if n_t <= 36:
-                base = pd.concat([base, pd.DataFrame(per_period, columns=[f"p_{label}" for label in periods])], axis=1)
-            if "owner" in sub.columns:
-                base["owner"] = sub["owner"].to_numpy()
-            deal_rows.append(base)
+            if not per_deal:
+                deal_tables.append(_cell_rows(proc_name, params.by, keys, proc, cells, sim.eventual, tau,
+                                              amounts[pos], p_adv, periods))
+            else:
+                per_period = sim.eventual[cells.of_deal][:, None] * tau[cells.of_deal]
+                p_win = per_period.sum(axis=1)
+                base = pd.DataFrame({"opportunity_id": sub["opportunity_id"].to_numpy(), "process": proc_name})
+                for i, col in enumerate(params.by):
+                    base[col] = np.array([gkey[i] for gkey in keys], dtype=object)[of_group]
+                base["stage"] = sub["stage"].to_numpy()
+                base["days_in_stage"] = age
+                base["amount"] = amounts[pos]
+                base["p_advance_now"] = p_adv
+                base["p_win"] = p_win
+                base["expected_revenue"] = p_win * amounts[pos]
+                if p_deal is not None:
+                    base["p_win_stage"] = p_stage
+                    base["p_win_deal"] = p_deal
+                elif shift is not None:
+                    base["p_win_stage"] = p_stage
+                    base["driver_shift"] = shift
+                    base["p_win_drivers"] = p_drv
+                if n_t <= 36:
+                    base = pd.concat([base, pd.DataFrame(per_period, columns=[f"p_{label}" for label in periods])],
+                                     axis=1)
+                if "owner" in sub.columns:
+                    base["owner"] = sub["owner"].to_numpy()
+                deal_tables.append(base)
         if include_new:
             created = opportunity_amounts(opps, as_of=cut, start=cut - pd.Timedelta(days=creation_window),
-                                          by=params.by)
+                                          by=params.by, count_only=True)
             created = created[created["process"] == proc_name]
             window = min(creation_window, (cut - opp_first).total_seconds() / 86400.0)
             window = max(window, 1.0)
@@ -658,7 +761,9 @@ def pipeline(
             draws["new"][:, j, :] += wins.astype(np.int32)
             rev["new"][:, j, :] += _sum_of_amounts(rng, wins, past["amount"].to_numpy(dtype=float),
                                                    past["weight"].to_numpy(dtype=float), fill_amount)
-    deals_df = pd.concat(deal_rows, ignore_index=True) if deal_rows else pd.DataFrame(
+    if own_source and source is not None:
+        source.close()
+    deals_df = pd.concat(deal_tables, ignore_index=True) if deal_tables else pd.DataFrame(
         columns=["opportunity_id", "process", "stage", "days_in_stage", "amount", "p_advance_now", "p_win",
                  "expected_revenue"])
     if deals_df.empty and not include_new:

@@ -231,7 +231,8 @@ def team_from_data(opportunities: Any, *, as_of: Any, hours_per_week: float = 30
     """
     cut = pd.Timestamp(as_of)
     try:
-        counts = opportunity_amounts(opportunities, as_of=cut, start=cut - pd.Timedelta(window), by=["owner"])
+        counts = opportunity_amounts(opportunities, as_of=cut, start=cut - pd.Timedelta(window), by=["owner"],
+                                     count_only=True)
     except Exception as exc:  # noqa: BLE001 - a missing column surfaces in the engine's own words
         raise PlanInputError(f"team from data: the opportunities need an 'owner' column ({exc})") from None
     counts = counts.dropna(subset=["owner"])

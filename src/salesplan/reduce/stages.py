@@ -126,10 +126,12 @@ def normalise_processes(processes: SalesProcess | Mapping[str, SalesProcess]) ->
                       f"got {type(processes).__name__}")
 
 
-def _collect(frame: Any) -> pd.DataFrame:
+def _collect(frame: Any, *, keep_text: Sequence[str] = ()) -> pd.DataFrame:
     """Collect to pandas with engine-independent dtypes (object strings, int64 counts, datetime64[ns]).
 
     Under :func:`salesplan.engines.row_limit` a result with more rows than the limit raises ``SchemaError``.
+    Text columns named in ``keep_text`` keep the dtype the engine gave them (e.g. Arrow strings: no Python object
+    per row), for columns that are only sorted or compared and then dropped.
     """
     limit = current_row_limit()
     if limit is not None:
@@ -142,6 +144,8 @@ def _collect(frame: Any) -> pd.DataFrame:
                                        "value": f"more than {limit} rows; a summary was expected, not raw rows"}])
     for col in out.columns:
         dtype = out[col].dtype
+        if col in keep_text:
+            continue
         if isinstance(dtype, pd.StringDtype | pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype):
             out[col] = _object_strings(out[col])
         elif isinstance(dtype, pd.DatetimeTZDtype):  # Spark TIMESTAMP results come back zone-aware

@@ -364,6 +364,42 @@ class DealRows:
         frame = _finish_states(_collect(last), self.processes, self.as_of).reindex(columns=cols)
         return frame.sort_values(["as_of", _OPP], kind="stable").reset_index(drop=True)
 
+    def open_positions(self, processes: Sequence[str], columns: Sequence[str] = ()) -> pd.DataFrame:
+        """The open deals of ``processes`` at the cut, in opportunity-id order, with only what a simulation of
+        their outcomes reads: ``process, stage_index, days_in_stage`` and the attribute ``columns`` kept with the
+        deals (those present).
+
+        The same state as :meth:`states` (``stage_index`` and ``days_in_stage`` of an open deal are its working
+        stage and the days since it entered it), without the per-deal text: the ids are collected in the engine's
+        own string type only to order the rows and then dropped, so the frame holds numbers and a few shared
+        strings per deal (issue 13: millions of open deals on DuckDB).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from salesplan import SalesProcess
+        >>> ev = pd.DataFrame({"opportunity_id": ["b", "a", "c", "c"], "stage": ["lead", "lead", "lead", "won"],
+        ...                    "entered_at": pd.to_datetime(["2024-01-02", "2024-01-01", "2024-01-01",
+        ...                                                  "2024-01-05"])})
+        >>> opps = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "process": "p", "amount": [10.0, 20.0, 5.0],
+        ...                      "created_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01"])})
+        >>> with DealRows(ev, SalesProcess("p", ["lead"]), opps, as_of="2024-01-11") as rows:
+        ...     rows.open_positions(["p"], ["amount"]).values.tolist()
+        [['p', 0, 10.0, 10.0], ['p', 0, 9.0, 20.0]]
+        """
+        cols = [c for c in dict.fromkeys(columns) if c in self.attributes and c not in ("process",)]
+        out_cols = ["process", "stage_index", "days_in_stage", *cols]
+        if self.last is None or not processes:
+            return pd.DataFrame(columns=out_cols)
+        open_ = self.last.filter((nw.col("final") == "open") & nw.col("process").is_in(list(processes)))
+        frame = _collect(open_.select(_OPP, "process", "code", "t_entry", *cols), keep_text=(_OPP,))
+        if frame.empty:
+            return pd.DataFrame(columns=out_cols)
+        frame = frame.take(np.asarray(frame.pop(_OPP).argsort(kind="stable"))).reset_index(drop=True)
+        frame["stage_index"] = frame.pop("code").to_numpy(dtype=np.int64)
+        frame["days_in_stage"] = (self.as_of - frame.pop("t_entry")).dt.total_seconds() / _DAY
+        return frame[out_cols]
+
     def ids(self, *, where: nw.Expr) -> list[str]:
         """The ids of the deals whose state at the cut satisfies ``where`` (an expression over the columns
         ``final`` (status), ``code``, ``closed_at``, ``t_entry``, ``process`` and the attributes), chosen in the
@@ -1120,13 +1156,27 @@ def time_span(frame: Any, column: str, table: str = "table") -> tuple[pd.Timesta
     return pd.Timestamp(out.iloc[0, 0]), pd.Timestamp(out.iloc[0, 1])
 
 
+#: Relative width of the amount bins of :func:`opportunity_amounts` beyond ``max_values`` (0.01%).
+AMOUNT_BIN = 1e-4
+
+
 def opportunity_amounts(opportunities: Any, *, as_of: Any, start: Any = None,
-                        by: Sequence[str] = ()) -> pd.DataFrame:
+                        by: Sequence[str] = (), max_values: int | None = None,
+                        count_only: bool = False) -> pd.DataFrame:
     """Distinct deal amounts per process (and ``by`` groups) with their weights, of the deals created in
     ``(start, as_of]``.
 
     ``process, *by, amount, weight`` (``amount`` NaN counts the deals without an amount). The empirical amount
     distribution of past deals, for valuing new deals and deals without an amount, without reading raw rows.
+
+    ``max_values``: when the table would have more rows than this (millions of deals with amounts to the cent),
+    the amounts are pooled in the engine into bins of relative width :data:`AMOUNT_BIN` on a log scale (sign
+    kept; zero and missing amounts each their own bin), each bin standing for its deals at their mean amount.
+    Weights and each group's total amount are kept (to rounding at 1e-6); a quantile moves by at most the bin
+    width, 0.01%. Only the binned table is collected, so the collection does not grow with the number of deals.
+
+    ``count_only``: only the deals per process and group (``process, *by, weight``), for callers that share work
+    by the deals' count and not by their amounts.
 
     Examples
     --------
@@ -1134,6 +1184,9 @@ def opportunity_amounts(opportunities: Any, *, as_of: Any, start: Any = None,
     ...                   "created_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"])})
     >>> opportunity_amounts(o, as_of="2024-12-31").to_dict("records")
     [{'process': 'p', 'amount': 5.0, 'weight': 2}, {'process': 'p', 'amount': nan, 'weight': 1}]
+    >>> o2 = o.assign(amount=[100.0, 100.001, 300.0])
+    >>> opportunity_amounts(o2, as_of="2024-12-31", max_values=2).to_dict("records")
+    [{'process': 'p', 'amount': 100.0005, 'weight': 2}, {'process': 'p', 'amount': 300.0, 'weight': 1}]
     """
     opp = _lazy(opportunities, "opportunities")
     names = opp.collect_schema().names()
@@ -1142,9 +1195,25 @@ def opportunity_amounts(opportunities: Any, *, as_of: Any, start: Any = None,
         opp = opp.filter(nw.col("created_at") > nw.lit(pd.Timestamp(start).to_pydatetime()))
     amount = nw.col("amount").cast(nw.Float64) if "amount" in names else nw.lit(None, dtype=nw.Float64)
     by = list(by)
-    out = _collect(opp.with_columns(_amount=amount).group_by("process", *by, "_amount").agg(
-        nw.len().alias("weight")))
-    out = out.rename(columns={"_amount": "amount"})
+    if count_only:
+        out = _collect(opp.group_by("process", *by).agg(nw.len().alias("weight")))
+        return out.sort_values(["process", *by], kind="stable", na_position="last").reset_index(drop=True)
+    opp = opp.with_columns(_amount=amount)
+    grouped = opp.group_by("process", *by, "_amount").agg(nw.len().alias("weight"))
+    if max_values is not None and int(_collect(grouped.select(nw.len().alias("n"))).iloc[0, 0]) > max_values:
+        a = nw.col("_amount")
+        # bin number: sign x (1e6 + round(ln|a| / width)), |a| floored at 1e-9 (ln of 0: zero has its own bin);
+        # a missing amount (null or NaN) is bin 0
+        mag = (a.abs().clip(lower_bound=1e-9).log() / AMOUNT_BIN).round(0) + 1e6
+        missing = a.is_null() | a.is_nan()
+        key = nw.when(missing).then(nw.lit(0.0)).otherwise(nw.when(a < 0).then(-mag).otherwise(mag))
+        binned = opp.with_columns(_bin=key, _known=nw.when(missing).then(nw.lit(0.0)).otherwise(a))
+        out = _collect(binned.group_by("process", *by, "_bin").agg(nw.len().alias("weight"),
+                                                                     nw.col("_known").sum().alias("_sum")))
+        out["amount"] = (out.pop("_sum").astype(float) / out["weight"]).round(6).where(out.pop("_bin") != 0)
+        out = out[["process", *by, "amount", "weight"]]
+    else:
+        out = _collect(grouped).rename(columns={"_amount": "amount"})
     out["amount"] = out["amount"].astype(float)
     return out.sort_values(["process", *by, "amount"], kind="stable", na_position="last").reset_index(drop=True)
 
