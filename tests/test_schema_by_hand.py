@@ -246,3 +246,11 @@ def test_large_tables_are_converted_in_threads_with_the_same_failures(monkeypatc
     one = validate(opps.iloc[:1], "opportunities", dayfirst=True)
     assert one[["opportunity_id", "created_at", "expected_close", "amount"]].values.tolist() == [
         ["a", pd.Timestamp("2024-03-05"), pd.Timestamp("2024-07-01"), 10.0]]
+
+
+def test_a_column_of_only_missing_values_is_missing_not_a_crash() -> None:
+    # a column with no value at all (None in every row: Excel, frames) is missing in each row, dates and amounts alike
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "order_date": [None, None], "amount": [None, None]})
+    assert _cases(frame, "orders") == [
+        ("order_date", "not_null", "row 0", "missing"), ("order_date", "not_null", "row 1", "missing"),
+        ("amount", "not_null", "row 0", "missing"), ("amount", "not_null", "row 1", "missing")]

@@ -277,6 +277,9 @@ def parse_dates(
             return ParsedDates(pd.Series(fast, index=index, dtype="datetime64[ns]", copy=False), _none(index),
                                _none(index), "ISO 8601")
     codes, uniques = pd.factorize(series, use_na_sentinel=True)  # each distinct value is read once
+    if len(uniques) == 0:  # every value is missing
+        nat = np.full(len(series), np.datetime64("NaT"), dtype="datetime64[ns]")
+        return ParsedDates(pd.Series(nat, index=index, copy=False), _none(index), _none(index))
     uniq = np.asarray(uniques, dtype=object)
     blank = np.fromiter((isinstance(v, str) and not v.strip() for v in uniq), dtype=bool, count=len(uniq))
     if blank.any():  # blank strings are missing values
@@ -509,6 +512,9 @@ def parse_numbers(
         num = series.astype(float)
         return ParsedNumbers(num, _none(index), mixed_currency=_none(index))
     codes, uniques = pd.factorize(series, use_na_sentinel=True)  # each distinct value is read once
+    if len(uniques) == 0:  # every value is missing
+        return ParsedNumbers(pd.Series(np.full(len(series), np.nan), index=index, copy=False), _none(index),
+                             mixed_currency=_none(index))
     uniq = np.asarray(uniques, dtype=object)
     blank = np.fromiter((isinstance(v, str) and not v.strip() for v in uniq), dtype=bool, count=len(uniq))
     if blank.any():  # blank strings are missing values
