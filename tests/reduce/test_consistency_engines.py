@@ -77,8 +77,10 @@ def test_funnel_control_and_forecast_on_duckdb_under_a_row_limit(catalogue):
     _same(k, kpis(pandas_data, freq="M", start="2025-01-02"))
     _same(mv.table, pipeline_movement(pandas_data, "2025-03-31", pandas_data.as_of).table)
     ref = pipeline(pandas_data, ref_funnel, horizon="30D", include_new=True, n_draws=200, seed=4)
-    assert sorted(fc.deals["opportunity_id"]) == sorted(ref.deals["opportunity_id"])
-    np.testing.assert_array_equal(fc.draws["pipeline"].sum(axis=(1, 2)), ref.draws["pipeline"].sum(axis=(1, 2)))
+    # on DuckDB the open deals come back as cells of equal inputs (no row per deal): the same deals and draws
+    assert int(fc.deals["deals"].sum()) == len(ref.deals) and "opportunity_id" not in fc.deals.columns
+    np.testing.assert_array_equal(fc.draws["pipeline"], ref.draws["pipeline"])
+    np.testing.assert_array_equal(fc.draws["new"], ref.draws["new"])
 
 
 _PROC = SalesProcess("p", ["a", "b", "c"])

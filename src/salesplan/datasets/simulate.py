@@ -295,6 +295,7 @@ def simulate(
 
     # --- opportunities and stage events ------------------------------------------------------------------
     horizon_days = (as_of - start_ts).days
+    start_ns = int(start_ts.as_unit("ns").value)  # times of the loop below in integer nanoseconds (see _days_ns)
     key_share = {}
     opp_rows, ev_rows, act_rows, out_rows = [], [], [], []
     owners = {name: [f"{name[:3]}_rep{j}" for j in range(1, 4)] for name in procs}
@@ -317,8 +318,7 @@ def simulate(
             opp_no += 1
             oid = f"P{opp_no:06d}"
             seg = seg_of[cid]
-            created = start_ts + pd.Timedelta(days=float(created_day))
-            created = created.floor("min")
+            created = _floor_minute(start_ns + _days_ns(float(created_day)))
             owner = owners[name][rng.integers(3)]
             amount = round(float(rng.lognormal(np.log(DEAL_SIZE[name]) - 0.18, 0.6)), 2)
             opp_rows.append((oid, cid, name, created, amount, owner, seg))
@@ -329,11 +329,11 @@ def simulate(
                 advance = rng.random() < rates[seg][k]
                 mean_adv = ADVANCE_DAYS[name][k]
                 stay = rng.gamma(2.0, mean_adv / 2.0) if advance else rng.gamma(1.5, mean_adv * LOSS_SLOWER / 1.5)
-                leave = (now + pd.Timedelta(days=float(stay))).floor("min")
+                leave = _floor_minute(now + _days_ns(float(stay)))
                 for kind, ratio in proc.activities.get(stage, {}).items():
                     for _ in range(rng.poisson(ratio)):
-                        when = now + (leave - now) * rng.random()
-                        act_rows.append((kind, when.floor("min"), oid, cid, owner, name))
+                        act_rows.append((kind, _floor_minute(now + int((leave - now) * rng.random())), oid, cid,
+                                         owner, name))
                 now = leave
                 if not advance:
                     outcome = proc.lost
@@ -342,16 +342,18 @@ def simulate(
             out_rows.append((oid, name, seg, outcome, now))
     rate_t, win_t, dur_t, act_t = _true_tables(procs, key_share)
 
-    opps = pd.DataFrame(opp_rows, columns=["opportunity_id", "customer_id", "process", "created_at", "amount",
-                                           "owner", "segment"])
-    latent = pd.DataFrame(ev_rows, columns=["opportunity_id", "stage", "entered_at"])
+    opps = _stamped(pd.DataFrame(opp_rows, columns=["opportunity_id", "customer_id", "process", "created_at",
+                                                    "amount", "owner", "segment"]), "created_at")
+    latent = _stamped(pd.DataFrame(ev_rows, columns=["opportunity_id", "stage", "entered_at"]), "entered_at")
     events = latent[latent["entered_at"] <= as_of].reset_index(drop=True)
     opps = opps[opps["created_at"] <= as_of].reset_index(drop=True)
-    acts = pd.DataFrame(act_rows, columns=["kind", "date", "opportunity_id", "customer_id", "owner", "process"])
+    acts = _stamped(pd.DataFrame(act_rows, columns=["kind", "date", "opportunity_id", "customer_id", "owner",
+                                                    "process"]), "date")
     acts = acts[acts["date"] <= as_of].sort_values("date", kind="stable").reset_index(drop=True)
     acts["hours"] = acts["kind"].map(HOURS)
     acts["cost"] = (acts["hours"] * 80 + np.where(acts["kind"] == "visits", 60, 0)).round(2)
-    outcomes = pd.DataFrame(out_rows, columns=["opportunity_id", "process", "segment", "outcome", "closed_at"])
+    outcomes = _stamped(pd.DataFrame(out_rows, columns=["opportunity_id", "process", "segment", "outcome",
+                                                        "closed_at"]), "closed_at")
 
     # expected close: created + sum of mean advance days (a planning date, may lie after the cut)
     cycle = {n: pd.Timedelta(days=float(sum(ADVANCE_DAYS[n]))) for n in procs}
@@ -381,6 +383,35 @@ def simulate(
                   latent_events=latent, outcomes=outcomes, share_of_wallet=sow,
                   customer_params=cparams, as_of=as_of, latent_history=latent_history, call_bias=call_bias)
     return data, truth
+
+
+_MINUTE_NS = 60_000_000_000
+
+
+def _days_ns(days: float) -> int:
+    """``pd.Timedelta(days=days).value``: the nanoseconds pandas makes of a float number of days (as an int).
+
+    Examples
+    --------
+    >>> _days_ns(1.2345678) == pd.Timedelta(days=1.2345678).value
+    True
+    """
+    return int(days * 24 * 3600 * 1_000_000_000)
+
+
+def _floor_minute(ns: int) -> int:
+    """A time in nanoseconds floored to the minute (``Timestamp.floor("min")``)."""
+    return ns - ns % _MINUTE_NS
+
+
+def _stamped(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``column`` (integer nanoseconds) as datetimes, as pandas makes a column of Timestamps (nanoseconds).
+
+    An empty frame is left as it is (as a frame of no Timestamps).
+    """
+    if len(frame):
+        frame[column] = pd.to_datetime(frame[column].to_numpy(dtype=np.int64), unit="ns")
+    return frame
 
 
 def _targets(procs: dict[str, SalesProcess], rates: pd.DataFrame, as_of: pd.Timestamp,

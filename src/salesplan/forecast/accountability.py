@@ -290,7 +290,7 @@ def model_calls(data: Any, calls: pd.DataFrame, *, n_draws: int = 200, seed: int
         cut = cut_data(data, t)
         end = p.end_time.normalize() + pd.Timedelta(days=1)
         fc = pipeline(cut, funnels[label], as_of=t, horizon=end - t, include_new=True, n_draws=n_draws,
-                      seed=seed + i)
+                      seed=seed + i, per_deal=True)  # the owners' share needs each deal's owner
         won = won_by[label][t]
         part = [won.assign(expected=won["amount"], p=1.0)[["owner", "process", "expected", "p"]]]
         deals = fc.deals

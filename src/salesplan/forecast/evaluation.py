@@ -283,7 +283,7 @@ def pipeline_backtest(
         cut = cut_data(data, origin)
         funnel = estimator(cut)
         fc = pipeline(cut, funnel, as_of=origin, horizon=h, include_new=False, n_draws=n_draws,
-                      confidence=confidence, seed=seed + i)
+                      confidence=confidence, seed=seed + i, per_deal=True)  # scored deal by deal below
         from_open = wins.get(origin, none)
         # baselines on the same definition (wins of the deals open at the window's start), one window earlier
         # and one year earlier

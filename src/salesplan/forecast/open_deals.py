@@ -428,10 +428,19 @@ def _eventual_cells(rates: np.ndarray, group: np.ndarray, stage: np.ndarray, rat
     Without driver multipliers. ``rates`` is (groups, draws, stages); each cell's chance to leave its stage forward times the product of the
     later stages' rates (one suffix product per group and draw, read at each cell's group and stage).
     """
-    p = _advance_share(rates[group, :, stage], ratio[:, None])
     after = np.ones_like(rates)
     after[:, :, :-1] = np.cumprod(rates[:, :, :0:-1], axis=2)[:, :, ::-1]
-    return p * after[group, :, stage]
+    r = rates[group, :, stage]
+    if not ((rates > 0) & (rates < 1)).all():
+        return _advance_share(r, ratio[:, None]) * after[group, :, stage]
+    # every rate inside (0, 1): _advance_share's arithmetic without its guards, in place (the same values)
+    p = 1 - r
+    with np.errstate(over="ignore", invalid="ignore"):
+        p *= ratio[:, None]
+        p += r
+        np.divide(r, p, out=p)
+    p *= after[group, :, stage]
+    return p
 
 
 def alias_tables(share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

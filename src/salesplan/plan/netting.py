@@ -68,15 +68,15 @@ class _Reach:
     """
 
     def __init__(self, x: np.ndarray, wins: np.ndarray, q: np.ndarray) -> None:
-        need = x[:, None] - wins  # wins still needed from the new entries in each draw
-        pos = need > 0
+        pos = wins < x[:, None]  # wins still needed from the new entries in the draw (x - wins > 0)
         self.n_draws = max(wins.shape[1], 1)
-        self.reached = (~pos).sum(axis=1).astype(float)  # reached by the open deals alone
+        per_row = pos.sum(axis=1)
+        self.reached = (wins.shape[1] - per_row).astype(float)  # reached by the open deals alone
         self.row, col = np.nonzero(pos)  # row by row, so each row's pairs are one slice
-        self.need = need[self.row, col]
-        self.q = q[self.row, col]
+        self.need = x[self.row] - wins[self.row, col]
+        self.q = np.clip(q[self.row, col], 1e-12, 1.0)
         self.n_rows = len(x)
-        self.first = np.concatenate([[0], np.cumsum(pos.sum(axis=1))])
+        self.first = np.concatenate([[0], np.cumsum(per_row)])
 
     def __call__(self, n: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Per row (all rows, or the True ones of ``rows``; the others are NaN) at ``n`` entries (one per row)."""
@@ -129,7 +129,7 @@ def net_entries(contracts: np.ndarray, open_wins: np.ndarray, win_rate: np.ndarr
     """
     x = np.asarray(contracts, dtype=float)
     w = np.asarray(open_wins, dtype=float)
-    q = np.clip(np.asarray(win_rate, dtype=float), 1e-12, 1.0)
+    q = np.asarray(win_rate, dtype=float)  # clipped to [1e-12, 1] where read
     lo = np.zeros(len(x), dtype=np.int64)
     reach = _Reach(x, w, q)
     p_lo = reach(lo)
@@ -146,20 +146,30 @@ def net_entries(contracts: np.ndarray, open_wins: np.ndarray, win_rate: np.ndarr
         hi = np.where(ok, guess, hi)
         p_hi = np.where(ok, p_guess, p_hi)
         lo = np.where(~done & ~ok, np.maximum(guess, lo), lo)
-        step = np.maximum(np.ceil(guess * 0.03), 1).astype(np.int64)
-        probe = np.clip(np.where(ok, guess - step, guess + step), lo, hi)
-        p_probe = reach(probe, ~done)
-        ok2 = ~done & (p_probe >= target_probability)
-        moved = ok2 & (probe < hi)
-        hi = np.where(moved, probe, hi)
-        p_hi = np.where(moved, p_probe, p_hi)
-        lo = np.where(~done & ~ok2 & (probe > lo), probe, lo)
+        # then steps away from the guess, to the side it points to (1 at first, doubling), until a point on the
+        # other side of the answer brackets it (the answer is the guess or next to it in most rows: 84% of the
+        # benchmark's)
+        step = np.ones(len(x), dtype=np.int64)
+        down, up = ok.copy(), ~done & ~ok
+        while True:
+            probe = np.where(down, hi - step, lo + step)
+            go = (down & (probe > lo)) | (up & (probe < hi))
+            if not go.any():
+                break
+            p_probe = reach(probe, go)
+            ok2 = go & (p_probe >= target_probability)
+            hi = np.where(ok2, probe, hi)
+            p_hi = np.where(ok2, p_probe, p_hi)
+            lo = np.where(go & ~ok2, probe, lo)
+            down, up = down & ok2, up & go & ~ok2
+            step = step * 2
         unknown = ~done & np.isnan(p_hi)
         if unknown.any():
             p_hi = np.where(unknown, reach(hi, unknown), p_hi)
         p_hi = np.where(done, p_lo, p_hi)
     else:  # double from the mean need until the target probability is reached
-        hi = np.maximum(np.ceil(np.maximum(x - w.mean(axis=1), 1.0) / q.mean(axis=1)), 1).astype(np.int64)
+        q_mean = np.clip(q, 1e-12, 1.0).mean(axis=1)
+        hi = np.maximum(np.ceil(np.maximum(x - w.mean(axis=1), 1.0) / q_mean), 1).astype(np.int64)
         p_hi = np.where(done, p_lo, reach(hi, ~done))
     for _ in range(40):
         short = ~done & (p_hi < target_probability)
@@ -283,9 +293,11 @@ def net_volumes(volumes: pd.DataFrame, view: FunnelView, forecast: Any, target_p
     vol["open_contracts_probability"] = np.where(has_draws, (wins >= x[:, None]).mean(axis=1), (x <= 0) * 1.0)
     if with_pipeline.any():
         idx = np.flatnonzero(with_pipeline)
-        n, prob = net_entries(x[idx], wins[idx], q[idx], target_probability,
+        every = len(idx) == len(vol)  # then the draws are read as they are (no copies of the large arrays)
+        n, prob = net_entries(x[idx], wins if every else wins[idx], q if every else q[idx], target_probability,
                               upper=vol.loc[idx, "gross_required_entries"].to_numpy(np.int64))
-        need = np.maximum(x[idx] - wins[idx].mean(axis=1), 0.0)
+        need = np.maximum(x[idx] - (vol["open_contracts"].to_numpy(float) if every else wins[idx].mean(axis=1)),
+                          0.0)
         vol.loc[idx, "expected_entries"] = need / vol.loc[idx, "win_rate"].to_numpy(float)
         gross = vol.loc[idx, "gross_required_entries"].to_numpy(np.int64)
         # the pipeline only adds wins: a simulated answer above the exact gross one is Monte Carlo error

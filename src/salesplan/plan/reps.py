@@ -246,6 +246,7 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
     part.insert(0, "owner", np.asarray(owners, dtype=object)[nz_c_all])
     part["count"] = np.concatenate(nz_n)[at] if nz_n else np.zeros(0, dtype=np.int64)
     rows.append(part)
+    at_rows, at_owners = [nz_r_all], [nz_c_all]  # each table row's item row and owner (len(owners): unassigned)
     if (nobody & (whole > 0)).any():
         lost = items[nobody & (whole > 0)]
         logger.warning("per_rep: %d process-item-bucket cell(s) have no available rep; they are listed under %r "
@@ -255,9 +256,16 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
         un.insert(0, "owner", UNASSIGNED)
         un["count"] = whole[nobody & (whole > 0)]
         rows.append(un)
+        at_rows.append(np.flatnonzero(nobody & (whole > 0)))
+        at_owners.append(np.full(len(un), len(owners)))
     table = pd.concat(rows, ignore_index=True)
-    # sorted by start, owner, process and item (stable): one lexsort of the columns' sorted codes
-    keys = [pd.factorize(table[c], sort=True, use_na_sentinel=False)[0] for c in ("item", "process", "owner", "start")]
+    # sorted by start, owner, process and item (stable): one lexsort of sorted codes, each taken from the item rows
+    # or the owners (a superset of the table's values, so the order is that of the table's own sorted codes)
+    item_row, owner_no = np.concatenate(at_rows), np.concatenate(at_owners)
+    keys = [pd.factorize(items[c], sort=True, use_na_sentinel=False)[0][item_row] for c in ("item", "process")]
+    keys.append(pd.factorize(np.asarray([*owners, UNASSIGNED], dtype=object), sort=True,
+                             use_na_sentinel=False)[0][owner_no])
+    keys.append(pd.factorize(items["start"], sort=True, use_na_sentinel=False)[0][item_row])
     table = table.iloc[np.lexsort(keys)].reset_index(drop=True) if len(table) else table.reset_index(drop=True)
     table["count"] = table["count"].astype(np.int64)
     totals = items.assign(carried=values, whole=whole)

@@ -355,11 +355,17 @@ def _as_datetime(frame: nw.LazyFrame, column: str, table: str) -> nw.LazyFrame:
                                    "value": f"dtype {dtype}"}])
 
 
-def _code_expr(processes: Mapping[str, SalesProcess], single: str | None) -> nw.Expr:
-    """Stage code: 0..n-1 working stages, n won, n+1 lost, null unknown."""
+def _code_expr(processes: Mapping[str, SalesProcess], single: str | None, n_stages: int) -> nw.Expr:
+    """Stage code: 0..k-1 a process's k working stages, ``n_stages`` won, ``n_stages + 1`` lost, null unknown.
+
+    ``n_stages`` is the largest number of working stages of any process, so the outcomes of every process share
+    two codes and all processes are reduced in one layout (codes k..n_stages-1 stay unused by a shorter process).
+    """
     expr = None
     for name, proc in processes.items():
-        for code, stage in enumerate(proc.all_stages):
+        n_here = len(proc.stages)
+        for index, stage in enumerate(proc.all_stages):
+            code = index if index < n_here else n_stages + index - n_here
             cond = nw.col(_STAGE) == stage
             if single is None:
                 cond = cond & (nw.col("process") == name)
@@ -573,11 +579,14 @@ def as_datetime(value: Any) -> _dt.datetime:
 
 
 def _per_opportunity(events: nw.LazyFrame, n: int, cut: _dt.datetime) -> nw.LazyFrame:
-    """One row per opportunity of a process with ``n`` working stages: the path rules without window functions.
+    """One row per opportunity: the path rules without window functions.
 
-    ``events`` holds ``opportunity_id, code, entered_at`` rows (duplicates included). One group-by gives, per
-    opportunity and stage code ``k`` (``n`` = won, ``n + 1`` = lost), the first and last time (``_f<k>``,
-    ``_g<k>``; duplicates change neither) and the number of events. From these:
+    ``events`` holds ``opportunity_id, process, code, entered_at`` rows (duplicates included), coded in one layout
+    for all processes (:func:`_code_expr`: working stages from 0, ``n`` = won, ``n + 1`` = lost, ``n`` the most
+    working stages of any process). One group-by gives, per opportunity (and its process) and stage code ``k``,
+    the first and last time (``_f<k>``, ``_g<k>``; duplicates change neither) and the number of events. A process
+    with fewer working stages has no events in the codes between its last working stage and ``n``, so every column
+    below is the same as in a layout of its own. From these:
 
     * the last event time, and ``final_code``: the largest code seen at that time;
     * ``_e<k>``: entry of working stage ``k``, the suffix minimum over later stages (``_e<n>`` is the won entry
@@ -595,7 +604,7 @@ def _per_opportunity(events: nw.LazyFrame, n: int, cut: _dt.datetime) -> nw.Lazy
     if not (impl.is_polars() or impl.is_duckdb()):  # conditional aggregations only where the engine runs them
         events = events.with_columns(**src)  # (pandas and PyArrow group-bys take plain column aggregations)
         src = {name: nw.col(name) for name in src}
-    wide = events.group_by(_OPP).agg(
+    wide = events.group_by(_OPP, "process").agg(
         *[src[f"_a{k}"].min().alias(f"_f{k}") for k in codes],
         *[src[f"_a{k}"].max().alias(f"_g{k}") for k in codes],
         nw.len().alias("_len"),
@@ -632,7 +641,7 @@ def _per_opportunity(events: nw.LazyFrame, n: int, cut: _dt.datetime) -> nw.Lazy
     implied = {f"_implied{k}": nw.col(f"_f{k}").is_null() | (nw.col(f"_f{k}") > nw.col(f"_e{k}"))
                for k in range(n)}
     return wide.with_columns(_back=back, **implied).select(
-        _OPP, "final_code", "final", "closed_at", *[f"_e{k}" for k in range(n + 1)], *implied,
+        _OPP, "process", "final_code", "final", "closed_at", *[f"_e{k}" for k in range(n + 1)], *implied,
         *[f"_s{k}" for k in range(n - 1)], "_back", "_rows", "_outcomes", "_amb")
 
 
@@ -690,7 +699,8 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
         ev = ev.with_columns(process=nw.lit(single))
     else:
         ev = ev.join(opp.select(_OPP, "process"), on=_OPP, how="left")
-    ev = ev.with_columns(code=_code_expr(procs, single))
+    n_stages = max(len(proc.stages) for proc in procs.values())
+    ev = ev.with_columns(code=_code_expr(procs, single, n_stages))
     counts = _collect(ev.select(
         nw.len().alias("all"),
         (nw.col(_AT) > nw.lit(cut)).cast(nw.Int64).sum().alias("after"),
@@ -717,55 +727,67 @@ def _build_rows(stage_events: Any, procs: dict[str, SalesProcess], opportunities
     # --- cut, duplicates, void outcomes, moves back: one group-by per opportunity and process -----------------
     ev = ev.filter(nw.col(_AT) <= nw.lit(cut))
     n_kept = n_void = n_back = n_with_events = 0
+    # every process in one pass, in one layout of codes (see _code_expr): a process with fewer working stages than
+    # n never has the codes between its own and n, so its entries, suffix minima and flags are those of its own
+    # layout, and one group-by, one set of expressions and one materialised table serve all processes
+    n = n_stages
+    sub = ev.select(_OPP, "process", "code", _AT)
+    wide = _materialise(_per_opportunity(sub, n, cut))
+    sure = ~nw.col("_amb")
+    stats = _collect(wide.select(
+        nw.when(sure).then(nw.col("_rows")).sum().alias("rows"),
+        (nw.when(sure).then(nw.col("_outcomes") - (nw.col("final_code") >= n).cast(nw.Int64)).sum())
+        .alias("void"),
+        nw.col("_back").cast(nw.Int64).sum().alias("back"),
+        nw.col("_amb").cast(nw.Int64).sum().alias("amb"),
+        (~nw.col("_e0").is_null()).cast(nw.Int64).sum().alias("entered"),
+    ))
+    n_kept += int(stats.iloc[0, 0])
+    n_void += int(stats.iloc[0, 1])
+    n_with_events += int(stats.iloc[0, 4])
+    if int(stats.iloc[0, 3]):  # distinct events of opportunities with 3+ events of one stage (rare: re-run)
+        amb = wide.filter(nw.col("_amb")).select(_OPP, "final_code")
+        exact = _collect(sub.join(amb, on=_OPP, how="inner").unique([_OPP, "code", _AT]).select(
+            nw.len().alias("rows"),
+            ((nw.col("code") >= n).cast(nw.Int64).sum()).alias("out")))
+        closed = int(_collect(amb.select((nw.col("final_code") >= n).cast(nw.Int64).sum())).iloc[0, 0])
+        n_kept += int(exact.iloc[0, 0])
+        n_void += int(exact.iloc[0, 1]) - closed
+    if int(stats.iloc[0, 2]):  # exact count of events behind a later stage's first entry (rare: re-run)
+        suffix = [f"_s{c}" for c in range(n - 1)]
+        cand = sub.filter(nw.col("code") < n - 1).join(
+            wide.filter(nw.col("_back")).select(_OPP, *suffix), on=_OPP, how="inner").unique([_OPP, "code", _AT])
+        behind = nw.sum_horizontal(*[((nw.col("code") == c) & (nw.col(_AT) > nw.col(f"_s{c}")))
+                                     .fill_null(False).cast(nw.Int64) for c in range(n - 1)])
+        n_back += int(_collect(cand.select(behind.sum())).iloc[0, 0])
+    wide = wide.select(_OPP, "process", "final", "closed_at", *[f"_e{k}" for k in range(n + 1)],
+                       *[f"_implied{k}" for k in range(n)], "_back")
+    seen = [wide.select(_OPP)]
     parts: list[nw.LazyFrame] = []
-    seen: list[nw.LazyFrame] = []
-    for name, proc in procs.items():
-        sub = ev if single is not None else ev.filter(nw.col("process") == name)
-        sub = sub.select(_OPP, "code", _AT)
-        n = len(proc.stages)
-        wide = _materialise(_per_opportunity(sub, n, cut))
-        sure = ~nw.col("_amb")
-        stats = _collect(wide.select(
-            nw.when(sure).then(nw.col("_rows")).sum().alias("rows"),
-            (nw.when(sure).then(nw.col("_outcomes") - (nw.col("final_code") >= n).cast(nw.Int64)).sum())
-            .alias("void"),
-            nw.col("_back").cast(nw.Int64).sum().alias("back"),
-            nw.col("_amb").cast(nw.Int64).sum().alias("amb"),
-            (~nw.col("_e0").is_null()).cast(nw.Int64).sum().alias("entered"),
+    n_of = {name: len(proc.stages) for name, proc in procs.items()}
+    for k in range(n):
+        entry = nw.col(f"_e{k}")
+        keep = ~entry.is_null()
+        without = [name for name, m in n_of.items() if m <= k]  # processes that have no working stage k
+        if without:
+            keep = keep & ~nw.col("process").is_in(without)
+        ends = [name for name, m in n_of.items() if m == k + 1]  # processes whose last working stage is k
+        if len(ends) == len(n_of) - len(without):
+            is_last = nw.lit(True)
+        elif ends:
+            is_last = nw.col(f"_e{k + 1}").is_null() | nw.col("process").is_in(ends)
+        else:
+            is_last = nw.col(f"_e{k + 1}").is_null()
+        parts.append(wide.filter(keep).select(
+            nw.col(_OPP), nw.col("process").cast(nw.String), nw.lit(k).cast(nw.Int64).alias("code"),
+            nw.col("final"), nw.col("closed_at"), entry.alias("t_entry"),
+            nw.col(f"_e{k + 1}").alias("t_next"), nw.col(f"_implied{k}").alias("implied"),
+            nw.col("_e0").alias("first_entered_at"), nw.lit(k == 0).alias("is_first"),
+            is_last.alias("is_last"),
+            nw.all_horizontal(~nw.col(f"_implied{k}"), *[nw.col(f"_implied{j}") for j in range(k)],
+                              ignore_nulls=True).alias("is_first_stay"),
+            nw.col("_back").alias("moved_back"),
         ))
-        n_kept += int(stats.iloc[0, 0])
-        n_void += int(stats.iloc[0, 1])
-        n_with_events += int(stats.iloc[0, 4])
-        if int(stats.iloc[0, 3]):  # distinct events of opportunities with 3+ events of one stage (rare: re-run)
-            amb = wide.filter(nw.col("_amb")).select(_OPP, "final_code")
-            exact = _collect(sub.join(amb, on=_OPP, how="inner").unique([_OPP, "code", _AT]).select(
-                nw.len().alias("rows"),
-                ((nw.col("code") >= n).cast(nw.Int64).sum()).alias("out")))
-            closed = int(_collect(amb.select((nw.col("final_code") >= n).cast(nw.Int64).sum())).iloc[0, 0])
-            n_kept += int(exact.iloc[0, 0])
-            n_void += int(exact.iloc[0, 1]) - closed
-        if int(stats.iloc[0, 2]):  # exact count of events behind a later stage's first entry (rare: re-run)
-            suffix = [f"_s{c}" for c in range(n - 1)]
-            cand = sub.filter(nw.col("code") < n - 1).join(
-                wide.filter(nw.col("_back")).select(_OPP, *suffix), on=_OPP, how="inner").unique([_OPP, "code", _AT])
-            behind = nw.sum_horizontal(*[((nw.col("code") == c) & (nw.col(_AT) > nw.col(f"_s{c}")))
-                                         .fill_null(False).cast(nw.Int64) for c in range(n - 1)])
-            n_back += int(_collect(cand.select(behind.sum())).iloc[0, 0])
-        wide = wide.select(_OPP, "final", "closed_at", *[f"_e{k}" for k in range(n + 1)],
-                           *[f"_implied{k}" for k in range(n)], "_back")
-        seen.append(wide.select(_OPP))
-        for k in range(n):
-            entry = nw.col(f"_e{k}")
-            parts.append(wide.filter(~entry.is_null()).select(
-                nw.col(_OPP), nw.lit(name).cast(nw.String).alias("process"), nw.lit(k).cast(nw.Int64).alias("code"),
-                nw.col("final"), nw.col("closed_at"), entry.alias("t_entry"),
-                nw.col(f"_e{k + 1}").alias("t_next"), nw.col(f"_implied{k}").alias("implied"),
-                nw.col("_e0").alias("first_entered_at"), nw.lit(k == 0).alias("is_first"),
-                (nw.lit(True) if k == n - 1 else nw.col(f"_e{k + 1}").is_null()).alias("is_last"),
-                nw.all_horizontal(~nw.col(f"_implied{k}"), *[nw.col(f"_implied{j}") for j in range(k)],
-                                  ignore_nulls=True).alias("is_first_stay"),
-                nw.col("_back").alias("moved_back"),
-            ))
     issues["event after as_of"] = (n_after, "ignored (not yet known at the cut)")
     issues["duplicate event"] = (n_all - n_after - n_kept, "counted once")
     issues["void outcome (reopened)"] = (n_void, "ignored: only the last event can close a deal")

@@ -361,8 +361,12 @@ class DealRows:
             last = last.filter(nw.col("process") == process)
         if largest is not None:
             last = self._largest(last, largest)
+        elif last.implementation.is_polars():  # Polars sorts the ids faster than pandas; the order is then kept
+            last = last.sort(_OPP)
         frame = _finish_states(_collect(last), self.processes, self.as_of).reindex(columns=cols)
-        return frame.sort_values(["as_of", _OPP], kind="stable").reset_index(drop=True)
+        if frame.empty or not frame[_OPP].is_monotonic_increasing:  # one cut: the order of the ids
+            frame = frame.sort_values(["as_of", _OPP], kind="stable")
+        return frame.reset_index(drop=True)
 
     def open_positions(self, processes: Sequence[str], columns: Sequence[str] = ()) -> pd.DataFrame:
         """The open deals of ``processes`` at the cut, in opportunity-id order, with only what a simulation of
