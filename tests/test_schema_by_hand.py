@@ -7,12 +7,15 @@ the mutation-test selection of ``schema.py`` (benchmarks/mutation.py), so every 
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from salesplan import schema
 from salesplan.errors import SchemaError
 from salesplan.schema import _as_id, validate
 
@@ -198,12 +201,56 @@ _PIECES = st.sampled_from(["a", "7", "b c", " ", "\t", "\u00a0", "é", "", "\n"]
 
 
 @given(st.lists(st.one_of(st.none(), st.lists(_PIECES, max_size=4).map("".join)), min_size=1, max_size=25),
-       st.integers(0, 4))
+       st.integers(0, 4), st.sampled_from([1 << 20, 1, 2, 3]))
 @settings(max_examples=150, deadline=None)
-def test_ids_lose_surrounding_blanks_and_blank_ids_are_missing_whatever_the_text(values, start) -> None:
+def test_ids_lose_surrounding_blanks_and_blank_ids_are_missing_whatever_the_text(values, start, block) -> None:
     """The quick look at the ids' first and last bytes never skips a value that strip or blank-to-missing would
-    change (also in a slice, whose Arrow data does not start at offset 0)."""
+    change (also in a slice, whose Arrow data does not start at offset 0, and when the look goes block by block,
+    as it does on large columns)."""
     series = pd.Series(values, dtype="str").iloc[start:]
     expected = [None if v is None or not v.strip() else v.strip() for v in values[start:]]
-    got = _as_id(series)
+    saved, schema._BLOCK = schema._BLOCK, block
+    try:
+        got = _as_id(series)
+    finally:
+        schema._BLOCK = saved
     assert [None if pd.isna(v) else v for v in got] == expected
+
+
+def test_large_tables_are_converted_in_threads_with_the_same_failures(monkeypatch) -> None:
+    """From ``CONCURRENT_ROWS`` rows on, ids, dates and numbers are converted side by side in threads; what users
+    see does not change: every failure in column order, an ambiguous date column refused, ids stripped."""
+    monkeypatch.setattr(schema, "CONCURRENT_ROWS", 1)
+    monkeypatch.setattr(schema, "_cores", lambda: 2)
+    threads: set[str] = set()
+    parse = schema.parse_dates
+
+    def recorded(*args, **kw):
+        threads.add(threading.current_thread().name)
+        return parse(*args, **kw)
+
+    monkeypatch.setattr(schema, "parse_dates", recorded)
+    opps = pd.DataFrame({"opportunity_id": [" a", "b", "b"], "customer_id": ["c", None, "d"], "process": "acquisition",
+                         "created_at": ["05/03/2024", "06/04/2024", "07/05/2024"],
+                         "expected_close": ["2024-07-01", None, "2024-08-01"], "amount": [10, -1, "x"]})
+    amb = "(month-first or day-first; set dayfirst= or date_format=)"
+    assert _cases(opps, "opportunities") == [
+        ("customer_id", "not_null", "b", "missing"),
+        ("created_at", "ambiguous_date", "-", f"05/03/2024 {amb}"),
+        ("created_at", "ambiguous_date", "-", f"06/04/2024 {amb}"),
+        ("created_at", "ambiguous_date", "-", f"07/05/2024 {amb}"),
+        ("amount", "numeric", "b", "x"),
+        ("amount", "non_negative", "b", "-1.0"),
+        ("opportunity_id", "unique", "b", "b"), ("opportunity_id", "unique", "b", "b")]
+    assert threads and all(name.startswith("salesplan-validate") for name in threads)
+    one = validate(opps.iloc[:1], "opportunities", dayfirst=True)
+    assert one[["opportunity_id", "created_at", "expected_close", "amount"]].values.tolist() == [
+        ["a", pd.Timestamp("2024-03-05"), pd.Timestamp("2024-07-01"), 10.0]]
+
+
+def test_a_column_of_only_missing_values_is_missing_not_a_crash() -> None:
+    # a column with no value at all (None in every row: Excel, frames) is missing in each row, dates and amounts alike
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "order_date": [None, None], "amount": [None, None]})
+    assert _cases(frame, "orders") == [
+        ("order_date", "not_null", "row 0", "missing"), ("order_date", "not_null", "row 1", "missing"),
+        ("amount", "not_null", "row 0", "missing"), ("amount", "not_null", "row 1", "missing")]

@@ -57,8 +57,10 @@ Examples
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +68,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import SchemaError
-from salesplan.parse import blank_to_na, parse_dates, parse_numbers, to_naive_utc
+from salesplan.parse import ParsedDates, ParsedNumbers, blank_to_na, parse_dates, parse_numbers, to_naive_utc
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess
 
 __all__ = ["TableSpec", "TABLES", "FORECAST_CATEGORIES", "validate", "to_pandas", "normalise_period"]
@@ -308,6 +310,9 @@ def _as_id(series: pd.Series) -> pd.Series:
     return pd.Series(converted[codes], index=series.index, dtype=TEXT_DTYPE)
 
 
+_BLOCK = 1 << 20  # values per step of the block-wise checks
+
+
 def _may_have_blanks(series: pd.Series) -> bool:
     """Whether a text column may hold empty values or values with surrounding blanks.
 
@@ -328,18 +333,22 @@ def _may_have_blanks(series: pd.Series) -> bool:
         width = np.int64 if chunk.type == pa.large_string() else np.int32
         offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
         data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
-        starts, ends = offsets[:-1], offsets[1:]
-        present = ends > starts
-        if chunk.null_count:
-            valid = np.asarray(chunk.is_valid(), dtype=bool)
-            if (valid & ~present).any():
-                return True  # an empty text
-            present &= valid  # a missing value's bytes, if any, are not read
-        elif not present.all():
-            return True
-        for edge in (data[starts[present]], data[ends[present] - 1]):
-            if ((edge <= 32) | (edge >= 128)).any():
-                return True
+        valid = np.asarray(chunk.is_valid(), dtype=bool) if chunk.null_count else None
+        for lo in range(0, len(chunk), _BLOCK):  # block by block: the temporaries stay small and are reused
+            hi = min(lo + _BLOCK, len(chunk))
+            starts, ends = offsets[lo: hi], offsets[lo + 1: hi + 1]
+            if valid is None:
+                if (ends - starts).min() == 0:
+                    return True  # an empty text
+                first, last = data[starts], data[ends - 1]
+            else:
+                present = valid[lo: hi]  # a missing value's bytes, if any, are not read
+                if (present & (ends == starts)).any():
+                    return True  # an empty text
+                first, last = data[starts[present]], data[ends[present] - 1]
+            for edge in (first, last):
+                if len(edge) and (edge.min() <= 32 or edge.max() >= 128):
+                    return True
     return False
 
 
@@ -355,12 +364,12 @@ def _as_text(series: pd.Series, blank_is_missing: bool = False) -> pd.Series:
     return out.where(notna, None).astype(TEXT_DTYPE)
 
 
-def _as_date(series: pd.Series, column: str, col: _Collector, dayfirst: bool | None = None,
-             date_format: str | None = None) -> tuple[pd.Series, bool]:
-    """Parse dates to naive UTC timestamps with one reading per column (:func:`salesplan.parse.parse_dates`);
-    also return whether the source values were time-zone aware."""
+def _as_date(series: pd.Series, column: str, col: _Collector,
+             parsed: Callable[[], ParsedDates]) -> tuple[pd.Series, bool]:
+    """Record the failures of a date column parsed by ``parsed()`` (:func:`salesplan.parse.parse_dates`: naive
+    UTC timestamps, one reading per column); return the dates and whether the source values were zone-aware."""
     try:
-        result = parse_dates(series, column, col.table, dayfirst=dayfirst, date_format=date_format)
+        result = parsed()
     except SchemaError as err:  # both month-first and day-first fit: refused, with the choice to make
         col.rows.extend(err.failure_cases.to_dict("records"))
         col.hints[(col.table, column, "ambiguous_date")] = str(err).split(": ", 1)[-1]
@@ -380,17 +389,62 @@ def _as_date(series: pd.Series, column: str, col: _Collector, dayfirst: bool | N
     return result.values, bool(aware.any())
 
 
-def _as_number(series: pd.Series, column: str, col: _Collector, decimal: str | None = None,
-               thousands: str | None = None) -> pd.Series:
-    result = parse_numbers(series, column, col.table, decimal=decimal, thousands=thousands)
+def _as_number(series: pd.Series, column: str, col: _Collector, parsed: Callable[[], ParsedNumbers]) -> pd.Series:
+    """Record the failures of a number column parsed by ``parsed()`` (:func:`salesplan.parse.parse_numbers`)."""
+    result = parsed()
     num = result.values
     col.add(column, "numeric", result.bad, series)
-    col.failed[column] = result.bad | result.mixed_currency
-    col.add(column, "currency", result.mixed_currency, series)
+    mixed = result.mixed_currency.any()
+    col.failed[column] = result.bad | result.mixed_currency if mixed else result.bad
+    if mixed:
+        col.add(column, "currency", result.mixed_currency, series)
     if result.hint:
         col.hints[(col.table, column, "numeric" if result.bad.any() else "currency")] = result.hint
-    col.add(column, "finite", np.isinf(num), series)
+    values = num.to_numpy(dtype=float)
+    if len(values) and (np.fmax.reduce(values) == np.inf or np.fmin.reduce(values) == -np.inf):  # no mask if none
+        col.add(column, "finite", np.isinf(num), series)
     return num
+
+
+#: From this many rows on, :func:`validate` converts columns concurrently (smaller tables: threads cost more
+#: than they save).
+CONCURRENT_ROWS = 500_000
+
+
+def _cores() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _conversions(df: pd.DataFrame, kinds: Mapping[str, str], table: str, options: Mapping[str, Any]
+                 ) -> dict[str, Callable[[], Any]]:
+    """The per-column conversions of :func:`validate` (ids, dates, numbers): for each column a function giving
+    its result, or raising its error.
+
+    They depend on nothing but their own column, and their heavy parts (Arrow's date cast, NumPy's casts and
+    reductions) release the GIL. On tables of :data:`CONCURRENT_ROWS` rows or more they are therefore started at
+    once in a small thread pool (the longest, the dates, first), so that their wall times overlap on a machine
+    with several cores; each result is then taken in column order, and failures are recorded in that order as
+    before, so the outcome does not depend on the threads. Below that size each runs when it is asked for.
+    """
+    tasks: dict[str, Callable[[], Any]] = {}
+    for name, kind in sorted(kinds.items(), key=lambda item: item[1] != DATE):
+        series = df[name]
+        if kind == ID:
+            tasks[name] = lambda s=series: _as_id(s)
+        elif kind == DATE:
+            tasks[name] = lambda s=series, n=name: parse_dates(s, n, table, dayfirst=_option(options["dayfirst"], n),
+                                                               date_format=_option(options["date_format"], n))
+        elif kind in (AMOUNT, NUMBER):
+            tasks[name] = lambda s=series, n=name: parse_numbers(s, n, table, decimal=_option(options["decimal"], n),
+                                                                 thousands=_option(options["thousands"], n))
+    workers = min(len(tasks), _cores(), 4)
+    if len(df) < CONCURRENT_ROWS or workers < 2:
+        return tasks
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="salesplan-validate")
+    futures = {name: pool.submit(task) for name, task in tasks.items()}
+    pool.shutdown(wait=False)  # the submitted conversions still run; the pool ends with the last of them
+    return {name: future.result for name, future in futures.items()}
 
 
 def _option(value: Any, column: str) -> Any:
@@ -504,9 +558,11 @@ def validate(
 
     as_of_ts = None if as_of is None else to_naive_utc(as_of)
     kinds = {name: kind for name, kind in spec.columns.items() if name in df.columns}
+    converted = _conversions(df, kinds, table, {"dayfirst": dayfirst, "date_format": date_format,
+                                                "decimal": decimal, "thousands": thousands})
     for name, kind in kinds.items():  # ids first: a single-column key names the rows in messages
         if kind == ID:
-            df[name] = _as_id(df[name])
+            df[name] = converted[name]()
     if len(spec.key) == 1 or table == "opportunity_history":  # history rows are named by their deal
         key = df[spec.key[0]]
         col.keys = key.where(key.notna(), pd.Series([f"row {i}" for i in df.index], index=df.index))
@@ -516,14 +572,16 @@ def validate(
         if kind == TEXT:
             df[name] = _as_text(raw, blank_is_missing=name in _BLANK_IS_MISSING)
         elif kind == DATE:
-            df[name], aware[name] = _as_date(raw, name, col, _option(dayfirst, name), _option(date_format, name))
+            df[name], aware[name] = _as_date(raw, name, col, converted[name])
             if as_of_ts is not None and name not in spec.future_ok:
                 col.add(name, "not_in_future", df[name] > as_of_ts, raw)
         elif kind in (AMOUNT, NUMBER):
-            df[name] = _as_number(raw, name, col, _option(decimal, name), _option(thousands, name))
-        if name in spec.required:
-            missing_value = df[name].isna() & ~col.failed.pop(name, False) if kind in (DATE, AMOUNT, NUMBER) \
-                else df[name].isna()
+            df[name] = _as_number(raw, name, col, converted[name])
+        failed = col.failed.pop(name, None)
+        if name in spec.required:  # missing, not unreadable (those failed their own check)
+            missing_value = df[name].isna()
+            if failed is not None and failed.any():
+                missing_value &= ~failed
             col.add(name, "not_null", missing_value, raw)
     timed_naive = [c for c, a in aware.items() if not a and (df[c].dropna() != df[c].dropna().dt.normalize()).any()] \
         if any(aware.values()) else []
@@ -550,7 +608,8 @@ def _table_rules(table: str, df: pd.DataFrame, col: _Collector, processes: dict[
                  opportunities: pd.DataFrame | None) -> None:
     if table == "orders":
         df["is_return"] = (df["amount"] < 0).fillna(False).astype(bool)
-        if "quantity" in df.columns:
+        quantity = df["quantity"].to_numpy(dtype=float) if "quantity" in df.columns else np.zeros(0)
+        if len(quantity) and (df["is_return"].any() or np.fmin.reduce(quantity) < 0):  # else no sign can differ
             opposite = ((df["amount"] < 0) & (df["quantity"] > 0)) | ((df["amount"] > 0) & (df["quantity"] < 0))
             col.add("amount", "return_sign", opposite,
                     lambda i: df.loc[i, "amount"].astype(str) + " with quantity " + df.loc[i, "quantity"].astype(str))
