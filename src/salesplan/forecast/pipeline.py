@@ -259,12 +259,7 @@ def open_pipeline(stage_events: Any, opportunities: Any, processes: Mapping[str,
     cols = list(nw.from_native(opportunities).collect_schema().names())
     if columns is not None:
         cols = [c for c in dict.fromkeys(columns) if c in cols]
-    known = nw.from_native(opportunities).filter(nw.col("process").is_in(list(processes)))
-    unknown = nw.from_native(opportunities).filter(~nw.col("process").is_in(list(processes)))
-    n_unknown = int(_count(unknown))
-    if n_unknown:
-        logger.warning("pipeline: %d opportunity(ies) of process(es) not covered by the funnel are left out",
-                       n_unknown)
+    events, known = _known_deals(stage_events, opportunities, processes)
     if rows is not None:
         from salesplan.reduce.states import STATE_COLUMNS
 
@@ -272,8 +267,6 @@ def open_pipeline(stage_events: Any, opportunities: Any, processes: Mapping[str,
         states = rows.states(status=["open"])
         states = states.loc[states["process"].isin(list(processes)), STATE_COLUMNS + extra].reset_index(drop=True)
     else:
-        known_ids = known.select("opportunity_id")
-        events = nw.from_native(stage_events).join(known_ids, on="opportunity_id", how="semi")
         states = deal_states(nw.to_native(events), processes, nw.to_native(known), as_of=as_of,
                              attributes=[c for c in cols if c not in ("stage", "entered_at")], status=["open"])
     drop = ["as_of", "status", "work_stage", "work_index", "first_entered_at", "closed_at"]
@@ -284,24 +277,34 @@ def open_pipeline(stage_events: Any, opportunities: Any, processes: Mapping[str,
     return out.reset_index(drop=True)  # sorted by opportunity_id, whatever the engine: same seed, same draws
 
 
-def _open_rows(stage_events: Any, opportunities: Any, processes: Mapping[str, SalesProcess], as_of: Any,
-               columns: Sequence[str]) -> Any:
-    """The deals of ``processes`` reduced at ``as_of`` in the engine (:class:`salesplan.reduce.states.DealRows`
-    with the attribute ``columns``), for :meth:`~salesplan.reduce.states.DealRows.open_positions` (``per_deal=False``;
-    the caller closes it).
+def _known_deals(stage_events: Any, opportunities: Any, processes: Mapping[str, SalesProcess]) -> tuple[Any, Any]:
+    """The stage events and opportunities of the funnel's ``processes`` (lazily, in their engine); the others
+    are left out with a warning that counts them.
     """
-    from salesplan.reduce.states import DealRows
-
-    have = list(nw.from_native(opportunities).collect_schema().names())
-    unknown = nw.from_native(opportunities).filter(~nw.col("process").is_in(list(processes)))
-    n_unknown = int(_count(unknown))
+    covered = nw.col("process").is_in(list(processes))
+    n_unknown = int(_count(nw.from_native(opportunities).filter(~covered)))
     if n_unknown:
         logger.warning("pipeline: %d opportunity(ies) of process(es) not covered by the funnel are left out",
                        n_unknown)
-    known = nw.from_native(opportunities).filter(nw.col("process").is_in(list(processes)))
+    known = nw.from_native(opportunities).filter(covered)
     events = nw.from_native(stage_events).join(known.select("opportunity_id"), on="opportunity_id", how="semi")
+    return events, known
+
+
+def _open_rows(stage_events: Any, opportunities: Any, processes: Mapping[str, SalesProcess], as_of: Any,
+               columns: Sequence[str], rows: Any) -> tuple[Any, bool]:
+    """The deals of ``processes`` reduced at ``as_of`` (:class:`salesplan.reduce.states.DealRows` with the
+    attribute ``columns``) for :meth:`~salesplan.reduce.states.DealRows.open_positions` (``per_deal=False``):
+    ``rows`` when given, else reduced here; and whether the caller owns (and closes) them.
+    """
+    from salesplan.reduce.states import DealRows
+
+    events, known = _known_deals(stage_events, opportunities, processes)
+    if rows is not None:
+        return rows, False
+    have = set(known.collect_schema().names())
     return DealRows(nw.to_native(events), processes, nw.to_native(known), as_of=as_of,
-                    attributes=[c for c in columns if c in have])
+                    attributes=[c for c in columns if c in have]), True
 
 
 def _cell_rows(process: str, by: list[str], keys: list[tuple], proc: SalesProcess, cells: Any,
@@ -617,8 +620,7 @@ def pipeline(
     # per cell: the open deals are read from the engine one process at a time (only numbers and shared strings)
     source, own_source, open_deals = None, False, None
     if not per_deal:
-        own_source = rows is None
-        source = _open_rows(events, opps, params.processes, cut, ["amount", *params.by]) if own_source else rows
+        source, own_source = _open_rows(events, opps, params.processes, cut, ["amount", *params.by], rows)
         have = [*source.attributes, "process"]
     else:
         open_deals = open_pipeline(events, opps, params.processes, cut, columns=wanted, rows=rows)

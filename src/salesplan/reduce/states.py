@@ -210,6 +210,11 @@ def _rows_at(stage_events: Any, opportunities: Any, cut: pd.Timestamp, procs: di
     return built["rows"]
 
 
+def _days_in_stage(entered: pd.Series, end: Any) -> pd.Series:
+    """Days (fractional) from entering the stage to ``end``: the close for a closed deal, the cut for an open one."""
+    return (end - entered).dt.total_seconds() / _DAY
+
+
 def _finish_states(frame: pd.DataFrame, procs: Mapping[str, SalesProcess], cut: pd.Timestamp) -> pd.DataFrame:
     if frame.empty:
         return frame
@@ -233,7 +238,7 @@ def _finish_states(frame: pd.DataFrame, procs: Mapping[str, SalesProcess], cut: 
     frame["closed_at"] = frame["closed_at"].where(closed)
     end = frame["closed_at"].where(closed, cut)
     frame["entered_stage_at"] = frame.pop("t_entry")
-    frame["days_in_stage"] = (end - frame["entered_stage_at"]).dt.total_seconds() / _DAY
+    frame["days_in_stage"] = _days_in_stage(frame["entered_stage_at"], end)
     frame["moved_back"] = frame["moved_back"].fillna(False).astype(bool)
     frame.insert(0, "as_of", cut)
     return frame
@@ -401,7 +406,7 @@ class DealRows:
             return pd.DataFrame(columns=out_cols)
         frame = frame.take(np.asarray(frame.pop(_OPP).argsort(kind="stable"))).reset_index(drop=True)
         frame["stage_index"] = frame.pop("code").to_numpy(dtype=np.int64)
-        frame["days_in_stage"] = (self.as_of - frame.pop("t_entry")).dt.total_seconds() / _DAY
+        frame["days_in_stage"] = _days_in_stage(frame.pop("t_entry"), self.as_of)  # open: until the cut
         return frame[out_cols]
 
     def ids(self, *, where: nw.Expr) -> list[str]:
