@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 
 from salesplan._results import Result, rounded
@@ -92,6 +91,8 @@ def trend_tests(rates: pd.DataFrame, significance: float = 0.05) -> pd.DataFrame
 
     The break is found where the rate jumps from 0.3 to 0.5.
     """
+    import statsmodels.api as sm  # imported when fitted: importing it takes about a second
+
     check_probability(significance, "significance")
     rows = []
     for (pname, stage), g in rates.groupby(["process", "stage"], sort=False):

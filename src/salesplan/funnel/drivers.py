@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 from scipy.special import expit, logit
 
@@ -190,6 +189,8 @@ def drivers(stage_events: Any, processes: SalesProcess | Mapping[str, SalesProce
     keep = [c for c in x.columns if x[c].std() > 0]
     x = x[keep]
     y = (closed["final"] == "won").astype(float).to_numpy()
+    import statsmodels.api as sm  # imported when fitted: importing it takes about a second
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
