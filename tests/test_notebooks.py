@@ -8,6 +8,7 @@ by ``tests/test_packaging.py`` on the installed wheel, which writes its copy the
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -21,6 +22,13 @@ EXECUTED_ELSEWHERE = {"05_control_report.ipynb": "tests/test_packaging.py"}
 NOTEBOOKS = [p for p in ALL_NOTEBOOKS if p.name not in EXECUTED_ELSEWHERE]
 #: Charts each notebook must show inline as PNG (figures built outside pyplot are shown with ``display(fig)``).
 PNG_CHARTS = {"06_forecast_accountability.ipynb": 3}
+#: Key figures a notebook prints, checked against the simulator's truth (patterns of its text output).
+KEY_FIGURES = {"06_forecast_accountability.ipynb": [
+    # the reps' known biases recovered: inside their 95% intervals for about 95% of the 15 reps
+    r"true bias inside the 95% interval for (1[3-5]) of 15 reps",
+    # in week 13 salesplan's re-run forecast, which knows most of the quarter, is closer than the calls
+    r"calls scored; the model is closer than the calls from week 13 on",
+]}
 
 
 def run_notebook(path: Path, cwd: Path, kernel_name: str = "python3") -> nbformat.NotebookNode:
@@ -67,4 +75,8 @@ def test_notebook_runs(path: Path, save_executed_notebook, display_problems) -> 
     assert not display_problems(nb), f"{path.name}: " + "; ".join(display_problems(nb))
     pngs = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert pngs >= PNG_CHARTS.get(path.name, 0), f"{path.name}: {pngs} inline PNG chart(s)"
+    text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "")
+                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    for pattern in KEY_FIGURES.get(path.name, []):
+        assert re.search(pattern, text), f"{path.name}: no output matches {pattern!r}"
     save_executed_notebook(nb, path)
