@@ -141,43 +141,23 @@ def _attributes(opportunities: Any, wanted: Sequence[str]) -> tuple[nw.LazyFrame
     return opp.select(nw.col(_OPP).cast(nw.String), *cols), cols
 
 
-def _with_closed(frame: nw.LazyFrame, closed: nw.LazyFrame | None) -> nw.LazyFrame:
-    """``frame`` with ``_closed_by``: when ``closed`` (``opportunity_id, closed_at`` of the deals closed at a later
-    cut) shows the deal closed (null otherwise). A deal closed by a cut at the later one is closed at that cut too
-    (its last event by then is that outcome), so :func:`_alive` can leave it out of that cut's reduction."""
-    if closed is None:
-        return frame
-    by = closed.select(_OPP, nw.col("closed_at").alias("_closed_by"))
-    return frame.with_columns(nw.col(_OPP).cast(nw.String)).join(by, on=_OPP, how="left")
-
-
-def _alive(pruned: bool, cut: pd.Timestamp) -> nw.Expr:
-    """Rows of deals not known to be closed by ``cut`` (``_closed_by`` of :func:`_with_closed`)."""
-    if not pruned:
-        return nw.lit(True)
-    return nw.col("_closed_by").is_null() | (nw.col("_closed_by") > nw.lit(cut.to_pydatetime()))
-
-
-def _stacked(stage_events: Any, opportunities: Any, cuts: Sequence[pd.Timestamp],
-             pruned: bool = False) -> tuple[Any, Any, pd.Timestamp]:
+def _stacked(stage_events: Any, opportunities: Any, cuts: Sequence[pd.Timestamp]) -> tuple[Any, Any, pd.Timestamp]:
     """Events and opportunities as known at each cut, stacked, keyed ``<opportunity_id><SEP><cut index>``.
 
     One reduction of the stacked rows gives every deal's state at every cut (each copy sees only what was known
-    at its cut), instead of one reduction per cut. ``pruned``: both tables carry ``_closed_by``
-    (:func:`_with_closed`) and the deals known to be closed at a cut are left out of that cut's copy.
+    at its cut), instead of one reduction per cut.
     """
     ev = _lazy(stage_events, "stage_events")
     opp = _lazy(opportunities, "opportunities")
-    ev_names = [c for c in ev.collect_schema().names() if c != "_closed_by"]
-    opp_names = [c for c in opp.collect_schema().names() if c != "_closed_by"]
-    closed = pruned
+    ev_names = ev.collect_schema().names()
+    opp_names = opp.collect_schema().names()
     ev_parts, opp_parts = [], []
     for i, cut in enumerate(cuts):
         lit_cut = nw.lit(cut.to_pydatetime())
         key = nw.concat_str([nw.col(_OPP).cast(nw.String), nw.lit(f"{_SEP}{i:0{_CUT_DIGITS}d}")]).alias(_OPP)
-        ev_parts.append(ev.filter((nw.col("entered_at") <= lit_cut) & _alive(closed, cut)).select(
+        ev_parts.append(ev.filter(nw.col("entered_at") <= lit_cut).select(
             key, *[c for c in ev_names if c != _OPP]))
-        opp_parts.append(opp.filter((nw.col("created_at") <= lit_cut) & _alive(closed, cut)).select(
+        opp_parts.append(opp.filter(nw.col("created_at") <= lit_cut).select(
             key, *[c for c in opp_names if c != _OPP]))
     return (nw.to_native(nw.concat(ev_parts, how="vertical")), nw.to_native(nw.concat(opp_parts, how="vertical")),
             max(cuts))
