@@ -1302,14 +1302,15 @@ class Analysis:
     @cached_property
     def waterfall(self) -> Any:
         """:func:`salesplan.control.waterfall.pipeline_waterfall` of the reporting period: how the pipeline
-        expected to close in it moved from the period start (or the first opportunity) to the cut.
+        expected to close in it moved from the period start (or the first opportunity) to the cut. Its ``deals``
+        hold every deal behind the bars up to 100,000 of them, else the 1,000 largest of each bar.
         """
         from salesplan.control.waterfall import pipeline_waterfall
 
         d = self.scoped
         first, _ = time_span(d.opportunities, "created_at", "opportunities")
         return pipeline_waterfall(d, max(self.period.start_time, first), self.as_of, self.period_label_short,
-                                  deal_rows=self.deal_rows)
+                                  deal_rows=self.deal_rows, max_deals=100_000)
 
     @cached_property
     def waterfall_table(self) -> pd.DataFrame:
