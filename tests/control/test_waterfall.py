@@ -122,11 +122,12 @@ def by_hand(data: sp.SalesData, t0: pd.Timestamp, t1: pd.Timestamp, lo: pd.Times
     return deals, bars
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n=st.integers(1, 60),
        period=st.sampled_from(["2025-02", "2025-03", "2025-04", "2025-05", "2025-Q1", "2025-Q2"]),
        before=st.integers(-20, 60), span=st.integers(1, 120))
-# two histories in which every bar of the total is non-empty (so a wrong bar fails on every run), then random ones
+# two histories in which every bar of the total is non-empty (so a wrong bar fails on every run; 10 of 10 waterfall
+# mutants failed on them, see the issue-18-s7 note), then random ones for breadth
 @example(seed=23, n=40, period="2025-Q2", before=15, span=75)
 @example(seed=4, n=60, period="2025-03", before=-8, span=40)
 def test_waterfall_bars_are_the_hand_computed_ones_and_add_up(seed, n, period, before, span):
