@@ -106,6 +106,27 @@ def test_a_column_in_several_arrow_chunks_reads_as_one(monkeypatch, threads):
         assert arrow.bad.sum() == (bad_at is not None)
 
 
+def test_dates_nanoseconds_cannot_hold_are_named_not_wrapped_round():
+    # pandas keeps 1600-01-01 in microseconds; a cast to nanoseconds wrapped it round to 2184-07-20 without a word
+    far = ["2024-03-05", "1600-01-01", "9999-12-31", "1677-09-22", "1677-09-21", "2262-04-12"]
+    bad = [False, True, True, False, True, True]
+    for column in (pd.Series(far, dtype=object), pd.Series(far, dtype="str"),
+                   pd.Series([dt.datetime.fromisoformat(v) for v in far], dtype=object)):
+        got = parse_dates(column, "order_date")
+        assert got.bad.tolist() == bad
+        assert got.values.tolist() == [pd.NaT if b else pd.Timestamp(v) for v, b in zip(far, bad, strict=True)]
+    stamps = pd.Series(pd.to_datetime(far[:3]).astype("datetime64[s]"))  # e.g. from Parquet: no crash either
+    for column in (stamps, stamps.dt.tz_localize("Europe/Berlin")):
+        got = parse_dates(column, "order_date")
+        assert got.bad.tolist() == bad[:3] and got.values.tolist()[0] == pd.Timestamp("2024-03-05") - (
+            pd.Timedelta(hours=1) if column.dt.tz is not None else pd.Timedelta(0))
+    orders = pd.DataFrame({"customer_id": ["a", "b"], "order_date": ["2024-03-05", "1600-01-01"], "amount": 1.0})
+    with pytest.raises(SchemaError) as info:
+        sp.validate(orders, "orders")
+    assert info.value.failure_cases[["column", "check", "value"]].values.tolist() == [
+        ["order_date", "date", "1600-01-01"]]
+
+
 def test_a_value_that_fits_no_format_is_named_never_guessed():
     frame = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "customer_id": "c", "process": "acquisition",
                           "created_at": ["25/03/2024", "05/03/2024", "2024-31-12"]})

@@ -185,10 +185,34 @@ class ParsedDates:
     reading: str = "ISO 8601"
 
 
+def _as_ns(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``datetime64`` values of any unit as ``datetime64[ns]``, and where nanoseconds cannot hold them.
+
+    pandas 3 keeps dates before 1677-09-21 or after 2262-04-11 in a coarser unit; NumPy's cast to nanoseconds
+    would wrap them round silently (year 1600 becoming 2184). Such values become NaT here and are marked, so that
+    they are named as not dates instead of misread.
+    """
+    values = np.asarray(values)
+    unit, count = np.datetime_data(values.dtype)
+    if unit in ("Y", "M"):
+        values = values.astype("datetime64[D]")
+        unit, count = np.datetime_data(values.dtype)
+    factor = int(np.timedelta64(count, unit) // np.timedelta64(1, "ns")) if unit != "generic" else 1
+    if factor <= 1:
+        return values.astype("datetime64[ns]"), np.zeros(len(values), dtype=bool)
+    ints = values.view(np.int64)
+    limit = np.iinfo(np.int64).max // factor
+    outside = ((ints > limit) | (ints < -limit)) & ~np.isnat(values)
+    if outside.any():
+        values = values.copy()
+        values[outside] = np.datetime64("NaT")
+    return values.astype("datetime64[ns]"), outside
+
+
 def _try(texts: np.ndarray, fmt: str) -> np.ndarray:
-    """datetime64[ns] (naive UTC) per text under one format; NaT where it does not fit."""
+    """datetime64[ns] (naive UTC) per text under one format; NaT where it does not fit or is out of range."""
     parsed = pd.to_datetime(pd.Series(texts, dtype=object), format=fmt, errors="coerce", utc=True)
-    return parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    return _as_ns(parsed.dt.tz_localize(None).to_numpy())[0]
 
 
 def _cover(texts: np.ndarray, formats: tuple[str, ...], out: np.ndarray | None = None) -> np.ndarray:
@@ -278,11 +302,13 @@ def parse_dates(
     [Timestamp('2024-03-25 00:00:00'), NaT]
     """
     index = series.index
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        values = to_naive_utc(series)
-        return ParsedDates(values, _none(index), series.notna(), "datetime")
-    if pd.api.types.is_datetime64_dtype(series):
-        return ParsedDates(series.astype("datetime64[ns]"), _none(index), _none(index), "datetime")
+    if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(series):
+        aware = isinstance(series.dtype, pd.DatetimeTZDtype)
+        # to_naive_utc's rule, in the data's own unit first, so that dates nanoseconds cannot hold are named
+        naive = series.dt.tz_convert("UTC").dt.tz_localize(None) if aware else series
+        values, outside = _as_ns(naive.to_numpy())
+        return ParsedDates(pd.Series(values, index=index, copy=False), pd.Series(outside, index=index, copy=False),
+                           series.notna() if aware else _none(index), "datetime")
     if date_format in (None, "ISO8601"):
         fast = _plain_iso(series)
         if fast is not None:
@@ -308,7 +334,7 @@ def parse_dates(
         if isinstance(v, dt.datetime | dt.date | pd.Timestamp | np.datetime64) and not pd.isna(v):
             stamp = pd.Timestamp(v)
             aware_u[i] = stamp.tzinfo is not None
-            out[i] = to_naive_utc(stamp).to_datetime64()
+            out[i] = _as_ns(np.array([to_naive_utc(stamp).to_datetime64()]))[0][0]  # NaT if out of range
     texts = np.array([v.strip() if isinstance(v, str) else "" for v in uniq], dtype=object)
     text_idx = np.flatnonzero(is_text)
     reading = "ISO 8601"
