@@ -127,6 +127,24 @@ def test_missing_values_are_found_in_every_storage():
     assert _cases(orders.iloc[[0, 3]].assign(order_date="2024-01-01", amount=1.0), "orders") == []
 
 
+def test_new_columns_are_exact_and_the_users_to_change(monkeypatch):
+    # dates and integer quantities are written into arrays from Arrow's memory pool (no huge-page advice): the
+    # values are exact, the columns are the user's to change, and the caller's frame is untouched
+    from salesplan import parse
+
+    monkeypatch.setattr(parse, "CONCURRENT_ROWS", 1)  # the two-halves date pass too
+    raw = pd.DataFrame({"customer_id": ["a", "b", "c"], "order_date": pd.Series(["2024-03-05", "2023-12-31", None],
+                                                                                 dtype="str"),
+                        "amount": [1.5, 2.0, 3.0], "quantity": np.array([3, -2, 2**40], dtype=np.int64)})
+    out = validate(raw, "orders", raise_errors=False)
+    assert out["order_date"].tolist() == [pd.Timestamp("2024-03-05"), pd.Timestamp("2023-12-31"), pd.NaT]
+    assert out["quantity"].tolist() == [3.0, -2.0, float(2**40)] and out["quantity"].dtype == np.float64
+    out.loc[0, "quantity"] = 7.0
+    out.loc[1, "order_date"] = pd.Timestamp("2020-01-01")
+    assert out["quantity"].tolist()[0] == 7.0 and out["order_date"].tolist()[1] == pd.Timestamp("2020-01-01")
+    assert raw["quantity"].tolist() == [3, -2, 2**40] and raw["order_date"].tolist()[1] == "2023-12-31"
+
+
 def test_zone_aware_and_naive_timestamps_across_columns():
     aware = ["2024-01-02T10:00:00+01:00", "2024-01-03T10:00:00+01:00"]
     frame = pd.DataFrame({"opportunity_id": ["a", "b"], "customer_id": ["c", "d"], "process": "acquisition",
