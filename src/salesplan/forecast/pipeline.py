@@ -122,6 +122,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit
 
+from salesplan._columns import as_read, is_str
 from salesplan._results import Result
 from salesplan._validation import check_freq, check_positive, check_probability, horizon_end
 from salesplan.errors import ConfigError, SchemaError
@@ -725,11 +726,11 @@ def pipeline(
                 p_win = per_period.sum(axis=1)
                 # the columns in one constructor; a default string column passes its own array (no round trip
                 # through Python objects: the same column)
-                cols: dict[str, Any] = {"opportunity_id": _as_read(sub["opportunity_id"]), "process": proc_name}
+                cols: dict[str, Any] = {"opportunity_id": as_read(sub["opportunity_id"]), "process": proc_name}
                 for i, col in enumerate(params.by):
-                    cols[col] = _as_read(sub[col]) if sub[col].dtype == _STR else \
+                    cols[col] = as_read(sub[col]) if is_str(sub[col].dtype) else \
                         np.array([gkey[i] for gkey in keys], dtype=object)[of_group]
-                cols.update({"stage": _as_read(sub["stage"]), "days_in_stage": age, "amount": amounts[pos],
+                cols.update({"stage": as_read(sub["stage"]), "days_in_stage": age, "amount": amounts[pos],
                              "p_advance_now": p_adv, "p_win": p_win, "expected_revenue": p_win * amounts[pos]})
                 if p_deal is not None:
                     cols.update({"p_win_stage": p_stage, "p_win_deal": p_deal})
@@ -740,7 +741,7 @@ def pipeline(
                     base = pd.concat([base, pd.DataFrame(per_period, columns=[f"p_{label}" for label in periods])],
                                      axis=1)
                 if "owner" in sub.columns:
-                    base["owner"] = _as_read(sub["owner"])
+                    base["owner"] = as_read(sub["owner"])
                 deal_tables.append(base)
         if created_all is not None:
             created = created_all[created_all["process"] == proc_name]
@@ -778,17 +779,6 @@ def pipeline(
     return PipelineForecast(as_of=cut, end=end, periods=periods, processes=procs, deals=deals_df, draws=draws,
                             revenue_draws=rev, creation=pd.DataFrame(creation_rows), confidence=confidence,
                             rate_draws=rate_draws, group_draws=group_draws)
-
-
-#: the dtype a frame gives a column of Python strings (pandas' default string dtype)
-_STR = pd.DataFrame({"s": np.array(["a"], dtype=object)})["s"].dtype
-
-
-def _as_read(column: pd.Series) -> Any:
-    """``column.to_numpy()`` as a frame constructor reads it: a column of the default string dtype passes its own
-    array (the same column, without a round trip through Python objects), any other its values.
-    """
-    return column.array if column.dtype == _STR else column.to_numpy()
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._columns import is_str
 from salesplan.errors import PlanInputError
 from salesplan.plan._inputs import ALL
 from salesplan.plan.capacity import hours_table
@@ -62,8 +63,6 @@ __all__ = ["RepPlan", "largest_remainder", "whole_per_bucket", "allocate_to_reps
 logger = logging.getLogger(__name__)
 
 UNASSIGNED = "(unassigned)"
-#: the dtype a frame gives a column of Python strings (pandas' default string dtype)
-_STR = pd.DataFrame({"s": np.array(["a"], dtype=object)})["s"].dtype
 #: Hours per activity when none are given.
 DEFAULT_HOURS = {"calls": 0.25, "visits": 2.0, "offers": 3.0}
 
@@ -115,8 +114,12 @@ def whole_per_bucket(values: np.ndarray) -> np.ndarray:
 def _item_table(schedule: pd.DataFrame, basis: str) -> pd.DataFrame:
     sched = schedule.copy()
     is_entry = sched["item"] == "entries"
-    sched["item"] = np.where(is_entry, sched["stage"].astype(str) + " entries", sched["item"].astype(str))
-    sched["kind"] = np.where(is_entry, "entries", sched["item"])
+    if is_str(sched["item"].dtype) and is_str(sched["stage"].dtype):  # the same, in the string columns
+        sched["item"] = sched["item"].where(~is_entry, sched["stage"] + " entries")
+        sched["kind"] = sched["item"].where(~is_entry, "entries")
+    else:
+        sched["item"] = np.where(is_entry, sched["stage"].astype(str) + " entries", sched["item"].astype(str))
+        sched["kind"] = np.where(is_entry, "entries", sched["item"])
     keys = ["process", "segment", "item", "kind", "period", "start"]
     out = sched.groupby(keys, sort=False, as_index=False)[basis].sum()
     return out.sort_values(["process", "segment", "item", "start"], kind="stable").reset_index(drop=True)
@@ -262,7 +265,7 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
     keys.append(pd.factorize(items["start"], sort=True, use_na_sentinel=False)[0][item_row])
     order = np.lexsort(keys)
     names = pd.Series(np.asarray(owners, dtype=object))
-    if len(nz_r_all) and not len(lost_rows) and names.dtype == _STR:
+    if len(nz_r_all) and not len(lost_rows) and is_str(names.dtype):
         # the rows taken once, in their final order; the owners from their own (string) column
         table = base_cols.iloc[item_row[order]].reset_index(drop=True)
         table.insert(0, "owner", names.array.take(owner_no[order]))
