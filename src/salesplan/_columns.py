@@ -8,10 +8,10 @@ so the frame constructor sees what it always saw.
 Examples
 --------
 >>> import pandas as pd
->>> s = pd.Series(["a", "b", None], dtype=STR)
+>>> s = pd.Series(["a", "b", "c"], dtype=STR)
 >>> frame = pd.DataFrame({"x": taken(s, np.array([1, 1, 0, 2]))})
 >>> frame["x"].tolist(), frame["x"].dtype == pd.DataFrame({"x": s.to_numpy()[[1, 1, 0, 2]]})["x"].dtype
-(['b', 'b', 'a', nan], True)
+(['b', 'b', 'a', 'c'], True)
 """
 
 from __future__ import annotations
