@@ -53,7 +53,7 @@ from salesplan.control.plan_vs_actual import plan_actual_summary
 from salesplan.control.rep_activity import rep_activity_plan_vs_actual, rep_month_targets
 from salesplan.control.variance import plan_volumes_frame
 from salesplan.data import TABLE_ORDER, SalesData
-from salesplan.engines import to_engine
+from salesplan.engines import release_memory, to_engine
 from salesplan.errors import ConfigError, PlanInputError, SalesplanError
 from salesplan.forecast import SeriesForecaster, backtest, pipeline
 from salesplan.funnel import estimate
@@ -925,9 +925,11 @@ class Analysis:
         :attr:`win_probability_window`.
         """
         p_deal = self.win_probability_window if self.settings.win_model == "deal" else None
-        return pipeline(self.engine_data, self.funnel, as_of=self.as_of, horizon=self.settings.horizon, freq="M",
-                        confidence=self.settings.confidence, seed=self.settings.seed, win_probability=p_deal,
-                        deal_rows=self.deal_rows)
+        result = pipeline(self.engine_data, self.funnel, as_of=self.as_of, horizon=self.settings.horizon, freq="M",
+                          confidence=self.settings.confidence, seed=self.settings.seed, win_probability=p_deal,
+                          deal_rows=self.deal_rows)
+        release_memory()  # the simulation's buffers go back before the next query fills DuckDB's memory
+        return result
 
     @cached_property
     def target_window(self) -> pd.Series:
@@ -1302,14 +1304,15 @@ class Analysis:
     @cached_property
     def waterfall(self) -> Any:
         """:func:`salesplan.control.waterfall.pipeline_waterfall` of the reporting period: how the pipeline
-        expected to close in it moved from the period start (or the first opportunity) to the cut.
+        expected to close in it moved from the period start (or the first opportunity) to the cut. Its ``deals``
+        hold every deal behind the bars up to 100,000 of them, else the 1,000 largest of each bar.
         """
         from salesplan.control.waterfall import pipeline_waterfall
 
         d = self.scoped
         first, _ = time_span(d.opportunities, "created_at", "opportunities")
         return pipeline_waterfall(d, max(self.period.start_time, first), self.as_of, self.period_label_short,
-                                  deal_rows=self.deal_rows)
+                                  deal_rows=self.deal_rows, max_deals=100_000)
 
     @cached_property
     def waterfall_table(self) -> pd.DataFrame:

@@ -46,14 +46,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import narwhals as nw
-import numpy as np
 import pandas as pd
 
-from salesplan.engines import collect, engine_of, to_engine
 from salesplan.errors import ConfigError, SchemaError
-from salesplan.reduce.history import deal_values
-from salesplan.reduce.states import DealRows, column_names, deal_states
+from salesplan.reduce.states import DealRows
+from salesplan.reduce.waterfall import waterfall_groups
 from salesplan.schema import normalise_period
 
 __all__ = ["pipeline_waterfall", "Waterfall", "WATERFALL", "ENTRIES", "EXITS"]
@@ -101,58 +98,9 @@ class Waterfall:
                                title=f"Pipeline closing in {self.period}: {self.start.date()} to {self.end.date()}")
 
 
-def _taking_part(data: Any, t0: pd.Timestamp, t1: pd.Timestamp, lo: pd.Timestamp, hi: pd.Timestamp,
-                 values: pd.DataFrame | None, deal_rows: DealRows | None) -> list[str]:
-    """Ids of the deals that can be in the waterfall.
-
-    Those whose expected close is in the period at either date (from the history's ``values``, else the
-    opportunities' column), or closed after ``t0`` by ``t1`` inside the period.
-    """
-    in_period = (nw.col("closed_at") > nw.lit(t0.to_pydatetime())) & \
-        (nw.col("closed_at") >= nw.lit(lo.to_pydatetime())) & (nw.col("closed_at") < nw.lit(hi.to_pydatetime()))
-    if deal_rows is not None and deal_rows.as_of == t1:
-        closed = deal_rows.ids(where=(nw.col("final") != "open") & in_period)
-    else:
-        with DealRows(data.stage_events, data.processes, data.opportunities, as_of=t1, attributes=()) as rows:
-            closed = rows.ids(where=(nw.col("final") != "open") & in_period)
-    if values is not None:
-        close = pd.to_datetime(values["expected_close"]) if "expected_close" in values else None
-        expected = values.loc[_in_period(close, lo, hi), "opportunity_id"].astype(str).tolist() \
-            if close is not None else []
-    elif "expected_close" in column_names(data.opportunities):
-        opp = nw.from_native(data.opportunities)
-        opp = opp.lazy() if isinstance(opp, nw.DataFrame) else opp
-        close = nw.col("expected_close").cast(nw.Datetime("us"))
-        expected = collect(opp.filter((close >= nw.lit(lo.to_pydatetime())) & (close < nw.lit(hi.to_pydatetime())))
-                           .select(nw.col("opportunity_id").cast(nw.String)))["opportunity_id"].tolist()
-    else:
-        expected = []
-    return sorted(set(closed) | set(expected))
-
-
-def _only(frame: Any, ids: list[str]) -> Any:
-    """The rows of ``frame`` (native, any engine) whose ``opportunity_id`` is one of ``ids``, in its engine."""
-    if frame is None:
-        return None
-    if isinstance(frame, pd.DataFrame):
-        return frame[frame["opportunity_id"].astype(str).isin(set(ids))]
-    engine = engine_of(frame)
-    keep = nw.from_native(to_engine(pd.DataFrame({"opportunity_id": pd.Series(ids, dtype=object)}),
-                                    "polars-lazy" if engine == "polars" else engine))
-    keep = keep.lazy() if isinstance(keep, nw.DataFrame) else keep
-    lf = nw.from_native(frame)
-    lazy = isinstance(lf, nw.LazyFrame)
-    lf = lf.lazy() if not lazy else lf
-    out = lf.with_columns(nw.col("opportunity_id").cast(nw.String)).join(keep, on="opportunity_id", how="semi")
-    return nw.to_native(out if lazy else out.collect())
-
-
-def _in_period(when: pd.Series, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.Series:
-    return (when >= lo) & (when < hi)
-
-
 def pipeline_waterfall(data: Any, start: Any, end: Any, period: Any, *, by: str | Sequence[str] | None = None,
-                       history: Any = None, deal_rows: DealRows | None = None) -> Waterfall:
+                       history: Any = None, deal_rows: DealRows | None = None,
+                       max_deals: int | None = None) -> Waterfall:
     """How the pipeline expected to close in ``period`` changed between ``start`` and ``end`` (module docstring).
 
     Parameters
@@ -173,12 +121,16 @@ def pipeline_waterfall(data: Any, start: Any, end: Any, period: Any, *, by: str 
     deal_rows : DealRows, optional
         The deals' rows at ``end`` already reduced (what :class:`salesplan.Analysis` keeps for its cut); reduced
         here when not given or of another date.
+    max_deals : int, optional
+        :attr:`Waterfall.deals` holds every deal taking part up to this many (default: all); beyond it, the 1,000
+        largest of each bar (the bars always count every deal).
 
     Notes
     -----
     Only the deals that can take part are reduced at the two dates: those whose expected close (at either date)
     falls in the period and those closed by ``end`` inside the window and the period, chosen in the engine. The
-    rows read therefore grow with the period's deals, not with all deals.
+    deals are classified and the bars summed in the engine (:func:`salesplan.reduce.waterfall.waterfall_groups`):
+    only the bars, and the deals asked for, are collected.
 
     Raises
     ------
@@ -200,76 +152,32 @@ def pipeline_waterfall(data: Any, start: Any, end: Any, period: Any, *, by: str 
         raise SchemaError("pipeline_waterfall needs the opportunities and stage_events tables")
     groups = [by] if isinstance(by, str) else list(by or [])
     history = data.opportunity_history if history is None else history
-    opp_cols = set(column_names(data.opportunities))
-    hist_cols = set(column_names(history)) if history is not None else set()
-    static = [g for g in groups if g in opp_cols and not (g == "owner" and "owner" in hist_cols)]
-    values = None
-    if history is not None:
-        wanted = [c for c in ("amount", "expected_close") if c in hist_cols] + \
-            (["owner"] if "owner" in groups and "owner" in hist_cols else [])
-        values = deal_values(history, dates=[t0, t1], columns=wanted).drop(columns="last_changed_at")
-    else:
+    if history is None:
         logger.warning("pipeline_waterfall: no opportunity_history; today's amount and expected close stand for "
                        "their values at %s (no close-date moves are seen)", t0.date())
-    ids = _taking_part(data, t0, t1, lo, hi, values, deal_rows)
-    states = deal_states(_only(data.stage_events, ids), data.processes, _only(data.opportunities, ids),
-                         dates=[t0, t1],
-                         attributes=("created_at", *static,
-                                     *([c for c in ("amount", "expected_close", "owner") if c in opp_cols]
-                                       if history is None else [])))
-    states["as_of"] = pd.to_datetime(states["as_of"]).astype("datetime64[ns]")  # typed even when empty
-    if values is not None:
-        states = states.merge(values, on=["as_of", "opportunity_id"], how="left")
-    missing = [g for g in groups if g not in states.columns]
-    if missing:
-        raise SchemaError.from_cases([{"table": "opportunities", "column": g, "check": "required", "key": "-",
-                                       "value": "waterfall group not found"} for g in missing])
-    s0 = states[states["as_of"] == t0].set_index("opportunity_id")
-    s1 = states[states["as_of"] == t1].set_index("opportunity_id")
-    in0 = (s0["status"] == "open") & _in_period(s0["expected_close"], lo, hi)
-    in1 = (s1["status"] == "open") & _in_period(s1["expected_close"], lo, hi)
-    closed_in_window = (s1["status"] != "open") & (s1["closed_at"] > t0) & _in_period(s1["closed_at"], lo, hi)
-    through = closed_in_window & ~s1.index.isin(s0.index[in0])
-    ids = s1.index[in1.to_numpy() | s1.index.isin(s0.index[in0]) | through.to_numpy()]
-    d = pd.DataFrame(index=ids)
-    d["process"] = s1.loc[ids, "process"]
-    for g in groups:
-        d[g] = s1.loc[ids, g]
-    opening = pd.Series(ids.isin(s0.index[in0]), index=ids)
-    status0 = s0["status"].reindex(ids)
-    close0 = s0["expected_close"].reindex(ids)
-    entry = np.select(
-        [opening, status0.isna(), status0 != "open", close0 < lo],
-        ["opening", "created", "reopened", "pushed_in"], default="pulled_in")
-    status1, close1 = s1.loc[ids, "status"], s1.loc[ids, "expected_close"]
-    exit_ = np.select(
-        [in1.reindex(ids).fillna(False).astype(bool), status1 == "won", status1 == "lost", close1 < lo],
-        ["closing", "won", "lost", "pulled_out"], default="pushed_out")
-    d["entry"], d["exit"] = entry, exit_
-    d["value_start"] = np.where(opening, s0["amount"].reindex(ids).astype(float), np.nan)
-    d["value_end"] = s1.loc[ids, "amount"].astype(float).to_numpy()
-    d["change"] = np.where(opening, d["value_end"].fillna(0) - d["value_start"].fillna(0), 0.0)
-    deals = d.reset_index().rename(columns={"index": "opportunity_id"})
+    got = waterfall_groups(data.stage_events, data.processes, data.opportunities, history, start=t0, end=t1,
+                           period=(lo, hi), by=groups, deal_rows=deal_rows, max_deals=max_deals)
+    g = got.bars
     rows = []
     keys = ["process", *groups]
-    parts = [*deals.groupby(keys, dropna=False), (("(all)",) + ("(all)",) * len(groups), deals)]
-    for key, g in parts:
+    parts = [*g.groupby(keys, dropna=False), (("(all)",) + ("(all)",) * len(groups), g)]
+    for key, part in parts:
         key = key if isinstance(key, tuple) else (key,)
-        bars = {"opening": (int((g["entry"] == "opening").sum()),
-                            float(g.loc[g["entry"] == "opening", "value_start"].sum()))}
+        bars = {"opening": _bar(part, "entry", "opening", "value_start")}
         for c in ENTRIES:
-            m = g["entry"] == c
-            bars[c] = (int(m.sum()), float(g.loc[m, "value_end"].sum()))
-        up, down = g["change"] > 0, g["change"] < 0
-        bars["value_increased"] = (int(up.sum()), float(g.loc[up, "change"].sum()))
-        bars["value_decreased"] = (int(down.sum()), float(-g.loc[down, "change"].sum()))
-        for c in EXITS:
-            m = g["exit"] == c
-            bars[c] = (int(m.sum()), float(g.loc[m, "value_end"].sum()))
-        m = g["exit"] == "closing"
-        bars["closing"] = (int(m.sum()), float(g.loc[m, "value_end"].sum()))
+            bars[c] = _bar(part, "entry", c, "value_end")
+        bars["value_increased"] = (int(part["n_up"].sum()), float(part["v_up"].sum()))
+        bars["value_decreased"] = (int(part["n_down"].sum()), float(-part["v_down"].sum()))
+        for c in (*EXITS, "closing"):
+            bars[c] = _bar(part, "exit", c, "value_end")
         for cat in WATERFALL:
             rows.append({**dict(zip(keys, key, strict=True)), "category": cat, "count": bars[cat][0],
                          "value": round(bars[cat][1], 6) + 0.0, "sign": _SIGN.get(cat, 0)})
     table = pd.DataFrame(rows, columns=[*keys, "category", "count", "value", "sign"])
-    return Waterfall(table, deals, t0, t1, label)
+    return Waterfall(table, got.deals, t0, t1, label)
+
+
+def _bar(part: pd.DataFrame, side: str, category: str, value: str) -> tuple[int, float]:
+    """Deals and summed value of the grouped rows whose ``side`` (entry or exit) is ``category``."""
+    hit = part[side] == category
+    return int(part.loc[hit, "deals"].sum()), float(part.loc[hit, value].sum())

@@ -74,10 +74,15 @@ from salesplan.parse import to_naive_utc
 from salesplan.process import SalesProcess
 from salesplan.reduce.stages import (
     TRUNCATE,
+    _as_datetime,
+    _as_keys,
     _build_rows,
+    _code_expr,
     _collect,
     _entry,
     _lazy,
+    _proc_expr,
+    _require,
     _seconds,
     normalise_processes,
 )
@@ -90,6 +95,7 @@ __all__ = ["DealRows", "movement_deals", "movement_counts", "MOVEMENT_CATEGORIES
 logger = logging.getLogger(__name__)
 
 _OPP = "opportunity_id"
+_STAGE, _AT = "stage", "entered_at"
 STATE_COLUMNS = ["as_of", _OPP, "process", "status", "stage", "stage_index", "work_stage", "work_index",
                  "entered_stage_at", "days_in_stage", "first_entered_at", "created_at", "closed_at", "moved_back"]
 FREQS = TRUNCATE
@@ -135,43 +141,23 @@ def _attributes(opportunities: Any, wanted: Sequence[str]) -> tuple[nw.LazyFrame
     return opp.select(nw.col(_OPP).cast(nw.String), *cols), cols
 
 
-def _with_closed(frame: nw.LazyFrame, closed: nw.LazyFrame | None) -> nw.LazyFrame:
-    """``frame`` with ``_closed_by``: when ``closed`` (``opportunity_id, closed_at`` of the deals closed at a later
-    cut) shows the deal closed (null otherwise). A deal closed by a cut at the later one is closed at that cut too
-    (its last event by then is that outcome), so :func:`_alive` can leave it out of that cut's reduction."""
-    if closed is None:
-        return frame
-    by = closed.select(_OPP, nw.col("closed_at").alias("_closed_by"))
-    return frame.with_columns(nw.col(_OPP).cast(nw.String)).join(by, on=_OPP, how="left")
-
-
-def _alive(pruned: bool, cut: pd.Timestamp) -> nw.Expr:
-    """Rows of deals not known to be closed by ``cut`` (``_closed_by`` of :func:`_with_closed`)."""
-    if not pruned:
-        return nw.lit(True)
-    return nw.col("_closed_by").is_null() | (nw.col("_closed_by") > nw.lit(cut.to_pydatetime()))
-
-
-def _stacked(stage_events: Any, opportunities: Any, cuts: Sequence[pd.Timestamp],
-             pruned: bool = False) -> tuple[Any, Any, pd.Timestamp]:
+def _stacked(stage_events: Any, opportunities: Any, cuts: Sequence[pd.Timestamp]) -> tuple[Any, Any, pd.Timestamp]:
     """Events and opportunities as known at each cut, stacked, keyed ``<opportunity_id><SEP><cut index>``.
 
     One reduction of the stacked rows gives every deal's state at every cut (each copy sees only what was known
-    at its cut), instead of one reduction per cut. ``pruned``: both tables carry ``_closed_by``
-    (:func:`_with_closed`) and the deals known to be closed at a cut are left out of that cut's copy.
+    at its cut), instead of one reduction per cut.
     """
     ev = _lazy(stage_events, "stage_events")
     opp = _lazy(opportunities, "opportunities")
-    ev_names = [c for c in ev.collect_schema().names() if c != "_closed_by"]
-    opp_names = [c for c in opp.collect_schema().names() if c != "_closed_by"]
-    closed = pruned
+    ev_names = ev.collect_schema().names()
+    opp_names = opp.collect_schema().names()
     ev_parts, opp_parts = [], []
     for i, cut in enumerate(cuts):
         lit_cut = nw.lit(cut.to_pydatetime())
         key = nw.concat_str([nw.col(_OPP).cast(nw.String), nw.lit(f"{_SEP}{i:0{_CUT_DIGITS}d}")]).alias(_OPP)
-        ev_parts.append(ev.filter((nw.col("entered_at") <= lit_cut) & _alive(closed, cut)).select(
+        ev_parts.append(ev.filter(nw.col("entered_at") <= lit_cut).select(
             key, *[c for c in ev_names if c != _OPP]))
-        opp_parts.append(opp.filter((nw.col("created_at") <= lit_cut) & _alive(closed, cut)).select(
+        opp_parts.append(opp.filter(nw.col("created_at") <= lit_cut).select(
             key, *[c for c in opp_names if c != _OPP]))
     return (nw.to_native(nw.concat(ev_parts, how="vertical")), nw.to_native(nw.concat(opp_parts, how="vertical")),
             max(cuts))
@@ -877,16 +863,19 @@ def state_counts(
     dates : sequence of date-like
         The cuts.
     later : DealRows, optional
-        The same deals' rows at a cut no earlier than every date (in the engine of the events). Then only the
-        *open* deals are counted, and faster: a deal closed at ``later`` by a date (its last event by then is
-        its outcome) is closed at that date too, so it is left out of that date's reduction. The work per date
-        then grows with the deals still alive at it, not with every deal created by then.
+        The same deals' rows reduced at a cut no earlier than every date. Then only the *open* deals are counted,
+        and the input checks that reduction made (known stages, links, events after creation) are not repeated.
 
     Returns
     -------
     DataFrame
         ``as_of, process, status, work_index, work_stage, stage, deals, value`` (``value`` sums ``amount``; NaN
         without that column). Cuts before the first deal have no rows.
+
+    Notes
+    -----
+    Several dates are counted from each deal's state intervals in one pass over the events
+    (:func:`_interval_counts`): the work grows with the events, not with events x dates.
 
     Examples
     --------
@@ -905,53 +894,128 @@ def state_counts(
     moved = _entry(stage_events=stage_events, opportunities=opportunities)  # pandas -> fastest engine, together
     stage_events, opportunities = moved["stage_events"], moved["opportunities"]
     cuts = [pd.Timestamp(d) for d in dates]
-    closed = None
+    if not cuts:
+        return _finish_counts(pd.DataFrame(), procs, False)
     if later is not None:
         if later.as_of < max(cuts):
             raise ConfigError(f"state_counts: later= is at {later.as_of}, before the date {max(cuts)}")
-        if later.last is not None and later.last.implementation == _lazy(stage_events, "stage_events").implementation:
-            closed = later.last.filter(nw.col("final") != "open").select(_OPP, "closed_at")
         if later.last is None:
             return _finish_counts(pd.DataFrame(), procs, False)
-    if len(cuts) == 1 and closed is None:
+    elif len(cuts) == 1:
         with DealRows(stage_events, procs, opportunities, as_of=cuts[0], attributes=("amount",)) as one:
             return one.counts()
-    attrs, attr_cols = _attributes(opportunities, ["amount"])
-    value = nw.col("amount").cast(nw.Float64) if "amount" in attr_cols else nw.lit(0.0)
-    out = []
-    per_pass = _dates_per_pass(stage_events, len(cuts))
-    if closed is not None:  # once, not per cut: every cut's copy filters on _closed_by
-        stage_events = nw.to_native(materialise(_with_closed(_lazy(stage_events, "stage_events"), closed)))
-        opportunities = nw.to_native(materialise(_with_closed(_lazy(opportunities, "opportunities"), closed)))
-    for lo in range(0, len(cuts), per_pass):
-        with _one_pass():  # its temporary tables go when its summary is collected
-            chunk = cuts[lo:lo + per_pass]
-            if len(chunk) == 1 and closed is None:
-                rows, chunk_attrs, cut_expr = _rows_at(stage_events, opportunities, chunk[0], procs), attrs, nw.lit(0)
-            elif len(chunk) == 1:
-                alive = _alive(True, chunk[0])
-                ev1 = _lazy(stage_events, "stage_events").filter(alive).drop("_closed_by")
-                opp1 = _lazy(opportunities, "opportunities").filter(alive).drop("_closed_by")
-                rows = _rows_at(nw.to_native(ev1), nw.to_native(opp1), chunk[0], procs)
-                chunk_attrs, cut_expr = _attributes(nw.to_native(opp1), attr_cols)[0], nw.lit(0)
-            else:
-                stacked_events, stacked_opps, latest = _stacked(stage_events, opportunities, chunk, closed is not None)
-                chunk_attrs = _attributes(stacked_opps, attr_cols)[0]
-                rows = _rows_at(stacked_events, stacked_opps, latest, procs)
-                cut_expr = nw.col(_OPP).str.tail(_CUT_DIGITS).cast(nw.Int64)
-            if rows is None:
-                continue
-            last = rows.filter(nw.col("is_last")).select(_OPP, "process", "code", "final")
-            if closed is not None:
-                last = last.filter(nw.col("final") == "open")
-            if chunk_attrs is not None and attr_cols:
-                last = last.join(chunk_attrs, on=_OPP, how="left")
-            frame = _collect(last.with_columns(_cut=cut_expr, _value=value).group_by("_cut", "process", "final", "code")
-                             .agg(nw.len().alias("deals"), nw.col("_value").sum().alias("value")))
-            frame["as_of"] = frame.pop("_cut").map(dict(enumerate(chunk)))
-            out.append(frame)
-    return _finish_counts(pd.concat(out, ignore_index=True) if out else pd.DataFrame(), procs,
-                          "amount" in attr_cols)
+    if later is None:  # the checks of a reduction at the latest date (links, known stages, created before events)
+        with _one_pass():
+            if _rows_at(stage_events, opportunities, max(cuts), procs) is None:
+                return _finish_counts(pd.DataFrame(), procs, False)
+    frame, has_amount = _interval_counts(stage_events, opportunities, procs, cuts, open_only=later is not None)
+    return _finish_counts(frame, procs, has_amount)
+
+
+def _interval_counts(stage_events: Any, opportunities: Any, procs: dict[str, SalesProcess],
+                     cuts: Sequence[pd.Timestamp], *, open_only: bool) -> tuple[pd.DataFrame, bool]:
+    """Deals per (date, process, state) from each deal's state *intervals*: events, not events x dates.
+
+    A deal's state at a cut (the path rules of :func:`salesplan.reduce.stages.reduce_stage_events` applied to the
+    events known by then) changes only at its own events:
+
+    * status: the outcome of its last event by the cut (the largest code at that time: won, lost, else open);
+    * working stage: the furthest working stage seen by the cut (a running maximum; a skipped stage is entered
+      with the next one, a move back undoes nothing); a won deal stands at its process's last working stage, a
+      deal lost without a working-stage event at the first;
+    * from ``created_at`` to its first event it is open in the first stage.
+
+    So each (deal, distinct event time) starts a state that holds until the deal's next event time: one window
+    pass over the events in the engine (a running maximum and the next time per deal). An interval
+    ``[t, next)`` counts at the sorted dates ``d_i`` with ``t <= d_i < next``; it adds +1 at the first such
+    index and -1 after the last, these deltas are summed per (process, status, stage, index) in the engine, and
+    a cumulative sum over the indices gives the counts, so the work grows with the events, not with events x
+    dates. Same counts as one reduction per date (tests/reduce/test_state_intervals.py).
+
+    Returns
+    -------
+    (DataFrame, bool)
+        ``as_of, process, final, code, deals, value`` rows with at least one deal; whether ``amount`` exists.
+    """
+    dates = sorted(set(cuts))
+    last = dates[-1].to_pydatetime()
+    n_dates = len(dates)
+    ev = _lazy(stage_events, "stage_events")
+    ev = _as_keys(_as_datetime(ev.select(_OPP, _STAGE, _AT), _AT, "stage_events"), _OPP, _STAGE)
+    opp = _lazy(opportunities, "opportunities")
+    names = opp.collect_schema().names()
+    _require(opp, "opportunities", [_OPP, "created_at"] + (["process"] if len(procs) > 1 else []))
+    opp = _as_datetime(_as_keys(opp, _OPP), "created_at", "opportunities")
+    single = next(iter(procs)) if len(procs) == 1 else None
+    has_amount = "amount" in names
+    cols = [nw.col(_OPP), nw.col("created_at"),
+            (nw.col("amount").cast(nw.Float64) if has_amount else nw.lit(0.0, dtype=nw.Float64)).alias("_v")]
+    if single is None:
+        opp = opp.filter(nw.col("process").is_in(list(procs))).select(*cols, nw.col("process").cast(nw.String))
+    else:
+        if "process" in names:
+            opp = opp.filter(nw.col("process") == single)
+        opp = opp.select(*cols, nw.lit(single).alias("process"))
+    opp = opp.filter(nw.col("created_at") <= nw.lit(last))
+    n = max(len(proc.stages) for proc in procs.values())
+    code = nw.col("code")
+    ev = ev.filter(nw.col(_AT) <= nw.lit(last)).join(opp.select(_OPP, "process", "_v"), on=_OPP, how="inner")
+    points = ev.with_columns(code=_code_expr(procs, single, n)).group_by(_OPP, "process", "_v", _AT).agg(
+        code.max().alias("_top"), nw.when(code < n).then(code).otherwise(nw.lit(-1)).max().alias("_work"))
+    top = nw.col("_top")
+    points = points.with_columns(
+        _reach=nw.col("_work").cum_max().over(_OPP, order_by=_AT),
+        _next=nw.col(_AT).shift(-1).over(_OPP, order_by=_AT),
+    ).select(
+        "process", "_v", nw.col(_AT).alias("_t"), "_next",
+        nw.when(top == n).then(nw.lit("won")).when(top == n + 1).then(nw.lit("lost")).otherwise(nw.lit("open"))
+        .alias("final"),
+        nw.when(top == n).then(_proc_expr(procs, lambda p: len(p.stages) - 1))
+        .otherwise(nw.max_horizontal(nw.col("_reach"), nw.lit(0))).cast(nw.Int64).alias("code"),
+    )
+    first = ev.group_by(_OPP).agg(nw.col(_AT).min().alias("_first"))
+    before = opp.join(first, on=_OPP, how="left").filter(
+        nw.col("_first").is_null() | (nw.col("created_at") < nw.col("_first"))).select(
+        "process", "_v", nw.col("created_at").alias("_t"), nw.col("_first").alias("_next"),
+        nw.lit("open").alias("final"), nw.lit(0).cast(nw.Int64).alias("code"))
+    spans = nw.concat([points, before.select(points.collect_schema().names())], how="vertical")
+    if open_only:
+        spans = spans.filter(nw.col("final") == "open")
+
+    def index(column: str) -> nw.Expr:  # how many dates come before the time: the first date it counts at
+        return nw.sum_horizontal(*[(nw.col(column) > nw.lit(d.to_pydatetime())).cast(nw.Int64) for d in dates])
+
+    spans = spans.with_columns(
+        _i0=index("_t"),
+        _i1=nw.when(nw.col("_next").is_null()).then(nw.lit(n_dates)).otherwise(index("_next")).cast(nw.Int64),
+    ).filter(
+        nw.col("_i0") < nw.col("_i1"))
+    keys = ["process", "final", "code"]
+    deltas = nw.concat([
+        spans.select(*keys, nw.col("_i0").alias("_i"), nw.lit(1).cast(nw.Int64).alias("_d"), nw.col("_v")),
+        spans.filter(nw.col("_i1") < n_dates).select(*keys, nw.col("_i1").alias("_i"),
+                                                      nw.lit(-1).cast(nw.Int64).alias("_d"), -nw.col("_v")),
+    ], how="vertical")
+    got = _collect(deltas.group_by(*keys, "_i").agg(nw.col("_d").sum().alias("deals"),
+                                                     nw.col("_v").sum().alias("value")))
+    cols_out = ["as_of", *keys, "deals", "value"]
+    if got.empty:
+        return pd.DataFrame(columns=cols_out), has_amount
+    got["value"] = _stable_sum(got["value"].fillna(0.0))  # the engine adds in varying order: fix the last bits
+    grid = pd.MultiIndex.from_product([range(n_dates)], names=["_i"])
+    wide = {}
+    for what in ("deals", "value"):
+        table = got.pivot_table(index=keys, columns="_i", values=what, aggfunc="sum", fill_value=0)
+        wide[what] = table.reindex(columns=grid.get_level_values(0), fill_value=0).cumsum(axis=1)
+    deals = wide["deals"].stack().rename("deals")
+    value = wide["value"].stack().rename("value")
+    out = pd.concat([deals, value], axis=1).reset_index()
+    out = out[out["deals"] > 0]
+    out["as_of"] = np.array(dates, dtype="datetime64[ns]")[out.pop("_i").to_numpy(dtype=np.int64)]
+    out["value"] = _stable_sum(out["value"])
+    out["process"] = out["process"].astype(object)
+    out["final"] = out["final"].astype(object)
+    return out[cols_out].reset_index(drop=True), has_amount
 
 
 @released_after

@@ -30,6 +30,7 @@ import pandas as pd
 import salesplan
 from salesplan.analysis import Analysis
 from salesplan.data import SalesData
+from salesplan.engines import release_memory
 from salesplan.errors import ConfigError
 from salesplan.report.blocks import Table
 from salesplan.report.config import ReportConfig
@@ -133,6 +134,7 @@ def build_report(data: SalesData, config: ReportConfig, progress: Progress | Non
                 severity = "missing" if "not available" in message else "error"
                 ctx.add_quality(sec.key, severity, message)
         sections.extend(new)
+        release_memory()  # what the section freed goes back before the next one fills DuckDB's memory_limit
     if progress is not None:
         progress(len(keys), len(keys), "done")
 
