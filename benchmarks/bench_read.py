@@ -3,8 +3,10 @@
 Usage::
 
     nice .venv/bin/python benchmarks/bench_read.py [--rows 10000000] [--repeat 2] [--format iso|dayfirst|de]
+        [--data FOLDER]
 
-Creates ``benchmarks/data/orders_<rows>_<format>.csv`` once (order lines of 100,000 customers over three years:
+Creates ``benchmarks/data/orders_<rows>_<format>.csv`` once (``--data`` or the environment variable
+``SALESPLAN_BENCH_DATA`` names another folder, e.g. a checkout's that already holds the file) (order lines of 100,000 customers over three years:
 ``order_id, customer_id, order_date, amount, quantity, product``) and times, alternately and ``--repeat`` times
 each (the best and the median are printed; the machine may be shared), the time of:
 
@@ -36,9 +38,9 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 
 
-def make_file(rows: int, fmt: str) -> Path:
-    DATA.mkdir(exist_ok=True)
-    path = DATA / f"orders_{rows}_{fmt}.csv"
+def make_file(rows: int, fmt: str, folder: Path = DATA) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"orders_{rows}_{fmt}.csv"
     if path.exists():
         return path
     rng = np.random.default_rng(14)
@@ -70,11 +72,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--format", choices=["iso", "dayfirst", "de"], default="iso")
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("SALESPLAN_BENCH_DATA", DATA)),
+                        help="folder of the data files (default benchmarks/data or $SALESPLAN_BENCH_DATA)")
     args = parser.parse_args()
 
     import salesplan as sp
 
-    path = make_file(args.rows, args.format)
+    path = make_file(args.rows, args.format, args.data)
     peer_options = {"sep": ";", "decimal": ","} if args.format == "de" else {}
     print(f"{path.name}: {path.stat().st_size / 1e6:.0f} MB, load average before {os.getloadavg()[0]:.2f}")
     times: dict[str, list[float]] = {"pandas.read_csv": [], "salesplan.read_table": []}

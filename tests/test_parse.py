@@ -62,6 +62,9 @@ def test_exact_dates_back_unless_both_readings_fit(values, format_order, unpadde
     ["2024-03-05", "2024-03-05T10:00:00+02:00", "2024-03-05T10:00:00Z"],  # offsets: the full rules
     ["2024-03-05", " 2024-03-06 ", "", "2024-3-7"],  # padding, blank, unpadded: the full rules
     ["2024-03-05", "2024-02-30"],  # an invalid day is named, not dropped
+    ["1677-09-22", "2262-04-11", None, "2024-03-05"],  # plain dates at the edges of what nanoseconds hold: Arrow's date pass
+    ["2024-03-05", "1677-09-21"],  # a valid day nanoseconds cannot hold: the full rules name it
+    ["2024-03-05", "9999-12-31", "2024-03-06 10:00"],
 ])
 def test_arrow_text_and_object_text_read_the_same(texts):
     arrow = parse_dates(pd.Series(texts, dtype="str"), "order_date")
@@ -74,6 +77,54 @@ def test_arrow_text_and_object_text_read_the_same(texts):
     if "Z" in texts[-1]:
         assert arrow.aware.tolist() == [False, True, True]
         assert arrow.values.tolist()[1] == pd.Timestamp("2024-03-05 08:00")
+
+
+@pytest.mark.parametrize("threads", [False, True])
+def test_a_column_in_several_arrow_chunks_reads_as_one(monkeypatch, threads):
+    """Text read from a large CSV comes in many Arrow chunks (plain dates in some, times of day or missing values
+    in others); it is read chunk by chunk, on large columns in two halves at once, and gives the full rules'
+    dates, or the full rules' verdict when one value anywhere does not fit."""
+    import numpy as np
+    import pyarrow as pa
+
+    from salesplan import parse
+
+    if threads:  # the halves split the middle chunk
+        monkeypatch.setattr(parse, "CONCURRENT_ROWS", 1)
+        monkeypatch.setattr(parse, "_cores", lambda: 2)
+    chunks = [["2024-03-05", "2024-03-06"], ["2024-03-07 14:22", None, "2024-03-08"], [None, "1999-12-31"]]
+    for bad_at in (None, (0, 1), (2, 1)):
+        data = [list(c) for c in chunks]
+        if bad_at is not None:
+            data[bad_at[0]][bad_at[1]] = "2024-02-30"
+        column = pd.Series(pd.array(pa.chunked_array(data, type=pa.large_string()),
+                                    dtype=pd.StringDtype(na_value=np.nan)))
+        flat = [v for c in data for v in c]
+        arrow, plain = parse_dates(column, "order_date"), parse_dates(pd.Series(flat, dtype=object), "order_date")
+        assert arrow.values.tolist() == plain.values.tolist() and arrow.bad.tolist() == plain.bad.tolist()
+        assert arrow.values.tolist() == [pd.NaT if v is None or v == "2024-02-30" else pd.Timestamp(v) for v in flat]
+        assert arrow.bad.sum() == (bad_at is not None)
+
+
+def test_dates_nanoseconds_cannot_hold_are_named_not_wrapped_round():
+    # pandas keeps 1600-01-01 in microseconds; a cast to nanoseconds wrapped it round to 2184-07-20 without a word
+    far = ["2024-03-05", "1600-01-01", "9999-12-31", "1677-09-22", "1677-09-21", "2262-04-12"]
+    bad = [False, True, True, False, True, True]
+    for column in (pd.Series(far, dtype=object), pd.Series(far, dtype="str"),
+                   pd.Series([dt.datetime.fromisoformat(v) for v in far], dtype=object)):
+        got = parse_dates(column, "order_date")
+        assert got.bad.tolist() == bad
+        assert got.values.tolist() == [pd.NaT if b else pd.Timestamp(v) for v, b in zip(far, bad, strict=True)]
+    stamps = pd.Series(pd.to_datetime(far[:3]).astype("datetime64[s]"))  # e.g. from Parquet: no crash either
+    for column in (stamps, stamps.dt.tz_localize("Europe/Berlin")):
+        got = parse_dates(column, "order_date")
+        assert got.bad.tolist() == bad[:3] and got.values.tolist()[0] == pd.Timestamp("2024-03-05") - (
+            pd.Timedelta(hours=1) if column.dt.tz is not None else pd.Timedelta(0))
+    orders = pd.DataFrame({"customer_id": ["a", "b"], "order_date": ["2024-03-05", "1600-01-01"], "amount": 1.0})
+    with pytest.raises(SchemaError) as info:
+        sp.validate(orders, "orders")
+    assert info.value.failure_cases[["column", "check", "value"]].values.tolist() == [
+        ["order_date", "date", "1600-01-01"]]
 
 
 def test_a_value_that_fits_no_format_is_named_never_guessed():

@@ -109,6 +109,42 @@ def test_a_value_that_fails_to_parse_is_not_also_missing():
                                           ("contracts", "not_null", "row 2", "missing")]
 
 
+def test_missing_values_are_found_in_every_storage():
+    # whether anything is missing is first asked cheaply (Arrow's null count, NaT as the smallest date, NaN through
+    # min); a missing value must be found in Arrow text, plain ISO dates, numbers (also beside an infinity), datetimes
+    orders = pd.DataFrame({"customer_id": pd.Series(["c1", None, "c3", "c4"], dtype="str"),
+                           "order_date": pd.Series(["2024-01-05", "2024-01-06", None, "2024-01-07"], dtype="str"),
+                           "amount": [-np.inf, 2.0, 3.0, np.nan]})
+    expected = [("customer_id", "not_null", "row 1", "missing"), ("order_date", "not_null", "row 2", "missing"),
+                ("amount", "finite", "row 0", "-inf"), ("amount", "not_null", "row 3", "missing")]
+    assert _cases(orders, "orders") == expected
+    as_objects = orders.astype({"customer_id": object, "order_date": object})
+    assert _cases(as_objects, "orders") == expected
+    stamped = orders.assign(order_date=pd.to_datetime(orders["order_date"]))
+    assert _cases(stamped, "orders") == expected
+    assert _cases(orders.iloc[[0, 2]].assign(customer_id="c", amount=1.0), "orders") == [
+        ("order_date", "not_null", "row 1", "missing")]
+    assert _cases(orders.iloc[[0, 3]].assign(order_date="2024-01-01", amount=1.0), "orders") == []
+
+
+def test_new_columns_are_exact_and_the_users_to_change(monkeypatch):
+    # dates and integer quantities are written into arrays from Arrow's memory pool (no huge-page advice): the
+    # values are exact, the columns are the user's to change, and the caller's frame is untouched
+    from salesplan import parse
+
+    monkeypatch.setattr(parse, "CONCURRENT_ROWS", 1)  # the two-halves date pass too
+    raw = pd.DataFrame({"customer_id": ["a", "b", "c"], "order_date": pd.Series(["2024-03-05", "2023-12-31", None],
+                                                                                 dtype="str"),
+                        "amount": [1.5, 2.0, 3.0], "quantity": np.array([3, -2, 2**40], dtype=np.int64)})
+    out = validate(raw, "orders", raise_errors=False)
+    assert out["order_date"].tolist() == [pd.Timestamp("2024-03-05"), pd.Timestamp("2023-12-31"), pd.NaT]
+    assert out["quantity"].tolist() == [3.0, -2.0, float(2**40)] and out["quantity"].dtype == np.float64
+    out.loc[0, "quantity"] = 7.0
+    out.loc[1, "order_date"] = pd.Timestamp("2020-01-01")
+    assert out["quantity"].tolist()[0] == 7.0 and out["order_date"].tolist()[1] == pd.Timestamp("2020-01-01")
+    assert raw["quantity"].tolist() == [3, -2, 2**40] and raw["order_date"].tolist()[1] == "2023-12-31"
+
+
 def test_zone_aware_and_naive_timestamps_across_columns():
     aware = ["2024-01-02T10:00:00+01:00", "2024-01-03T10:00:00+01:00"]
     frame = pd.DataFrame({"opportunity_id": ["a", "b"], "customer_id": ["c", "d"], "process": "acquisition",

@@ -57,7 +57,6 @@ Examples
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -68,7 +67,16 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import SchemaError
-from salesplan.parse import ParsedDates, ParsedNumbers, blank_to_na, parse_dates, parse_numbers, to_naive_utc
+from salesplan.parse import (
+    CONCURRENT_ROWS,
+    ParsedDates,
+    ParsedNumbers,
+    _cores,
+    blank_to_na,
+    parse_dates,
+    parse_numbers,
+    to_naive_utc,
+)
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess
 
 __all__ = ["TableSpec", "TABLES", "FORECAST_CATEGORIES", "validate", "to_pandas", "normalise_period"]
@@ -319,7 +327,9 @@ def _may_have_blanks(series: pd.Series) -> bool:
     For Arrow-backed text the first and last byte of every value decide (read through the column's offsets, no
     copy of the text): a value that starts or ends with a byte <= 32 (blanks, control characters) or >= 128
     (non-ASCII, such as a no-break space) may need stripping, and a present value of length 0 is empty. Without
-    either, no value changes under strip-and-blank-to-missing. Otherwise (or for other storage) True."""
+    either, no value changes under strip-and-blank-to-missing. Otherwise (or for other storage) True. When no
+    byte of a chunk's text is <= 32 or >= 128 at all (codes such as ``C000123``: one pass of ``min``/``max``
+    over the bytes, no temporaries), no first or last byte can be, and only the lengths are looked at."""
     if getattr(series.dtype, "storage", None) != "pyarrow":
         return True
     import pyarrow as pa
@@ -334,17 +344,23 @@ def _may_have_blanks(series: pd.Series) -> bool:
         offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
         data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
         valid = np.asarray(chunk.is_valid(), dtype=bool) if chunk.null_count else None
+        text = data[offsets[0]: offsets[-1]]  # every byte of the chunk's values (and of missing slots, if any)
+        plain = len(text) == 0 or (text.min() > 32 and text.max() < 128)  # no blank or non-ASCII byte anywhere
         for lo in range(0, len(chunk), _BLOCK):  # block by block: the temporaries stay small and are reused
             hi = min(lo + _BLOCK, len(chunk))
             starts, ends = offsets[lo: hi], offsets[lo + 1: hi + 1]
             if valid is None:
                 if (ends - starts).min() == 0:
                     return True  # an empty text
+                if plain:
+                    continue
                 first, last = data[starts], data[ends - 1]
             else:
                 present = valid[lo: hi]  # a missing value's bytes, if any, are not read
                 if (present & (ends == starts)).any():
                     return True  # an empty text
+                if plain:
+                    continue
                 first, last = data[starts[present]], data[ends[present] - 1]
             for edge in (first, last):
                 if len(edge) and (edge.min() <= 32 or edge.max() >= 128):
@@ -406,23 +422,13 @@ def _as_number(series: pd.Series, column: str, col: _Collector, parsed: Callable
     return num
 
 
-#: From this many rows on, :func:`validate` converts columns concurrently (smaller tables: threads cost more
-#: than they save).
-CONCURRENT_ROWS = 500_000
-
-
-def _cores() -> int:
-    """The cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def _conversions(df: pd.DataFrame, kinds: Mapping[str, str], table: str, options: Mapping[str, Any]
                  ) -> dict[str, Callable[[], Any]]:
     """The per-column conversions of :func:`validate` (ids, dates, numbers): for each column a function giving
     its result, or raising its error.
 
     They depend on nothing but their own column, and their heavy parts (Arrow's date cast, NumPy's casts and
-    reductions) release the GIL. On tables of :data:`CONCURRENT_ROWS` rows or more they are therefore started at
+    reductions) release the GIL. On tables of :data:`salesplan.parse.CONCURRENT_ROWS` rows or more they are therefore started at
     once in a small thread pool (the longest, the dates, first), so that their wall times overlap on a machine
     with several cores; each result is then taken in column order, and failures are recorded in that order as
     before, so the outcome does not depend on the threads. Below that size each runs when it is asked for.
@@ -578,9 +584,8 @@ def validate(
         elif kind in (AMOUNT, NUMBER):
             df[name] = _as_number(raw, name, col, converted[name])
         failed = col.failed.pop(name, None)
-        if name in spec.required:  # missing, not unreadable (those failed their own check)
-            missing_value = df[name].isna()
-            if failed is not None and failed.any():
+        if name in spec.required and (missing_value := _missing(df[name])) is not None:
+            if failed is not None and failed.any():  # missing, not unreadable (those failed their own check)
                 missing_value &= ~failed
             col.add(name, "not_null", missing_value, raw)
     timed_naive = [c for c, a in aware.items() if not a and (df[c].dropna() != df[c].dropna().dt.normalize()).any()] \
@@ -602,6 +607,27 @@ def validate(
         col.add("+".join(key_cols), "unique", dup,
                 lambda i: df.loc[i, key_cols].apply(lambda c: c.map(_show)).agg("|".join, axis=1))
     return _finish(df, col, raise_errors)
+
+
+def _missing(series: pd.Series) -> pd.Series | None:
+    """The missing values of a converted column as a mask, or None when no value is missing.
+
+    Whether any is missing is first asked without a mask of the column's length where the storage allows it:
+    Arrow's null count (text), the smallest value of a date column (NaT is the smallest integer), the smallest
+    number (``min`` propagates NaN)."""
+    if len(series) and getattr(series.dtype, "storage", None) == "pyarrow":
+        import pyarrow as pa
+
+        if pa.array(series.array).null_count == 0:
+            return None
+    elif len(series) and series.dtype == "datetime64[ns]":
+        if series.to_numpy().view(np.int64).min() != np.iinfo(np.int64).min:
+            return None
+    elif len(series) and series.dtype == np.float64:
+        if not np.isnan(series.to_numpy().min()):
+            return None
+    mask = series.isna()
+    return mask if mask.any() else None
 
 
 def _table_rules(table: str, df: pd.DataFrame, col: _Collector, processes: dict[str, SalesProcess],

@@ -91,9 +91,8 @@ def kpis(data: Any, *, freq: str = "M", funnel: Any = None, plan: Any = None, st
         (:func:`salesplan.control.actuals.flows`); reduced here otherwise.
     deal_rows : DealRows, optional
         The deals' rows at the cut (:class:`salesplan.reduce.states.DealRows`). With a ``funnel`` (whose win
-        rates replace the measured ones, so only the open deals at each period start are counted), the deals
-        already closed by a period start are left out of its snapshot (``state_counts(later=)``): same figures,
-        less work.
+        rates replace the measured ones, so only the open deals at each period start are counted), the snapshots
+        count only open deals and skip the input checks that reduction already made (``state_counts(later=)``).
 
     Returns
     -------

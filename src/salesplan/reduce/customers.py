@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import narwhals as nw
@@ -592,3 +592,96 @@ def product_ownership(
         out[col] = _naive(out[col])
     out = out.astype({"amount": float, "n_lines": "int64"})
     return out.sort_values([_CUST, "product"], kind="stable").reset_index(drop=True)
+
+
+def _window_lines(orders: Any, as_of: Any, start: Any, columns: Mapping[str, str] | None
+                  ) -> tuple[nw.LazyFrame, str, str]:
+    """The purchase lines (returns excluded) of ``[start, as_of]`` (whole days), as :func:`product_ownership`."""
+    customer_col, date_col, amount_col, product_col, _ = _order_columns(columns)
+    lf, _, _ = _prepared(orders, customer_col, date_col, amount_col, as_of, "D", warn_late=False)
+    _check_columns(lf, {"product": product_col})
+    lf = lf.filter(~nw.col("_ret"))
+    if start is not None:
+        lf = lf.filter(nw.col(date_col) >= dt.datetime.combine(pd.Timestamp(start).date(), dt.time()))
+    return lf.with_columns(nw.col(product_col).cast(nw.String).alias("_product")), date_col, product_col
+
+
+def product_customers(orders: Any, *, as_of: Any = None, start: Any = None,
+                      columns: Mapping[str, str] | None = None) -> pd.Series:
+    """Distinct customers who bought each product in ``[start, as_of]`` (one row per product, counted in the
+    engine), sorted by product.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> o = pd.DataFrame({"customer_id": ["a", "a", "b"], "product": ["P", "Q", "P"], "amount": [1.0, 2.0, 3.0],
+    ...                   "order_date": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-02-01"])})
+    >>> product_customers(o).to_dict()
+    {'P': 2, 'Q': 1}
+    """
+    lf, _, _ = _window_lines(orders, as_of, start, columns)
+    out = lf.filter(~nw.col("_product").is_null()).group_by("_product").agg(nw.col(_CUST).n_unique().alias("customers")).collect().to_pandas()
+    return out.set_index("_product")["customers"].astype("int64").sort_index().rename_axis("product")
+
+
+def product_features(orders: Any, products: Sequence[str], *, as_of: Any = None, start: Any = None,
+                     columns: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Per customer with a purchase in ``[start, as_of]``: which of ``products`` it bought (net value above 0),
+    their summed value, its purchase lines (all products) and its last purchase, in one group-by in the engine.
+
+    What :func:`product_ownership` gives in long format, reduced to the columns a next-product model reads, so
+    the rows collected are one per customer, not one per (customer, product).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``customer_id`` (sorted); one boolean column per product (in the given order), ``revenue`` (value of
+        the given products), ``n_lines``, ``last_order``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> o = pd.DataFrame({"customer_id": ["a", "a", "b"], "product": ["P", "Q", "P"], "amount": [1.0, 2.0, 3.0],
+    ...                   "order_date": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-02-01"])})
+    >>> product_features(o, ["Q", "P"])[["Q", "P", "revenue", "n_lines"]].to_dict("index")
+    {'a': {'Q': True, 'P': True, 'revenue': 3.0, 'n_lines': 2}, 'b': {'Q': False, 'P': True, 'revenue': 3.0, 'n_lines': 1}}
+    """
+    lf, date_col, _ = _window_lines(orders, as_of, start, columns)
+    names = [str(p) for p in products]
+    lf = lf.with_columns(*[nw.when(nw.col("_product") == p).then(nw.col("_amount")).otherwise(0.0).alias(f"_v{i}")
+                           for i, p in enumerate(names)])  # plain sums below: every engine aggregates them natively
+    agg = [nw.len().alias("n_lines"), nw.col(date_col).max().alias("last_order")]
+    agg += [nw.col(f"_v{i}").sum() for i in range(len(names))]
+    out = lf.group_by(_CUST).agg(*agg).collect().to_pandas()
+    out[_CUST] = out[_CUST].astype(object)
+    out = out.set_index(_CUST).sort_index(kind="stable")
+    sums = out[[f"_v{i}" for i in range(len(names))]].astype(float)
+    table = pd.DataFrame({p: sums[f"_v{i}"].to_numpy() > 0 for i, p in enumerate(names)}, index=out.index)
+    table["revenue"] = sums.sum(axis=1).to_numpy()
+    table["n_lines"] = out["n_lines"].astype("int64")
+    table["last_order"] = _naive(out["last_order"])
+    return table
+
+
+def product_buyers(orders: Any, products: Sequence[str], *, start: Any, end: Any,
+                   columns: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Per customer with a purchase in ``[start, end]`` (whole days): whether it bought each of ``products``
+    (one boolean column each), from one group-by in the engine.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> o = pd.DataFrame({"customer_id": ["a", "a", "b"], "product": ["P", "Q", "P"], "amount": [1.0, 2.0, 3.0],
+    ...                   "order_date": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-02-01"])})
+    >>> product_buyers(o, ["Q"], start="2024-01-15", end="2024-03-01").to_dict("index")
+    {'a': {'Q': True}, 'b': {'Q': False}}
+    """
+    lf, _, _ = _window_lines(orders, end, start, columns)
+    names = [str(p) for p in products]
+    lf = lf.with_columns(*[(nw.col("_product") == p).fill_null(False).cast(nw.Int64).alias(f"_b{i}")
+                           for i, p in enumerate(names)])
+    agg = [nw.col(f"_b{i}").max() for i in range(len(names))]
+    out = lf.group_by(_CUST).agg(nw.len().alias("_n"), *agg).collect().to_pandas()
+    out[_CUST] = out[_CUST].astype(object)
+    out = out.set_index(_CUST).sort_index(kind="stable")
+    return pd.DataFrame({p: out[f"_b{i}"].to_numpy() > 0 for i, p in enumerate(names)}, index=out.index)

@@ -65,12 +65,18 @@ def ownership_matrix(orders: Any, *, as_of: Any = None, start: Any = None, produ
     return wide.astype(float)
 
 
-def _features(owned: pd.DataFrame, lines: pd.Series, idle_days: pd.Series) -> pd.DataFrame:
-    x = (owned > 0).astype(float)
-    x["_log_idle_days"] = np.log1p(idle_days.reindex(owned.index).fillna(0.0).clip(lower=0))
-    x["_log_revenue"] = np.log1p(owned.sum(axis=1).clip(lower=0))
-    x["_log_lines"] = np.log1p(lines.reindex(owned.index).fillna(0.0))
-    x["_n_products"] = (owned > 0).sum(axis=1).astype(float)
+def _features(table: pd.DataFrame, products: list[str]) -> pd.DataFrame:
+    """Model features from :func:`salesplan.reduce.customers.product_features`.
+
+    Ownership (0/1) of each product, log days since the last purchase (against the latest purchase of anyone), log
+    value of the modelled products, log purchase lines, products owned.
+    """
+    x = table[products].astype(float)
+    idle = (table["last_order"].max() - table["last_order"]).dt.days.astype(float)
+    x["_log_idle_days"] = np.log1p(idle.fillna(0.0).clip(lower=0))
+    x["_log_revenue"] = np.log1p(table["revenue"].astype(float).clip(lower=0))
+    x["_log_lines"] = np.log1p(table["n_lines"].astype(float))
+    x["_n_products"] = table[products].sum(axis=1).astype(float)
     return x
 
 
@@ -117,27 +123,22 @@ class CrossSell:
         self.C = check_positive(C, "C")
         self.columns = check_columns(columns) or None
 
-    def _window(self, orders: Any, as_of: Any, end: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-        from salesplan.reduce.customers import product_ownership
+    def _features_at(self, orders: Any, as_of: Any) -> pd.DataFrame:
+        """Features of every customer with a purchase on or before ``as_of`` (one group-by in the engine)."""
+        from salesplan.reduce.customers import product_features
 
-        cols = dict(self.columns or {})
+        table = product_features(orders, self.products_, as_of=to_naive_utc(as_of), columns=self.columns)
+        if table.empty:
+            raise SchemaError(f"CrossSell: no purchases on or before as_of {to_naive_utc(as_of).date()}")
+        return _features(table, self.products_)
+
+    def _bought(self, orders: Any, as_of: Any, end: Any) -> pd.DataFrame:
+        """Whether each customer bought each modelled product in ``(as_of, end]``."""
+        from salesplan.reduce.customers import product_buyers
+
         cut = to_naive_utc(as_of)
-        before = product_ownership(orders, as_of=cut, columns=cols)
-        if before.empty:
-            raise SchemaError(f"CrossSell: no purchases on or before as_of {cut.date()}")
-        after = product_ownership(orders, as_of=end, start=cut + pd.Timedelta(days=1), columns=cols) if end is not None \
-            else None
-        return before, after
-
-    def _matrix(self, before: pd.DataFrame) -> pd.DataFrame:
-        owned = before.pivot_table(index="customer_id", columns="product", values="amount", aggfunc="sum",
-                                   fill_value=0.0)
-        owned = owned.reindex(columns=self.products_, fill_value=0.0)
-        owned.columns.name = None
-        lines = before.groupby("customer_id")["n_lines"].sum()
-        last = before.groupby("customer_id")["last_order"].max()
-        idle = (before["last_order"].max() - last).dt.days.astype(float)
-        return _features(owned, lines, idle)
+        return product_buyers(orders, self.products_, start=cut + pd.Timedelta(days=1), end=end,
+                              columns=self.columns)
 
     def fit(self, orders: Any, as_of: Any, end: Any) -> CrossSell:
         """Fit one model per product: features at ``as_of``, targets = first purchases in ``(as_of, end]``.
@@ -152,18 +153,22 @@ class CrossSell:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        before, after = self._window(orders, as_of, end)
+        from salesplan.reduce.customers import product_customers
+
         if self.products is not None:
             self.products_ = [str(p) for p in self.products]
         else:
-            counts = before.groupby("product")["customer_id"].nunique().sort_values(ascending=False, kind="stable")
+            counts = product_customers(orders, as_of=to_naive_utc(as_of), columns=self.columns)
+            if counts.empty:
+                raise SchemaError(f"CrossSell: no purchases on or before as_of {to_naive_utc(as_of).date()}")
+            counts = counts.sort_values(ascending=False, kind="stable")  # ties: by product, as sorted
             self.products_ = [str(p) for p in counts.index[: self.max_products]]
-        features = self._matrix(before)
-        bought = set(zip(after["customer_id"], after["product"].astype(str), strict=True))
+        features = self._features_at(orders, as_of)
+        bought = self._bought(orders, as_of, end).reindex(features.index, fill_value=False)
         self.models_, rows = {}, []
         for product in self.products_:
             cand = features.index[features[product] == 0]
-            y = np.array([(c, product) in bought for c in cand], dtype=int)
+            y = bought.loc[cand, product].to_numpy(dtype=int)
             rows.append({"product": product, "candidates": len(cand), "buyers": int(y.sum())})
             if y.sum() < self.min_buyers or y.sum() == len(y):
                 continue
@@ -208,8 +213,7 @@ class CrossSell:
             training window), ``rank`` (1 = best product for that customer); sorted by customer and rank.
         """
         self._check()
-        before, _ = self._window(orders, as_of if as_of is not None else pd.Timestamp.max.floor("D"), None)
-        out = self._scores(self._matrix(before))
+        out = self._scores(self._features_at(orders, as_of if as_of is not None else pd.Timestamp.max.floor("D")))
         out["rank"] = out.groupby("customer_id")["score"].rank(method="first", ascending=False).astype(int)
         return out.sort_values(["customer_id", "rank"], kind="stable").reset_index(drop=True)
 
@@ -225,11 +229,12 @@ class CrossSell:
         from sklearn.metrics import roc_auc_score
 
         self._check()
-        before, after = self._window(orders, as_of, end)
-        scores = self._scores(self._matrix(before))
-        bought = set(zip(after["customer_id"], after["product"].astype(str), strict=True))
-        scores["bought"] = [int((c, p) in bought) for c, p in zip(scores["customer_id"], scores["product"],
-                                                                  strict=True)]
+        scores = self._scores(self._features_at(orders, as_of))
+        bought = self._bought(orders, as_of, end)
+        hit = bought.stack()
+        hit = set(hit.index[hit.to_numpy(dtype=bool)])
+        scores["bought"] = [int((c, p) in hit) for c, p in zip(scores["customer_id"], scores["product"],
+                                                               strict=True)]
         rows = []
         for product, grp in [*scores.groupby("product", sort=False), ("(pooled)", scores)]:
             y, s = grp["bought"].to_numpy(), grp["score"].to_numpy()
