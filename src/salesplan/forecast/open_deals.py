@@ -425,21 +425,23 @@ def _eventual(r_draw: np.ndarray, stage: np.ndarray, ratio: np.ndarray, mult: np
 def _eventual_cells(rates: np.ndarray, group: np.ndarray, stage: np.ndarray, ratio: np.ndarray) -> np.ndarray:
     """(cells, draws): the chance a deal of each cell is won at all, for cells of several groups at once.
 
-    Without driver multipliers. ``rates`` is (groups, draws, stages); each cell's chance to leave its stage forward times the product of the
-    later stages' rates (one suffix product per group and draw, read at each cell's group and stage).
+    Without driver multipliers. ``rates`` is (groups, draws, stages); each cell's chance to leave its stage forward
+    times the product of the later stages' rates (one suffix product per group and draw, read at each cell's group
+    and stage). Both are laid out stage-major, (groups, stages, draws), so that each cell reads one contiguous row.
     """
-    after = np.ones_like(rates)
-    after[:, :, :-1] = np.cumprod(rates[:, :, :0:-1], axis=2)[:, :, ::-1]
-    r = rates[group, :, stage]
+    by_stage = np.ascontiguousarray(rates.transpose(0, 2, 1))  # (groups, stages, draws): small
+    after = np.ones_like(by_stage)
+    after[:, :-1, :] = np.cumprod(by_stage[:, :0:-1, :], axis=1)[:, ::-1, :]
+    r = by_stage[group, stage]
     if not ((rates > 0) & (rates < 1)).all():
-        return _advance_share(r, ratio[:, None]) * after[group, :, stage]
+        return _advance_share(r, ratio[:, None]) * after[group, stage]
     # every rate inside (0, 1): _advance_share's arithmetic without its guards, in place (the same values)
     p = 1 - r
     with np.errstate(over="ignore", invalid="ignore"):
         p *= ratio[:, None]
         p += r
         np.divide(r, p, out=p)
-    p *= after[group, :, stage]
+    p *= after[group, stage]
     return p
 
 
@@ -462,18 +464,19 @@ def alias_tables(share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scaled = np.where(total > 0, share * n_t / np.where(total > 0, total, 1.0), 1.0)
     prob = np.ones((n_c, n_t))
     alias = np.broadcast_to(np.arange(n_t), (n_c, n_t)).copy()
-    done = np.zeros((n_c, n_t), dtype=bool)
     for _ in range(n_t - 1):  # each pass settles one small column per row against one large column
-        small = (scaled < 1.0) & ~done
-        large = (scaled >= 1.0) & ~done
+        # a settled column's scaled value is set to NaN: then neither small nor large
+        small = scaled < 1.0
+        large = scaled >= 1.0
         rows = np.flatnonzero(small.any(axis=1) & large.any(axis=1))
         if len(rows) == 0:
             break
-        s_col, l_col = small[rows].argmax(axis=1), large[rows].argmax(axis=1)
-        prob[rows, s_col] = scaled[rows, s_col]
+        s_col, l_col = small.argmax(axis=1)[rows], large.argmax(axis=1)[rows]
+        settled = scaled[rows, s_col]
+        prob[rows, s_col] = settled
         alias[rows, s_col] = l_col
-        done[rows, s_col] = True
-        scaled[rows, l_col] -= 1.0 - scaled[rows, s_col]
+        scaled[rows, s_col] = np.nan
+        scaled[rows, l_col] -= 1.0 - settled
     return prob, alias  # the columns left over keep probability 1 (rounding)
 
 
@@ -563,19 +566,24 @@ def simulate_cells(seed: int | np.random.Generator | None, cells: Cells, rate_dr
             lo = 0
             while lo < len(fm):  # blocks of rows with at most about `chunk` wins (the same random stream)
                 hi = max(lo + 1, int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + chunk, side="right")))
-                bm, bc = fm[lo:hi], fc[lo:hi]
-                key = np.repeat(row_key[lo:hi], bm)
+                bm = fm[lo:hi]
+                win_row = np.repeat(np.arange(lo, hi), bm)  # each win's row (one repeat, then look-ups)
+                key = row_key[win_row]
                 if n_t > 1:
-                    x = rng.random(len(key)) * n_t
-                    column = np.minimum(x.astype(np.int64), n_t - 1)
-                    at = np.repeat(row_at[lo:hi], bm) + column
-                    key += np.where(x - column < alias_prob[at], column, alias_to[at])
+                    x = rng.random(len(key))
+                    x *= n_t
+                    column = x.astype(np.int64)
+                    np.minimum(column, n_t - 1, out=column)
+                    at = row_at[win_row]
+                    at += column
+                    x -= column  # where x falls inside its column
+                    key += np.where(x < alias_prob[at], column, alias_to[at])
                 if equal_amounts:
-                    amount = np.repeat(cell_amount[bc], bm)
+                    amount = cell_amount[fc[win_row]]
                 else:
-                    cw = np.repeat(bc, bm)
+                    cw = fc[win_row]
                     rank = np.arange(len(key)) - np.repeat(np.cumsum(bm) - bm, bm)
-                    amount = sorted_amounts[cells.start[cw] + (np.repeat(f_off[lo:hi], bm) + rank) % size[cw]]
+                    amount = sorted_amounts[cells.start[cw] + (f_off[win_row] + rank) % size[cw]]
                 counts[s0:s1] += np.bincount(key, minlength=size_out).astype(np.int32).reshape(ns, n_g, n_t)
                 revenue[s0:s1] += np.bincount(key, weights=amount, minlength=size_out).reshape(ns, n_g, n_t)
                 lo = hi

@@ -122,6 +122,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit
 
+from salesplan._columns import as_read, is_str
 from salesplan._results import Result
 from salesplan._validation import check_freq, check_positive, check_probability, horizon_end
 from salesplan.errors import ConfigError, SchemaError
@@ -652,7 +653,8 @@ def pipeline(
     split = _split_by_group(params)
     rate_draws: dict[tuple, np.ndarray] = {}
     group_draws: dict[tuple, np.ndarray] = {}
-    amounts_past = opportunity_amounts(opps, as_of=cut, max_values=_MAX_AMOUNTS)
+    # the past deals' amounts value open deals without an amount and new deals: read once, when first needed
+    amounts_past: pd.DataFrame | None = None
     # the deals created in the creation window, per process and group: one count for all processes
     created_all = opportunity_amounts(opps, as_of=cut, start=cut - pd.Timedelta(days=creation_window),
                                       by=params.by, count_only=True) if include_new else None
@@ -665,8 +667,13 @@ def pipeline(
             deals = open_deals.iloc[rows_of_process.get(proc_name, np.zeros(0, dtype=np.int64))]
         groups = _group_keys(deals, params.by)
         amounts = deals["amount"].to_numpy(dtype=float) if "amount" in deals.columns else np.full(len(deals), np.nan)
-        past = amounts_past[(amounts_past["process"] == proc_name) & amounts_past["amount"].notna()]
-        fill_amount = _weighted_median(past["amount"].to_numpy(), past["weight"].to_numpy()) if len(past) else 0.0
+        past, fill_amount = None, 0.0
+        if include_new or np.isnan(amounts).any():
+            if amounts_past is None:
+                amounts_past = opportunity_amounts(opps, as_of=cut, max_values=_MAX_AMOUNTS)
+            past = amounts_past[(amounts_past["process"] == proc_name) & amounts_past["amount"].notna()]
+            fill_amount = _weighted_median(past["amount"].to_numpy(), past["weight"].to_numpy()) if len(past) \
+                else 0.0
         if np.isnan(amounts).any():
             logger.info("pipeline: %s: %d open opportunity(ies) without amount valued at the median %.0f",
                         proc_name, int(np.isnan(amounts).sum()), fill_amount)
@@ -717,27 +724,24 @@ def pipeline(
             else:
                 per_period = sim.eventual[cells.of_deal][:, None] * tau[cells.of_deal]
                 p_win = per_period.sum(axis=1)
-                base = pd.DataFrame({"opportunity_id": sub["opportunity_id"].to_numpy(), "process": proc_name})
+                # the columns in one constructor; a default string column passes its own array (no round trip
+                # through Python objects: the same column)
+                cols: dict[str, Any] = {"opportunity_id": as_read(sub["opportunity_id"]), "process": proc_name}
                 for i, col in enumerate(params.by):
-                    base[col] = np.array([gkey[i] for gkey in keys], dtype=object)[of_group]
-                base["stage"] = sub["stage"].to_numpy()
-                base["days_in_stage"] = age
-                base["amount"] = amounts[pos]
-                base["p_advance_now"] = p_adv
-                base["p_win"] = p_win
-                base["expected_revenue"] = p_win * amounts[pos]
+                    cols[col] = as_read(sub[col]) if is_str(sub[col].dtype) else \
+                        np.array([gkey[i] for gkey in keys], dtype=object)[of_group]
+                cols.update({"stage": as_read(sub["stage"]), "days_in_stage": age, "amount": amounts[pos],
+                             "p_advance_now": p_adv, "p_win": p_win, "expected_revenue": p_win * amounts[pos]})
                 if p_deal is not None:
-                    base["p_win_stage"] = p_stage
-                    base["p_win_deal"] = p_deal
+                    cols.update({"p_win_stage": p_stage, "p_win_deal": p_deal})
                 elif shift is not None:
-                    base["p_win_stage"] = p_stage
-                    base["driver_shift"] = shift
-                    base["p_win_drivers"] = p_drv
+                    cols.update({"p_win_stage": p_stage, "driver_shift": shift, "p_win_drivers": p_drv})
+                base = pd.DataFrame(cols)
                 if n_t <= 36:
                     base = pd.concat([base, pd.DataFrame(per_period, columns=[f"p_{label}" for label in periods])],
                                      axis=1)
                 if "owner" in sub.columns:
-                    base["owner"] = sub["owner"].to_numpy()
+                    base["owner"] = as_read(sub["owner"])
                 deal_tables.append(base)
         if created_all is not None:
             created = created_all[created_all["process"] == proc_name]
@@ -762,6 +766,7 @@ def pipeline(
             # wins per draw and period: Poisson thinning of the creations (module docstring, "New opportunities")
             wins = rng.poisson(lam[:, None] * r_draw.prod(axis=1)[:, None] * arrival_timing(table, bounds)[None, :])
             draws["new"][:, j, :] += wins.astype(np.int32)
+            assert past is not None  # read above whenever new deals are forecast
             rev["new"][:, j, :] += _sum_of_amounts(rng, wins, past["amount"].to_numpy(dtype=float),
                                                    past["weight"].to_numpy(dtype=float), fill_amount)
     if own_source and source is not None:

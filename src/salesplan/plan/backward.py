@@ -134,9 +134,9 @@ class Plan(Result):
         from salesplan.plan.netting import net_volumes
 
         volumes = net_volumes(self.volumes, self.view, forecast, self.target_probability)
-        keep = set(zip(volumes["process"], volumes["segment"], volumes["period"], strict=True))
-        mask = [k in keep for k in zip(self.targets["process"], self.targets["segment"], self.targets["period"],
-                                       strict=True)]
+        cols = ["process", "segment", "period"]  # compared as Python objects (not iterated through pandas)
+        keep = set(zip(*(volumes[c].to_numpy(dtype=object) for c in cols), strict=True))
+        mask = [k in keep for k in zip(*(self.targets[c].to_numpy(dtype=object) for c in cols), strict=True)]
         return Plan(self.targets[mask].reset_index(drop=True), volumes, self.activity_ratios, self.target_probability,
                     self.view, self.durations, as_of=pd.Timestamp(forecast.as_of))
 

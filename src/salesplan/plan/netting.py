@@ -81,19 +81,16 @@ class _Reach:
     def __call__(self, n: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Per row (all rows, or the True ones of ``rows``; the others are NaN) at ``n`` entries (one per row)."""
         if rows is None or rows.all():
-            at: slice | np.ndarray = slice(None)
+            row, need, q = self.row, self.need, self.q
         else:  # the pairs of the chosen rows: one slice per row, gathered once
             chosen = np.flatnonzero(rows)
             size = self.first[chosen + 1] - self.first[chosen]
             at = np.repeat(self.first[chosen] - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
-        row, need = self.row[at], self.need[at]
+            row, need, q = self.row[at], self.need[at], self.q[at]
         nn = np.asarray(n, dtype=float)[row]
-        some = nn >= need  # fewer entries than wins needed: tail 0
-        if some.all():
-            tail = special.betainc(need, nn - need + 1.0, self.q[at])
-        else:
-            row, need, nn = row[some], need[some], nn[some]
-            tail = special.betainc(need, nn - need + 1.0, self.q[at][some])
+        # fewer entries than wins needed: tail 0 (not evaluated; a zero adds nothing to its row's sum)
+        tail = np.zeros(len(row))
+        special.betainc(need, nn - need + 1.0, q, out=tail, where=nn >= need)
         total = self.reached + np.bincount(row, weights=tail, minlength=self.n_rows)
         out = total / self.n_draws
         return out if rows is None else np.where(rows, out, np.nan)
@@ -253,7 +250,7 @@ def net_volumes(volumes: pd.DataFrame, view: FunnelView, forecast: Any, target_p
     n_draws = next(iter(forecast.draws.values())).shape[0] if forecast.draws else 0
     by_keys = {len(k) for k in forecast.rate_draws}
     wins = np.zeros((len(vol), max(n_draws, 1)))
-    q = np.ones((len(vol), max(n_draws, 1)))
+    q = np.empty((len(vol), max(n_draws, 1)))  # read only on the rows with draws (set below)
     has_draws = np.zeros(len(vol), dtype=bool)
     spans = [(str(label), pd.Period(str(label)).start_time, pd.Period(str(label)).end_time)
              for label in forecast.periods]
@@ -276,14 +273,18 @@ def net_volumes(volumes: pd.DataFrame, view: FunnelView, forecast: Any, target_p
         stages = list(view.processes[process].stages)
         rates = forecast.rate_draws[key]
         from_stage = np.cumprod(rates[:, ::-1], axis=1)[:, ::-1]  # win rate of an entry into each stage, per draw
-        per_period = {p: draws[:, period_cols[p]].sum(axis=1) for p in dict.fromkeys(row_period[rows])
-                      if period_cols[p]}
         rows_a = np.asarray(rows, dtype=np.int64)
-        for period, total in per_period.items():  # the rows of each period with forecast draws, at once
-            at = rows_a[row_period[rows_a] == period]
-            wins[at] = total
-            q[at] = from_stage[:, [stages.index(stage) for stage in row_stage[at]]].T
-            has_draws[at] = True
+        # the rows of every period with forecast draws, at once: each row reads its period's total wins
+        here = row_period[rows_a]
+        covered = [p for p in dict.fromkeys(here) if period_cols[p]]
+        if not covered:
+            continue
+        code = {p: i for i, p in enumerate(covered)}
+        per_row = np.array([code.get(p, -1) for p in here], dtype=np.int64)
+        at = rows_a[per_row >= 0]
+        wins[at] = np.stack([draws[:, period_cols[p]].sum(axis=1) for p in covered])[per_row[per_row >= 0]]
+        q[at] = from_stage[:, [stages.index(stage) for stage in row_stage[at]]].T
+        has_draws[at] = True
     with_pipeline = has_draws & (wins.max(axis=1) > 0)
     x = vol["contracts"].to_numpy(float)
     vol["gross_expected_entries"] = vol["expected_entries"]

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._columns import is_str
 from salesplan.errors import PlanInputError
 from salesplan.plan._inputs import ALL
 from salesplan.plan.capacity import hours_table
@@ -113,8 +114,12 @@ def whole_per_bucket(values: np.ndarray) -> np.ndarray:
 def _item_table(schedule: pd.DataFrame, basis: str) -> pd.DataFrame:
     sched = schedule.copy()
     is_entry = sched["item"] == "entries"
-    sched["item"] = np.where(is_entry, sched["stage"].astype(str) + " entries", sched["item"].astype(str))
-    sched["kind"] = np.where(is_entry, "entries", sched["item"])
+    if is_str(sched["item"].dtype) and is_str(sched["stage"].dtype):  # the same, in the string columns
+        sched["item"] = sched["item"].where(~is_entry, sched["stage"] + " entries")
+        sched["kind"] = sched["item"].where(~is_entry, "entries")
+    else:
+        sched["item"] = np.where(is_entry, sched["stage"].astype(str) + " entries", sched["item"].astype(str))
+        sched["kind"] = np.where(is_entry, "entries", sched["item"])
     keys = ["process", "segment", "item", "kind", "period", "start"]
     out = sched.groupby(keys, sort=False, as_index=False)[basis].sum()
     return out.sort_values(["process", "segment", "item", "start"], kind="stable").reset_index(drop=True)
@@ -237,28 +242,20 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
             nz_c.append(cols_p[c])
             nz_n.append(alloc_p[r, c])
     nobody = idle
-    rows = []
     at = np.argsort(np.concatenate(nz_r), kind="stable") if nz_r else np.zeros(0, dtype=np.int64)
     nz_r_all = np.concatenate(nz_r)[at] if nz_r else at
     nz_c_all = np.concatenate(nz_c)[at] if nz_c else at
+    nz_n_all = np.concatenate(nz_n)[at] if nz_n else np.zeros(0, dtype=np.int64)
     base_cols = items[["process", "segment", "item", "kind", "period", "start"]]
-    part = base_cols.iloc[nz_r_all].reset_index(drop=True)
-    part.insert(0, "owner", np.asarray(owners, dtype=object)[nz_c_all])
-    part["count"] = np.concatenate(nz_n)[at] if nz_n else np.zeros(0, dtype=np.int64)
-    rows.append(part)
     at_rows, at_owners = [nz_r_all], [nz_c_all]  # each table row's item row and owner (len(owners): unassigned)
-    if (nobody & (whole > 0)).any():
-        lost = items[nobody & (whole > 0)]
+    lost_rows = np.flatnonzero(nobody & (whole > 0))
+    if len(lost_rows):
+        lost = items.iloc[lost_rows]
         logger.warning("per_rep: %d process-item-bucket cell(s) have no available rep; they are listed under %r "
                        "(first: %s %s %s)", len(lost), UNASSIGNED, lost["process"].iloc[0], lost["item"].iloc[0],
                        lost["period"].iloc[0])
-        un = base_cols[nobody & (whole > 0)].reset_index(drop=True)
-        un.insert(0, "owner", UNASSIGNED)
-        un["count"] = whole[nobody & (whole > 0)]
-        rows.append(un)
-        at_rows.append(np.flatnonzero(nobody & (whole > 0)))
-        at_owners.append(np.full(len(un), len(owners)))
-    table = pd.concat(rows, ignore_index=True)
+        at_rows.append(lost_rows)
+        at_owners.append(np.full(len(lost_rows), len(owners)))
     # sorted by start, owner, process and item (stable): one lexsort of sorted codes, each taken from the item rows
     # or the owners (a superset of the table's values, so the order is that of the table's own sorted codes)
     item_row, owner_no = np.concatenate(at_rows), np.concatenate(at_owners)
@@ -266,7 +263,25 @@ def allocate_to_reps(schedule: pd.DataFrame, team: pd.DataFrame, *, basis: str =
     keys.append(pd.factorize(np.asarray([*owners, UNASSIGNED], dtype=object), sort=True,
                              use_na_sentinel=False)[0][owner_no])
     keys.append(pd.factorize(items["start"], sort=True, use_na_sentinel=False)[0][item_row])
-    table = table.iloc[np.lexsort(keys)].reset_index(drop=True) if len(table) else table.reset_index(drop=True)
+    order = np.lexsort(keys)
+    names = pd.Series(np.asarray(owners, dtype=object))
+    if len(nz_r_all) and not len(lost_rows) and is_str(names.dtype):
+        # the rows taken once, in their final order; the owners from their own (string) column
+        table = base_cols.iloc[item_row[order]].reset_index(drop=True)
+        table.insert(0, "owner", names.array.take(owner_no[order]))
+        table["count"] = nz_n_all[order]
+    else:  # the rows of reps and the unassigned ones, then sorted
+        part = base_cols.iloc[nz_r_all].reset_index(drop=True)
+        part.insert(0, "owner", np.asarray(owners, dtype=object)[nz_c_all])
+        part["count"] = nz_n_all
+        rows = [part]
+        if len(lost_rows):
+            un = base_cols.iloc[lost_rows].reset_index(drop=True)
+            un.insert(0, "owner", UNASSIGNED)
+            un["count"] = whole[lost_rows]
+            rows.append(un)
+        table = pd.concat(rows, ignore_index=True)
+        table = table.iloc[order].reset_index(drop=True) if len(table) else table.reset_index(drop=True)
     table["count"] = table["count"].astype(np.int64)
     totals = items.assign(carried=values, whole=whole)
     util = _utilisation(table, avail, hours)
@@ -325,15 +340,31 @@ def _hours_per_unit(htab: pd.DataFrame, items: pd.DataFrame) -> np.ndarray:
 def _full_grid(items: pd.DataFrame, avail: pd.DataFrame, basis: str) -> pd.DataFrame:
     """Every (process, segment, item) in every bucket from the first to the last, zero where nothing is planned.
 
-    Sorted by process, segment, item and start, so that work can move to any bucket.
+    Sorted by process, segment, item and start, so that work can move to any bucket. The grid is laid out with
+    integer codes: the keys in order of first appearance times the buckets in order of start (an item row lands
+    in the bucket of its own period and start), then sorted.
     """
-    keys = items[["process", "segment", "item", "kind"]].drop_duplicates()
+    key_cols = ["process", "segment", "item", "kind"]
     have = items[["period", "start"]].drop_duplicates("period")
     more = avail.loc[~avail["period"].isin(have["period"]), ["period", "start"]].drop_duplicates("period")
-    buckets = pd.concat([have, more], ignore_index=True).sort_values("start", kind="stable")
-    full = keys.merge(buckets, how="cross").merge(items, on=["process", "segment", "item", "kind", "period", "start"],
-                                                  how="left")
-    full[basis] = full[basis].fillna(0.0)
+    buckets = pd.concat([have, more], ignore_index=True).sort_values("start", kind="stable").reset_index(drop=True)
+    codes = [pd.factorize(items[c], use_na_sentinel=False)[0] for c in key_cols]
+    combined = np.zeros(len(items), dtype=np.int64)
+    for c in codes:
+        combined = combined * (int(c.max()) + 1 if len(c) else 1) + c
+    key_no, _ = pd.factorize(combined)  # numbered in order of first appearance (as drop_duplicates keeps them)
+    first = np.unique(key_no, return_index=True)[1]
+    n_k, n_b = len(first), len(buckets)
+    b_no = pd.Index(buckets["period"]).get_indexer(items["period"])
+    hit = b_no >= 0
+    hit[hit] = buckets["start"].to_numpy()[b_no[hit]] == items["start"].to_numpy()[hit]  # same period and start
+    grid = np.zeros((n_k, n_b))
+    grid[key_no[hit], b_no[hit]] = items[basis].to_numpy(float)[hit]
+    full = items[key_cols].iloc[np.repeat(first, n_b)].reset_index(drop=True)
+    cell = np.tile(np.arange(n_b), n_k)
+    full["period"] = buckets["period"].array.take(cell)
+    full["start"] = buckets["start"].to_numpy()[cell]
+    full[basis] = grid.ravel()
     return full.sort_values(["process", "segment", "item", "start"], kind="stable").reset_index(drop=True)
 
 

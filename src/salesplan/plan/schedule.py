@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan._columns import taken
 from salesplan.errors import PlanInputError, SalesplanError
 from salesplan.plan._inputs import ALL, FunnelView
 from salesplan.plan.activities import match_ratios
@@ -186,7 +187,9 @@ def time_phase(volumes: pd.DataFrame, ratios: pd.DataFrame, view: FunnelView, fr
                 label_cache[day] = str(pd.Period(ts, freq=FREQS[freq]))
         return label_cache[day]
 
-    matched = match_ratios(volumes.assign(_row=np.arange(len(volumes))), ratios)
+    # only the columns the match reads (the rows' other figures are not carried through the join)
+    keys = [c for c in ("process", "segment", "period", "stage") if c in volumes.columns]
+    matched = match_ratios(volumes[keys].assign(_row=np.arange(len(volumes))), ratios)
     # the activity items of each row, in the row's order: (row, kind, per entry)
     m_row = matched["_row"].to_numpy(np.int64)
     m_order = np.argsort(m_row, kind="stable")
@@ -254,8 +257,9 @@ def time_phase(volumes: pd.DataFrame, ratios: pd.DataFrame, view: FunnelView, fr
     labels_all = np.asarray([x for k in profile_keys for x in profiles[k][3]], dtype=object)[at]
     row = seg_row[seg]
     mult = seg_mult[seg]
-    out: dict[str, Any] = {"process": processes[row], "segment": segments[row], "target_period": periods[row],
-                           "stage": stages[row], "item": seg_item[seg], "period": labels_all,
+    out: dict[str, Any] = {"process": taken(volumes["process"], row), "segment": taken(volumes["segment"], row),
+                           "target_period": taken(volumes["period"], row), "stage": taken(volumes["stage"], row),
+                           "item": seg_item[seg], "period": labels_all,
                            "start": pd.DatetimeIndex(np.concatenate(all_starts)[at].astype("datetime64[ns]")),
                            "expected": share_all * volumes["expected_entries"].to_numpy(float)[row] * mult,
                            "required": share_all * volumes["required_entries"].to_numpy(float)[row] * mult,
