@@ -53,7 +53,7 @@ from salesplan.errors import ParameterError, SchemaError
 from salesplan.parse import to_naive_utc
 
 __all__ = ["customer_summary", "rfm_summary", "clv_summary", "customer_patterns", "holdout_purchases",
-           "product_ownership", "period_index", "PERIODS"]
+           "product_ownership", "purchase_span", "period_index", "PERIODS"]
 
 logger = logging.getLogger(__name__)
 
@@ -277,6 +277,28 @@ def customer_summary(
     # sorted in the engine (cheap there); _finish_summary only re-sorts if pandas disagrees with the order
     out = _to_pandas(out.sort(_CUST, nulls_last=True).collect())
     return _finish_summary(out, as_of_ts, period, period_length)
+
+
+def purchase_span(orders: Any, *, as_of: Any = None,
+                  columns: Mapping[str, str] | None = None) -> tuple[pd.Timestamp, pd.Timestamp | None]:
+    """The data cut and the first purchase on or before it, from the engine (one small query each).
+
+    ``as_of`` defaults to the latest order date, as in :func:`customer_summary`; the first purchase is the
+    earliest purchase line (returns left out) up to the end of the ``as_of`` day, so it equals the smallest
+    ``first_order`` of :func:`customer_summary` at the same cut (None when there is no purchase).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> o = pd.DataFrame({"customer_id": ["a", "a", "b"], "amount": [-5.0, 10.0, 20.0],
+    ...                   "order_date": pd.to_datetime(["2024-01-02", "2024-01-05", "2024-03-01"])})
+    >>> [str(t.date()) for t in purchase_span(o)]
+    ['2024-03-01', '2024-01-05']
+    """
+    customer_col, date_col, amount_col, _, _ = _order_columns(columns)
+    lf, as_of_ts, _ = _prepared(orders, customer_col, date_col, amount_col, as_of, "D", warn_late=False)
+    first = lf.filter(~nw.col("_ret")).select(nw.col(date_col).min()).collect().to_pandas().iloc[0, 0]
+    return as_of_ts, None if pd.isna(first) else _naive(pd.Series([first])).iloc[0]
 
 
 def _to_pandas(frame: nw.DataFrame) -> pd.DataFrame:

@@ -58,6 +58,7 @@ import pandas as pd
 
 from salesplan._toml import read_toml
 from salesplan._validation import check_horizon, horizon_days
+from salesplan.engines import release_memory
 from salesplan.errors import ConfigError, ParameterError, SchemaError
 from salesplan.expressions import Expression, parse_expression
 
@@ -243,15 +244,30 @@ def customer_segments(
         When the CLV models cannot be fitted (e.g. all customers one-time buyers); use ``value="revenue"``...
         the error says why.
     """
-    from salesplan.reduce.customers import customer_patterns, customer_summary
+    from salesplan.reduce.customers import customer_patterns, customer_summary, purchase_span
     from salesplan.segment.abc import abc_classes
     from salesplan.segment.clv import BetaGeo, GammaGamma, customer_lifetime_value
     from salesplan.segment.rfm import rfm_scores
     from salesplan.segment.wallet import share_of_wallet
 
     check_horizon(horizon)
+    if not (cross_sell is None or isinstance(cross_sell, (bool, pd.DataFrame))):
+        raise ParameterError(f"customer_segments: cross_sell must be a DataFrame of scores, None or False, got "
+                             f"{type(cross_sell).__name__}")
+    as_of, first_purchase = purchase_span(orders, as_of=as_of, columns=columns)
+    # The steps that read every order line run first and one after another, each while Python holds little
+    # (on DuckDB each fills the engine's memory_limit): the cross-selling scores, reduced at once to one row
+    # per customer, then the BG/NBD patterns, then the per-customer summary.
+    best = None
+    if cross_sell is None or cross_sell is True:
+        cross_sell = _derived_cross_sell(orders, as_of, first_purchase, horizon, columns)
+    if isinstance(cross_sell, pd.DataFrame):
+        best = cross_sell.sort_values("score", ascending=False, kind="stable").drop_duplicates("customer_id")
+        best = best.set_index("customer_id")[["product", "score"]]
+        del cross_sell
+        release_memory()
+    pat = customer_patterns(orders, as_of=as_of, columns=columns)
     summary = customer_summary(orders, as_of=as_of, columns=columns)
-    pat = customer_patterns(orders, as_of=summary.attrs["as_of"], columns=columns)
     bg = BetaGeo().fit(pat["frequency"], pat["recency"], pat["T"], weights=pat["weight"])
     gg = GammaGamma().fit(summary["frequency"], summary["monetary_value"])
     x, tx, t, m = (summary[c] for c in ("frequency", "recency", "T", "monetary_value"))
@@ -278,14 +294,7 @@ def customer_segments(
     owners = table["has_orders"] & (table["share_of_wallet"] > 0)
     table["typical_share"] = float(table.loc[owners, "share_of_wallet"].median()) if owners.any() else 0.0
     table["resemblance"] = _resemblance(table, customers, features).where(~table["has_orders"])
-    if cross_sell is None or cross_sell is True:
-        cross_sell = _derived_cross_sell(orders, summary, horizon, columns)
-    elif not (cross_sell is False or isinstance(cross_sell, pd.DataFrame)):
-        raise ParameterError(f"customer_segments: cross_sell must be a DataFrame of scores, None or False, got "
-                             f"{type(cross_sell).__name__}")
-    if isinstance(cross_sell, pd.DataFrame):
-        best = cross_sell.sort_values("score", ascending=False, kind="stable").drop_duplicates("customer_id")
-        best = best.set_index("customer_id")
+    if best is not None:
         table["cross_sell_product"] = best["product"].reindex(table.index)
         table["cross_sell_score"] = best["score"].reindex(table.index)
     table.index.name = "customer_id"
@@ -293,7 +302,7 @@ def customer_segments(
     return table
 
 
-def _derived_cross_sell(orders: Any, summary: pd.DataFrame, horizon: Any,
+def _derived_cross_sell(orders: Any, as_of: pd.Timestamp, first_purchase: pd.Timestamp | None, horizon: Any,
                         columns: Mapping[str, str] | None) -> pd.DataFrame | None:
     """Cross-selling scores from the last ``horizon`` of the orders, at most half of the order history.
 
@@ -302,8 +311,7 @@ def _derived_cross_sell(orders: Any, summary: pd.DataFrame, horizon: Any,
     """
     from salesplan.segment.cross_sell import recent_cross_sell
 
-    as_of = summary.attrs["as_of"]
-    history = (as_of - summary["first_order"].min()).days if len(summary) else 0
+    history = (as_of - first_purchase).days if first_purchase is not None else 0
     days = int(min(horizon_days(as_of, horizon), history // 2))
     if days < 30:
         logger.warning("cross-selling scores not derived: %d day(s) of order history, need at least 60 "
