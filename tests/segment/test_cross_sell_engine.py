@@ -31,3 +31,25 @@ def test_cross_sell_on_duckdb_equals_pandas_and_reads_one_row_per_customer():
     pd.testing.assert_series_equal(wide["revenue"], in_model.reindex(wide.index, fill_value=0.0),
                                    check_names=False)
     assert (wide["n_lines"] == long.groupby("customer_id")["n_lines"].sum().reindex(wide.index)).all()
+
+
+def test_purchase_span_is_the_summary_cut_and_first_purchase_on_every_engine():
+    """customer_segments reads the history length from purchase_span before the summary exists (so that the
+    cross-selling queries run while Python holds no per-customer table): it must equal the summary's."""
+    import polars as pl
+
+    from salesplan.reduce.customers import customer_summary, purchase_span
+
+    data, _ = simulate(n_customers=120, years=2, seed=9, n_prospects=0)
+    orders = data.orders.copy()
+    first = orders["order_date"] == orders["order_date"].min()
+    orders.loc[first, "amount"] = -orders.loc[first, "amount"].abs()  # the earliest lines are returns
+    if "is_return" in orders.columns:
+        orders.loc[first, "is_return"] = True
+    summary = customer_summary(orders)
+    want = (summary.attrs["as_of"], summary["first_order"].min())
+    assert want[1] > orders["order_date"].min()  # the return is not a purchase
+    for native in (orders, duckdb.from_df(orders), pl.from_pandas(orders)):
+        assert purchase_span(native) == want
+    cut = pd.Timestamp("2024-03-31")
+    assert purchase_span(orders, as_of=cut) == (cut, customer_summary(orders, as_of=cut)["first_order"].min())
