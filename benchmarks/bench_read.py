@@ -12,7 +12,7 @@ each (the best and the median are printed; the machine may be shared), the time 
 
 * peer: ``pandas.read_csv(path)`` with pandas' defaults (dates stay text, nothing is checked);
 * salesplan: ``salesplan.read_table(path, "orders")``: separator sniffing, title/footer detection, ids read as
-  text, then :func:`salesplan.validate`: ids normalised, one date reading inferred for the column and parsed
+  text, amounts and quantities read as floats by the parser (their first 64,000 characters being plain numbers), then :func:`salesplan.validate`: ids normalised, one date reading inferred for the column and parsed
   (:func:`salesplan.parse.parse_dates`), amounts and quantities checked, every rule applied.
 
 Both wall and CPU time (user + system of this process, all threads) are printed: pandas reads on every core,
