@@ -12,13 +12,13 @@ each (the best and the median are printed; the machine may be shared), the time 
 
 * peer: ``pandas.read_csv(path)`` with pandas' defaults (dates stay text, nothing is checked);
 * salesplan: ``salesplan.read_table(path, "orders")``: separator sniffing, title/footer detection, ids read as
-  text, then :func:`salesplan.validate`: ids normalised, one date reading inferred for the column and parsed
+  text, amounts and quantities read as floats by the parser (their first 64,000 characters being plain numbers), then :func:`salesplan.validate`: ids normalised, one date reading inferred for the column and parsed
   (:func:`salesplan.parse.parse_dates`), amounts and quantities checked, every rule applied.
 
 Both wall and CPU time (user + system of this process, all threads) are printed: pandas reads on every core,
 so on a busy machine the wall-time ratio says more about the load than about the code.
 
-Formats: ``iso`` (``2024-03-05``), ``dayfirst`` (``05/03/2024``, comma separator) and ``de`` (``;`` separator,
+Formats: ``iso`` (``2024-03-05``), ``isotime`` (``2024-03-05 14:22:07``), ``dayfirst`` (``05/03/2024``, comma separator) and ``de`` (``;`` separator,
 ``05.03.2024`` dates, decimal commas). Prints both times and the ratio (target: at most 1.20, i.e. parsing and
 validation add at most 20% to the read time) and the load average, since the machine may be shared.
 """
@@ -46,7 +46,8 @@ def make_file(rows: int, fmt: str, folder: Path = DATA) -> Path:
     rng = np.random.default_rng(14)
     days = pd.date_range("2023-01-01", "2025-12-31", freq="D")
     date_text = {"iso": days.strftime("%Y-%m-%d"), "dayfirst": days.strftime("%d/%m/%Y"),
-                 "de": days.strftime("%d.%m.%Y")}[fmt]
+                 "de": days.strftime("%d.%m.%Y"), "isotime": days.strftime("%Y-%m-%d ")}[fmt]
+    times = np.asarray(pd.date_range("2024-01-01", periods=86_400, freq="s").strftime("%H:%M:%S"))
     customers = np.char.add("C", np.char.zfill(np.arange(100_000).astype(str), 6))
     products = np.array([f"P{i:02d}" for i in range(50)])
     chunk = 1_000_000
@@ -58,7 +59,8 @@ def make_file(rows: int, fmt: str, folder: Path = DATA) -> Path:
             frame = pd.DataFrame({
                 "order_id": np.char.add("O", np.char.zfill(np.arange(start, start + n).astype(str), 9)),
                 "customer_id": customers[rng.integers(0, len(customers), n)],
-                "order_date": np.asarray(date_text)[rng.integers(0, len(days), n)],
+                "order_date": np.asarray(date_text)[rng.integers(0, len(days), n)] if fmt != "isotime" else
+                np.char.add(np.asarray(date_text)[rng.integers(0, len(days), n)], times[rng.integers(0, 86_400, n)]),
                 "amount": np.round(rng.gamma(2.0, 150.0, n), 2),
                 "quantity": rng.integers(1, 20, n),
                 "product": products[rng.integers(0, len(products), n)],
@@ -71,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--format", choices=["iso", "dayfirst", "de"], default="iso")
+    parser.add_argument("--format", choices=["iso", "isotime", "dayfirst", "de"], default="iso")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("SALESPLAN_BENCH_DATA", DATA)),
                         help="folder of the data files (default benchmarks/data or $SALESPLAN_BENCH_DATA)")
     args = parser.parse_args()

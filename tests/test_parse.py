@@ -217,3 +217,31 @@ def test_offset_as_of_means_one_instant_in_library_and_report(tmp_path):
                    'stage_events = "e.csv"\n')
     assert load_config(cfg).report.as_of == data.as_of
     assert to_naive_utc(AS_OF) == data.as_of
+
+
+@pytest.mark.parametrize("late", ["2024-03-07 14:22", "2024-03-07", "25/03/2024", "05/03/2024", "2024-02-30", None])
+def test_a_value_after_the_first_64_of_a_chunk_decides_as_any_other(late):
+    """Arrow's cast is tried on a chunk's first 64 values before the whole chunk; a value further down (a time of
+    day after plain dates, a plain date after times of day, a day-first date, an ambiguous one, an invalid day)
+    gives what the full rules give for the column."""
+    import numpy as np
+    import pyarrow as pa
+
+    days = [f"2024-01-{d:02d}" for d in range(1, 29)] * 4  # 112 plain dates
+    times = [f"{d} 09:{i % 60:02d}" for i, d in enumerate(days)]
+    chunks = [days[:100], times[:70] + days[:30], days[:90] + [late] + days[:9]]
+    column = pd.Series(pd.array(pa.chunked_array(chunks, type=pa.large_string()),
+                                dtype=pd.StringDtype(na_value=np.nan)))
+    flat = [v for c in chunks for v in c]
+    if late == "05/03/2024":  # month-first and day-first both fit: refused, never guessed
+        for texts in (column, pd.Series(flat, dtype=object)):
+            with pytest.raises(SchemaError, match="month-first and day-first"):
+                parse_dates(texts, "order_date")
+        return
+    arrow, plain = parse_dates(column, "order_date"), parse_dates(pd.Series(flat, dtype=object), "order_date")
+    assert arrow.values.tolist() == plain.values.tolist() and arrow.bad.tolist() == plain.bad.tolist()
+    expected = [pd.NaT if v in (None, "2024-02-30") else pd.Timestamp(v) for v in flat]
+    if late == "25/03/2024":
+        expected[290] = pd.Timestamp("2024-03-25")
+    assert arrow.values.tolist() == expected
+    assert arrow.bad.sum() == (late == "2024-02-30")

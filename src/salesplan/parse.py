@@ -412,6 +412,8 @@ def _plain_iso(series: pd.Series) -> np.ndarray | None:
     array = pa.array(series.array)  # zero-copy view of the column's Arrow data (public protocol)
     if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
         return None
+    if _refused(array.slice(0, _PROBE), pa.timestamp("ns")):  # the first values already are not naive ISO 8601
+        return None
     out = _fresh(len(array), np.int64)
 
     def read(start: int, stop: int) -> bool:  # rows start:stop, chunk by chunk, into out[start:stop]
@@ -432,6 +434,24 @@ def _plain_iso(series: pd.Series) -> np.ndarray | None:
     return out.view("datetime64[ns]") if done else None
 
 
+#: Values Arrow's cast is tried on before a whole text column or chunk: a cast that fails costs about 20 times one
+#: that succeeds (0.23 s instead of 0.01 s for a million dates to ``date32``, measured), and a value refused among
+#: the first ones is refused in the whole (the cast refuses a column when it refuses any of its values).
+_PROBE = 64
+
+
+def _refused(values: Any, kind: Any) -> bool:
+    """Whether Arrow's cast of ``values`` (a short slice of a text column) to ``kind`` refuses one of them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        pc.cast(values, kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return True
+    return False
+
+
 def _iso_chunk(chunk: Any, out: np.ndarray) -> bool:
     """Write one Arrow text chunk's ISO 8601 dates into ``out``; False when Arrow refuses a value.
 
@@ -440,10 +460,12 @@ def _iso_chunk(chunk: Any, out: np.ndarray) -> bool:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    try:
-        days = pc.cast(chunk, pa.date32())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        days = None  # times of day (or not ISO at all): the timestamp cast decides
+    days = None  # times of day (or not ISO at all): the timestamp cast decides
+    if not _refused(chunk.slice(0, _PROBE), pa.date32()):
+        try:
+            days = pc.cast(chunk, pa.date32())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     if days is not None:
         values = np.frombuffer(days.buffers()[1], dtype=np.int32)[days.offset: days.offset + len(days)] \
             if len(days) and days.buffers()[1] is not None else np.zeros(len(days), dtype=np.int32)

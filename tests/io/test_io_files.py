@@ -111,3 +111,40 @@ def test_an_empty_id_is_missing_even_without_blanks():
     with pytest.raises(SchemaError) as err:
         sp_validate(frame, "orders")
     assert err.value.failure_cases[["column", "check"]].values.tolist() == [["customer_id", "not_null"]]
+
+
+def test_plain_number_columns_are_read_as_floats_by_the_parser(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,order_date,amount,quantity\n007,2024-01-05,10.50,3\n008,2024-01-06,-4,-2\n"
+                    "009,2024-01-07,0,\n010,2024-01-08,+2.25,NA\n011,2024-01-09,9007199254740993,12\n")
+    raw = read_raw(path, text_columns=["customer_id"], number_columns=["amount", "quantity"])
+    assert raw["quantity"].dtype == "float64"  # the parser's floats, no integer column copied afterwards
+    out = read_table(path, "orders")
+    assert out["customer_id"].tolist() == ["007", "008", "009", "010", "011"]
+    assert out["amount"].tolist() == [10.5, -4.0, 0.0, 2.25, 9007199254740992.0]  # 2**53 + 1 rounds to even
+    assert out["quantity"].tolist()[:2] + out["quantity"].tolist()[4:] == [3.0, -2.0, 12.0]
+    assert out["quantity"].isna().tolist() == [False, False, True, True, False]
+    assert out["is_return"].tolist() == [False, True, False, False, False]
+    semicolon = tmp_path / "de.csv"
+    semicolon.write_text("Kunde;Datum;Betrag;Menge\n1;2024-01-05;5277,76;2\n2;2024-01-06;-1,5;-1\n")
+    assert read_raw(semicolon, number_columns=["Betrag", "Menge"])["Menge"].dtype == "float64"
+    de = read_table(semicolon, "orders", {**GERMAN, "Menge": "quantity"})
+    assert de[["amount", "quantity"]].values.tolist() == [[5277.76, 2.0], [-1.5, -1.0]]
+
+
+@pytest.mark.parametrize(("late", "value"), [("USD 1,250.50", 1250.5), ("1.234,5", None), ("twelve", None)])
+def test_an_amount_that_is_no_plain_number_after_the_sample_is_read_as_before(tmp_path, late, value):
+    # the first 64,000 characters hold plain numbers only; the parser meets the text at the end
+    rows = [f"C{i:05d},2024-01-05,{i % 97}.25,{i % 7}" for i in range(3_000)]
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,order_date,amount,quantity\n" + "\n".join(rows) + f'\nC99999,2024-01-06,"{late}",1\n')
+    assert len(path.read_text()) > 64_000
+    if value is not None:
+        out = read_table(path, "orders")
+        assert len(out) == 3_001 and out["amount"].iloc[-1] == value and out["amount"].iloc[2] == 2.25
+        assert out["quantity"].tolist()[:8] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0]
+        return
+    with pytest.raises(SchemaError) as err:
+        read_table(path, "orders")
+    cases = err.value.failure_cases
+    assert cases[["column", "check", "key", "value"]].values.tolist() == [["amount", "numeric", "row 3000", late]]

@@ -19,7 +19,9 @@ from __future__ import annotations
 import csv
 import glob
 import gzip
+import io
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,7 +30,7 @@ import pandas as pd
 
 from salesplan.errors import ConfigError, SchemaError
 from salesplan.process import SalesProcess
-from salesplan.schema import ID, TABLES, TEXT, validate
+from salesplan.schema import AMOUNT, ID, NUMBER, TABLES, TEXT, validate
 
 __all__ = ["read_table", "read_raw", "sniff_separator"]
 
@@ -38,6 +40,7 @@ CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 _SEPARATORS = ";,\t|"
+_SAMPLE_CHARS = 64_000  # characters read from the top of a CSV file to sniff its separator and shape
 
 
 def sniff_separator(sample: str) -> str:
@@ -125,12 +128,77 @@ def _export_frame(path: Path, encoding: str, sep: str, head: str) -> tuple[int, 
     return title, len(text_lines), skipped
 
 
-def _read_csv(path: Path, text_columns: list[str], options: dict[str, Any]) -> pd.DataFrame:
+#: Reader options under which the sample of a number column is read as pandas reads the file (otherwise numbers
+#: are left to pandas' own inference).
+_NUMBER_OPTIONS = frozenset({"sep", "delimiter", "decimal", "skiprows"})
+
+
+def _plain_number_columns(sample: str, columns: list[str] | None, dtype: Any,
+                          options: Mapping[str, Any]) -> list[str]:
+    """The columns of ``columns`` whose values in the sample are all plain numbers (``12``, ``-3.50``) or empty.
+
+    Such columns are read as float64 by pandas' parser itself (:func:`_read_numbers`), the type
+    :func:`salesplan.validate` gives amounts and numbers, instead of being read as integers and copied into floats
+    afterwards. The sample only decides whether this is worth trying; what the whole file holds is decided by the
+    parser, which refuses a value that is not a number (and the file is then read as before).
+    """
+    if not columns or not sample or not isinstance(dtype, Mapping) or not set(options) <= _NUMBER_OPTIONS:
+        return []
+    decimal = options.get("decimal", ".")
+    if decimal not in (".", ","):
+        return []
+    plain = re.compile(r"[+-]?(?:\d+(?:" + re.escape(decimal) + r"\d*)?|" + re.escape(decimal) + r"\d+)")
+    skip = options.get("skiprows") or 0
+    if not isinstance(skip, int):
+        return []
+    lines = sample.splitlines(keepends=True)[skip:]
+    if len(sample) >= _SAMPLE_CHARS and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut off
+    try:
+        sep = options.get("sep", options.get("delimiter", ","))
+        rows = list(csv.reader(io.StringIO("".join(lines)), delimiter=sep))
+    except (csv.Error, TypeError):  # a separator the csv module does not take (a regex, several characters)
+        return []
+    if len(rows) < 2:
+        return []
+    header = rows[0]
+    found: list[str] = []
+    for name in columns:
+        if name in dtype or header.count(name) != 1:
+            continue
+        at = header.index(name)
+        values = [row[at].strip() for row in rows[1:] if len(row) == len(header)]
+        if any(values) and all(not v or plain.fullmatch(v) for v in values):
+            found.append(name)
+    return found
+
+
+def _read_numbers(path: Path, dtype: Mapping[str, Any], floats: list[str], encoding: str,
+                  options: Mapping[str, Any]) -> pd.DataFrame:
+    """``pandas.read_csv`` with the columns ``floats`` read as float64 by the parser.
+
+    When the parser refuses a value of one of them (text such as ``USD 25.00`` further down the file), the file is
+    read again with pandas' own inference for them, as without ``floats``, so that :func:`salesplan.validate`
+    reads such amounts or names them.
+    """
+    if floats:
+        try:
+            return pd.read_csv(path, dtype={**dict.fromkeys(floats, "float64"), **dtype}, encoding=encoding,
+                               **options)
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+            raise
+        except (ValueError, TypeError, OverflowError) as exc:
+            logger.info("%s: %s are not all plain numbers (%s); reading them as they come", path, floats, exc)
+    return pd.read_csv(path, dtype=dtype or None, encoding=encoding, **options)
+
+
+def _read_csv(path: Path, text_columns: list[str], options: dict[str, Any],
+              number_columns: list[str] | None = None) -> pd.DataFrame:
     options = dict(options)
     encoding = options.pop("encoding", None)
     detect = options.pop("detect_export", True)
     with _open_text(path, encoding or "utf-8-sig") as handle:
-        sample = handle.read(64_000)
+        sample = handle.read(_SAMPLE_CHARS)
     if "sep" not in options and "delimiter" not in options:
         options["sep"] = sniff_separator(sample)
         if options["sep"] == ";" and "decimal" not in options:
@@ -143,14 +211,15 @@ def _read_csv(path: Path, text_columns: list[str], options: dict[str, Any]) -> p
         if title:
             options["skiprows"] = title
     dtype = options.pop("dtype", None) or {}
+    floats = [] if footer else _plain_number_columns(sample, number_columns, dtype, options)  # footers are text
     try:
-        frame = pd.read_csv(path, dtype=dtype or None, encoding=encoding or "utf-8-sig", **options)
+        frame = _read_numbers(path, dtype, floats, encoding or "utf-8-sig", options)
     except UnicodeDecodeError:
         if encoding is not None:
             raise
         logger.warning("%s is not UTF-8; reading it as cp1252 (Windows Western European)", path)
         encoding = "cp1252"
-        frame = pd.read_csv(path, dtype=dtype or None, encoding=encoding, **options)
+        frame = _read_numbers(path, dtype, floats, encoding, options)
     # Id columns must be text (leading zeros). Reading them as text up front makes pandas' reader several times
     # slower, so only id columns that came out as numbers are read again, as text.
     numeric = [c for c in text_columns if c in frame.columns and c not in dtype
@@ -177,7 +246,7 @@ def _open_text(path: Path, encoding: str) -> TextIO:
 
 
 def read_raw(path: str | Path, *, text_columns: list[str] | None = None, sheet: str | int = 0,
-             **reader_options: Any) -> pd.DataFrame:
+             number_columns: list[str] | None = None, **reader_options: Any) -> pd.DataFrame:
     """Read a file as it is (no mapping, no validation): CSV, Parquet (file, folder or glob) or Excel.
 
     Parameters
@@ -188,6 +257,10 @@ def read_raw(path: str | Path, *, text_columns: list[str] | None = None, sheet: 
         Columns to read as text (CSV and Excel), so ids keep leading zeros.
     sheet : str or int
         Excel sheet name or position.
+    number_columns : list of str, optional
+        CSV: columns meant as numbers (amounts, quantities). When their values in the first 64,000 characters are
+        all plain numbers, they are read as float64 by the parser itself (no integer column converted afterwards);
+        when a value further down is not a number, they are read as pandas infers them, as without this option.
     **reader_options
         Passed to :func:`pandas.read_csv`, :func:`pandas.read_parquet` or :func:`pandas.read_excel`.
 
@@ -212,8 +285,8 @@ def read_raw(path: str | Path, *, text_columns: list[str] | None = None, sheet: 
             raise ConfigError(f"{text}: no file matches this pattern")
         kinds = {_kind(Path(p)) for p in parts}
         if kinds != {"parquet"}:
-            return pd.concat([read_raw(p, text_columns=text_columns, sheet=sheet, **reader_options)
-                              for p in parts], ignore_index=True)
+            return pd.concat([read_raw(p, text_columns=text_columns, sheet=sheet, number_columns=number_columns,
+                                       **reader_options) for p in parts], ignore_index=True)
         return pd.concat([pd.read_parquet(p, **reader_options) for p in parts], ignore_index=True)
     file = Path(path)
     if not file.exists():
@@ -223,7 +296,7 @@ def read_raw(path: str | Path, *, text_columns: list[str] | None = None, sheet: 
     kind = _kind(file)
     if kind == "csv":
         try:
-            return _read_csv(file, text_columns, reader_options)
+            return _read_csv(file, text_columns, reader_options, number_columns)
         except pd.errors.EmptyDataError:
             raise ConfigError(f"{file}: the file is empty (not even a header line)") from None
         except pd.errors.ParserError as exc:
@@ -268,7 +341,9 @@ def read_table(
 
     CSV files: the separator (``;``, ``,``, tab, ``|``) is sniffed unless ``sep=`` is given; a ``;`` file is read
     with ``decimal=","`` unless told otherwise; UTF-8 (with or without BOM) is tried first, then cp1252. Id
-    and text columns (canonical or mapped onto one) are read as text, so leading zeros survive. Title rows above the
+    and text columns (canonical or mapped onto one) are read as text, so leading zeros survive; amount and number
+    columns whose values in the first 64,000 characters are plain numbers are read as floats by the parser (a
+    later value that is not a plain number makes it read them as before). Title rows above the
     header and a report footer below the data (Salesforce report exports end with the report name, a copyright
     line, "Confidential Information - Do Not Distribute" and "Generated By") are detected and skipped, logged at
     WARNING and listed in ``result.attrs["skipped_lines"]``; pass ``skiprows=``/``skipfooter=`` (or
@@ -335,7 +410,8 @@ def read_table(
     spec = TABLES[table]
     inverse = {target: source for source, target in dict(columns or {}).items()}
     text_columns = [inverse.get(name, name) for name, kind in spec.columns.items() if kind in (ID, TEXT)]
-    frame = read_raw(path, text_columns=text_columns, sheet=sheet, **reader_options)
+    number_columns = [inverse.get(name, name) for name, kind in spec.columns.items() if kind in (AMOUNT, NUMBER)]
+    frame = read_raw(path, text_columns=text_columns, sheet=sheet, number_columns=number_columns, **reader_options)
     logger.info("read %d rows from %s as %s", len(frame), path, table)
     skipped = frame.attrs.get("skipped_lines", [])
     try:
