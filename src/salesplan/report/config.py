@@ -526,11 +526,11 @@ def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
 
     So the batch command reads what the library reads: separator sniffing, UTF-8 then cp1252, id and text columns
     as text (``00042`` and a segment ``01`` keep their zeros), title rows and a report footer detected and skipped
-    (logged at WARNING), Excel title rows. ``sep``, ``encoding``, ``decimal`` and ``thousands`` of the entry go to
+    (logged at WARNING), Excel title rows, plain amounts and numbers read as floats by the parser. ``sep``, ``encoding``, ``decimal`` and ``thousands`` of the entry go to
     the CSV reader; errors name the config key.
     """
     from salesplan.io.files import EXCEL_SUFFIXES, read_raw
-    from salesplan.schema import ID, TABLES, TEXT
+    from salesplan.schema import AMOUNT, ID, NUMBER, TABLES, TEXT
 
     path = src.path
     key = f"data.{src.table}.path"
@@ -541,14 +541,16 @@ def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
     if not path.is_file():
         raise ConfigError(f"{cfg_source}: '{key}' names a file that does not exist: {path}")
     inverse = {target: source for source, target in src.columns.items()}
-    text_columns = [inverse.get(name, name) for name, kind in TABLES[src.table].columns.items()
-                    if kind in (ID, TEXT)]
+    kinds = TABLES[src.table].columns.items()
+    text_columns = [inverse.get(name, name) for name, kind in kinds if kind in (ID, TEXT)]
+    number_columns = [inverse.get(name, name) for name, kind in kinds if kind in (AMOUNT, NUMBER)]
     options: dict[str, Any] = {}
     if not path.name.lower().endswith(EXCEL_SUFFIXES):
         options = {k: getattr(src, k) for k in ("sep", "encoding", "decimal", "thousands")
                    if getattr(src, k) is not None}
     try:
-        return read_raw(path, text_columns=text_columns, sheet=src.sheet if src.sheet is not None else 0, **options)
+        return read_raw(path, text_columns=text_columns, number_columns=number_columns,
+                        sheet=src.sheet if src.sheet is not None else 0, **options)
     except ConfigError as exc:
         raise ConfigError(f"{cfg_source}: '{key}': {exc}") from None
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
