@@ -38,7 +38,10 @@ tails would mean a posterior too narrow or off-centre.
 
 Then the worst case is explained: its stages' true and estimated rates with 95% intervals, open deals and
 unresolved share, and where the true win rate lies in the estimate's posterior (the PIT: 0.015 means only 1.5% of
-the posterior is below the truth). Last, a reference: the same plans judged against "truths" drawn from each
+the posterior is below the truth).
+
+With ``--open-deals`` the pipeline forecast of the open deals' wins within 12 months of the cut (what a netted plan
+counts on) is checked against the wins the world's latent outcomes realise: bias and PIT over the cases. Last, a reference: the same plans judged against "truths" drawn from each
 case's own posterior (what a perfectly calibrated estimate gives). The distribution of the worst case over 300
 repetitions shows what floor an honest 80% plan can keep at that history length.
 
@@ -51,12 +54,14 @@ import argparse
 import importlib
 import logging
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from salesplan import DEFAULT_PROCESSES
+from salesplan.forecast import pipeline
 from salesplan.plan import backward
 from salesplan.plan.netting import net_entries
 
@@ -101,6 +106,8 @@ def main() -> None:
     ap.add_argument("--level", type=float, default=0.8)
     ap.add_argument("--tail", choices=["parametric", "split"], default="parametric")
     ap.add_argument("--no-diagnosis", action="store_true", help="skip the worst-case diagnosis and reference")
+    ap.add_argument("--open-deals", action="store_true",
+                    help="also check the pipeline forecast of the open deals' wins within 12 months against the truth")
     args = ap.parse_args()
     cfg = dict(CONFIGS[args.config])
     for key in ("customers", "years", "scale", "slower", "target"):
@@ -131,6 +138,8 @@ def main() -> None:
         r = f.rates.merge(true, on=["process", "stage"])
         first_rows = plan.volumes.groupby("process").head(1).set_index("process")
         win_table = f.win_rate.groupby("process").head(1).set_index("process")
+        fc = pipeline(data, f, as_of=data.as_of, horizon="365D", freq="M", include_new=False,
+                      seed=seed) if args.open_deals else None
         for name in procs:
             rp = r[r["process"] == name].set_index("stage").reindex(list(procs[name].stages)).reset_index()
             x = int(first_rows.loc[name, "contracts"])
@@ -156,6 +165,8 @@ def main() -> None:
                           "unresolved_stays": float((rp["unresolved"] * rp["entered"]).sum() / rp["entered"].sum()),
                           "win_width": float((win_table.loc[name, "win_rate_high"] - win_table.loc[name, "win_rate_low"])
                                              / 2 / win_table.loc[name, "win_rate"])})
+            if fc is not None:
+                cases[-1].update(_open_deal_wins(data, truth, fc, name, procs[name]))
             rows.append(rp.assign(world=seed, process=name, entries=n, contracts=x))
     r = pd.concat(rows, ignore_index=True)
     c = pd.DataFrame(cases)
@@ -190,8 +201,31 @@ def main() -> None:
     print(f"  PIT of the true win rate in the plan's Beta: {pit_summary(c['pit_plan'].to_numpy())}; in the stage "
           f"draws' product: {pit_summary(c['pit'].to_numpy())}; of the true chance of reaching the target among the "
           f"plan's draws: {pit_summary(c['pit_reach'].to_numpy())}")
+    if args.open_deals:
+        print(f"  open deals' wins within 12 months (pipeline forecast, include_new=False): forecast mean "
+              f"{c['open_forecast'].mean():.1f}, realised {c['open_actual'].mean():.1f} per case (forecast - realised "
+              f"{(c['open_forecast'] - c['open_actual']).mean():+.2f}, se "
+              f"{(c['open_forecast'] - c['open_actual']).std() / np.sqrt(len(c)):.2f}); PIT of the realised wins "
+              f"in the forecast: {pit_summary(c['open_pit'].to_numpy())}")
     if not args.no_diagnosis:
         _worst_case(r, c, rng)
+
+
+def _open_deal_wins(data: Any, truth: Any, fc: Any, name: str, proc: Any) -> dict[str, float]:
+    """The forecast of one process's open deals' wins within the window against the wins the truth realises."""
+    j = fc.processes.index(name)
+    draws = fc.draws["pipeline"][:, j, :].sum(axis=1)
+    opps = data.opportunities
+    ev = data.stage_events
+    closed = set(ev.loc[ev["stage"].isin([proc.won, proc.lost]), "opportunity_id"])
+    open_ids = set(opps.loc[opps["process"] == name, "opportunity_id"]) - closed
+    out = truth.outcomes
+    out = out[out["opportunity_id"].isin(open_ids)]
+    cut, end = pd.Timestamp(fc.as_of), pd.Timestamp(fc.end)
+    actual = int(((out["outcome"] == proc.won) & (out["closed_at"] > cut)
+                  & (out["closed_at"] <= end)).sum())
+    return {"open_forecast": float(draws.mean()), "open_actual": actual,
+            "open_pit": float(np.mean(draws < actual) + 0.5 * np.mean(draws == actual))}
 
 
 def _worst_case(r: pd.DataFrame, c: pd.DataFrame, rng: np.random.Generator) -> None:
