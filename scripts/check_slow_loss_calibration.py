@@ -9,25 +9,39 @@ share of worlds below 0.55.
 
 Configurations (``--config``):
 
+``issue`` (the world issue 17 names for both criteria)
+    Losses 5-10 times slower than advances (drawn per world, uniformly), about 2% of the stays unresolved at the
+    horizon and many open deals at the cut (about 200-280, a quarter of the deals entered): 0.6 years of history
+    at 4 times the simulator's creation rate, acquisition only, target 10 contracts.
 ``realistic`` (default)
     The size of the bundled example company (:data:`salesplan.datasets.EXAMPLE_ARGS`: 400 customers, 3 years,
     ``creation_scale`` 1), acquisition only, losses 7 times slower than advances, and the target the demo plans:
     the simulator's own contract target for the first quarter after the cut (about 1.1 quarters of expected wins).
-``tiny``
-    The stress case of sessions 2-4: 20 customers, 0.6 years at 4 times the creation rate, target 10 contracts
-    (the 0.6-year history has about 3.5% of stays unresolved at the cut).
-``issue``
+``stress``
+    The stress case of sessions 2-4 (the issue's "73% of 30 worlds"): as ``issue`` with losses always 7 times
+    slower.
+``origin``
     The set-up the issue's "0.75 on average and 0.6 at worst" comes from: the thresholds of
     ``tests/plan/test_funnel_integration.py::test_planned_entries_reach_target_under_true_rates`` (one world,
     ``simulate(n_customers=120, years=1.5)``, all five processes, the simulator's default loss delay, 10 contracts
     per process in 2025-Q3). Here over many worlds; each (world, process) is one case.
 
-``--years``, ``--scale``, ``--customers``, ``--slower`` and ``--target`` override the configuration (``--target
-world`` is the simulator's next-quarter target).
+``--years``, ``--scale``, ``--customers``, ``--slower`` and ``--target`` override the configuration (``--slower
+5:10`` draws the factor per world uniformly from that range; ``--target world`` is the simulator's next-quarter
+target).
+
+Calibration of the plan's uncertainty across worlds: for each case the rank (PIT) of the true win rate among the
+plan's own posterior draws (its moment-matched ``Beta(win_alpha, win_beta)``, and the stage rates drawn from their
+Betas and multiplied), and of the true chance of reaching the target among the chances those draws give. Over the
+cases these should be uniform (Kolmogorov-Smirnov p, and about 5% each below 0.05 and above 0.95); too many in the
+tails would mean a posterior too narrow or off-centre.
 
 Then the worst case is explained: its stages' true and estimated rates with 95% intervals, open deals and
 unresolved share, and where the true win rate lies in the estimate's posterior (the PIT: 0.015 means only 1.5% of
-the posterior is below the truth). Last, a reference: the same plans judged against "truths" drawn from each
+the posterior is below the truth).
+
+With ``--open-deals`` the pipeline forecast of the open deals' wins within 12 months of the cut (what a netted plan
+counts on) is checked against the wins the world's latent outcomes realise: bias and PIT over the cases. Last, a reference: the same plans judged against "truths" drawn from each
 case's own posterior (what a perfectly calibrated estimate gives). The distribution of the worst case over 300
 repetitions shows what floor an honest 80% plan can keep at that history length.
 
@@ -40,24 +54,43 @@ import argparse
 import importlib
 import logging
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from salesplan import DEFAULT_PROCESSES
+from salesplan.forecast import pipeline
 from salesplan.plan import backward
 from salesplan.plan.netting import net_entries
 
 CONFIGS: dict[str, dict[str, object]] = {
-    "realistic": {"customers": 400, "years": 3.0, "scale": 1.0, "slower": 7.0, "target": "world",
+    "issue": {"customers": 20, "years": 0.6, "scale": 4.0, "slower": "5:10", "target": "10",
+              "processes": ["acquisition"]},
+    "realistic": {"customers": 400, "years": 3.0, "scale": 1.0, "slower": "7", "target": "world",
                   "processes": ["acquisition"]},
-    "tiny": {"customers": 20, "years": 0.6, "scale": 4.0, "slower": 7.0, "target": "10",
-             "processes": ["acquisition"]},
-    "issue": {"customers": 120, "years": 1.5, "scale": 1.0, "slower": 2.0, "target": "10",
-              "processes": list(DEFAULT_PROCESSES)},
+    "stress": {"customers": 20, "years": 0.6, "scale": 4.0, "slower": "7", "target": "10",
+               "processes": ["acquisition"]},
+    "origin": {"customers": 120, "years": 1.5, "scale": 1.0, "slower": "2", "target": "10",
+               "processes": list(DEFAULT_PROCESSES)},
 }
 FLOOR = 0.55
+DRAWS = 4000
+
+
+def loss_slower(spec: str, seed: int) -> float:
+    """The loss delay factor of world ``seed``: ``"7"``, or ``"5:10"`` drawn uniformly per world."""
+    lo, _, hi = str(spec).partition(":")
+    if not hi:
+        return float(lo)
+    return float(lo) + (float(hi) - float(lo)) * float(np.random.default_rng([seed, 17]).random())
+
+
+def pit_summary(pits: np.ndarray) -> str:
+    """Share below 0.05 and above 0.95, and the Kolmogorov-Smirnov p against the uniform."""
+    return (f"below 0.05 in {np.mean(pits < 0.05):.0%}, above 0.95 in {np.mean(pits > 0.95):.0%}, "
+            f"KS p {stats.kstest(pits, 'uniform').pvalue:.2f}")
 
 
 def main() -> None:
@@ -68,11 +101,13 @@ def main() -> None:
     ap.add_argument("--customers", type=int)
     ap.add_argument("--years", type=float)
     ap.add_argument("--scale", type=float)
-    ap.add_argument("--slower", type=float)
+    ap.add_argument("--slower", help="losses' delay factor, or a range lo:hi drawn per world")
     ap.add_argument("--target", help="contracts per process, or 'world' (the simulator's next-quarter target)")
     ap.add_argument("--level", type=float, default=0.8)
     ap.add_argument("--tail", choices=["parametric", "split"], default="parametric")
     ap.add_argument("--no-diagnosis", action="store_true", help="skip the worst-case diagnosis and reference")
+    ap.add_argument("--open-deals", action="store_true",
+                    help="also check the pipeline forecast of the open deals' wins within 12 months against the truth")
     args = ap.parse_args()
     cfg = dict(CONFIGS[args.config])
     for key in ("customers", "years", "scale", "slower", "target"):
@@ -81,12 +116,12 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     sim = importlib.import_module("salesplan.datasets.simulate")
     est = importlib.import_module("salesplan.funnel.estimate")
-    sim.LOSS_SLOWER = float(cfg["slower"])  # type: ignore[arg-type]
     procs = {name: DEFAULT_PROCESSES[name] for name in cfg["processes"]}  # type: ignore[attr-defined]
     t0 = time.perf_counter()
     rows, cases = [], []
     rng = np.random.default_rng(0)
     for seed in range(args.first_seed, args.first_seed + args.worlds):
+        sim.LOSS_SLOWER = loss_slower(str(cfg["slower"]), seed)
         data, truth = sim.simulate(n_customers=int(cfg["customers"]), years=float(cfg["years"]),  # type: ignore[arg-type]
                                    seed=seed, creation_scale=float(cfg["scale"]), processes=procs)  # type: ignore[arg-type]
         f = est.estimate(data.stage_events, procs, data.opportunities, tail=args.tail)
@@ -103,6 +138,8 @@ def main() -> None:
         r = f.rates.merge(true, on=["process", "stage"])
         first_rows = plan.volumes.groupby("process").head(1).set_index("process")
         win_table = f.win_rate.groupby("process").head(1).set_index("process")
+        fc = pipeline(data, f, as_of=data.as_of, horizon="365D", freq="M", include_new=False,
+                      seed=seed) if args.open_deals else None
         for name in procs:
             rp = r[r["process"] == name].set_index("stage").reindex(list(procs[name].stages)).reset_index()
             x = int(first_rows.loc[name, "contracts"])
@@ -111,17 +148,25 @@ def main() -> None:
             prob = float(stats.binom.sf(x - 1, n, p_true))
             # brute force under the posterior: each stage's rate drawn from its Beta and carried through the
             # product (no moment matching), solved with the netting search at the same level
-            draws = rng.beta(rp["alpha"].to_numpy(), rp["beta"].to_numpy(), size=(4000, len(rp)))
+            draws = rng.beta(rp["alpha"].to_numpy(), rp["beta"].to_numpy(), size=(DRAWS, len(rp)))
             win = draws.prod(axis=1)
-            n2, _ = net_entries(np.array([float(x)]), np.zeros((1, 4000)), win[None, :], args.level)
-            stated = float(np.mean(stats.binom.sf(x - 1, n, win)))
-            cases.append({"world": seed, "process": name, "contracts": x, "entries": n, "p_true": p_true,
-                          "p_est": float(np.prod(rp["rate"])), "prob": prob, "stated_mc": stated,
+            n2, _ = net_entries(np.array([float(x)]), np.zeros((1, DRAWS)), win[None, :], args.level)
+            reach = stats.binom.sf(x - 1, n, win)
+            # the plan's own posterior of the win rate: the moment-matched Beta it was sized with
+            plan_win = rng.beta(first_rows.loc[name, "win_alpha"], first_rows.loc[name, "win_beta"], DRAWS)
+            cases.append({"world": seed, "process": name, "slower": sim.LOSS_SLOWER, "contracts": x, "entries": n,
+                          "p_true": p_true, "p_est": float(np.prod(rp["rate"])), "prob": prob,
+                          "stated_mc": float(np.mean(reach)),
                           "entries_mc": int(n2[0]), "prob_mc": float(stats.binom.sf(x - 1, int(n2[0]), p_true)),
                           "pit": float((win <= p_true).mean()),
+                          "pit_plan": float((plan_win <= p_true).mean()),
+                          "pit_reach": float((stats.binom.sf(x - 1, n, plan_win) <= prob).mean()),
                           "open_deals": int(rp["open"].sum()), "history_entries": int(rp["entered"].iloc[0]),
+                          "unresolved_stays": float((rp["unresolved"] * rp["entered"]).sum() / rp["entered"].sum()),
                           "win_width": float((win_table.loc[name, "win_rate_high"] - win_table.loc[name, "win_rate_low"])
                                              / 2 / win_table.loc[name, "win_rate"])})
+            if fc is not None:
+                cases[-1].update(_open_deal_wins(data, truth, fc, name, procs[name]))
             rows.append(rp.assign(world=seed, process=name, entries=n, contracts=x))
     r = pd.concat(rows, ignore_index=True)
     c = pd.DataFrame(cases)
@@ -129,14 +174,19 @@ def main() -> None:
     probs = c["prob"].to_numpy()
     print(f"config {args.config} {cfg}, {args.worlds} worlds (seeds {args.first_seed}..), tail={args.tail}, "
           f"level {args.level:g}: {time.perf_counter() - t0:.0f} s")
-    print(f"  history: {c['history_entries'].mean():.0f} entries to the first stage per process and world, "
-          f"{c['open_deals'].mean():.0f} open deals at the cut, unresolved share of stays {r['unresolved'].mean():.3f}; "
-          f"target {c['contracts'].mean():.1f} contracts, planned entries {c['entries'].mean():.1f}")
+    print(f"  history: {c['history_entries'].mean():.0f} entries to the first stage per process and world; open deals "
+          f"at the cut {c['open_deals'].mean():.0f} per process and world ({c['open_deals'].min()}-"
+          f"{c['open_deals'].max()}); losses {c['slower'].min():.1f}-{c['slower'].max():.1f} times slower")
+    print(f"  unresolved at the horizon: {r['unresolved'].mean():.3f} of a stage's stays (mean over stages), "
+          f"{c['unresolved_stays'].mean():.3f} of all stays (per world {c['unresolved_stays'].min():.3f}-"
+          f"{c['unresolved_stays'].max():.3f}); target {c['contracts'].mean():.1f} contracts, planned entries "
+          f"{c['entries'].mean():.1f}")
     print(f"  what the user sees: the first stage's 95% win-rate interval is +-{c['win_width'].mean():.0%} of the "
           f"rate on average ({c['win_width'].min():.0%}-{c['win_width'].max():.0%})")
-    print(f"  95% coverage pooled {covered.mean():.3f}; per stage "
-          f"{covered.groupby([r['process'], r['stage']]).mean().round(2).min():.2f} at worst")
-    print(f"  bias per stage {(r['rate'] - r['true']).groupby(r['stage']).mean().round(3).to_dict()}")
+    per_stage = covered.groupby([r["process"], r["stage"]], sort=False).mean()
+    print(f"  95% coverage pooled {covered.mean():.3f} ({len(r)} stage rates); per stage "
+          + ", ".join(f"{k[1]} {v:.2f}" for k, v in per_stage.items()) + f"; worst {per_stage.min():.2f}")
+    print(f"  bias per stage {(r['rate'] - r['true']).groupby(r['stage'], sort=False).mean().round(3).to_dict()}")
     first30 = c[c["world"] < args.first_seed + 30]["prob"]
     print(f"  {args.level:.0%} plan under the true rates: mean {probs.mean():.3f}, worst {probs.min():.3f}, "
           f"5% quantile {np.quantile(probs, 0.05):.3f}, below {FLOOR} in {np.mean(probs < FLOOR):.1%} of "
@@ -148,8 +198,34 @@ def main() -> None:
           f"the product): mean {c['stated_mc'].mean():.3f}, least {c['stated_mc'].min():.3f}; planned with those "
           f"draws: mean {c['prob_mc'].mean():.3f}, worst {c['prob_mc'].min():.3f}, entries differ in "
           f"{np.mean(c['entries_mc'] != c['entries']):.0%} of cases")
+    print(f"  PIT of the true win rate in the plan's Beta: {pit_summary(c['pit_plan'].to_numpy())}; in the stage "
+          f"draws' product: {pit_summary(c['pit'].to_numpy())}; of the true chance of reaching the target among the "
+          f"plan's draws: {pit_summary(c['pit_reach'].to_numpy())}")
+    if args.open_deals:
+        print(f"  open deals' wins within 12 months (pipeline forecast, include_new=False): forecast mean "
+              f"{c['open_forecast'].mean():.1f}, realised {c['open_actual'].mean():.1f} per case (forecast - realised "
+              f"{(c['open_forecast'] - c['open_actual']).mean():+.2f}, se "
+              f"{(c['open_forecast'] - c['open_actual']).std() / np.sqrt(len(c)):.2f}); PIT of the realised wins "
+              f"in the forecast: {pit_summary(c['open_pit'].to_numpy())}")
     if not args.no_diagnosis:
         _worst_case(r, c, rng)
+
+
+def _open_deal_wins(data: Any, truth: Any, fc: Any, name: str, proc: Any) -> dict[str, float]:
+    """The forecast of one process's open deals' wins within the window against the wins the truth realises."""
+    j = fc.processes.index(name)
+    draws = fc.draws["pipeline"][:, j, :].sum(axis=1)
+    opps = data.opportunities
+    ev = data.stage_events
+    closed = set(ev.loc[ev["stage"].isin([proc.won, proc.lost]), "opportunity_id"])
+    open_ids = set(opps.loc[opps["process"] == name, "opportunity_id"]) - closed
+    out = truth.outcomes
+    out = out[out["opportunity_id"].isin(open_ids)]
+    cut, end = pd.Timestamp(fc.as_of), pd.Timestamp(fc.end)
+    actual = int(((out["outcome"] == proc.won) & (out["closed_at"] > cut)
+                  & (out["closed_at"] <= end)).sum())
+    return {"open_forecast": float(draws.mean()), "open_actual": actual,
+            "open_pit": float(np.mean(draws < actual) + 0.5 * np.mean(draws == actual))}
 
 
 def _worst_case(r: pd.DataFrame, c: pd.DataFrame, rng: np.random.Generator) -> None:
@@ -160,9 +236,6 @@ def _worst_case(r: pd.DataFrame, c: pd.DataFrame, rng: np.random.Generator) -> N
           f"(PIT of the truth in the posterior {w['pit']:.3f})")
     cols = ["stage", "true", "rate", "rate_low", "rate_high", "entered", "open", "unresolved", "n_eff"]
     print(rows[cols].round(4).to_string(index=False))
-    pits = c["pit"].to_numpy()
-    print(f"  PIT over the cases: below 0.05 in {np.mean(pits < 0.05):.0%}, above 0.95 in {np.mean(pits > 0.95):.0%}; "
-          f"Kolmogorov-Smirnov p against uniform {stats.kstest(pits, 'uniform').pvalue:.2f}")
     groups = [(int(g["contracts"].iloc[0]), int(g["entries"].iloc[0]), g["alpha"].to_numpy(), g["beta"].to_numpy())
               for _, g in r.groupby(["world", "process"])]
     worst = np.array([min(float(stats.binom.sf(x - 1, n, rng.beta(a, b).prod())) for x, n, a, b in groups)

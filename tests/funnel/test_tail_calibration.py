@@ -1,18 +1,23 @@
 """Issue 17 (6): with slow losses the rates' intervals and an 80% plan made from them hold against the truth.
 
-Two kinds of world, losses 7 times slower than advances, acquisition only:
+Two kinds of world, acquisition only:
 
-- the *stress case* (0.6 years of history at 4 times the creation rate, 10 contracts): about 3.5% of stays are
-  unresolved at the horizon. Splitting those like the resolved ones (the old estimate) biases the later stages
-  upward (the offer stage's 95% interval covered the truth in 73% of 30 worlds, and an 80% plan reached its target
-  with probability 0.65 on average); the mixture-cure tail removes the bias. Here the plan holds *on average*; a
-  single world can fall well below 80% (0.53 in 50 worlds), as an honestly calibrated posterior of that width
-  allows.
-- the *example size* (3 years at the simulator's default creation rate, as the bundled example company, and the
-  simulator's own quarterly target of 8 contracts): the plan holds on average and in every world.
+- *the issue's world*: losses 5-10 times slower than advances (one factor per world, evenly over the range), 0.6
+  years of history at 4 times the simulator's creation rate, 10 contracts. About 2-3% of the stays are unresolved
+  at the horizon and 190-370 deals are open at the cut. Splitting the unresolved stays like the resolved ones
+  (the old estimate) biases the later stages upward (the offer stage's 95% interval covered the truth in 73% of 30
+  worlds, and an 80% plan reached its target with probability 0.55 on average over these worlds); the
+  mixture-cure tail removes the bias. The plan's uncertainty is calibrated across worlds: the true win rate is
+  uniform in the plan's own posterior. So the plan holds on average, and a single world falls below 0.8 as far as
+  that posterior's width allows: over 50 worlds (``scripts/check_slow_loss_calibration.py --config issue``) the
+  mean is 0.84 and the worst 0.53 (one world below 0.55), where a perfectly calibrated posterior of the same width
+  puts the worst of 50 below 0.55 in 85% of repetitions. These eight worlds stay above 0.55.
+- the *example size* (3 years at the simulator's default creation rate, as the bundled example company, losses
+  7 times slower, and the simulator's own quarterly target of 8 contracts): the plan holds on average and in
+  every world.
 
-The full-size check (50 worlds per configuration, and the history-length sweep) is
-``scripts/check_slow_loss_calibration.py``; its figures are in the note of issue 17 and the planning guide.
+The full-size checks (50 worlds per configuration, and the history-length sweep) are in
+``scripts/check_slow_loss_calibration.py``; their figures are in the planning guide.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from salesplan.funnel.aalen_johansen import aalen_johansen
 from salesplan.plan import backward
 
 SEEDS = range(8)
+#: losses 5-10 times slower than advances, one factor per world
+SLOWER = np.linspace(5.0, 10.0, len(SEEDS))
 EXAMPLE_SEEDS = range(6)
 PROCS = {"acquisition": DEFAULT_PROCESSES["acquisition"]}
 
@@ -38,9 +45,10 @@ PROCS = {"acquisition": DEFAULT_PROCESSES["acquisition"]}
 def worlds(monkeypatch_module):
     sim = importlib.import_module("salesplan.datasets.simulate")
     est = importlib.import_module("salesplan.funnel.estimate")
-    monkeypatch_module.setattr(sim, "LOSS_SLOWER", 7.0)
-    rows, probs = [], []
-    for seed in SEEDS:
+    rng = np.random.default_rng(0)
+    rows, plans = [], []
+    for seed, slower in zip(SEEDS, SLOWER, strict=True):
+        monkeypatch_module.setattr(sim, "LOSS_SLOWER", float(slower))
         data, truth = sim.simulate(n_customers=20, years=0.6, seed=seed, creation_scale=4, processes=PROCS)
         f = estimate(data.stage_events, PROCS, data.opportunities)
         true = truth.stage_rates.query("segment == '*'")[["stage", "rate"]].rename(columns={"rate": "true"})
@@ -52,11 +60,22 @@ def worlds(monkeypatch_module):
             code = s["outcome"].map(est._OUTCOME_CODE).to_numpy()
             split.append(aalen_johansen(s["days"].to_numpy(), code, s["weight"].to_numpy(), tail="split").rate)
         r["split_rate"] = split
-        rows.append(r)
-        plan = backward(10, f, 0.8, process="acquisition")
-        n = int(plan.volumes["required_entries"].iloc[0])
-        probs.append(float(stats.binom.sf(9, n, float(np.prod(r["true"])))))
-    return pd.concat(rows, ignore_index=True), np.array(probs)
+        loss = f.durations.query("outcome == 'loss'")[["stage", "median_days"]].merge(
+            truth.durations.query("outcome == 'loss'")[["stage", "median_days"]], on="stage", suffixes=("", "_true"))
+        r = r.merge(loss.rename(columns={"median_days": "loss_median", "median_days_true": "true_loss_median"}),
+                    on="stage")
+        rows.append(r.assign(world=seed))
+        vol = backward(10, f, 0.8, process="acquisition").volumes.iloc[0]
+        n = int(vol["required_entries"])
+        p_true = float(np.prod(r["true"]))
+        # the plan's stated chance by brute force: each stage's rate from its Beta, carried through the product
+        draws = rng.beta(r["alpha"].to_numpy(), r["beta"].to_numpy(), size=(4000, len(r))).prod(axis=1)
+        plans.append({"world": seed, "reached": float(stats.binom.sf(9, n, p_true)),
+                      "stated": float(np.mean(stats.binom.sf(9, n, draws))),
+                      "pit": float(stats.beta.cdf(p_true, vol["win_alpha"], vol["win_beta"])),
+                      "open_deals": int(r["open"].sum()),
+                      "unresolved": float((r["unresolved"] * r["entered"]).sum() / r["entered"].sum())})
+    return pd.concat(rows, ignore_index=True), pd.DataFrame(plans)
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +85,15 @@ def monkeypatch_module():
     mp.undo()
 
 
+def test_the_worlds_are_the_issues(worlds) -> None:
+    # "losses 5-10 times longer than advances, about 2% of stays unresolved at the horizon, many open deals"
+    _, plans = worlds
+    assert 0.015 <= plans["unresolved"].mean() <= 0.04
+    assert (plans["open_deals"] >= 150).all()
+
+
 def test_slow_losses_intervals_cover_the_truth(worlds) -> None:
     r, _ = worlds
-    assert r["unresolved"].mean() > 0.02  # the unresolved mass is real
     covered = (r["rate_low"] <= r["true"]) & (r["true"] <= r["rate_high"])
     assert covered.mean() >= 0.92
     assert covered.groupby(r["stage"]).mean().min() >= 0.85
@@ -80,11 +105,29 @@ def test_slow_losses_intervals_cover_the_truth(worlds) -> None:
     assert abs((r.loc[late, "rate"] - r.loc[late, "true"]).mean()) < 0.01
 
 
-def test_plan_at_80_percent_reaches_the_target_under_the_true_rates_on_average(worlds) -> None:
-    # the stress case: calibrated on average; no per-world floor (see the module docstring)
-    _, probs = worlds
-    assert probs.mean() >= 0.78
-    assert probs.min() >= 0.5
+def test_time_to_loss_is_not_cut_short_at_the_horizon(worlds) -> None:
+    # the late stages' losses outlast the history; their median days to loss come from the tail model (on these
+    # worlds 11% short on average; the losses seen before the horizon alone: 36% short), which the pipeline's
+    # open deals depend on
+    r, _ = worlds
+    late = r["stage"].isin(["offer", "negotiation"])
+    assert np.log(r.loc[late, "loss_median"] / r.loc[late, "true_loss_median"]).mean() > -0.25
+
+
+def test_plan_at_80_percent_reaches_the_target_under_the_true_rates(worlds) -> None:
+    # on average (over 50 worlds 0.84, worst 0.53: see the module docstring); these eight stay above 0.55
+    _, plans = worlds
+    assert plans["reached"].mean() >= 0.78
+    assert plans["reached"].min() >= 0.55
+
+
+def test_plan_uncertainty_is_calibrated_across_worlds(worlds) -> None:
+    r, plans = worlds
+    # the plan states the posterior-predictive chance: 0.8 by brute force over the stage rates' Betas
+    assert plans["stated"].between(0.78, 0.82).all()
+    # the truth is uniform in the posterior: of the win rate in the plan's Beta, and of each stage rate in its own
+    assert stats.kstest(plans["pit"], "uniform").pvalue >= 0.05
+    assert stats.kstest(stats.beta.cdf(r["true"], r["alpha"], r["beta"]), "uniform").pvalue >= 0.05
 
 
 @pytest.fixture(scope="module")

@@ -63,6 +63,9 @@ class AJFit:
     tail : float
         With ``tail="parametric"``: the probability that a stay unresolved at the horizon advances (NaN when
         the split assumption was kept).
+    tail_loss_days : tuple of float
+        With the parametric tail: quartiles (25%, 50%, 75%) of the days to loss of the tail model
+        (:class:`salesplan.funnel.tail.MixtureFit`), which extrapolate beyond the horizon; NaN otherwise.
     """
 
     times: np.ndarray
@@ -78,6 +81,7 @@ class AJFit:
     n_loss: float
     n_open: float
     tail: float = float("nan")
+    tail_loss_days: tuple[float, float, float] = (float("nan"), float("nan"), float("nan"))
 
     def cif(self, days: np.ndarray | float, outcome: int = 1) -> np.ndarray:
         """``F_outcome(d)`` at each of ``days`` (step function, right-continuous)."""
@@ -190,15 +194,16 @@ def aalen_johansen(days: np.ndarray, outcome: np.ndarray, weight: np.ndarray | N
         return AJFit(times, surv, f1, f2, tau, np.nan, np.nan, float(surv[k]), n, n_adv, n_loss, n_open)
     unresolved = float(surv[k])
     if tail == "parametric" and unresolved > 1e-3:
-        from salesplan.funnel.tail import mixture_tail
+        from salesplan.funnel.tail import mixture_fit
 
-        pi, var_pi = mixture_tail(days, outcome, w, tau)
+        mix = mixture_fit(days, outcome, w, tau)
+        pi, var_pi = mix.pi, mix.var
         if np.isfinite(pi):
             # F_1 + S pi with S = 1 - F_1 - F_2: influence (1 - pi) IF_1 - pi IF_2, plus the model's variance
             if_t = (1 - pi) * if1 - pi * if2
             var_t = float(np.sum(w * if_t**2)) + unresolved**2 * (var_pi if np.isfinite(var_pi) else 0.0)
             return AJFit(times, surv, f1, f2, tau, float(F1 + unresolved * pi), var_t, unresolved, n, n_adv,
-                         n_loss, n_open, float(pi))
+                         n_loss, n_open, float(pi), mix.loss_days)
     elif tail not in ("split", "parametric"):
         raise ValueError(f"tail must be 'split' or 'parametric', got {tail!r}")
     rate = F1 / total

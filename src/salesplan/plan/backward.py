@@ -353,9 +353,11 @@ def backward(targets: Any, funnel: Any, target_probability: float = 0.8, *, proc
     true rates less often. On the simulator (losses 7 times slower than advances, 8 contracts a quarter, 50 worlds;
     ``scripts/check_slow_loss_calibration.py``), an 80% plan reached its target with probability 0.82 on average and
     0.49 in the worst world from one year of history (first stage's 95% win-rate interval about +-37% of the rate),
-    and 0.82 on average and 0.61 at worst from three years (about +-21%). Wide win-rate intervals in
-    ``funnel.win_rate`` are the sign that a single plan may fall well below its stated level; see the planning
-    guide.
+    and 0.82 on average and 0.61 at worst from three years (about +-21%). From 0.6 years with losses 5-10 times
+    slower and a quarter of the deals still open (``--config issue``, about +-24%): 0.84 on average and 0.53 at worst,
+    with the truth's rank in the plan's posterior uniform over the worlds (the spread is the posterior's width, not
+    a bias). Wide win-rate intervals in ``funnel.win_rate`` are the sign that a single plan may fall well below
+    its stated level; see the planning guide.
     """
     target_probability = check_target_probability(target_probability)
     view = funnel_view(funnel, process=process, processes=processes)
