@@ -63,9 +63,10 @@ class AJFit:
     tail : float
         With ``tail="parametric"``: the probability that a stay unresolved at the horizon advances (NaN when
         the split assumption was kept).
-    tail_loss_days : tuple of float
-        With the parametric tail: quartiles (25%, 50%, 75%) of the days to loss of the tail model
-        (:class:`salesplan.funnel.tail.MixtureFit`), which extrapolate beyond the horizon; NaN otherwise.
+    tail_loss_log : tuple of float
+        With the parametric tail: mean and standard deviation of the log of the days to loss of the tail model
+        (:class:`salesplan.funnel.tail.MixtureFit`), which :meth:`quantiles_with_tail` uses beyond the horizon;
+        NaN otherwise.
     """
 
     times: np.ndarray
@@ -81,7 +82,7 @@ class AJFit:
     n_loss: float
     n_open: float
     tail: float = float("nan")
-    tail_loss_days: tuple[float, float, float] = (float("nan"), float("nan"), float("nan"))
+    tail_loss_log: tuple[float, float] = (float("nan"), float("nan"))
 
     def cif(self, days: np.ndarray | float, outcome: int = 1) -> np.ndarray:
         """``F_outcome(d)`` at each of ``days`` (step function, right-continuous)."""
@@ -106,6 +107,51 @@ class AJFit:
         cond = curve[keep] / total
         idx = np.searchsorted(cond, probs - 1e-12, side="left")
         return np.where(idx < keep.sum(), self.times[keep][np.clip(idx, 0, keep.sum() - 1)], np.nan)
+
+    def quantiles_with_tail(self, probs: np.ndarray | Sequence[float], share: float,
+                            log_mean: float, log_sd: float, outcome: int = 2) -> np.ndarray:
+        """Quantiles of the time to ``outcome`` counting the stays still open at the horizon.
+
+        :meth:`quantiles` sees only the stays that ended by the horizon, so with slow losses and a short history
+        the time to loss comes out too short. Here the stays unresolved at the horizon (mass ``S(tau)``) end in
+        ``outcome`` with probability ``share``, after a log-normal time (``log_mean``, ``log_sd``) conditioned to
+        exceed the horizon: the distribution is the Aalen-Johansen ``F_k`` up to the horizon plus
+        ``S(tau) share`` spread beyond it. Where little is unresolved this is :meth:`quantiles`; the model only
+        decides the part that was not observed.
+
+        Examples
+        --------
+        Half the stays lost within 10 days, a quarter advanced, a quarter still open at day 20 and (by the model)
+        all of those lost later, after about 25 days: of the six losses (four seen, two to come) the median is the
+        third, on day 8 (:meth:`quantiles`, among the four seen only, says day 5), and the 75% quantile lies
+        beyond the horizon.
+
+        >>> fit = aalen_johansen(np.array([2, 5, 8, 10, 3, 6, 20, 20.0]), np.array([2, 2, 2, 2, 1, 1, 0, 0]),
+        ...                      horizon=20.0)
+        >>> [round(float(q), 1) for q in fit.quantiles_with_tail([0.5, 0.75], 1.0, np.log(25.0), 0.5)]
+        [8.0, 24.9]
+        >>> [float(q) for q in fit.quantiles([0.5], 2)]
+        [5.0]
+        """
+        curve = self.cif_advance if outcome == 1 else self.cif_loss
+        probs = np.asarray(probs, dtype=float)
+        keep = self.times <= self.horizon
+        seen = float(curve[keep][-1]) if keep.any() and len(curve) else 0.0
+        extra = float(self.unresolved) * float(share)
+        if not (np.isfinite(extra) and extra > 0 and np.isfinite(log_mean) and log_sd > 0
+                and np.isfinite(self.horizon) and self.horizon > 0):
+            return self.quantiles(probs, outcome)
+        level = probs * (seen + extra)
+        out = np.empty(probs.shape)
+        inside = level <= seen
+        if inside.any():
+            idx = np.searchsorted(curve[keep], level[inside] - 1e-12, side="left")
+            out[inside] = self.times[keep][np.clip(idx, 0, keep.sum() - 1)]
+        if (~inside).any():
+            lo = stats.norm.cdf((np.log(self.horizon) - log_mean) / log_sd)
+            u = lo + (level[~inside] - seen) / extra * (1 - lo)
+            out[~inside] = np.exp(log_mean + log_sd * stats.norm.ppf(np.clip(u, 0.0, 1 - 1e-12)))
+        return out
 
 
 def aalen_johansen(days: np.ndarray, outcome: np.ndarray, weight: np.ndarray | None = None,
@@ -203,7 +249,7 @@ def aalen_johansen(days: np.ndarray, outcome: np.ndarray, weight: np.ndarray | N
             if_t = (1 - pi) * if1 - pi * if2
             var_t = float(np.sum(w * if_t**2)) + unresolved**2 * (var_pi if np.isfinite(var_pi) else 0.0)
             return AJFit(times, surv, f1, f2, tau, float(F1 + unresolved * pi), var_t, unresolved, n, n_adv,
-                         n_loss, n_open, float(pi), mix.loss_days)
+                         n_loss, n_open, float(pi), mix.loss_log)
     elif tail not in ("split", "parametric"):
         raise ValueError(f"tail must be 'split' or 'parametric', got {tail!r}")
     rate = F1 / total

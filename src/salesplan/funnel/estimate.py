@@ -104,8 +104,9 @@ class Funnel(Result):
         Per (process, groups, stage, outcome in {"advance", "loss"}): ``n, median_days, q25_days, q75_days``
         (quantiles of the time to that outcome among stays ending in it, censoring-aware; NaN where not reached;
         entries implied by skipped stages are left out). Where the parametric tail was fitted (stays unresolved
-        at the horizon), the time to loss is the tail model's (:mod:`salesplan.funnel.tail`): the losses seen
-        before the horizon alone would make slow losses look fast.
+        at the horizon), the time to loss also counts those stays, lost after the horizon by the tail model
+        (:meth:`salesplan.funnel.aalen_johansen.AJFit.quantiles_with_tail`): the losses seen before the horizon
+        alone would make slow losses look fast.
     time_to_close : DataFrame
         Per (process, groups, stage): days from entering the stage to a win: ``n`` (wins), ``median_days,
         q25_days, q75_days``; curves via :meth:`time_to_win_cdf`.
@@ -362,10 +363,12 @@ def _fit_all(spells: pd.DataFrame, closes: pd.DataFrame, procs: Mapping[str, Sal
             dfit = aalen_johansen(s["days"].to_numpy()[real], code[real], s["weight"].to_numpy()[real],
                                   horizon_days)
             for outcome, oc in (("advance", 1), ("loss", 2)):
-                q = dfit.quantiles(QUARTILES, oc)
-                if oc == 2 and np.all(np.isfinite(fit.tail_loss_days)):
-                    # stays unresolved at the horizon: the tail model's time to loss, not cut short there
-                    q = np.asarray(fit.tail_loss_days)
+                if oc == 2 and np.isfinite(fit.tail) and np.all(np.isfinite(fit.tail_loss_log)):
+                    # stays unresolved at the horizon end in a loss after it (by the tail model), so the time to
+                    # loss is not cut short there; what was observed stays as observed
+                    q = dfit.quantiles_with_tail(QUARTILES, 1 - fit.tail, *fit.tail_loss_log)
+                else:
+                    q = dfit.quantiles(QUARTILES, oc)
                 n_out = dfit.n_advance if oc == 1 else dfit.n_loss
                 dur_rows.append({"process": pname, **dict(zip(by, group, strict=True)), "stage_idx": k,
                                  "stage": stage, "outcome": outcome, "n": int(n_out), "median_days": q[1],

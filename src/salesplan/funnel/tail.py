@@ -108,6 +108,8 @@ class MixtureFit(NamedTuple):
     pi: float
     var: float
     loss_days: tuple[float, float, float]
+    #: mean and standard deviation of the log of the time to loss (the model's log-normal)
+    loss_log: tuple[float, float] = (float("nan"), float("nan"))
 
 
 _NO_FIT = MixtureFit(float("nan"), float("nan"), (float("nan"),) * 3)
@@ -184,4 +186,5 @@ def mixture_fit(days: np.ndarray, outcome: np.ndarray, weight: np.ndarray, tau: 
         var = bound
     loss_days = np.exp(x[3] + np.array([-_Z75, 0.0, _Z75]) * np.exp(x[4]))
     return MixtureFit(float(pi), min(var, bound) if np.isfinite(var) and var >= 0 else bound,
-                      (float(loss_days[0]), float(loss_days[1]), float(loss_days[2])))
+                      (float(loss_days[0]), float(loss_days[1]), float(loss_days[2])),
+                      (float(x[3]), float(np.exp(x[4]))))
