@@ -64,6 +64,11 @@ def test_defaults_and_relative_paths(tmp_path):
     (MINIMAL + '[forecast]\nhorizon = "3 months"\n', "forecast.horizon must be a pandas Timedelta"),
     (MINIMAL + '[plan]\ntarget_probability = 1.0\n', "'plan.target_probability' must be a probability strictly"),
     ('title = "x"\n' + MINIMAL, "unknown table [title]"),
+    (MINIMAL + '[data.duckdb]\nmemory_limit = "1GB"\n', "[data.duckdb] sets DuckDB's connection, but 'data.engine'"),
+    (MINIMAL.replace("[data]", '[data]\nengine = "duckdb"', 1) + '[data.duckdb]\nmemory = "1GB"\n',
+     "unknown key 'data.duckdb.memory'"),
+    (MINIMAL.replace("[data]", '[data]\nengine = "duckdb"', 1) + '[data.duckdb]\nthreads = "2"\n',
+     "'data.duckdb.threads' must be int"),
 ])
 def test_bad_config_names_file_and_key(tmp_path, text, expected):
     path = _write(tmp_path, text)
@@ -267,3 +272,31 @@ def test_a_lazy_engine_with_the_per_deal_win_model_reads_the_past_as_pandas_does
     assert (past["pandas"]["expected_close"] != today).sum() > 5  # the history changes the past: the check can fail
     for col in ("amount", "expected_close", "owner"):
         pd.testing.assert_series_equal(past["duckdb"][col], past["pandas"][col], check_dtype=False)
+
+
+def test_duckdb_settings_are_set_on_the_connection_the_tables_open_in(tmp_path):
+    """[data.duckdb] bounds the batch report's DuckDB like the benchmark's own connection (issue 13); a value
+    DuckDB refuses names the key."""
+    import duckdb
+
+    from salesplan.report.config import apply_duckdb_settings
+
+    con = duckdb.default_connection() if callable(duckdb.default_connection) else duckdb.default_connection
+    keys = ("memory_limit", "threads", "temp_directory", "allocator_background_threads")
+    before = {k: con.execute(f"SELECT current_setting('{k}')").fetchone()[0] for k in keys}
+    text = MINIMAL.replace("[data]", '[data]\nengine = "duckdb"', 1).replace(".csv", ".parquet") + (
+        '[data.duckdb]\nmemory_limit = "1GB"\nthreads = 1\ntemp_directory = "spill"\n'
+        'allocator_background_threads = true\n')
+    cfg = load_config(_write(tmp_path, text))
+    try:
+        apply_duckdb_settings(cfg)
+        got = {k: con.execute(f"SELECT current_setting('{k}')").fetchone()[0] for k in keys}
+        assert got["memory_limit"] == "953.6 MiB"  # DuckDB's GB are 10^9 bytes
+        assert got["threads"] == 1 and got["allocator_background_threads"] is True
+        assert Path(got["temp_directory"]) == tmp_path / "spill"  # relative to the config file
+        bad = load_config(_write(tmp_path, text.replace('"1GB"', '"lots"')))
+        with pytest.raises(ConfigError, match="'data.duckdb.memory_limit' = 'lots': DuckDB refuses it"):
+            apply_duckdb_settings(bad)
+    finally:
+        for key, value in before.items():
+            con.execute(f"SET {key} = '{value}'" if isinstance(value, str) else f"SET {key} = {value}")
