@@ -100,19 +100,25 @@ def _pi(x: np.ndarray, tau: float) -> float:
 class MixtureFit(NamedTuple):
     """Result of :func:`mixture_fit`: ``pi`` and its variance, and the fitted time to loss.
 
-    ``loss_days`` are the quartiles (25%, 50%, 75%) of the log-normal time to loss among stays that end in a loss.
+    ``loss_log`` holds the log-normal time to loss among stays that end in a loss; ``loss_days`` its quartiles.
     Unlike the Aalen-Johansen quantiles, which only see losses up to the horizon, they extrapolate beyond it, so
     with slow losses and a short history they are not cut short. All NaN when the model was not fitted.
     """
 
     pi: float
     var: float
-    loss_days: tuple[float, float, float]
     #: mean and standard deviation of the log of the time to loss (the model's log-normal)
     loss_log: tuple[float, float] = (float("nan"), float("nan"))
 
+    @property
+    def loss_days(self) -> tuple[float, float, float]:
+        """Quartiles (25%, 50%, 75%) of the fitted time to loss, in days."""
+        mu, sd = self.loss_log
+        q = np.exp(mu + np.array([-_Z75, 0.0, _Z75]) * sd)
+        return float(q[0]), float(q[1]), float(q[2])
 
-_NO_FIT = MixtureFit(float("nan"), float("nan"), (float("nan"),) * 3)
+
+_NO_FIT = MixtureFit(float("nan"), float("nan"))
 _Z75 = 0.6744897501960817  # standard normal 75% quantile
 
 
@@ -184,7 +190,5 @@ def mixture_fit(days: np.ndarray, outcome: np.ndarray, weight: np.ndarray, tau: 
         var = float(grad @ np.linalg.inv(hess) @ grad)
     except np.linalg.LinAlgError:
         var = bound
-    loss_days = np.exp(x[3] + np.array([-_Z75, 0.0, _Z75]) * np.exp(x[4]))
     return MixtureFit(float(pi), min(var, bound) if np.isfinite(var) and var >= 0 else bound,
-                      (float(loss_days[0]), float(loss_days[1]), float(loss_days[2])),
                       (float(x[3]), float(np.exp(x[4]))))

@@ -544,8 +544,8 @@ def _read_table(src: TableSource, cfg_source: str) -> pd.DataFrame:
 
     So the batch command reads what the library reads: separator sniffing, UTF-8 then cp1252, id and text columns
     as text (``00042`` and a segment ``01`` keep their zeros), title rows and a report footer detected and skipped
-    (logged at WARNING), Excel title rows, plain amounts and numbers read as floats by the parser. ``sep``, ``encoding``, ``decimal`` and ``thousands`` of the entry go to
-    the CSV reader; errors name the config key.
+    (logged at WARNING), Excel title rows, plain amounts and numbers read as floats by the parser. ``sep``,
+    ``encoding``, ``decimal`` and ``thousands`` of the entry go to the CSV reader; errors name the config key.
     """
     from salesplan.io.files import EXCEL_SUFFIXES, read_raw
     from salesplan.schema import AMOUNT, ID, NUMBER, TABLES, TEXT
