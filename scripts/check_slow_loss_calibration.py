@@ -108,6 +108,9 @@ def main() -> None:
     ap.add_argument("--no-diagnosis", action="store_true", help="skip the worst-case diagnosis and reference")
     ap.add_argument("--open-deals", action="store_true",
                     help="also check the pipeline forecast of the open deals' wins within 12 months against the truth")
+    ap.add_argument("--netted", type=int, metavar="X",
+                    help="also check a plan for X contracts in the quarter after the cut made net of the open deals "
+                         "(Plan.net_of), judged by its exact chance under the truth")
     args = ap.parse_args()
     cfg = dict(CONFIGS[args.config])
     for key in ("customers", "years", "scale", "slower", "target"):
@@ -167,6 +170,8 @@ def main() -> None:
                                              / 2 / win_table.loc[name, "win_rate"])})
             if fc is not None:
                 cases[-1].update(_open_deal_wins(data, truth, fc, name, procs[name]))
+            if args.netted:
+                cases[-1].update(_netted_case(data, truth, f, procs, name, label, args.netted, args.level, seed))
             rows.append(rp.assign(world=seed, process=name, entries=n, contracts=x))
     r = pd.concat(rows, ignore_index=True)
     c = pd.DataFrame(cases)
@@ -207,6 +212,19 @@ def main() -> None:
               f"{(c['open_forecast'] - c['open_actual']).mean():+.2f}, se "
               f"{(c['open_forecast'] - c['open_actual']).std() / np.sqrt(len(c)):.2f}); PIT of the realised wins "
               f"in the forecast: {pit_summary(c['open_pit'].to_numpy())}")
+    if args.netted:
+        net = c["net_prob"].to_numpy()
+        first30n = c[c["world"] < args.first_seed + 30]["net_prob"]
+        print(f"  netted plan for {args.netted} contracts in the quarter after the cut (Plan.net_of, open wins "
+              f"landing in the quarter + new entries' wins): new entries {c['net_entries'].mean():.1f} (gross "
+              f"{c['gross_entries'].mean():.1f}); the open deals' expected wins in the quarter: forecast "
+              f"{c['net_open_forecast'].mean():.2f}, truth {c['net_open_true'].mean():.2f} (forecast - truth "
+              f"{(c['net_open_forecast'] - c['net_open_true']).mean():+.2f}, se "
+              f"{(c['net_open_forecast'] - c['net_open_true']).std() / np.sqrt(len(c)):.2f})")
+        print(f"  {args.level:.0%} netted plan under the true rates and the open deals' true chances: mean "
+              f"{net.mean():.3f}, worst {net.min():.3f}, 5% quantile {np.quantile(net, 0.05):.3f}, below {FLOOR} in "
+              f"{np.mean(net < FLOOR):.1%} of {len(net)} cases (first 30 worlds: mean {first30n.mean():.3f}, worst "
+              f"{first30n.min():.3f})")
     if not args.no_diagnosis:
         _worst_case(r, c, rng)
 
@@ -226,6 +244,66 @@ def _open_deal_wins(data: Any, truth: Any, fc: Any, name: str, proc: Any) -> dic
                   & (out["closed_at"] <= end)).sum())
     return {"open_forecast": float(draws.mean()), "open_actual": actual,
             "open_pit": float(np.mean(draws < actual) + 0.5 * np.mean(draws == actual))}
+
+
+def _netted_case(data: Any, truth: Any, f: Any, procs: dict, name: str, label: str, x: int, level: float,
+                 seed: int) -> dict[str, float]:
+    """A plan for ``x`` contracts in quarter ``label`` net of the open deals, and its chance under the truth.
+
+    The plan is what a user gets: :func:`salesplan.forecast.pipeline` over the months to the quarter's end, then
+    ``backward(...).net_of(forecast)``. The truth: each open deal's chance of a win landing in the quarter, from
+    the simulator's own model (its segment's rates, gamma stage times, the current stay conditioned on the days
+    already spent), by 4,000 simulated continuations per deal; the open deals' wins are then Poisson-binomial,
+    and the new entries' wins Binomial(entries, true win rate), counted in the quarter (the plan's convention).
+    """
+    sim = importlib.import_module("salesplan.datasets.simulate")
+    proc = procs[name]
+    cut = pd.Timestamp(data.as_of)
+    quarter = pd.Period(label, freq="Q")
+    fc = pipeline(data, f, as_of=cut, horizon=f"{(quarter.end_time.normalize() + pd.Timedelta(days=1) - cut).days}D", freq="M",
+                  include_new=False, seed=seed, per_deal=True)
+    targets = pd.DataFrame({"process": [name], "period": [label], "contracts": [x]})
+    gross = backward(targets, f, level, processes={name: proc})
+    netted = gross.net_of(fc)
+    row = netted.volumes.groupby("process").head(1).set_index("process").loc[name]
+    n = int(row["required_entries"])
+    deals = fc.deals[fc.deals["process"] == name].merge(data.opportunities[["opportunity_id", "segment"]],
+                                                        on="opportunity_id")
+    sr = truth.stage_rates[truth.stage_rates["process"] == name].set_index(["segment", "stage"])["rate"]
+    stages = list(proc.stages)
+    days = sim.ADVANCE_DAYS[name]
+    rng = np.random.default_rng([seed, 6])
+    lo = (quarter.start_time - cut) / pd.Timedelta(days=1)
+    hi = (quarter.end_time - cut) / pd.Timedelta(days=1)
+    m = 4000
+    p_in = np.empty(len(deals))
+    for i, (k, age, seg) in enumerate(zip(deals["stage"].map(stages.index), deals["days_in_stage"], deals["segment"],
+                                          strict=True)):
+        r = float(sr[(seg, stages[k])])
+        adv = stats.gamma(2.0, scale=days[k] / 2.0)
+        los = stats.gamma(1.5, scale=days[k] * sim.LOSS_SLOWER / 1.5)
+        s_a, s_l = float(adv.sf(age)), float(los.sf(age))
+        p_adv = r * s_a / (r * s_a + (1 - r) * s_l) if r * s_a + (1 - r) * s_l > 0 else 0.0
+        won = rng.random(m) < p_adv
+        u = adv.cdf(age) + rng.random(m) * s_a  # the advance time given it exceeds the days already spent
+        t = adv.ppf(np.minimum(u, 1 - 1e-12)) - age
+        for j in range(k + 1, len(stages)):
+            won &= rng.random(m) < float(sr[(seg, stages[j])])
+            t = t + rng.gamma(2.0, days[j] / 2.0, m)
+        p_in[i] = float(np.mean(won & (t > lo) & (t <= hi)))
+    dist = np.array([1.0])  # Poisson-binomial of the open deals' wins in the quarter
+    for p in p_in:
+        dist = np.convolve(dist, [1 - p, p])
+    p_true = float(np.prod([truth.rate(name, stage) for stage in stages]))
+    w = np.arange(len(dist))
+    need = x - w
+    reach = np.where(need <= 0, 1.0, stats.binom.sf(need - 1, n, p_true))
+    month_cols = [c for c in fc.deals.columns if c.startswith("p_") and c[2:] in
+                  {str(pd.Period(mo, freq="M")) for mo in pd.period_range(quarter.start_time, quarter.end_time,
+                                                                            freq="M")}]
+    return {"net_entries": n, "gross_entries": int(gross.volumes.groupby("process").head(1)["required_entries"].iloc[0]),
+            "net_open_forecast": float(deals[month_cols].to_numpy().sum()) if month_cols else float("nan"),
+            "net_open_true": float(p_in.sum()), "net_prob": float(dist @ reach)}
 
 
 def _worst_case(r: pd.DataFrame, c: pd.DataFrame, rng: np.random.Generator) -> None:

@@ -2,8 +2,10 @@
 
 The reference below simulates every (draw, open deal) pair of the same model, the way the forecast did before
 issue 17 (session 3): each deal advances out of its stage with ``r S_a(t) / (r S_a(t) + (1 - r) S_l(t))``, needs
-the rest of a log-normal truncated at its age, then every later stage's rate and log-normal time. It uses the exact
-ages (no buckets), draws its own rates, and takes each won deal's own amount.
+the rest of its stage's time to advance truncated at its age, then every later stage's rate and time. The times
+and survival ratios are the stage table's: the funnel's own curves where it has them (session 9), else
+log-normal; the reference samples them by inverting their distribution functions on a grid of 0.05 days. It uses
+the exact ages (no buckets), draws its own rates, and takes each won deal's own amount.
 
 Tolerance: for two independent samples of n draws from one distribution, the empirical CDFs at a point x differ by
 a normal variable with sd ``sqrt(2 F(x) (1 - F(x)) / n)``. At each checked quantile of the reference, the cell
@@ -48,17 +50,18 @@ def _per_deal(params: FunnelParameters, deals: pd.DataFrame, processes: list[str
             r = np.where(t["fixed"], t["rate"], rng.beta(t["alpha"], t["beta"], size=(N_DRAWS, len(t["rate"]))))
             k = sub["stage_index"].to_numpy()
             age = sub["days_in_stage"].to_numpy(dtype=float)
-            adv = stats.lognorm(t["sd_a"][k], scale=np.exp(t["mu_a"][k]))
-            s_a, s_l = adv.sf(age), stats.lognorm(t["sd_l"][k], scale=np.exp(t["mu_l"][k])).sf(age)
-            p = r[:, k] * s_a / (r[:, k] * s_a + (1 - r[:, k]) * s_l)
+            ratio = np.array([_ratio(t, kk, a) for kk, a in zip(k, age, strict=True)])
+            p = r[:, k] / (r[:, k] + (1 - r[:, k]) * ratio)
             alive = rng.random(p.shape) < p
-            u = adv.cdf(age) + s_a * rng.random(p.shape)
-            days = np.maximum(adv.ppf(np.minimum(u, 1 - 1e-12)) - age, 0.0)
+            days = np.empty(p.shape)
+            for i, (kk, a) in enumerate(zip(k, age, strict=True)):  # the rest of the stay, given its age
+                days[:, i] = _draw_days(t, kk, rng, N_DRAWS, age=a)
             for stage in range(len(t["rate"])):
                 later = k < stage
                 alive &= ~later | (rng.random(p.shape) < r[:, [stage]])
-                days += np.where(later, np.exp(t["mu_a"][stage] + t["sd_a"][stage] * rng.standard_normal(p.shape)),
-                                 0.0)
+                if later.any():
+                    fresh = _draw_days(t, stage, rng, N_DRAWS * int(later.sum())).reshape(N_DRAWS, -1)
+                    days[:, later] += fresh
             won = alive & (days <= bounds[-1])
             period = np.searchsorted(bounds, days, side="left")
             amount = sub["amount"].to_numpy(dtype=float)
@@ -67,6 +70,43 @@ def _per_deal(params: FunnelParameters, deals: pd.DataFrame, processes: list[str
                 wins[:, j, period_index] += hit.sum(axis=1)
                 revenue[:, j, period_index] += (hit * amount).sum(axis=1)
     return wins, revenue
+
+
+GRID = np.arange(0.0, 2000.0, 0.05)
+
+
+def _advance_sf(t: dict, k: int, x: np.ndarray) -> np.ndarray:
+    """``S_a(x)`` of stage ``k``: the table's curve up to its horizon, then the log-normal's tail joined to it."""
+    ln = stats.lognorm(t["sd_a"][k], scale=np.exp(t["mu_a"][k]))
+    curve = (t.get("advance_curves") or [None] * len(t["rate"]))[k]
+    if curve is None:
+        return ln.sf(x)
+    times, log_s, horizon = curve
+    idx = np.searchsorted(times, x, side="right") - 1
+    inside = np.where(idx >= 0, np.exp(log_s)[np.clip(idx, 0, None)], 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(x <= horizon, inside, np.exp(log_s[-1]) * ln.sf(x) / ln.sf(horizon))
+
+
+def _ratio(t: dict, k: int, age: float) -> float:
+    """``S_l(age) / S_a(age)``: the table's curve, or the log-normals."""
+    curve = (t.get("ratio_curves") or [None] * len(t["rate"]))[k]
+    if curve is None:
+        return float(stats.lognorm(t["sd_l"][k], scale=np.exp(t["mu_l"][k])).sf(age)
+                     / stats.lognorm(t["sd_a"][k], scale=np.exp(t["mu_a"][k])).sf(age))
+    times, log_ratio = curve
+    i = np.searchsorted(times, age, side="right") - 1
+    return float(np.exp(log_ratio[i])) if i >= 0 else 1.0
+
+
+def _draw_days(t: dict, k: int, rng: np.random.Generator, n: int, age: float = 0.0) -> np.ndarray:
+    """``n`` days to advance out of stage ``k`` after ``age`` days in it (inverse CDF on GRID; inf past it)."""
+    s_age = float(_advance_sf(t, k, np.array([age]))[0])
+    if not s_age > 0:
+        return np.full(n, np.inf)
+    cdf = 1.0 - _advance_sf(t, k, age + GRID) / s_age
+    at = np.searchsorted(np.maximum.accumulate(cdf), rng.random(n), side="left")
+    return np.where(at < len(GRID), GRID[np.minimum(at, len(GRID) - 1)], np.inf)
 
 
 def _same_distribution(a: np.ndarray, b: np.ndarray) -> None:

@@ -70,11 +70,13 @@ are Binomial(10, 0.5).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import signal, special
 
-__all__ = ["Cells", "CellDraws", "summarise", "timing", "arrival_timing", "survival_ratio", "alias_tables",
+__all__ = ["Cells", "CellDraws", "summarise", "timing", "arrival_timing", "survival_ratio", "curve_log_ratio",
+           "advance_curve", "stage_log_sf", "advance_share", "alias_tables",
            "simulate_cells", "AGE_STEP", "SHIFT_STEP",
            "PER_WIN"]
 
@@ -225,8 +227,59 @@ def _rest_cdf(a: np.ndarray, x: np.ndarray, mu: np.ndarray, sd: np.ndarray, log_
     return out
 
 
-def survival_ratio(table: dict[str, np.ndarray], stage: np.ndarray, age: np.ndarray) -> np.ndarray:
+def stage_log_sf(table: dict[str, Any], k: int, x: np.ndarray) -> np.ndarray:
+    """``log S_a(x)``: the log chance that a stay of stage ``k`` which ends in an advance lasts longer than ``x``.
+
+    From the funnel's own curve where the table holds one (``table["advance_curves"][k]``, from
+    :func:`curve_log_ratio`'s sibling in :func:`advance_curve`): the Aalen-Johansen step function up to the
+    horizon, and beyond it the log-normal's tail scaled to join it there; otherwise the log-normal.
+
+    Examples
+    --------
+    >>> t = {"mu_a": np.log([10.0]), "sd_a": np.array([0.5]),
+    ...      "advance_curves": [(np.array([5.0, 10.0]), np.log([0.5, 0.25]), 20.0)]}
+    >>> np.round(np.exp(stage_log_sf(t, 0, np.array([1.0, 7.0, 15.0]))), 3).tolist()
+    [1.0, 0.5, 0.25]
+    """
+    mu, sd = table["mu_a"][k], table["sd_a"][k]
+    x = np.asarray(x, dtype=float)
+    curves = table.get("advance_curves")
+    curve = None if curves is None else curves[k]
+    if curve is None:
+        return _log_sf(x, mu, sd)
+    times, log_s, horizon = curve
+    idx = np.searchsorted(times, x, side="right") - 1
+    inside = np.where(idx >= 0, log_s[np.clip(idx, 0, None)], 0.0)
+    if not (x > horizon).any():
+        return inside
+    with np.errstate(invalid="ignore"):
+        beyond = log_s[-1] + _log_sf(x, mu, sd) - _log_sf(np.array(horizon), mu, sd)
+    return np.where(x <= horizon, inside, beyond)
+
+
+def _stage_masses(table: dict[str, Any], k: int, grid_n: int, h: float) -> np.ndarray:
+    """:func:`_lognormal_masses` of stage ``k``'s days to advance, from :func:`stage_log_sf`."""
+    if table.get("advance_curves") is None or table["advance_curves"][k] is None:
+        return _lognormal_masses(grid_n, h, float(table["mu_a"][k]), float(table["sd_a"][k]))
+    upper = (np.arange(grid_n + 1) + 0.5) * h
+    return np.diff(np.concatenate([[0.0], -np.expm1(stage_log_sf(table, k, upper))]))
+
+
+def _stage_rest_cdf(table: dict[str, Any], k: int, a: np.ndarray, x: np.ndarray, log_s_a: np.ndarray) -> np.ndarray:
+    """:func:`_rest_cdf` of stage ``k`` from :func:`stage_log_sf` (0 where no advance is left at age ``a``)."""
+    if table.get("advance_curves") is None or table["advance_curves"][k] is None:
+        return _rest_cdf(a, x, table["mu_a"][k], table["sd_a"][k], log_s_a)
+    with np.errstate(invalid="ignore"):
+        out = -np.expm1(np.minimum(stage_log_sf(table, k, a + x) - log_s_a, 0.0))
+    return np.where(np.isfinite(log_s_a), out, 0.0)
+
+
+def survival_ratio(table: dict[str, Any], stage: np.ndarray, age: np.ndarray) -> np.ndarray:
     """``S_l(a) / S_a(a)``: how much likelier a deal of this age is still open for a loss than for an advance.
+
+    ``S_a`` and ``S_l`` are the survival functions of the days in the stage among stays that end in an advance
+    and in a loss. Where the table holds the funnel's own curves for a stage (``table["ratio_curves"][k]``, from
+    :func:`curve_log_ratio`), the ratio is read from them; otherwise from the log-normal durations.
 
     Examples
     --------
@@ -234,9 +287,79 @@ def survival_ratio(table: dict[str, np.ndarray], stage: np.ndarray, age: np.ndar
     >>> survival_ratio(t, np.array([0]), np.array([7.0])).tolist()
     [1.0]
     """
+    stage = np.asarray(stage)
+    age = np.asarray(age, dtype=float)
     log_ratio = _log_sf(age, table["mu_l"][stage], table["sd_l"][stage]) - \
         _log_sf(age, table["mu_a"][stage], table["sd_a"][stage])
+    curves = table.get("ratio_curves")
+    if curves is not None:
+        for k, curve in enumerate(curves):
+            here = stage == k
+            if curve is None or not here.any():
+                continue
+            times, values = curve
+            idx = np.searchsorted(times, age[here], side="right") - 1  # the step function just after each age
+            log_ratio[here] = np.where(idx >= 0, values[np.clip(idx, 0, None)], 0.0)
     return np.exp(np.minimum(log_ratio, 690.0))
+
+
+def curve_log_ratio(times: np.ndarray, cif_advance: np.ndarray, cif_loss: np.ndarray, rate: float,
+                    horizon: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """``log(S_l(t) / S_a(t))`` at the event times of a stage's Aalen-Johansen curves, or None.
+
+    With ``F_1``, ``F_2`` the cumulative incidences of advance and loss and ``R`` the stage's rate (the share of
+    stays that end in an advance, the unresolved ones included), the stays that end in an advance are still in the
+    stage at ``t`` with probability ``S_a(t) = 1 - F_1(t) / R``, those that end in a loss with ``S_l(t) = 1 -
+    F_2(t) / (1 - R)``. At the rate ``R`` itself the chance that a deal still in the stage after ``t`` days
+    advances is then ``(R - F_1(t)) / (1 - F_1(t) - F_2(t))``, the funnel's own estimate (at the horizon: the
+    share of the unresolved stays the rate counts as advancing). Past the horizon the curves hold their value
+    there. The ratio is capped at ``exp(+-690)`` where one survival reaches 0.
+
+    Examples
+    --------
+    Of four stays, one advanced on day 2, one was lost on day 10, two are open at the horizon (day 20) and
+    counted as half advancing (``R = 0.5``): a deal 5 days in advances with probability (0.5 - 0.25) / 0.75 = 1/3.
+
+    >>> t, lr = curve_log_ratio(np.array([2.0, 10.0]), np.array([0.25, 0.25]), np.array([0.0, 0.25]), 0.5, 20.0)
+    >>> ratio = float(np.exp(lr[0]))
+    >>> round(0.5 / (0.5 + 0.5 * ratio), 4)
+    0.3333
+    """
+    if not (np.isfinite(rate) and 0.0 < rate < 1.0) or not len(times):
+        return None
+    keep = times <= horizon if np.isfinite(horizon) else np.ones(len(times), dtype=bool)
+    if not keep.any():
+        return None
+    s_a = np.maximum(1.0 - cif_advance[keep] / rate, 0.0)
+    s_l = np.maximum(1.0 - cif_loss[keep] / (1.0 - rate), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = np.log(s_l) - np.log(s_a)
+    log_ratio = np.where((s_a == 0) & (s_l == 0), 0.0, np.clip(log_ratio, -690.0, 690.0))
+    return np.asarray(times[keep], dtype=float), log_ratio
+
+
+def advance_curve(times: np.ndarray, cif_advance: np.ndarray, rate: float,
+                  horizon: float) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """``(times, log S_a(times), horizon)``: the stays that end in an advance, still in the stage, from the curves.
+
+    ``S_a(t) = 1 - F_1(t) / R`` (see :func:`curve_log_ratio`) at the event times up to the horizon; what
+    :func:`stage_log_sf` reads. None when the rate is not inside (0, 1) or nothing happened by the horizon.
+
+    Examples
+    --------
+    >>> t, ls, h = advance_curve(np.array([2.0, 10.0]), np.array([0.25, 0.25]), 0.5, 20.0)
+    >>> np.exp(ls).tolist(), h
+    ([0.5, 0.5], 20.0)
+    """
+    if not (np.isfinite(rate) and 0.0 < rate < 1.0) or not len(times):
+        return None
+    keep = times <= horizon if np.isfinite(horizon) else np.ones(len(times), dtype=bool)
+    if not keep.any():
+        return None
+    with np.errstate(divide="ignore"):
+        log_s = np.log(np.maximum(1.0 - cif_advance[keep] / rate, 0.0))
+    return (np.asarray(times[keep], dtype=float), log_s,
+            float(horizon) if np.isfinite(horizon) else float(times[keep][-1]))
 
 
 def _grid_step(bounds: np.ndarray) -> float:
@@ -297,16 +420,15 @@ def timing(table: dict[str, np.ndarray], stage: np.ndarray, age: np.ndarray, bou
     later[0] = 1.0  # D for the last stage: no later stage
     for k in range(n_k - 1, -1, -1):
         if k < n_k - 1:  # D_k = X_{k+1} + D_{k+1}
-            x = _lognormal_masses(grid_n, h, float(table["mu_a"][k + 1]), float(table["sd_a"][k + 1]))
+            x = _stage_masses(table, k + 1, grid_n, h)
             later = np.clip(signal.fftconvolve(x, later)[:grid_n + 1], 0.0, None)
         here = np.flatnonzero(stage == k)
         if len(here) == 0:
             continue
-        mu, sd = table["mu_a"][k], table["sd_a"][k]
         a = age[here][:, None]
-        log_s_age = _log_sf(a, mu, sd)
+        log_s_age = stage_log_sf(table, k, a)
         if k == n_k - 1:
-            cdf = _rest_cdf(a, bounds[None, :], mu, sd, log_s_age)
+            cdf = _stage_rest_cdf(table, k, a, bounds[None, :], log_s_age)
         else:
             d_cdf = np.interp(bounds[None, :] - (np.arange(grid_n + 1) * h)[:, None],
                               knots, np.concatenate([[0.0], np.cumsum(later)]), left=0.0)
@@ -315,7 +437,7 @@ def timing(table: dict[str, np.ndarray], stage: np.ndarray, age: np.ndarray, bou
             edges = np.concatenate([[0.0], knots[1:]])
             for lo in range(0, len(here), step):
                 aa = a[lo:lo + step]
-                r_cdf = _rest_cdf(aa, edges[None, :], mu, sd, log_s_age[lo:lo + step])
+                r_cdf = _stage_rest_cdf(table, k, aa, edges[None, :], log_s_age[lo:lo + step])
                 cdf[lo:lo + step] = np.diff(r_cdf, axis=1) @ d_cdf
         out[here] = np.diff(np.concatenate([np.zeros((len(here), 1)), np.maximum.accumulate(cdf, axis=1)], axis=1),
                             axis=1)
@@ -383,10 +505,10 @@ def _fresh_timing(table: dict[str, np.ndarray], bounds: np.ndarray) -> np.ndarra
     later = np.zeros(grid_n + 1)
     later[0] = 1.0
     for k in range(n_k - 2, -1, -1):  # D_0 = X_1 + ... + X_{K-1}, as in timing()
-        x = _lognormal_masses(grid_n, h, float(table["mu_a"][k + 1]), float(table["sd_a"][k + 1]))
+        x = _stage_masses(table, k + 1, grid_n, h)
         later = np.clip(signal.fftconvolve(x, later)[:grid_n + 1], 0.0, None)
     edges = np.concatenate([[0.0], knots[1:]])
-    masses = np.diff(-np.expm1(np.minimum(_log_sf(edges, table["mu_a"][0], table["sd_a"][0]), 0.0)))
+    masses = np.diff(-np.expm1(np.minimum(stage_log_sf(table, 0, edges), 0.0)))
     knot_cdf = np.concatenate([[0.0], np.cumsum(later)])  # C_i at knots[i]; 0 before the first
     conv = signal.fftconvolve(masses, knot_cdf)[:grid_n + 2]
     pos = bounds / h + 0.5  # in knot units
@@ -396,11 +518,16 @@ def _fresh_timing(table: dict[str, np.ndarray], bounds: np.ndarray) -> np.ndarra
     return np.clip(np.diff(np.concatenate([[0.0], np.maximum.accumulate(cdf)])), 0.0, 1.0)
 
 
-def _advance_share(r: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+def advance_share(r: np.ndarray, ratio: np.ndarray) -> np.ndarray:
     """The chance a deal still in a stage with rate ``r`` leaves it forward.
 
     ``ratio`` is how much likelier the deal's age makes a loss than an advance (:func:`survival_ratio`); ``r`` and
-    ``ratio`` broadcast.
+    ``ratio`` broadcast: ``r / (r + (1 - r) ratio)``.
+
+    Examples
+    --------
+    >>> advance_share(np.array([0.5, 0.5, 0.0]), np.array([1.0, 2.0, 1.0])).round(4).tolist()
+    [0.5, 0.3333, 0.0]
     """
     with np.errstate(invalid="ignore", over="ignore"):
         rest = np.where(r < 1, (1 - r) * ratio, 0.0)
@@ -411,7 +538,7 @@ def _eventual(r_draw: np.ndarray, stage: np.ndarray, ratio: np.ndarray, mult: np
     """(draws, cells): the chance a deal of each cell is won at all, under each draw's rates."""
     if mult is None:
         return _eventual_cells(r_draw[None], np.zeros(len(stage), dtype=np.intp), stage, ratio).T
-    p = np.minimum(_advance_share(r_draw[:, stage], ratio[None, :]) * mult[np.arange(len(stage)), stage][None, :],
+    p = np.minimum(advance_share(r_draw[:, stage], ratio[None, :]) * mult[np.arange(len(stage)), stage][None, :],
                    1.0)
     for j in range(r_draw.shape[1]):
         later = stage < j
@@ -434,8 +561,8 @@ def _eventual_cells(rates: np.ndarray, group: np.ndarray, stage: np.ndarray, rat
     after[:, :-1, :] = np.cumprod(by_stage[:, :0:-1, :], axis=1)[:, ::-1, :]
     r = by_stage[group, stage]
     if not ((rates > 0) & (rates < 1)).all():
-        return _advance_share(r, ratio[:, None]) * after[group, stage]
-    # every rate inside (0, 1): _advance_share's arithmetic without its guards, in place (the same values)
+        return advance_share(r, ratio[:, None]) * after[group, stage]
+    # every rate inside (0, 1): advance_share's arithmetic without its guards, in place (the same values)
     p = 1 - r
     with np.errstate(over="ignore", invalid="ignore"):
         p *= ratio[:, None]

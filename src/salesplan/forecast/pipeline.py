@@ -126,7 +126,16 @@ from salesplan._columns import as_read, is_str
 from salesplan._results import Result
 from salesplan._validation import check_freq, check_positive, check_probability, horizon_end
 from salesplan.errors import ConfigError, SchemaError
-from salesplan.forecast.open_deals import arrival_timing, simulate_cells, summarise, timing
+from salesplan.forecast.open_deals import (
+    advance_curve,
+    advance_share,
+    arrival_timing,
+    curve_log_ratio,
+    simulate_cells,
+    summarise,
+    survival_ratio,
+    timing,
+)
 from salesplan.parse import to_naive_utc
 from salesplan.process import SalesProcess
 from salesplan.reduce.states import opportunity_amounts, time_span
@@ -175,6 +184,9 @@ class FunnelParameters:
     rates: pd.DataFrame
     durations: pd.DataFrame
     as_of: pd.Timestamp | None = None
+    #: the funnel's Aalen-Johansen fits per ``(process, group tuple, stage)`` (``Funnel.stay_curves``): an open
+    #: deal's chance to advance is read from them (:func:`salesplan.forecast.open_deals.curve_log_ratio`)
+    curves: dict[tuple, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_funnel(cls, funnel: Any) -> FunnelParameters:
@@ -192,7 +204,8 @@ class FunnelParameters:
         durations = _lognormal_durations(funnel.durations, by)
         as_of = getattr(funnel, "as_of", None)
         return cls(dict(funnel.processes), by, rates[["process", *by, "stage", "rate", "alpha", "beta"]].copy(),
-                   durations, None if as_of is None else pd.Timestamp(as_of))
+                   durations, None if as_of is None else pd.Timestamp(as_of),
+                   dict(getattr(funnel, "stay_curves", None) or {}))
 
     @classmethod
     def from_values(cls, processes: Mapping[str, SalesProcess], rates: Mapping[tuple[str, str], tuple[float, float]],
@@ -859,14 +872,25 @@ def _stage_table(params: FunnelParameters, proc: SalesProcess, gkey: tuple,
     lost_nan = np.isnan(mus["loss"])
     mus["loss"] = np.where(lost_nan, mus["advance"], mus["loss"])
     sigmas["loss"] = np.where(lost_nan | np.isnan(sigmas["loss"]), sigmas["advance"], sigmas["loss"])
-    return {"rate": rate, "alpha": alpha, "beta": beta, "fixed": fixed, "mu_a": mus["advance"],
-            "sd_a": sigmas["advance"], "mu_l": mus["loss"], "sd_l": sigmas["loss"]}
-
-
-def _lognorm_sf(t: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        z = (np.log(np.maximum(t, 1e-12)) - mu) / sd
-    return stats.norm.sf(z)
+    table: dict[str, Any] = {"rate": rate, "alpha": alpha, "beta": beta, "fixed": fixed, "mu_a": mus["advance"],
+                             "sd_a": sigmas["advance"], "mu_l": mus["loss"], "sd_l": sigmas["loss"]}
+    if params.curves:  # the funnel's own curves: an open deal's chance to advance and the days it takes
+        ratios, advances = [], []
+        for stage in proc.stages:
+            fit = params.curves.get((proc.name, tuple(gkey), stage)) or params.curves.get((proc.name, (), stage))
+            if fit is None:
+                ratios.append(None)
+                advances.append(None)
+                continue
+            times = np.asarray(fit.times, dtype=float)
+            f1, f2 = np.asarray(fit.cif_advance, dtype=float), np.asarray(fit.cif_loss, dtype=float)
+            ratios.append(curve_log_ratio(times, f1, f2, float(fit.rate), float(fit.horizon)))
+            advances.append(advance_curve(times, f1, float(fit.rate), float(fit.horizon)))
+        if any(c is not None for c in ratios):
+            table["ratio_curves"] = ratios
+        if any(c is not None for c in advances):
+            table["advance_curves"] = advances
+    return table
 
 
 def _driver_shift(model: Any, deals: pd.DataFrame, customers: pd.DataFrame | None, by: list[str]) -> np.ndarray:
@@ -970,11 +994,8 @@ def _deal_probabilities(source: Any, open_deals: pd.DataFrame) -> np.ndarray:
 
 
 def _p_advance_mean(table: dict[str, np.ndarray], k: np.ndarray, age: np.ndarray) -> np.ndarray:
-    """P(advance | still in stage k after ``age`` days) at the mean rates."""
-    s_a = _lognorm_sf(age, table["mu_a"][k], table["sd_a"][k])
-    s_l = _lognorm_sf(age, table["mu_l"][k], table["sd_l"][k])
-    r = table["rate"][k]
-    return (r * s_a) / np.maximum(r * s_a + (1 - r) * s_l, 1e-300)
+    """P(advance | still in stage k after ``age`` days) at the mean rates (the simulation's formula)."""
+    return advance_share(table["rate"][k], survival_ratio(table, k, age))
 
 
 def _driver_multipliers(table: dict[str, np.ndarray], k: np.ndarray, age: np.ndarray,
@@ -990,7 +1011,9 @@ def _driver_multipliers(table: dict[str, np.ndarray], k: np.ndarray, age: np.nda
     q[np.arange(len(k)), k] = _p_advance_mean(table, k, age)
     q[np.arange(n_k)[None, :] < k[:, None]] = 1.0  # stages already passed
     p_stage = q.prod(axis=1)
-    p_drv = np.where(p_stage > 0, expit(logit(np.clip(p_stage, 1e-9, 1 - 1e-9)) + shift), 0.0)
+    # the log-odds of tiny chances as they are (a clip at 1e-9 would raise a chance of 1e-12 by the shift)
+    with np.errstate(divide="ignore"):
+        p_drv = np.where(p_stage > 0, expit(logit(np.clip(p_stage, 1e-300, 1 - 1e-16)) + shift), 0.0)
     left = np.where(p_stage > 0, p_drv / np.where(p_stage > 0, p_stage, 1.0), 1.0)
     mult = np.ones((len(k), n_k))
     for j in range(n_k):
