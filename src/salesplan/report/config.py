@@ -653,7 +653,7 @@ def apply_duckdb_settings(cfg: ReportConfig) -> None:
     >>> import duckdb
     >>> cfg = ReportConfig(data_engine="duckdb", duckdb_settings={"threads": 2})
     >>> apply_duckdb_settings(cfg)
-    >>> duckdb.default_connection().execute("SELECT current_setting('threads')").fetchone()[0]
+    >>> duckdb.default_connection().execute("SELECT current_setting('threads')").fetchall()[0][0]
     2
     """
     import duckdb
