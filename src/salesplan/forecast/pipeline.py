@@ -199,6 +199,8 @@ class FunnelParameters:
     #: the funnel's Aalen-Johansen fits per ``(process, group tuple, stage)`` (``Funnel.stay_curves``): an open
     #: deal's chance to advance is read from them (:func:`salesplan.forecast.open_deals.curve_log_ratio`)
     curves: dict[tuple, Any] = field(default_factory=dict, repr=False)
+    #: the funnel's ``stale_after_days``: open deals that long in their stage count as lost (left out)
+    stale_after_days: float | None = None
 
     @classmethod
     def from_funnel(cls, funnel: Any) -> FunnelParameters:
@@ -217,7 +219,7 @@ class FunnelParameters:
         as_of = getattr(funnel, "as_of", None)
         return cls(dict(funnel.processes), by, rates[["process", *by, "stage", "rate", "alpha", "beta"]].copy(),
                    durations, None if as_of is None else pd.Timestamp(as_of),
-                   dict(getattr(funnel, "stay_curves", None) or {}))
+                   dict(getattr(funnel, "stay_curves", None) or {}), getattr(funnel, "stale_after_days", None))
 
     @classmethod
     def from_values(cls, processes: Mapping[str, SalesProcess], rates: Mapping[tuple[str, str], tuple[float, float]],
@@ -690,6 +692,12 @@ def pipeline(
             deals = source.open_positions([proc_name], ["amount", *params.by])
         else:
             deals = open_deals.iloc[rows_of_process.get(proc_name, np.zeros(0, dtype=np.int64))]
+        if params.stale_after_days is not None and len(deals):
+            stale = deals["days_in_stage"].to_numpy(dtype=float) >= params.stale_after_days
+            if stale.any():  # the funnel counted such stays as lost: so does the forecast (one rule)
+                logger.info("pipeline: %s: %d open opportunity(ies) %g days or more in their stage count as lost "
+                            "(the funnel's stale_after_days)", proc_name, int(stale.sum()), params.stale_after_days)
+                deals = deals.iloc[np.flatnonzero(~stale)]
         groups = _group_keys(deals, params.by)
         amounts = deals["amount"].to_numpy(dtype=float) if "amount" in deals.columns else np.full(len(deals), np.nan)
         past, fill_amount = None, 0.0

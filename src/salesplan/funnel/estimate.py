@@ -135,6 +135,9 @@ class Funnel(Result):
     reduction: StageReduction
     activity_ratios: pd.DataFrame | None = None
     shrinkage: pd.DataFrame | None = None
+    #: ``stale_after_days`` of :func:`estimate`: stays open this long were counted as lost (the pipeline forecast
+    #: leaves such open deals out, by the same rule)
+    stale_after_days: float | None = None
     stay_curves: dict[tuple, AJFit] = field(default_factory=dict, repr=False)
     win_curves: dict[tuple, AJFit] = field(default_factory=dict, repr=False)
 
@@ -459,4 +462,5 @@ def fit_reduction(red: StageReduction, processes: Mapping[str, SalesProcess], co
         shrinkage = shrink_rates(rates, parent, by=by, confidence=confidence)
     return Funnel(processes=procs, by=by, as_of=red.as_of, confidence=confidence, rates=rates, win_rate=win,
                   durations=durations, time_to_close=time_to_close, parent_rates=parent, issues=red.issues,
-                  reduction=red, shrinkage=shrinkage, stay_curves=fits, win_curves=win_fits)
+                  reduction=red, shrinkage=shrinkage, stale_after_days=getattr(red, "stale_after_days", None),
+                  stay_curves=fits, win_curves=win_fits)

@@ -98,6 +98,9 @@ class StageReduction:
         The data cut used.
     by : list of str
         Group columns.
+    stale_after_days : float or None
+        The rule the reduction applied (a stay open this long counts as lost), so that what reads deal states later
+        (the pipeline forecast's open deals) applies the same one.
     """
 
     spells: pd.DataFrame
@@ -107,6 +110,7 @@ class StageReduction:
     as_of: pd.Timestamp
     by: list[str] = field(default_factory=list)
     opportunities: pd.DataFrame | None = None
+    stale_after_days: float | None = None
 
 
 def normalise_processes(processes: SalesProcess | Mapping[str, SalesProcess]) -> dict[str, SalesProcess]:
@@ -496,7 +500,7 @@ def reduce_stage_events(
         if n_rows and rule != "skipped or implied stage entry":
             logger.warning("stage_events: %d row(s) hit the rule %r: %s", n_rows, rule, action)
     return StageReduction(spells=spells, closes=closes, outcomes=outcomes, issues=issue_frame, as_of=as_of_ts,
-                          by=by_cols, opportunities=per_opp)
+                          by=by_cols, opportunities=per_opp, stale_after_days=stale_after_days)
 
 
 def _normalise_dates(frame: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
