@@ -42,7 +42,15 @@ the posterior is below the truth).
 
 With ``--open-deals`` the pipeline forecast of the open deals' wins within 12 months of the cut (what a netted plan
 counts on) is checked against the wins the world's latent outcomes realise: bias and PIT over the cases. Last, a reference: the same plans judged against "truths" drawn from each
-case's own posterior (what a perfectly calibrated estimate gives). The distribution of the worst case over 300
+case's own posterior (what a perfectly calibrated estimate gives).
+
+With ``--netted X`` a plan for ``X`` contracts in the quarter after the cut is made net of the open deals, as a
+user makes it (:func:`salesplan.forecast.pipeline` to the quarter's end, then ``backward(...).net_of(forecast)``),
+and judged by its exact chance under the truth: each open deal's chance of a win landing in the quarter from the
+simulator's own model (its segment's rates, gamma stage times, the current stay conditioned on the days already
+spent; 4,000 simulated continuations per deal), the open deals' wins Poisson-binomial, the new entries' wins
+Binomial(entries, true win rate). Printed: the open deals' expected wins in the quarter, forecast against truth,
+and the netted plan's chance: mean, worst, 5% quantile, share below the floor. The distribution of the worst case over 300
 repetitions shows what floor an honest 80% plan can keep at that history length.
 
 Usage: ``nice -n 10 .venv/bin/python scripts/check_slow_loss_calibration.py [--config realistic] [--worlds 50]``
