@@ -230,9 +230,9 @@ def _rest_cdf(a: np.ndarray, x: np.ndarray, mu: np.ndarray, sd: np.ndarray, log_
 def stage_log_sf(table: dict[str, Any], k: int, x: np.ndarray) -> np.ndarray:
     """``log S_a(x)``: the log chance that a stay of stage ``k`` which ends in an advance lasts longer than ``x``.
 
-    From the funnel's own curve where the table holds one (``table["advance_curves"][k]``, from
-    :func:`curve_log_ratio`'s sibling in :func:`advance_curve`): the Aalen-Johansen step function up to the
-    horizon, and beyond it the log-normal's tail scaled to join it there; otherwise the log-normal.
+    From the funnel's own curve where the table holds one (``table["advance_curves"][k]``, made by
+    :func:`advance_curve`): the Aalen-Johansen step function up to the horizon, and beyond it the log-normal's
+    tail scaled to join it there; otherwise the log-normal.
 
     Examples
     --------
@@ -383,7 +383,8 @@ def timing(table: dict[str, np.ndarray], stage: np.ndarray, age: np.ndarray, bou
     Parameters
     ----------
     table : dict
-        ``mu_a``, ``sd_a`` per stage: log-normal days to advance.
+        ``mu_a``, ``sd_a`` per stage: log-normal days to advance; with ``advance_curves`` the funnel's own curve
+        (:func:`stage_log_sf`).
     stage, age : array
         Per cell: stage index and (mean) days in stage.
     bounds : array of float
@@ -456,7 +457,8 @@ def arrival_timing(table: dict[str, np.ndarray], bounds: np.ndarray) -> np.ndarr
     Parameters
     ----------
     table : dict
-        ``mu_a``, ``sd_a`` per stage: log-normal days to advance.
+        ``mu_a``, ``sd_a`` per stage: log-normal days to advance; with ``advance_curves`` the funnel's own curve
+        (:func:`stage_log_sf`).
     bounds : array of float
         Days from the cut to the end of each period; the last is the window's end.
 
