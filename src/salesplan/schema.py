@@ -351,7 +351,7 @@ def _may_have_blanks(series: pd.Series) -> bool:
             hi = min(lo + _BLOCK, len(chunk))
             starts, ends = offsets[lo: hi], offsets[lo + 1: hi + 1]
             if valid is None:
-                if (ends - starts).min() == 0:
+                if (ends == starts).any():
                     return True  # an empty text
                 if plain:
                     continue
