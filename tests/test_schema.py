@@ -182,6 +182,9 @@ def test_rules_find_a_single_value_far_down_a_long_column():
     raw.loc[n - 4, "amount"] = np.nan
     raw.loc[n - 2, "amount"] = -5.0
     raw.loc[n - 1, "amount"] = np.inf
+    assert len(validate(raw.assign(amount=1.0, order_date="2024-01-05"), "orders", as_of="2300-01-01")) == n
+    assert validate(raw.assign(amount=1.0, order_date=None).iloc[:1], "orders", raise_errors=False,
+                    as_of=pd.NaT).attrs["failure_cases"]["check"].tolist() == ["not_null"]
     fails(raw, "orders", {("order_date", "not_in_future", f"row {n - 5}"), ("order_date", "not_null", f"row {n - 3}"),
                           ("amount", "not_null", f"row {n - 4}"), ("amount", "return_sign", f"row {n - 2}"),
                           ("amount", "finite", f"row {n - 1}")}, as_of="2024-03-01")

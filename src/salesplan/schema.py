@@ -672,7 +672,7 @@ def _may_be_negative(summary: _Summary | None) -> bool:
 
 def _may_exceed(summary: _Summary | None, as_of: pd.Timestamp) -> bool:
     """Whether a date column may hold a date after ``as_of`` (True when its summary is unknown)."""
-    return summary is None or as_of is pd.NaT or bool(summary.high > as_of.value)
+    return summary is None or bool(pd.Timestamp(summary.high) > as_of)  # Timestamps compare across units
 
 
 def _missing(series: pd.Series, summary: _Summary | None = None) -> pd.Series | None:
