@@ -4,6 +4,7 @@ time-zone rule through the library and the report."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pandas as pd
 import pytest
@@ -82,21 +83,24 @@ def test_arrow_text_and_object_text_read_the_same(texts):
 @pytest.mark.parametrize("threads", [False, True])
 def test_a_column_in_several_arrow_chunks_reads_as_one(monkeypatch, threads):
     """Text read from a large CSV comes in many Arrow chunks (plain dates in some, times of day or missing values
-    in others); it is read chunk by chunk, on large columns in two halves at once, and gives the full rules'
-    dates, or the full rules' verdict when one value anywhere does not fit."""
+    in others); it is read piece by piece (chunks, long ones cut), on large columns by two threads at once, and
+    gives the full rules' dates, or the full rules' verdict when one value anywhere does not fit."""
     import numpy as np
     import pyarrow as pa
 
     from salesplan import parse
 
-    if threads:  # the halves split the middle chunk
+    if threads:  # two threads take the pieces; chunks are cut into pieces of two rows
         monkeypatch.setattr(parse, "CONCURRENT_ROWS", 1)
         monkeypatch.setattr(parse, "_cores", lambda: 2)
+        monkeypatch.setattr(parse, "_PIECE", 2)
     chunks = [["2024-03-05", "2024-03-06"], ["2024-03-07 14:22", None, "2024-03-08"], [None, "1999-12-31"]]
-    for bad_at in (None, (0, 1), (2, 1)):
+    for bad_at, layout in itertools.product((None, (0, 1), (1, 2), (2, 1)), ("chunks", "one chunk")):
         data = [list(c) for c in chunks]
         if bad_at is not None:
             data[bad_at[0]][bad_at[1]] = "2024-02-30"
+        if layout == "one chunk":
+            data = [[v for c in data for v in c]]
         column = pd.Series(pd.array(pa.chunked_array(data, type=pa.large_string()),
                                     dtype=pd.StringDtype(na_value=np.nan)))
         flat = [v for c in data for v in c]

@@ -43,8 +43,10 @@ created_at: the dates read both month-first and day-first, with diff
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -403,7 +405,9 @@ def _plain_iso(series: pd.Series) -> np.ndarray | None:
     that accepts exactly the valid ``YYYY-MM-DD`` dates, a subset of what the timestamp cast accepts, with the
     same dates) and scaled to nanoseconds; days outside what nanoseconds hold, and chunks with times of day, go
     through the timestamp cast, which refuses what it cannot hold. From ``2 *`` :data:`CONCURRENT_ROWS` rows on,
-    the two halves of the column are read at once, in this thread and one more.
+    the column's pieces (its chunks, cut to at most :data:`_PIECE` rows) are read by this thread and one more,
+    each taking the next piece when it is done with one, so that both end at about the same time even when one
+    of them is slowed (by the conversions of other columns running beside them, say); a refused piece stops both.
     """
     if getattr(series.dtype, "storage", None) != "pyarrow":
         return None
@@ -415,23 +419,33 @@ def _plain_iso(series: pd.Series) -> np.ndarray | None:
     if _refused(array.slice(0, _PROBE), pa.timestamp("ns")):  # the first values already are not naive ISO 8601
         return None
     out = _fresh(len(array), np.int64)
+    pieces: list[tuple[int, Any]] = []  # (first row, Arrow piece of at most _PIECE rows), in row order
+    row = 0
+    for chunk in getattr(array, "chunks", [array]):
+        for first in range(0, len(chunk), _PIECE):
+            pieces.append((row, chunk.slice(first, _PIECE)))
+            row += len(pieces[-1][1])
+    taken = itertools.count()  # the next piece to read (``next`` on it is atomic: threads never share a piece)
+    refused = threading.Event()
 
-    def read(start: int, stop: int) -> bool:  # rows start:stop, chunk by chunk, into out[start:stop]
-        for chunk in getattr(array.slice(start, stop - start), "chunks", [array.slice(start, stop - start)]):
-            if not _iso_chunk(chunk, out[start: start + len(chunk)]):
-                return False
-            start += len(chunk)
-        return True
+    def read() -> None:  # pieces, one at a time, into their rows of ``out`` until none is left or one is refused
+        while not refused.is_set() and (i := next(taken)) < len(pieces):
+            start, piece = pieces[i]
+            if not _iso_chunk(piece, out[start: start + len(piece)]):
+                refused.set()
 
-    if len(array) >= 2 * CONCURRENT_ROWS and _cores() >= 2:  # two halves at once (Arrow's cast releases the GIL)
-        half = len(array) // 2
+    if len(array) >= 2 * CONCURRENT_ROWS and _cores() >= 2:  # two threads (Arrow's cast releases the GIL)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesplan-dates") as pool:
-            second = pool.submit(read, half, len(array))
-            first = read(0, half)
-            done = second.result() and first
+            other = pool.submit(read)
+            read()
+            other.result()
     else:
-        done = read(0, len(array))
-    return out.view("datetime64[ns]") if done else None
+        read()
+    return None if refused.is_set() else out.view("datetime64[ns]")
+
+
+#: Rows of a text column read at a time by :func:`_plain_iso` (Arrow chunks longer than this are cut).
+_PIECE = 1 << 18
 
 
 #: Values Arrow's cast is tried on before a whole text column or chunk: a cast that fails costs about 20 times one
