@@ -108,6 +108,9 @@ def test_a_column_in_several_arrow_chunks_reads_as_one(monkeypatch, threads):
         assert arrow.values.tolist() == plain.values.tolist() and arrow.bad.tolist() == plain.bad.tolist()
         assert arrow.values.tolist() == [pd.NaT if v is None or v == "2024-02-30" else pd.Timestamp(v) for v in flat]
         assert arrow.bad.sum() == (bad_at is not None)
+        ints = arrow.values.to_numpy().view("int64")  # the extent found on the way: NaT's integer, 2024-03-08
+        assert arrow.extent == (None if bad_at is not None else (ints.min(), ints.max()))
+        assert bad_at is not None or ints.max() == pd.Timestamp("2024-03-08").value
 
 
 def test_dates_nanoseconds_cannot_hold_are_named_not_wrapped_round():

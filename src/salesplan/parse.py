@@ -194,12 +194,16 @@ class ParsedDates:
         The value carried a time zone (offset or ``Z``).
     reading : str
         The reading used (``"ISO 8601"``, ``"day-first"``, ``"month-first"``, ``"date_format='...'"``, ...).
+    extent : tuple of int, optional
+        The smallest and largest of ``values`` as int64 nanoseconds (NaT's integer, the smallest int64, first when
+        a value is missing) when the parse found them on the way (Arrow-backed ISO 8601 text); None otherwise.
     """
 
     values: pd.Series
     bad: pd.Series
     aware: pd.Series
     reading: str = "ISO 8601"
+    extent: tuple[int, int] | None = None
 
 
 def _as_ns(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -329,8 +333,8 @@ def parse_dates(
     if date_format in (None, "ISO8601"):
         fast = _plain_iso(series)
         if fast is not None:
-            return ParsedDates(pd.Series(fast, index=index, dtype="datetime64[ns]", copy=False), _none(index),
-                               _none(index), "ISO 8601")
+            return ParsedDates(pd.Series(fast[0], index=index, dtype="datetime64[ns]", copy=False), _none(index),
+                               _none(index), "ISO 8601", fast[1])
     codes, uniques = pd.factorize(series, use_na_sentinel=True)  # each distinct value is read once
     if len(uniques) == 0:  # every value is missing
         nat = np.full(len(series), np.datetime64("NaT"), dtype="datetime64[ns]")
@@ -390,8 +394,10 @@ _NS_DAYS = 106_751
 _DAY_NS = np.int64(86_400_000_000_000)
 
 
-def _plain_iso(series: pd.Series) -> np.ndarray | None:
-    """Naive ISO 8601 dates of an Arrow-backed text column in one vectorised pass, or None.
+def _plain_iso(series: pd.Series) -> tuple[np.ndarray, tuple[int, int] | None] | None:
+    """Naive ISO 8601 dates of an Arrow-backed text column in one vectorised pass, with their extent, or None.
+
+    The extent is the smallest and largest value as int64 nanoseconds (None for an empty column).
 
     pandas 3 reads CSV text into Arrow-backed strings. When *every* present value is a naive ISO 8601 date or
     date-time (``2024-03-05``, ``2024-03-05 14:22:00``, ``2024-03-05T14:22:00.123``), Arrow's strict parser reads
@@ -408,6 +414,7 @@ def _plain_iso(series: pd.Series) -> np.ndarray | None:
     the column's pieces (its chunks, cut to at most :data:`_PIECE` rows) are read by this thread and one more,
     each taking the next piece when it is done with one, so that both end at about the same time even when one
     of them is slowed (by the conversions of other columns running beside them, say); a refused piece stops both.
+    Each piece's smallest and largest value are taken while it is still in the cache.
     """
     if getattr(series.dtype, "storage", None) != "pyarrow":
         return None
@@ -427,12 +434,18 @@ def _plain_iso(series: pd.Series) -> np.ndarray | None:
             row += len(pieces[-1][1])
     taken = itertools.count()  # the next piece to read (``next`` on it is atomic: threads never share a piece)
     refused = threading.Event()
+    lows: list[int] = []
+    highs: list[int] = []
 
     def read() -> None:  # pieces, one at a time, into their rows of ``out`` until none is left or one is refused
         while not refused.is_set() and (i := next(taken)) < len(pieces):
             start, piece = pieces[i]
-            if not _iso_chunk(piece, out[start: start + len(piece)]):
+            rows = out[start: start + len(piece)]
+            if not _iso_chunk(piece, rows):
                 refused.set()
+            elif len(rows):
+                lows.append(int(rows.min()))
+                highs.append(int(rows.max()))
 
     if len(array) >= 2 * CONCURRENT_ROWS and _cores() >= 2:  # two threads (Arrow's cast releases the GIL)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesplan-dates") as pool:
@@ -441,7 +454,9 @@ def _plain_iso(series: pd.Series) -> np.ndarray | None:
             other.result()
     else:
         read()
-    return None if refused.is_set() else out.view("datetime64[ns]")
+    if refused.is_set():
+        return None
+    return out.view("datetime64[ns]"), ((min(lows), max(highs)) if lows else None)
 
 
 #: Rows of a text column read at a time by :func:`_plain_iso` (Arrow chunks longer than this are cut).

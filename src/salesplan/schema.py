@@ -504,7 +504,11 @@ def _conversions(df: pd.DataFrame, kinds: Mapping[str, str], table: str, options
 
 
 def _summarised(result: Any) -> tuple[Any, _Summary | None]:
-    """A parsed date or number column with the :class:`_Summary` of its values."""
+    """A parsed date or number column with the :class:`_Summary` of its values (from the extent the date parse
+    found on the way when it did)."""
+    if isinstance(result, ParsedDates) and result.extent is not None:
+        first, last = result.extent
+        return result, _Summary(first == np.iinfo(np.int64).min, first, last)
     return result, _summary(result.values)
 
 
