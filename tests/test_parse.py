@@ -252,3 +252,21 @@ def test_a_value_after_the_first_64_of_a_chunk_decides_as_any_other(late):
         expected[290] = pd.Timestamp("2024-03-25")
     assert arrow.values.tolist() == expected
     assert arrow.bad.sum() == (late == "2024-02-30")
+
+
+def test_the_public_readers_give_real_masks_on_their_fast_paths():
+    """``validate`` reads without making all-False masks; ``parse_dates`` and ``parse_numbers`` still give each
+    result a mask of its own, one per row, that can be written to without touching another."""
+    import numpy as np
+
+    texts = pd.Series(["2024-03-05", None, "2024-03-07"], dtype="str")  # Arrow-backed ISO text: the fast path
+    for result, masks in ((parse_dates(texts), ("bad", "aware")),
+                          (parse_dates(pd.Series(pd.to_datetime(["2024-03-05", None, "2024-03-07"]))), ("bad", "aware")),
+                          (parse_dates(pd.Series([None, None, None], dtype=object)), ("bad", "aware")),
+                          (parse_numbers(pd.Series([1.5, np.nan, 2.0])), ("bad", "mixed_currency")),
+                          (parse_numbers(pd.Series([1, 2, 3])), ("bad", "mixed_currency")),
+                          (parse_numbers(pd.Series([None, None, None], dtype=object)), ("bad", "mixed_currency"))):
+        first, second = (getattr(result, name) for name in masks)
+        assert first.tolist() == second.tolist() == [False, False, False]
+        first.iloc[0] = True
+        assert second.tolist() == [False, False, False] and first.tolist() == [True, False, False]

@@ -68,14 +68,15 @@ import pandas as pd
 
 from salesplan.errors import SchemaError
 from salesplan.parse import (
+    _ALL_FALSE,
     CONCURRENT_ROWS,
     ParsedDates,
     ParsedNumbers,
     _cores,
     _none,
+    _parse_dates,
+    _parse_numbers,
     blank_to_na,
-    parse_dates,
-    parse_numbers,
     to_naive_utc,
 )
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess
@@ -428,6 +429,14 @@ def _extent(array: np.ndarray) -> tuple[Any, Any]:
     return np.min(lows), np.max(highs)
 
 
+def _rows(mask: pd.Series) -> pd.Series | None:
+    """A mask of the readers' results, or None when it flags no row (all False, or none made).
+
+    :data:`salesplan.parse._ALL_FALSE` stands for a mask the reader did not make at all.
+    """
+    return None if mask is _ALL_FALSE or not mask.any() else mask
+
+
 def _as_date(series: pd.Series, column: str, col: _Collector,
              parsed: Callable[[], tuple[ParsedDates, _Summary | None]]) -> tuple[pd.Series, bool, _Summary | None]:
     """Record the failures of a date column parsed by ``parsed()`` (:func:`salesplan.parse.parse_dates`: naive
@@ -440,18 +449,21 @@ def _as_date(series: pd.Series, column: str, col: _Collector,
         col.hints[(col.table, column, "ambiguous_date")] = str(err).split(": ", 1)[-1]
         col.failed[column] = blank_to_na(series).notna()
         return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]"), False, None
-    aware = result.aware
-    if aware.any():
+    aware = _rows(result.aware)
+    if aware is not None:
         naive = ~aware & result.values.notna()
         if naive.any():
             minority = aware if aware.sum() <= naive.sum() else naive
             col.add(column, "timezone", minority, series)
-    col.add(column, "date", result.bad, series)
-    col.failed[column] = result.bad
-    if result.bad.any() and result.reading not in ("ISO 8601", "datetime"):
-        col.hints[(col.table, column, "date")] = (f"the column reads {result.reading}; values that do not fit it "
-                                                  "are not dates (set dayfirst= or date_format= if this is wrong)")
-    return result.values, bool(aware.any()), summary
+    bad = _rows(result.bad)
+    col.failed[column] = bad
+    if bad is not None:
+        col.add(column, "date", bad, series)
+        if result.reading not in ("ISO 8601", "datetime"):
+            col.hints[(col.table, column, "date")] = (f"the column reads {result.reading}; values that do not fit "
+                                                      "it are not dates (set dayfirst= or date_format= if this is "
+                                                      "wrong)")
+    return result.values, aware is not None, summary
 
 
 def _as_number(series: pd.Series, column: str, col: _Collector,
@@ -460,13 +472,14 @@ def _as_number(series: pd.Series, column: str, col: _Collector,
     the :class:`_Summary` of its values); return the numbers and the summary."""
     result, summary = parsed()
     num = result.values
-    col.add(column, "numeric", result.bad, series)
-    mixed = result.mixed_currency.any()
-    col.failed[column] = result.bad | result.mixed_currency if mixed else result.bad
-    if mixed:
-        col.add(column, "currency", result.mixed_currency, series)
+    bad, mixed = _rows(result.bad), _rows(result.mixed_currency)
+    if bad is not None:
+        col.add(column, "numeric", bad, series)
+    col.failed[column] = bad if mixed is None else mixed if bad is None else bad | mixed
+    if mixed is not None:
+        col.add(column, "currency", mixed, series)
     if result.hint:
-        col.hints[(col.table, column, "numeric" if result.bad.any() else "currency")] = result.hint
+        col.hints[(col.table, column, "numeric" if bad is not None else "currency")] = result.hint
     if summary is None or summary.high == np.inf or summary.low == -np.inf:  # no mask when nothing is infinite
         col.add(column, "finite", np.isinf(num), series)
     return num, summary
@@ -489,10 +502,10 @@ def _conversions(df: pd.DataFrame, kinds: Mapping[str, str], table: str, options
         if kind == ID:
             tasks[name] = lambda s=series: _as_id(s)
         elif kind == DATE:
-            tasks[name] = lambda s=series, n=name: _summarised(parse_dates(
+            tasks[name] = lambda s=series, n=name: _summarised(_parse_dates(
                 s, n, table, dayfirst=_option(options["dayfirst"], n), date_format=_option(options["date_format"], n)))
         elif kind in (AMOUNT, NUMBER):
-            tasks[name] = lambda s=series, n=name: _summarised(parse_numbers(
+            tasks[name] = lambda s=series, n=name: _summarised(_parse_numbers(
                 s, n, table, decimal=_option(options["decimal"], n), thousands=_option(options["thousands"], n)))
     workers = min(len(tasks), _cores(), 4)
     if len(df) < CONCURRENT_ROWS or workers < 2:
