@@ -4,6 +4,7 @@ time-zone rule through the library and the report."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pandas as pd
 import pytest
@@ -82,21 +83,24 @@ def test_arrow_text_and_object_text_read_the_same(texts):
 @pytest.mark.parametrize("threads", [False, True])
 def test_a_column_in_several_arrow_chunks_reads_as_one(monkeypatch, threads):
     """Text read from a large CSV comes in many Arrow chunks (plain dates in some, times of day or missing values
-    in others); it is read chunk by chunk, on large columns in two halves at once, and gives the full rules'
-    dates, or the full rules' verdict when one value anywhere does not fit."""
+    in others); it is read piece by piece (chunks, long ones cut), on large columns by two threads at once, and
+    gives the full rules' dates, or the full rules' verdict when one value anywhere does not fit."""
     import numpy as np
     import pyarrow as pa
 
     from salesplan import parse
 
-    if threads:  # the halves split the middle chunk
+    if threads:  # two threads take the pieces; chunks are cut into pieces of two rows
         monkeypatch.setattr(parse, "CONCURRENT_ROWS", 1)
         monkeypatch.setattr(parse, "_cores", lambda: 2)
+        monkeypatch.setattr(parse, "_PIECE", 2)
     chunks = [["2024-03-05", "2024-03-06"], ["2024-03-07 14:22", None, "2024-03-08"], [None, "1999-12-31"]]
-    for bad_at in (None, (0, 1), (2, 1)):
+    for bad_at, layout in itertools.product((None, (0, 1), (1, 2), (2, 1)), ("chunks", "one chunk")):
         data = [list(c) for c in chunks]
         if bad_at is not None:
             data[bad_at[0]][bad_at[1]] = "2024-02-30"
+        if layout == "one chunk":
+            data = [[v for c in data for v in c]]
         column = pd.Series(pd.array(pa.chunked_array(data, type=pa.large_string()),
                                     dtype=pd.StringDtype(na_value=np.nan)))
         flat = [v for c in data for v in c]
@@ -104,6 +108,9 @@ def test_a_column_in_several_arrow_chunks_reads_as_one(monkeypatch, threads):
         assert arrow.values.tolist() == plain.values.tolist() and arrow.bad.tolist() == plain.bad.tolist()
         assert arrow.values.tolist() == [pd.NaT if v is None or v == "2024-02-30" else pd.Timestamp(v) for v in flat]
         assert arrow.bad.sum() == (bad_at is not None)
+        ints = arrow.values.to_numpy().view("int64")  # the extent found on the way: NaT's integer, 2024-03-08
+        assert arrow.extent == (None if bad_at is not None else (ints.min(), ints.max()))
+        assert bad_at is not None or ints.max() == pd.Timestamp("2024-03-08").value
 
 
 def test_dates_nanoseconds_cannot_hold_are_named_not_wrapped_round():
@@ -245,3 +252,21 @@ def test_a_value_after_the_first_64_of_a_chunk_decides_as_any_other(late):
         expected[290] = pd.Timestamp("2024-03-25")
     assert arrow.values.tolist() == expected
     assert arrow.bad.sum() == (late == "2024-02-30")
+
+
+def test_the_public_readers_give_real_masks_on_their_fast_paths():
+    """``validate`` reads without making all-False masks; ``parse_dates`` and ``parse_numbers`` still give each
+    result a mask of its own, one per row, that can be written to without touching another."""
+    import numpy as np
+
+    texts = pd.Series(["2024-03-05", None, "2024-03-07"], dtype="str")  # Arrow-backed ISO text: the fast path
+    for result, masks in ((parse_dates(texts), ("bad", "aware")),
+                          (parse_dates(pd.Series(pd.to_datetime(["2024-03-05", None, "2024-03-07"]))), ("bad", "aware")),
+                          (parse_dates(pd.Series([None, None, None], dtype=object)), ("bad", "aware")),
+                          (parse_numbers(pd.Series([1.5, np.nan, 2.0])), ("bad", "mixed_currency")),
+                          (parse_numbers(pd.Series([1, 2, 3])), ("bad", "mixed_currency")),
+                          (parse_numbers(pd.Series([None, None, None], dtype=object)), ("bad", "mixed_currency"))):
+        first, second = (getattr(result, name) for name in masks)
+        assert first.tolist() == second.tolist() == [False, False, False]
+        first.iloc[0] = True
+        assert second.tolist() == [False, False, False] and first.tolist() == [True, False, False]

@@ -171,6 +171,33 @@ def test_return_sign_and_is_return_flag():
     assert float(ok.loc[~ok["is_return"], "amount"].sum()) == 100.0
 
 
+def test_rules_find_a_single_value_far_down_a_long_column():
+    """Missing, negative, infinite and future values in the last of several blocks of the whole-column checks
+    (validate asks for each column's smallest and largest value before it builds masks) are each found."""
+    n = 200_000
+    raw = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "order_date": ["2024-01-05"] * n,
+                        "amount": np.full(n, 10.0), "quantity": np.ones(n)})
+    raw.loc[n - 5, "order_date"] = "2024-06-01"
+    raw.loc[n - 3, "order_date"] = None
+    raw.loc[n - 4, "amount"] = np.nan
+    raw.loc[n - 2, "amount"] = -5.0
+    raw.loc[n - 1, "amount"] = np.inf
+    assert len(validate(raw.assign(amount=1.0, order_date="2024-01-05"), "orders", as_of="2300-01-01")) == n
+    assert validate(raw.assign(amount=1.0, order_date=None).iloc[:1], "orders", raise_errors=False,
+                    as_of=pd.NaT).attrs["failure_cases"]["check"].tolist() == ["not_null"]
+    fails(raw, "orders", {("order_date", "not_in_future", f"row {n - 5}"), ("order_date", "not_null", f"row {n - 3}"),
+                          ("amount", "not_null", f"row {n - 4}"), ("amount", "return_sign", f"row {n - 2}"),
+                          ("amount", "finite", f"row {n - 1}")}, as_of="2024-03-01")
+    quantity = raw.assign(amount=10.0, order_date="2024-01-05")
+    quantity.loc[n - 1, "quantity"] = -1.0
+    fails(quantity, "orders", {("amount", "return_sign", f"row {n - 1}")})
+    out = validate(raw, "orders", raise_errors=False)
+    assert out["is_return"].sum() == 1 and bool(out["is_return"].iloc[n - 2])
+    customers = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "potential": np.full(n, 1.0)})
+    customers.loc[n - 1, "potential"] = -1.0
+    fails(customers, "customers", {("potential", "non_negative", f"c{n - 1}")})
+
+
 def test_known_process():
     fails(opps(process=["acquisition", "upsell"]), "opportunities", {("process", "known_process", "o2")})
     custom = {"upsell": sp.SalesProcess("upsell", ["pitch"])}

@@ -259,13 +259,13 @@ def test_large_tables_are_converted_in_threads_with_the_same_failures(monkeypatc
     monkeypatch.setattr(schema, "CONCURRENT_ROWS", 1)
     monkeypatch.setattr(schema, "_cores", lambda: 2)
     threads: set[str] = set()
-    parse = schema.parse_dates
+    parse = schema._parse_dates
 
     def recorded(*args, **kw):
         threads.add(threading.current_thread().name)
         return parse(*args, **kw)
 
-    monkeypatch.setattr(schema, "parse_dates", recorded)
+    monkeypatch.setattr(schema, "_parse_dates", recorded)
     opps = pd.DataFrame({"opportunity_id": [" a", "b", "b"], "customer_id": ["c", None, "d"], "process": "acquisition",
                          "created_at": ["05/03/2024", "06/04/2024", "07/05/2024"],
                          "expected_close": ["2024-07-01", None, "2024-08-01"], "amount": [10, -1, "x"]})

@@ -43,8 +43,10 @@ created_at: the dates read both month-first and day-first, with diff
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -117,6 +119,20 @@ def _none(index: pd.Index) -> pd.Series:
     costs no copy of its size (10 MB at 10M rows).
     """
     return pd.Series(np.zeros(len(index), dtype=bool), index=index, copy=False)
+
+
+#: Stands for a mask that is False in every row in the results of the private readers (:func:`_parse_dates`,
+#: :func:`_parse_numbers`), which then make none: :func:`salesplan.validate` asks ``mask is _ALL_FALSE`` instead of
+#: building and scanning 10 MB per mask at 10M rows. The public functions return real masks (:func:`_filled`).
+_ALL_FALSE = pd.Series([], dtype=bool)
+
+
+def _filled(result: Any) -> Any:
+    """A :class:`ParsedDates` or :class:`ParsedNumbers` with real all-False masks for :data:`_ALL_FALSE`."""
+    for name in ("bad", "aware", "mixed_currency"):
+        if getattr(result, name, None) is _ALL_FALSE:
+            setattr(result, name, _none(result.values.index))
+    return result
 
 
 def _fresh(length: int, dtype: Any) -> np.ndarray:
@@ -192,12 +208,16 @@ class ParsedDates:
         The value carried a time zone (offset or ``Z``).
     reading : str
         The reading used (``"ISO 8601"``, ``"day-first"``, ``"month-first"``, ``"date_format='...'"``, ...).
+    extent : tuple of int, optional
+        The smallest and largest of ``values`` as int64 nanoseconds (NaT's integer, the smallest int64, first when
+        a value is missing) when the parse found them on the way (Arrow-backed ISO 8601 text); None otherwise.
     """
 
     values: pd.Series
     bad: pd.Series
     aware: pd.Series
     reading: str = "ISO 8601"
+    extent: tuple[int, int] | None = None
 
 
 def _as_ns(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -316,6 +336,12 @@ def parse_dates(
     >>> parse_dates(pd.Series([20240325, 42])).values.tolist()  # compact ISO dates; other numbers are not dates
     [Timestamp('2024-03-25 00:00:00'), NaT]
     """
+    return _filled(_parse_dates(series, column, table, dayfirst=dayfirst, date_format=date_format))
+
+
+def _parse_dates(series: pd.Series, column: str, table: str, *, dayfirst: bool | None,
+                 date_format: str | None) -> ParsedDates:
+    """:func:`parse_dates`, with :data:`_ALL_FALSE` for a mask that is False everywhere (none is made)."""
     index = series.index
     if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(series):
         aware = isinstance(series.dtype, pd.DatetimeTZDtype)
@@ -323,16 +349,16 @@ def parse_dates(
         naive = series.dt.tz_convert("UTC").dt.tz_localize(None) if aware else series
         values, outside = _as_ns(naive.to_numpy())
         return ParsedDates(pd.Series(values, index=index, copy=False), pd.Series(outside, index=index, copy=False),
-                           series.notna() if aware else _none(index), "datetime")
+                           series.notna() if aware else _ALL_FALSE, "datetime")
     if date_format in (None, "ISO8601"):
         fast = _plain_iso(series)
         if fast is not None:
-            return ParsedDates(pd.Series(fast, index=index, dtype="datetime64[ns]", copy=False), _none(index),
-                               _none(index), "ISO 8601")
+            return ParsedDates(pd.Series(fast[0], index=index, dtype="datetime64[ns]", copy=False), _ALL_FALSE,
+                               _ALL_FALSE, "ISO 8601", fast[1])
     codes, uniques = pd.factorize(series, use_na_sentinel=True)  # each distinct value is read once
     if len(uniques) == 0:  # every value is missing
         nat = np.full(len(series), np.datetime64("NaT"), dtype="datetime64[ns]")
-        return ParsedDates(pd.Series(nat, index=index, copy=False), _none(index), _none(index))
+        return ParsedDates(pd.Series(nat, index=index, copy=False), _ALL_FALSE, _ALL_FALSE)
     uniq = np.asarray(uniques, dtype=object)
     blank = np.fromiter((isinstance(v, str) and not v.strip() for v in uniq), dtype=bool, count=len(uniq))
     if blank.any():  # blank strings are missing values
@@ -388,8 +414,10 @@ _NS_DAYS = 106_751
 _DAY_NS = np.int64(86_400_000_000_000)
 
 
-def _plain_iso(series: pd.Series) -> np.ndarray | None:
-    """Naive ISO 8601 dates of an Arrow-backed text column in one vectorised pass, or None.
+def _plain_iso(series: pd.Series) -> tuple[np.ndarray, tuple[int, int] | None] | None:
+    """Naive ISO 8601 dates of an Arrow-backed text column in one vectorised pass, with their extent, or None.
+
+    The extent is the smallest and largest value as int64 nanoseconds (None for an empty column).
 
     pandas 3 reads CSV text into Arrow-backed strings. When *every* present value is a naive ISO 8601 date or
     date-time (``2024-03-05``, ``2024-03-05 14:22:00``, ``2024-03-05T14:22:00.123``), Arrow's strict parser reads
@@ -403,7 +431,10 @@ def _plain_iso(series: pd.Series) -> np.ndarray | None:
     that accepts exactly the valid ``YYYY-MM-DD`` dates, a subset of what the timestamp cast accepts, with the
     same dates) and scaled to nanoseconds; days outside what nanoseconds hold, and chunks with times of day, go
     through the timestamp cast, which refuses what it cannot hold. From ``2 *`` :data:`CONCURRENT_ROWS` rows on,
-    the two halves of the column are read at once, in this thread and one more.
+    the column's pieces (its chunks, cut to at most :data:`_PIECE` rows) are read by this thread and one more,
+    each taking the next piece when it is done with one, so that both end at about the same time even when one
+    of them is slowed (by the conversions of other columns running beside them, say); a refused piece stops both.
+    Each piece's smallest and largest value are taken while it is still in the cache.
     """
     if getattr(series.dtype, "storage", None) != "pyarrow":
         return None
@@ -415,23 +446,41 @@ def _plain_iso(series: pd.Series) -> np.ndarray | None:
     if _refused(array.slice(0, _PROBE), pa.timestamp("ns")):  # the first values already are not naive ISO 8601
         return None
     out = _fresh(len(array), np.int64)
+    pieces: list[tuple[int, Any]] = []  # (first row, Arrow piece of at most _PIECE rows), in row order
+    row = 0
+    for chunk in getattr(array, "chunks", [array]):
+        for first in range(0, len(chunk), _PIECE):
+            pieces.append((row, chunk.slice(first, _PIECE)))
+            row += len(pieces[-1][1])
+    taken = itertools.count()  # the next piece to read (``next`` on it is atomic: threads never share a piece)
+    refused = threading.Event()
+    lows: list[int] = []
+    highs: list[int] = []
 
-    def read(start: int, stop: int) -> bool:  # rows start:stop, chunk by chunk, into out[start:stop]
-        for chunk in getattr(array.slice(start, stop - start), "chunks", [array.slice(start, stop - start)]):
-            if not _iso_chunk(chunk, out[start: start + len(chunk)]):
-                return False
-            start += len(chunk)
-        return True
+    def read() -> None:  # pieces, one at a time, into their rows of ``out`` until none is left or one is refused
+        while not refused.is_set() and (i := next(taken)) < len(pieces):
+            start, piece = pieces[i]
+            rows = out[start: start + len(piece)]
+            if not _iso_chunk(piece, rows):
+                refused.set()
+            elif len(rows):
+                lows.append(int(rows.min()))
+                highs.append(int(rows.max()))
 
-    if len(array) >= 2 * CONCURRENT_ROWS and _cores() >= 2:  # two halves at once (Arrow's cast releases the GIL)
-        half = len(array) // 2
+    if len(array) >= 2 * CONCURRENT_ROWS and _cores() >= 2:  # two threads (Arrow's cast releases the GIL)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesplan-dates") as pool:
-            second = pool.submit(read, half, len(array))
-            first = read(0, half)
-            done = second.result() and first
+            other = pool.submit(read)
+            read()
+            other.result()
     else:
-        done = read(0, len(array))
-    return out.view("datetime64[ns]") if done else None
+        read()
+    if refused.is_set():
+        return None
+    return out.view("datetime64[ns]"), ((min(lows), max(highs)) if lows else None)
+
+
+#: Rows of a text column read at a time by :func:`_plain_iso` (Arrow chunks longer than this are cut).
+_PIECE = 1 << 18
 
 
 #: Values Arrow's cast is tried on before a whole text column or chunk: a cast that fails costs about 20 times one
@@ -636,18 +685,24 @@ def parse_numbers(
     >>> r.bad.tolist(), r.hint  # doctest: +ELLIPSIS
     ([True, True], "values such as '1,234' read as thousands or decimals; set decimal=',' or decimal='.'...")
     """
+    return _filled(_parse_numbers(series, column, table, decimal=decimal, thousands=thousands))
+
+
+def _parse_numbers(series: pd.Series, column: str, table: str, *, decimal: str | None,
+                   thousands: str | None) -> ParsedNumbers:
+    """:func:`parse_numbers`, with :data:`_ALL_FALSE` for a mask that is False everywhere (none is made)."""
     index = series.index
     if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iub":  # integers: one new float column
         values = _fresh(len(series), np.float64)
         np.copyto(values, series.to_numpy(), casting="unsafe")
-        return ParsedNumbers(pd.Series(values, index=index, copy=False), _none(index), mixed_currency=_none(index))
+        return ParsedNumbers(pd.Series(values, index=index, copy=False), _ALL_FALSE, mixed_currency=_ALL_FALSE)
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         num = series.astype(float)
-        return ParsedNumbers(num, _none(index), mixed_currency=_none(index))
+        return ParsedNumbers(num, _ALL_FALSE, mixed_currency=_ALL_FALSE)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)  # each distinct value is read once
     if len(uniques) == 0:  # every value is missing
-        return ParsedNumbers(pd.Series(np.full(len(series), np.nan), index=index, copy=False), _none(index),
-                             mixed_currency=_none(index))
+        return ParsedNumbers(pd.Series(np.full(len(series), np.nan), index=index, copy=False), _ALL_FALSE,
+                             mixed_currency=_ALL_FALSE)
     uniq = np.asarray(uniques, dtype=object)
     blank = np.fromiter((isinstance(v, str) and not v.strip() for v in uniq), dtype=bool, count=len(uniq))
     if blank.any():  # blank strings are missing values

@@ -61,20 +61,22 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from salesplan.errors import SchemaError
 from salesplan.parse import (
+    _ALL_FALSE,
     CONCURRENT_ROWS,
     ParsedDates,
     ParsedNumbers,
     _cores,
+    _none,
+    _parse_dates,
+    _parse_numbers,
     blank_to_na,
-    parse_dates,
-    parse_numbers,
     to_naive_utc,
 )
 from salesplan.process import DEFAULT_PROCESSES, SalesProcess
@@ -350,7 +352,7 @@ def _may_have_blanks(series: pd.Series) -> bool:
             hi = min(lo + _BLOCK, len(chunk))
             starts, ends = offsets[lo: hi], offsets[lo + 1: hi + 1]
             if valid is None:
-                if (ends - starts).min() == 0:
+                if (ends == starts).any():
                     return True  # an empty text
                 if plain:
                     continue
@@ -380,52 +382,113 @@ def _as_text(series: pd.Series, blank_is_missing: bool = False) -> pd.Series:
     return out.where(notna, None).astype(TEXT_DTYPE)
 
 
+class _Summary(NamedTuple):
+    """What the rules after a conversion ask of a converted date or number column as a whole.
+
+    Computed by :func:`_summary` in the conversion's own thread (:func:`_conversions`), so that these full passes
+    overlap with the other columns' conversions instead of following them, and asked instead of building masks
+    that would find nothing: ``missing`` for ``not_null``, ``low`` for ``non_negative`` and returns, ``high`` for
+    ``not_in_future`` and ``finite``.
+    """
+
+    missing: bool  # some value is missing (NaN, NaT)
+    low: float  # the smallest present value (numbers: NaN when none; dates: nanoseconds, NaT's integer if missing)
+    high: float  # the largest present value (numbers: NaN when none; dates: nanoseconds)
+
+
+def _summary(values: pd.Series) -> _Summary | None:
+    """The :class:`_Summary` of a float64 or datetime64[ns] column in two reductions; None for other columns.
+
+    Examples
+    --------
+    >>> _summary(pd.Series([2.0, np.nan, -1.0]))
+    _Summary(missing=True, low=-1.0, high=2.0)
+    """
+    if len(values) == 0:
+        return None
+    if values.dtype == np.float64:
+        array = values.to_numpy()
+        low, high = _extent(array)  # NaN propagates: no mask of the column's length
+        if np.isnan(low):
+            return _Summary(True, float(np.fmin.reduce(array)), float(np.fmax.reduce(array)))  # NaN if all are
+        return _Summary(False, float(low), float(high))
+    if values.dtype == "datetime64[ns]":
+        first, last = _extent(values.to_numpy().view(np.int64))  # NaT is the smallest integer
+        return _Summary(int(first) == np.iinfo(np.int64).min, int(first), int(last))
+    return None
+
+
+def _extent(array: np.ndarray) -> tuple[Any, Any]:
+    """The smallest and largest value of a non-empty array (NaN propagates), block by block: each block's second
+    reduction reads it from the cache instead of memory (about a third cheaper than two passes at 10M values)."""
+    lows, highs = [], []
+    for start in range(0, len(array), _BLOCK // 16):
+        block = array[start: start + _BLOCK // 16]
+        lows.append(block.min())
+        highs.append(block.max())
+    return np.min(lows), np.max(highs)
+
+
+def _rows(mask: pd.Series) -> pd.Series | None:
+    """A mask of the readers' results, or None when it flags no row (all False, or none made).
+
+    :data:`salesplan.parse._ALL_FALSE` stands for a mask the reader did not make at all.
+    """
+    return None if mask is _ALL_FALSE or not mask.any() else mask
+
+
 def _as_date(series: pd.Series, column: str, col: _Collector,
-             parsed: Callable[[], ParsedDates]) -> tuple[pd.Series, bool]:
+             parsed: Callable[[], tuple[ParsedDates, _Summary | None]]) -> tuple[pd.Series, bool, _Summary | None]:
     """Record the failures of a date column parsed by ``parsed()`` (:func:`salesplan.parse.parse_dates`: naive
-    UTC timestamps, one reading per column); return the dates and whether the source values were zone-aware."""
+    UTC timestamps, one reading per column, and their :class:`_Summary`); return the dates, whether the source
+    values were zone-aware and the summary."""
     try:
-        result = parsed()
+        result, summary = parsed()
     except SchemaError as err:  # both month-first and day-first fit: refused, with the choice to make
         col.rows.extend(err.failure_cases.to_dict("records"))
         col.hints[(col.table, column, "ambiguous_date")] = str(err).split(": ", 1)[-1]
         col.failed[column] = blank_to_na(series).notna()
-        return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]"), False
-    aware = result.aware
-    if aware.any():
+        return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]"), False, None
+    aware = _rows(result.aware)
+    if aware is not None:
         naive = ~aware & result.values.notna()
         if naive.any():
             minority = aware if aware.sum() <= naive.sum() else naive
             col.add(column, "timezone", minority, series)
-    col.add(column, "date", result.bad, series)
-    col.failed[column] = result.bad
-    if result.bad.any() and result.reading not in ("ISO 8601", "datetime"):
-        col.hints[(col.table, column, "date")] = (f"the column reads {result.reading}; values that do not fit it "
-                                                  "are not dates (set dayfirst= or date_format= if this is wrong)")
-    return result.values, bool(aware.any())
+    bad = _rows(result.bad)
+    col.failed[column] = bad
+    if bad is not None:
+        col.add(column, "date", bad, series)
+        if result.reading not in ("ISO 8601", "datetime"):
+            col.hints[(col.table, column, "date")] = (f"the column reads {result.reading}; values that do not fit "
+                                                      "it are not dates (set dayfirst= or date_format= if this is "
+                                                      "wrong)")
+    return result.values, aware is not None, summary
 
 
-def _as_number(series: pd.Series, column: str, col: _Collector, parsed: Callable[[], ParsedNumbers]) -> pd.Series:
-    """Record the failures of a number column parsed by ``parsed()`` (:func:`salesplan.parse.parse_numbers`)."""
-    result = parsed()
+def _as_number(series: pd.Series, column: str, col: _Collector,
+               parsed: Callable[[], tuple[ParsedNumbers, _Summary | None]]) -> tuple[pd.Series, _Summary | None]:
+    """Record the failures of a number column parsed by ``parsed()`` (:func:`salesplan.parse.parse_numbers`, and
+    the :class:`_Summary` of its values); return the numbers and the summary."""
+    result, summary = parsed()
     num = result.values
-    col.add(column, "numeric", result.bad, series)
-    mixed = result.mixed_currency.any()
-    col.failed[column] = result.bad | result.mixed_currency if mixed else result.bad
-    if mixed:
-        col.add(column, "currency", result.mixed_currency, series)
+    bad, mixed = _rows(result.bad), _rows(result.mixed_currency)
+    if bad is not None:
+        col.add(column, "numeric", bad, series)
+    col.failed[column] = bad if mixed is None else mixed if bad is None else bad | mixed
+    if mixed is not None:
+        col.add(column, "currency", mixed, series)
     if result.hint:
-        col.hints[(col.table, column, "numeric" if result.bad.any() else "currency")] = result.hint
-    values = num.to_numpy(dtype=float)
-    if len(values) and (np.fmax.reduce(values) == np.inf or np.fmin.reduce(values) == -np.inf):  # no mask if none
+        col.hints[(col.table, column, "numeric" if bad is not None else "currency")] = result.hint
+    if summary is None or summary.high == np.inf or summary.low == -np.inf:  # no mask when nothing is infinite
         col.add(column, "finite", np.isinf(num), series)
-    return num
+    return num, summary
 
 
 def _conversions(df: pd.DataFrame, kinds: Mapping[str, str], table: str, options: Mapping[str, Any]
                  ) -> dict[str, Callable[[], Any]]:
     """The per-column conversions of :func:`validate` (ids, dates, numbers): for each column a function giving
-    its result, or raising its error.
+    its result, or raising its error. Dates and numbers come with the :class:`_Summary` of their values.
 
     They depend on nothing but their own column, and their heavy parts (Arrow's date cast, NumPy's casts and
     reductions) release the GIL. On tables of :data:`salesplan.parse.CONCURRENT_ROWS` rows or more they are therefore started at
@@ -439,11 +502,11 @@ def _conversions(df: pd.DataFrame, kinds: Mapping[str, str], table: str, options
         if kind == ID:
             tasks[name] = lambda s=series: _as_id(s)
         elif kind == DATE:
-            tasks[name] = lambda s=series, n=name: parse_dates(s, n, table, dayfirst=_option(options["dayfirst"], n),
-                                                               date_format=_option(options["date_format"], n))
+            tasks[name] = lambda s=series, n=name: _summarised(_parse_dates(
+                s, n, table, dayfirst=_option(options["dayfirst"], n), date_format=_option(options["date_format"], n)))
         elif kind in (AMOUNT, NUMBER):
-            tasks[name] = lambda s=series, n=name: parse_numbers(s, n, table, decimal=_option(options["decimal"], n),
-                                                                 thousands=_option(options["thousands"], n))
+            tasks[name] = lambda s=series, n=name: _summarised(_parse_numbers(
+                s, n, table, decimal=_option(options["decimal"], n), thousands=_option(options["thousands"], n)))
     workers = min(len(tasks), _cores(), 4)
     if len(df) < CONCURRENT_ROWS or workers < 2:
         return tasks
@@ -451,6 +514,15 @@ def _conversions(df: pd.DataFrame, kinds: Mapping[str, str], table: str, options
     futures = {name: pool.submit(task) for name, task in tasks.items()}
     pool.shutdown(wait=False)  # the submitted conversions still run; the pool ends with the last of them
     return {name: future.result for name, future in futures.items()}
+
+
+def _summarised(result: Any) -> tuple[Any, _Summary | None]:
+    """A parsed date or number column with the :class:`_Summary` of its values (from the extent the date parse
+    found on the way when it did)."""
+    if isinstance(result, ParsedDates) and result.extent is not None:
+        first, last = result.extent
+        return result, _Summary(first == np.iinfo(np.int64).min, first, last)
+    return result, _summary(result.values)
 
 
 def _option(value: Any, column: str) -> Any:
@@ -573,18 +645,19 @@ def validate(
         key = df[spec.key[0]]
         col.keys = key.where(key.notna(), pd.Series([f"row {i}" for i in df.index], index=df.index))
     aware: dict[str, bool] = {}
+    summaries: dict[str, _Summary | None] = {}
     for name, kind in kinds.items():
         raw = df[name]
         if kind == TEXT:
             df[name] = _as_text(raw, blank_is_missing=name in _BLANK_IS_MISSING)
         elif kind == DATE:
-            df[name], aware[name] = _as_date(raw, name, col, converted[name])
-            if as_of_ts is not None and name not in spec.future_ok:
+            df[name], aware[name], summaries[name] = _as_date(raw, name, col, converted[name])
+            if as_of_ts is not None and name not in spec.future_ok and _may_exceed(summaries[name], as_of_ts):
                 col.add(name, "not_in_future", df[name] > as_of_ts, raw)
         elif kind in (AMOUNT, NUMBER):
-            df[name] = _as_number(raw, name, col, converted[name])
+            df[name], summaries[name] = _as_number(raw, name, col, converted[name])
         failed = col.failed.pop(name, None)
-        if name in spec.required and (missing_value := _missing(df[name])) is not None:
+        if name in spec.required and (missing_value := _missing(df[name], summaries.get(name))) is not None:
             if failed is not None and failed.any():  # missing, not unreadable (those failed their own check)
                 missing_value &= ~failed
             col.add(name, "not_null", missing_value, raw)
@@ -596,9 +669,9 @@ def validate(
                 value=f"zone-aware and naive timestamps in one table: {detail}")
 
     for name in spec.non_negative:
-        if name in df.columns:
+        if name in df.columns and _may_be_negative(summaries.get(name)):
             col.add(name, "non_negative", df[name] < 0, df[name])
-    _table_rules(table, df, col, processes, opportunities)
+    _table_rules(table, df, col, processes, opportunities, summaries)
     if table == "forecast_calls":
         _call_rules(df, col, opportunities, forecast_categories, people)
     key_cols = [k for k in spec.key if k in df.columns]
@@ -609,13 +682,26 @@ def validate(
     return _finish(df, col, raise_errors)
 
 
-def _missing(series: pd.Series) -> pd.Series | None:
+def _may_be_negative(summary: _Summary | None) -> bool:
+    """Whether a number column may hold a negative value (True when its summary is unknown)."""
+    return summary is None or bool(summary.low < 0)
+
+
+def _may_exceed(summary: _Summary | None, as_of: pd.Timestamp) -> bool:
+    """Whether a date column may hold a date after ``as_of`` (True when its summary is unknown)."""
+    return summary is None or bool(pd.Timestamp(summary.high) > as_of)  # Timestamps compare across units
+
+
+def _missing(series: pd.Series, summary: _Summary | None = None) -> pd.Series | None:
     """The missing values of a converted column as a mask, or None when no value is missing.
 
-    Whether any is missing is first asked without a mask of the column's length where the storage allows it:
-    Arrow's null count (text), the smallest value of a date column (NaT is the smallest integer), the smallest
-    number (``min`` propagates NaN)."""
-    if len(series) and getattr(series.dtype, "storage", None) == "pyarrow":
+    Whether any is missing is first asked without a mask of the column's length where the storage allows it: the
+    column's :class:`_Summary` when there is one, Arrow's null count (text), the smallest value of a date column
+    (NaT is the smallest integer), the smallest number (``min`` propagates NaN)."""
+    if summary is not None:
+        if not summary.missing:
+            return None
+    elif len(series) and getattr(series.dtype, "storage", None) == "pyarrow":
         import pyarrow as pa
 
         if pa.array(series.array).null_count == 0:
@@ -631,11 +717,13 @@ def _missing(series: pd.Series) -> pd.Series | None:
 
 
 def _table_rules(table: str, df: pd.DataFrame, col: _Collector, processes: dict[str, SalesProcess],
-                 opportunities: pd.DataFrame | None) -> None:
+                 opportunities: pd.DataFrame | None, summaries: Mapping[str, _Summary | None] | None = None) -> None:
+    summaries = summaries or {}
     if table == "orders":
-        df["is_return"] = (df["amount"] < 0).fillna(False).astype(bool)
-        quantity = df["quantity"].to_numpy(dtype=float) if "quantity" in df.columns else np.zeros(0)
-        if len(quantity) and (df["is_return"].any() or np.fmin.reduce(quantity) < 0):  # else no sign can differ
+        negative = _may_be_negative(summaries.get("amount"))
+        df["is_return"] = (df["amount"] < 0).fillna(False).astype(bool) if negative else _none(df.index)
+        if "quantity" in df.columns and len(df) and (
+                (negative and df["is_return"].any()) or _may_be_negative(summaries.get("quantity"))):
             opposite = ((df["amount"] < 0) & (df["quantity"] > 0)) | ((df["amount"] > 0) & (df["quantity"] < 0))
             col.add("amount", "return_sign", opposite,
                     lambda i: df.loc[i, "amount"].astype(str) + " with quantity " + df.loc[i, "quantity"].astype(str))
