@@ -66,6 +66,30 @@ def test_olist_bad_win_dates_reported_in_every_mode(olist, shared_data, caplog):
         load_olist(folder, bad_win_dates="ignore")
 
 
+def test_olist_win_dates_one_reading_and_the_wins_coverage_said(tmp_path, shared_data, caplog):
+    """The closed deals' won_date is read by the package's date parser (one reading per column, never per value): a
+    value that is no date is refused with the deal named (it was a NaT before, and then a bare not_null); an amount
+    that is no number is reported; the late start of the recorded wins is logged with both dates."""
+    folder = shared_data / "olist-marketing-funnel"
+    with caplog.at_level("WARNING"):
+        load_olist(folder)
+    assert "wins are recorded from 2017-12-05 only, MQLs from 2017-06-14" in caplog.text
+    shutil.copy(folder / "olist_marketing_qualified_leads_dataset.csv", tmp_path)
+    deals = pd.read_csv(folder / "olist_closed_deals_dataset.csv", dtype=str)
+    deals.loc[5, "won_date"] = "2018-02-30 19:58:00"  # no such day
+    deals.loc[6, "declared_monthly_revenue"] = "about 5000"
+    deals.to_csv(tmp_path / "olist_closed_deals_dataset.csv", index=False)
+    with pytest.raises(SchemaError, match=r"stage_events.won_date \[date\]: 1 row") as err:
+        load_olist(tmp_path)
+    assert err.value.failure_cases["key"].tolist() == [deals.loc[5, "mql_id"]]
+    deals.loc[5, "won_date"] = "2018-02-26 19:58:00"
+    deals.to_csv(tmp_path / "olist_closed_deals_dataset.csv", index=False)
+    opps, _, report = load_olist(tmp_path)
+    assert report.loc[report["issue"] == "not_a_number", ["key", "value"]].values.tolist() == \
+        [[deals.loc[6, "mql_id"], "about 5000"]]
+    assert pd.isna(opps.set_index("opportunity_id").loc[deals.loc[6, "mql_id"], "declared_monthly_revenue"])
+
+
 def test_olist_missing_file(tmp_path, shared_data):
     shutil.copy(shared_data / "olist-marketing-funnel" / "olist_closed_deals_dataset.csv", tmp_path)
     with pytest.raises(ConfigError, match="olist_marketing_qualified_leads_dataset.csv: file not found"):
