@@ -146,3 +146,18 @@ def test_segment_specific_activity_ratios_override_process_wide() -> None:
     sched = plan.schedule("M")
     calls = sched[sched["item"] == "calls"].groupby("segment")["expected"].sum()
     assert calls["a"] == pytest.approx(40.0) and calls["b"] == pytest.approx(20.0)
+
+
+def test_plan_inputs_that_are_no_numbers_are_named_as_given() -> None:
+    """A decimal comma in hours, unit costs or activity ratios is refused with the text the user wrote (not 'nan')."""
+    from salesplan.errors import PlanInputError
+    from salesplan.plan.activities import _given
+    from salesplan.plan.capacity import hours_table
+    from salesplan.plan.cost import unit_cost_table
+
+    with pytest.raises(PlanInputError, match="got '0,25'"):
+        hours_table({"calls": "0,25"})
+    with pytest.raises(PlanInputError, match="got '12,50'"):
+        unit_cost_table({"calls": "12,50"})
+    with pytest.raises(PlanInputError, match="got '3,5'"):
+        _given({"lead": {"calls": "3,5"}}, ["acquisition"], "acquisition")

@@ -64,10 +64,12 @@ def _given(ratios: Any, processes: list[str] | None = None, process: str | None 
             raise PlanInputError(f"activity_ratios: missing column(s) {sorted(missing)}")
     frame = frame.assign(segment=frame["segment"].fillna(ALL).astype(str) if "segment" in frame.columns else ALL)
     frame = frame[["process", "segment", "stage", "kind", "per_entry"]].copy()
+    given = frame["per_entry"].copy()  # the values as given, for the message
     frame["per_entry"] = pd.to_numeric(frame["per_entry"], errors="coerce").astype(float)
     bad = ~(frame["per_entry"] >= 0)
     if bad.any():
-        row = frame[bad].iloc[0]
+        row = frame[bad].iloc[0].copy()
+        row["per_entry"] = given[bad].iloc[0]
         raise PlanInputError(f"activity_ratios row {int(frame.index[bad][0])} (process={row['process']!r}, "
                              f"stage={row['stage']!r}, kind={row['kind']!r}): per_entry must be a number >= 0, "
                              f"got {row['per_entry']!r}")

@@ -60,12 +60,13 @@ def hours_table(hours: Any) -> pd.DataFrame:
         if "process" not in frame.columns:
             frame["process"] = "*"
         frame = frame[["process", "kind", "hours"]].copy()
+    given = frame["hours"].copy()  # the values as given, for the message
     frame["hours"] = pd.to_numeric(frame["hours"], errors="coerce").astype(float)
     bad = ~(frame["hours"] >= 0) | ~np.isfinite(frame["hours"])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise PlanInputError(f"hours row {i} (kind={frame['kind'].iloc[i]!r}): hours per activity must be a "
-                             f"finite number >= 0, got {frame['hours'].iloc[i]!r}")
+                             f"finite number >= 0, got {given.iloc[i]!r}")
     return frame.reset_index(drop=True)
 
 

@@ -36,12 +36,13 @@ def unit_cost_table(unit_costs: Any) -> pd.DataFrame:
         if "process" not in frame.columns:
             frame["process"] = "*"
         frame = frame[["process", "kind", "cost"]].copy()
+    given = frame["cost"].copy()  # the values as given, for the message
     frame["cost"] = pd.to_numeric(frame["cost"], errors="coerce").astype(float)
     bad = ~(frame["cost"] >= 0) | ~np.isfinite(frame["cost"])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise PlanInputError(f"unit_costs row {i} (kind={frame['kind'].iloc[i]!r}): cost must be a finite number "
-                             f">= 0, got {frame['cost'].iloc[i]!r}")
+                             f">= 0, got {given.iloc[i]!r}")
     return frame.reset_index(drop=True)
 
 
