@@ -260,16 +260,16 @@ def _netted_case(data: Any, truth: Any, f: Any, procs: dict, name: str, label: s
 
     The plan is what a user gets: :func:`salesplan.forecast.pipeline` over the months to the quarter's end, then
     ``backward(...).net_of(forecast)``. The truth: each open deal's chance of a win landing in the quarter, from
-    the simulator's own model (its segment's rates, gamma stage times, the current stay conditioned on the days
-    already spent), by 4,000 simulated continuations per deal; the open deals' wins are then Poisson-binomial,
+    the simulator's own model (``Truth.open_deal_chances``: its segment's rates, gamma stage times, the current stay
+    conditioned on the days already spent; 4,000 simulated continuations per deal); the open deals' wins are then
+    Poisson-binomial,
     and the new entries' wins Binomial(entries, true win rate), counted in the quarter (the plan's convention).
     """
-    sim = importlib.import_module("salesplan.datasets.simulate")
     proc = procs[name]
     cut = pd.Timestamp(data.as_of)
     quarter = pd.Period(label, freq="Q")
-    fc = pipeline(data, f, as_of=cut, horizon=f"{(quarter.end_time.normalize() + pd.Timedelta(days=1) - cut).days}D", freq="M",
-                  include_new=False, seed=seed, per_deal=True)
+    end = (quarter.end_time.normalize() + pd.Timedelta(days=1) - cut).days
+    fc = pipeline(data, f, as_of=cut, horizon=f"{end}D", freq="M", include_new=False, seed=seed, per_deal=True)
     targets = pd.DataFrame({"process": [name], "period": [label], "contracts": [x]})
     gross = backward(targets, f, level, processes={name: proc})
     netted = gross.net_of(fc)
@@ -277,28 +277,9 @@ def _netted_case(data: Any, truth: Any, f: Any, procs: dict, name: str, label: s
     n = int(row["required_entries"])
     deals = fc.deals[fc.deals["process"] == name].merge(data.opportunities[["opportunity_id", "segment"]],
                                                         on="opportunity_id")
-    sr = truth.stage_rates[truth.stage_rates["process"] == name].set_index(["segment", "stage"])["rate"]
+    window = (quarter.start_time - cut) / pd.Timedelta(days=1), (quarter.end_time - cut) / pd.Timedelta(days=1)
+    p_in = truth.open_deal_chances(deals, *window, seed=seed)["in_window"].to_numpy()
     stages = list(proc.stages)
-    days = sim.ADVANCE_DAYS[name]
-    rng = np.random.default_rng([seed, 6])
-    lo = (quarter.start_time - cut) / pd.Timedelta(days=1)
-    hi = (quarter.end_time - cut) / pd.Timedelta(days=1)
-    m = 4000
-    p_in = np.empty(len(deals))
-    for i, (k, age, seg) in enumerate(zip(deals["stage"].map(stages.index), deals["days_in_stage"], deals["segment"],
-                                          strict=True)):
-        r = float(sr[(seg, stages[k])])
-        adv = stats.gamma(2.0, scale=days[k] / 2.0)
-        los = stats.gamma(1.5, scale=days[k] * sim.LOSS_SLOWER / 1.5)
-        s_a, s_l = float(adv.sf(age)), float(los.sf(age))
-        p_adv = r * s_a / (r * s_a + (1 - r) * s_l) if r * s_a + (1 - r) * s_l > 0 else 0.0
-        won = rng.random(m) < p_adv
-        u = adv.cdf(age) + rng.random(m) * s_a  # the advance time given it exceeds the days already spent
-        t = adv.ppf(np.minimum(u, 1 - 1e-12)) - age
-        for j in range(k + 1, len(stages)):
-            won &= rng.random(m) < float(sr[(seg, stages[j])])
-            t = t + rng.gamma(2.0, days[j] / 2.0, m)
-        p_in[i] = float(np.mean(won & (t > lo) & (t <= hi)))
     dist = np.array([1.0])  # Poisson-binomial of the open deals' wins in the quarter
     for p in p_in:
         dist = np.convolve(dist, [1 - p, p])
@@ -306,11 +287,9 @@ def _netted_case(data: Any, truth: Any, f: Any, procs: dict, name: str, label: s
     w = np.arange(len(dist))
     need = x - w
     reach = np.where(need <= 0, 1.0, stats.binom.sf(need - 1, n, p_true))
-    month_cols = [c for c in fc.deals.columns if c.startswith("p_") and c[2:] in
-                  {str(pd.Period(mo, freq="M")) for mo in pd.period_range(quarter.start_time, quarter.end_time,
-                                                                            freq="M")}]
-    return {"net_entries": n, "gross_entries": int(gross.volumes.groupby("process").head(1)["required_entries"].iloc[0]),
-            "net_open_forecast": float(deals[month_cols].to_numpy().sum()) if month_cols else float("nan"),
+    months = [f"p_{m}" for m in pd.period_range(quarter.start_time, quarter.end_time, freq="M")]
+    return {"net_entries": n, "gross_entries": int(gross.volumes["required_entries"].iloc[0]),
+            "net_open_forecast": float(deals[months].to_numpy().sum()),
             "net_open_true": float(p_in.sum()), "net_prob": float(dist @ reach)}
 
 

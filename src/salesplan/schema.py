@@ -696,8 +696,8 @@ def _missing(series: pd.Series, summary: _Summary | None = None) -> pd.Series | 
     """The missing values of a converted column as a mask, or None when no value is missing.
 
     Whether any is missing is first asked without a mask of the column's length where the storage allows it: the
-    column's :class:`_Summary` when there is one, Arrow's null count (text), the smallest value of a date column
-    (NaT is the smallest integer), the smallest number (``min`` propagates NaN)."""
+    column's :class:`_Summary` (dates and numbers; made here when not given), Arrow's null count (text)."""
+    summary = summary if summary is not None else _summary(series)
     if summary is not None:
         if not summary.missing:
             return None
@@ -705,12 +705,6 @@ def _missing(series: pd.Series, summary: _Summary | None = None) -> pd.Series | 
         import pyarrow as pa
 
         if pa.array(series.array).null_count == 0:
-            return None
-    elif len(series) and series.dtype == "datetime64[ns]":
-        if series.to_numpy().view(np.int64).min() != np.iinfo(np.int64).min:
-            return None
-    elif len(series) and series.dtype == np.float64:
-        if not np.isnan(series.to_numpy().min()):
             return None
     mask = series.isna()
     return mask if mask.any() else None

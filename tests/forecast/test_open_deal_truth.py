@@ -8,9 +8,9 @@ out about 50% too high (30 worlds: +1.78 of 3.37 wins; ``scripts/check_slow_loss
 --netted 30``). Now the chance and the days to advance come from the funnel's own Aalen-Johansen curves
 (:func:`salesplan.forecast.open_deals.curve_log_ratio`, :func:`~salesplan.forecast.open_deals.advance_curve`).
 
-The truth per open deal is the simulator's model: its segment's stage rates, gamma stage times (advance shape 2,
-loss shape 1.5 with ``LOSS_SLOWER`` times the mean), the current stay conditioned on the days already spent; the
-chance of a win landing in the quarter by 4,000 simulated continuations per deal. Over these three worlds (one
+The truth per open deal is the simulator's model (:meth:`salesplan.datasets.simulate.Truth.open_deal_chances`):
+its segment's stage rates, gamma stage times, the current stay conditioned on the days already spent; the chance
+of a win landing in the quarter by 4,000 simulated continuations per deal. Over these three worlds (one
 estimate of the funnel each: the tolerance is the estimate's own spread, not Monte Carlo error) the forecast gives
 1.22 times the truth for the old deals' chance to advance (per world 1.05-1.30), 1.07 for the eventual wins and
 1.17 for the wins in the quarter (9.6 true); the log-normal reading gave 1.71 (1.66-1.74), 1.11 and 1.43 (1.22-1.60).
@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import importlib
 
-import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 from salesplan import DEFAULT_PROCESSES
 from salesplan.forecast import pipeline
@@ -33,29 +31,7 @@ from salesplan.funnel import estimate
 
 SIM = importlib.import_module("salesplan.datasets.simulate")
 PROCS = {"acquisition": DEFAULT_PROCESSES["acquisition"]}
-STAGES = list(PROCS["acquisition"].stages)
 SLOWER = 7.0
-
-
-def _truth(deals: pd.DataFrame, truth, seed: int, lo: float, hi: float) -> pd.DataFrame:
-    """Per open deal: the true chance to advance now, to be won at all, and to be won within (lo, hi] days."""
-    rates = truth.stage_rates.set_index(["segment", "stage"])["rate"]
-    days = SIM.ADVANCE_DAYS["acquisition"]
-    rng = np.random.default_rng(seed)
-    rows = []
-    for k, age, seg in zip(deals["stage"].map(STAGES.index), deals["days_in_stage"], deals["segment"], strict=True):
-        r = float(rates[(seg, STAGES[k])])
-        adv = stats.gamma(2.0, scale=days[k] / 2.0)
-        s_a, s_l = float(adv.sf(age)), float(stats.gamma(1.5, scale=days[k] * SLOWER / 1.5).sf(age))
-        p_adv = r * s_a / (r * s_a + (1 - r) * s_l)
-        later = float(np.prod([rates[(seg, s)] for s in STAGES[k + 1:]]))
-        won = rng.random(4000) < p_adv
-        t = adv.ppf(np.minimum(adv.cdf(age) + rng.random(4000) * s_a, 1 - 1e-12)) - age
-        for j in range(k + 1, len(STAGES)):
-            won &= rng.random(4000) < float(rates[(seg, STAGES[j])])
-            t = t + rng.gamma(2.0, days[j] / 2.0, 4000)
-        rows.append((p_adv, p_adv * later, float(np.mean(won & (t > lo) & (t <= hi)))))
-    return pd.DataFrame(rows, columns=["advance", "won", "in_quarter"], index=deals.index)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +60,7 @@ def worlds():
         deals["in_quarter"] = deals[months].sum(axis=1)
         deals["won"] = deals["opportunity_id"].map(eventual.deals.set_index("opportunity_id")["p_win"])
         lo = (quarter.start_time - cut) / pd.Timedelta(days=1)
-        true = _truth(deals, truth, seed, lo, end)
+        true = truth.open_deal_chances(deals, lo, end, seed=seed).rename(columns={"in_window": "in_quarter"})
         frames.append(deals.join(true.add_suffix("_true")).assign(world=seed))
     return pd.concat(frames, ignore_index=True)
 

@@ -325,17 +325,15 @@ def curve_log_ratio(times: np.ndarray, cif_advance: np.ndarray, cif_loss: np.nda
     >>> round(0.5 / (0.5 + 0.5 * ratio), 4)
     0.3333
     """
-    if not (np.isfinite(rate) and 0.0 < rate < 1.0) or not len(times):
+    advance = advance_curve(times, cif_advance, rate, horizon)
+    if advance is None:
         return None
-    keep = times <= horizon if np.isfinite(horizon) else np.ones(len(times), dtype=bool)
-    if not keep.any():
-        return None
-    s_a = np.maximum(1.0 - cif_advance[keep] / rate, 0.0)
-    s_l = np.maximum(1.0 - cif_loss[keep] / (1.0 - rate), 0.0)
+    at, log_s_a, _ = advance  # the times are ascending: those up to the horizon are the first ones
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_ratio = np.log(s_l) - np.log(s_a)
-    log_ratio = np.where((s_a == 0) & (s_l == 0), 0.0, np.clip(log_ratio, -690.0, 690.0))
-    return np.asarray(times[keep], dtype=float), log_ratio
+        log_s_l = np.log(np.maximum(1.0 - cif_loss[:len(at)] / (1.0 - rate), 0.0))
+        log_ratio = np.where(np.isneginf(log_s_a) & np.isneginf(log_s_l), 0.0,
+                             np.clip(log_s_l - log_s_a, -690.0, 690.0))
+    return at, log_ratio
 
 
 def advance_curve(times: np.ndarray, cif_advance: np.ndarray, rate: float,
