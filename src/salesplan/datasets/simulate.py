@@ -147,7 +147,7 @@ class Truth:
         row = self.stage_rates.query("process == @process and stage == @stage and segment == @segment")
         return float(row["rate"].iloc[0])
 
-    def open_deal_chances(self, deals: pd.DataFrame, start_days: float, end_days: float, *, draws: int = 4000,
+    def open_deal_chances(self, deals: pd.DataFrame, start_days: float, end_days: float, *, n_draws: int = 4000,
                           seed: int = 0) -> pd.DataFrame:
         """The true chances of open deals: to advance, to be won at all, to be won within a window after the cut.
 
@@ -157,7 +157,7 @@ class Truth:
         opportunities' ``segment``). Method: the simulator's own model, the deal's segment's stage rates and the
         gamma days in a stage (:data:`ADVANCE_SHAPE`, :data:`LOSS_SHAPE`, the means of :attr:`durations`), the
         current stay conditioned on the days already spent: ``r S_a(t) / (r S_a(t) + (1 - r) S_l(t))`` exactly,
-        the time to a win by ``draws`` simulated continuations per deal.
+        the time to a win by ``n_draws`` simulated continuations per deal.
 
         Returns
         -------
@@ -192,12 +192,12 @@ class Truth:
             s_a, s_l = float(adv.sf(age)), float(los.sf(age))
             p_adv = r * s_a / (r * s_a + (1 - r) * s_l) if r * s_a + (1 - r) * s_l > 0 else 0.0
             later = float(np.prod([rates[(name, seg, s)] for s in stages[k + 1:]]))
-            won = rng.random(draws) < p_adv
-            t = adv.ppf(np.minimum(adv.cdf(age) + rng.random(draws) * s_a, 1 - 1e-12)) - age
+            won = rng.random(n_draws) < p_adv
+            t = adv.ppf(np.minimum(adv.cdf(age) + rng.random(n_draws) * s_a, 1 - 1e-12)) - age
             for j in range(k + 1, len(stages)):
-                won &= rng.random(draws) < float(rates[(name, seg, stages[j])])
+                won &= rng.random(n_draws) < float(rates[(name, seg, stages[j])])
                 mean = means[(name, stages[j], "advance")]
-                t = t + rng.gamma(ADVANCE_SHAPE, mean / ADVANCE_SHAPE, draws)
+                t = t + rng.gamma(ADVANCE_SHAPE, mean / ADVANCE_SHAPE, n_draws)
             rows.append((p_adv, p_adv * later, float(np.mean(won & (t > start_days) & (t <= end_days)))))
         return pd.DataFrame(rows, columns=["advance", "won", "in_window"], index=deals.index)
 
